@@ -1,0 +1,77 @@
+//! Tunnel tuning shared by main and node: liveness intervals, timeouts and limits (`[tunnel]` in both configs).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[tunnel]` table. Every field has a production default; tests shrink the intervals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunnelConfig {
+    /// How often the node sends an application heartbeat on the control stream.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A link with no frame from the peer for this long is dead (also the TCP_USER_TIMEOUT).
+    #[serde(with = "humantime_serde")]
+    pub dead_after: Duration,
+    /// Budget for TCP connect + SSH handshake + authentication + hello.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Budget for opening a stream and exchanging its first frame.
+    #[serde(with = "humantime_serde")]
+    pub open_timeout: Duration,
+    /// Maximum concurrent yamux streams on one link.
+    pub max_streams: usize,
+    /// Maximum size of one JSON frame, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for TunnelConfig {
+    fn default() -> Self {
+        TunnelConfig {
+            heartbeat_interval: Duration::from_secs(15),
+            dead_after: Duration::from_secs(45),
+            handshake_timeout: Duration::from_secs(20),
+            open_timeout: Duration::from_secs(10),
+            max_streams: 256,
+            max_frame_bytes: crate::frame::DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+impl TunnelConfig {
+    /// Checks the values make sense together; messages name the key and what to do.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_interval.is_zero() {
+            return Err(
+                "tunnel.heartbeat_interval must be greater than zero (e.g. \"15s\")".into(),
+            );
+        }
+        if self.dead_after < self.heartbeat_interval * 2 {
+            return Err(format!(
+                "tunnel.dead_after ({}) must be at least twice tunnel.heartbeat_interval ({}), \
+                 or one late heartbeat would drop the link",
+                humantime::format_duration(self.dead_after),
+                humantime::format_duration(self.heartbeat_interval)
+            ));
+        }
+        if self.handshake_timeout.is_zero() || self.open_timeout.is_zero() {
+            return Err(
+                "tunnel.handshake_timeout and tunnel.open_timeout must be greater than zero".into(),
+            );
+        }
+        if !(1..=8192).contains(&self.max_streams) {
+            return Err(format!(
+                "tunnel.max_streams is {}; use a value between 1 and 8192",
+                self.max_streams
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_frame_bytes) {
+            return Err(format!(
+                "tunnel.max_frame_bytes is {}; use a value between 1024 and 67108864",
+                self.max_frame_bytes
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! The VibeBridge tunnel: how a node and main talk, shared by both ends.
+//!
+//! This crate doc is the protocol specification.
+//!
+//! # Transport
+//!
+//! A node dials **out** to main's SSH port (default `:2222`) and authenticates with its own ed25519 key
+//! ([`keys`]). A node main does not know yet proves it may enrol with a register token: main answers the
+//! verified public key with *partial success* and the node follows with `password` auth carrying the token
+//! (the SSH username is always the node id). From then on the key alone is accepted. The node pins main's
+//! host key ([`client::HostKeyPolicy`]).
+//!
+//! After authentication the node opens one `session` channel and requests the subsystem [`SUBSYSTEM`].
+//! The channel becomes a byte stream ([`ssh::channel_io`]) that carries one yamux connection
+//! ([`mux`]); one task owns and continuously drives it.
+//!
+//! # Streams
+//!
+//! Every yamux stream starts with one frame holding an [`protocol::Open`] header that says what the stream
+//! is for; typed frames (or raw bytes, for byte-oriented kinds) follow. A frame is a 4-byte big-endian length
+//! followed by that many bytes of JSON ([`frame`]); frames larger than the configured maximum are refused.
+//!
+//! * The node opens the first stream, `Open::Control`, and sends [`protocol::ControlFrame::Hello`]. Main
+//!   answers `Welcome` or `Refused` (for example a [`PROTOCOL_VERSION`] mismatch, naming both versions).
+//!   The node then sends `Heartbeat` every `heartbeat_interval`; main answers `HeartbeatAck`. Either side
+//!   declares the link dead when nothing arrives for `dead_after`.
+//! * Main opens every other stream (one per agent session, shell, file or git operation).
+//!
+//! # Liveness
+//!
+//! TCP_NODELAY and TCP_USER_TIMEOUT on the socket ([`ssh::tune_socket`]), SSH keepalives, and the
+//! application heartbeat above. A dead tunnel looks like a clean end-of-stream on yamux streams, so link
+//! owners watch [`mux::MuxHandle::closed`] and the SSH session, never just a stream.
+#![forbid(unsafe_code)]
+
+pub mod backoff;
+pub mod client;
+pub mod config;
+pub mod frame;
+pub mod keys;
+pub mod mux;
+pub mod protocol;
+pub mod ssh;
+
+pub use config::TunnelConfig;
+pub use protocol::{PROTOCOL_VERSION, SUBSYSTEM};

@@ -1,0 +1,159 @@
+//! Wire types: the stream `Open` header, the control-stream frames and the version check.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the tunnel protocol. Bumped on any incompatible change to the types in this module.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The SSH subsystem a node requests on its session channel.
+pub const SUBSYSTEM: &str = "vibebridge-tunnel@1";
+
+/// First frame of every yamux stream: what the stream is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Open {
+    /// Node → main, the first stream of a link: hello, heartbeats, pushed node status.
+    Control,
+    /// Main → node: every byte written is sent back until the writer closes. Used to measure a link
+    /// (round trip, throughput) and to check it end to end.
+    Echo,
+}
+
+impl Open {
+    /// Stable name of the kind, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Open::Control => "control",
+            Open::Echo => "echo",
+        }
+    }
+}
+
+/// A provider CLI found on the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// `claude` or `codex`.
+    pub name: String,
+    /// What `<cli> --version` printed, trimmed; `None` if the binary ran but printed nothing usable.
+    pub version: Option<String>,
+    /// Absolute path of the binary that was found.
+    pub path: String,
+}
+
+/// What a node says about itself when its link comes up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The node's [`PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The node id; must equal the SSH username the link authenticated as.
+    pub node_id: String,
+    /// Display name.
+    pub name: String,
+    /// The machine's host name.
+    pub hostname: String,
+    /// Operating system and architecture, e.g. `linux/x86_64`.
+    pub os: String,
+    /// Free-form labels from the node config.
+    pub labels: Vec<String>,
+    /// Declared capabilities (`shell`, `fs`, `git`, provider names…).
+    pub capabilities: Vec<String>,
+    /// Provider CLIs detected on the node.
+    pub providers: Vec<ProviderInfo>,
+    /// Version of the `vibebridge-agent` binary.
+    pub agent_version: String,
+}
+
+/// Frames on the control stream, in either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlFrame {
+    /// Node → main, first frame after the `Open` header.
+    Hello(Hello),
+    /// Main → node: the hello was accepted.
+    Welcome {
+        /// Main's [`PROTOCOL_VERSION`].
+        protocol_version: u32,
+        /// Version of the `vibebridge` binary.
+        main_version: String,
+    },
+    /// Main → node: the link is refused; main closes it after this frame.
+    Refused {
+        /// Stable machine-readable reason, e.g. `version_mismatch`.
+        code: String,
+        /// What happened and what to do, for the node's log and health endpoint.
+        message: String,
+    },
+    /// Node → main, every `heartbeat_interval`.
+    Heartbeat {
+        /// Increases by one per heartbeat.
+        seq: u64,
+    },
+    /// Main → node, answering [`ControlFrame::Heartbeat`] with the same `seq`.
+    HeartbeatAck {
+        /// The `seq` being acknowledged.
+        seq: u64,
+    },
+}
+
+/// Refusal code for a protocol version mismatch.
+pub const REFUSED_VERSION: &str = "version_mismatch";
+/// Refusal code for a hello whose node id differs from the authenticated one.
+pub const REFUSED_IDENTITY: &str = "identity_mismatch";
+
+/// Checks a peer's protocol version against ours; the error names both versions and what to do.
+pub fn check_version(
+    peer_role: &str,
+    peer_version: u32,
+    peer_software: &str,
+    own_software: &str,
+) -> Result<(), String> {
+    if peer_version == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    let newer = if peer_version > PROTOCOL_VERSION {
+        "main"
+    } else {
+        peer_role
+    };
+    Err(format!(
+        "protocol version mismatch: {peer_role} speaks tunnel protocol {peer_version} \
+         ({peer_software}) but main speaks protocol {PROTOCOL_VERSION} ({own_software}); \
+         upgrade the {newer} so both run the same VibeBridge release"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the wire shape of the Open header is the documented tagged JSON.
+    #[test]
+    fn open_header_is_tagged_json() {
+        let json = serde_json::to_string(&Open::Echo).unwrap();
+        assert_eq!(json, r#"{"kind":"echo"}"#);
+        let back: Open = serde_json::from_str(r#"{"kind":"control"}"#).unwrap();
+        assert_eq!(back, Open::Control);
+        assert!(serde_json::from_str::<Open>(r#"{"kind":"nope"}"#).is_err());
+    }
+
+    // Proves the version check names both versions and says what to do.
+    #[test]
+    fn version_mismatch_names_both_versions() {
+        assert!(check_version("node", PROTOCOL_VERSION, "agent 1", "main 1").is_ok());
+        let err =
+            check_version("node", PROTOCOL_VERSION + 1, "agent 9.9.9", "main 0.1.0").unwrap_err();
+        assert!(
+            err.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("protocol {PROTOCOL_VERSION}")),
+            "{err}"
+        );
+        assert!(
+            err.contains("agent 9.9.9") && err.contains("main 0.1.0"),
+            "{err}"
+        );
+        assert!(err.contains("upgrade the main"), "{err}");
+    }
+}
