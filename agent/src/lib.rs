@@ -1,1 +1,118 @@
-//! placeholder
+//! VibeBridge agent: the node side. Dials out to main over SSH, keeps the tunnel alive, and serves the
+//! streams main opens (sessions, shells, files, git; today: echo diagnostics).
+//!
+//! Entry point: [`run`], or [`Agent::start`] when the caller wants to watch the link status.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod health;
+pub mod identity;
+pub mod link;
+pub mod providers;
+pub mod streams;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::NodeConfig;
+pub use identity::Identity;
+pub use link::{LinkState, LinkStatus};
+
+/// A running agent.
+pub struct Agent {
+    /// Who the node is.
+    pub identity: Identity,
+    status: watch::Receiver<LinkStatus>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Loads the identity and starts the link (and the health endpoint, if `health` is given).
+    pub fn start(
+        config: NodeConfig,
+        health: Option<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Agent> {
+        config.validate()?;
+        let identity = Identity::load(&config)?;
+        let (tx, rx) = watch::channel(LinkStatus {
+            state: LinkState::Connecting,
+            last_error: None,
+        });
+        let mut tasks = Vec::new();
+        if let Some(listener) = health {
+            let (id, status, stop) = (identity.node_id.clone(), rx.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = health::serve(listener, id, status, stop).await {
+                    tracing::error!("health endpoint failed: {e}");
+                }
+            }));
+        }
+        tasks.push(tokio::spawn(link::run(
+            config,
+            identity.clone(),
+            tx,
+            shutdown,
+        )));
+        Ok(Agent {
+            identity,
+            status: rx,
+            tasks,
+        })
+    }
+
+    /// Watches the link status.
+    pub fn status(&self) -> watch::Receiver<LinkStatus> {
+        self.status.clone()
+    }
+
+    /// Waits for the agent's tasks to finish (after shutdown).
+    pub async fn join(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Runs the agent until `shutdown`, with the health endpoint from the config.
+pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let health = if config.server.port == 0 {
+        None
+    } else {
+        let addr = format!("{}:{}", config.server.host, config.server.port);
+        Some(TcpListener::bind(&addr).await.map_err(|e| {
+            anyhow::anyhow!("binding health endpoint {addr} (server.host/server.port): {e}")
+        })?)
+    };
+    let agent = Agent::start(config, health, shutdown)?;
+    agent.join().await;
+    Ok(())
+}
+
+/// Logging to stderr; `RUST_LOG` overrides the default `info,russh=warn`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub async fn shutdown_on_signal(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}

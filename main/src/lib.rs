@@ -1,1 +1,188 @@
-//! placeholder
+//! VibeBridge main: the browser-facing server. HTTP API and UI (axum), users and auth, the sled store, the
+//! node registry, and the SSH endpoint nodes dial into.
+//!
+//! Entry point: [`serve`] (or [`Main::open`] + [`Main::serve`] when the caller needs the host key or a join
+//! token first, as `vibebridge up` and the tests do).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod registry;
+pub mod sshd;
+pub mod store;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use vibebridge_tunnel::keys;
+
+pub use config::MainConfig;
+pub use registry::{NodeEvent, NodeRegistry};
+pub use store::Store;
+
+/// Shared state behind every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated config.
+    pub config: Arc<MainConfig>,
+    /// The database.
+    pub store: Store,
+    /// Token signing.
+    pub jwt: Arc<auth::jwt::Jwt>,
+    /// Connected nodes.
+    pub registry: NodeRegistry,
+    /// Login and sign-up attempts.
+    pub login_limiter: Arc<auth::ratelimit::RateLimiter>,
+    /// `SHA256:…` of main's SSH host key.
+    pub host_key_fingerprint: String,
+    /// `host:port` nodes dial, for join commands.
+    pub ssh_public_addr: Arc<std::sync::RwLock<String>>,
+}
+
+impl AppState {
+    /// The one-line command that joins a machine to this main with `token`.
+    pub fn join_command(&self, token: &str) -> String {
+        let addr = self
+            .ssh_public_addr
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        format!(
+            "vibebridge-agent run --main {addr} --main-host-key {} --register-token {token} --root \"$PWD\"",
+            self.host_key_fingerprint
+        )
+    }
+}
+
+/// The sockets main serves on, bound by the caller (so tests can bind port 0 and know the address).
+pub struct Listeners {
+    /// HTTP API and UI.
+    pub http: TcpListener,
+    /// SSH endpoint for nodes.
+    pub ssh: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both listeners from the config.
+    pub async fn bind(config: &MainConfig) -> anyhow::Result<Listeners> {
+        let http_addr = format!("{}:{}", config.server.host, config.server.port);
+        let http = TcpListener::bind(&http_addr)
+            .await
+            .with_context(|| format!("binding HTTP on {http_addr} (server.host/server.port)"))?;
+        let ssh = TcpListener::bind(&config.ssh.listen)
+            .await
+            .with_context(|| format!("binding SSH on {} (ssh.listen)", config.ssh.listen))?;
+        Ok(Listeners { http, ssh })
+    }
+}
+
+/// A ready-to-serve main: store open, host key loaded.
+pub struct Main {
+    state: AppState,
+    host_key: russh::keys::PrivateKey,
+}
+
+impl Main {
+    /// Opens the store and host key (creating both on first start) and resolves the JWT secret.
+    pub fn open(config: MainConfig) -> anyhow::Result<Main> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.database.path).with_context(|| {
+            format!("creating database.path {}", config.database.path.display())
+        })?;
+        let store = Store::open(&config.database.path.join("db"))?;
+        let host_key = keys::load_or_generate(&config.host_key_path())?;
+        let secret = match &config.auth.jwt_secret {
+            Some(s) => s.expose().to_string(),
+            None => store.meta_secret("jwt_secret", || keys::random_hex(32))?,
+        };
+        let public_addr = config
+            .ssh
+            .public_addr
+            .clone()
+            .unwrap_or_else(|| config.ssh.listen.clone());
+        let state = AppState {
+            login_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
+                config.auth.login_attempts_per_minute,
+                Duration::from_secs(60),
+            )),
+            config: Arc::new(config),
+            store,
+            jwt: Arc::new(auth::jwt::Jwt::new(&secret)),
+            registry: NodeRegistry::default(),
+            host_key_fingerprint: keys::fingerprint(host_key.public_key()),
+            ssh_public_addr: Arc::new(std::sync::RwLock::new(public_addr)),
+        };
+        Ok(Main { state, host_key })
+    }
+
+    /// The shared state (store, registry) for callers that embed main.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// `SHA256:…` of the SSH host key, for node pins.
+    pub fn host_key_fingerprint(&self) -> &str {
+        &self.state.host_key_fingerprint
+    }
+
+    /// Sets the address shown in join commands (e.g. once the SSH port is known).
+    pub fn set_ssh_public_addr(&self, addr: String) {
+        if let Ok(mut a) = self.state.ssh_public_addr.write() {
+            *a = addr;
+        }
+    }
+
+    /// A one-time register token owned by the creator, valid for `ttl`.
+    pub fn create_node_token(&self, ttl: Duration) -> anyhow::Result<String> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let (token, record) = self.state.store.create_node_token(None, ttl_ms)?;
+        self.state.store.audit(
+            store::AuditEvent::new("system", "node_token.created")
+                .target(record.id)
+                .detail("created at startup"),
+        );
+        Ok(token)
+    }
+
+    /// Serves HTTP and SSH until `shutdown` is cancelled, then closes every link and flushes the store.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Main { state, host_key } = self;
+        let http_addr = listeners.http.local_addr()?;
+        let ssh_addr = listeners.ssh.local_addr()?;
+        tracing::info!(%http_addr, %ssh_addr, host_key = %state.host_key_fingerprint, "main listening");
+        let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let http_shutdown = shutdown.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(listeners.http, app)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await
+        });
+        let ssh = sshd::run(listeners.ssh, state.clone(), host_key, shutdown.clone());
+        let ssh_result = ssh.await;
+        state.registry.disconnect_all();
+        let http_result = http.await.context("HTTP server task")?;
+        state.store.flush()?;
+        ssh_result?;
+        http_result.context("HTTP server")?;
+        Ok(())
+    }
+}
+
+/// Runs main with `config` on `listeners` until `shutdown`.
+pub async fn serve(
+    config: MainConfig,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    Main::open(config)?.serve(listeners, shutdown).await
+}

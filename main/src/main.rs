@@ -1,1 +1,150 @@
-fn main() {}
+//! `vibebridge`: the main binary. Parses the CLI, loads config, sets up logging, binds listeners, turns
+//! signals into a shutdown token, then calls into `vibebridge_main` (and, for `up`, `vibebridge_agent`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use vibebridge_main::{Listeners, Main, MainConfig};
+use vibebridge_tunnel::config::Secret;
+
+#[derive(Parser)]
+#[command(
+    name = "vibebridge",
+    version,
+    about = "VibeBridge main: the control plane for AI coding agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run main from a config file (production).
+    Serve {
+        /// Config file (see `print-config`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run main and a local node in one process, with state under --data (zero set-up).
+    Up {
+        /// State directory.
+        #[arg(long, default_value = ".vibebridge")]
+        data: PathBuf,
+        /// Directory the local node may work in; repeatable. Default: the current directory.
+        #[arg(long = "root")]
+        roots: Vec<PathBuf>,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:4457")]
+        http: SocketAddr,
+        /// SSH listen address for nodes.
+        #[arg(long, default_value = "0.0.0.0:2222")]
+        ssh: SocketAddr,
+    },
+    /// Print a documented example config.
+    PrintConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::PrintConfig => {
+            print!("{}", vibebridge_main::config::EXAMPLE);
+            Ok(())
+        }
+        Command::Serve { config } => {
+            vibebridge_agent::init_tracing();
+            let config = MainConfig::load(&config)?;
+            let listeners = Listeners::bind(&config).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(vibebridge_agent::shutdown_on_signal(shutdown.clone()));
+            vibebridge_main::serve(config, listeners, shutdown).await
+        }
+        Command::Up {
+            data,
+            roots,
+            http,
+            ssh,
+        } => {
+            vibebridge_agent::init_tracing();
+            up(data, roots, http, ssh).await
+        }
+    }
+}
+
+/// `vibebridge up`: main plus a local node that dials main's SSH port over loopback like any other node.
+async fn up(
+    data: PathBuf,
+    roots: Vec<PathBuf>,
+    http: SocketAddr,
+    ssh: SocketAddr,
+) -> anyhow::Result<()> {
+    let data = std::path::absolute(&data).context("resolving --data")?;
+    let mut config = MainConfig::default();
+    config.server.host = http.ip().to_string();
+    config.server.port = http.port();
+    config.ssh.listen = ssh.to_string();
+    config.database.path = data.join("main");
+    let listeners = Listeners::bind(&config).await?;
+    let ssh_addr = listeners.ssh.local_addr()?;
+    let http_addr = listeners.http.local_addr()?;
+    let main = Main::open(config)?;
+    let public_host = if ssh_addr.ip().is_unspecified() {
+        vibebridge_agent::identity::hostname()
+    } else {
+        ssh_addr.ip().to_string()
+    };
+    main.set_ssh_public_addr(format!("{public_host}:{}", ssh_addr.port()));
+
+    let mut node = vibebridge_agent::NodeConfig::default();
+    let node_id = vibebridge_agent::identity::default_node_id();
+    node.node.id = Some(node_id.clone());
+    node.node.main_addr = format!("127.0.0.1:{}", ssh_addr.port());
+    node.node.main_host_key = Some(main.host_key_fingerprint().to_string());
+    node.database.path = data.join("node");
+    node.server.port = 0;
+    node.filesystem.roots = if roots.is_empty() {
+        vec![std::env::current_dir().context("reading the current directory")?]
+    } else {
+        roots
+            .into_iter()
+            .map(|r| std::path::absolute(&r).unwrap_or(r))
+            .collect()
+    };
+    if main.state().store.node(&node_id)?.is_none() {
+        node.node.register_token = Some(Secret::new(
+            main.create_node_token(Duration::from_secs(600))?,
+        ));
+    }
+    let join_token = main.create_node_token(Duration::from_secs(3600))?;
+
+    println!();
+    println!("  VibeBridge is up.");
+    println!("  Open the UI:        http://{http_addr}");
+    println!(
+        "  Local node:         {node_id} (roots: {})",
+        node.filesystem
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  Main host key:      {}", main.host_key_fingerprint());
+    println!("  Add another machine (token valid 1 h, single use):");
+    println!("    {}", main.state().join_command(&join_token));
+    println!();
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(vibebridge_agent::shutdown_on_signal(shutdown.clone()));
+    let agent = vibebridge_agent::Agent::start(node, None, shutdown.clone())?;
+    let served = main.serve(listeners, shutdown.clone()).await;
+    shutdown.cancel();
+    agent.join().await;
+    served
+}

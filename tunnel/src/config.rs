@@ -75,3 +75,37 @@ impl TunnelConfig {
         Ok(())
     }
 }
+
+/// A secret from a config file (token, key): `Debug` and `Display` print `***`, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself; call sites make every use visible.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Parses a TOML config into `T`, turning errors into a message naming the file and the offending key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> anyhow::Result<T> {
+    toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {}", e.to_string().trim_end()))
+}

@@ -1,0 +1,295 @@
+//! The node's configuration (`configs/node.example.toml` documents every key).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use vibebridge_tunnel::TunnelConfig;
+use vibebridge_tunnel::config::Secret;
+
+/// The documented example, printed by `vibebridge-agent print-config`.
+pub const EXAMPLE: &str = include_str!("../../configs/node.example.toml");
+
+/// The whole `node.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// `[server]`: the local health endpoint.
+    pub server: ServerConfig,
+    /// `[database]`: the node's state directory.
+    pub database: DatabaseConfig,
+    /// `[node]`: identity and how to reach main.
+    pub node: NodeSection,
+    /// `[filesystem]`: guardrails for file access.
+    pub filesystem: FilesystemConfig,
+    /// `[terminal]`.
+    pub terminal: TerminalConfig,
+    /// `[providers.claude]`, `[providers.codex]`.
+    pub providers: ProvidersConfig,
+    /// `[reconnect]`: backoff when the link drops.
+    pub reconnect: ReconnectConfig,
+    /// `[tunnel]`: liveness and limits.
+    pub tunnel: TunnelConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Health endpoint host (keep it on loopback).
+    pub host: String,
+    /// Health endpoint port; 0 disables the endpoint.
+    pub port: u16,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 4456,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The node's state directory: its key, main's trusted host key, its id, session logs.
+    pub path: PathBuf,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: PathBuf::from("./data/node"),
+        }
+    }
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Stable node id; default: generated on first start and kept in the state directory.
+    pub id: Option<String>,
+    /// Display name; default: the host name.
+    pub name: Option<String>,
+    /// `host:port` of main's SSH endpoint.
+    pub main_addr: String,
+    /// Main's host key fingerprint (`SHA256:…`); without it the first key seen is trusted and kept.
+    pub main_host_key: Option<String>,
+    /// Token for the first connection (enrolment); unused once main knows the node's key.
+    pub register_token: Option<Secret>,
+    /// Free-form labels shown in the UI.
+    pub labels: Vec<String>,
+    /// Declared capabilities; default: `shell`, `fs`, `git` plus detected providers.
+    pub capabilities: Vec<String>,
+}
+
+/// `[filesystem]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemConfig {
+    /// Directories sessions, terminals and the file browser may use; nothing outside them.
+    pub roots: Vec<PathBuf>,
+    /// Largest file read or written through the API, in bytes.
+    pub max_file_bytes: u64,
+    /// Refuse every write.
+    pub read_only: bool,
+    /// List dot-files.
+    pub show_hidden: bool,
+}
+
+impl Default for FilesystemConfig {
+    fn default() -> Self {
+        FilesystemConfig {
+            roots: Vec::new(),
+            max_file_bytes: 50 * 1024 * 1024,
+            read_only: false,
+            show_hidden: false,
+        }
+    }
+}
+
+/// `[terminal]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TerminalConfig {
+    /// Shell for web terminals; default: `$SHELL`, else `/bin/bash`.
+    pub default_shell: Option<PathBuf>,
+    /// Scrollback kept per terminal for reattaching, in bytes.
+    pub scrollback_bytes: usize,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        TerminalConfig {
+            default_shell: None,
+            scrollback_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// `[providers]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// Claude Code.
+    pub claude: ProviderConfig,
+    /// Codex.
+    pub codex: ProviderConfig,
+}
+
+/// `[providers.<name>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// Run this provider at all.
+    pub enabled: bool,
+    /// CLI path; default: found on `PATH`.
+    pub command: Option<PathBuf>,
+    /// Extra arguments appended to every invocation.
+    pub args: Vec<String>,
+    /// Extra environment for the CLI (added to the agent's own).
+    pub env: BTreeMap<String, String>,
+    /// Sessions of this provider running at once.
+    pub max_concurrent: usize,
+    /// How long an approval may wait for a human.
+    #[serde(with = "humantime_serde")]
+    pub approval_timeout: Duration,
+    /// Longest single turn before it is interrupted.
+    #[serde(with = "humantime_serde")]
+    pub turn_timeout: Duration,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            enabled: true,
+            command: None,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            max_concurrent: 4,
+            approval_timeout: Duration::from_secs(24 * 3600),
+            turn_timeout: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// `[reconnect]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconnectConfig {
+    /// First delay after a drop.
+    #[serde(with = "humantime_serde")]
+    pub min: Duration,
+    /// Longest delay.
+    #[serde(with = "humantime_serde")]
+    pub max: Duration,
+    /// A link that lived this long resets the backoff.
+    #[serde(with = "humantime_serde")]
+    pub stable_after: Duration,
+    /// First delay after main refused our credentials or identity.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_min: Duration,
+    /// Longest delay after repeated credential failures.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_max: Duration,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        ReconnectConfig {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            stable_after: Duration::from_secs(60),
+            auth_failure_min: Duration::from_secs(30),
+            auth_failure_max: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let config: NodeConfig =
+            vibebridge_tunnel::config::parse_toml(&text, &path.display().to_string())?;
+        config
+            .validate()
+            .with_context(|| format!("invalid config {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks values; each message names the key and what to do.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.node.main_addr.trim().is_empty() {
+            bail!(
+                "node.main_addr is not set; set it to main's SSH address, e.g. \"main.example.com:2222\""
+            );
+        }
+        if !self.node.main_addr.contains(':') {
+            bail!(
+                "node.main_addr {:?} has no port; add it, e.g. \"{}:2222\"",
+                self.node.main_addr,
+                self.node.main_addr
+            );
+        }
+        if let Some(fp) = &self.node.main_host_key
+            && !fp.starts_with("SHA256:")
+        {
+            bail!(
+                "node.main_host_key must be a SHA256 fingerprint like \"SHA256:abc…\" (as printed by `vibebridge up`)"
+            );
+        }
+        if let Some(id) = &self.node.id
+            && !valid_node_id(id)
+        {
+            bail!(
+                "node.id {id:?} must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-', not starting with '.'"
+            );
+        }
+        for (i, root) in self.filesystem.roots.iter().enumerate() {
+            if !root.is_absolute() {
+                bail!(
+                    "filesystem.roots[{i}] {:?} must be an absolute path",
+                    root.display()
+                );
+            }
+        }
+        if self.filesystem.max_file_bytes == 0 {
+            bail!("filesystem.max_file_bytes must be greater than zero");
+        }
+        for (name, p) in [
+            ("claude", &self.providers.claude),
+            ("codex", &self.providers.codex),
+        ] {
+            if p.max_concurrent == 0 {
+                bail!(
+                    "providers.{name}.max_concurrent must be at least 1 (set enabled = false to turn it off)"
+                );
+            }
+        }
+        if self.reconnect.min.is_zero() || self.reconnect.max < self.reconnect.min {
+            bail!("reconnect.min must be > 0 and reconnect.max at least reconnect.min");
+        }
+        if self.reconnect.auth_failure_max < self.reconnect.auth_failure_min {
+            bail!("reconnect.auth_failure_max must be at least reconnect.auth_failure_min");
+        }
+        self.tunnel.validate().map_err(anyhow::Error::msg)?;
+        Ok(())
+    }
+}
+
+/// Node ids are SSH usernames: short, printable, no path or shell metacharacters.
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !id.starts_with('.')
+}

@@ -1,0 +1,48 @@
+//! `GET /api/v1/audit`: the audit log, newest first, for admins.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use crate::AppState;
+use crate::auth::Admin;
+use crate::store::{AuditEntry, rfc3339};
+
+/// `?before=SEQ&limit=N`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// One entry as the API shows it.
+#[derive(Serialize)]
+pub struct EntryView {
+    seq: u64,
+    at: String,
+    #[serde(flatten)]
+    entry: crate::store::AuditEvent,
+}
+
+impl From<AuditEntry> for EntryView {
+    fn from(e: AuditEntry) -> Self {
+        EntryView {
+            seq: e.seq,
+            at: rfc3339(e.at),
+            entry: e.event,
+        }
+    }
+}
+
+/// `GET /api/v1/audit`.
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<EntryView>>, ApiError> {
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = state.store.audit_page(page.before, limit)?;
+    Ok(Json(entries.into_iter().map(EntryView::from).collect()))
+}

@@ -1,0 +1,263 @@
+//! `/api/v1/auth/*`: register, login, logout, refresh, me.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Body, OptionalBody};
+use crate::AppState;
+use crate::auth::jwt::TokenKind;
+use crate::auth::{self, ACCESS_COOKIE, AuthUser, REFRESH_COOKIE, password};
+use crate::store::{AuditEvent, Role, User, rfc3339};
+
+/// `{"username","password"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// A user as the API shows it (never the hash).
+#[derive(Serialize)]
+pub struct UserView {
+    id: String,
+    username: String,
+    role: Role,
+    created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.to_string(),
+            username: u.username.clone(),
+            role: u.role,
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    user: UserView,
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+}
+
+fn check_username(name: &str) -> Result<(), ApiError> {
+    let ok = (3..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "username must be 3-32 characters of a-z, 0-9, '.', '_' or '-'".into(),
+        ))
+    }
+}
+
+fn check_password(pw: &str) -> Result<(), ApiError> {
+    if (8..=1024).contains(&pw.len()) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "password must be 8 to 1024 characters".into(),
+        ))
+    }
+}
+
+/// `POST /api/v1/auth/register`: the first user becomes creator; later users wait as pending.
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(c): Body<Credentials>,
+) -> Result<Response, ApiError> {
+    state
+        .login_limiter
+        .hit(&format!("ip:{}", peer.ip()))
+        .map_err(ApiError::TooManyRequests)?;
+    check_username(&c.username)?;
+    check_password(&c.password)?;
+    let pw = c.password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(anyhow::Error::from)??;
+    let user = state.store.create_user(&c.username, hash)?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", user.username), "auth.registered")
+            .target(user.username.clone())
+            .source(Some(peer))
+            .detail(format!("role {}", user.role.as_str())),
+    );
+    start_session(&state, &user, peer)
+}
+
+/// `POST /api/v1/auth/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(c): Body<Credentials>,
+) -> Result<Response, ApiError> {
+    let limiter = &state.login_limiter;
+    limiter
+        .hit(&format!("ip:{}", peer.ip()))
+        .and_then(|()| limiter.hit(&format!("user:{}", c.username)))
+        .map_err(ApiError::TooManyRequests)?;
+    let user = state.store.user_by_name(&c.username)?;
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_string());
+    let pw = c.password.clone();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
+        .await
+        .map_err(anyhow::Error::from)?;
+    let Some(user) = user.filter(|_| ok) else {
+        state.store.audit(
+            AuditEvent::new(format!("user:{}", c.username), "auth.login_failed")
+                .target(c.username.clone())
+                .source(Some(peer)),
+        );
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    };
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", user.username), "auth.login")
+            .target(user.username.clone())
+            .source(Some(peer)),
+    );
+    start_session(&state, &user, peer)
+}
+
+fn start_session(state: &AppState, user: &User, _peer: SocketAddr) -> Result<Response, ApiError> {
+    let cfg = &state.config.auth;
+    let ttl_ms = u64::try_from(cfg.refresh_ttl.as_millis()).unwrap_or(u64::MAX);
+    let sid = state.store.create_auth_session(user.id, ttl_ms)?;
+    let uid = user.id.to_string();
+    let access = state
+        .jwt
+        .issue(&uid, &sid, TokenKind::Access, cfg.access_ttl)?;
+    let refresh = state
+        .jwt
+        .issue(&uid, &sid, TokenKind::Refresh, cfg.refresh_ttl)?;
+    let mut response = Json(LoginResponse {
+        user: user.into(),
+        access_token: access.clone(),
+        refresh_token: refresh.clone(),
+        expires_in: cfg.access_ttl.as_secs(),
+    })
+    .into_response();
+    set_cookie(
+        &mut response,
+        state,
+        ACCESS_COOKIE,
+        &access,
+        "/",
+        cfg.access_ttl.as_secs(),
+    );
+    set_cookie(
+        &mut response,
+        state,
+        REFRESH_COOKIE,
+        &refresh,
+        "/api/v1/auth",
+        cfg.refresh_ttl.as_secs(),
+    );
+    Ok(response)
+}
+
+fn set_cookie(
+    response: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+) {
+    let secure = if state.config.auth.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// `{"refresh_token"}` for clients that do not keep cookies.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+fn refresh_token_from(headers: &HeaderMap, body: RefreshBody) -> Option<String> {
+    body.refresh_token
+        .or_else(|| auth::cookie(headers, REFRESH_COOKIE).map(str::to_string))
+}
+
+/// `POST /api/v1/auth/refresh`: a new access token for a live refresh token (cookie or body).
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OptionalBody(body): OptionalBody<RefreshBody>,
+) -> Result<Response, ApiError> {
+    let token = refresh_token_from(&headers, body)
+        .ok_or_else(|| ApiError::Unauthorized("no refresh token; log in again".into()))?;
+    let who = auth::authenticate(&state, &token, TokenKind::Refresh)?;
+    let ttl = state.config.auth.access_ttl;
+    let access = state
+        .jwt
+        .issue(&who.user.id.to_string(), &who.sid, TokenKind::Access, ttl)?;
+    let mut response = Json(serde_json::json!({
+        "user": UserView::from(&who.user),
+        "access_token": access,
+        "expires_in": ttl.as_secs(),
+    }))
+    .into_response();
+    set_cookie(
+        &mut response,
+        &state,
+        ACCESS_COOKIE,
+        &access,
+        "/",
+        ttl.as_secs(),
+    );
+    Ok(response)
+}
+
+/// `POST /api/v1/auth/logout`: ends the login session behind the access token and clears the cookies.
+pub async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    who: AuthUser,
+) -> Result<Response, ApiError> {
+    state.store.revoke_auth_session(&who.sid)?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "auth.logout").source(Some(peer)),
+    );
+    let mut response = Json(serde_json::json!({ "ok": true })).into_response();
+    set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);
+    set_cookie(&mut response, &state, REFRESH_COOKIE, "", "/api/v1/auth", 0);
+    Ok(response)
+}
+
+/// `GET /api/v1/auth/me`.
+pub async fn me(who: AuthUser) -> Json<UserView> {
+    Json(UserView::from(&who.user))
+}
+
+/// `GET /api/v1/auth/status`: whether anyone has registered yet (the UI shows creator sign-up if not).
+pub async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "has_users": state.store.has_users() }))
+}

@@ -1,0 +1,78 @@
+//! `ApiError`: every handler's error type. Logs the cause, answers `{"error":{"code","message"}}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// An API failure with a stable `code` string and a message saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: not logged in or the token is invalid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: logged in but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400: the request itself is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409: conflicts with existing state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 503: the node is not connected.
+    #[error("{0}")]
+    NodeOffline(String),
+    /// 429, with seconds to wait.
+    #[error("too many attempts; try again in {0} s")]
+    TooManyRequests(u64),
+    /// 500: logged in full, answered without detail.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ApiError::Conflict(format!("{what}")),
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!("internal error: {e:#}");
+        }
+        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests(secs) = self
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}

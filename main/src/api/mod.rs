@@ -1,0 +1,56 @@
+//! The HTTP API: routes, the JSON error shape and the health endpoint.
+
+mod audit;
+mod auth;
+mod body;
+mod error;
+mod nodes;
+mod users;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{delete, get, post};
+
+pub use body::{Body, OptionalBody};
+pub use error::ApiError;
+
+use crate::AppState;
+
+/// Every route main serves over HTTP.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/status", get(auth::status))
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/me", get(auth::me))
+        .route("/users", get(users::list))
+        .route("/users/{user}/approve", post(users::approve))
+        .route("/users/{user}/role", post(users::set_role))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/tokens", post(nodes::create_token))
+        .route("/nodes/{id}", get(nodes::get).delete(nodes::revoke))
+        .route("/nodes/{id}/members", post(nodes::add_member))
+        .route(
+            "/nodes/{id}/members/{username}",
+            delete(nodes::remove_member),
+        )
+        .route("/audit", get(audit::list))
+        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) });
+    Router::new()
+        .route("/health", get(health))
+        .nest("/api/v1", api)
+        .fallback(crate::web::serve)
+        .with_state(state)
+}
+
+/// `GET /health`: liveness for load balancers and `curl`; no authentication, no secrets.
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "nodes_online": state.registry.online(),
+    }))
+}

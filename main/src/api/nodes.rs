@@ -1,0 +1,262 @@
+//! `/api/v1/nodes`: list nodes (stored records merged with live links), register tokens, revoke, members.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use serde::{Deserialize, Serialize};
+use vibebridge_tunnel::protocol::ProviderInfo;
+
+use super::users::find_user;
+use super::{ApiError, Body, OptionalBody};
+use crate::AppState;
+use crate::auth::{Approved, AuthUser};
+use crate::store::{AuditEvent, NodeRecord, Role, rfc3339};
+
+/// A node as the API shows it.
+#[derive(Serialize)]
+pub struct NodeView {
+    id: String,
+    name: String,
+    online: bool,
+    connected_at: Option<String>,
+    last_heartbeat: Option<String>,
+    last_seen: Option<String>,
+    address: Option<String>,
+    hostname: Option<String>,
+    os: Option<String>,
+    labels: Vec<String>,
+    capabilities: Vec<String>,
+    providers: Vec<ProviderInfo>,
+    agent_version: Option<String>,
+    protocol_version: Option<u32>,
+    fingerprint: String,
+    owner: Option<String>,
+    members: Vec<String>,
+    enrolled_at: String,
+}
+
+fn view(state: &AppState, node: &NodeRecord) -> NodeView {
+    let link = state.registry.get(&node.id);
+    let hello = link
+        .as_ref()
+        .map(|l| l.hello.clone())
+        .or_else(|| node.last_hello.clone());
+    let name_of = |id| {
+        state
+            .store
+            .user(id)
+            .ok()
+            .flatten()
+            .map(|u| u.username)
+            .unwrap_or_else(|| id.to_string())
+    };
+    let owner = match node.owner {
+        Some(id) => Some(name_of(id)),
+        None => state.store.creator().ok().flatten().map(|u| u.username),
+    };
+    NodeView {
+        id: node.id.clone(),
+        name: hello
+            .as_ref()
+            .map(|h| h.name.clone())
+            .unwrap_or_else(|| node.id.clone()),
+        online: link.is_some(),
+        connected_at: link.as_ref().map(|l| rfc3339(l.connected_at)),
+        last_heartbeat: link.as_ref().map(|l| rfc3339(l.last_heartbeat())),
+        last_seen: node.last_seen.map(rfc3339),
+        address: link.as_ref().and_then(|l| l.remote).map(|a| a.to_string()),
+        hostname: hello.as_ref().map(|h| h.hostname.clone()),
+        os: hello.as_ref().map(|h| h.os.clone()),
+        labels: hello.as_ref().map(|h| h.labels.clone()).unwrap_or_default(),
+        capabilities: hello
+            .as_ref()
+            .map(|h| h.capabilities.clone())
+            .unwrap_or_default(),
+        providers: hello
+            .as_ref()
+            .map(|h| h.providers.clone())
+            .unwrap_or_default(),
+        agent_version: hello.as_ref().map(|h| h.agent_version.clone()),
+        protocol_version: hello.as_ref().map(|h| h.protocol_version),
+        fingerprint: node.fingerprint.clone(),
+        owner,
+        members: node.members.iter().map(|m| name_of(*m)).collect(),
+        enrolled_at: rfc3339(node.enrolled_at),
+    }
+}
+
+fn can_see(who: &AuthUser, node: &NodeRecord) -> bool {
+    who.user.role.is_admin() || node.is_allowed(who.user.id, who.user.role == Role::Creator)
+}
+
+fn can_manage(who: &AuthUser, node: &NodeRecord) -> bool {
+    who.user.role.is_admin() || node.is_owner(who.user.id, who.user.role == Role::Creator)
+}
+
+/// A node the caller may see; "not found" otherwise, so ids of others' nodes do not leak.
+fn visible_node(state: &AppState, who: &AuthUser, id: &str) -> Result<NodeRecord, ApiError> {
+    state
+        .store
+        .node(id)?
+        .filter(|n| can_see(who, n))
+        .ok_or_else(|| ApiError::NotFound(format!("no node {id:?}")))
+}
+
+/// `GET /api/v1/nodes`: the nodes the caller owns or is a member of (admins: all).
+pub async fn list(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+) -> Result<Json<Vec<NodeView>>, ApiError> {
+    let nodes = state.store.nodes()?;
+    Ok(Json(
+        nodes
+            .iter()
+            .filter(|n| can_see(&who, n))
+            .map(|n| view(&state, n))
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/nodes/:id`.
+pub async fn get(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<Json<NodeView>, ApiError> {
+    let node = visible_node(&state, &who, &id)?;
+    Ok(Json(view(&state, &node)))
+}
+
+/// `{"ttl": "1h"}` (optional).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[serde(default, with = "humantime_serde")]
+    ttl: Option<Duration>,
+}
+
+/// A freshly created register token; the only time it is shown.
+#[derive(Serialize)]
+pub struct TokenView {
+    id: String,
+    token: String,
+    expires_at: String,
+    main_host_key: String,
+    join_command: String,
+}
+
+/// `POST /api/v1/nodes/tokens`: a one-time register token; the node it enrols belongs to the caller.
+pub async fn create_token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    OptionalBody(req): OptionalBody<TokenRequest>,
+) -> Result<Json<TokenView>, ApiError> {
+    let ttl = req.ttl.unwrap_or(state.config.auth.node_token_ttl);
+    if ttl.is_zero() || ttl > Duration::from_secs(30 * 24 * 3600) {
+        return Err(ApiError::BadRequest(
+            "ttl must be between 1s and 30 days, e.g. \"1h\"".into(),
+        ));
+    }
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let (token, record) = state.store.create_node_token(Some(who.user.id), ttl_ms)?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "node_token.created")
+            .target(record.id.clone())
+            .source(Some(peer))
+            .detail(format!("expires {}", rfc3339(record.expires_at))),
+    );
+    Ok(Json(TokenView {
+        id: record.id,
+        join_command: state.join_command(&token),
+        token,
+        expires_at: rfc3339(record.expires_at),
+        main_host_key: state.host_key_fingerprint.clone(),
+    }))
+}
+
+/// `DELETE /api/v1/nodes/:id`: revoke: forget the key and cut the live link now.
+pub async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let node = visible_node(&state, &who, &id)?;
+    if !can_manage(&who, &node) {
+        return Err(ApiError::Forbidden(
+            "only the node's owner or an admin can revoke it".into(),
+        ));
+    }
+    state.store.remove_node(&id)?;
+    let was_online = state.registry.disconnect(&id);
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "node.revoked")
+            .target(id.clone())
+            .source(Some(peer))
+            .detail(format!("fingerprint {}", node.fingerprint)),
+    );
+    Ok(Json(
+        serde_json::json!({ "revoked": id, "was_online": was_online }),
+    ))
+}
+
+/// `{"username": "…"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberBody {
+    username: String,
+}
+
+/// `POST /api/v1/nodes/:id/members`.
+pub async fn add_member(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Body(body): Body<MemberBody>,
+) -> Result<Json<NodeView>, ApiError> {
+    set_member(&state, peer, &who, &id, &body.username, true)
+}
+
+/// `DELETE /api/v1/nodes/:id/members/:username`.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    Path((id, username)): Path<(String, String)>,
+) -> Result<Json<NodeView>, ApiError> {
+    set_member(&state, peer, &who, &id, &username, false)
+}
+
+fn set_member(
+    state: &AppState,
+    peer: SocketAddr,
+    who: &AuthUser,
+    id: &str,
+    username: &str,
+    member: bool,
+) -> Result<Json<NodeView>, ApiError> {
+    let node = visible_node(state, who, id)?;
+    if !can_manage(who, &node) {
+        return Err(ApiError::Forbidden(
+            "only the node's owner or an admin can change its members".into(),
+        ));
+    }
+    let user = find_user(state, username)?;
+    let node = state.store.set_node_member(id, user.id, member)?;
+    let action = if member {
+        "node.member_added"
+    } else {
+        "node.member_removed"
+    };
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), action)
+            .target(id.to_string())
+            .source(Some(peer))
+            .detail(user.username),
+    );
+    Ok(Json(view(state, &node)))
+}

@@ -1,0 +1,196 @@
+//! Main's configuration (`configs/main.example.toml` documents every key).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use vibebridge_tunnel::TunnelConfig;
+use vibebridge_tunnel::config::Secret;
+
+/// The documented example, printed by `vibebridge print-config`.
+pub const EXAMPLE: &str = include_str!("../../configs/main.example.toml");
+
+/// The whole `main.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MainConfig {
+    /// `[server]`: the HTTP listener.
+    pub server: ServerConfig,
+    /// `[ssh]`: the SSH endpoint nodes (and admins) dial.
+    pub ssh: SshConfig,
+    /// `[database]`: where state lives.
+    pub database: DatabaseConfig,
+    /// `[auth]`: logins and tokens.
+    pub auth: AuthConfig,
+    /// `[main]`: node enrolment.
+    pub main: MainSection,
+    /// `[tunnel]`: liveness and limits.
+    pub tunnel: TunnelConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen host.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 4457,
+        }
+    }
+}
+
+/// `[ssh]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Listen address for nodes and the admin console.
+    pub listen: String,
+    /// Host key file; generated on first start. Default: `<database.path>/ssh_host_ed25519_key`.
+    pub host_key: Option<PathBuf>,
+    /// `host:port` nodes should dial, shown in join commands. Default: the listen address.
+    pub public_addr: Option<String>,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            listen: "0.0.0.0:2222".into(),
+            host_key: None,
+            public_addr: None,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Directory of main's sled database (and, by default, its host key).
+    pub path: PathBuf,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: PathBuf::from("./data/main"),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 signing secret; generated and persisted in the database when omitted.
+    pub jwt_secret: Option<Secret>,
+    /// Lifetime of an access token (cookie `vb_access`).
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    /// Lifetime of a login session / refresh token (cookie `vb_refresh`).
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    /// Mark cookies `Secure` (set when main is served over HTTPS).
+    pub secure_cookies: bool,
+    /// Login attempts allowed per minute, per client address and per username.
+    pub login_attempts_per_minute: u32,
+    /// Default lifetime of one-time node register tokens.
+    #[serde(with = "humantime_serde")]
+    pub node_token_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            secure_cookies: false,
+            login_attempts_per_minute: 10,
+            node_token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// `[main]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MainSection {
+    /// Long-lived register tokens; nodes enrolled with them belong to the creator.
+    pub node_register_tokens: Vec<Secret>,
+}
+
+impl MainConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> anyhow::Result<MainConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let config: MainConfig =
+            vibebridge_tunnel::config::parse_toml(&text, &path.display().to_string())?;
+        config
+            .validate()
+            .with_context(|| format!("invalid config {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks values; each message names the key and what to do.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost"
+        {
+            bail!(
+                "server.host {:?} is not an IP address (e.g. \"127.0.0.1\" or \"0.0.0.0\")",
+                self.server.host
+            );
+        }
+        if self.ssh.listen.parse::<SocketAddr>().is_err() {
+            bail!(
+                "ssh.listen {:?} is not a socket address (e.g. \"0.0.0.0:2222\")",
+                self.ssh.listen
+            );
+        }
+        if self.database.path.as_os_str().is_empty() {
+            bail!(
+                "database.path is empty; set it to a directory main may write, e.g. \"/var/lib/vibebridge\""
+            );
+        }
+        if let Some(s) = &self.auth.jwt_secret
+            && s.expose().len() < 32
+        {
+            bail!(
+                "auth.jwt_secret is shorter than 32 characters; use a long random string or omit it to have one generated"
+            );
+        }
+        for (i, t) in self.main.node_register_tokens.iter().enumerate() {
+            if t.expose().len() < 16 {
+                bail!(
+                    "main.node_register_tokens[{i}] is shorter than 16 characters; use a long random string"
+                );
+            }
+        }
+        if self.auth.access_ttl.is_zero() || self.auth.refresh_ttl < self.auth.access_ttl {
+            bail!("auth.access_ttl must be > 0 and auth.refresh_ttl at least as long");
+        }
+        if self.auth.login_attempts_per_minute == 0 {
+            bail!("auth.login_attempts_per_minute must be at least 1");
+        }
+        self.tunnel.validate().map_err(anyhow::Error::msg)?;
+        Ok(())
+    }
+
+    /// The host key file.
+    pub fn host_key_path(&self) -> PathBuf {
+        self.ssh
+            .host_key
+            .clone()
+            .unwrap_or_else(|| self.database.path.join("ssh_host_ed25519_key"))
+    }
+}

@@ -1,0 +1,191 @@
+//! One node's tunnel on main: yamux over the SSH channel, hello check, registration, heartbeats, teardown.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use vibebridge_tunnel::frame::{read_frame, write_frame};
+use vibebridge_tunnel::mux::{self, Mode, TunnelStream, accept_header};
+use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
+
+use crate::AppState;
+use crate::store::AuditEvent;
+
+/// A node's authenticated SSH connection, about to carry the tunnel.
+pub struct Link {
+    pub state: AppState,
+    pub node_id: String,
+    pub peer: SocketAddr,
+    pub ssh: russh::server::Handle,
+}
+
+impl Link {
+    /// Runs the link until the node goes away, stops heartbeating, is revoked or replaced, or main stops.
+    pub async fn serve<T>(self, io: T, shutdown: CancellationToken)
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let span = tracing::info_span!("link", node.id = %self.node_id, peer = %self.peer);
+        async move {
+            let cfg = self.state.config.tunnel.clone();
+            let (mux, mut inbound) = mux::spawn(io, Mode::Server, &cfg);
+            let reason = match self.handshake(&mut inbound).await {
+                Ok((hello, control)) => {
+                    // Main opens every stream but control; anything else from the node is reset.
+                    tokio::spawn(async move {
+                        while inbound.recv().await.is_some() {
+                            tracing::warn!("node opened an unexpected stream; resetting it");
+                        }
+                    });
+                    self.run(hello, control, mux.clone(), &shutdown).await
+                }
+                Err(reason) => {
+                    tracing::warn!("link refused: {reason}");
+                    reason
+                }
+            };
+            mux.close();
+            let _ = self
+                .ssh
+                .disconnect(russh::Disconnect::ByApplication, reason, String::new())
+                .await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Waits for the control stream and the hello; answers Welcome or Refused.
+    async fn handshake(
+        &self,
+        inbound: &mut tokio::sync::mpsc::Receiver<TunnelStream>,
+    ) -> Result<(Hello, TunnelStream), String> {
+        let cfg = &self.state.config.tunnel;
+        let budget = cfg.handshake_timeout;
+        let mut control = tokio::time::timeout(budget, inbound.recv())
+            .await
+            .map_err(|_| "no control stream before the handshake timeout".to_string())?
+            .ok_or("link closed before the control stream")?;
+        match accept_header(&mut control, cfg.max_frame_bytes, budget).await {
+            Ok(Open::Control) => {}
+            Ok(other) => {
+                return Err(format!(
+                    "first stream must be control, got {}",
+                    other.kind()
+                ));
+            }
+            Err(e) => return Err(format!("control stream header: {e}")),
+        }
+        let hello =
+            match tokio::time::timeout(budget, read_frame(&mut control, cfg.max_frame_bytes)).await
+            {
+                Ok(Ok(Some(ControlFrame::Hello(h)))) => h,
+                Ok(Ok(Some(_))) => return Err("first control frame must be hello".into()),
+                Ok(Ok(None)) => return Err("control stream closed before hello".into()),
+                Ok(Err(e)) => return Err(format!("reading hello: {e}")),
+                Err(_) => return Err("no hello before the handshake timeout".into()),
+            };
+        let refusal = protocol::check_version(
+            "node",
+            hello.protocol_version,
+            &format!("agent {}", hello.agent_version),
+            &format!("main {}", env!("CARGO_PKG_VERSION")),
+        )
+        .err()
+        .map(|m| (protocol::REFUSED_VERSION, m))
+        .or_else(|| {
+            (hello.node_id != self.node_id).then(|| {
+                (
+                    protocol::REFUSED_IDENTITY,
+                    format!(
+                        "hello names node {:?} but the key belongs to node {:?}",
+                        hello.node_id, self.node_id
+                    ),
+                )
+            })
+        });
+        if let Some((code, message)) = refusal {
+            let frame = ControlFrame::Refused {
+                code: code.into(),
+                message: message.clone(),
+            };
+            let _ = write_frame(&mut control, &frame, cfg.max_frame_bytes).await;
+            self.state.store.audit(
+                AuditEvent::new(format!("node:{}", self.node_id), "node.refused")
+                    .target(self.node_id.clone())
+                    .source(Some(self.peer))
+                    .detail(message.clone()),
+            );
+            return Err(message);
+        }
+        let welcome = ControlFrame::Welcome {
+            protocol_version: protocol::PROTOCOL_VERSION,
+            main_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        write_frame(&mut control, &welcome, cfg.max_frame_bytes)
+            .await
+            .map_err(|e| format!("sending welcome: {e}"))?;
+        Ok((hello, control))
+    }
+
+    /// The registered life of the link: heartbeats in, acks out, until something ends it.
+    async fn run(
+        &self,
+        hello: Hello,
+        mut control: TunnelStream,
+        mux: mux::MuxHandle,
+        shutdown: &CancellationToken,
+    ) -> String {
+        let cfg = &self.state.config.tunnel;
+        let registry = &self.state.registry;
+        let store = &self.state.store;
+        let link = registry.register(hello.clone(), mux.clone(), Some(self.peer));
+        if let Err(e) = store.node_seen(&self.node_id, Some(&hello)) {
+            tracing::warn!("could not record node hello: {e}");
+        }
+        store.audit(
+            AuditEvent::new(format!("node:{}", self.node_id), "node.connected")
+                .target(self.node_id.clone())
+                .source(Some(self.peer))
+                .detail(format!(
+                    "agent {} on {}",
+                    hello.agent_version, hello.hostname
+                )),
+        );
+        tracing::info!(agent = %hello.agent_version, "node online");
+
+        // The read is the only branch that loops, so it is never cancelled mid-frame.
+        let reason = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break "main shutting down".to_string(),
+                _ = link.cancelled() => break "link revoked or replaced".to_string(),
+                _ = mux.closed() => break "tunnel closed".to_string(),
+                frame = tokio::time::timeout(cfg.dead_after, read_frame::<ControlFrame, _>(&mut control, cfg.max_frame_bytes)) => match frame {
+                    Err(_) => break format!("no heartbeat for {:?}", cfg.dead_after),
+                    Ok(Ok(Some(ControlFrame::Heartbeat { seq }))) => {
+                        link.touch();
+                        let ack = ControlFrame::HeartbeatAck { seq };
+                        if let Err(e) = write_frame(&mut control, &ack, cfg.max_frame_bytes).await {
+                            break format!("sending heartbeat ack: {e}");
+                        }
+                    }
+                    Ok(Ok(Some(other))) => tracing::warn!(frame = ?other, "unexpected control frame; ignoring"),
+                    Ok(Ok(None)) => break "control stream closed".to_string(),
+                    Ok(Err(e)) => break format!("control stream: {e}"),
+                },
+            }
+        };
+        // Only the current link may mark the node offline; a replaced link leaves the new one alone.
+        if registry.unregister(&link) {
+            let _ = store.node_seen(&self.node_id, None);
+            store.audit(
+                AuditEvent::new(format!("node:{}", self.node_id), "node.disconnected")
+                    .target(self.node_id.clone())
+                    .source(Some(self.peer))
+                    .detail(reason.clone()),
+            );
+        }
+        tracing::info!(%reason, "node link ended");
+        reason
+    }
+}

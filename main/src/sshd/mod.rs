@@ -1,0 +1,291 @@
+//! Main's SSH endpoint: nodes dial in, prove their key (or enrol with a token), and open the tunnel
+//! subsystem. Node keys are checked in `auth_publickey`, after russh has verified the signature.
+
+mod link;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::keys::PublicKey;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use vibebridge_tunnel::{SUBSYSTEM, keys, ssh};
+
+use crate::AppState;
+use crate::store::{AuditEvent, UserId, tokens_match};
+
+/// Who an SSH connection authenticated as.
+#[derive(Debug, Clone)]
+enum Principal {
+    Node(String),
+}
+
+/// Accepts SSH connections until `shutdown`, then disconnects every link.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    host_key: russh::keys::PrivateKey,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = Arc::new(ssh::server_config(host_key, &state.config.tunnel));
+    let tasks = TaskTracker::new();
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and similar: log, breathe, keep serving.
+                    tracing::warn!("ssh accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = ssh::tune_socket(&socket, &state.config.tunnel) {
+            tracing::debug!(%peer, "could not tune socket: {e}");
+        }
+        let established = CancellationToken::new();
+        let handler = Handler {
+            established: established.clone(),
+            state: state.clone(),
+            peer,
+            pending: None,
+            principal: None,
+            channel: None,
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
+        };
+        let config = config.clone();
+        let budget = state.config.tunnel.handshake_timeout;
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let session = match russh::server::run_stream(config, socket, handler).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, "ssh handshake failed: {e:#}");
+                    return;
+                }
+            };
+            let handle = session.handle();
+            let deadline = tokio::time::sleep(budget);
+            tokio::pin!(session, deadline);
+            let mut deadline_armed = true;
+            loop {
+                tokio::select! {
+                    result = &mut session => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, "ssh session ended: {e:#}");
+                        }
+                        break;
+                    }
+                    _ = &mut deadline, if deadline_armed => {
+                        deadline_armed = false;
+                        // A connection that has not opened its tunnel by now is stuck or hostile.
+                        if !established.is_cancelled() {
+                            tracing::debug!(%peer, "ssh handshake took too long; disconnecting");
+                            let _ = handle.disconnect(russh::Disconnect::ByApplication, "handshake timeout".into(), String::new()).await;
+                        }
+                    }
+                    _ = shutdown.cancelled() => {
+                        let _ = handle.disconnect(russh::Disconnect::ByApplication, "main shutting down".into(), String::new()).await;
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+/// Per-connection SSH callbacks.
+struct Handler {
+    state: AppState,
+    peer: SocketAddr,
+    /// A verified key main does not know, waiting for a register token.
+    pending: Option<(String, PublicKey)>,
+    principal: Option<Principal>,
+    channel: Option<Channel<Msg>>,
+    /// Cancelled once the tunnel subsystem is up (ends the handshake deadline).
+    established: CancellationToken,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Node ids are SSH usernames: short, printable, no path or shell metacharacters.
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !id.starts_with('.')
+}
+
+impl Handler {
+    fn audit(&self, actor: String, action: &str, target: &str, detail: Option<String>) {
+        let mut e = AuditEvent::new(actor, action)
+            .target(target)
+            .source(Some(self.peer));
+        if let Some(d) = detail {
+            e = e.detail(d);
+        }
+        self.state.store.audit(e);
+    }
+
+    /// Checks a register token: config tokens (owner: creator) or a one-time token (owner: its creator).
+    fn redeem_token(&self, token: &str) -> Option<Option<UserId>> {
+        let config_tokens = &self.state.config.main.node_register_tokens;
+        if config_tokens
+            .iter()
+            .any(|t| tokens_match(t.expose(), token))
+        {
+            return Some(None);
+        }
+        match self.state.store.consume_node_token(token) {
+            Ok(Some(t)) => Some(t.created_by),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!("token lookup failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl russh::server::Handler for Handler {
+    type Error = russh::Error;
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = keys::fingerprint(key.public_key);
+        let known = self
+            .state
+            .store
+            .node_by_fingerprint(&fingerprint)
+            .ok()
+            .flatten();
+        match known {
+            Some(node) if node.id == user => {
+                self.principal = Some(Principal::Node(node.id));
+                Ok(Auth::Accept)
+            }
+            Some(node) => {
+                tracing::warn!(peer = %self.peer, %user, bound_to = %node.id, "node key presented with another node id");
+                Ok(Auth::reject())
+            }
+            None if valid_node_id(user) => {
+                // Unknown key: the node may still enrol with a token, bound to this verified key.
+                self.pending = Some((user.to_string(), key.public_key.clone()));
+                Ok(Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+                    partial_success: true,
+                })
+            }
+            None => Ok(Auth::reject()),
+        }
+    }
+
+    async fn auth_password(&mut self, user: &str, token: &str) -> Result<Auth, Self::Error> {
+        let Some((node_id, key)) = self.pending.take() else {
+            return Ok(Auth::reject());
+        };
+        if node_id != user {
+            return Ok(Auth::reject());
+        }
+        let actor = format!("node:{node_id}");
+        let Some(owner) = self.redeem_token(token) else {
+            self.audit(
+                actor,
+                "node.enroll_refused",
+                &node_id,
+                Some("invalid, expired or used token".into()),
+            );
+            return Ok(Auth::reject());
+        };
+        let fingerprint = keys::fingerprint(&key);
+        match self.state.store.enroll_node(
+            &node_id,
+            keys::public_openssh(&key),
+            fingerprint.clone(),
+            owner,
+            Some(self.peer.to_string()),
+        ) {
+            Ok(_) => {
+                self.audit(
+                    actor,
+                    "node.enrolled",
+                    &node_id,
+                    Some(format!("fingerprint {fingerprint}")),
+                );
+                self.principal = Some(Principal::Node(node_id));
+                Ok(Auth::Accept)
+            }
+            Err(e) => {
+                self.audit(actor, "node.enroll_refused", &node_id, Some(e.to_string()));
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // One tunnel channel per connection; the subsystem request that follows names its purpose.
+        if self.principal.is_some() && self.channel.is_none() {
+            self.channel = Some(channel);
+            reply.accept().await;
+        } else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel_id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let channel = match self.channel.take() {
+            Some(c) if c.id() == channel_id => c,
+            other => {
+                self.channel = other;
+                session.channel_failure(channel_id)?;
+                return Ok(());
+            }
+        };
+        match (&self.principal, name) {
+            (Some(Principal::Node(node_id)), SUBSYSTEM) => {
+                session.channel_success(channel_id)?;
+                self.established.cancel();
+                let link = link::Link {
+                    state: self.state.clone(),
+                    node_id: node_id.clone(),
+                    peer: self.peer,
+                    ssh: session.handle(),
+                };
+                let io = ssh::channel_io(channel);
+                let shutdown = self.shutdown.clone();
+                self.tasks.spawn(link.serve(io, shutdown));
+            }
+            _ => {
+                tracing::warn!(peer = %self.peer, subsystem = %name, "refusing unknown subsystem");
+                session.channel_failure(channel_id)?;
+            }
+        }
+        Ok(())
+    }
+}

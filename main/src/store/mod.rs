@@ -1,0 +1,171 @@
+//! The sled store: the one module that owns main's database. Typed records as JSON, one tree per noun.
+//!
+//! Trees: `users` (id → [`User`]), `usernames` (name → id), `nodes` (id → [`NodeRecord`]), `node_keys`
+//! (key fingerprint → node id), `node_tokens` (sha256(token) → [`NodeToken`]), `auth_sessions`
+//! (sid → [`AuthSession`]), `audit` (big-endian seq → [`AuditEntry`]), `meta` (schema version, secrets).
+
+mod audit;
+mod nodes;
+mod sessions;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use audit::{AuditEntry, AuditEvent};
+pub use nodes::NodeRecord;
+pub use sessions::AuthSession;
+pub use tokens::{NodeToken, tokens_match};
+pub use users::{Role, User, UserId};
+
+/// Version of the on-disk layout; a store written by a newer version is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Store failures callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sled::Error),
+    /// A record could not be decoded (corruption or a bug).
+    #[error("corrupt record in {tree}: {source}")]
+    Corrupt {
+        /// Tree name.
+        tree: &'static str,
+        /// Decode error.
+        source: serde_json::Error,
+    },
+    /// A unique name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The record does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+/// Handle to main's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    users: sled::Tree,
+    usernames: sled::Tree,
+    nodes: sled::Tree,
+    node_keys: sled::Tree,
+    node_tokens: sled::Tree,
+    auth_sessions: sled::Tree,
+    audit: sled::Tree,
+    meta: sled::Tree,
+    /// Serialises multi-tree writes (user creation, enrolment) so invariants hold without sled transactions.
+    write_lock: std::sync::Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and checks its schema version.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        let db = sled::Config::new().path(path).open().with_context(|| {
+            format!(
+                "opening database {} (is another main using it?)",
+                path.display()
+            )
+        })?;
+        let store = Store {
+            users: db.open_tree("users")?,
+            usernames: db.open_tree("usernames")?,
+            nodes: db.open_tree("nodes")?,
+            node_keys: db.open_tree("node_keys")?,
+            node_tokens: db.open_tree("node_tokens")?,
+            auth_sessions: db.open_tree("auth_sessions")?,
+            audit: db.open_tree("audit")?,
+            meta: db.open_tree("meta")?,
+            db,
+            write_lock: Default::default(),
+        };
+        store.check_schema(path)?;
+        Ok(store)
+    }
+
+    fn check_schema(&self, path: &Path) -> anyhow::Result<()> {
+        match self.meta.get("schema_version")? {
+            None => {
+                self.meta
+                    .insert("schema_version", SCHEMA_VERSION.to_be_bytes().to_vec())?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
+                if found > SCHEMA_VERSION {
+                    bail!(
+                        "database {} has schema version {found}, newer than this binary's {SCHEMA_VERSION}; \
+                         run a newer vibebridge or restore a backup",
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a secret from `meta`, generating and persisting it on first use.
+    pub fn meta_secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> String,
+    ) -> anyhow::Result<String> {
+        let _guard = self.lock();
+        if let Some(v) = self.meta.get(name)? {
+            return String::from_utf8(v.to_vec()).context("meta secret is not UTF-8");
+        }
+        let value = generate();
+        self.meta.insert(name, value.as_bytes())?;
+        self.db.flush()?;
+        Ok(value)
+    }
+
+    /// Flushes everything to disk (on shutdown).
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A poisoned lock only means another writer panicked; the data itself is in sled.
+        self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain records to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// RFC 3339 form of a millisecond timestamp, for API responses.
+pub fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+pub(crate) fn temp() -> (Store, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "vb-store-{}",
+        vibebridge_tunnel::keys::random_hex(8)
+    ));
+    (Store::open(&dir).unwrap(), dir)
+}

@@ -1,0 +1,205 @@
+//! Enrolled nodes: id → public key, owner and members, last hello. The key index makes SSH auth one lookup.
+
+use serde::{Deserialize, Serialize};
+use vibebridge_tunnel::protocol::Hello;
+
+use super::{Store, StoreError, UserId, decode, encode, now_ms};
+
+/// A node main knows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Node id (also its SSH username).
+    pub id: String,
+    /// The node's key, OpenSSH one-line form.
+    pub public_key: String,
+    /// `SHA256:…` fingerprint of `public_key`.
+    pub fingerprint: String,
+    /// The user whose token enrolled it; `None` means the creator (config tokens, `vibebridge up`).
+    pub owner: Option<UserId>,
+    /// Other users allowed to see and use it.
+    pub members: Vec<UserId>,
+    /// Enrolment time, ms since epoch.
+    pub enrolled_at: u64,
+    /// Address the enrolment came from.
+    pub enrolled_from: Option<String>,
+    /// Last time the node was connected, ms since epoch.
+    pub last_seen: Option<u64>,
+    /// The node's most recent hello, so offline nodes still show labels and providers.
+    pub last_hello: Option<Hello>,
+}
+
+impl NodeRecord {
+    /// Owner or member (`creator` is the owner of nodes with no explicit owner).
+    pub fn is_allowed(&self, user: UserId, is_creator: bool) -> bool {
+        self.is_owner(user, is_creator) || self.members.contains(&user)
+    }
+
+    /// The owner.
+    pub fn is_owner(&self, user: UserId, is_creator: bool) -> bool {
+        match self.owner {
+            Some(owner) => owner == user,
+            None => is_creator,
+        }
+    }
+}
+
+impl Store {
+    /// The node whose key has this fingerprint.
+    pub fn node_by_fingerprint(&self, fingerprint: &str) -> Result<Option<NodeRecord>, StoreError> {
+        match self.node_keys.get(fingerprint)? {
+            Some(id) => self.node(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// A node by id.
+    pub fn node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        self.nodes.get(id)?.map(|v| decode("nodes", &v)).transpose()
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.nodes
+            .iter()
+            .values()
+            .map(|v| decode("nodes", &v?))
+            .collect()
+    }
+
+    /// Binds `id` to a key. Refused when the id is bound to another key or the key to another id: a
+    /// revoke must come first, so a leaked token cannot take over an existing node.
+    pub fn enroll_node(
+        &self,
+        id: &str,
+        public_key: String,
+        fingerprint: String,
+        owner: Option<UserId>,
+        from: Option<String>,
+    ) -> Result<NodeRecord, StoreError> {
+        let _guard = self.lock();
+        if self.nodes.contains_key(id)? {
+            return Err(StoreError::Conflict(format!("node {id}")));
+        }
+        if self.node_keys.contains_key(&fingerprint)? {
+            return Err(StoreError::Conflict(format!("node key {fingerprint}")));
+        }
+        let record = NodeRecord {
+            id: id.to_string(),
+            public_key,
+            fingerprint,
+            owner,
+            members: Vec::new(),
+            enrolled_at: now_ms(),
+            enrolled_from: from,
+            last_seen: None,
+            last_hello: None,
+        };
+        self.nodes.insert(id, encode(&record))?;
+        self.node_keys.insert(&record.fingerprint, id)?;
+        self.db.flush()?;
+        Ok(record)
+    }
+
+    /// Records a connection: its hello and when.
+    pub fn node_seen(&self, id: &str, hello: Option<&Hello>) -> Result<(), StoreError> {
+        self.update_node(id, |n| {
+            n.last_seen = Some(now_ms());
+            if let Some(h) = hello {
+                n.last_hello = Some(h.clone());
+            }
+        })
+        .map(|_| ())
+    }
+
+    /// Adds or removes a member.
+    pub fn set_node_member(
+        &self,
+        id: &str,
+        user: UserId,
+        member: bool,
+    ) -> Result<NodeRecord, StoreError> {
+        self.update_node(id, |n| {
+            n.members.retain(|m| *m != user);
+            if member && n.owner != Some(user) {
+                n.members.push(user);
+            }
+        })
+    }
+
+    fn update_node(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut NodeRecord),
+    ) -> Result<NodeRecord, StoreError> {
+        let _guard = self.lock();
+        let mut node = self
+            .node(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("node {id}")))?;
+        f(&mut node);
+        self.nodes.insert(id, encode(&node))?;
+        Ok(node)
+    }
+
+    /// Forgets a node and its key (revocation). Returns the removed record.
+    pub fn remove_node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        let _guard = self.lock();
+        let Some(node) = self.node(id)? else {
+            return Ok(None);
+        };
+        self.node_keys.remove(&node.fingerprint)?;
+        self.nodes.remove(id)?;
+        self.db.flush()?;
+        Ok(Some(node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves enrolment binds id ↔ key both ways, refuses takeovers, and removal frees both.
+    #[test]
+    fn enroll_lookup_remove() {
+        let (store, dir) = crate::store::temp();
+        let owner = UserId::new();
+        store
+            .enroll_node(
+                "n1",
+                "ssh-ed25519 AAA".into(),
+                "SHA256:a".into(),
+                Some(owner),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            store.node_by_fingerprint("SHA256:a").unwrap().unwrap().id,
+            "n1"
+        );
+        assert!(
+            store
+                .enroll_node("n1", "k".into(), "SHA256:b".into(), Some(owner), None)
+                .is_err()
+        );
+        assert!(
+            store
+                .enroll_node("n2", "k".into(), "SHA256:a".into(), Some(owner), None)
+                .is_err()
+        );
+        let other = UserId::new();
+        let n = store.set_node_member("n1", other, true).unwrap();
+        assert!(n.is_allowed(other, false) && n.is_allowed(owner, false));
+        assert!(
+            !store
+                .set_node_member("n1", other, false)
+                .unwrap()
+                .is_allowed(other, false)
+        );
+        store.remove_node("n1").unwrap().unwrap();
+        assert!(store.node_by_fingerprint("SHA256:a").unwrap().is_none());
+        store
+            .enroll_node("n1", "k".into(), "SHA256:b".into(), Some(owner), None)
+            .unwrap();
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
