@@ -1,1 +1,302 @@
-//! placeholder
+//! End-to-end harness: main and agents in-process on 127.0.0.1:0, plus helpers the tests share
+//! (temporary directories, a fast tunnel config, a pausable TCP proxy, an HTTP client).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vibebridge_agent::{Agent, LinkState, LinkStatus, NodeConfig};
+use vibebridge_main::{AppState, Listeners, Main, MainConfig};
+use vibebridge_tunnel::TunnelConfig;
+use vibebridge_tunnel::config::Secret;
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "vb-{tag}-{}",
+            vibebridge_tunnel::keys::random_hex(6)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Liveness intervals short enough for tests (dead links found in about a second).
+pub fn fast_tunnel() -> TunnelConfig {
+    TunnelConfig {
+        heartbeat_interval: Duration::from_millis(200),
+        dead_after: Duration::from_millis(1200),
+        handshake_timeout: Duration::from_secs(10),
+        open_timeout: Duration::from_secs(10),
+        ..TunnelConfig::default()
+    }
+}
+
+/// How long tests wait for a state change before failing.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A main running in-process.
+pub struct TestMain {
+    /// HTTP address.
+    pub http: SocketAddr,
+    /// SSH address.
+    pub ssh: SocketAddr,
+    /// Host key fingerprint.
+    pub fingerprint: String,
+    /// Shared state (store, registry).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestMain {
+    /// Starts main with its state in `dir`, on fresh ports.
+    pub async fn start(dir: &Path) -> TestMain {
+        Self::start_with(dir, None, |_| {}).await
+    }
+
+    /// Starts main with its state in `dir`; on `ssh` if given (restart tests), and a config tweak.
+    pub async fn start_with(
+        dir: &Path,
+        ssh: Option<SocketAddr>,
+        tweak: impl FnOnce(&mut MainConfig),
+    ) -> TestMain {
+        let mut config = MainConfig::default();
+        config.database.path = dir.join("main");
+        config.tunnel = fast_tunnel();
+        tweak(&mut config);
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ssh = TcpListener::bind(ssh.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+        let (http_addr, ssh_addr) = (http.local_addr().unwrap(), ssh.local_addr().unwrap());
+        let main = Main::open(config).unwrap();
+        main.set_ssh_public_addr(ssh_addr.to_string());
+        let state = main.state().clone();
+        let fingerprint = main.host_key_fingerprint().to_string();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(main.serve(Listeners { http, ssh }, shutdown.clone()));
+        TestMain {
+            http: http_addr,
+            ssh: ssh_addr,
+            fingerprint,
+            state,
+            shutdown,
+            task,
+        }
+    }
+
+    /// A one-time register token owned by the creator.
+    pub fn token(&self) -> String {
+        self.state.store.create_node_token(None, 600_000).unwrap().0
+    }
+
+    /// `http://addr/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Waits until `node_id` is online (registered), returning its link generation.
+    pub async fn wait_online(&self, node_id: &str) -> u64 {
+        self.wait_link(node_id, |_| true).await
+    }
+
+    /// Waits until `node_id` has a link satisfying `pred`.
+    pub async fn wait_link(&self, node_id: &str, pred: impl Fn(u64) -> bool) -> u64 {
+        let mut events = self.state.registry.subscribe();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(link) = self.state.registry.get(node_id)
+                && pred(link.generation)
+            {
+                return link.generation;
+            }
+            tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("node {node_id} did not come online"))
+                .ok();
+        }
+    }
+
+    /// Waits until `node_id` is offline.
+    pub async fn wait_offline(&self, node_id: &str) {
+        let mut events = self.state.registry.subscribe();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.state.registry.get(node_id).is_some() {
+            tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("node {node_id} did not go offline"))
+                .ok();
+        }
+    }
+
+    /// Stops main and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// An agent running in-process.
+pub struct TestNode {
+    /// The agent.
+    pub agent: Agent,
+    shutdown: CancellationToken,
+}
+
+impl TestNode {
+    /// A node config for `main_addr`, state in `dir`, with a fast tunnel and quick reconnects.
+    pub fn config(dir: &Path, id: &str, main_addr: SocketAddr) -> NodeConfig {
+        let mut c = NodeConfig::default();
+        c.node.id = Some(id.into());
+        c.node.main_addr = main_addr.to_string();
+        c.database.path = dir.join(format!("node-{id}"));
+        c.tunnel = fast_tunnel();
+        c.reconnect.min = Duration::from_millis(50);
+        c.reconnect.max = Duration::from_millis(500);
+        c.reconnect.auth_failure_min = Duration::from_millis(200);
+        c.reconnect.auth_failure_max = Duration::from_secs(1);
+        c
+    }
+
+    /// Starts a node pinned to `main`, enrolling with `token` if given.
+    pub fn start_for(dir: &Path, id: &str, main: &TestMain, token: Option<String>) -> TestNode {
+        let mut c = Self::config(dir, id, main.ssh);
+        c.node.main_host_key = Some(main.fingerprint.clone());
+        c.node.register_token = token.map(Secret::new);
+        Self::start(c)
+    }
+
+    /// Starts a node from a config.
+    pub fn start(config: NodeConfig) -> TestNode {
+        let shutdown = CancellationToken::new();
+        let agent = Agent::start(config, None, shutdown.clone()).unwrap();
+        TestNode { agent, shutdown }
+    }
+
+    /// Waits for the link to reach `state`; panics with the last status otherwise.
+    pub async fn wait(&self, state: LinkState) -> LinkStatus {
+        let mut rx = self.agent.status();
+        match vibebridge_agent::link::wait_for(&mut rx, state, WAIT).await {
+            Ok(s) => s,
+            Err(last) => panic!("node never reached {state:?}; last status {last:?}"),
+        }
+    }
+
+    /// Waits for the link to leave `state`.
+    pub async fn wait_not(&self, state: LinkState) -> LinkStatus {
+        let mut rx = self.agent.status();
+        let got = tokio::time::timeout(WAIT, rx.wait_for(|s| s.state != state)).await;
+        got.expect("status never changed")
+            .expect("agent gone")
+            .clone()
+    }
+
+    /// Stops the node and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.agent.join().await;
+    }
+}
+
+/// A JSON HTTP client that keeps a Bearer token.
+pub struct Api {
+    client: reqwest::Client,
+    base: String,
+    /// Bearer token, once logged in.
+    pub token: Option<String>,
+}
+
+impl Api {
+    /// A client for `main`.
+    pub fn new(main: &TestMain) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base: format!("http://{}", main.http),
+            token: None,
+        }
+    }
+
+    /// Sends a request; returns status and JSON body (`null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Registers (or logs in, if `register` is false) and keeps the access token.
+    pub async fn auth(
+        &mut self,
+        register: bool,
+        user: &str,
+        password: &str,
+    ) -> (u16, serde_json::Value) {
+        let path = if register {
+            "/api/v1/auth/register"
+        } else {
+            "/api/v1/auth/login"
+        };
+        let (status, body) = self
+            .post(
+                path,
+                serde_json::json!({ "username": user, "password": password }),
+            )
+            .await;
+        if let Some(t) = body["access_token"].as_str() {
+            self.token = Some(t.to_string());
+        }
+        (status, body)
+    }
+}

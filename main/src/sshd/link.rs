@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vibebridge_tunnel::frame::{read_frame, write_frame};
@@ -109,7 +109,15 @@ impl Link {
                 code: code.into(),
                 message: message.clone(),
             };
-            let _ = write_frame(&mut control, &frame, cfg.max_frame_bytes).await;
+            // Deliver the refusal before the link goes: close our side, then wait for the node to close.
+            if write_frame(&mut control, &frame, cfg.max_frame_bytes)
+                .await
+                .is_ok()
+            {
+                let _ = control.shutdown().await;
+                let mut sink = Vec::new();
+                let _ = tokio::time::timeout(budget, control.read_to_end(&mut sink)).await;
+            }
             self.state.store.audit(
                 AuditEvent::new(format!("node:{}", self.node_id), "node.refused")
                     .target(self.node_id.clone())

@@ -92,6 +92,8 @@ pub async fn run(
                     }
                     _ = shutdown.cancelled() => {
                         let _ = handle.disconnect(russh::Disconnect::ByApplication, "main shutting down".into(), String::new()).await;
+                        // Let the session end so its handler (and the store it holds) is released.
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut session).await;
                         break;
                     }
                 }

@@ -1,0 +1,99 @@
+//! A TCP proxy that can freeze its live connections: bytes stop flowing but sockets stay open, which is
+//! what a half-open link (a NAT dropping state, a cable pulled) looks like to both ends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// A running proxy.
+pub struct Proxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicU64>,
+    freeze: Arc<std::sync::Mutex<CancellationToken>>,
+    stop: CancellationToken,
+}
+
+impl Proxy {
+    /// Starts a proxy on 127.0.0.1:0 forwarding to `target`.
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let freeze = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let stop = CancellationToken::new();
+        let (f, a, s) = (freeze.clone(), accepted.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let (client, _) = tokio::select! {
+                    _ = s.cancelled() => return,
+                    c = listener.accept() => match c { Ok(c) => c, Err(_) => return },
+                };
+                a.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let frozen = f.lock().unwrap().clone();
+                let stop = s.clone();
+                tokio::spawn(async move {
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    let up = pump(cr, sw, frozen.clone());
+                    let down = pump(sr, cw, frozen.clone());
+                    tokio::select! {
+                        _ = async { tokio::join!(up, down) } => {}
+                        _ = stop.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr,
+            accepted,
+            freeze,
+            stop,
+        }
+    }
+
+    /// Freezes every connection open now: their bytes stop, their sockets stay open. New connections flow.
+    pub fn freeze_existing(&self) {
+        let mut f = self.freeze.lock().unwrap();
+        f.cancel();
+        *f = CancellationToken::new();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: CancellationToken,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            _ = frozen.cancelled() => {
+                // Hold both halves open and silent until the proxy stops.
+                std::future::pending::<()>().await;
+                return;
+            }
+            n = from.read(&mut buf) => match n { Ok(0) | Err(_) => return, Ok(n) => n },
+        };
+        if frozen.is_cancelled() || to.write_all(&buf[..n]).await.is_err() {
+            if frozen.is_cancelled() {
+                std::future::pending::<()>().await;
+            }
+            return;
+        }
+    }
+}

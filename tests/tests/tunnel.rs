@@ -1,0 +1,403 @@
+//! The tunnel end to end: enrolment, key auth, refusals, revocation, pins, versions, restarts, half-open
+//! links, and stream integrity, with main and agents in-process over real SSH on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vibebridge_agent::LinkState;
+use vibebridge_tests::proxy::Proxy;
+use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
+use vibebridge_tunnel::client::{self, Dial, HostKeyPolicy};
+use vibebridge_tunnel::frame::{read_frame, write_frame};
+use vibebridge_tunnel::mux::{self, Mode};
+use vibebridge_tunnel::protocol::{ControlFrame, Hello, Open, PROTOCOL_VERSION};
+
+fn audit_actions(main: &TestMain, node: &str) -> Vec<String> {
+    let mut v: Vec<_> = main
+        .state
+        .store
+        .audit_page(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.target.as_deref() == Some(node))
+        .map(|e| e.event.action)
+        .collect();
+    v.reverse();
+    v
+}
+
+// Proves a node enrols with a token once, then reconnects with its key alone, and the audit log records it.
+#[tokio::test]
+async fn enrol_with_token_then_reconnect_by_key() {
+    let dir = TempDir::new("enrol");
+    let main = TestMain::start(dir.path()).await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    node.wait(LinkState::Connected).await;
+    main.wait_online("n1").await;
+    node.stop().await;
+    main.wait_offline("n1").await;
+
+    let node = TestNode::start_for(dir.path(), "n1", &main, None);
+    node.wait(LinkState::Connected).await;
+    main.wait_online("n1").await;
+    let actions = audit_actions(&main, "n1");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "node.enrolled").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "node.connected").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"node.disconnected".to_string()),
+        "{actions:?}"
+    );
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves a wrong token and an unknown key without a token are both refused, with errors saying what to do.
+#[tokio::test]
+async fn wrong_token_and_unknown_key_are_refused() {
+    let dir = TempDir::new("refuse");
+    let main = TestMain::start(dir.path()).await;
+    let bad = TestNode::start_for(
+        dir.path(),
+        "bad",
+        &main,
+        Some("vbn_not-a-real-token".into()),
+    );
+    let status = bad.wait(LinkState::AuthFailed).await;
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("refused the register token")
+    );
+    let unknown = TestNode::start_for(dir.path(), "unknown", &main, None);
+    let status = unknown.wait(LinkState::AuthFailed).await;
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("does not know this node's key")
+    );
+    assert!(
+        main.state.registry.get("bad").is_none() && main.state.registry.get("unknown").is_none()
+    );
+    assert!(main.state.store.node("bad").unwrap().is_none());
+    bad.stop().await;
+    unknown.stop().await;
+    main.stop().await;
+}
+
+// Proves a one-time token cannot enrol a second node, and a config token can enrol several.
+#[tokio::test]
+async fn one_time_token_is_single_use_and_config_tokens_are_not() {
+    let dir = TempDir::new("tokens");
+    let main = TestMain::start_with(dir.path(), None, |c| {
+        c.main.node_register_tokens = vec![vibebridge_tunnel::config::Secret::new(
+            "config-token-0123456789",
+        )];
+    })
+    .await;
+    let token = main.token();
+    let a = TestNode::start_for(dir.path(), "a", &main, Some(token.clone()));
+    a.wait(LinkState::Connected).await;
+    let b = TestNode::start_for(dir.path(), "b", &main, Some(token));
+    b.wait(LinkState::AuthFailed).await;
+    let c = TestNode::start_for(
+        dir.path(),
+        "c",
+        &main,
+        Some("config-token-0123456789".into()),
+    );
+    let d = TestNode::start_for(
+        dir.path(),
+        "d",
+        &main,
+        Some("config-token-0123456789".into()),
+    );
+    c.wait(LinkState::Connected).await;
+    d.wait(LinkState::Connected).await;
+    for n in [a, b, c, d] {
+        n.stop().await;
+    }
+    main.stop().await;
+}
+
+// Proves revoking a node through the API cuts its live link at once and refuses it afterwards.
+#[tokio::test]
+async fn revoked_node_is_cut_off_and_refused() {
+    let dir = TempDir::new("revoke");
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "password123").await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    node.wait(LinkState::Connected).await;
+    main.wait_online("n1").await;
+
+    let (status, body) = api.delete("/api/v1/nodes/n1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["was_online"], true);
+    main.wait_offline("n1").await;
+    let status = node.wait(LinkState::AuthFailed).await;
+    // The node still holds its (used) token, so main refuses that rather than the unknown key.
+    let err = status.last_error.unwrap();
+    assert!(
+        err.contains("refused the register token") || err.contains("does not know this node's key"),
+        "{err}"
+    );
+    assert!(main.state.registry.get("n1").is_none());
+    assert!(audit_actions(&main, "n1").contains(&"node.revoked".to_string()));
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves a node refuses a main whose host key differs from its pin, and never authenticates to it.
+#[tokio::test]
+async fn node_refuses_main_with_unpinned_host_key() {
+    let dir = TempDir::new("pin");
+    let main = TestMain::start(dir.path()).await;
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.main_host_key = Some("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into());
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let node = TestNode::start(cfg);
+    let status = node.wait(LinkState::HostKeyMismatch).await;
+    let err = status.last_error.unwrap();
+    assert!(
+        err.contains(&main.fingerprint) && err.contains("node.main_host_key"),
+        "{err}"
+    );
+    assert!(
+        main.state.store.node("n1").unwrap().is_none(),
+        "node must not enrol with a wrong main"
+    );
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves trust-on-first-use keeps main's key, and a different main on the same address is refused after.
+#[tokio::test]
+async fn tofu_refuses_a_changed_main_key() {
+    let dir = TempDir::new("tofu");
+    let main = TestMain::start(dir.path()).await;
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let node = TestNode::start(cfg.clone());
+    node.wait(LinkState::Connected).await;
+    node.stop().await;
+    let ssh = main.ssh;
+    main.stop().await;
+
+    let other_dir = TempDir::new("tofu-other");
+    let impostor = TestMain::start_with(other_dir.path(), Some(ssh), |_| {}).await;
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(impostor.token()));
+    let node = TestNode::start(cfg);
+    let status = node.wait(LinkState::HostKeyMismatch).await;
+    assert!(status.last_error.unwrap().contains("trusted on first use"));
+    node.stop().await;
+    impostor.stop().await;
+}
+
+// Proves main refuses a hello with another protocol version, naming both versions in the refusal.
+#[tokio::test]
+async fn version_mismatch_is_refused_with_both_versions() {
+    let dir = TempDir::new("version");
+    let main = TestMain::start(dir.path()).await;
+    let key = vibebridge_tunnel::keys::load_or_generate(&dir.path().join("k")).unwrap();
+    let dial = Dial {
+        addr: main.ssh.to_string(),
+        node_id: "future".into(),
+        key: std::sync::Arc::new(key),
+        register_token: Some(main.token()),
+        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
+        tunnel: vibebridge_tests::fast_tunnel(),
+    };
+    let conn = client::connect(&dial).await.unwrap();
+    let (mux, _inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
+    let mut control = mux.open(&Open::Control).await.unwrap();
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION + 41,
+        node_id: "future".into(),
+        name: "future".into(),
+        hostname: "h".into(),
+        os: "linux/x86_64".into(),
+        labels: vec![],
+        capabilities: vec![],
+        providers: vec![],
+        agent_version: "9.0.0".into(),
+    };
+    write_frame(&mut control, &ControlFrame::Hello(hello), 1 << 20)
+        .await
+        .unwrap();
+    let reply: ControlFrame = read_frame(&mut control, 1 << 20).await.unwrap().unwrap();
+    let ControlFrame::Refused { code, message } = reply else {
+        panic!("expected refusal, got {reply:?}")
+    };
+    assert_eq!(code, "version_mismatch");
+    assert!(
+        message.contains(&format!("protocol {}", PROTOCOL_VERSION + 41)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("protocol {PROTOCOL_VERSION}")),
+        "{message}"
+    );
+    assert!(message.contains("agent 9.0.0"), "{message}");
+    mux.closed().await;
+    assert!(main.state.registry.get("future").is_none());
+    main.stop().await;
+}
+
+// Proves a node comes back online by itself after main restarts on the same address.
+#[tokio::test]
+async fn main_restart_brings_node_back() {
+    let dir = TempDir::new("restart");
+    let main = TestMain::start(dir.path()).await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    node.wait(LinkState::Connected).await;
+    let ssh = main.ssh;
+    main.stop().await;
+    node.wait_not(LinkState::Connected).await;
+    let main = TestMain::start_with(dir.path(), Some(ssh), |_| {}).await;
+    main.wait_online("n1").await;
+    node.wait(LinkState::Connected).await;
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves a half-open link (proxy stops forwarding, sockets stay open) is detected on both ends and the node
+// re-registers on a fresh connection that replaces the stale one.
+#[tokio::test]
+async fn half_open_link_is_detected_and_node_reregisters() {
+    let dir = TempDir::new("halfopen");
+    let main = TestMain::start(dir.path()).await;
+    let proxy = Proxy::start(main.ssh).await;
+    let mut cfg = TestNode::config(dir.path(), "n1", proxy.addr);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let node = TestNode::start(cfg);
+    node.wait(LinkState::Connected).await;
+    let first = main.wait_online("n1").await;
+
+    proxy.freeze_existing();
+    let status = node.wait_not(LinkState::Connected).await;
+    let err = status.last_error.clone().unwrap_or_default();
+    assert!(err.contains("no answer from main"), "{status:?}");
+    let second = main.wait_link("n1", |g| g != first).await;
+    assert!(second > first);
+    node.wait(LinkState::Connected).await;
+    assert!(proxy.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    node.stop().await;
+    main.stop().await;
+}
+
+/// Deterministic bytes for stream `i` (xorshift), so both ends can check without storing copies.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+// Proves 64 concurrent streams each carry 8 MiB through the tunnel and back byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_streams_of_8_mib_are_byte_exact() {
+    let dir = TempDir::new("streams");
+    let main = TestMain::start(dir.path()).await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    main.wait_online("n1").await;
+    const LEN: usize = 8 * 1024 * 1024;
+    let streams: u64 = std::env::var("VB_STREAMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let mut tasks = Vec::new();
+    for i in 0..streams {
+        let registry = main.state.registry.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = registry.open("n1", &Open::Echo).await.unwrap();
+            let (mut rd, mut wr) = tokio::io::split(stream);
+            let data = pattern(i, LEN);
+            let writer = tokio::spawn(async move {
+                for chunk in data.chunks(256 * 1024) {
+                    wr.write_all(chunk).await.unwrap();
+                }
+                wr.shutdown().await.unwrap();
+            });
+            let mut got = Vec::with_capacity(LEN);
+            rd.read_to_end(&mut got).await.unwrap();
+            writer.await.unwrap();
+            assert_eq!(got.len(), LEN, "stream {i} length");
+            assert!(got == pattern(i, LEN), "stream {i} bytes differ");
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(180), t)
+            .await
+            .expect("streams stalled")
+            .unwrap();
+    }
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves a stream whose reader stalls (its echo backs up) does not stall another stream on the same link.
+#[tokio::test]
+async fn stalled_reader_does_not_stall_other_streams() {
+    let dir = TempDir::new("stall");
+    let main = TestMain::start(dir.path()).await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    main.wait_online("n1").await;
+
+    // Never read the echo: the node's writes back block, then ours do.
+    let stalled = main.state.registry.open("n1", &Open::Echo).await.unwrap();
+    let (_stalled_rd, mut stalled_wr) = tokio::io::split(stalled);
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
+    let blocked = tokio::spawn(async move {
+        let chunk = vec![1u8; 64 * 1024];
+        let mut sent = 0usize;
+        while stalled_wr.write_all(&chunk).await.is_ok() {
+            sent += chunk.len();
+            progress_tx.send_replace(sent);
+        }
+    });
+    // Past one 256 KiB stream window, so the node's echo is backed up too.
+    tokio::time::timeout(WAIT, progress.wait_for(|sent| *sent >= 512 * 1024))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let live = main.state.registry.open("n1", &Open::Echo).await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(live);
+    let data = pattern(7, 4 * 1024 * 1024);
+    let expect = data.clone();
+    let w = tokio::spawn(async move {
+        wr.write_all(&data).await.unwrap();
+        wr.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    tokio::time::timeout(WAIT, rd.read_to_end(&mut got))
+        .await
+        .expect("live stream stalled")
+        .unwrap();
+    w.await.unwrap();
+    assert!(got == expect);
+    assert!(
+        !blocked.is_finished(),
+        "the stalled stream should still be blocked"
+    );
+    blocked.abort();
+    node.stop().await;
+    main.stop().await;
+}
