@@ -1,5 +1,6 @@
 //! The tunnel end to end: enrolment, key auth, refusals, revocation, pins, versions, restarts, half-open
 //! links, and stream integrity, with main and agents in-process over real SSH on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -399,5 +400,30 @@ async fn stalled_reader_does_not_stall_other_streams() {
     );
     blocked.abort();
     node.stop().await;
+    main.stop().await;
+}
+
+// Proves the agent's local health endpoint reports the link state and node id.
+#[tokio::test]
+async fn agent_health_reports_link_state() {
+    let dir = TempDir::new("health");
+    let main = TestMain::start(dir.path()).await;
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let agent = vibebridge_agent::Agent::start(cfg, Some(listener), shutdown.clone()).unwrap();
+    let mut status = agent.status();
+    vibebridge_agent::link::wait_for(&mut status, LinkState::Connected, WAIT)
+        .await
+        .unwrap();
+    let health: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["main"], "connected");
+    assert_eq!(health["node_id"], "n1");
+    shutdown.cancel();
+    agent.join().await;
     main.stop().await;
 }
