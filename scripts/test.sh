@@ -18,9 +18,9 @@ fi
 
 # ---------------------------------------------------------------------------
 step "1/5 System packages"
-# openssh-client / openssh-server: the tunnel tests talk to real `ssh` / `sshd`;
 # systemd: `systemd-analyze verify` for the units in systemd/.
-packages=(openssh-client openssh-server systemd)
+# (The admin-console issue adds openssh-client here for its tests against the real `ssh`.)
+packages=(systemd)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for pkg in "${packages[@]}"; do

@@ -345,3 +345,31 @@ async fn node_visibility_follows_owner_and_members() {
     node.stop().await;
     main.stop().await;
 }
+
+// Proves the embedded UI is served with content types and a CSP, and unknown paths fall back to index.html.
+#[tokio::test]
+async fn embedded_ui_is_served() {
+    let dir = TempDir::new("ui");
+    let main = TestMain::start(dir.path()).await;
+    for (path, kind, needle) in [
+        ("/", "text/html", "VibeBridge"),
+        ("/app.js", "text/javascript", "/auth/login"),
+        ("/nodes/some/client/route", "text/html", "app.js"),
+    ] {
+        let resp = reqwest::get(main.url(path)).await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let headers = resp.headers().clone();
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        assert!(resp.text().await.unwrap().contains(needle), "{path}");
+    }
+    main.stop().await;
+}
