@@ -374,7 +374,7 @@ async fn stalled_reader_does_not_stall_other_streams() {
         }
     });
     // Past one 256 KiB stream window, so the node's echo is backed up too.
-    tokio::time::timeout(WAIT, progress.wait_for(|sent| *sent >= 512 * 1024))
+    tokio::time::timeout(WAIT, progress.wait_for(|sent| *sent >= 384 * 1024))
         .await
         .unwrap()
         .unwrap();

@@ -181,7 +181,7 @@ pub struct Connected {
     /// The SSH session (drop or `disconnect` to end it).
     pub session: client::Handle<ClientHandler>,
     /// The subsystem channel as a byte stream, ready for yamux.
-    pub io: ChannelIo<client::Msg>,
+    pub io: ChannelIo,
     /// True if this connection enrolled the node with its token.
     pub enrolled: bool,
 }

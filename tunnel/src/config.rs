@@ -60,9 +60,9 @@ impl TunnelConfig {
                 "tunnel.handshake_timeout and tunnel.open_timeout must be greater than zero".into(),
             );
         }
-        if !(1..=8192).contains(&self.max_streams) {
+        if !(1..=4096).contains(&self.max_streams) {
             return Err(format!(
-                "tunnel.max_streams is {}; use a value between 1 and 8192",
+                "tunnel.max_streams is {}; use a value between 1 and 4096",
                 self.max_streams
             ));
         }

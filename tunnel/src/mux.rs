@@ -109,10 +109,12 @@ pub async fn accept_header(
 /// The yamux configuration for a link: stream limit, windows and write split size.
 fn yamux_config(cfg: &TunnelConfig) -> yamux::Config {
     let mut y = yamux::Config::default();
-    // The connection window must be set before the stream count, or yamux asserts.
-    let window = (cfg.max_streams * STREAM_WINDOW).max(256 * 1024 * 1024);
-    y.set_max_connection_receive_window(Some(window));
+    // yamux asserts window >= streams * 256 KiB after each setter: with the default 1 GiB window any
+    // stream count up to 4096 (the config limit) may be set first, and then the window lowered to fit.
+    // The window also bounds what the SSH channel pump may buffer (see `ssh::channel_io`).
+    let window = (cfg.max_streams * STREAM_WINDOW).max(64 * 1024 * 1024);
     y.set_max_num_streams(cfg.max_streams);
+    y.set_max_connection_receive_window(Some(window));
     y.set_split_send_size(SPLIT_SEND_SIZE);
     y
 }

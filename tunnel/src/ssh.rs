@@ -7,9 +7,14 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use russh::{ChannelId, ChannelMsg, ChannelStream, MethodKind, MethodSet, Preferred, cipher};
-use tokio::io::BufWriter;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use russh::{ChannelId, ChannelMsg, MethodKind, MethodSet, Preferred, cipher};
+use tokio::io::{AsyncRead, AsyncWrite, BufWriter, Join, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use crate::config::TunnelConfig;
 
@@ -96,13 +101,66 @@ pub fn client_config(cfg: &TunnelConfig) -> russh::client::Config {
     }
 }
 
-/// An SSH channel as the byte stream yamux runs over.
-pub type ChannelIo<S> = BufWriter<ChannelStream<S>>;
+/// An SSH channel as the byte stream yamux runs over: an always-drained reader and a buffered writer.
+pub type ChannelIo = Join<ChannelReader, BufWriter<Pin<Box<dyn AsyncWrite + Send>>>>;
 
-/// Wraps an SSH channel as the byte stream yamux runs over, with a 512 KiB write buffer.
-pub fn channel_io<S>(channel: russh::Channel<S>) -> ChannelIo<S>
+/// Wraps an SSH channel as the byte stream yamux runs over.
+///
+/// Reading is done by a pump task that never stops draining the channel. yamux stops reading its socket
+/// while a reply (a pong) waits for the write side, and russh stops processing *all* incoming packets,
+/// window adjusts included, once a channel's queue is full; with both ends in that state each waits for
+/// the other's window adjust forever. The pump breaks that cycle. What it buffers is bounded by the yamux
+/// receive windows this end granted (`yamux_config`), since the peer can send no stream data beyond them.
+pub fn channel_io<S>(channel: russh::Channel<S>) -> ChannelIo
 where
     S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static,
 {
-    BufWriter::with_capacity(WRITE_BUFFER, channel.into_stream())
+    let (mut read_half, write_half) = channel.split();
+    let writer: Pin<Box<dyn AsyncWrite + Send>> = Box::pin(write_half.make_writer());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(msg) = read_half.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    if tx.send(data).is_err() {
+                        break;
+                    }
+                }
+                ChannelMsg::Eof | ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+    });
+    tokio::io::join(
+        ChannelReader {
+            rx,
+            buf: Bytes::new(),
+        },
+        BufWriter::with_capacity(WRITE_BUFFER, writer),
+    )
+}
+
+/// The read side of [`ChannelIo`]: bytes the pump took off the SSH channel.
+pub struct ChannelReader {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    buf: Bytes,
+}
+
+impl AsyncRead for ChannelReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        while self.buf.is_empty() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => self.buf = chunk,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.buf.len().min(out.remaining());
+        out.put_slice(&self.buf.split_to(n));
+        Poll::Ready(Ok(()))
+    }
 }
