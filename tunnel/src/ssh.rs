@@ -121,11 +121,7 @@ where
     tokio::spawn(async move {
         while let Some(msg) = read_half.wait().await {
             match msg {
-                ChannelMsg::Data { data } => {
-                    if tx.send(data).is_err() {
-                        break;
-                    }
-                }
+                ChannelMsg::Data { data } if tx.send(data).is_err() => break,
                 ChannelMsg::Eof | ChannelMsg::Close => break,
                 _ => {}
             }
