@@ -120,10 +120,13 @@ where
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(msg) = read_half.wait().await {
-            match msg {
-                ChannelMsg::Data { data } if tx.send(data).is_err() => break,
+            let data = match msg {
+                ChannelMsg::Data { data } => data,
                 ChannelMsg::Eof | ChannelMsg::Close => break,
-                _ => {}
+                _ => continue,
+            };
+            if tx.send(data).is_err() {
+                break;
             }
         }
     });
