@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::config::Secret;
+pub use vibebridge_tunnel::protocol::valid_node_id;
 
 /// The documented example, printed by `vibebridge-agent print-config`.
 pub const EXAMPLE: &str = include_str!("../../configs/node.example.toml");
@@ -283,13 +284,4 @@ impl NodeConfig {
         self.tunnel.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
-}
-
-/// Node ids are SSH usernames: short, printable, no path or shell metacharacters.
-pub fn valid_node_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && !id.starts_with('.')
 }

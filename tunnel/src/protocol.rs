@@ -29,6 +29,16 @@ impl Open {
     }
 }
 
+/// Node ids are SSH usernames: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.` (no path or shell
+/// metacharacters). Main enforces this at enrolment; the node checks its config against it.
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !id.starts_with('.')
+}
+
 /// A provider CLI found on the node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderInfo {

@@ -12,6 +12,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use vibebridge_tunnel::protocol::valid_node_id;
 use vibebridge_tunnel::{SUBSYSTEM, keys, ssh};
 
 use crate::AppState;
@@ -117,15 +118,6 @@ struct Handler {
     established: CancellationToken,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-}
-
-/// Node ids are SSH usernames: short, printable, no path or shell metacharacters.
-pub fn valid_node_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && !id.starts_with('.')
 }
 
 impl Handler {
