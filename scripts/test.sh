@@ -19,8 +19,13 @@ fi
 # ---------------------------------------------------------------------------
 step "1/5 System packages"
 # systemd: `systemd-analyze verify` for the units in systemd/.
+# bubblewrap: the sandbox the real `codex` CLI runs its commands in (it falls back to a bundled copy, noisily).
+# git: the provider CLIs refuse to work outside a git repository, and the tests make one per run.
 # (The admin-console issue adds openssh-client here for its tests against the real `ssh`.)
-packages=(systemd)
+packages=(systemd bubblewrap git)
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for pkg in "${packages[@]}"; do
@@ -39,10 +44,36 @@ else
     echo "dpkg-query not found (not Debian/Ubuntu); make sure these are installed: ${packages[*]}"
 fi
 
-# --- Later issues: Node.js test dependencies go here -----------------------
-# TODO: install the pinned provider CLIs from tests/package.json
-#       (e.g. `npm ci --prefix tests`) and Chromium for the browser tests.
 # ---------------------------------------------------------------------------
+step "1b/5 Provider CLIs (tests/package.json: pinned claude and codex)"
+# The tests run the real CLIs against mock model APIs. `npm ci` installs exactly tests/package-lock.json; a stamp
+# (a copy of the lock it installed) skips it when nothing changed. Both CLIs are checked by running them: the claude
+# package's postinstall links its native binary into bin/claude.exe, and when npm skips install scripts that file
+# stays a stub printing "claude native binary not installed" (PROVIDERS.md §1.7), so the hook is run by hand.
+# (Chromium for the browser tests comes with a later issue.)
+claude_version=2.1.329
+codex_version=0.169.0
+claude_ok() {
+    [ "$(tests/node_modules/.bin/claude --version 2>/dev/null || true)" = "$claude_version (Claude Code)" ]
+}
+codex_ok() {
+    [ "$(tests/node_modules/.bin/codex --version 2>/dev/null || true)" = "codex-cli $codex_version" ]
+}
+stamp=tests/node_modules/.vibebridge-lock
+if cmp -s tests/package-lock.json "$stamp" && claude_ok && codex_ok; then
+    echo "up to date: claude $claude_version, codex $codex_version"
+else
+    rm -f "$stamp"
+    npm ci --prefix tests --no-audit --no-fund
+    if ! claude_ok; then
+        echo "claude native binary missing after npm ci; running its install hook"
+        (cd tests/node_modules/@anthropic-ai/claude-code && node install.cjs)
+    fi
+    claude_ok || { echo "claude $claude_version is not runnable from tests/node_modules" >&2; exit 1; }
+    codex_ok || { echo "codex $codex_version is not runnable from tests/node_modules" >&2; exit 1; }
+    cp tests/package-lock.json "$stamp"
+    echo "installed: claude $claude_version, codex $codex_version"
+fi
 
 # ---------------------------------------------------------------------------
 step "2/5 cargo fmt --all -- --check"
