@@ -164,6 +164,10 @@ pub struct ProviderConfig {
     /// Longest single turn before it is interrupted.
     #[serde(with = "humantime_serde")]
     pub turn_timeout: Duration,
+    /// An idle CLI process is ended after this long (its slot is freed); the next message resumes the
+    /// conversation through the CLI's own resume.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for ProviderConfig {
@@ -176,6 +180,7 @@ impl Default for ProviderConfig {
             max_concurrent: 4,
             approval_timeout: Duration::from_secs(24 * 3600),
             turn_timeout: Duration::from_secs(2 * 3600),
+            idle_timeout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -269,6 +274,12 @@ impl NodeConfig {
             ("claude", &self.providers.claude),
             ("codex", &self.providers.codex),
         ] {
+            if p.approval_timeout.is_zero() || p.turn_timeout.is_zero() || p.idle_timeout.is_zero()
+            {
+                bail!(
+                    "providers.{name}: approval_timeout, turn_timeout and idle_timeout must be greater than zero"
+                );
+            }
             if p.max_concurrent == 0 {
                 bail!(
                     "providers.{name}.max_concurrent must be at least 1 (set enabled = false to turn it off)"

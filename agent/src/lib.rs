@@ -9,6 +9,8 @@ pub mod health;
 pub mod identity;
 pub mod link;
 pub mod providers;
+pub mod roots;
+pub mod sessions;
 pub mod streams;
 
 use tokio::net::TcpListener;
@@ -37,6 +39,8 @@ impl Agent {
     ) -> anyhow::Result<Agent> {
         config.validate()?;
         let identity = Identity::load(&config)?;
+        let sessions =
+            sessions::Sessions::open(std::sync::Arc::new(config.clone()), shutdown.child_token())?;
         let (tx, rx) = watch::channel(LinkStatus {
             state: LinkState::Connecting,
             last_error: None,
@@ -54,8 +58,14 @@ impl Agent {
             config,
             identity.clone(),
             tx,
-            shutdown,
+            shutdown.clone(),
+            sessions.clone(),
         )));
+        // Sessions end with the agent: their CLIs are killed and the store flushed.
+        tasks.push(tokio::spawn(async move {
+            shutdown.cancelled().await;
+            sessions.shutdown().await;
+        }));
         Ok(Agent {
             identity,
             status: rx,

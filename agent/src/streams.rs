@@ -2,11 +2,15 @@
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use vibebridge_tunnel::TunnelConfig;
+use vibebridge_tunnel::frame::write_frame;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
+use vibebridge_tunnel::session::SessionReply;
+
+use crate::sessions::Sessions;
 
 /// Handles one inbound stream to completion.
-pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig) {
+pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, sessions: Sessions) {
     let open = match accept_header(&mut stream, cfg.max_frame_bytes, cfg.open_timeout).await {
         Ok(open) => open,
         Err(e) => {
@@ -17,7 +21,30 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig) {
     match open {
         Open::Echo => echo(stream).await,
         Open::Control => tracing::warn!("main opened a control stream; only the node does that"),
+        Open::SessionStart(req) => {
+            let reply = sessions.start(req).await;
+            answer(stream, &reply, cfg.max_frame_bytes).await;
+        }
+        Open::SessionCommand {
+            session_id,
+            command,
+        } => {
+            let reply = sessions.command(&session_id, command).await;
+            answer(stream, &reply, cfg.max_frame_bytes).await;
+        }
+        Open::SessionAttach {
+            session_id,
+            after_seq,
+        } => sessions.attach(stream, &session_id, after_seq).await,
     }
+}
+
+/// Writes the one reply frame of a request stream and closes it.
+async fn answer(mut stream: TunnelStream, reply: &SessionReply, max: usize) {
+    if let Err(e) = write_frame(&mut stream, reply, max).await {
+        tracing::debug!("could not deliver a session reply: {e}");
+    }
+    let _ = stream.shutdown().await;
 }
 
 /// Sends every byte back until main closes its side.

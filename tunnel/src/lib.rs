@@ -25,6 +25,9 @@
 //!   The node then sends `Heartbeat` every `heartbeat_interval`; main answers `HeartbeatAck`. Either side
 //!   declares the link dead when nothing arrives for `dead_after`.
 //! * Main opens every other stream (one per agent session, shell, file or git operation).
+//! * Agent sessions use three kinds, described in [`session`]: `session_start` and `session_command`
+//!   (one request, one [`session::SessionReply`]) and `session_attach` (the session's events from a
+//!   sequence number on, then live, as [`session::AttachFrame`]s).
 //!
 //! # Liveness
 //!
@@ -40,6 +43,7 @@ pub mod frame;
 pub mod keys;
 pub mod mux;
 pub mod protocol;
+pub mod session;
 pub mod ssh;
 
 pub use config::TunnelConfig;

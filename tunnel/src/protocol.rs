@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::{SessionCommand, StartSession};
+
 /// Version of the tunnel protocol. Bumped on any incompatible change to the types in this module.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -17,6 +19,25 @@ pub enum Open {
     /// Main → node: every byte written is sent back until the writer closes. Used to measure a link
     /// (round trip, throughput) and to check it end to end.
     Echo,
+    /// Main → node: start an agent session; one [`SessionReply`](crate::session::SessionReply) follows.
+    SessionStart(StartSession),
+    /// Main → node: a follow-up, stop or approval decision; one
+    /// [`SessionReply`](crate::session::SessionReply) follows.
+    SessionCommand {
+        /// The session.
+        session_id: String,
+        /// What to do.
+        #[serde(flatten)]
+        command: SessionCommand,
+    },
+    /// Main → node: stream a session's events after `after_seq`, then live ones, as
+    /// [`AttachFrame`](crate::session::AttachFrame)s.
+    SessionAttach {
+        /// The session.
+        session_id: String,
+        /// The last seq main already has (0 for none).
+        after_seq: u64,
+    },
 }
 
 impl Open {
@@ -25,6 +46,9 @@ impl Open {
         match self {
             Open::Control => "control",
             Open::Echo => "echo",
+            Open::SessionStart(_) => "session_start",
+            Open::SessionCommand { .. } => "session_command",
+            Open::SessionAttach { .. } => "session_attach",
         }
     }
 }

@@ -1,0 +1,452 @@
+//! The turn loop every provider shares: follow-ups queued while a turn runs, approvals with ids and
+//! timeouts, turn and idle timeouts, and stop (interrupt, then end the process after a grace period).
+//! A provider only implements [`Backend`]: start a turn, interrupt, answer an approval, and turn its CLI's
+//! output into events.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use vibebridge_tunnel::session::{
+    Decision, ERR_NOT_FOUND, EventBody, Resolution, SessionReply, SessionStatus, ToolKind,
+};
+
+use super::log::SessionLog;
+use crate::config::ProviderConfig;
+
+/// How long a stopped turn may take to wind down before its process group is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A request from main to a running session.
+pub enum DriverCmd {
+    /// A follow-up message.
+    Message {
+        /// The text.
+        text: String,
+        /// Answered at once: sent now, or queued behind the running turn.
+        reply: oneshot::Sender<SessionReply>,
+    },
+    /// Interrupt and end.
+    Stop {
+        /// Answered once the stop has begun.
+        reply: oneshot::Sender<SessionReply>,
+    },
+    /// An approval decision; `reply` is `None` when the approval timed out.
+    Decide {
+        /// The approval.
+        approval_id: String,
+        /// Allow or deny.
+        decision: Decision,
+        /// Denial reason or answer.
+        message: Option<String>,
+        /// Where to answer.
+        reply: Option<oneshot::Sender<SessionReply>>,
+    },
+}
+
+/// Everything a backend needs to start its CLI.
+pub struct Launch {
+    /// The session's log.
+    pub log: Arc<SessionLog>,
+    /// The provider's config section.
+    pub cfg: ProviderConfig,
+    /// The CLI binary.
+    pub program: PathBuf,
+    /// Working directory (canonical, inside the roots).
+    pub cwd: PathBuf,
+    /// Directory for the raw JSONL files of this session.
+    pub raw_dir: PathBuf,
+    /// Requested model.
+    pub model: Option<String>,
+    /// Requested permission mode / approval policy.
+    pub permission_mode: Option<String>,
+    /// The CLI's conversation id to resume, if this is not the first execution.
+    pub resume: Option<String>,
+}
+
+impl Launch {
+    /// Path of the raw stdout copy for execution number `n`.
+    pub fn raw_path(&self, n: u32, provider: &str) -> PathBuf {
+        self.raw_dir.join(format!("{n:04}-{provider}.jsonl"))
+    }
+}
+
+/// What the human is asked.
+pub enum Ask {
+    /// Permission to run a tool.
+    Approval {
+        /// Provider call id.
+        call_id: Option<String>,
+        /// Tool name.
+        tool: String,
+        /// What it does.
+        kind: ToolKind,
+        /// One line for the UI.
+        title: String,
+        /// The tool input.
+        input: Value,
+    },
+    /// A question to answer.
+    Question {
+        /// The question(s) as the CLI gave them.
+        questions: Value,
+    },
+}
+
+/// What one step of reading the CLI's output produced (events are already appended to the log).
+pub enum Step<P> {
+    /// Nothing the loop must act on.
+    Continue,
+    /// The turn ended.
+    TurnDone,
+    /// The CLI waits for a human; `P` is what the backend needs to answer it.
+    Ask(P, Ask),
+    /// The CLI's output ended (the process is exiting).
+    Exited,
+}
+
+/// One provider CLI, as the turn loop drives it.
+pub trait Backend {
+    /// What the backend keeps to answer an approval.
+    type Pending: Send;
+    /// Sends a user message, starting a turn.
+    fn send_message(&mut self, text: &str) -> impl Future<Output = Result<(), String>> + Send;
+    /// Interrupts the running turn.
+    fn interrupt(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Answers an approval.
+    fn answer(
+        &mut self,
+        pending: Self::Pending,
+        decision: Decision,
+        message: Option<&str>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Reads and normalises the CLI's next output. Must be cancel-safe.
+    fn step(&mut self) -> impl Future<Output = Step<Self::Pending>> + Send;
+    /// Ends the CLI (SIGTERM to its group, SIGKILL after `grace`); `None` if no process was running.
+    fn shutdown(&mut self, grace: Duration) -> impl Future<Output = Option<ExitStatus>> + Send;
+    /// What the CLI last wrote to stderr.
+    fn stderr_tail(&self) -> String;
+}
+
+/// How a driver ended.
+pub struct Exit {
+    /// The session's final status.
+    pub status: SessionStatus,
+    /// Why, for humans.
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Deadline {
+    Turn,
+    Idle,
+    Stop,
+}
+
+struct Loop<B: Backend> {
+    backend: B,
+    log: Arc<SessionLog>,
+    cfg: ProviderConfig,
+    queue: VecDeque<String>,
+    pending: HashMap<String, B::Pending>,
+    turn_running: bool,
+    stopping: bool,
+    deadline: Option<(Instant, Deadline)>,
+    timeouts: mpsc::WeakSender<DriverCmd>,
+}
+
+/// Runs a session until its CLI ends, sending `first` as the opening message.
+pub async fn run<B: Backend>(
+    backend: B,
+    launch: &Launch,
+    first: String,
+    mut cmds: mpsc::Receiver<DriverCmd>,
+    timeouts: mpsc::WeakSender<DriverCmd>,
+) -> Exit {
+    let mut lp = Loop {
+        backend,
+        log: launch.log.clone(),
+        cfg: launch.cfg.clone(),
+        queue: VecDeque::new(),
+        pending: HashMap::new(),
+        turn_running: false,
+        stopping: false,
+        deadline: None,
+        timeouts,
+    };
+    if let Err(e) = lp.start_turn(first).await {
+        return lp.finish(Some(e), false).await;
+    }
+    let mut idle_expired = false;
+    loop {
+        let deadline = lp.deadline;
+        let sleep = async {
+            match deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            step = lp.backend.step() => match step {
+                Step::Continue => {}
+                Step::TurnDone => {
+                    if lp.turn_done().await {
+                        break;
+                    }
+                }
+                Step::Ask(p, ask) => lp.ask(p, ask),
+                Step::Exited => break,
+            },
+            cmd = cmds.recv() => match cmd {
+                Some(cmd) => {
+                    if lp.command(cmd).await {
+                        break;
+                    }
+                }
+                // The manager dropped us (agent shutdown).
+                None => break,
+            },
+            () = sleep => match deadline.map(|(_, d)| d) {
+                Some(Deadline::Turn) => {
+                    lp.log.append(EventBody::Error {
+                        message: format!(
+                            "the turn ran longer than turn_timeout ({}); interrupting it",
+                            humantime::format_duration(lp.cfg.turn_timeout)
+                        ),
+                    });
+                    lp.deadline = None;
+                    if let Err(e) = lp.backend.interrupt().await {
+                        break lp_error(&lp.log, e);
+                    }
+                }
+                Some(Deadline::Idle) => {
+                    idle_expired = true;
+                    break;
+                }
+                Some(Deadline::Stop) | None => break,
+            },
+        }
+    }
+    lp.finish(None, idle_expired).await
+}
+
+fn lp_error(log: &SessionLog, message: String) {
+    log.append(EventBody::Error { message });
+}
+
+impl<B: Backend> Loop<B> {
+    async fn start_turn(&mut self, text: String) -> Result<(), String> {
+        self.log
+            .append(EventBody::UserMessage { text: text.clone() });
+        self.log.status(SessionStatus::Running, None);
+        self.turn_running = true;
+        self.deadline = Some((Instant::now() + self.cfg.turn_timeout, Deadline::Turn));
+        self.backend.send_message(&text).await
+    }
+
+    /// A turn ended: approvals it left are moot; the next queued message starts, or the session idles.
+    /// Returns true when the loop should end (a stop was waiting for this).
+    async fn turn_done(&mut self) -> bool {
+        self.turn_running = false;
+        if !self.pending.is_empty() {
+            self.pending.clear();
+            self.log
+                .cancel_pending("the turn ended before the approval was answered");
+        }
+        if self.stopping {
+            return true;
+        }
+        if let Some(next) = self.queue.pop_front() {
+            if let Err(e) = self.start_turn(next).await {
+                lp_error(&self.log, e);
+                return true;
+            }
+        } else {
+            self.log.status(SessionStatus::Idle, None);
+            self.deadline = Some((Instant::now() + self.cfg.idle_timeout, Deadline::Idle));
+        }
+        false
+    }
+
+    fn ask(&mut self, pending: B::Pending, ask: Ask) {
+        let approval_id = uuid::Uuid::now_v7().to_string();
+        self.log.append(match ask {
+            Ask::Approval {
+                call_id,
+                tool,
+                kind,
+                title,
+                input,
+            } => EventBody::ApprovalRequested {
+                approval_id: approval_id.clone(),
+                call_id,
+                tool,
+                kind,
+                title,
+                input,
+            },
+            Ask::Question { questions } => EventBody::Question {
+                approval_id: approval_id.clone(),
+                questions,
+            },
+        });
+        self.pending.insert(approval_id.clone(), pending);
+        self.log.status(SessionStatus::WaitingForApproval, None);
+        // A human may take hours; the turn timeout does not run while they decide.
+        if matches!(self.deadline, Some((_, Deadline::Turn))) {
+            self.deadline = None;
+        }
+        let (timeouts, after) = (self.timeouts.clone(), self.cfg.approval_timeout);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            if let Some(tx) = timeouts.upgrade() {
+                let _ = tx
+                    .send(DriverCmd::Decide {
+                        approval_id,
+                        decision: Decision::Deny,
+                        message: Some(format!(
+                            "nobody answered within approval_timeout ({})",
+                            humantime::format_duration(after)
+                        )),
+                        reply: None,
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Handles a command; returns true when the loop should end.
+    async fn command(&mut self, cmd: DriverCmd) -> bool {
+        match cmd {
+            DriverCmd::Message { text, reply } => {
+                if self.stopping {
+                    let _ = reply.send(SessionReply::err(
+                        vibebridge_tunnel::session::ERR_BAD_REQUEST,
+                        "the session is stopping; send the message again once it has stopped",
+                    ));
+                    return false;
+                }
+                if self.turn_running {
+                    self.queue.push_back(text);
+                    let _ = reply.send(SessionReply::Ok { queued: true });
+                    return false;
+                }
+                let result = self.start_turn(text).await;
+                let failed = result.is_err();
+                let _ = reply.send(match result {
+                    Ok(()) => SessionReply::Ok { queued: false },
+                    Err(e) => SessionReply::err(vibebridge_tunnel::session::ERR_INTERNAL, e),
+                });
+                failed
+            }
+            DriverCmd::Stop { reply } => {
+                let _ = reply.send(SessionReply::Ok { queued: false });
+                self.queue.clear();
+                if !self.turn_running {
+                    self.stopping = true;
+                    return true;
+                }
+                if self.stopping {
+                    return false;
+                }
+                self.stopping = true;
+                self.deadline = Some((Instant::now() + STOP_GRACE, Deadline::Stop));
+                if let Err(e) = self.backend.interrupt().await {
+                    lp_error(&self.log, e);
+                    return true;
+                }
+                false
+            }
+            DriverCmd::Decide {
+                approval_id,
+                decision,
+                message,
+                reply,
+            } => {
+                let Some(pending) = self.pending.remove(&approval_id) else {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(SessionReply::err(
+                            ERR_NOT_FOUND,
+                            format!("no pending approval {approval_id} in this session (already answered, or its turn ended)"),
+                        ));
+                    }
+                    return false;
+                };
+                let timed_out = reply.is_none();
+                let result = self
+                    .backend
+                    .answer(pending, decision, message.as_deref())
+                    .await;
+                self.log.append(EventBody::ApprovalResolved {
+                    approval_id,
+                    resolution: match (timed_out, decision) {
+                        (true, _) => Resolution::TimedOut,
+                        (false, Decision::Allow) => Resolution::Allowed,
+                        (false, Decision::Deny) => Resolution::Denied,
+                    },
+                    message,
+                });
+                if self.pending.is_empty() && self.turn_running {
+                    self.log.status(SessionStatus::Running, None);
+                    self.deadline = Some((Instant::now() + self.cfg.turn_timeout, Deadline::Turn));
+                }
+                let failed = result.is_err();
+                match (reply, result) {
+                    (Some(reply), Ok(())) => {
+                        let _ = reply.send(SessionReply::Ok { queued: false });
+                    }
+                    (Some(reply), Err(e)) => {
+                        let _ = reply.send(SessionReply::err(
+                            vibebridge_tunnel::session::ERR_INTERNAL,
+                            e,
+                        ));
+                    }
+                    (None, Err(e)) => lp_error(&self.log, e),
+                    (None, Ok(())) => {}
+                }
+                failed
+            }
+        }
+    }
+
+    /// Ends the CLI and decides the final status.
+    async fn finish(mut self, error: Option<String>, idle_expired: bool) -> Exit {
+        let exit = self.backend.shutdown(STOP_GRACE).await;
+        let clean = exit.is_none_or(|s| s.success());
+        let (status, message) = if self.stopping {
+            (
+                SessionStatus::Stopped,
+                Some("stopped by a user".to_string()),
+            )
+        } else if let Some(e) = error {
+            (SessionStatus::Failed, Some(e))
+        } else if idle_expired {
+            (
+                SessionStatus::Completed,
+                Some(format!(
+                    "idle for idle_timeout ({}); the next message resumes it",
+                    humantime::format_duration(self.cfg.idle_timeout)
+                )),
+            )
+        } else if clean && !self.turn_running {
+            (SessionStatus::Completed, None)
+        } else {
+            let tail = self.backend.stderr_tail();
+            let mut message = format!(
+                "the CLI exited unexpectedly ({})",
+                super::process::describe(exit)
+            );
+            if !tail.is_empty() {
+                message.push_str(": ");
+                message.push_str(&tail);
+            }
+            (SessionStatus::Failed, Some(message))
+        };
+        Exit { status, message }
+    }
+}

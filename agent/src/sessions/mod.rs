@@ -1,0 +1,443 @@
+//! Agent sessions on this node: starting the provider CLIs, driving their turns, storing their events, and
+//! serving the three session stream kinds main opens (`session_start`, `session_command`,
+//! `session_attach`).
+//!
+//! A session outlives main and the tunnel: its CLI keeps running and its events keep being stored here; main
+//! re-attaches from the last seq it has. It does not outlive the agent: on start, sessions that were live
+//! are marked `interrupted`, and the next message resumes them through the CLI's own resume.
+
+pub mod claude;
+pub mod codex;
+pub mod driver;
+pub mod log;
+pub mod process;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+use vibebridge_tunnel::frame::write_frame;
+use vibebridge_tunnel::mux::TunnelStream;
+use vibebridge_tunnel::session::{
+    AttachFrame, ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND,
+    ERR_PATH_OUTSIDE_ROOTS, ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody, Provider,
+    SessionCommand, SessionReply, SessionStatus, StartSession,
+};
+
+use crate::config::{NodeConfig, ProviderConfig};
+use crate::roots::{PathError, resolve_dir};
+use driver::{DriverCmd, Exit, Launch};
+use log::SessionLog;
+use store::{AgentStore, SessionMeta};
+
+/// Events sent per store read when an attach catches up.
+const PAGE: usize = 512;
+
+struct Live {
+    provider: Provider,
+    cmds: mpsc::Sender<DriverCmd>,
+}
+
+struct Inner {
+    store: AgentStore,
+    config: Arc<NodeConfig>,
+    logs: Mutex<HashMap<Uuid, Arc<SessionLog>>>,
+    live: Mutex<HashMap<Uuid, Live>>,
+    shutdown: CancellationToken,
+    drivers: TaskTracker,
+}
+
+/// The node's sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sessions {
+    /// Opens the session store under `database.path` and marks sessions that were live when the agent last
+    /// stopped as interrupted (their CLI died with it).
+    pub fn open(config: Arc<NodeConfig>, shutdown: CancellationToken) -> anyhow::Result<Sessions> {
+        let store = AgentStore::open(&config.database.path.join("sessions.db"))?;
+        let sessions = Sessions {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                logs: Mutex::new(HashMap::new()),
+                live: Mutex::new(HashMap::new()),
+                shutdown,
+                drivers: TaskTracker::new(),
+            }),
+        };
+        for meta in sessions.inner.store.all_meta()? {
+            if meta.status.is_live() {
+                let log = sessions
+                    .log_for(meta.id)?
+                    .ok_or_else(|| anyhow::anyhow!("session {} vanished while loading", meta.id))?;
+                log.cancel_pending("the agent restarted; the CLI that asked is gone");
+                log.status(
+                    SessionStatus::Interrupted,
+                    Some(
+                        "the agent restarted while this session ran; send a message to resume it"
+                            .into(),
+                    ),
+                );
+                tracing::info!(session = %meta.id, "marked interrupted after agent restart");
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Ends every running CLI and flushes the store.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.drivers.close();
+        self.inner.drivers.wait().await;
+        self.inner.store.flush();
+    }
+
+    fn root_dir(&self) -> PathBuf {
+        self.inner.config.database.path.join("sessions")
+    }
+
+    fn log_for(&self, id: Uuid) -> anyhow::Result<Option<Arc<SessionLog>>> {
+        let mut logs = lock(&self.inner.logs);
+        if let Some(log) = logs.get(&id) {
+            return Ok(Some(log.clone()));
+        }
+        let Some(meta) = self.inner.store.meta(&id)? else {
+            return Ok(None);
+        };
+        let log = Arc::new(SessionLog::load(self.inner.store.clone(), meta)?);
+        logs.insert(id, log.clone());
+        Ok(Some(log))
+    }
+
+    fn provider_config(&self, provider: Provider) -> &ProviderConfig {
+        match provider {
+            Provider::Claude => &self.inner.config.providers.claude,
+            Provider::Codex => &self.inner.config.providers.codex,
+        }
+    }
+
+    /// Starts a new session.
+    pub async fn start(&self, req: StartSession) -> SessionReply {
+        let Ok(id) = Uuid::parse_str(&req.session_id) else {
+            return SessionReply::err(ERR_BAD_REQUEST, "session_id must be a UUID");
+        };
+        if req.prompt.trim().is_empty() {
+            return SessionReply::err(ERR_BAD_REQUEST, "the first prompt is empty");
+        }
+        let cwd = match resolve_dir(&self.inner.config.filesystem.roots, &req.path) {
+            Ok(p) => p,
+            Err(e @ PathError::OutsideRoots(_)) => {
+                return SessionReply::err(ERR_PATH_OUTSIDE_ROOTS, e.to_string());
+            }
+            Err(e) => return SessionReply::err(ERR_PATH_NOT_FOUND, e.to_string()),
+        };
+        match self.inner.store.meta(&id) {
+            Ok(Some(_)) => {
+                return SessionReply::err(ERR_BAD_REQUEST, format!("session {id} already exists"));
+            }
+            Ok(None) => {}
+            Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
+        }
+        if let Err(reply) = self.check_provider(req.provider) {
+            return reply;
+        }
+        let meta = SessionMeta {
+            id,
+            provider: req.provider,
+            path: cwd.display().to_string(),
+            model: req.model,
+            permission_mode: req.permission_mode,
+            provider_session_id: None,
+            status: SessionStatus::Starting,
+            last_seq: 0,
+            executions: 0,
+        };
+        if let Err(e) = self.inner.store.put_meta(&meta) {
+            return SessionReply::err(ERR_INTERNAL, format!("storing the session: {e:#}"));
+        }
+        let log = match self.log_for(id) {
+            Ok(Some(log)) => log,
+            Ok(None) => return SessionReply::err(ERR_INTERNAL, "session vanished"),
+            Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
+        };
+        let mut live = lock(&self.inner.live);
+        match self.spawn_driver(&mut live, log, req.prompt) {
+            Ok(()) => SessionReply::Ok { queued: false },
+            Err(reply) => reply,
+        }
+    }
+
+    /// The CLI binary for `provider`, or why it cannot run here.
+    fn check_provider(&self, provider: Provider) -> Result<PathBuf, SessionReply> {
+        let cfg = self.provider_config(provider);
+        if !cfg.enabled {
+            return Err(SessionReply::err(
+                ERR_PROVIDER_UNAVAILABLE,
+                format!(
+                    "{provider} is disabled on this node (providers.{provider}.enabled = false)"
+                ),
+            ));
+        }
+        crate::providers::resolve(provider.name(), cfg).ok_or_else(|| {
+            let how = match &cfg.command {
+                Some(c) => format!("providers.{provider}.command {} is not an executable", c.display()),
+                None => format!("`{provider}` is not on the agent's PATH; install it or set providers.{provider}.command"),
+            };
+            SessionReply::err(
+                ERR_PROVIDER_UNAVAILABLE,
+                format!("{provider} is not installed on this node: {how}"),
+            )
+        })
+    }
+
+    /// Starts a driver for `log`'s session with `first` as its opening message. Called with the live map
+    /// locked, so two messages cannot start two CLIs for one session.
+    fn spawn_driver(
+        &self,
+        live: &mut HashMap<Uuid, Live>,
+        log: Arc<SessionLog>,
+        first: String,
+    ) -> Result<(), SessionReply> {
+        let meta = log.meta();
+        let program = self.check_provider(meta.provider)?;
+        let cfg = self.provider_config(meta.provider).clone();
+        let running = live
+            .values()
+            .filter(|l| l.provider == meta.provider)
+            .count();
+        if running >= cfg.max_concurrent {
+            return Err(SessionReply::err(
+                ERR_TOO_MANY_SESSIONS,
+                format!(
+                    "this node already runs {running} {} sessions (providers.{}.max_concurrent = {}); stop one or wait for one to go idle",
+                    meta.provider, meta.provider, cfg.max_concurrent
+                ),
+            ));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        let weak = tx.downgrade();
+        live.insert(
+            meta.id,
+            Live {
+                provider: meta.provider,
+                cmds: tx,
+            },
+        );
+        log.set_alive(true);
+        log.status(SessionStatus::Starting, None);
+        let launch = Launch {
+            log: log.clone(),
+            cfg,
+            program,
+            cwd: PathBuf::from(&meta.path),
+            raw_dir: self.root_dir().join(meta.id.to_string()),
+            model: meta.model.clone(),
+            permission_mode: meta.permission_mode.clone(),
+            resume: meta.provider_session_id.clone(),
+        };
+        let this = self.clone();
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.drivers.spawn(async move {
+            tokio::select! {
+                exit = run_provider(meta.provider, launch, first, rx, weak) => this.driver_ended(&log, exit),
+                // Dropping the driver kills its CLI; the next agent start marks the session interrupted.
+                () = shutdown.cancelled() => {}
+            }
+        });
+        Ok(())
+    }
+
+    fn driver_ended(&self, log: &SessionLog, exit: Exit) {
+        {
+            let mut live = lock(&self.inner.live);
+            log.cancel_pending("the CLI ended before the approval was answered");
+            log.status(exit.status, exit.message);
+            live.remove(&log.id());
+        }
+        log.set_alive(false);
+    }
+
+    /// Applies a follow-up, stop or decision.
+    pub async fn command(&self, session_id: &str, command: SessionCommand) -> SessionReply {
+        let Ok(id) = Uuid::parse_str(session_id) else {
+            return SessionReply::err(ERR_BAD_REQUEST, "session_id must be a UUID");
+        };
+        let log = match self.log_for(id) {
+            Ok(Some(log)) => log,
+            Ok(None) => {
+                return SessionReply::err(ERR_NOT_FOUND, format!("no session {id} on this node"));
+            }
+            Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
+        };
+        let mut alive = log.alive();
+        loop {
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let cmd = match &command {
+                SessionCommand::Message { text } => {
+                    if text.trim().is_empty() {
+                        return SessionReply::err(ERR_BAD_REQUEST, "the message is empty");
+                    }
+                    DriverCmd::Message {
+                        text: text.clone(),
+                        reply: reply_tx,
+                    }
+                }
+                SessionCommand::Stop => DriverCmd::Stop { reply: reply_tx },
+                SessionCommand::Decide {
+                    approval_id,
+                    decision,
+                    message,
+                } => DriverCmd::Decide {
+                    approval_id: approval_id.clone(),
+                    decision: *decision,
+                    message: message.clone(),
+                    reply: Some(reply_tx),
+                },
+            };
+            let sender = {
+                let mut live = lock(&self.inner.live);
+                match live.get(&id) {
+                    Some(l) if !l.cmds.is_closed() => Some(l.cmds.clone()),
+                    // Its driver is ending; wait for it below, then act on the ended session.
+                    Some(_) => None,
+                    None => {
+                        return match command {
+                            SessionCommand::Message { text } => {
+                                match self.spawn_driver(&mut live, log.clone(), text) {
+                                    Ok(()) => SessionReply::Ok { queued: false },
+                                    Err(reply) => reply,
+                                }
+                            }
+                            SessionCommand::Stop => SessionReply::Ok { queued: false },
+                            SessionCommand::Decide { approval_id, .. } => SessionReply::err(
+                                ERR_NOT_FOUND,
+                                format!(
+                                    "no pending approval {approval_id}: the session's CLI is not running"
+                                ),
+                            ),
+                        };
+                    }
+                }
+            };
+            if let Some(sender) = sender
+                && sender.send(cmd).await.is_ok()
+                && let Ok(reply) = reply_rx.await
+            {
+                return reply;
+            }
+            // The driver ended between lookup and send: wait until it is gone, then retry.
+            let _ = alive.wait_for(|a| !a).await;
+        }
+    }
+
+    /// Serves an attach stream: stored events after `after_seq`, then live ones, then `End` once the CLI
+    /// has ended and everything was sent. Returns when main closes the stream.
+    pub async fn attach(&self, stream: TunnelStream, session_id: &str, after_seq: u64) {
+        let max = self.inner.config.tunnel.max_frame_bytes;
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let log = match Uuid::parse_str(session_id).ok().map(|id| self.log_for(id)) {
+            Some(Ok(Some(log))) => log,
+            _ => {
+                tracing::warn!(session = session_id, "attach for an unknown session");
+                return;
+            }
+        };
+        // Main never writes after the header; a read returning means it closed the stream.
+        let closed = async move {
+            let mut b = [0u8; 1];
+            let _ = rd.read(&mut b).await;
+        };
+        let send = async {
+            let mut live = log.subscribe();
+            let mut alive = log.alive();
+            let mut last = after_seq;
+            loop {
+                let was_alive = *alive.borrow_and_update();
+                loop {
+                    let page = log.events_after(last, PAGE).map_err(|e| format!("{e:#}"))?;
+                    let Some(end) = page.last().map(|e| e.seq) else {
+                        break;
+                    };
+                    for ev in page {
+                        write_frame(&mut wr, &AttachFrame::Event(ev), max)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    last = end;
+                }
+                if !was_alive {
+                    write_frame(&mut wr, &AttachFrame::End, max)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    return Ok::<(), String>(());
+                }
+                // Live events in order; a gap or lag falls back to the store.
+                loop {
+                    tokio::select! {
+                        ev = live.recv() => match ev {
+                            Ok(ev) if ev.seq <= last => {}
+                            Ok(ev) if ev.seq == last + 1 => {
+                                last = ev.seq;
+                                write_frame(&mut wr, &AttachFrame::Event(ev), max)
+                                    .await
+                                    .map_err(|e| e.to_string())?;
+                            }
+                            Ok(_) | Err(_) => break,
+                        },
+                        _ = alive.changed() => break,
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = closed => {}
+            result = send => if let Err(e) = result {
+                tracing::debug!(session = session_id, "attach stream ended: {e}");
+            },
+        }
+    }
+}
+
+async fn run_provider(
+    provider: Provider,
+    launch: Launch,
+    first: String,
+    cmds: mpsc::Receiver<DriverCmd>,
+    weak: mpsc::WeakSender<DriverCmd>,
+) -> Exit {
+    let failed = |message: String| Exit {
+        status: SessionStatus::Failed,
+        message: Some(message),
+    };
+    match provider {
+        Provider::Claude => match claude::Claude::start(&launch) {
+            Ok(backend) => driver::run(backend, &launch, first, cmds, weak).await,
+            Err(e) => failed(e),
+        },
+        Provider::Codex => match codex::AppServer::start(&launch).await {
+            Ok(backend) => driver::run(backend, &launch, first, cmds, weak).await,
+            Err(codex::StartError::Failed(e)) => failed(e),
+            Err(codex::StartError::Unavailable(e)) => {
+                launch.log.append(EventBody::Error {
+                    message: format!(
+                        "{e}; running `codex exec --json` instead, without approvals (exec mode cannot ask)"
+                    ),
+                });
+                driver::run(codex::Exec::new(&launch), &launch, first, cmds, weak).await
+            }
+        },
+    }
+}

@@ -1,0 +1,215 @@
+//! A provider CLI process: spawned in its own process group, stdout read as bounded lines and copied
+//! verbatim to a raw JSONL file, stderr tail kept for error messages, and ended by signalling the whole group
+//! (the npm wrappers fork the real binary; killing only the wrapper would orphan it).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+
+/// Longest stdout line accepted from a CLI; longer lines become an error event and are skipped.
+pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
+const STDERR_TAIL_LINES: usize = 20;
+
+/// What to run.
+pub struct Spawn<'a> {
+    /// The binary.
+    pub program: &'a Path,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Working directory.
+    pub cwd: &'a Path,
+    /// Added to the agent's own environment.
+    pub env: &'a BTreeMap<String, String>,
+    /// Keep a pipe to stdin (stream-json / JSON-RPC); otherwise stdin is /dev/null.
+    pub stdin: bool,
+    /// Where stdout lines are copied (`…/<n>-<provider>.jsonl`); stderr goes next to it as `.stderr.log`.
+    pub raw_path: PathBuf,
+}
+
+/// A running CLI.
+pub struct Proc {
+    child: Child,
+    pgid: Option<Pid>,
+    stdin: Option<ChildStdin>,
+    stdout: FramedRead<ChildStdout, LinesCodec>,
+    raw: Option<std::io::LineWriter<std::fs::File>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Proc {
+    /// Starts the process.
+    pub fn spawn(spec: Spawn<'_>) -> std::io::Result<Proc> {
+        if let Some(dir) = spec.raw_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let raw = std::fs::File::create(&spec.raw_path)?;
+        let stderr_log = std::fs::File::create(spec.raw_path.with_extension("stderr.log"))?;
+        let mut cmd = Command::new(spec.program);
+        cmd.args(&spec.args)
+            .current_dir(spec.cwd)
+            .envs(spec.env)
+            .stdin(if spec.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = stderr_tail.clone();
+            tokio::spawn(async move {
+                let mut log = std::io::LineWriter::new(stderr_log);
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = writeln!(log, "{line}");
+                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                    if t.len() == STDERR_TAIL_LINES {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            });
+        }
+        Ok(Proc {
+            stdin: child.stdin.take(),
+            child,
+            pgid,
+            stdout: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE_BYTES)),
+            raw: Some(std::io::LineWriter::new(raw)),
+            stderr_tail,
+        })
+    }
+
+    /// The next stdout line (copied to the raw file first); `None` at end of output. A too-long line is an
+    /// error and is skipped; reading goes on after it.
+    pub async fn next_line(&mut self) -> Option<Result<String, String>> {
+        match self.stdout.next().await? {
+            Ok(line) => {
+                if let Some(raw) = &mut self.raw
+                    && let Err(e) = writeln!(raw, "{line}")
+                {
+                    tracing::warn!("writing the raw CLI log failed, no longer keeping it: {e}");
+                    self.raw = None;
+                }
+                Some(Ok(line))
+            }
+            Err(LinesCodecError::MaxLineLengthExceeded) => Some(Err(format!(
+                "the CLI printed a line longer than {MAX_LINE_BYTES} bytes; it was skipped"
+            ))),
+            Err(LinesCodecError::Io(e)) => Some(Err(format!("reading the CLI's output: {e}"))),
+        }
+    }
+
+    /// Writes one JSON line to stdin.
+    pub async fn send(&mut self, value: &serde_json::Value) -> Result<(), String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| "the CLI's stdin is closed".to_string())?;
+        let mut line = value.to_string();
+        line.push('\n');
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| format!("writing to the CLI: {e}"))?;
+        stdin
+            .flush()
+            .await
+            .map_err(|e| format!("writing to the CLI: {e}"))
+    }
+
+    /// Closes stdin (the CLI's cue to finish).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The last lines the CLI wrote to stderr, joined.
+    pub fn stderr_tail(&self) -> String {
+        let t = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        t.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Sends `signal` to the whole process group.
+    pub fn signal(&self, signal: Signal) {
+        if let Some(pgid) = self.pgid
+            && let Err(e) = killpg(pgid, signal)
+            && e != nix::errno::Errno::ESRCH
+        {
+            tracing::warn!("signalling CLI process group {pgid}: {e}");
+        }
+    }
+
+    /// Waits for the process to exit by itself, up to `grace`.
+    pub async fn wait_for(&mut self, grace: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(grace, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// Ends the process: stdin closed, SIGTERM to the group, SIGKILL after `grace`. Also reaps anything left
+    /// in the group once the leader is gone.
+    pub async fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        self.close_stdin();
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.signal(Signal::SIGKILL);
+            self.pgid = None;
+            return Some(status);
+        }
+        self.signal(Signal::SIGTERM);
+        let status = match self.wait_for(grace).await {
+            Some(s) => Some(s),
+            None => {
+                self.signal(Signal::SIGKILL);
+                self.child.wait().await.ok()
+            }
+        };
+        // Group members outliving the leader (a wrapper's child, a tool's subprocess) go too. The group id
+        // cannot be reused while any member lives; after this it is forgotten.
+        self.signal(Signal::SIGKILL);
+        self.pgid = None;
+        status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Not terminated (a panic or an early return): the leader is unreaped, so the group id is still ours.
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+/// A short description of an exit status: `exit code 1`, `killed by signal 15`.
+pub fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "unknown exit".into(),
+        },
+        None => "exit status unknown".into(),
+    }
+}

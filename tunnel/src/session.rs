@@ -1,0 +1,470 @@
+//! Agent sessions on the wire: the one event model both providers are normalised into, and the frames of the
+//! three session stream kinds.
+//!
+//! - [`Open::SessionStart`](crate::protocol::Open::SessionStart): main → node, one request, one
+//!   [`SessionReply`].
+//! - [`Open::SessionCommand`](crate::protocol::Open::SessionCommand): main → node, one [`SessionCommand`],
+//!   one [`SessionReply`].
+//! - [`Open::SessionAttach`](crate::protocol::Open::SessionAttach): main → node; the node sends every
+//!   stored event after `after_seq` as [`AttachFrame::Event`], then live events as they happen, then
+//!   [`AttachFrame::End`] once the CLI process has exited and everything it produced was sent.
+//!
+//! Sequence numbers start at 1 and are contiguous per session. The node assigns them; main stores events
+//! under the node's numbers, so a re-attach from main's last seq never loses or doubles an event.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The coding-agent CLIs a session can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Claude Code (`claude`).
+    Claude,
+    /// OpenAI Codex (`codex`).
+    Codex,
+}
+
+impl Provider {
+    /// The CLI's name, also the provider's name in configs and the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Claude => "claude",
+            Provider::Codex => "codex",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// The CLI is being started.
+    Starting,
+    /// A turn is in progress.
+    Running,
+    /// A turn is blocked on a human decision (approval or question).
+    WaitingForApproval,
+    /// The CLI is alive and waiting for the next message.
+    Idle,
+    /// The CLI ended normally; a new message resumes the conversation.
+    Completed,
+    /// The CLI failed (could not start, crashed, or the API failed).
+    Failed,
+    /// A user stopped it.
+    Stopped,
+    /// The agent restarted under it; a new message resumes it through the CLI's own resume.
+    Interrupted,
+}
+
+impl SessionStatus {
+    /// True while a CLI process is (or is about to be) alive for the session.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Starting
+                | SessionStatus::Running
+                | SessionStatus::WaitingForApproval
+                | SessionStatus::Idle
+        )
+    }
+
+    /// Stable snake_case name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionStatus::Starting => "starting",
+            SessionStatus::Running => "running",
+            SessionStatus::WaitingForApproval => "waiting_for_approval",
+            SessionStatus::Idle => "idle",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Stopped => "stopped",
+            SessionStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a tool call does, for rendering and approval policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolKind {
+    /// Reads a file.
+    FileRead,
+    /// Creates or changes a file (with a diff when known).
+    FileEdit,
+    /// Runs a shell command (with output and exit code).
+    Command,
+    /// Searches files or names (grep, glob).
+    Search,
+    /// Fetches or searches the web.
+    Web,
+    /// Calls a tool of an MCP server.
+    Mcp,
+    /// Anything else (sub-agents, todo lists…).
+    Other,
+}
+
+/// Where a tool call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    /// Waiting for a human to allow it.
+    PendingApproval,
+    /// Running.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// A human (or a timeout) refused it.
+    Denied,
+}
+
+/// A human's answer to an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Let the tool run.
+    Allow,
+    /// Refuse it; the agent is told why.
+    Deny,
+}
+
+/// How an approval ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// A human allowed it.
+    Allowed,
+    /// A human denied it.
+    Denied,
+    /// Nobody answered within the node's `approval_timeout`; treated as denied.
+    TimedOut,
+    /// The turn or the CLI ended first (stop, crash, agent restart).
+    Cancelled,
+}
+
+/// Token counts and cost of one turn.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Input tokens, including cached ones.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens served from the provider's cache.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    /// Cost in US dollars when the CLI reports one (Claude computes it from list prices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// One normalised thing that happened in a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// The session changed state.
+    Status {
+        /// New state.
+        status: SessionStatus,
+        /// Why, for humans (the error that failed it, "stopped by alice"…).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// The CLI told us its own id for the conversation (used to resume it) and the model in use.
+    ProviderSession {
+        /// Claude's `session_id` or Codex's thread id.
+        provider_session_id: String,
+        /// Model the CLI reports, when it does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+    },
+    /// A message a person sent to the agent.
+    UserMessage {
+        /// The text.
+        text: String,
+    },
+    /// A piece of assistant text as it streams; the complete text follows as [`EventBody::AssistantMessage`]
+    /// with the same `message_id`.
+    AssistantDelta {
+        /// Groups deltas with their message.
+        message_id: String,
+        /// The new text.
+        text: String,
+    },
+    /// A complete block of assistant text.
+    AssistantMessage {
+        /// Provider message id (blocks of one API message share it).
+        message_id: String,
+        /// The text.
+        text: String,
+    },
+    /// Model reasoning, shown collapsed.
+    Thinking {
+        /// The reasoning text (may be a summary).
+        text: String,
+    },
+    /// The agent called a tool.
+    ToolCall {
+        /// Provider id of the call; [`EventBody::ToolResult`] and approvals refer to it.
+        call_id: String,
+        /// Tool name as the CLI names it (`Bash`, `Write`, `commandExecution`…).
+        name: String,
+        /// What it does.
+        kind: ToolKind,
+        /// One line for the UI: the command, the file path, the query.
+        title: String,
+        /// The tool's input as the CLI gave it.
+        input: Value,
+        /// Where it is.
+        status: ToolStatus,
+    },
+    /// A tool call finished (or was refused).
+    ToolResult {
+        /// The call this ends.
+        call_id: String,
+        /// How it ended.
+        status: ToolStatus,
+        /// Output text (command output, tool result), when any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+        /// Exit code of a command, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i64>,
+        /// Unified diff of a file change, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+    },
+    /// The agent wants permission to run a tool; answer through the approvals endpoint.
+    ApprovalRequested {
+        /// Id to answer with.
+        approval_id: String,
+        /// The tool call it is about, when the CLI says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<String>,
+        /// Tool name.
+        tool: String,
+        /// What the tool does.
+        kind: ToolKind,
+        /// One line for the UI.
+        title: String,
+        /// The tool's input.
+        input: Value,
+    },
+    /// The agent asks the user a question; answer through the approvals endpoint with `allow` and the
+    /// answer as `message`, or `deny` to decline.
+    Question {
+        /// Id to answer with.
+        approval_id: String,
+        /// The question(s) as the CLI gave them.
+        questions: Value,
+    },
+    /// An approval or question was answered (or timed out, or became moot).
+    ApprovalResolved {
+        /// The approval.
+        approval_id: String,
+        /// How it ended.
+        resolution: Resolution,
+        /// The reason given with a denial, or the answer to a question.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Tokens and cost of one turn.
+    Usage(Usage),
+    /// A turn ended.
+    TurnCompleted {
+        /// The turn ended in an error (API failure, interrupted…).
+        is_error: bool,
+        /// Why it ended, as the CLI says (`completed`, `aborted_tools`, `interrupted`, `api_error`…).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The CLI's final result text, when it gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<String>,
+    },
+    /// Something went wrong; the session may go on.
+    Error {
+        /// What happened and, where we know, what to do.
+        message: String,
+    },
+    /// A CLI record this version does not normalise, kept verbatim so nothing is lost.
+    Raw {
+        /// Which CLI produced it.
+        provider: Provider,
+        /// The line as the CLI printed it.
+        line: String,
+    },
+}
+
+impl EventBody {
+    /// The SSE event name (the hosted seed's vocabulary): `status`, `log`, `tool_call`, `tool_result`,
+    /// `error` or `complete`.
+    pub fn sse_name(&self) -> &'static str {
+        match self {
+            EventBody::Status { .. } | EventBody::ProviderSession { .. } => "status",
+            EventBody::ToolCall { .. }
+            | EventBody::ApprovalRequested { .. }
+            | EventBody::Question { .. } => "tool_call",
+            EventBody::ToolResult { .. } | EventBody::ApprovalResolved { .. } => "tool_result",
+            EventBody::Error { .. } => "error",
+            EventBody::TurnCompleted { .. } => "complete",
+            EventBody::UserMessage { .. }
+            | EventBody::AssistantDelta { .. }
+            | EventBody::AssistantMessage { .. }
+            | EventBody::Thinking { .. }
+            | EventBody::Usage(_)
+            | EventBody::Raw { .. } => "log",
+        }
+    }
+}
+
+/// An event with its place in the session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionEvent {
+    /// 1-based, contiguous per session.
+    pub seq: u64,
+    /// When the node recorded it, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// Main → node: start a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartSession {
+    /// Main's id for the session (a UUID); the node keys its store by it.
+    pub session_id: String,
+    /// Absolute working directory on the node; must lie inside the node's roots.
+    pub path: String,
+    /// Which CLI.
+    pub provider: Provider,
+    /// Model to ask the CLI for; default: the CLI's own default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Claude: `--permission-mode`; Codex: the approval policy (`untrusted`, `on-request`, `never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
+    /// The first message.
+    pub prompt: String,
+}
+
+/// Main → node: act on an existing session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum SessionCommand {
+    /// A follow-up message; queued while a turn runs; resumes the CLI if it is not running.
+    Message {
+        /// The text.
+        text: String,
+    },
+    /// Interrupt the turn and end the CLI.
+    Stop,
+    /// Answer an approval or question.
+    Decide {
+        /// The approval.
+        approval_id: String,
+        /// Allow or deny.
+        decision: Decision,
+        /// Reason for a denial, or the answer to a question.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+}
+
+/// Node → main: the answer to a start or a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SessionReply {
+    /// Done.
+    Ok {
+        /// For a message: it waits behind the running turn.
+        #[serde(default)]
+        queued: bool,
+    },
+    /// Refused; nothing changed.
+    Err {
+        /// Stable machine-readable reason: one of the `ERR_*` constants.
+        code: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl SessionReply {
+    /// A refusal.
+    pub fn err(code: &str, message: impl Into<String>) -> SessionReply {
+        SessionReply::Err {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The path does not exist or is not a directory.
+pub const ERR_PATH_NOT_FOUND: &str = "path_not_found";
+/// The path lies outside the node's `filesystem.roots`.
+pub const ERR_PATH_OUTSIDE_ROOTS: &str = "path_outside_roots";
+/// The provider CLI is not installed (or disabled) on the node.
+pub const ERR_PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
+/// The node runs its configured maximum of sessions for this provider.
+pub const ERR_TOO_MANY_SESSIONS: &str = "too_many_sessions";
+/// The node has no session (or approval) by that id.
+pub const ERR_NOT_FOUND: &str = "not_found";
+/// The request is malformed or not possible in the session's state.
+pub const ERR_BAD_REQUEST: &str = "bad_request";
+/// The node failed to do it (disk, process spawn…); the message says what.
+pub const ERR_INTERNAL: &str = "internal";
+
+/// Node → main on an attach stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum AttachFrame {
+    /// The next event.
+    Event(SessionEvent),
+    /// The CLI process ended and every event it produced was sent; re-attach after the next message.
+    End,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves events flatten into one tagged JSON object, the shape browsers and the store see.
+    #[test]
+    fn event_json_is_flat_and_tagged() {
+        let ev = SessionEvent {
+            seq: 7,
+            at_ms: 1,
+            body: EventBody::Status {
+                status: SessionStatus::WaitingForApproval,
+                message: None,
+            },
+        };
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"seq":7,"at_ms":1,"type":"status","status":"waiting_for_approval"})
+        );
+        let back: SessionEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ev);
+        let usage: SessionEvent = serde_json::from_str(
+            r#"{"seq":1,"at_ms":2,"type":"usage","input_tokens":3,"output_tokens":4}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            usage.body,
+            EventBody::Usage(Usage {
+                input_tokens: 3,
+                output_tokens: 4,
+                ..Usage::default()
+            })
+        );
+    }
+}
