@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod registry;
+pub mod sessions;
 pub mod sshd;
 pub mod store;
 pub mod web;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub host_key_fingerprint: String,
     /// `host:port` nodes dial, for join commands.
     pub ssh_public_addr: Arc<std::sync::RwLock<String>>,
+    /// Agent sessions: attach tasks and live subscribers.
+    pub sessions: sessions::SessionHub,
 }
 
 impl AppState {
@@ -106,7 +109,14 @@ impl Main {
             .public_addr
             .clone()
             .unwrap_or_else(|| config.ssh.listen.clone());
+        let registry = NodeRegistry::default();
         let state = AppState {
+            sessions: sessions::SessionHub::new(
+                store.clone(),
+                registry.clone(),
+                config.tunnel.max_frame_bytes,
+                CancellationToken::new(),
+            ),
             login_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),
@@ -114,7 +124,7 @@ impl Main {
             config: Arc::new(config),
             store,
             jwt: Arc::new(auth::jwt::Jwt::new(&secret)),
-            registry: NodeRegistry::default(),
+            registry,
             host_key_fingerprint: keys::fingerprint(host_key.public_key()),
             ssh_public_addr: Arc::new(std::sync::RwLock::new(public_addr)),
         };
@@ -166,6 +176,13 @@ impl Main {
             axum::serve(listeners.http, app)
                 .with_graceful_shutdown(http_shutdown.cancelled_owned())
                 .await
+        });
+        tokio::spawn(state.sessions.clone().run());
+        let hub = state.sessions.clone();
+        let hub_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            hub_shutdown.cancelled().await;
+            hub.stop();
         });
         let ssh = sshd::run(listeners.ssh, state.clone(), host_key, shutdown.clone());
         let ssh_result = ssh.await;

@@ -27,6 +27,14 @@ pub enum ApiError {
     /// 503: the node is not connected.
     #[error("{0}")]
     NodeOffline(String),
+    /// The node refused a session request; its code is passed through.
+    #[error("{message}")]
+    NodeRefused {
+        /// The node's stable code (`path_outside_roots`, `provider_unavailable`…).
+        code: String,
+        /// The node's explanation.
+        message: String,
+    },
     /// 429, with seconds to wait.
     #[error("too many attempts; try again in {0} s")]
     TooManyRequests(u64),
@@ -44,6 +52,15 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
+            ApiError::NodeRefused { code, .. } => (
+                match code.as_str() {
+                    "not_found" => StatusCode::NOT_FOUND,
+                    "too_many_sessions" => StatusCode::CONFLICT,
+                    "internal" => StatusCode::BAD_GATEWAY,
+                    _ => StatusCode::BAD_REQUEST,
+                },
+                "node_refused",
+            ),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -66,6 +83,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!("internal error: {e:#}");
         }
+        let code = match &self {
+            ApiError::NodeRefused { code, .. } => code.as_str(),
+            _ => code,
+        };
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
         let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests(secs) = self

@@ -5,7 +5,9 @@ mod auth;
 mod body;
 mod error;
 mod nodes;
+mod sessions;
 mod users;
+mod ws;
 
 use axum::Json;
 use axum::Router;
@@ -37,6 +39,18 @@ pub fn router(state: AppState) -> Router {
             "/nodes/{id}/members/{username}",
             delete(nodes::remove_member),
         )
+        .route("/sessions", get(sessions::list).post(sessions::create))
+        .route("/sessions/{id}", get(sessions::get))
+        .route("/sessions/{id}/events", get(sessions::events))
+        .route("/sessions/{id}/stream", get(sessions::stream))
+        .route("/sessions/{id}/messages", post(sessions::message))
+        .route("/sessions/{id}/stop", post(sessions::stop))
+        .route(
+            "/sessions/{id}/approvals/{approval_id}",
+            post(sessions::decide),
+        )
+        .route("/approvals", get(sessions::approvals))
+        .route("/ws", get(ws::upgrade))
         .route("/audit", get(audit::list))
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) });
     Router::new()

@@ -96,7 +96,11 @@ fn can_manage(who: &AuthUser, node: &NodeRecord) -> bool {
 }
 
 /// A node the caller may see; "not found" otherwise, so ids of others' nodes do not leak.
-fn visible_node(state: &AppState, who: &AuthUser, id: &str) -> Result<NodeRecord, ApiError> {
+pub(crate) fn visible_node(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+) -> Result<NodeRecord, ApiError> {
     state
         .store
         .node(id)?

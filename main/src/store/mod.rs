@@ -2,8 +2,11 @@
 //!
 //! Trees: `users` (id → [`User`]), `usernames` (name → id), `nodes` (id → [`NodeRecord`]), `node_keys`
 //! (key fingerprint → node id), `node_tokens` (sha256(token) → [`NodeToken`]), `auth_sessions`
-//! (sid → [`AuthSession`]), `audit` (big-endian seq → [`AuditEntry`]), `meta` (schema version, secrets).
+//! (sid → [`AuthSession`]), `audit` (big-endian seq → [`AuditEntry`]), `meta` (schema version, secrets),
+//! `agent_sessions` (session UUID → [`SessionRecord`]), `session_events` (UUID ‖ big-endian seq → event),
+//! `approvals` (approval id → [`PendingApproval`]).
 
+mod agent_sessions;
 mod audit;
 mod nodes;
 mod sessions;
@@ -16,6 +19,7 @@ use std::sync::Mutex;
 use anyhow::{Context, bail};
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditEntry, AuditEvent};
 pub use nodes::NodeRecord;
 pub use sessions::AuthSession;
@@ -59,6 +63,9 @@ pub struct Store {
     auth_sessions: sled::Tree,
     audit: sled::Tree,
     meta: sled::Tree,
+    agent_sessions: sled::Tree,
+    session_events: sled::Tree,
+    approvals: sled::Tree,
     /// Serialises multi-tree writes (user creation, enrolment) so invariants hold without sled transactions.
     write_lock: std::sync::Arc<Mutex<()>>,
 }
@@ -81,6 +88,9 @@ impl Store {
             auth_sessions: db.open_tree("auth_sessions")?,
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
+            agent_sessions: db.open_tree("agent_sessions")?,
+            session_events: db.open_tree("session_events")?,
+            approvals: db.open_tree("approvals")?,
             db,
             write_lock: Default::default(),
         };

@@ -1,0 +1,528 @@
+//! `/api/v1/sessions` and `/api/v1/approvals`: start agent sessions on nodes, read and follow their events
+//! (history page and SSE), send follow-ups, stop, and answer approvals.
+//!
+//! A user sees only their own sessions; admins see all. Starting one also needs access to the node.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::protocol::Open;
+use vibebridge_tunnel::session::{
+    Decision, Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
+};
+
+use super::nodes::visible_node;
+use super::{ApiError, Body};
+use crate::AppState;
+use crate::auth::{Approved, AuthUser};
+use crate::registry::OpenError;
+use crate::sessions::LiveEvent;
+use crate::store::{AuditEvent, PendingApproval, SessionRecord, UsageTotals, now_ms, rfc3339};
+
+/// How long main waits for a node to answer a session request.
+const NODE_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest history page.
+const MAX_PAGE: usize = 1000;
+
+/// A session as the API shows it.
+#[derive(Serialize)]
+pub struct SessionView {
+    id: Uuid,
+    node_id: String,
+    node_online: bool,
+    path: String,
+    provider: Provider,
+    model: Option<String>,
+    permission_mode: Option<String>,
+    title: String,
+    status: SessionStatus,
+    status_message: Option<String>,
+    provider_session_id: Option<String>,
+    reported_model: Option<String>,
+    usage: UsageTotals,
+    last_seq: u64,
+    pending_approvals: usize,
+    owner: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn view(state: &AppState, s: SessionRecord) -> SessionView {
+    let pending = state
+        .store
+        .pending_approvals()
+        .map(|all| all.iter().filter(|a| a.session_id == s.id).count())
+        .unwrap_or(0);
+    let owner = state
+        .store
+        .user(s.owner)
+        .ok()
+        .flatten()
+        .map(|u| u.username)
+        .unwrap_or_else(|| s.owner.to_string());
+    SessionView {
+        id: s.id,
+        node_online: state.registry.get(&s.node_id).is_some(),
+        node_id: s.node_id,
+        path: s.path,
+        provider: s.provider,
+        model: s.model,
+        permission_mode: s.permission_mode,
+        title: s.title,
+        status: s.status,
+        status_message: s.status_message,
+        provider_session_id: s.provider_session_id,
+        reported_model: s.reported_model,
+        usage: s.usage,
+        last_seq: s.last_seq,
+        pending_approvals: pending,
+        owner,
+        created_at: rfc3339(s.created_at),
+        updated_at: rfc3339(s.updated_at),
+    }
+}
+
+fn can_see(who: &AuthUser, s: &SessionRecord) -> bool {
+    who.user.role.is_admin() || s.owner == who.user.id
+}
+
+/// A session the caller may see; "not found" otherwise, so others' ids do not leak.
+pub(crate) fn visible_session(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+) -> Result<SessionRecord, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no session {id:?}"));
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+    state
+        .store
+        .agent_session(&uuid)?
+        .filter(|s| can_see(who, s))
+        .ok_or_else(not_found)
+}
+
+/// Opens a request stream to a node and reads its one reply; `Ok(queued)` on success.
+async fn node_request(state: &AppState, node: &str, open: &Open) -> Result<bool, ApiError> {
+    let mut stream = state.registry.open(node, open).await.map_err(|e| match e {
+        OpenError::Offline(_) => ApiError::NodeOffline(format!(
+            "node {node} is offline; start its agent (or wait for it to reconnect) and try again"
+        )),
+        other => ApiError::NodeOffline(other.to_string()),
+    })?;
+    let max = state.config.tunnel.max_frame_bytes;
+    let reply = tokio::time::timeout(
+        NODE_REPLY_TIMEOUT,
+        read_frame::<SessionReply, _>(&mut stream, max),
+    )
+    .await
+    .map_err(|_| ApiError::NodeOffline(format!("node {node} did not answer within 30 s")))?
+    .map_err(|e| ApiError::NodeOffline(format!("node {node}: {e}")))?;
+    match reply {
+        Some(SessionReply::Ok { queued }) => Ok(queued),
+        Some(SessionReply::Err { code, message }) => Err(ApiError::NodeRefused { code, message }),
+        None => Err(ApiError::NodeOffline(format!(
+            "node {node} closed the request without answering"
+        ))),
+    }
+}
+
+/// Body of `POST /api/v1/sessions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    node_id: String,
+    path: String,
+    provider: Provider,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    permission_mode: Option<String>,
+    prompt: String,
+}
+
+fn check_option(name: &str, value: &Option<String>) -> Result<(), ApiError> {
+    if let Some(v) = value
+        && (v.is_empty()
+            || v.len() > 200
+            || v.starts_with('-')
+            || v.chars().any(|c| c.is_control() || c.is_whitespace()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{name} {v:?} is not valid: one word without spaces, not starting with '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/sessions`: starts a session on a node.
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    Body(req): Body<CreateSession>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    let node = visible_node(&state, &who, &req.node_id)?;
+    if req.prompt.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "prompt is empty; say what the agent should do".into(),
+        ));
+    }
+    check_option("model", &req.model)?;
+    check_option("permission_mode", &req.permission_mode)?;
+    if state.registry.get(&node.id).is_none() {
+        return Err(ApiError::NodeOffline(format!(
+            "node {} is offline; start its agent (or wait for it to reconnect) and try again",
+            node.id
+        )));
+    }
+    let now = now_ms();
+    let rec = SessionRecord {
+        id: Uuid::now_v7(),
+        owner: who.user.id,
+        node_id: node.id.clone(),
+        path: req.path.clone(),
+        provider: req.provider,
+        model: req.model.clone(),
+        permission_mode: req.permission_mode.clone(),
+        title: req.prompt.chars().take(120).collect(),
+        status: SessionStatus::Starting,
+        status_message: None,
+        provider_session_id: None,
+        reported_model: None,
+        usage: UsageTotals::default(),
+        last_seq: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_agent_session(&rec)?;
+    let open = Open::SessionStart(StartSession {
+        session_id: rec.id.to_string(),
+        path: req.path,
+        provider: req.provider,
+        model: req.model,
+        permission_mode: req.permission_mode,
+        prompt: req.prompt,
+    });
+    if let Err(e) = node_request(&state, &node.id, &open).await {
+        state.store.remove_agent_session(&rec.id)?;
+        return Err(e);
+    }
+    state.sessions.ensure_attached(rec.id, &node.id);
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "session.created")
+            .target(rec.id.to_string())
+            .source(Some(peer))
+            .detail(format!("{} on {} in {}", rec.provider, node.id, rec.path)),
+    );
+    Ok((StatusCode::CREATED, Json(view(&state, rec))))
+}
+
+/// Filters of `GET /api/v1/sessions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    node: Option<String>,
+    provider: Option<Provider>,
+    status: Option<SessionStatus>,
+}
+
+/// `GET /api/v1/sessions`: the caller's sessions (admins: all), newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let all = state.store.agent_sessions()?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|s| can_see(&who, s))
+            .filter(|s| q.node.as_ref().is_none_or(|n| &s.node_id == n))
+            .filter(|s| q.provider.is_none_or(|p| s.provider == p))
+            .filter(|s| q.status.is_none_or(|st| s.status == st))
+            .map(|s| view(&state, s))
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/sessions/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let s = visible_session(&state, &who, &id)?;
+    Ok(Json(view(&state, s)))
+}
+
+/// `?after=SEQ&limit=N`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/sessions/{id}/events?after=SEQ`: a page of stored events.
+pub async fn events(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = visible_session(&state, &who, &id)?;
+    let limit = q.limit.unwrap_or(500).clamp(1, MAX_PAGE);
+    let events = state.store.session_events(&s.id, q.after, limit)?;
+    let next = events.last().map(|e| e.seq).unwrap_or(q.after);
+    Ok(Json(serde_json::json!({
+        "events": events,
+        "next_after": next,
+        "last_seq": s.last_seq,
+        "more": next < s.last_seq,
+    })))
+}
+
+/// `GET /api/v1/sessions/{id}/stream?after=SEQ` (or `Last-Event-ID`): stored events after the seq, then
+/// live ones, as server-sent events named `status`, `log`, `tool_call`, `tool_result`, `error` or
+/// `complete`, each with `id: seq`.
+pub async fn stream(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let s = visible_session(&state, &who, &id)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(q.after);
+    let events = follow(state, s.id, after);
+    let sse = futures::StreamExt::map(events, |ev| {
+        Ok(Event::default()
+            .id(ev.seq.to_string())
+            .event(ev.name)
+            .data(ev.json.clone()))
+    });
+    Ok(Sse::new(sse).keep_alive(KeepAlive::default()))
+}
+
+/// Stored events after `after`, then live ones, in seq order with none missing or doubled. Used by SSE and
+/// the WebSocket.
+pub fn follow(
+    state: AppState,
+    id: Uuid,
+    after: u64,
+) -> impl Stream<Item = std::sync::Arc<LiveEvent>> + Send + 'static {
+    futures::stream::unfold(
+        (
+            state,
+            None::<tokio::sync::broadcast::Receiver<_>>,
+            after,
+            Vec::new(),
+        ),
+        move |(state, mut rx, mut last, mut backlog)| async move {
+            loop {
+                if let Some(ev) = backlog.pop() {
+                    return Some((ev, (state, rx, last, backlog)));
+                }
+                let receiver = rx.get_or_insert_with(|| state.sessions.subscribe(id));
+                // Catch up from the store (after subscribing, so nothing falls between).
+                match state.store.session_events(&id, last, 256) {
+                    Ok(page) if !page.is_empty() => {
+                        last = page.last().map(|e| e.seq).unwrap_or(last);
+                        backlog = page
+                            .iter()
+                            .rev()
+                            .map(|e| std::sync::Arc::new(LiveEvent::new(id, e)))
+                            .collect();
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(session = %id, "reading events: {e}");
+                        return None;
+                    }
+                }
+                loop {
+                    let next = tokio::select! {
+                        () = state.sessions.stopped() => return None,
+                        next = receiver.recv() => next,
+                    };
+                    match next {
+                        Ok(ev) if ev.seq <= last => continue,
+                        Ok(ev) if ev.seq == last + 1 => {
+                            last = ev.seq;
+                            return Some((ev, (state, rx, last, backlog)));
+                        }
+                        // A gap or a lagging subscriber: catch up from the store.
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Body of `POST …/messages`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    text: String,
+}
+
+async fn command(
+    state: &AppState,
+    s: &SessionRecord,
+    command: SessionCommand,
+) -> Result<bool, ApiError> {
+    let open = Open::SessionCommand {
+        session_id: s.id.to_string(),
+        command,
+    };
+    let queued = node_request(state, &s.node_id, &open).await?;
+    state.sessions.ensure_attached(s.id, &s.node_id);
+    Ok(queued)
+}
+
+/// `POST /api/v1/sessions/{id}/messages`: a follow-up; queued while a turn runs; resumes a session whose CLI
+/// has ended.
+pub async fn message(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Body(body): Body<MessageBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let s = visible_session(&state, &who, &id)?;
+    if body.text.trim().is_empty() {
+        return Err(ApiError::BadRequest("the message is empty".into()));
+    }
+    let queued = command(&state, &s, SessionCommand::Message { text: body.text }).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "accepted": true, "queued": queued })),
+    ))
+}
+
+/// `POST /api/v1/sessions/{id}/stop`: interrupts the turn and ends the CLI.
+pub async fn stop(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let s = visible_session(&state, &who, &id)?;
+    command(&state, &s, SessionCommand::Stop).await?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "session.stopped")
+            .target(s.id.to_string())
+            .source(Some(peer)),
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "stopping": true, "requested_at": rfc3339(now_ms()) })),
+    ))
+}
+
+/// Body of `POST …/approvals/{approval_id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideBody {
+    decision: Decision,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// `POST /api/v1/sessions/{id}/approvals/{approval_id}`: allow or deny a tool call, or answer a question.
+pub async fn decide(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Approved(who): Approved,
+    Path((id, approval_id)): Path<(String, String)>,
+    Body(body): Body<DecideBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let s = visible_session(&state, &who, &id)?;
+    let pending = state
+        .store
+        .pending_approval(&approval_id)?
+        .filter(|a| a.session_id == s.id)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no pending approval {approval_id:?} in this session (already answered, or its turn ended)"
+            ))
+        })?;
+    command(
+        &state,
+        &s,
+        SessionCommand::Decide {
+            approval_id: pending.approval_id.clone(),
+            decision: body.decision,
+            message: body.message,
+        },
+    )
+    .await?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "session.approval")
+            .target(s.id.to_string())
+            .source(Some(peer))
+            .detail(format!(
+                "{} {}",
+                match body.decision {
+                    Decision::Allow => "allowed",
+                    Decision::Deny => "denied",
+                },
+                pending.approval_id
+            )),
+    );
+    Ok(Json(
+        serde_json::json!({ "approval_id": pending.approval_id, "decided": true }),
+    ))
+}
+
+/// An approval as the inbox shows it.
+#[derive(Serialize)]
+pub struct ApprovalView {
+    #[serde(flatten)]
+    pending: PendingApproval,
+    session_title: String,
+    provider: Option<Provider>,
+    node_online: bool,
+    requested: String,
+}
+
+/// `GET /api/v1/approvals`: every pending approval or question in the caller's sessions (admins: all),
+/// across nodes, oldest first.
+pub async fn approvals(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+) -> Result<Json<Vec<ApprovalView>>, ApiError> {
+    let mut out = Vec::new();
+    for pending in state.store.pending_approvals()? {
+        if !(who.user.role.is_admin() || pending.owner == who.user.id) {
+            continue;
+        }
+        let session = state.store.agent_session(&pending.session_id)?;
+        out.push(ApprovalView {
+            session_title: session
+                .as_ref()
+                .map(|s| s.title.clone())
+                .unwrap_or_default(),
+            provider: session.as_ref().map(|s| s.provider),
+            node_online: state.registry.get(&pending.node_id).is_some(),
+            requested: rfc3339(pending.requested_at),
+            pending,
+        });
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,266 @@
+//! The session hub: keeps main's copy of every live session's events in step with its node, and fans new
+//! events out to browsers.
+//!
+//! For each session whose CLI may be producing events, one attach task holds a `session_attach` stream to the
+//! node, starting after the last seq main has stored. Events are stored, then published. When the node
+//! says the CLI ended (`End`), the task stops; a new message re-attaches. When the link drops, the task
+//! stops too, and the node coming back online re-attaches every session still live on it, so a tunnel cut
+//! or a main restart loses and doubles nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::protocol::Open;
+use vibebridge_tunnel::session::{AttachFrame, SessionEvent};
+
+use crate::registry::{NodeEvent, NodeRegistry};
+use crate::store::{ApplyError, Store};
+
+/// An event ready for subscribers: serialised once, shared by all of them.
+#[derive(Debug)]
+pub struct LiveEvent {
+    /// The session.
+    pub session_id: Uuid,
+    /// Its seq.
+    pub seq: u64,
+    /// The SSE event name.
+    pub name: &'static str,
+    /// The event as JSON.
+    pub json: String,
+}
+
+impl LiveEvent {
+    /// Wraps a stored event.
+    pub fn new(session_id: Uuid, ev: &SessionEvent) -> LiveEvent {
+        LiveEvent {
+            session_id,
+            seq: ev.seq,
+            name: ev.body.sse_name(),
+            json: serde_json::to_string(ev).unwrap_or_default(),
+        }
+    }
+}
+
+/// Subscribers per session buffer this many events before they must catch up from the store.
+const LIVE_BUFFER: usize = 1024;
+
+struct Inner {
+    store: Store,
+    registry: NodeRegistry,
+    live: Mutex<HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>>,
+    /// Sessions with an attach task; the flag asks the task to attach once more when it ends.
+    attached: Mutex<HashMap<Uuid, bool>>,
+    shutdown: CancellationToken,
+    max_frame_bytes: usize,
+}
+
+/// Shared hub. Cheap to clone.
+#[derive(Clone)]
+pub struct SessionHub {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SessionHub {
+    /// A hub over `store` and `registry`; call [`SessionHub::run`] to follow nodes coming online.
+    pub fn new(
+        store: Store,
+        registry: NodeRegistry,
+        max_frame_bytes: usize,
+        shutdown: CancellationToken,
+    ) -> SessionHub {
+        SessionHub {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                live: Mutex::new(HashMap::new()),
+                attached: Mutex::new(HashMap::new()),
+                shutdown,
+                max_frame_bytes,
+            }),
+        }
+    }
+
+    /// Re-attaches live sessions whenever their node comes online, until shutdown.
+    pub async fn run(self) {
+        let mut events = self.inner.registry.subscribe();
+        loop {
+            let event = tokio::select! {
+                () = self.inner.shutdown.cancelled() => return,
+                e = events.recv() => e,
+            };
+            match event {
+                Ok(NodeEvent::Online(node)) => self.attach_node(&node),
+                Ok(NodeEvent::Offline(_)) => {}
+                // Missed some: re-check every online node.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let nodes: Vec<String> = match self.inner.store.agent_sessions() {
+                        Ok(all) => all.into_iter().map(|s| s.node_id).collect(),
+                        Err(_) => continue,
+                    };
+                    for node in nodes {
+                        if self.inner.registry.get(&node).is_some() {
+                            self.attach_node(&node);
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn attach_node(&self, node: &str) {
+        let sessions = match self.inner.store.agent_sessions() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("listing sessions to re-attach: {e}");
+                return;
+            }
+        };
+        for s in sessions {
+            if s.node_id == node && s.status.is_live() {
+                self.ensure_attached(s.id, &s.node_id);
+            }
+        }
+    }
+
+    /// Stops attach tasks and ends every subscriber stream (main is shutting down).
+    pub fn stop(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Resolves when the hub stops.
+    pub fn stopped(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.inner.shutdown.cancelled()
+    }
+
+    /// Live events of a session from now on.
+    pub fn subscribe(&self, id: Uuid) -> broadcast::Receiver<Arc<LiveEvent>> {
+        lock(&self.inner.live)
+            .entry(id)
+            .or_insert_with(|| broadcast::channel(LIVE_BUFFER).0)
+            .subscribe()
+    }
+
+    fn publish(&self, id: Uuid, events: &[SessionEvent]) {
+        let mut live = lock(&self.inner.live);
+        let Some(tx) = live.get(&id) else { return };
+        if tx.receiver_count() == 0 {
+            live.remove(&id);
+            return;
+        }
+        for ev in events {
+            let _ = tx.send(Arc::new(LiveEvent::new(id, ev)));
+        }
+    }
+
+    /// Makes sure an attach task follows the session (call after anything that may start its CLI).
+    pub fn ensure_attached(&self, id: Uuid, node: &str) {
+        {
+            let mut attached = lock(&self.inner.attached);
+            if let Some(again) = attached.get_mut(&id) {
+                *again = true;
+                return;
+            }
+            attached.insert(id, false);
+        }
+        let this = self.clone();
+        let node = node.to_string();
+        tokio::spawn(async move {
+            loop {
+                let result = tokio::select! {
+                    () = this.inner.shutdown.cancelled() => Err("main is shutting down".to_string()),
+                    r = this.follow(id, &node) => r,
+                };
+                let again = {
+                    let mut attached = lock(&this.inner.attached);
+                    let again = attached.get(&id).copied().unwrap_or(false)
+                        && !this.inner.shutdown.is_cancelled();
+                    if again {
+                        attached.insert(id, false);
+                    } else {
+                        attached.remove(&id);
+                    }
+                    again
+                };
+                match result {
+                    Ok(()) => tracing::debug!(session = %id, "CLI ended; detached"),
+                    Err(e) => tracing::info!(session = %id, node, "session detached: {e}"),
+                }
+                if !again {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
+    async fn follow(&self, id: Uuid, node: &str) -> Result<(), String> {
+        let max = self.inner.max_frame_bytes;
+        let mut gaps = 0;
+        loop {
+            let after = self
+                .inner
+                .store
+                .agent_session(&id)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "session deleted".to_string())?
+                .last_seq;
+            let mut stream = self
+                .inner
+                .registry
+                .open(
+                    node,
+                    &Open::SessionAttach {
+                        session_id: id.to_string(),
+                        after_seq: after,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                let frame = read_frame::<AttachFrame, _>(&mut stream, max)
+                    .await
+                    .map_err(|e| format!("attach stream: {e}"))?;
+                let ev = match frame {
+                    Some(AttachFrame::Event(ev)) => ev,
+                    Some(AttachFrame::End) => return Ok(()),
+                    None => return Err("the node closed the attach stream".into()),
+                };
+                match self.store_batch(id, vec![ev]) {
+                    Ok(()) => {}
+                    // Should not happen (the node sends contiguous seqs); re-attach from what is stored.
+                    Err(e) if e.starts_with("gap:") && gaps < 3 => {
+                        gaps += 1;
+                        tracing::warn!(session = %id, "{e}; re-attaching");
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    fn store_batch(&self, id: Uuid, batch: Vec<SessionEvent>) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.inner.store.apply_session_events(&id, batch) {
+            Ok(fresh) => {
+                self.publish(id, &fresh);
+                Ok(())
+            }
+            Err(ApplyError::Gap { last, got }) => {
+                Err(format!("gap: node sent seq {got} after stored seq {last}"))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
