@@ -301,3 +301,76 @@ impl Api {
         (status, body)
     }
 }
+
+/// A reader of main's server-sent events (`GET /api/v1/sessions/{id}/stream`), one parsed event at a time.
+pub struct SseReader {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    /// Opens the stream of session `id` after `after` with `api`'s token.
+    pub async fn open(api: &Api, id: &str, after: u64) -> SseReader {
+        let mut req = api.client.get(format!(
+            "{}/api/v1/sessions/{id}/stream?after={after}",
+            api.base
+        ));
+        if let Some(t) = &api.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "opening the event stream of {id}");
+        SseReader {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event: `(name, data as JSON)`; `None` when the stream ends.
+    pub async fn next(&mut self) -> Option<(String, serde_json::Value)> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut name, mut data) = (String::from("message"), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some((name, serde_json::from_str(&data).unwrap()));
+            }
+            let chunk = self.resp.chunk().await.ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads events until one satisfies `pred` (within `timeout`), returning every event read, the match last.
+    pub async fn until(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(timeout, async {
+            while let Some((_, ev)) = self.next().await {
+                let hit = pred(&ev);
+                seen.push(ev);
+                if hit {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(found, Ok(true)),
+            "no matching event within {timeout:?}; saw {seen:#?}"
+        );
+        seen
+    }
+}
