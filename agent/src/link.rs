@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use vibebridge_tunnel::backoff::Backoff;
 use vibebridge_tunnel::client::{self, ConnectError, Connected, Dial};
 use vibebridge_tunnel::frame::{read_frame, write_frame};
@@ -219,7 +218,8 @@ async fn session(
             }
         });
 
-        let streams = TaskTracker::new();
+        // Stream tasks belong to this link: when it ends they are aborted, so none outlives its tunnel.
+        let mut streams = tokio::task::JoinSet::new();
         let mut ticker = tokio::time::interval(cfg.heartbeat_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seq = 0u64;
@@ -246,9 +246,10 @@ async fn session(
                     Some(stream) => { streams.spawn(crate::streams::serve(stream, cfg.clone(), sessions.clone())); }
                     None => break SessionEnd::Dropped("tunnel closed".into()),
                 },
+                Some(_) = streams.join_next() => {}
             }
         };
-        streams.close();
+        streams.shutdown().await;
         Err(result)
     }
     .await;

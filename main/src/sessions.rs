@@ -213,22 +213,28 @@ impl SessionHub {
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| "session deleted".to_string())?
                 .last_seq;
-            let mut stream = self
+            let link = self
                 .inner
                 .registry
-                .open(
-                    node,
-                    &Open::SessionAttach {
-                        session_id: id.to_string(),
-                        after_seq: after,
-                    },
-                )
+                .get(node)
+                .ok_or_else(|| format!("node {node} is offline"))?;
+            let mut stream = link
+                .mux
+                .open(&Open::SessionAttach {
+                    session_id: id.to_string(),
+                    after_seq: after,
+                })
                 .await
                 .map_err(|e| e.to_string())?;
             loop {
-                let frame = read_frame::<AttachFrame, _>(&mut stream, max)
-                    .await
-                    .map_err(|e| format!("attach stream: {e}"))?;
+                // A stream of a dead link may never end by itself; the link ending ends the attach.
+                let frame = tokio::select! {
+                    frame = read_frame::<AttachFrame, _>(&mut stream, max) => {
+                        frame.map_err(|e| format!("attach stream: {e}"))?
+                    }
+                    () = link.cancelled() => return Err("the node's link ended".into()),
+                    () = link.mux.closed() => return Err("the node's link ended".into()),
+                };
                 let ev = match frame {
                     Some(AttachFrame::Event(ev)) => ev,
                     Some(AttachFrame::End) => return Ok(()),

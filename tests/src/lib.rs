@@ -43,6 +43,17 @@ impl Drop for TempDir {
     }
 }
 
+/// Logs to the test's stderr when `VB_TEST_LOG` is set (an `EnvFilter`, e.g. `debug,russh=warn`), for
+/// debugging a failing test; silent otherwise.
+pub fn init_test_logging() {
+    if let Ok(filter) = std::env::var("VB_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Liveness intervals short enough for tests (dead links found in about a second).
 pub fn fast_tunnel() -> TunnelConfig {
     TunnelConfig {
@@ -83,6 +94,7 @@ impl TestMain {
         ssh: Option<SocketAddr>,
         tweak: impl FnOnce(&mut MainConfig),
     ) -> TestMain {
+        init_test_logging();
         let mut config = MainConfig::default();
         config.database.path = dir.join("main");
         config.tunnel = fast_tunnel();

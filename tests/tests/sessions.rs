@@ -536,11 +536,11 @@ async fn main_restart_mid_turn_keeps_events_contiguous() {
 async fn agent_restart_interrupts_then_resumes() {
     let mut fx = Fx::new("arestart").await;
     let id = fx
-        .create("claude", "Remember the word pelican [[gate:never]]", None)
+        .create("claude", "Remember the word pelican [[text:noted]]", None)
         .await;
     let mut sse = fx.sse(&id).await;
-    sse.until(CLI_WAIT, |e| is_type(e, "provider_session"))
-        .await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+    fx.message(&id, "Think slowly [[gate:never]]").await;
     fx.claude.wait_held("never").await;
     let generation = fx.main.wait_online("n1").await;
     fx.node.take().unwrap().stop().await;
