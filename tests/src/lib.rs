@@ -386,3 +386,49 @@ impl SseReader {
         seen
     }
 }
+
+/// A client of main's browser WebSocket (`GET /api/v1/ws`), speaking JSON text frames.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsClient {
+    /// Connects with `api`'s bearer token.
+    pub async fn connect(api: &Api) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/api/v1/ws", api.base.replacen("http://", "ws://", 1));
+        let mut req = url.into_client_request()?;
+        if let Some(t) = &api.token {
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(WsClient { socket })
+    }
+
+    /// Sends one JSON text frame (or any text, to test bad input).
+    pub async fn send_text(&mut self, text: &str) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON text frame; panics after [`WAIT`] or if the connection ends.
+    pub async fn next(&mut self) -> serde_json::Value {
+        use futures::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("no WebSocket frame in time")
+                .expect("WebSocket closed")
+                .unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use vibebridge_tests::mock::{CLI_WAIT, CliEnv, MockAnthropic, MockOpenAi, claude_bin, codex_bin};
-use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode};
+use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WsClient};
 use vibebridge_tunnel::config::Secret;
 
 /// Main, one node with both providers pointed at the mocks, and a logged-in user.
@@ -665,4 +665,73 @@ async fn creation_errors_are_clear() {
     let (_, list) = fx.api.get("/api/v1/sessions").await;
     assert!(list.as_array().unwrap().is_empty(), "{list}");
     drop(fx.openai);
+}
+
+/// Proves the browser WebSocket replays a session from `after_seq` in order and then follows it live, answers
+/// bad frames with an error without closing, hides other users' sessions, and refuses unauthenticated
+/// upgrades.
+#[tokio::test]
+async fn websocket_replays_then_follows() {
+    let fx = Fx::new("ws").await;
+    let id = fx.create("claude", "Hi [[text:first]]", None).await;
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+
+    let mut ws = WsClient::connect(&fx.api).await.unwrap();
+    ws.send_text("not json at all").await;
+    let err = ws.next().await;
+    assert_eq!(err["type"], "error", "{err}");
+    ws.send_text(r#"{"type":"ping"}"#).await;
+    assert_eq!(ws.next().await["type"], "pong");
+    ws.send_text(
+        &json!({"type": "subscribe", "session_id": "01a1fd77-0000-7000-8000-000000000000"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(ws.next().await["type"], "error");
+
+    ws.send_text(&json!({"type": "subscribe", "session_id": id, "after_seq": 2}).to_string())
+        .await;
+    assert_eq!(ws.next().await["type"], "subscribed");
+    let (_, s) = fx.api.get(&format!("/api/v1/sessions/{id}")).await;
+    let last = s["last_seq"].as_u64().unwrap();
+    for want in 3..=last {
+        let frame = ws.next().await;
+        assert_eq!(
+            (frame["type"].as_str(), frame["event"]["seq"].as_u64()),
+            (Some("event"), Some(want)),
+            "{frame}"
+        );
+    }
+    // Live: a follow-up's events arrive on the same subscription, still in order.
+    fx.message(&id, "Again [[text:second]]").await;
+    let mut seq = last;
+    loop {
+        let frame = ws.next().await;
+        assert_eq!(frame["event"]["seq"].as_u64(), Some(seq + 1), "{frame}");
+        seq += 1;
+        if frame["event"]["type"] == "assistant_message" && frame["event"]["text"] == "second" {
+            break;
+        }
+    }
+
+    // Another user sees nothing of alice's session; no token, no upgrade.
+    let mut bob = Api::new(&fx.main);
+    bob.auth(true, "bob", "another long password").await;
+    let (status, _) = fx.api.post("/api/v1/users/bob/approve", json!({})).await;
+    assert_eq!(status, 200);
+    let mut bob = {
+        let mut a = Api::new(&fx.main);
+        a.auth(false, "bob", "another long password").await;
+        a
+    };
+    let (status, _) = bob.get(&format!("/api/v1/sessions/{id}")).await;
+    assert_eq!(status, 404);
+    let mut ws_bob = WsClient::connect(&bob).await.unwrap();
+    ws_bob
+        .send_text(&json!({"type": "subscribe", "session_id": id}).to_string())
+        .await;
+    assert_eq!(ws_bob.next().await["type"], "error");
+    bob.token = None;
+    assert!(WsClient::connect(&bob).await.is_err());
 }
