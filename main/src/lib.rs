@@ -173,7 +173,13 @@ impl Main {
         let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let http_shutdown = shutdown.clone();
         let http = tokio::spawn(async move {
-            axum::serve(listeners.http, app)
+            // Nagle on loopback delays small WebSocket/SSE frames by the peer's delayed ACK (40 ms).
+            let listener = axum::serve::ListenerExt::tap_io(listeners.http, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY on an HTTP connection: {e}");
+                }
+            });
+            axum::serve(listener, app)
                 .with_graceful_shutdown(http_shutdown.cancelled_owned())
                 .await
         });

@@ -64,8 +64,17 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
     let (out, mut outbox) = mpsc::channel::<Message>(OUTBOX);
     let writer = tokio::spawn(async move {
-        while let Some(msg) = outbox.recv().await {
-            if sink.send(msg).await.is_err() {
+        // Everything already queued goes out with one flush (one syscall under load, not one per event).
+        'out: while let Some(msg) = outbox.recv().await {
+            if sink.feed(msg).await.is_err() {
+                break;
+            }
+            while let Ok(more) = outbox.try_recv() {
+                if sink.feed(more).await.is_err() {
+                    break 'out;
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }

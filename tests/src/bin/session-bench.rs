@@ -1,0 +1,267 @@
+//! Benchmark of the session event path: provider stdout → agent (normalise, store) → tunnel → main (store,
+//! fan out) → browser WebSocket frame, with a scripted provider (`fake-claude`) standing in for the CLI.
+//! Baseline in the same run: the same provider's stdout read straight from a pipe.
+//!
+//! Prints event latency p50/p99 with 1 and 100 WebSocket subscribers, and events/s for one session.
+//!
+//! Run: `cargo run --release -p vibebridge-tests --bin session-bench` (builds `fake-claude` too).
+//! Sizes via env: `VB_BENCH_LAT_EVENTS` (default 500, sent 2 ms apart), `VB_BENCH_THR_EVENTS` (default 20000).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WsClient};
+use vibebridge_tunnel::config::Secret;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The `fake-claude` binary built next to this one.
+fn fake_cli() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.with_file_name("fake-claude");
+    assert!(
+        path.exists(),
+        "{} is missing; build it with `cargo build --release -p vibebridge-tests --bins`",
+        path.display()
+    );
+    path
+}
+
+fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    let n = v.len();
+    (v[n * 50 / 100], v[(n * 99 / 100).min(n - 1)])
+}
+
+fn user_line(text: &str) -> String {
+    format!(
+        "{}\n",
+        json!({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]}})
+    )
+}
+
+/// Baseline: the scripted provider's stdout read from a pipe. Returns per-event latencies and the
+/// events/s of the whole run.
+async fn pipe_run(count: u64, interval_us: u64) -> (Vec<Duration>, f64) {
+    let mut child = tokio::process::Command::new(fake_cli())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    stdin
+        .write_all(user_line(&format!("count={count} interval_us={interval_us}")).as_bytes())
+        .await
+        .unwrap();
+    let (mut lat, mut first, mut last) = (Vec::new(), None, 0u128);
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["type"] == "result" {
+            break;
+        }
+        if v["type"] != "assistant" {
+            continue;
+        }
+        let sent: u128 = v["message"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let got = now_ns();
+        first.get_or_insert(sent);
+        last = got;
+        lat.push(Duration::from_nanos((got - sent) as u64));
+    }
+    let secs = (last - first.unwrap()) as f64 / 1e9;
+    (lat, count as f64 / secs)
+}
+
+/// Reads one subscriber's frames until `count` assistant messages arrived; their latencies and the span from
+/// the first one's emission to the last one's arrival.
+async fn collect(mut ws: WsClient, count: u64) -> (Vec<Duration>, Duration) {
+    let (mut lat, mut first) = (Vec::with_capacity(count as usize), None);
+    let mut last = 0u128;
+    while (lat.len() as u64) < count {
+        let frame = ws.next().await;
+        let ev = &frame["event"];
+        if ev["type"] != "assistant_message" {
+            continue;
+        }
+        let sent: u128 = ev["text"].as_str().unwrap().parse().unwrap();
+        let got = now_ns();
+        first.get_or_insert(sent);
+        last = got;
+        lat.push(Duration::from_nanos((got - sent) as u64));
+    }
+    (lat, Duration::from_nanos((last - first.unwrap()) as u64))
+}
+
+struct Bench {
+    api: Api,
+    id: String,
+}
+
+impl Bench {
+    async fn last_seq(&self) -> u64 {
+        let (_, s) = self.api.get(&format!("/api/v1/sessions/{}", self.id)).await;
+        s["last_seq"].as_u64().unwrap()
+    }
+
+    async fn wait_idle(&self) {
+        let mut sse = SseReader::open(&self.api, &self.id, self.last_seq().await).await;
+        let (_, s) = self.api.get(&format!("/api/v1/sessions/{}", self.id)).await;
+        if s["status"] == "idle" {
+            return;
+        }
+        sse.until(Duration::from_secs(300), |e| {
+            e["type"] == "status" && e["status"] == "idle"
+        })
+        .await;
+    }
+
+    /// Subscribes `subs` WebSocket clients, runs one turn of `count` events, returns their measurements.
+    async fn round(
+        &self,
+        subs: usize,
+        count: u64,
+        interval_us: u64,
+    ) -> Vec<(Vec<Duration>, Duration)> {
+        let after = self.last_seq().await;
+        let mut clients = Vec::new();
+        for _ in 0..subs {
+            let mut ws = WsClient::connect(&self.api).await.unwrap();
+            ws.send_text(
+                &json!({"type": "subscribe", "session_id": self.id, "after_seq": after})
+                    .to_string(),
+            )
+            .await;
+            assert_eq!(ws.next().await["type"], "subscribed");
+            clients.push(ws);
+        }
+        let readers: Vec<_> = clients
+            .into_iter()
+            .map(|ws| tokio::spawn(collect(ws, count)))
+            .collect();
+        let (status, body) = self
+            .api
+            .post(
+                &format!("/api/v1/sessions/{}/messages", self.id),
+                json!({"text": format!("count={count} interval_us={interval_us}")}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let mut out = Vec::new();
+        for r in readers {
+            out.push(r.await.unwrap());
+        }
+        self.wait_idle().await;
+        out
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main]
+async fn main() {
+    let lat_events = env_u64("VB_BENCH_LAT_EVENTS", 500);
+    let thr_events = env_u64("VB_BENCH_THR_EVENTS", 20_000);
+    let interval_us = 2_000;
+
+    let (pipe_lat, _) = pipe_run(lat_events, interval_us).await;
+    let (pipe_p50, pipe_p99) = percentiles(pipe_lat);
+    let (_, pipe_rate) = pipe_run(thr_events, 0).await;
+
+    let dir = TempDir::new("session-bench");
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "bench", "benchmark password").await;
+    let mut cfg = TestNode::config(dir.path(), "bench", main.ssh);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(Secret::new(main.token()));
+    cfg.filesystem.roots = vec![dir.path().to_path_buf()];
+    cfg.providers.claude.command = Some(fake_cli());
+    cfg.tunnel = vibebridge_tunnel::TunnelConfig::default();
+    let node = TestNode::start(cfg);
+    main.wait_online("bench").await;
+    let (status, body) = api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "bench", "path": dir.path().display().to_string(),
+                   "provider": "claude", "prompt": "count=10 interval_us=0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let bench = Bench {
+        id: body["id"].as_str().unwrap().to_string(),
+        api,
+    };
+    bench.wait_idle().await;
+
+    let mut rows = Vec::new();
+    for subs in [1usize, 100] {
+        let results = bench.round(subs, lat_events, interval_us).await;
+        let all: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
+        let (p50, p99) = percentiles(all);
+        rows.push((subs, p50, p99));
+    }
+    let thr = bench.round(1, thr_events, 0).await;
+    let span = thr[0].1;
+    let rate = thr_events as f64 / span.as_secs_f64();
+
+    println!(
+        "\nSession event path: provider stdout → browser WebSocket frame ({lat_events} events 2 ms apart; {thr_events} back to back)\n"
+    );
+    println!("| metric | pipe (baseline) | VibeBridge | ratio | target |");
+    println!("|---|---|---|---|---|");
+    for (subs, p50, p99) in &rows {
+        println!(
+            "| latency p50, {subs} subscriber(s) | {} | {} | {:.1}× | — |",
+            ms(pipe_p50),
+            ms(*p50),
+            p50.as_secs_f64() / pipe_p50.as_secs_f64()
+        );
+        let target = if *subs == 100 {
+            if *p99 <= Duration::from_millis(10) {
+                "≤ 10 ms, PASS"
+            } else {
+                "≤ 10 ms, FAIL"
+            }
+        } else {
+            "—"
+        };
+        println!(
+            "| latency p99, {subs} subscriber(s) | {} | {} | {:.1}× | {target} |",
+            ms(pipe_p99),
+            ms(*p99),
+            p99.as_secs_f64() / pipe_p99.as_secs_f64()
+        );
+    }
+    println!(
+        "| events/s, one session | {:.0} | {:.0} | {:.2}× | ≥ 5,000, {} |",
+        pipe_rate,
+        rate,
+        rate / pipe_rate,
+        if rate >= 5000.0 { "PASS" } else { "FAIL" }
+    );
+    node.stop().await;
+    main.stop().await;
+}
