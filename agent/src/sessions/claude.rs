@@ -249,7 +249,10 @@ fn diff_of(result: &Value) -> Option<String> {
     let mut out = String::new();
     match hunks {
         Some(hunks) if !hunks.is_empty() => {
-            out.push_str(&format!("--- a/{path}\n+++ b/{path}\n"));
+            out.push_str(&format!(
+                "--- a/{rel}\n+++ b/{rel}\n",
+                rel = path.trim_start_matches('/')
+            ));
             for h in hunks {
                 let n = |k: &str| h.get(k).and_then(Value::as_u64).unwrap_or(0);
                 out.push_str(&format!(
@@ -274,7 +277,8 @@ fn diff_of(result: &Value) -> Option<String> {
             let content = result.get("content").and_then(Value::as_str)?;
             let lines: Vec<&str> = content.lines().collect();
             out.push_str(&format!(
-                "--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{} @@\n",
+                "--- /dev/null\n+++ b/{}\n@@ -0,0 +1,{} @@\n",
+                path.trim_start_matches('/'),
                 lines.len()
             ));
             for l in lines {

@@ -438,7 +438,8 @@ fn change_diff(changes: &Value) -> Option<String> {
         } else if kind == "add" {
             let lines: Vec<&str> = diff.lines().collect();
             out.push_str(&format!(
-                "--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{} @@\n",
+                "--- /dev/null\n+++ b/{}\n@@ -0,0 +1,{} @@\n",
+                path.trim_start_matches('/'),
                 lines.len()
             ));
             for l in lines {
@@ -447,7 +448,10 @@ fn change_diff(changes: &Value) -> Option<String> {
                 out.push('\n');
             }
         } else {
-            out.push_str(&format!("--- a/{path}\n+++ b/{path}\n{diff}"));
+            out.push_str(&format!(
+                "--- a/{rel}\n+++ b/{rel}\n{diff}",
+                rel = path.trim_start_matches('/')
+            ));
         }
         if !out.ends_with('\n') {
             out.push('\n');
@@ -872,5 +876,70 @@ impl Backend for Exec {
             .as_ref()
             .map(Proc::stderr_tail)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // Proves captured app-server output (real codex 0.169, an approved then a declined command) normalises
+    // to command calls with their titles, a succeeded result with output and exit code, a denied result,
+    // and the final agent messages.
+    #[test]
+    fn captured_app_server_items() {
+        let mut events = Vec::new();
+        for line in include_str!("testdata/codex_appserver_approve.out.jsonl").lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            match v["method"].as_str() {
+                Some("item/started") => events.extend(tool_call(&v["params"]["item"])),
+                Some("item/completed") => events.extend(item_completed(&v["params"]["item"])),
+                _ => {}
+            }
+        }
+        let calls: Vec<&EventBody> = events
+            .iter()
+            .filter(|e| matches!(e, EventBody::ToolCall { .. }))
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert!(
+            matches!(calls[0], EventBody::ToolCall { kind: ToolKind::Command, title, .. } if title.contains("echo approved"))
+        );
+        let results: Vec<(ToolStatus, Option<String>, Option<i64>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                EventBody::ToolResult {
+                    status,
+                    output,
+                    exit_code,
+                    ..
+                } => Some((*status, output.clone(), *exit_code)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            results[0],
+            (ToolStatus::Succeeded, Some("approved\n".into()), Some(0))
+        );
+        assert_eq!(results[1].0, ToolStatus::Denied);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, EventBody::AssistantMessage { text, .. } if text.starts_with("MOCK DONE")))
+                .count(),
+            2
+        );
+    }
+
+    // Proves a file change's per-file diff text becomes a unified diff with headers.
+    #[test]
+    fn file_change_diff() {
+        let changes = json!([{"path": "/w/a.txt", "kind": {"type": "add"}, "diff": "one\ntwo\n"}]);
+        let diff = change_diff(&changes).unwrap();
+        assert_eq!(
+            diff,
+            "--- /dev/null\n+++ b/w/a.txt\n@@ -0,0 +1,2 @@\n+one\n+two\n"
+        );
     }
 }
