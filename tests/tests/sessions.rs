@@ -735,3 +735,40 @@ async fn websocket_replays_then_follows() {
     bob.token = None;
     assert!(WsClient::connect(&bob).await.is_err());
 }
+
+/// Proves a pending approval survives a tunnel cut: it stays in the inbox while the node reconnects, and
+/// answering it afterwards lets the tool run.
+#[tokio::test]
+async fn pending_approval_survives_tunnel_cut() {
+    let fx = Fx::new("approvecut").await;
+    let target = fx.repo.join("after-cut.txt");
+    let id = fx
+        .create(
+            "claude",
+            &write_prompt(&target, "survived\n"),
+            Some("default"),
+        )
+        .await;
+    let mut sse = fx.sse(&id).await;
+    let events = sse
+        .until(CLI_WAIT, |e| is_type(e, "approval_requested"))
+        .await;
+    let approval = events.last().unwrap()["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let generation = fx.main.wait_online("n1").await;
+    assert!(fx.main.state.registry.disconnect("n1"));
+    fx.main.wait_link("n1", |g| g > generation).await;
+    let (_, inbox) = fx.api.get("/api/v1/approvals").await;
+    assert_eq!(inbox[0]["approval_id"], approval.as_str(), "{inbox}");
+    fx.decide(&id, &approval, "allow", None).await;
+    let events = sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "survived\n");
+    assert_contiguous(&fx.history(&id).await);
+    assert!(
+        events
+            .iter()
+            .any(|e| is_type(e, "approval_resolved") && e["resolution"] == "allowed")
+    );
+}
