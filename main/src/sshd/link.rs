@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vibebridge_tunnel::frame::{read_frame, write_frame};
@@ -45,7 +45,11 @@ impl Link {
                     reason
                 }
             };
+            // Close yamux first: its close flushes every queued frame (a refusal, a last ack) into the SSH
+            // channel, so the disconnect queued after them cannot overtake them. The driver bounds the
+            // close on a dead transport.
             mux.close();
+            mux.closed().await;
             let _ = self
                 .ssh
                 .disconnect(russh::Disconnect::ByApplication, reason, String::new())
@@ -109,14 +113,13 @@ impl Link {
                 code: code.into(),
                 message: message.clone(),
             };
-            // Deliver the refusal before the link goes: close our side, then wait for the node to close.
+            // Queue the refusal and our FIN; `serve` then closes yamux (which flushes them) before it
+            // disconnects, so the node reads the refusal without main waiting for it to hang up.
             if write_frame(&mut control, &frame, cfg.max_frame_bytes)
                 .await
                 .is_ok()
             {
                 let _ = control.shutdown().await;
-                let mut sink = Vec::new();
-                let _ = tokio::time::timeout(budget, control.read_to_end(&mut sink)).await;
             }
             self.state.store.audit(
                 AuditEvent::new(format!("node:{}", self.node_id), "node.refused")
