@@ -10,6 +10,7 @@ use russh::keys::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vibebridge_tunnel::protocol::valid_node_id;
@@ -106,6 +107,14 @@ pub async fn run(
     Ok(())
 }
 
+/// A real authentication failure, answered [`ssh::AUTH_REJECTION_TIME`] after the attempt `started`, so
+/// every failure takes the same time whatever was checked. (russh's own delay is off; see
+/// [`ssh::server_config`].)
+async fn reject_after(started: Instant) -> Auth {
+    tokio::time::sleep_until(started + ssh::AUTH_REJECTION_TIME).await;
+    Auth::reject()
+}
+
 /// Per-connection SSH callbacks.
 struct Handler {
     state: AppState,
@@ -159,6 +168,7 @@ impl russh::server::Handler for Handler {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
+        let started = Instant::now();
         let fingerprint = keys::fingerprint(key.public_key);
         let known = self
             .state
@@ -173,7 +183,7 @@ impl russh::server::Handler for Handler {
             }
             Some(node) => {
                 tracing::warn!(peer = %self.peer, %user, bound_to = %node.id, "node key presented with another node id");
-                Ok(Auth::reject())
+                Ok(reject_after(started).await)
             }
             None if valid_node_id(user) => {
                 // Unknown key: the node may still enrol with a token, bound to this verified key.
@@ -183,16 +193,17 @@ impl russh::server::Handler for Handler {
                     partial_success: true,
                 })
             }
-            None => Ok(Auth::reject()),
+            None => Ok(reject_after(started).await),
         }
     }
 
     async fn auth_password(&mut self, user: &str, token: &str) -> Result<Auth, Self::Error> {
+        let started = Instant::now();
         let Some((node_id, key)) = self.pending.take() else {
-            return Ok(Auth::reject());
+            return Ok(reject_after(started).await);
         };
         if node_id != user {
-            return Ok(Auth::reject());
+            return Ok(reject_after(started).await);
         }
         let actor = format!("node:{node_id}");
         let Some(owner) = self.redeem_token(token) else {
@@ -202,7 +213,7 @@ impl russh::server::Handler for Handler {
                 &node_id,
                 Some("invalid, expired or used token".into()),
             );
-            return Ok(Auth::reject());
+            return Ok(reject_after(started).await);
         };
         let fingerprint = keys::fingerprint(&key);
         match self.state.store.enroll_node(
@@ -224,7 +235,7 @@ impl russh::server::Handler for Handler {
             }
             Err(e) => {
                 self.audit(actor, "node.enroll_refused", &node_id, Some(e.to_string()));
-                Ok(Auth::reject())
+                Ok(reject_after(started).await)
             }
         }
     }
