@@ -1,5 +1,6 @@
-//! A TCP proxy that can freeze its live connections: bytes stop flowing but sockets stay open, which is
-//! what a half-open link (a NAT dropping state, a cable pulled) looks like to both ends.
+//! A TCP proxy that can freeze its live connections (bytes stop flowing but sockets stay open: what a
+//! half-open link, a NAT dropping state or a pulled cable, looks like to both ends) or cut them (both
+//! sockets closed at once: a peer or middlebox going away).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub struct Proxy {
     /// Connections accepted so far.
     pub accepted: Arc<AtomicU64>,
     freeze: Arc<std::sync::Mutex<CancellationToken>>,
+    cut: Arc<std::sync::Mutex<CancellationToken>>,
     stop: CancellationToken,
 }
 
@@ -25,9 +27,10 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let freeze = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let cut = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
         let accepted = Arc::new(AtomicU64::new(0));
         let stop = CancellationToken::new();
-        let (f, a, s) = (freeze.clone(), accepted.clone(), stop.clone());
+        let (f, c, a, s) = (freeze.clone(), cut.clone(), accepted.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 let (client, _) = tokio::select! {
@@ -39,14 +42,17 @@ impl Proxy {
                     continue;
                 };
                 let frozen = f.lock().unwrap().clone();
+                let cut = c.lock().unwrap().clone();
                 let stop = s.clone();
                 tokio::spawn(async move {
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
                     let up = pump(cr, sw, frozen.clone());
                     let down = pump(sr, cw, frozen.clone());
+                    // Returning drops both sockets: each end sees its connection closed.
                     tokio::select! {
                         _ = async { tokio::join!(up, down) } => {}
+                        _ = cut.cancelled() => {}
                         _ = stop.cancelled() => {}
                     }
                 });
@@ -56,6 +62,7 @@ impl Proxy {
             addr,
             accepted,
             freeze,
+            cut,
             stop,
         }
     }
@@ -65,6 +72,13 @@ impl Proxy {
         let mut f = self.freeze.lock().unwrap();
         f.cancel();
         *f = CancellationToken::new();
+    }
+
+    /// Closes both sockets of every connection open now. New connections flow.
+    pub fn cut_existing(&self) {
+        let mut c = self.cut.lock().unwrap();
+        c.cancel();
+        *c = CancellationToken::new();
     }
 }
 

@@ -1,16 +1,18 @@
 //! The tunnel end to end: enrolment, key auth, refusals, revocation, pins, versions, restarts, half-open
-//! links, and stream integrity, with main and agents in-process over real SSH on 127.0.0.1:0.
+//! and killed links, stream limits and stream integrity, with main and agents in-process over real SSH on
+//! 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vibebridge_agent::LinkState;
+use vibebridge_main::registry::OpenError;
 use vibebridge_tests::proxy::Proxy;
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
 use vibebridge_tunnel::client::{self, Dial, HostKeyPolicy};
 use vibebridge_tunnel::frame::{read_frame, write_frame};
-use vibebridge_tunnel::mux::{self, Mode};
+use vibebridge_tunnel::mux::{self, Mode, MuxError};
 use vibebridge_tunnel::protocol::{ControlFrame, Hello, Open, PROTOCOL_VERSION};
 
 fn audit_actions(main: &TestMain, node: &str) -> Vec<String> {
@@ -434,5 +436,233 @@ async fn agent_health_reports_link_state() {
     assert_eq!(health["node_id"], "n1");
     shutdown.cancel();
     agent.join().await;
+    main.stop().await;
+}
+
+/// Main-side echo streams kept busy in both directions: one writer and one reader task per stream.
+struct Load {
+    writers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    readers: Vec<tokio::task::JoinHandle<std::io::Result<u64>>>,
+}
+
+impl Load {
+    /// Opens `n` echo streams to `node` and returns once every one has echoed at least 256 KiB.
+    async fn start(main: &TestMain, node: &str, n: usize) -> Load {
+        let (flowing_tx, mut flowing) = tokio::sync::mpsc::channel(n);
+        let mut load = Load {
+            writers: Vec::new(),
+            readers: Vec::new(),
+        };
+        for i in 0..n {
+            let stream = main.state.registry.open(node, &Open::Echo).await.unwrap();
+            let (mut rd, mut wr) = tokio::io::split(stream);
+            load.writers.push(tokio::spawn(async move {
+                let chunk = pattern(i as u64, 32 * 1024);
+                loop {
+                    wr.write_all(&chunk).await?;
+                }
+            }));
+            let flowing = flowing_tx.clone();
+            load.readers.push(tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0u64;
+                let mut told = false;
+                loop {
+                    let n = rd.read(&mut buf).await?;
+                    if n == 0 {
+                        return Ok(total);
+                    }
+                    total += n as u64;
+                    if !told && total >= 256 * 1024 {
+                        told = true;
+                        let _ = flowing.send(()).await;
+                    }
+                }
+            }));
+        }
+        for _ in 0..n {
+            flowing.recv().await.unwrap();
+        }
+        load
+    }
+
+    /// Asserts every writer and reader ends, and with an error: a clean end-of-file would hide the loss.
+    async fn assert_all_fail(self) {
+        for (i, w) in self.writers.into_iter().enumerate() {
+            let end = tokio::time::timeout(WAIT, w)
+                .await
+                .unwrap_or_else(|_| panic!("writer {i} hung after the link died"))
+                .unwrap();
+            assert!(end.is_err(), "writer {i} ended without an error");
+        }
+        for (i, r) in self.readers.into_iter().enumerate() {
+            let end = tokio::time::timeout(WAIT, r)
+                .await
+                .unwrap_or_else(|_| panic!("reader {i} hung after the link died"))
+                .unwrap();
+            match end {
+                Ok(bytes) => panic!("reader {i} saw a clean end-of-file after {bytes} bytes"),
+                Err(e) => assert!(
+                    e.to_string().contains("tunnel link lost"),
+                    "reader {i}: {e}"
+                ),
+            }
+        }
+    }
+}
+
+/// Runs 16 busy streams through a proxy, kills the link with `kill`, and checks every stream fails, main
+/// drops the old link, and the node comes back on a new connection that carries streams again.
+async fn link_killed_under_load(tag: &str, kill: impl FnOnce(&Proxy)) {
+    let dir = TempDir::new(tag);
+    let main = TestMain::start(dir.path()).await;
+    let proxy = Proxy::start(main.ssh).await;
+    let mut cfg = TestNode::config(dir.path(), "n1", proxy.addr);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let node = TestNode::start(cfg);
+    node.wait(LinkState::Connected).await;
+    let first = main.wait_online("n1").await;
+
+    let load = Load::start(&main, "n1", 16).await;
+    kill(&proxy);
+    load.assert_all_fail().await;
+
+    let second = main.wait_link("n1", |g| g != first).await;
+    assert!(second > first);
+    node.wait(LinkState::Connected).await;
+    let mut stream = main.state.registry.open("n1", &Open::Echo).await.unwrap();
+    stream.write_all(b"back").await.unwrap();
+    let mut back = [0u8; 4];
+    stream.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"back");
+    assert!(proxy.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves that when the TCP connection under a busy link is cut, every one of 16 transferring streams ends
+// with an error instead of hanging or ending cleanly, and the node reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_link_under_load_fails_every_stream_and_node_reconnects() {
+    link_killed_under_load("cut", Proxy::cut_existing).await;
+}
+
+// Proves that when a busy link freezes (sockets open, no bytes), every one of 16 transferring streams ends
+// with an error once the link is declared dead, instead of hanging, and the node reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_link_under_load_fails_every_stream_and_node_reconnects() {
+    link_killed_under_load("freeze", Proxy::freeze_existing).await;
+}
+
+// Proves opening more streams than `tunnel.max_streams` fails with an error naming the limit, while the
+// link stays up (same registration, streams keep working) and a closed stream frees its slot.
+#[tokio::test]
+async fn stream_limit_fails_cleanly_and_link_stays_up() {
+    let dir = TempDir::new("limit");
+    let main = TestMain::start_with(dir.path(), None, |c| c.tunnel.max_streams = 4).await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    node.wait(LinkState::Connected).await;
+    let generation = main.wait_online("n1").await;
+
+    // The node's control stream is one of the four.
+    let mut open = Vec::new();
+    let err = loop {
+        match main.state.registry.open("n1", &Open::Echo).await {
+            Ok(s) => open.push(s),
+            Err(e) => break e,
+        }
+        assert!(open.len() <= 4, "the limit was not enforced");
+    };
+    assert_eq!(open.len(), 3);
+    assert!(
+        matches!(
+            err,
+            OpenError::Mux {
+                source: MuxError::StreamLimit(4),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("limit of 4") && msg.contains("tunnel.max_streams"),
+        "{msg}"
+    );
+
+    for s in &mut open {
+        s.write_all(b"alive").await.unwrap();
+        let mut back = [0u8; 5];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"alive");
+    }
+    let mut done = open.pop().unwrap();
+    done.shutdown().await.unwrap();
+    done.read_to_end(&mut Vec::new()).await.unwrap();
+    drop(done);
+    let mut again = main.state.registry.open("n1", &Open::Echo).await.unwrap();
+    again.write_all(b"x").await.unwrap();
+    again.read_exact(&mut [0u8; 1]).await.unwrap();
+
+    assert_eq!(
+        main.state.registry.get("n1").unwrap().generation,
+        generation
+    );
+    assert_eq!(node.wait(LinkState::Connected).await.last_error, None);
+    let connects = audit_actions(&main, "n1")
+        .iter()
+        .filter(|a| *a == "node.connected")
+        .count();
+    assert_eq!(connects, 1, "the link must not have dropped");
+    node.stop().await;
+    main.stop().await;
+}
+
+// Proves real authentication failures (a wrong token, a key bound to another node id) still take the
+// constant rejection time, now that russh no longer delays the token step of enrolment.
+#[tokio::test]
+async fn real_auth_failures_keep_the_constant_rejection_time() {
+    let dir = TempDir::new("rejection");
+    let main = TestMain::start(dir.path()).await;
+    let key = std::sync::Arc::new(
+        vibebridge_tunnel::keys::load_or_generate(&dir.path().join("k")).unwrap(),
+    );
+    let mut dial = Dial {
+        addr: main.ssh.to_string(),
+        node_id: "a".into(),
+        key,
+        register_token: Some("vbn_wrong".into()),
+        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
+        tunnel: vibebridge_tests::fast_tunnel(),
+    };
+    let started = Instant::now();
+    let Err(err) = client::connect(&dial).await else {
+        panic!("a wrong token was accepted")
+    };
+    assert!(
+        matches!(err, client::ConnectError::TokenRejected { .. }),
+        "{err}"
+    );
+    assert!(started.elapsed() >= vibebridge_tunnel::ssh::AUTH_REJECTION_TIME);
+
+    dial.register_token = Some(main.token());
+    client::connect(&dial)
+        .await
+        .unwrap()
+        .session
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await
+        .unwrap();
+    dial.node_id = "b".into();
+    let started = Instant::now();
+    let Err(err) = client::connect(&dial).await else {
+        panic!("a key bound to node a was accepted as node b")
+    };
+    assert!(
+        matches!(err, client::ConnectError::NotEnrolled { .. }),
+        "{err}"
+    );
+    assert!(started.elapsed() >= vibebridge_tunnel::ssh::AUTH_REJECTION_TIME);
     main.stop().await;
 }
