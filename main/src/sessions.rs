@@ -31,16 +31,22 @@ pub struct LiveEvent {
     pub name: &'static str,
     /// The event as JSON.
     pub json: String,
+    /// The browser WebSocket frame for it, built once and shared (refcounted) by every subscriber.
+    pub ws_frame: axum::extract::ws::Utf8Bytes,
 }
 
 impl LiveEvent {
     /// Wraps a stored event.
     pub fn new(session_id: Uuid, ev: &SessionEvent) -> LiveEvent {
+        let json = serde_json::to_string(ev).unwrap_or_default();
+        let ws_frame =
+            format!(r#"{{"type":"event","session_id":"{session_id}","event":{json}}}"#).into();
         LiveEvent {
             session_id,
             seq: ev.seq,
             name: ev.body.sse_name(),
-            json: serde_json::to_string(ev).unwrap_or_default(),
+            json,
+            ws_frame,
         }
     }
 }

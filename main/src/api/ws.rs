@@ -152,18 +152,13 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
                         "session_id": session_id, "after_seq": after_seq})))
                     .await;
                 let (state, out) = (state.clone(), out.clone());
-                let id_text = session.id.to_string();
                 subs.insert(
                     session_id,
                     tokio::spawn(async move {
                         let events = follow(state, session.id, after_seq);
                         futures::pin_mut!(events);
                         while let Some(ev) = events.next().await {
-                            let text = format!(
-                                r#"{{"type":"event","session_id":"{id_text}","event":{}}}"#,
-                                ev.json
-                            );
-                            if out.send(Message::Text(text.into())).await.is_err() {
+                            if out.send(Message::Text(ev.ws_frame.clone())).await.is_err() {
                                 break;
                             }
                         }
