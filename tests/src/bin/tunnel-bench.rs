@@ -5,7 +5,8 @@
 //!   and one stream against OpenSSH (`ssh -c aes128-gcm@openssh.com host cat`, through a private sshd
 //!   that `scripts/bench-openssh.sh` starts; skipped with the reason when sshd cannot run);
 //! * 64-byte round trip and open + first byte, p50/p99, raw TCP and tunnel measured in alternating rounds
-//!   so background load hits both alike;
+//!   so background load hits both alike; the round trip again on a one-thread runtime (diagnostic: the
+//!   tunnel's own work without cross-thread wake-ups) and with each end in its own process;
 //! * RSS of an idle main (one node) and of an idle agent (the real `vibebridge-agent` binary, built by
 //!   cargo if needed), each in its own process;
 //! * main's RSS with 1,000 simulated nodes connected (real SSH, key auth, hello and heartbeats, all in one
@@ -16,7 +17,7 @@
 //! 4), `VB_BENCH_STREAMS` (64), `VB_BENCH_RTT_ITERS` (2000), `VB_BENCH_OPEN_ITERS` (400),
 //! `VB_BENCH_NODES` (1000), `VB_BENCH_SKIP` (comma list of `openssh`, `fleet`).
 //!
-//! The helper processes are this binary run as `tunnel-bench helper-main|helper-agent|helper-nodes …`.
+//! The helper processes are this binary run as `tunnel-bench helper-main|helper-agent|helper-nodes|helper-echo …`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
@@ -335,7 +336,7 @@ impl Helper {
         Self::spawn_exe(&std::env::current_exe().unwrap(), args).await
     }
 
-    /// Starts `exe <args>`; a `helper-main` first argument means: wait for its `ready` line.
+    /// Starts `exe <args>`; for `helper-main` and `helper-echo`, waits for their `ready` line.
     async fn spawn_exe(exe: &Path, args: &[String]) -> Helper {
         let mut child = Command::new("sh")
             .arg("-c")
@@ -371,7 +372,11 @@ impl Helper {
                 }
             }
         });
-        let ready = if args.first().map(String::as_str) == Some("helper-main") {
+        let waits = matches!(
+            args.first().map(String::as_str),
+            Some("helper-main" | "helper-echo")
+        );
+        let ready = if waits {
             tokio::time::timeout(Duration::from_secs(60), ready_rx.wait_for(Option::is_some))
                 .await
                 .expect("main helper did not start")
@@ -460,6 +465,54 @@ async fn agent_binary() -> Result<PathBuf, String> {
         return Err(format!("cargo build of vibebridge-agent failed ({status})"));
     }
     Ok(bin)
+}
+
+/// `helper-echo`: the raw TCP echo server in a process of its own; prints `ready ADDR -`.
+async fn helper_echo() {
+    println!("ready {} -", raw_echo_server().await);
+    std::future::pending::<()>().await;
+}
+
+/// 64 B round trips shaped like production, each end in its own process: main (this process) to the real
+/// agent binary, against raw TCP from this process to an echo process. `None` with why when the agent
+/// binary is not available.
+async fn round_trips_across_processes(iters: u64) -> Result<[(Duration, Duration); 2], String> {
+    let bin = agent_binary().await?;
+    let echo = Helper::spawn(&["helper-echo".into()]).await;
+    let echo_addr = echo.ready.clone().map(|(a, _)| a).unwrap_or_default();
+    let dir = TempDir::new("bench-procs");
+    let main = TestMain::start_with(dir.path(), None, |c| c.tunnel = TunnelConfig::default()).await;
+    let config = dir.path().join("agent.toml");
+    std::fs::write(&config, "[server]\nport = 0\n").unwrap();
+    let args: Vec<String> = [
+        "run",
+        "--config",
+        &config.to_string_lossy(),
+        "--main",
+        &main.ssh.to_string(),
+        "--main-host-key",
+        &main.fingerprint,
+        "--register-token",
+        &main.token(),
+        "--id",
+        NODE,
+        "--data",
+        &dir.path().join("agent").to_string_lossy(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let agent = Helper::spawn_exe(&bin, &args).await;
+    main.wait_online(NODE).await;
+    let raw = TcpStream::connect(&echo_addr).await.unwrap();
+    raw.set_nodelay(true).unwrap();
+    let tun = main.state.registry.open(NODE, &Open::Echo).await.unwrap();
+    let out = tokio::spawn(compare_round_trips(raw, tun, iters))
+        .await
+        .unwrap();
+    agent.kill().await;
+    echo.kill().await;
+    main.stop().await;
+    Ok(out)
 }
 
 /// `helper-agent DIR MAIN_ADDR FINGERPRINT`: one real agent (the library behind `vibebridge-agent run`),
@@ -770,6 +823,8 @@ async fn run_bench() {
     let (raw_1, tun_1, raw_n, tun_n, [raw_rtt, tun_rtt], [raw_ofb, tun_ofb]) = measured;
     eprintln!("64 B round trips x {rtt_iters} on a current-thread runtime ...");
     let [raw_st, tun_st] = round_trips_single_thread(rtt_iters);
+    eprintln!("64 B round trips x {rtt_iters}, each end in its own process ...");
+    let procs = round_trips_across_processes(rtt_iters).await;
 
     let ssh = if skipped("openssh") {
         Err("VB_BENCH_SKIP=openssh".to_string())
@@ -871,6 +926,30 @@ async fn run_bench() {
         &format!("{r:.2}x"),
         "-",
     ]);
+    match &procs {
+        Ok([raw, tun]) => {
+            for (label, raw, tun) in [
+                ("64 B round trip p50, ends in 2 processes", raw.0, tun.0),
+                ("64 B round trip p99, ends in 2 processes", raw.1, tun.1),
+            ] {
+                let r = dr(tun, raw);
+                t.row([
+                    label,
+                    &us(raw),
+                    &us(tun),
+                    &format!("{r:.2}x"),
+                    &format!("<= 1.5x   {}", verdict(r <= 1.5)),
+                ]);
+            }
+        }
+        Err(_) => t.row([
+            "64 B round trip, ends in 2 processes",
+            "skipped",
+            "",
+            "",
+            "",
+        ]),
+    }
     t.sep();
     match &fleet {
         None => t.row(["processes (VB_BENCH_SKIP=fleet)", "", "skipped", "", ""]),
@@ -941,6 +1020,12 @@ async fn run_bench() {
     println!(
         "  tunnel settings. The 1-thread row repeats the round trips with everything on one thread: the tunnel's own cost."
     );
+    match &procs {
+        Ok(_) => println!(
+            "2 processes: main here, the real vibebridge-agent binary as the node; raw TCP from here to an echo process."
+        ),
+        Err(reason) => println!("2-process round trips skipped: {reason}"),
+    }
     match &ssh {
         Ok(_) => println!(
             "OpenSSH: `ssh -c aes128-gcm@openssh.com host cat` (echo, like the tunnel rows) through a private sshd, session set-up excluded."
@@ -975,6 +1060,7 @@ fn main() {
         None => rt.block_on(run_bench()),
         Some("helper-main") => rt.block_on(helper_main(arg(1).into(), arg(2))),
         Some("helper-agent") => rt.block_on(helper_agent(arg(1).into(), arg(2), arg(3))),
+        Some("helper-echo") => rt.block_on(helper_echo()),
         Some("helper-nodes") => rt.block_on(helper_nodes(arg(1).parse().unwrap(), arg(2), arg(3))),
         Some(other) => {
             eprintln!(
