@@ -32,8 +32,9 @@
 //! # Liveness
 //!
 //! TCP_NODELAY and TCP_USER_TIMEOUT on the socket ([`ssh::tune_socket`]), SSH keepalives, and the
-//! application heartbeat above. A dead tunnel looks like a clean end-of-stream on yamux streams, so link
-//! owners watch [`mux::MuxHandle::closed`] and the SSH session, never just a stream.
+//! application heartbeat above. When a link dies every stream on it fails with `ConnectionAborted`
+//! ("tunnel link lost"), so no reader or writer waits forever; a clean end-of-stream only ever means the peer
+//! closed that stream. Link owners still watch [`mux::MuxHandle::closed`] and the SSH session to notice a dead link without a stream.
 #![forbid(unsafe_code)]
 
 pub mod backoff;
