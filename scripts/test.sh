@@ -21,8 +21,8 @@ step "1/5 System packages"
 # systemd: `systemd-analyze verify` for the units in systemd/.
 # bubblewrap: the sandbox the real `codex` CLI runs its commands in (it falls back to a bundled copy, noisily).
 # git: the provider CLIs refuse to work outside a git repository, and the tests make one per run.
-# (The admin-console issue adds openssh-client here for its tests against the real `ssh`.)
-packages=(systemd bubblewrap git)
+# openssh-client: the admin-console tests drive the real `ssh`.
+packages=(systemd bubblewrap git openssh-client)
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi

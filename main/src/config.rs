@@ -106,6 +106,9 @@ pub struct AuthConfig {
     /// Default lifetime of one-time node register tokens.
     #[serde(with = "humantime_serde")]
     pub node_token_ttl: Duration,
+    /// OpenSSH public key lines that may open the admin console (`ssh main -p 2222`) as the creator, to
+    /// bootstrap before anyone has registered a key through the API.
+    pub admin_keys: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -117,6 +120,7 @@ impl Default for AuthConfig {
             secure_cookies: false,
             login_attempts_per_minute: 10,
             node_token_ttl: Duration::from_secs(3600),
+            admin_keys: Vec::new(),
         }
     }
 }
@@ -168,6 +172,14 @@ impl MainConfig {
             bail!(
                 "auth.jwt_secret is shorter than 32 characters; use a long random string or omit it to have one generated"
             );
+        }
+        for (i, k) in self.auth.admin_keys.iter().enumerate() {
+            if let Err(e) = vibebridge_tunnel::keys::parse_public(k) {
+                bail!(
+                    "auth.admin_keys[{i}] is not an OpenSSH public key line ({e:#}); paste the contents of a \
+                     .pub file, e.g. \"ssh-ed25519 AAAA… you@laptop\""
+                );
+            }
         }
         for (i, t) in self.main.node_register_tokens.iter().enumerate() {
             if t.expose().len() < 16 {

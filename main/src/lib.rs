@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod registry;
 pub mod sessions;
 pub mod sshd;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub ssh_public_addr: Arc<std::sync::RwLock<String>>,
     /// Agent sessions: attach tasks and live subscribers.
     pub sessions: sessions::SessionHub,
+    /// When this main started (for `status`).
+    pub started_at: std::time::Instant,
+    /// Failed SSH authentications, per source address.
+    pub ssh_limiter: Arc<auth::ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -111,6 +116,11 @@ impl Main {
             .unwrap_or_else(|| config.ssh.listen.clone());
         let registry = NodeRegistry::default();
         let state = AppState {
+            started_at: std::time::Instant::now(),
+            ssh_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
+                config.auth.login_attempts_per_minute,
+                Duration::from_secs(60),
+            )),
             sessions: sessions::SessionHub::new(
                 store.clone(),
                 registry.clone(),

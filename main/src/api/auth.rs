@@ -28,6 +28,7 @@ pub struct UserView {
     id: String,
     username: String,
     role: Role,
+    disabled: bool,
     created_at: String,
 }
 
@@ -37,6 +38,7 @@ impl From<&User> for UserView {
             id: u.id.to_string(),
             username: u.username.clone(),
             role: u.role,
+            disabled: u.disabled,
             created_at: rfc3339(u.created_at),
         }
     }
@@ -128,6 +130,11 @@ pub async fn login(
         );
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     };
+    if user.disabled {
+        return Err(ApiError::Forbidden(
+            "this account is disabled; ask an admin".into(),
+        ));
+    }
     state.store.audit(
         AuditEvent::new(format!("user:{}", user.username), "auth.login")
             .target(user.username.clone())

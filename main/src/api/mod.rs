@@ -4,9 +4,10 @@ mod audit;
 mod auth;
 mod body;
 mod error;
-mod nodes;
-mod sessions;
-mod users;
+mod keys;
+pub(crate) mod nodes;
+pub(crate) mod sessions;
+pub(crate) mod users;
 mod ws;
 
 use axum::Json;
@@ -28,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/me", get(auth::me))
+        .route("/auth/me/keys", get(keys::list).post(keys::add))
+        .route("/auth/me/keys/{id}", delete(keys::remove))
         .route("/users", get(users::list))
         .route("/users/{user}/approve", post(users::approve))
         .route("/users/{user}/role", post(users::set_role))

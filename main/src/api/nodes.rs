@@ -95,6 +95,25 @@ fn can_manage(who: &AuthUser, node: &NodeRecord) -> bool {
     who.user.role.is_admin() || node.is_owner(who.user.id, who.user.role == Role::Creator)
 }
 
+/// Revokes a node: forgets its key and cuts its live link at once. Returns whether it was online. The
+/// caller has checked the actor may.
+pub(crate) fn revoke_node(
+    state: &AppState,
+    actor: &str,
+    peer: Option<SocketAddr>,
+    node: &NodeRecord,
+) -> Result<bool, ApiError> {
+    state.store.remove_node(&node.id)?;
+    let was_online = state.registry.disconnect(&node.id);
+    state.store.audit(
+        AuditEvent::new(format!("user:{actor}"), "node.revoked")
+            .target(node.id.clone())
+            .source(peer)
+            .detail(format!("fingerprint {}", node.fingerprint)),
+    );
+    Ok(was_online)
+}
+
 /// A node the caller may see; "not found" otherwise, so ids of others' nodes do not leak.
 pub(crate) fn visible_node(
     state: &AppState,
@@ -194,14 +213,7 @@ pub async fn revoke(
             "only the node's owner or an admin can revoke it".into(),
         ));
     }
-    state.store.remove_node(&id)?;
-    let was_online = state.registry.disconnect(&id);
-    state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "node.revoked")
-            .target(id.clone())
-            .source(Some(peer))
-            .detail(format!("fingerprint {}", node.fingerprint)),
-    );
+    let was_online = revoke_node(&state, &who.user.username, Some(peer), &node)?;
     Ok(Json(
         serde_json::json!({ "revoked": id, "was_online": was_online }),
     ))

@@ -382,7 +382,8 @@ pub struct MessageBody {
     text: String,
 }
 
-async fn command(
+/// Sends a command to the session's node and makes sure main follows what it starts.
+pub(crate) async fn command(
     state: &AppState,
     s: &SessionRecord,
     command: SessionCommand,
@@ -462,32 +463,55 @@ pub async fn decide(
                 "no pending approval {approval_id:?} in this session (already answered, or its turn ended)"
             ))
         })?;
-    command(
+    decide_approval(
         &state,
+        &who.user.username,
+        Some(peer),
         &s,
+        &pending,
+        body.decision,
+        body.message,
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({ "approval_id": pending.approval_id, "decided": true }),
+    ))
+}
+
+/// Answers a pending approval of session `s` on its node, and audits it under `actor`.
+pub(crate) async fn decide_approval(
+    state: &AppState,
+    actor: &str,
+    peer: Option<SocketAddr>,
+    s: &SessionRecord,
+    pending: &PendingApproval,
+    decision: Decision,
+    message: Option<String>,
+) -> Result<(), ApiError> {
+    command(
+        state,
+        s,
         SessionCommand::Decide {
             approval_id: pending.approval_id.clone(),
-            decision: body.decision,
-            message: body.message,
+            decision,
+            message,
         },
     )
     .await?;
     state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "session.approval")
+        AuditEvent::new(format!("user:{actor}"), "session.approval")
             .target(s.id.to_string())
-            .source(Some(peer))
+            .source(peer)
             .detail(format!(
                 "{} {}",
-                match body.decision {
+                match decision {
                     Decision::Allow => "allowed",
                     Decision::Deny => "denied",
                 },
                 pending.approval_id
             )),
     );
-    Ok(Json(
-        serde_json::json!({ "approval_id": pending.approval_id, "decided": true }),
-    ))
+    Ok(())
 }
 
 /// An approval as the inbox shows it.

@@ -45,7 +45,18 @@ pub async fn approve(
     Admin(admin): Admin,
     Path(key): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user = find_user(&state, &key)?;
+    let user = approve_user(&state, &admin.user.username, Some(peer), &key)?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Approves a pending user (`key`: id or username); `actor` is the admin's name, for the audit log.
+pub(crate) fn approve_user(
+    state: &AppState,
+    actor: &str,
+    peer: Option<SocketAddr>,
+    key: &str,
+) -> Result<User, ApiError> {
+    let user = find_user(state, key)?;
     if user.role != Role::Pending {
         return Err(ApiError::Conflict(format!(
             "{} is already approved (role {})",
@@ -53,7 +64,7 @@ pub async fn approve(
             user.role.as_str()
         )));
     }
-    change_role(&state, peer, &admin.user, user, Role::User, "user.approved")
+    change_role(state, peer, actor, user, Role::User, "user.approved")
 }
 
 /// `{"role": "admin"|"user"|"pending"}`.
@@ -71,7 +82,19 @@ pub async fn set_role(
     Path(key): Path<String>,
     Body(body): Body<RoleBody>,
 ) -> Result<Json<UserView>, ApiError> {
-    let role = match Role::parse(&body.role) {
+    let user = set_user_role(&state, &admin.user.username, Some(peer), &key, &body.role)?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Gives a user (`key`: id or username) the role named `role` (`admin`, `user` or `pending`).
+pub(crate) fn set_user_role(
+    state: &AppState,
+    actor: &str,
+    peer: Option<SocketAddr>,
+    key: &str,
+    role: &str,
+) -> Result<User, ApiError> {
+    let role = match Role::parse(role) {
         Some(Role::Creator) => {
             return Err(ApiError::BadRequest(
                 "there is exactly one creator; the role cannot be granted".into(),
@@ -80,34 +103,53 @@ pub async fn set_role(
         Some(r) => r,
         None => {
             return Err(ApiError::BadRequest(format!(
-                "unknown role {:?}; use admin, user or pending",
-                body.role
+                "unknown role {role:?}; use admin, user or pending"
             )));
         }
     };
-    let user = find_user(&state, &key)?;
+    let user = find_user(state, key)?;
     if user.role == Role::Creator {
         return Err(ApiError::Forbidden(
             "the creator's role cannot be changed".into(),
         ));
     }
-    change_role(&state, peer, &admin.user, user, role, "user.role_changed")
+    change_role(state, peer, actor, user, role, "user.role_changed")
+}
+
+/// Disables a user (`key`: id or username): no more logins, tokens or console. The creator cannot be.
+pub(crate) fn disable_user(
+    state: &AppState,
+    actor: &str,
+    peer: Option<SocketAddr>,
+    key: &str,
+) -> Result<User, ApiError> {
+    let user = find_user(state, key)?;
+    if user.role == Role::Creator {
+        return Err(ApiError::Forbidden("the creator cannot be disabled".into()));
+    }
+    let updated = state.store.set_disabled(user.id, true)?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{actor}"), "user.disabled")
+            .target(user.username.clone())
+            .source(peer),
+    );
+    Ok(updated)
 }
 
 fn change_role(
     state: &AppState,
-    peer: SocketAddr,
-    admin: &User,
+    peer: Option<SocketAddr>,
+    actor: &str,
     user: User,
     role: Role,
     action: &str,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<User, ApiError> {
     let updated = state.store.set_role(user.id, role)?;
     state.store.audit(
-        AuditEvent::new(format!("user:{}", admin.username), action)
+        AuditEvent::new(format!("user:{actor}"), action)
             .target(user.username.clone())
-            .source(Some(peer))
+            .source(peer)
             .detail(format!("{} → {}", user.role.as_str(), role.as_str())),
     );
-    Ok(Json(UserView::from(&updated)))
+    Ok(updated)
 }

@@ -63,6 +63,11 @@ pub fn authenticate(state: &AppState, token: &str, kind: TokenKind) -> Result<Au
         return Err(expired());
     }
     let user = state.store.user(session.user)?.ok_or_else(expired)?;
+    if user.disabled {
+        return Err(ApiError::Forbidden(
+            "this account is disabled; ask an admin".into(),
+        ));
+    }
     Ok(AuthUser {
         user,
         sid: claims.sid,

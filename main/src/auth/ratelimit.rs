@@ -21,6 +21,14 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key` has used up its hits for the current window (without counting one).
+    pub fn exhausted(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        hits.get(key)
+            .is_some_and(|(start, n)| now.duration_since(*start) < self.window && *n >= self.max)
+    }
+
     /// Records a hit for `key`; `Err(seconds)` says how long until it is allowed again.
     pub fn hit(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();

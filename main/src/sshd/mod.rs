@@ -1,5 +1,8 @@
 //! Main's SSH endpoint: nodes dial in, prove their key (or enrol with a token), and open the tunnel
-//! subsystem. Node keys are checked in `auth_publickey`, after russh has verified the signature.
+//! subsystem; admins open the console ([`crate::console`]) with a registered key. Keys are checked in
+//! `auth_publickey`, after russh has verified the signature. A node key never opens the console and a
+//! person's key never enrols as a node. Failed attempts are rate-limited per source address, and every
+//! rejection takes the same time.
 
 mod link;
 
@@ -23,6 +26,7 @@ use crate::store::{AuditEvent, UserId, tokens_match};
 #[derive(Debug, Clone)]
 enum Principal {
     Node(String),
+    Admin(crate::console::commands::Admin),
 }
 
 /// Accepts SSH connections until `shutdown`, then disconnects every link.
@@ -58,6 +62,7 @@ pub async fn run(
             pending: None,
             principal: None,
             channel: None,
+            console: std::collections::HashMap::new(),
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
         };
@@ -123,6 +128,8 @@ struct Handler {
     pending: Option<(String, PublicKey)>,
     principal: Option<Principal>,
     channel: Option<Channel<Msg>>,
+    /// Console channels waiting for their shell or exec request, with whether a PTY was asked for.
+    console: std::collections::HashMap<ChannelId, (Channel<Msg>, bool)>,
     /// Cancelled once the tunnel subsystem is up (ends the handshake deadline).
     established: CancellationToken,
     shutdown: CancellationToken,
@@ -130,6 +137,59 @@ struct Handler {
 }
 
 impl Handler {
+    /// The source address's key for the failure limiter.
+    fn limiter_key(&self) -> String {
+        format!("ssh:{}", self.peer.ip())
+    }
+
+    /// A real failure: counted against the source address, answered after the constant delay.
+    async fn fail(&self, started: Instant) -> Auth {
+        let _ = self.state.ssh_limiter.hit(&self.limiter_key());
+        reject_after(started).await
+    }
+
+    /// The console principal for a person's key, if the key opens the console.
+    fn admin_for_key(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<crate::console::commands::Admin>, String> {
+        use crate::console::commands::Admin;
+        let from_config = self
+            .state
+            .config
+            .auth
+            .admin_keys
+            .iter()
+            .filter_map(|k| keys::parse_public(k).ok())
+            .any(|k| keys::fingerprint(&k) == fingerprint);
+        if from_config {
+            let creator = self.state.store.creator().ok().flatten();
+            return Ok(Some(Admin {
+                name: creator
+                    .as_ref()
+                    .map(|u| u.username.clone())
+                    .unwrap_or_else(|| "config-admin".into()),
+                user: creator,
+            }));
+        }
+        let Some(key) = self.state.store.ssh_key(fingerprint).ok().flatten() else {
+            return Ok(None);
+        };
+        match self.state.store.user(key.user).ok().flatten() {
+            Some(u) if u.role.is_admin() && !u.disabled => Ok(Some(Admin {
+                name: u.username.clone(),
+                user: Some(u),
+            })),
+            Some(u) => Err(format!(
+                "key {fingerprint} belongs to {} (role {}{}), who may not use the console",
+                u.username,
+                u.role.as_str(),
+                if u.disabled { ", disabled" } else { "" }
+            )),
+            None => Err(format!("key {fingerprint} belongs to a deleted user")),
+        }
+    }
+
     fn audit(&self, actor: String, action: &str, target: &str, detail: Option<String>) {
         let mut e = AuditEvent::new(actor, action)
             .target(target)
@@ -169,6 +229,10 @@ impl russh::server::Handler for Handler {
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let started = Instant::now();
+        if self.state.ssh_limiter.exhausted(&self.limiter_key()) {
+            tracing::warn!(peer = %self.peer, "too many failed SSH authentications; refusing");
+            return Ok(reject_after(started).await);
+        }
         let fingerprint = keys::fingerprint(key.public_key);
         let known = self
             .state
@@ -179,31 +243,50 @@ impl russh::server::Handler for Handler {
         match known {
             Some(node) if node.id == user => {
                 self.principal = Some(Principal::Node(node.id));
-                Ok(Auth::Accept)
+                return Ok(Auth::Accept);
             }
             Some(node) => {
                 tracing::warn!(peer = %self.peer, %user, bound_to = %node.id, "node key presented with another node id");
-                Ok(reject_after(started).await)
+                return Ok(self.fail(started).await);
             }
-            None if valid_node_id(user) => {
-                // Unknown key: the node may still enrol with a token, bound to this verified key.
-                self.pending = Some((user.to_string(), key.public_key.clone()));
-                Ok(Auth::Reject {
-                    proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
-                    partial_success: true,
-                })
+            None => {}
+        }
+        match self.admin_for_key(&fingerprint) {
+            Ok(Some(admin)) => {
+                self.audit(
+                    format!("admin:{}", admin.name),
+                    "console.login",
+                    &admin.name,
+                    Some(format!("key {fingerprint}")),
+                );
+                self.principal = Some(Principal::Admin(admin));
+                return Ok(Auth::Accept);
             }
-            None => Ok(reject_after(started).await),
+            Err(why) => {
+                self.audit(format!("ssh:{user}"), "console.refused", user, Some(why));
+                return Ok(self.fail(started).await);
+            }
+            Ok(None) => {}
+        }
+        if valid_node_id(user) {
+            // Unknown key: the node may still enrol with a token, bound to this verified key.
+            self.pending = Some((user.to_string(), key.public_key.clone()));
+            Ok(Auth::Reject {
+                proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+                partial_success: true,
+            })
+        } else {
+            Ok(self.fail(started).await)
         }
     }
 
     async fn auth_password(&mut self, user: &str, token: &str) -> Result<Auth, Self::Error> {
         let started = Instant::now();
         let Some((node_id, key)) = self.pending.take() else {
-            return Ok(reject_after(started).await);
+            return Ok(self.fail(started).await);
         };
         if node_id != user {
-            return Ok(reject_after(started).await);
+            return Ok(self.fail(started).await);
         }
         let actor = format!("node:{node_id}");
         let Some(owner) = self.redeem_token(token) else {
@@ -213,7 +296,7 @@ impl russh::server::Handler for Handler {
                 &node_id,
                 Some("invalid, expired or used token".into()),
             );
-            return Ok(reject_after(started).await);
+            return Ok(self.fail(started).await);
         };
         let fingerprint = keys::fingerprint(&key);
         match self.state.store.enroll_node(
@@ -235,7 +318,7 @@ impl russh::server::Handler for Handler {
             }
             Err(e) => {
                 self.audit(actor, "node.enroll_refused", &node_id, Some(e.to_string()));
-                Ok(reject_after(started).await)
+                Ok(self.fail(started).await)
             }
         }
     }
@@ -246,15 +329,102 @@ impl russh::server::Handler for Handler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // One tunnel channel per connection; the subsystem request that follows names its purpose.
-        if self.principal.is_some() && self.channel.is_none() {
-            self.channel = Some(channel);
-            reply.accept().await;
-        } else {
-            reply
-                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
-                .await;
+        match &self.principal {
+            // One tunnel channel per connection; the subsystem request that follows names its purpose.
+            Some(Principal::Node(_)) if self.channel.is_none() => {
+                self.channel = Some(channel);
+                reply.accept().await;
+            }
+            Some(Principal::Admin(_)) if self.console.len() < 8 => {
+                self.console.insert(channel.id(), (channel, false));
+                reply.accept().await;
+            }
+            _ => {
+                reply
+                    .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                    .await;
+            }
         }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match self.console.get_mut(&channel) {
+            Some((_, pty)) => {
+                *pty = true;
+                session.channel_success(channel)?;
+            }
+            None => session.channel_failure(channel)?,
+        }
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let admin = match &self.principal {
+            Some(Principal::Admin(a)) => a.clone(),
+            _ => {
+                session.channel_failure(channel)?;
+                return Ok(());
+            }
+        };
+        let Some((ch, _pty)) = self.console.remove(&channel) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        session.channel_success(channel)?;
+        self.established.cancel();
+        self.tasks.spawn(crate::console::interactive(
+            self.state.clone(),
+            admin,
+            self.peer,
+            ch,
+        ));
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let admin = match &self.principal {
+            Some(Principal::Admin(a)) => a.clone(),
+            _ => {
+                session.channel_failure(channel)?;
+                return Ok(());
+            }
+        };
+        let Some((ch, pty)) = self.console.remove(&channel) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        session.channel_success(channel)?;
+        self.established.cancel();
+        let command = String::from_utf8_lossy(data).into_owned();
+        self.tasks.spawn(crate::console::exec(
+            self.state.clone(),
+            admin,
+            self.peer,
+            ch,
+            command,
+            pty,
+        ));
         Ok(())
     }
 

@@ -80,6 +80,11 @@ impl Store {
         Ok(())
     }
 
+    /// New audit entries as they are written.
+    pub fn watch_audit(&self) -> sled::Subscriber {
+        self.audit.watch_prefix(Vec::<u8>::new())
+    }
+
     /// Up to `limit` entries older than `before` (all if `None`), newest first.
     pub fn audit_page(
         &self,

@@ -4,12 +4,13 @@
 //! (key fingerprint → node id), `node_tokens` (sha256(token) → [`NodeToken`]), `auth_sessions`
 //! (sid → [`AuthSession`]), `audit` (big-endian seq → [`AuditEntry`]), `meta` (schema version, secrets),
 //! `agent_sessions` (session UUID → [`SessionRecord`]), `session_events` (UUID ‖ big-endian seq → event),
-//! `approvals` (approval id → [`PendingApproval`]).
+//! `approvals` (approval id → [`PendingApproval`]), `ssh_keys` (fingerprint → [`SshKey`]).
 
 mod agent_sessions;
 mod audit;
 mod nodes;
 mod sessions;
+mod ssh_keys;
 mod tokens;
 mod users;
 
@@ -23,6 +24,7 @@ pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals
 pub use audit::{AuditEntry, AuditEvent};
 pub use nodes::NodeRecord;
 pub use sessions::AuthSession;
+pub use ssh_keys::SshKey;
 pub use tokens::{NodeToken, tokens_match};
 pub use users::{Role, User, UserId};
 
@@ -66,6 +68,7 @@ pub struct Store {
     agent_sessions: sled::Tree,
     session_events: sled::Tree,
     approvals: sled::Tree,
+    ssh_keys: sled::Tree,
     /// Serialises multi-tree writes (user creation, enrolment) so invariants hold without sled transactions.
     write_lock: std::sync::Arc<Mutex<()>>,
 }
@@ -91,6 +94,7 @@ impl Store {
             agent_sessions: db.open_tree("agent_sessions")?,
             session_events: db.open_tree("session_events")?,
             approvals: db.open_tree("approvals")?,
+            ssh_keys: db.open_tree("ssh_keys")?,
             db,
             write_lock: Default::default(),
         };

@@ -83,6 +83,11 @@ impl Store {
         if self.node_keys.contains_key(&fingerprint)? {
             return Err(StoreError::Conflict(format!("node key {fingerprint}")));
         }
+        if self.ssh_keys.contains_key(fingerprint.as_bytes())? {
+            return Err(StoreError::Conflict(format!(
+                "key {fingerprint} as a node key (it is a person's console key)"
+            )));
+        }
         let record = NodeRecord {
             id: id.to_string(),
             public_key,

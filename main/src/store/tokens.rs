@@ -15,6 +15,13 @@ pub struct NodeToken {
     pub created_at: u64,
     /// Expiry, ms since epoch.
     pub expires_at: u64,
+    /// Enrolments it still allows.
+    #[serde(default = "one")]
+    pub uses_left: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// SHA-256 of a token, hex: the key tokens are stored and compared under.
@@ -35,6 +42,16 @@ impl Store {
         created_by: Option<UserId>,
         ttl_ms: u64,
     ) -> Result<(String, NodeToken), StoreError> {
+        self.create_node_token_uses(created_by, ttl_ms, 1)
+    }
+
+    /// Creates a token valid for `ttl_ms` and `uses` enrolments.
+    pub fn create_node_token_uses(
+        &self,
+        created_by: Option<UserId>,
+        ttl_ms: u64,
+        uses: u32,
+    ) -> Result<(String, NodeToken), StoreError> {
         let token = format!("vbn_{}", vibebridge_tunnel::keys::random_hex(24));
         let now = now_ms();
         let record = NodeToken {
@@ -42,6 +59,7 @@ impl Store {
             created_by,
             created_at: now,
             expires_at: now.saturating_add(ttl_ms),
+            uses_left: uses.max(1),
         };
         self.node_tokens
             .insert(token_hash(&token), encode(&record))?;
@@ -49,14 +67,55 @@ impl Store {
         Ok((token, record))
     }
 
-    /// Uses up a token: returns its record if it existed and had not expired. Expired tokens are deleted too.
+    /// Uses a token once: returns its record if it existed and had not expired. A token is deleted with its
+    /// last use, and when found expired.
     pub fn consume_node_token(&self, token: &str) -> Result<Option<NodeToken>, StoreError> {
-        let Some(bytes) = self.node_tokens.remove(token_hash(token))? else {
+        let _guard = self.lock();
+        let key = token_hash(token);
+        let Some(bytes) = self.node_tokens.get(&key)? else {
             return Ok(None);
         };
+        let mut record: NodeToken = decode("node_tokens", &bytes)?;
+        if record.uses_left <= 1 || record.expires_at <= now_ms() {
+            self.node_tokens.remove(&key)?;
+        } else {
+            record.uses_left -= 1;
+            self.node_tokens.insert(&key, encode(&record))?;
+        }
         self.db.flush()?;
-        let record: NodeToken = decode("node_tokens", &bytes)?;
         Ok((record.expires_at > now_ms()).then_some(record))
+    }
+
+    /// Every live token (expired ones are dropped on the way), newest first.
+    pub fn node_tokens(&self) -> Result<Vec<NodeToken>, StoreError> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for item in self.node_tokens.iter() {
+            let (k, v) = item?;
+            let t: NodeToken = decode("node_tokens", &v)?;
+            if t.expires_at <= now {
+                self.node_tokens.remove(k)?;
+            } else {
+                out.push(t);
+            }
+        }
+        out.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+        Ok(out)
+    }
+
+    /// Revokes a token by its public id; `None` if there is none.
+    pub fn revoke_node_token(&self, id: &str) -> Result<Option<NodeToken>, StoreError> {
+        let _guard = self.lock();
+        for item in self.node_tokens.iter() {
+            let (k, v) = item?;
+            let t: NodeToken = decode("node_tokens", &v)?;
+            if t.id == id {
+                self.node_tokens.remove(k)?;
+                self.db.flush()?;
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -83,6 +83,9 @@ pub struct User {
     pub role: Role,
     /// Creation time, ms since epoch.
     pub created_at: u64,
+    /// Disabled by an admin: cannot log in, use tokens or the console.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl Store {
@@ -103,6 +106,7 @@ impl Store {
             password_hash,
             role,
             created_at: now_ms(),
+            disabled: false,
         };
         self.users.insert(user.id.0.as_bytes(), encode(&user))?;
         self.usernames
@@ -148,6 +152,18 @@ impl Store {
             .values()
             .map(|v| decode("users", &v?))
             .collect()
+    }
+
+    /// Disables or re-enables a user.
+    pub fn set_disabled(&self, id: UserId, disabled: bool) -> Result<User, StoreError> {
+        let _guard = self.lock();
+        let mut user = self
+            .user(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        user.disabled = disabled;
+        self.users.insert(id.0.as_bytes(), encode(&user))?;
+        self.db.flush()?;
+        Ok(user)
     }
 
     /// Changes a user's role.

@@ -1,0 +1,300 @@
+//! The admin console over SSH (`ssh -p 2222 admin@main`): admins (role creator or admin) authenticate with a
+//! registered key and get an interactive console with a PTY, or run one command without (`ssh -p 2222 main
+//! nodes list --json`): plain text or JSON out, exit status 0 on success.
+
+pub mod commands;
+pub mod line;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::ChannelMsg;
+use russh::server::Msg;
+use russh::{Channel, ChannelWriteHalf};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::AppState;
+use commands::{Admin, Ctx, Follow, Outcome, Reply};
+use line::{Action, Decoder, Editor};
+
+type Writer = Arc<ChannelWriteHalf<Msg>>;
+
+/// Writes text, turning `\n` into `\r\n` on a PTY.
+async fn write(w: &Writer, pty: bool, text: &str) -> bool {
+    if text.is_empty() {
+        return true;
+    }
+    let data = if pty {
+        text.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        text.to_string()
+    };
+    w.data_bytes(data.into_bytes()).await.is_ok()
+}
+
+/// Text or JSON, as asked.
+fn render(reply: &Reply, json: bool) -> String {
+    if !json {
+        return reply.text.clone();
+    }
+    let mut s = reply.json.to_string();
+    s.push('\n');
+    s
+}
+
+/// Takes `--json` out of the words; true if it was there.
+fn take_json_flag(words: &mut Vec<String>) -> bool {
+    let before = words.len();
+    words.retain(|w| w != "--json");
+    words.len() != before
+}
+
+/// Streams a follow until `stop` resolves (Ctrl-C, or the client going away). Returns false if writing failed.
+async fn follow(
+    state: &AppState,
+    what: Follow,
+    json: bool,
+    w: &Writer,
+    pty: bool,
+    stop: impl Future<Output = ()>,
+) -> bool {
+    tokio::pin!(stop);
+    match what {
+        Follow::Session { id, after } => {
+            let events = crate::api::sessions::follow(state.clone(), id, after);
+            tokio::pin!(events);
+            loop {
+                let ev = tokio::select! {
+                    () = &mut stop => return true,
+                    ev = futures::StreamExt::next(&mut events) => ev,
+                };
+                let Some(ev) = ev else { return true };
+                let text = if json {
+                    format!("{}\n", ev.json)
+                } else {
+                    match serde_json::from_str(&ev.json) {
+                        Ok(parsed) => commands::event_line(&parsed),
+                        Err(_) => format!("{}\n", ev.json),
+                    }
+                };
+                if !write(w, pty, &text).await {
+                    return false;
+                }
+            }
+        }
+        Follow::Audit => {
+            let mut sub = state.store.watch_audit();
+            loop {
+                let ev = tokio::select! {
+                    () = &mut stop => return true,
+                    ev = &mut sub => ev,
+                };
+                let Some(sled::Event::Insert { value, .. }) = ev else {
+                    if ev.is_none() {
+                        return true;
+                    }
+                    continue;
+                };
+                let Ok(entry) = serde_json::from_slice::<crate::store::AuditEntry>(&value) else {
+                    continue;
+                };
+                let text = if json {
+                    format!("{}\n", serde_json::to_value(&entry).unwrap_or(Value::Null))
+                } else {
+                    commands::audit_line(&entry)
+                };
+                if !write(w, pty, &text).await {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Runs one command (`ssh main -p 2222 CMD…`) and closes the channel with its exit status.
+pub async fn exec(
+    state: AppState,
+    admin: Admin,
+    peer: SocketAddr,
+    channel: Channel<Msg>,
+    command: String,
+    pty: bool,
+) {
+    let (mut rd, w) = channel.split();
+    let w: Writer = Arc::new(w);
+    let ctx = Ctx {
+        state: &state,
+        admin: &admin,
+        peer,
+    };
+    let code = match commands::split_words(&command) {
+        Err(e) => {
+            write(&w, pty, &format!("error: {e}\n")).await;
+            2
+        }
+        Ok(mut words) => {
+            let json = take_json_flag(&mut words);
+            match ctx.run(&words).await {
+                Outcome::Done(reply) => {
+                    write(&w, pty, &render(&reply, json)).await;
+                    reply.code
+                }
+                Outcome::Follow { backlog, what } => {
+                    write(&w, pty, &render(&backlog, json)).await;
+                    // Until the client goes away (Ctrl-C on `ssh` closes the channel).
+                    let gone = async {
+                        loop {
+                            match rd.wait().await {
+                                None | Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) => break,
+                                Some(ChannelMsg::Data { data }) if pty && data.contains(&0x03) => {
+                                    break;
+                                }
+                                _ => {}
+                            }
+                        }
+                    };
+                    follow(&state, what, json, &w, pty, gone).await;
+                    0
+                }
+            }
+        }
+    };
+    let _ = w.exit_status(code).await;
+    let _ = w.eof().await;
+    let _ = w.close().await;
+}
+
+/// The interactive console on a PTY.
+pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channel: Channel<Msg>) {
+    let (mut rd, w) = channel.split();
+    let w: Writer = Arc::new(w);
+    let prompt = format!("vibebridge({})> ", admin.name);
+    let ctx = Ctx {
+        state: &state,
+        admin: &admin,
+        peer,
+    };
+    let banner = format!(
+        "VibeBridge {} admin console. Type `help` for commands, Tab to complete, Ctrl-D to leave.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    write(&w, true, &banner).await;
+    write(&w, true, &prompt).await;
+    let (mut decoder, mut editor) = (Decoder::default(), Editor::default());
+    'input: while let Some(msg) = rd.wait().await {
+        let data = match msg {
+            ChannelMsg::Data { data } => data,
+            ChannelMsg::Eof | ChannelMsg::Close => break,
+            _ => continue,
+        };
+        for key in decoder.feed(&data) {
+            match editor.key(key) {
+                Action::Redraw => {
+                    write(&w, true, &editor.render(&prompt)).await;
+                }
+                Action::ClearScreen => {
+                    write(
+                        &w,
+                        true,
+                        &format!("\x1b[H\x1b[2J{}", editor.render(&prompt)),
+                    )
+                    .await;
+                }
+                Action::Interrupt => {
+                    write(&w, true, "^C\n").await;
+                    write(&w, true, &prompt).await;
+                }
+                Action::Eof => {
+                    write(&w, true, "\n").await;
+                    break 'input;
+                }
+                Action::Complete => {
+                    let before = editor.before_cursor();
+                    let (done, partial) = match before.rsplit_once(' ') {
+                        Some((head, p)) => (head.to_string(), p.to_string()),
+                        None => (String::new(), before.clone()),
+                    };
+                    let words = commands::split_words(&done).unwrap_or_default();
+                    let options = commands::complete(&state, &words, &partial);
+                    match options.as_slice() {
+                        [] => {
+                            write(&w, true, "\x07").await;
+                        }
+                        [one] => {
+                            editor.replace_partial(partial.chars().count(), &format!("{one} "));
+                            write(&w, true, &editor.render(&prompt)).await;
+                        }
+                        many => {
+                            let prefix = line::common_prefix(many);
+                            if prefix.len() > partial.len() {
+                                editor.replace_partial(partial.chars().count(), &prefix);
+                            } else {
+                                write(&w, true, &format!("\n{}\n", many.join("  "))).await;
+                            }
+                            write(&w, true, &editor.render(&prompt)).await;
+                        }
+                    }
+                }
+                Action::Submit(text) => {
+                    write(&w, true, "\n").await;
+                    let mut words = match commands::split_words(&text) {
+                        Ok(words) => words,
+                        Err(e) => {
+                            write(&w, true, &format!("error: {e}\n")).await;
+                            write(&w, true, &prompt).await;
+                            continue;
+                        }
+                    };
+                    if matches!(
+                        words.first().map(String::as_str),
+                        Some("exit" | "quit" | "logout")
+                    ) {
+                        break 'input;
+                    }
+                    let json = take_json_flag(&mut words);
+                    match ctx.run(&words).await {
+                        Outcome::Done(reply) => {
+                            write(&w, true, &render(&reply, json)).await;
+                        }
+                        Outcome::Follow { backlog, what } => {
+                            write(&w, true, &render(&backlog, json)).await;
+                            write(&w, true, "(following; Ctrl-C to stop)\n").await;
+                            // Input keeps being read so Ctrl-C can end the follow.
+                            let stop = Arc::new(Notify::new());
+                            let ended = Arc::new(Notify::new());
+                            let (st, w2, stop2, ended2) =
+                                (state.clone(), w.clone(), stop.clone(), ended.clone());
+                            let task = tokio::spawn(async move {
+                                follow(&st, what, json, &w2, true, stop2.notified()).await;
+                                ended2.notify_one();
+                            });
+                            loop {
+                                tokio::select! {
+                                    () = ended.notified() => break,
+                                    msg = rd.wait() => match msg {
+                                        Some(ChannelMsg::Data { data }) if data.contains(&0x03) => {
+                                            stop.notify_one();
+                                            let _ = task.await;
+                                            write(&w, true, "^C\n").await;
+                                            break;
+                                        }
+                                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                                            task.abort();
+                                            break 'input;
+                                        }
+                                        _ => {}
+                                    },
+                                }
+                            }
+                        }
+                    }
+                    write(&w, true, &prompt).await;
+                }
+            }
+        }
+    }
+    let _ = w.exit_status(0).await;
+    let _ = w.eof().await;
+    let _ = w.close().await;
+}

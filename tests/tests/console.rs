@@ -1,0 +1,458 @@
+//! The admin console (`ssh main -p 2222`) driven with the real OpenSSH client: exec mode with `--json` for
+//! every command, an interactive PTY session, and the refusals (unknown key, node key, non-admin key).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vibebridge_tests::mock::{CLI_WAIT, CliEnv, MockAnthropic, claude_bin};
+use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WAIT};
+use vibebridge_tunnel::config::Secret;
+use vibebridge_tunnel::keys;
+
+/// A key pair on disk for `ssh -i`; returns (private key path, public key line).
+fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let key = keys::load_or_generate(&path).unwrap();
+    (
+        path,
+        format!("{} {name}@test", keys::public_openssh(key.public_key())),
+    )
+}
+
+/// Runs `ssh` against main's SSH port with only `key`, no agent, no config, no host-key prompts.
+fn ssh(main: &TestMain, key: &Path, user: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.args(["-F", "/dev/null", "-p", &main.ssh.port().to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs one console command in exec mode; returns (exit code, stdout, stderr).
+async fn exec(main: &TestMain, key: &Path, command: &str) -> (i32, String, String) {
+    let out = tokio::time::timeout(WAIT, ssh(main, key, "admin").arg(command).output())
+        .await
+        .expect("ssh did not finish")
+        .expect("ssh could not start (is openssh-client installed?)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a command with `--json` and parses its output, asserting success.
+async fn json_of(main: &TestMain, key: &Path, command: &str) -> Value {
+    let (code, out, err) = exec(main, key, &format!("{command} --json")).await;
+    assert_eq!(code, 0, "`{command}` failed: {out}{err}");
+    serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("`{command}` printed non-JSON ({e}): {out}"))
+}
+
+/// Main with alice (creator, with a registered console key) and a connected node `n1`.
+struct Fx {
+    dir: TempDir,
+    main: TestMain,
+    node: Option<TestNode>,
+    api: Api,
+    key: PathBuf,
+}
+
+async fn fixture(tag: &str, node_cfg: impl FnOnce(&mut vibebridge_agent::NodeConfig)) -> Fx {
+    let dir = TempDir::new(&format!("console-{tag}"));
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "correct horse battery").await;
+    let (key, public) = keypair(dir.path(), "alice_key");
+    let (status, body) = api
+        .post("/api/v1/auth/me/keys", json!({ "key": public }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(Secret::new(main.token()));
+    node_cfg(&mut cfg);
+    let node = TestNode::start(cfg);
+    main.wait_online("n1").await;
+    Fx {
+        dir,
+        main,
+        node: Some(node),
+        api,
+        key,
+    }
+}
+
+/// Proves every console command works in exec mode with `--json` (parsed and checked), that errors exit
+/// non-zero with a message, and that state changes are audited with the admin's name and address.
+#[tokio::test]
+async fn exec_mode_commands_with_json() {
+    let fx = fixture("exec", |_| {}).await;
+    let (main, key) = (&fx.main, fx.key.as_path());
+
+    let status = json_of(main, key, "status").await;
+    assert_eq!(
+        (
+            status["nodes_online"].as_u64(),
+            status["nodes_total"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{status}"
+    );
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+
+    let nodes = json_of(main, key, "nodes list").await;
+    assert_eq!(
+        (nodes[0]["id"].as_str(), nodes[0]["online"].as_bool()),
+        (Some("n1"), Some(true)),
+        "{nodes}"
+    );
+    let node = json_of(main, key, "nodes show n1").await;
+    assert!(node["fingerprint"].as_str().unwrap().starts_with("SHA256:"));
+
+    let token = json_of(main, key, "tokens create --ttl 2h --uses 2").await;
+    assert!(
+        token["token"].as_str().unwrap().starts_with("vbn_"),
+        "{token}"
+    );
+    assert!(
+        token["join_command"]
+            .as_str()
+            .unwrap()
+            .contains("--register-token")
+    );
+    let tokens = json_of(main, key, "tokens list").await;
+    let listed = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == token["id"])
+        .unwrap();
+    assert_eq!(listed["uses_left"], 2);
+    assert!(
+        !tokens
+            .to_string()
+            .contains(token["token"].as_str().unwrap()),
+        "a token's secret is listed"
+    );
+    json_of(
+        main,
+        key,
+        &format!("tokens revoke {}", token["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(
+        json_of(main, key, "tokens list")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["id"] != token["id"])
+    );
+
+    let mut bob = Api::new(main);
+    bob.auth(true, "bob", "another long password").await;
+    let users = json_of(main, key, "users list").await;
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    assert_eq!(
+        json_of(main, key, "users approve bob").await["role"],
+        "user"
+    );
+    assert_eq!(
+        json_of(main, key, "users set-role bob admin").await["role"],
+        "admin"
+    );
+    assert_eq!(
+        json_of(main, key, "users keys alice")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json_of(main, key, "users disable bob").await["disabled"],
+        true
+    );
+    let (status, body) = bob.get("/api/v1/nodes").await;
+    assert_eq!(status, 403, "a disabled user's token still works: {body}");
+
+    assert!(
+        json_of(main, key, "sessions list")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        json_of(main, key, "approvals list")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let help = json_of(main, key, "help").await;
+    assert!(help.as_array().unwrap().len() >= 8);
+
+    let audit = json_of(main, key, "audit tail -n 50").await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in [
+        "console.login",
+        "console.tokens.create",
+        "console.users.approve",
+        "console.users.disable",
+    ] {
+        assert!(actions.contains(&want), "{want} not audited: {actions:?}");
+    }
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "console.users.disable")
+        .unwrap();
+    assert_eq!(entry["actor"], "admin:alice");
+    assert!(entry["source"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    let (code, _, err) = exec(main, key, "frobnicate").await;
+    assert_eq!(code, 2);
+    let (code, out, _) = exec(main, key, "nodes show nope").await;
+    assert_eq!(code, 1);
+    assert!(out.contains("no node \"nope\""), "{out}{err}");
+    let (code, out, _) = exec(main, key, "nodes show nope --json").await;
+    assert_eq!(code, 1);
+    assert!(serde_json::from_str::<Value>(out.trim()).unwrap()["error"].is_string());
+}
+
+/// Proves the session and approval commands act on a real Claude session: an approval listed, allowed from
+/// the console (the file is written), the session shown and stopped.
+#[tokio::test]
+async fn sessions_and_approvals_from_the_console() {
+    let claude = MockAnthropic::start().await;
+    let env = CliEnv::new("console").with_anthropic(&claude);
+    let repo = env.git_repo("ws");
+    let vars: BTreeMap<String, String> = env.env().into_iter().collect();
+    let root = env.path().to_path_buf();
+    let fx = fixture("sessions", move |c| {
+        c.filesystem.roots = vec![root];
+        c.providers.claude.command = Some(claude_bin());
+        c.providers.claude.env = vars;
+    })
+    .await;
+    let (main, key) = (&fx.main, fx.key.as_path());
+    let target = repo.join("from-console.txt");
+    let prompt = format!(
+        "Write it [[tool:Write {}]]",
+        json!({"file_path": target.display().to_string(), "content": "ok\n"})
+    );
+    let (status, s) = fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "n1", "path": repo.display().to_string(), "provider": "claude", "prompt": prompt}),
+        )
+        .await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    let mut sse = SseReader::open(&fx.api, &id, 0).await;
+    sse.until(CLI_WAIT, |e| e["type"] == "approval_requested")
+        .await;
+
+    let pending = json_of(main, key, "approvals list").await;
+    let approval = pending[0]["approval_id"].as_str().unwrap().to_string();
+    assert_eq!(pending[0]["session_id"], id.as_str());
+    let decided = json_of(main, key, &format!("approvals allow {approval}")).await;
+    assert_eq!(decided["decision"], "allowed");
+    sse.until(CLI_WAIT, |e| e["type"] == "status" && e["status"] == "idle")
+        .await;
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "ok\n");
+
+    let shown = json_of(main, key, &format!("sessions show {id}")).await;
+    assert_eq!(shown["status"], "idle");
+    let listed = json_of(main, key, "sessions list --node n1 --status idle").await;
+    assert_eq!(listed[0]["id"], id.as_str());
+    json_of(main, key, &format!("sessions stop {id}")).await;
+    sse.until(CLI_WAIT, |e| {
+        e["type"] == "status" && e["status"] == "stopped"
+    })
+    .await;
+    drop(claude);
+}
+
+/// Reads the interactive session's output until it contains `want`.
+async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String, want: &str) {
+    let found = tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(want) {
+            let n = out.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return false;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        true
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "never saw {want:?}; output so far:\n{seen}"
+    );
+}
+
+/// Proves the interactive console on a PTY (`ssh -tt`): prompt, `nodes list`, tab completion, history, a
+/// live `audit tail --follow` stopped with Ctrl-C, and `exit`.
+#[tokio::test]
+async fn interactive_console_on_a_pty() {
+    let fx = fixture("pty", |_| {}).await;
+    let mut child = ssh(&fx.main, &fx.key, "admin")
+        .arg("-tt")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    read_until(&mut out, &mut seen, "vibebridge(alice)> ").await;
+
+    input.write_all(b"nodes list\r").await.unwrap();
+    read_until(&mut out, &mut seen, "online").await;
+    assert!(seen.contains("n1"), "{seen}");
+
+    // Tab completes the command and the node id.
+    seen.clear();
+    input.write_all(b"nod\t").await.unwrap();
+    read_until(&mut out, &mut seen, "nodes ").await;
+    input.write_all(b"sh\tn\t\r").await.unwrap();
+    read_until(&mut out, &mut seen, "fingerprint").await;
+
+    // Up arrow recalls the last command.
+    seen.clear();
+    input.write_all(b"\x1b[A\r").await.unwrap();
+    read_until(&mut out, &mut seen, "fingerprint").await;
+
+    // A live follow: an audit entry written elsewhere shows up; Ctrl-C returns to the prompt.
+    seen.clear();
+    input
+        .write_all(b"audit tail -n 1 --follow\r")
+        .await
+        .unwrap();
+    read_until(&mut out, &mut seen, "(following; Ctrl-C to stop)").await;
+    fx.main
+        .state
+        .store
+        .audit(vibebridge_main::store::AuditEvent::new(
+            "system",
+            "test.followed",
+        ));
+    read_until(&mut out, &mut seen, "test.followed").await;
+    input.write_all(b"\x03").await.unwrap();
+    read_until(&mut out, &mut seen, "^C").await;
+    input.write_all(b"status\r").await.unwrap();
+    read_until(&mut out, &mut seen, "1 online / 1 total").await;
+
+    input.write_all(b"exit\r").await.unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "ssh exited {status:?}; output:\n{seen}");
+}
+
+/// Proves the console refuses an unknown key, a node's key, and a non-admin user's key, that a node key
+/// cannot be registered as a person's key, and that revoking a node from the console cuts its live link.
+#[tokio::test]
+async fn refusals_and_revocation() {
+    let mut fx = fixture("refuse", |_| {}).await;
+    let main = &fx.main;
+    let (stranger, _) = keypair(fx.dir.path(), "stranger");
+    let (code, _, err) = exec(main, &stranger, "status").await;
+    assert_eq!(code, 255, "an unknown key got in: {err}");
+    assert!(err.contains("Permission denied"), "{err}");
+
+    let node_key = fx.dir.path().join("node-n1/node_ed25519_key");
+    for user in ["admin", "n1"] {
+        let out = ssh(main, &node_key, user)
+            .arg("status")
+            .output()
+            .await
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "a node key opened the console as {user}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("version"));
+    }
+    let node_public = keys::public_openssh(keys::load_or_generate(&node_key).unwrap().public_key());
+    let (status, body) = fx
+        .api
+        .post("/api/v1/auth/me/keys", json!({"key": node_public}))
+        .await;
+    assert_eq!(status, 409, "a node key became a person's key: {body}");
+    let (status, _) = fx
+        .api
+        .post(
+            "/api/v1/auth/me/keys",
+            json!({"key": "ssh-ed25519 garbage"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    let mut bob = Api::new(main);
+    bob.auth(true, "bob", "another long password").await;
+    fx.api.post("/api/v1/users/bob/approve", json!({})).await;
+    let mut bob = {
+        let mut a = Api::new(main);
+        a.auth(false, "bob", "another long password").await;
+        a
+    };
+    let (bob_key, bob_public) = keypair(fx.dir.path(), "bob_key");
+    let (status, body) = bob
+        .post("/api/v1/auth/me/keys", json!({"key": bob_public}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (code, _, err) = exec(main, &bob_key, "status").await;
+    assert_eq!(code, 255, "a non-admin key opened the console: {err}");
+    let (_, keys) = bob.get("/api/v1/auth/me/keys").await;
+    let id = keys[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        bob.delete(&format!("/api/v1/auth/me/keys/{id}")).await.0,
+        200
+    );
+    bob.token = None;
+
+    let revoked = json_of(main, &fx.key, "nodes revoke n1").await;
+    assert_eq!(revoked["was_online"], true);
+    fx.main.wait_offline("n1").await;
+    let audit = json_of(&fx.main, &fx.key, "audit tail -n 30").await;
+    assert!(audit.to_string().contains("console.refused"), "{audit}");
+    fx.node.take().unwrap().stop().await;
+}
