@@ -253,7 +253,8 @@ async fn exec_mode_commands_with_json() {
 }
 
 /// Proves the session and approval commands act on a real Claude session: an approval listed, allowed from
-/// the console (the file is written), the session shown and stopped.
+/// the console (the file is written), an interactive `sessions tail` that follows a reply live, and the
+/// session shown, listed by filter and stopped.
 #[tokio::test]
 async fn sessions_and_approvals_from_the_console() {
     let claude = MockAnthropic::start().await;
@@ -294,6 +295,40 @@ async fn sessions_and_approvals_from_the_console() {
     sse.until(CLI_WAIT, |e| e["type"] == "status" && e["status"] == "idle")
         .await;
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "ok\n");
+
+    // Interactive: `sessions tail` shows the history, then a follow-up's reply live; Ctrl-C ends it.
+    let mut child = ssh(main, key, "admin")
+        .arg("-tt")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    read_until(&mut out, &mut seen, "vibebridge(alice)> ").await;
+    input
+        .write_all(format!("sessions tail {id}\r").as_bytes())
+        .await
+        .unwrap();
+    read_until(&mut out, &mut seen, "(following; Ctrl-C to stop)").await;
+    assert!(seen.contains("status idle"), "{seen}");
+    let (status, body) = fx
+        .api
+        .post(
+            &format!("/api/v1/sessions/{id}/messages"),
+            json!({"text": "More [[text:tailed live]]"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    read_until(&mut out, &mut seen, "assistant: tailed live").await;
+    input.write_all(b"\x03exit\r").await.unwrap();
+    let exit = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{seen}");
+    sse.until(CLI_WAIT, |e| e["type"] == "status" && e["status"] == "idle")
+        .await;
 
     let shown = json_of(main, key, &format!("sessions show {id}")).await;
     assert_eq!(shown["status"], "idle");

@@ -182,11 +182,16 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
     write(&w, true, &banner).await;
     write(&w, true, &prompt).await;
     let (mut decoder, mut editor) = (Decoder::default(), Editor::default());
-    'input: while let Some(msg) = rd.wait().await {
-        let data = match msg {
-            ChannelMsg::Data { data } => data,
-            ChannelMsg::Eof | ChannelMsg::Close => break,
-            _ => continue,
+    // Input typed after the Ctrl-C that ended a follow, still to be handled.
+    let mut typed_ahead: Option<Vec<u8>> = None;
+    'input: loop {
+        let data = match typed_ahead.take() {
+            Some(data) => data,
+            None => match rd.wait().await {
+                Some(ChannelMsg::Data { data }) => data.to_vec(),
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
+                _ => continue,
+            },
         };
         for key in decoder.feed(&data) {
             match editor.key(key) {
@@ -277,6 +282,11 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                                             stop.notify_one();
                                             let _ = task.await;
                                             write(&w, true, "^C\n").await;
+                                            if let Some(at) = data.iter().position(|b| *b == 0x03)
+                                                && at + 1 < data.len()
+                                            {
+                                                typed_ahead = Some(data[at + 1..].to_vec());
+                                            }
                                             break;
                                         }
                                         Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
