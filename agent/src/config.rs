@@ -123,6 +123,11 @@ pub struct TerminalConfig {
     pub default_shell: Option<PathBuf>,
     /// Scrollback kept per terminal for reattaching, in bytes.
     pub scrollback_bytes: usize,
+    /// How long a shell lives on after its last browser went away (a reload reattaches within it).
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// Terminals running at once on this node.
+    pub max_terminals: usize,
 }
 
 impl Default for TerminalConfig {
@@ -130,6 +135,8 @@ impl Default for TerminalConfig {
         TerminalConfig {
             default_shell: None,
             scrollback_bytes: 256 * 1024,
+            grace_period: Duration::from_secs(60),
+            max_terminals: 32,
         }
     }
 }
@@ -285,6 +292,9 @@ impl NodeConfig {
                     "providers.{name}.max_concurrent must be at least 1 (set enabled = false to turn it off)"
                 );
             }
+        }
+        if self.terminal.max_terminals == 0 || self.terminal.scrollback_bytes == 0 {
+            bail!("terminal.max_terminals and terminal.scrollback_bytes must be greater than zero");
         }
         if self.reconnect.min.is_zero() || self.reconnect.max < self.reconnect.min {
             bail!("reconnect.min must be > 0 and reconnect.max at least reconnect.min");

@@ -1,10 +1,11 @@
 //! VibeBridge agent: the node side. Dials out to main over SSH, keeps the tunnel alive, and serves the
-//! streams main opens (sessions, shells, files, git; today: echo diagnostics).
+//! streams main opens (agent sessions, web terminals, directory listings, echo diagnostics).
 //!
 //! Entry point: [`run`], or [`Agent::start`] when the caller wants to watch the link status.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod fs;
 pub mod health;
 pub mod identity;
 pub mod link;
@@ -12,6 +13,7 @@ pub mod providers;
 pub mod roots;
 pub mod sessions;
 pub mod streams;
+pub mod terminals;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -39,8 +41,14 @@ impl Agent {
     ) -> anyhow::Result<Agent> {
         config.validate()?;
         let identity = Identity::load(&config)?;
-        let sessions =
-            sessions::Sessions::open(std::sync::Arc::new(config.clone()), shutdown.child_token())?;
+        let shared = std::sync::Arc::new(config.clone());
+        let sessions = sessions::Sessions::open(shared.clone(), shutdown.child_token())?;
+        let terminals = terminals::Terminals::new(shared.clone());
+        let services = streams::Services {
+            sessions: sessions.clone(),
+            terminals: terminals.clone(),
+            config: shared,
+        };
         let (tx, rx) = watch::channel(LinkStatus {
             state: LinkState::Connecting,
             last_error: None,
@@ -59,11 +67,12 @@ impl Agent {
             identity.clone(),
             tx,
             shutdown.clone(),
-            sessions.clone(),
+            services,
         )));
-        // Sessions end with the agent: their CLIs are killed and the store flushed.
+        // Sessions and terminals end with the agent: CLIs and shells are killed and the store flushed.
         tasks.push(tokio::spawn(async move {
             shutdown.cancelled().await;
+            terminals.shutdown();
             sessions.shutdown().await;
         }));
         Ok(Agent {

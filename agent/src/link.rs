@@ -59,7 +59,7 @@ pub async fn run(
     identity: Identity,
     status: watch::Sender<LinkStatus>,
     shutdown: CancellationToken,
-    sessions: crate::sessions::Sessions,
+    services: crate::streams::Services,
 ) {
     let dial = Dial {
         addr: config.node.main_addr.clone(),
@@ -93,7 +93,7 @@ pub async fn run(
                 }
                 auth_backoff.reset();
                 let started = Instant::now();
-                let end = session(conn, &config, &identity, &status, &shutdown, &sessions).await;
+                let end = session(conn, &config, &identity, &status, &shutdown, &services).await;
                 if started.elapsed() >= r.stable_after {
                     backoff.reset();
                 }
@@ -172,7 +172,7 @@ async fn session(
     identity: &Identity,
     status: &watch::Sender<LinkStatus>,
     shutdown: &CancellationToken,
-    sessions: &crate::sessions::Sessions,
+    services: &crate::streams::Services,
 ) -> SessionEnd {
     let cfg = &config.tunnel;
     let Connected {
@@ -243,7 +243,7 @@ async fn session(
                     Some(Err(e)) => break SessionEnd::Dropped(format!("control stream: {e}")),
                 },
                 stream = inbound.recv() => match stream {
-                    Some(stream) => { streams.spawn(crate::streams::serve(stream, cfg.clone(), sessions.clone())); }
+                    Some(stream) => { streams.spawn(crate::streams::serve(stream, cfg.clone(), services.clone())); }
                     None => break SessionEnd::Dropped("tunnel closed".into()),
                 },
                 Some(_) = streams.join_next() => {}

@@ -3,14 +3,29 @@
 use tokio::io::{AsyncWriteExt, BufReader};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::frame::write_frame;
+use vibebridge_tunnel::fs::FsListReply;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::SessionReply;
 
+use crate::config::NodeConfig;
 use crate::sessions::Sessions;
+use crate::terminals::Terminals;
+
+/// What inbound streams are served with. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// Agent sessions.
+    pub sessions: Sessions,
+    /// Web terminals.
+    pub terminals: Terminals,
+    /// The node's config (filesystem roots and guardrails).
+    pub config: std::sync::Arc<NodeConfig>,
+}
 
 /// Handles one inbound stream to completion.
-pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, sessions: Sessions) {
+pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Services) {
+    let sessions = services.sessions;
     let open = match accept_header(&mut stream, cfg.max_frame_bytes, cfg.open_timeout).await {
         Ok(open) => open,
         Err(e) => {
@@ -36,6 +51,27 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, sessions: Sessio
             session_id,
             after_seq,
         } => sessions.attach(stream, &session_id, after_seq).await,
+        Open::FsList { path } => {
+            let config = services.config.clone();
+            let reply = tokio::task::spawn_blocking(move || {
+                crate::fs::list(&config.filesystem, path.as_deref())
+            })
+            .await
+            .unwrap_or_else(|e| FsListReply::Err {
+                code: vibebridge_tunnel::session::ERR_INTERNAL.into(),
+                message: format!("listing failed: {e}"),
+            });
+            if let Err(e) = write_frame(&mut stream, &reply, cfg.max_frame_bytes).await {
+                tracing::debug!("could not deliver a listing: {e}");
+            }
+            let _ = stream.shutdown().await;
+        }
+        Open::Terminal(open) => {
+            services
+                .terminals
+                .serve(stream, open, cfg.max_frame_bytes)
+                .await
+        }
     }
 }
 

@@ -28,6 +28,8 @@
 //! * Agent sessions use three kinds, described in [`session`]: `session_start` and `session_command`
 //!   (one request, one [`session::SessionReply`]) and `session_attach` (the session's events from a
 //!   sequence number on, then live, as [`session::AttachFrame`]s).
+//! * `fs_list` lists the sub-directories of a directory inside the node's roots ([`fs`]).
+//! * `terminal` attaches to a web terminal's PTY and then carries binary frames ([`terminal`]).
 //!
 //! # Liveness
 //!
@@ -41,11 +43,13 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod frame;
+pub mod fs;
 pub mod keys;
 pub mod mux;
 pub mod protocol;
 pub mod session;
 pub mod ssh;
+pub mod terminal;
 
 pub use config::TunnelConfig;
 pub use protocol::{PROTOCOL_VERSION, SUBSYSTEM};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::session::{SessionCommand, StartSession};
+use crate::terminal::OpenTerminal;
 
 /// Version of the tunnel protocol. Bumped on any incompatible change to the types in this module.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -38,6 +39,14 @@ pub enum Open {
         /// The last seq main already has (0 for none).
         after_seq: u64,
     },
+    /// Main → node: list the sub-directories of `path` (or the roots, when `None`); one
+    /// [`FsListReply`](crate::fs::FsListReply) follows.
+    FsList {
+        /// Absolute directory on the node.
+        path: Option<String>,
+    },
+    /// Main → node: attach to (or start) a web terminal; see [`crate::terminal`].
+    Terminal(OpenTerminal),
 }
 
 impl Open {
@@ -49,6 +58,8 @@ impl Open {
             Open::SessionStart(_) => "session_start",
             Open::SessionCommand { .. } => "session_command",
             Open::SessionAttach { .. } => "session_attach",
+            Open::FsList { .. } => "fs_list",
+            Open::Terminal(_) => "terminal",
         }
     }
 }
@@ -64,7 +75,7 @@ pub fn valid_node_id(id: &str) -> bool {
 }
 
 /// A provider CLI found on the node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ProviderInfo {
     /// `claude` or `codex`.
     pub name: String,

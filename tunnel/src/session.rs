@@ -14,9 +14,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 /// The coding-agent CLIs a session can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     /// Claude Code (`claude`).
@@ -42,7 +43,7 @@ impl std::fmt::Display for Provider {
 }
 
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// The CLI is being started.
@@ -91,7 +92,7 @@ impl SessionStatus {
 }
 
 /// What a tool call does, for rendering and approval policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolKind {
     /// Reads a file.
@@ -111,7 +112,7 @@ pub enum ToolKind {
 }
 
 /// Where a tool call is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolStatus {
     /// Waiting for a human to allow it.
@@ -127,7 +128,7 @@ pub enum ToolStatus {
 }
 
 /// A human's answer to an approval request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Let the tool run.
@@ -137,7 +138,7 @@ pub enum Decision {
 }
 
 /// How an approval ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// A human allowed it.
@@ -151,7 +152,7 @@ pub enum Resolution {
 }
 
 /// Token counts and cost of one turn.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Usage {
     /// Input tokens, including cached ones.
     pub input_tokens: u64,
@@ -166,7 +167,7 @@ pub struct Usage {
 }
 
 /// One normalised thing that happened in a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// The session changed state.
@@ -325,7 +326,7 @@ impl EventBody {
 }
 
 /// An event with its place in the session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SessionEvent {
     /// 1-based, contiguous per session.
     pub seq: u64,
