@@ -1,4 +1,5 @@
-//! The browser UI: `web/dist/` embedded in the binary and served with the right content types.
+//! The browser UI: `web/dist/` embedded in the binary and served with the right content types. The
+//! terminal (xterm.js) injects its own `<style>` element, hence `style-src 'unsafe-inline'`; scripts stay `'self'`.
 
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,8 @@ pub async fn serve(uri: Uri) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(path)),
     );
+    // Fixed file names (see web/vite.config.ts): always revalidate, so an upgraded binary's UI is picked up.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -45,7 +48,8 @@ pub async fn serve(uri: Uri) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+            "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+             style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
         ),
     );
     response

@@ -4,9 +4,12 @@ mod audit;
 mod auth;
 mod body;
 mod error;
+mod fs;
 mod keys;
 pub(crate) mod nodes;
 pub(crate) mod sessions;
+mod terminal;
+pub mod types;
 pub(crate) mod users;
 mod ws;
 
@@ -38,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/nodes/tokens", post(nodes::create_token))
         .route("/nodes/{id}", get(nodes::get).delete(nodes::revoke))
         .route("/nodes/{id}/members", post(nodes::add_member))
+        .route("/nodes/{id}/fs/list", get(fs::list))
+        .route("/nodes/{id}/terminal", get(terminal::upgrade))
         .route(
             "/nodes/{id}/members/{username}",
             delete(nodes::remove_member),

@@ -15,7 +15,7 @@ use crate::auth::{Approved, AuthUser};
 use crate::store::{AuditEvent, NodeRecord, Role, rfc3339};
 
 /// A node as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct NodeView {
     id: String,
     name: String,
@@ -161,7 +161,7 @@ pub struct TokenRequest {
 }
 
 /// A freshly created register token; the only time it is shown.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct TokenView {
     id: String,
     token: String,

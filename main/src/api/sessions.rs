@@ -34,7 +34,7 @@ const NODE_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_PAGE: usize = 1000;
 
 /// A session as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct SessionView {
     id: Uuid,
     node_id: String,
@@ -515,7 +515,7 @@ pub(crate) async fn decide_approval(
 }
 
 /// An approval as the inbox shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct ApprovalView {
     #[serde(flatten)]
     pending: PendingApproval,

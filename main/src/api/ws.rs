@@ -17,9 +17,10 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use vibebridge_tunnel::session::SessionEvent;
 
 use super::sessions::{follow, visible_session};
 use crate::AppState;
@@ -32,18 +33,61 @@ const MAX_SUBSCRIPTIONS: usize = 256;
 /// Outgoing frames buffered per connection before subscriptions wait for the browser.
 const OUTBOX: usize = 1024;
 
-#[derive(Deserialize)]
+/// Browser → main.
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientFrame {
+pub enum ClientFrame {
+    /// Stored events after `after_seq`, then live ones.
     Subscribe {
+        /// The session.
         session_id: String,
+        /// The last seq the browser has (0: from the start).
         #[serde(default)]
         after_seq: u64,
     },
+    /// Stop following a session.
     Unsubscribe {
+        /// The session.
         session_id: String,
     },
+    /// Answered with `pong`.
     Ping,
+}
+
+/// Main → browser.
+#[derive(Serialize, Deserialize, ts_rs::TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// A subscription started; events follow.
+    Subscribed {
+        /// The session.
+        session_id: String,
+        /// Events after this seq follow.
+        after_seq: u64,
+    },
+    /// The next event of a session (built once per event by [`crate::sessions::LiveEvent`]).
+    Event {
+        /// The session.
+        session_id: String,
+        /// The event.
+        event: SessionEvent,
+    },
+    /// A subscription ended.
+    Unsubscribed {
+        /// The session.
+        session_id: String,
+    },
+    /// The answer to a ping.
+    Pong,
+    /// A bad frame or a refused subscription; the connection stays open.
+    Error {
+        /// The session it is about, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        session_id: Option<String>,
+        /// What went wrong and what to send instead.
+        message: String,
+    },
 }
 
 /// Upgrades to the live channel.
@@ -56,8 +100,15 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(state, who, socket))
 }
 
-fn json_frame(value: serde_json::Value) -> Message {
-    Message::Text(value.to_string().into())
+fn json_frame(frame: ServerFrame) -> Message {
+    Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
+}
+
+fn error(session_id: Option<String>, message: String) -> Message {
+    json_frame(ServerFrame::Error {
+        session_id,
+        message,
+    })
 }
 
 async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
@@ -87,8 +138,10 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
             Message::Close(_) => break,
             Message::Binary(_) => {
                 let _ = out
-                    .send(json_frame(serde_json::json!({"type": "error",
-                        "message": "binary frames are not understood; send JSON text frames"})))
+                    .send(error(
+                        None,
+                        "binary frames are not understood; send JSON text frames".into(),
+                    ))
                     .await;
                 continue;
             }
@@ -98,28 +151,24 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
             Ok(f) => f,
             Err(e) => {
                 let _ = out
-                    .send(json_frame(serde_json::json!({"type": "error", "message": format!(
+                    .send(error(None, format!(
                         "bad frame ({e}); expected {{\"type\":\"subscribe\",\"session_id\":…,\"after_seq\":N}}, \
                          {{\"type\":\"unsubscribe\",\"session_id\":…}} or {{\"type\":\"ping\"}}"
-                    )})))
+                    )))
                     .await;
                 continue;
             }
         };
         match frame {
             ClientFrame::Ping => {
-                let _ = out
-                    .send(json_frame(serde_json::json!({"type": "pong"})))
-                    .await;
+                let _ = out.send(json_frame(ServerFrame::Pong)).await;
             }
             ClientFrame::Unsubscribe { session_id } => {
                 if let Some(task) = subs.remove(&session_id) {
                     task.abort();
                 }
                 let _ = out
-                    .send(json_frame(
-                        serde_json::json!({"type": "unsubscribed", "session_id": session_id}),
-                    ))
+                    .send(json_frame(ServerFrame::Unsubscribed { session_id }))
                     .await;
             }
             ClientFrame::Subscribe {
@@ -129,18 +178,15 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
                 let session = match visible_session(&state, &who, &session_id) {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = out
-                            .send(json_frame(serde_json::json!({"type": "error",
-                                "session_id": session_id, "message": e.to_string()})))
-                            .await;
+                        let _ = out.send(error(Some(session_id), e.to_string())).await;
                         continue;
                     }
                 };
                 if !subs.contains_key(&session_id) && subs.len() >= MAX_SUBSCRIPTIONS {
                     let _ = out
-                        .send(json_frame(serde_json::json!({"type": "error", "message": format!(
+                        .send(error(None, format!(
                             "at most {MAX_SUBSCRIPTIONS} subscriptions per connection; unsubscribe first"
-                        )})))
+                        )))
                         .await;
                     continue;
                 }
@@ -148,8 +194,10 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
                     old.abort();
                 }
                 let _ = out
-                    .send(json_frame(serde_json::json!({"type": "subscribed",
-                        "session_id": session_id, "after_seq": after_seq})))
+                    .send(json_frame(ServerFrame::Subscribed {
+                        session_id: session_id.clone(),
+                        after_seq,
+                    }))
                     .await;
                 let (state, out) = (state.clone(), out.clone());
                 subs.insert(
@@ -172,4 +220,30 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
     }
     drop(out);
     let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vibebridge_tunnel::session::EventBody;
+
+    // Proves the event frame built once per event (LiveEvent) has exactly the shape ServerFrame documents,
+    // so the generated TypeScript type describes what browsers really receive.
+    #[test]
+    fn live_event_frame_is_a_server_frame() {
+        let id = uuid::Uuid::now_v7();
+        let ev = SessionEvent {
+            seq: 3,
+            at_ms: 9,
+            body: EventBody::UserMessage { text: "hi".into() },
+        };
+        let live = crate::sessions::LiveEvent::new(id, &ev);
+        match serde_json::from_str::<ServerFrame>(&live.ws_frame).unwrap() {
+            ServerFrame::Event { session_id, event } => {
+                assert_eq!((session_id, event), (id.to_string(), ev));
+            }
+            _ => panic!("not an event frame: {}", live.ws_frame.as_str()),
+        }
+    }
 }

@@ -9,7 +9,7 @@ use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatu
 use super::{Store, StoreError, UserId, decode, encode, now_ms};
 
 /// Running totals of a session's usage.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
 pub struct UsageTotals {
     /// Input tokens over all turns.
     pub input_tokens: u64,
@@ -61,13 +61,14 @@ pub struct SessionRecord {
 }
 
 /// An approval or question waiting for a human.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct PendingApproval {
     /// Id to answer with.
     pub approval_id: String,
     /// Its session.
     pub session_id: Uuid,
     /// The session's owner.
+    #[ts(type = "string")]
     pub owner: UserId,
     /// The session's node.
     pub node_id: String,

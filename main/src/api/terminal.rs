@@ -1,0 +1,233 @@
+//! `GET /api/v1/nodes/:id/terminal?terminal_id=&cols=&rows=` (WebSocket): a web terminal on a node.
+//!
+//! Keystrokes go browser → main as binary frames, output comes back as binary frames; text frames carry
+//! control: browser → main [`TerminalClientFrame`] (`resize`, `close`), main → browser
+//! [`TerminalServerFrame`] (`attached`, `exit`, `error`). Main relays over one `terminal` tunnel stream
+//! ([`vibebridge_tunnel::terminal`]). The terminal id is the browser's (a UUID kept per tab); opening the
+//! same id again reattaches to the running shell with its recent output. Only users allowed on the node may
+//! open one, only its starter may reattach, and a browser page from another origin may not open one at all.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::protocol::Open;
+use vibebridge_tunnel::terminal::{
+    OpenTerminal, TermFrame, TerminalClientFrame, TerminalReply, TerminalServerFrame,
+};
+
+use super::ApiError;
+use super::nodes::visible_node;
+use crate::AppState;
+use crate::auth::Approved;
+
+/// Largest frame a browser may send (a big paste).
+const MAX_CLIENT_FRAME: usize = 1024 * 1024;
+/// How long main waits for the node to attach.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The query of the upgrade request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalQuery {
+    terminal_id: String,
+    #[serde(default = "default_cols")]
+    cols: u16,
+    #[serde(default = "default_rows")]
+    rows: u16,
+}
+
+fn default_cols() -> u16 {
+    80
+}
+
+fn default_rows() -> u16 {
+    24
+}
+
+/// A browser page may only open a terminal on the origin that served it (no cross-site WebSocket hijacking:
+/// the cookie would otherwise authenticate a foreign page). Clients without an `Origin` are not browsers.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, h)| h);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// Upgrades to a terminal WebSocket.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<TerminalQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let node = visible_node(&state, &who, &id)?;
+    if !same_origin(&headers) {
+        return Err(ApiError::Forbidden(
+            "terminals open only from pages served by this main (Origin does not match Host)"
+                .into(),
+        ));
+    }
+    if uuid::Uuid::parse_str(&q.terminal_id).is_err() {
+        return Err(ApiError::BadRequest("terminal_id must be a UUID".into()));
+    }
+    if !(1..=1000).contains(&q.cols) || !(1..=1000).contains(&q.rows) {
+        return Err(ApiError::BadRequest(
+            "cols and rows must be between 1 and 1000".into(),
+        ));
+    }
+    let open = OpenTerminal {
+        terminal_id: q.terminal_id,
+        owner: who.user.id.to_string(),
+        cols: q.cols,
+        rows: q.rows,
+    };
+    tracing::debug!(node.id = %node.id, terminal = %open.terminal_id, user = %who.user.username, "terminal requested");
+    Ok(ws
+        .max_message_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| relay(state, node.id, open, socket)))
+}
+
+fn text(frame: &TerminalServerFrame) -> Message {
+    Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
+}
+
+async fn relay(state: AppState, node: String, open: OpenTerminal, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let fail = |message: String| text(&TerminalServerFrame::Error { message });
+    let mut stream = match state.registry.open(&node, &Open::Terminal(open)).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = sink
+                .send(fail(format!("{e}; try again once the node is online")))
+                .await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let max = state.config.tunnel.max_frame_bytes;
+    let reply = tokio::time::timeout(
+        ATTACH_TIMEOUT,
+        read_frame::<TerminalReply, _>(&mut stream, max),
+    )
+    .await;
+    let attached = match reply {
+        Ok(Ok(Some(TerminalReply::Ok { created, shell }))) => {
+            TerminalServerFrame::Attached { created, shell }
+        }
+        Ok(Ok(Some(TerminalReply::Err { message, .. }))) => {
+            let _ = sink.send(fail(message)).await;
+            let _ = sink.close().await;
+            return;
+        }
+        other => {
+            let why = match other {
+                Err(_) => "the node did not attach the terminal within 15 s".to_string(),
+                Ok(Err(e)) => format!("terminal stream: {e}"),
+                _ => "the node closed the terminal without answering (an older agent?)".to_string(),
+            };
+            let _ = sink.send(fail(why)).await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    if sink.send(text(&attached)).await.is_err() {
+        return;
+    }
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    // One writer owns the socket; output and error messages queue to it.
+    let (out, mut outbox) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = outbox.recv().await {
+            let last = matches!(&msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || last {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let down_out = out.clone();
+    let mut down = tokio::spawn(async move {
+        loop {
+            let msg = match TermFrame::read(&mut rd).await {
+                Ok(Some(TermFrame::Data(bytes))) => Message::Binary(bytes.into()),
+                Ok(Some(TermFrame::Exit(code))) => {
+                    let _ = down_out
+                        .send(text(&TerminalServerFrame::Exit { code }))
+                        .await;
+                    break;
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    // Another browser tab took this terminal over.
+                    let _ = down_out
+                        .send(text(&TerminalServerFrame::Error {
+                            message: "this terminal was opened somewhere else".into(),
+                        }))
+                        .await;
+                    break;
+                }
+                Err(e) => {
+                    let _ = down_out
+                        .send(text(&TerminalServerFrame::Error {
+                            message: format!(
+                                "lost the node ({e}); reconnecting reattaches the shell"
+                            ),
+                        }))
+                        .await;
+                    break;
+                }
+            };
+            if down_out.send(msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = down_out.send(Message::Close(None)).await;
+    });
+    loop {
+        let msg = tokio::select! {
+            _ = &mut down => break,
+            msg = incoming.next() => msg,
+        };
+        let frame = match msg {
+            Some(Ok(Message::Binary(bytes))) => TermFrame::Data(bytes.to_vec()),
+            Some(Ok(Message::Text(t))) => match serde_json::from_str::<TerminalClientFrame>(&t) {
+                Ok(TerminalClientFrame::Resize { cols, rows }) => TermFrame::Resize { cols, rows },
+                Ok(TerminalClientFrame::Close) => TermFrame::Close,
+                Err(e) => {
+                    let _ = out
+                        .send(text(&TerminalServerFrame::Error {
+                            message: format!(
+                                "bad frame ({e}); send keystrokes as binary frames, or \
+                                 {{\"type\":\"resize\",\"cols\":N,\"rows\":N}} / {{\"type\":\"close\"}}"
+                            ),
+                        }))
+                        .await;
+                    continue;
+                }
+            },
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+        };
+        let close = frame == TermFrame::Close;
+        if frame.write(&mut wr).await.is_err() || close {
+            break;
+        }
+    }
+    // Ending our half tells the node the browser left (it keeps the shell for its grace period).
+    let _ = wr.shutdown().await;
+    down.abort();
+    drop(out);
+    let _ = writer.await;
+}

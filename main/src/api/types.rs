@@ -1,0 +1,60 @@
+//! The TypeScript declarations of every type the browser UI exchanges with main, generated from the Rust
+//! definitions (ts-rs) so they are never copied by hand. `web/src/api/types.gen.ts` holds the output; the
+//! `types` test in `vibebridge-tests` fails when it is stale and rewrites it with `VB_UPDATE_TYPES=1`.
+
+use ts_rs::{Config, TS};
+use vibebridge_tunnel::fs::{DirEntry, DirListing};
+use vibebridge_tunnel::protocol::ProviderInfo;
+use vibebridge_tunnel::session::{
+    Decision, EventBody, Provider, Resolution, SessionEvent, SessionStatus, ToolKind, ToolStatus,
+    Usage,
+};
+use vibebridge_tunnel::terminal::{TerminalClientFrame, TerminalServerFrame};
+
+use crate::store::{PendingApproval, UsageTotals};
+
+/// Where the generated file lives, relative to the workspace root.
+pub const TS_PATH: &str = "web/src/api/types.gen.ts";
+
+fn decl<T: TS + ?Sized>(cfg: &Config) -> String {
+    format!("export {}\n", T::decl(cfg))
+}
+
+/// The whole generated file.
+pub fn typescript() -> String {
+    let cfg = Config::new().with_large_int("number");
+    let decls = [
+        decl::<serde_json::Value>(&cfg),
+        decl::<Provider>(&cfg),
+        decl::<SessionStatus>(&cfg),
+        decl::<ToolKind>(&cfg),
+        decl::<ToolStatus>(&cfg),
+        decl::<Decision>(&cfg),
+        decl::<Resolution>(&cfg),
+        decl::<Usage>(&cfg),
+        decl::<EventBody>(&cfg),
+        decl::<SessionEvent>(&cfg),
+        decl::<ProviderInfo>(&cfg),
+        decl::<super::nodes::NodeView>(&cfg),
+        decl::<super::nodes::TokenView>(&cfg),
+        decl::<UsageTotals>(&cfg),
+        decl::<super::sessions::SessionView>(&cfg),
+        decl::<PendingApproval>(&cfg),
+        decl::<super::sessions::ApprovalView>(&cfg),
+        decl::<super::ws::ClientFrame>(&cfg),
+        decl::<super::ws::ServerFrame>(&cfg),
+        decl::<DirEntry>(&cfg),
+        decl::<DirListing>(&cfg),
+        decl::<TerminalClientFrame>(&cfg),
+        decl::<TerminalServerFrame>(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust definitions by vibebridge_main::api::types; do not edit.\n\
+         // Regenerate: VB_UPDATE_TYPES=1 cargo test -p vibebridge-tests --test types\n\n",
+    );
+    for d in decls {
+        out.push_str(&d);
+        out.push('\n');
+    }
+    out
+}

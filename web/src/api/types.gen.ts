@@ -1,0 +1,553 @@
+// Generated from the Rust definitions by vibebridge_main::api::types; do not edit.
+// Regenerate: VB_UPDATE_TYPES=1 cargo test -p vibebridge-tests --test types
+
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+export type Provider = "claude" | "codex";
+
+export type SessionStatus = "starting" | "running" | "waiting_for_approval" | "idle" | "completed" | "failed" | "stopped" | "interrupted";
+
+export type ToolKind = "file_read" | "file_edit" | "command" | "search" | "web" | "mcp" | "other";
+
+export type ToolStatus = "pending_approval" | "running" | "succeeded" | "failed" | "denied";
+
+export type Decision = "allow" | "deny";
+
+export type Resolution = "allowed" | "denied" | "timed_out" | "cancelled";
+
+export type Usage = { 
+/**
+ * Input tokens, including cached ones.
+ */
+input_tokens: number, 
+/**
+ * Output tokens.
+ */
+output_tokens: number, 
+/**
+ * Input tokens served from the provider's cache.
+ */
+cached_input_tokens: number, 
+/**
+ * Cost in US dollars when the CLI reports one (Claude computes it from list prices).
+ */
+cost_usd?: number | null, };
+
+export type EventBody = { "type": "status", 
+/**
+ * New state.
+ */
+status: SessionStatus, 
+/**
+ * Why, for humans (the error that failed it, "stopped by alice"…).
+ */
+message?: string | null, } | { "type": "provider_session", 
+/**
+ * Claude's `session_id` or Codex's thread id.
+ */
+provider_session_id: string, 
+/**
+ * Model the CLI reports, when it does.
+ */
+model?: string | null, } | { "type": "user_message", 
+/**
+ * The text.
+ */
+text: string, } | { "type": "assistant_delta", 
+/**
+ * Groups deltas with their message.
+ */
+message_id: string, 
+/**
+ * The new text.
+ */
+text: string, } | { "type": "assistant_message", 
+/**
+ * Provider message id (blocks of one API message share it).
+ */
+message_id: string, 
+/**
+ * The text.
+ */
+text: string, } | { "type": "thinking", 
+/**
+ * The reasoning text (may be a summary).
+ */
+text: string, } | { "type": "tool_call", 
+/**
+ * Provider id of the call; [`EventBody::ToolResult`] and approvals refer to it.
+ */
+call_id: string, 
+/**
+ * Tool name as the CLI names it (`Bash`, `Write`, `commandExecution`…).
+ */
+name: string, 
+/**
+ * What it does.
+ */
+kind: ToolKind, 
+/**
+ * One line for the UI: the command, the file path, the query.
+ */
+title: string, 
+/**
+ * The tool's input as the CLI gave it.
+ */
+input: JsonValue, 
+/**
+ * Where it is.
+ */
+status: ToolStatus, } | { "type": "tool_result", 
+/**
+ * The call this ends.
+ */
+call_id: string, 
+/**
+ * How it ended.
+ */
+status: ToolStatus, 
+/**
+ * Output text (command output, tool result), when any.
+ */
+output?: string | null, 
+/**
+ * Exit code of a command, when known.
+ */
+exit_code?: number | null, 
+/**
+ * Unified diff of a file change, when known.
+ */
+diff?: string | null, } | { "type": "approval_requested", 
+/**
+ * Id to answer with.
+ */
+approval_id: string, 
+/**
+ * The tool call it is about, when the CLI says.
+ */
+call_id?: string | null, 
+/**
+ * Tool name.
+ */
+tool: string, 
+/**
+ * What the tool does.
+ */
+kind: ToolKind, 
+/**
+ * One line for the UI.
+ */
+title: string, 
+/**
+ * The tool's input.
+ */
+input: JsonValue, } | { "type": "question", 
+/**
+ * Id to answer with.
+ */
+approval_id: string, 
+/**
+ * The question(s) as the CLI gave them.
+ */
+questions: JsonValue, } | { "type": "approval_resolved", 
+/**
+ * The approval.
+ */
+approval_id: string, 
+/**
+ * How it ended.
+ */
+resolution: Resolution, 
+/**
+ * The reason given with a denial, or the answer to a question.
+ */
+message?: string | null, } | { "type": "usage" } & Usage | { "type": "turn_completed", 
+/**
+ * The turn ended in an error (API failure, interrupted…).
+ */
+is_error: boolean, 
+/**
+ * Why it ended, as the CLI says (`completed`, `aborted_tools`, `interrupted`, `api_error`…).
+ */
+reason?: string | null, 
+/**
+ * The CLI's final result text, when it gives one.
+ */
+result?: string | null, } | { "type": "error", 
+/**
+ * What happened and, where we know, what to do.
+ */
+message: string, } | { "type": "raw", 
+/**
+ * Which CLI produced it.
+ */
+provider: Provider, 
+/**
+ * The line as the CLI printed it.
+ */
+line: string, };
+
+export type SessionEvent = { 
+/**
+ * 1-based, contiguous per session.
+ */
+seq: number, 
+/**
+ * When the node recorded it, ms since the Unix epoch.
+ */
+at_ms: number, } & ({ "type": "status", 
+/**
+ * New state.
+ */
+status: SessionStatus, 
+/**
+ * Why, for humans (the error that failed it, "stopped by alice"…).
+ */
+message?: string | null, } | { "type": "provider_session", 
+/**
+ * Claude's `session_id` or Codex's thread id.
+ */
+provider_session_id: string, 
+/**
+ * Model the CLI reports, when it does.
+ */
+model?: string | null, } | { "type": "user_message", 
+/**
+ * The text.
+ */
+text: string, } | { "type": "assistant_delta", 
+/**
+ * Groups deltas with their message.
+ */
+message_id: string, 
+/**
+ * The new text.
+ */
+text: string, } | { "type": "assistant_message", 
+/**
+ * Provider message id (blocks of one API message share it).
+ */
+message_id: string, 
+/**
+ * The text.
+ */
+text: string, } | { "type": "thinking", 
+/**
+ * The reasoning text (may be a summary).
+ */
+text: string, } | { "type": "tool_call", 
+/**
+ * Provider id of the call; [`EventBody::ToolResult`] and approvals refer to it.
+ */
+call_id: string, 
+/**
+ * Tool name as the CLI names it (`Bash`, `Write`, `commandExecution`…).
+ */
+name: string, 
+/**
+ * What it does.
+ */
+kind: ToolKind, 
+/**
+ * One line for the UI: the command, the file path, the query.
+ */
+title: string, 
+/**
+ * The tool's input as the CLI gave it.
+ */
+input: JsonValue, 
+/**
+ * Where it is.
+ */
+status: ToolStatus, } | { "type": "tool_result", 
+/**
+ * The call this ends.
+ */
+call_id: string, 
+/**
+ * How it ended.
+ */
+status: ToolStatus, 
+/**
+ * Output text (command output, tool result), when any.
+ */
+output?: string | null, 
+/**
+ * Exit code of a command, when known.
+ */
+exit_code?: number | null, 
+/**
+ * Unified diff of a file change, when known.
+ */
+diff?: string | null, } | { "type": "approval_requested", 
+/**
+ * Id to answer with.
+ */
+approval_id: string, 
+/**
+ * The tool call it is about, when the CLI says.
+ */
+call_id?: string | null, 
+/**
+ * Tool name.
+ */
+tool: string, 
+/**
+ * What the tool does.
+ */
+kind: ToolKind, 
+/**
+ * One line for the UI.
+ */
+title: string, 
+/**
+ * The tool's input.
+ */
+input: JsonValue, } | { "type": "question", 
+/**
+ * Id to answer with.
+ */
+approval_id: string, 
+/**
+ * The question(s) as the CLI gave them.
+ */
+questions: JsonValue, } | { "type": "approval_resolved", 
+/**
+ * The approval.
+ */
+approval_id: string, 
+/**
+ * How it ended.
+ */
+resolution: Resolution, 
+/**
+ * The reason given with a denial, or the answer to a question.
+ */
+message?: string | null, } | { "type": "usage" } & Usage | { "type": "turn_completed", 
+/**
+ * The turn ended in an error (API failure, interrupted…).
+ */
+is_error: boolean, 
+/**
+ * Why it ended, as the CLI says (`completed`, `aborted_tools`, `interrupted`, `api_error`…).
+ */
+reason?: string | null, 
+/**
+ * The CLI's final result text, when it gives one.
+ */
+result?: string | null, } | { "type": "error", 
+/**
+ * What happened and, where we know, what to do.
+ */
+message: string, } | { "type": "raw", 
+/**
+ * Which CLI produced it.
+ */
+provider: Provider, 
+/**
+ * The line as the CLI printed it.
+ */
+line: string, });
+
+export type ProviderInfo = { 
+/**
+ * `claude` or `codex`.
+ */
+name: string, 
+/**
+ * What `<cli> --version` printed, trimmed; `None` if the binary ran but printed nothing usable.
+ */
+version: string | null, 
+/**
+ * Absolute path of the binary that was found.
+ */
+path: string, };
+
+export type NodeView = { id: string, name: string, online: boolean, connected_at: string | null, last_heartbeat: string | null, last_seen: string | null, address: string | null, hostname: string | null, os: string | null, labels: Array<string>, capabilities: Array<string>, providers: Array<ProviderInfo>, agent_version: string | null, protocol_version: number | null, fingerprint: string, owner: string | null, members: Array<string>, enrolled_at: string, };
+
+export type TokenView = { id: string, token: string, expires_at: string, main_host_key: string, join_command: string, };
+
+export type UsageTotals = { 
+/**
+ * Input tokens over all turns.
+ */
+input_tokens: number, 
+/**
+ * Output tokens over all turns.
+ */
+output_tokens: number, 
+/**
+ * Cached input tokens over all turns.
+ */
+cached_input_tokens: number, 
+/**
+ * Cost in US dollars, where the CLI reports it.
+ */
+cost_usd: number, 
+/**
+ * Completed turns.
+ */
+turns: number, };
+
+export type SessionView = { id: string, node_id: string, node_online: boolean, path: string, provider: Provider, model: string | null, permission_mode: string | null, title: string, status: SessionStatus, status_message: string | null, provider_session_id: string | null, reported_model: string | null, usage: UsageTotals, last_seq: number, pending_approvals: number, owner: string, created_at: string, updated_at: string, };
+
+export type PendingApproval = { 
+/**
+ * Id to answer with.
+ */
+approval_id: string, 
+/**
+ * Its session.
+ */
+session_id: string, 
+/**
+ * The session's owner.
+ */
+owner: string, 
+/**
+ * The session's node.
+ */
+node_id: string, 
+/**
+ * `approval` or `question`.
+ */
+kind: string, 
+/**
+ * The requesting event, as stored.
+ */
+event: JsonValue, 
+/**
+ * When it was asked, ms since epoch.
+ */
+requested_at: number, };
+
+export type ApprovalView = { session_title: string, provider: Provider | null, node_online: boolean, requested: string, 
+/**
+ * Id to answer with.
+ */
+approval_id: string, 
+/**
+ * Its session.
+ */
+session_id: string, 
+/**
+ * The session's owner.
+ */
+owner: string, 
+/**
+ * The session's node.
+ */
+node_id: string, 
+/**
+ * `approval` or `question`.
+ */
+kind: string, 
+/**
+ * The requesting event, as stored.
+ */
+event: JsonValue, 
+/**
+ * When it was asked, ms since epoch.
+ */
+requested_at: number, };
+
+export type ClientFrame = { "type": "subscribe", 
+/**
+ * The session.
+ */
+session_id: string, 
+/**
+ * The last seq the browser has (0: from the start).
+ */
+after_seq: number, } | { "type": "unsubscribe", 
+/**
+ * The session.
+ */
+session_id: string, } | { "type": "ping" };
+
+export type ServerFrame = { "type": "subscribed", 
+/**
+ * The session.
+ */
+session_id: string, 
+/**
+ * Events after this seq follow.
+ */
+after_seq: number, } | { "type": "event", 
+/**
+ * The session.
+ */
+session_id: string, 
+/**
+ * The event.
+ */
+event: SessionEvent, } | { "type": "unsubscribed", 
+/**
+ * The session.
+ */
+session_id: string, } | { "type": "pong" } | { "type": "error", 
+/**
+ * The session it is about, if any.
+ */
+session_id?: string, 
+/**
+ * What went wrong and what to send instead.
+ */
+message: string, };
+
+export type DirEntry = { 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * Its absolute, resolved path (use it for the next listing or a session's `path`).
+ */
+path: string, };
+
+export type DirListing = { 
+/**
+ * The directory listed (resolved); `None` when the listing is the node's roots.
+ */
+path: string | null, 
+/**
+ * The directory above, when it is still inside a root; `None` at a root (go back to the roots).
+ */
+parent: string | null, 
+/**
+ * Sub-directories (or roots), sorted by name.
+ */
+entries: Array<DirEntry>, 
+/**
+ * More than [`MAX_ENTRIES`] existed; the rest were left out.
+ */
+truncated: boolean, };
+
+export type TerminalClientFrame = { "type": "resize", 
+/**
+ * Columns.
+ */
+cols: number, 
+/**
+ * Rows.
+ */
+rows: number, } | { "type": "close" };
+
+export type TerminalServerFrame = { "type": "attached", 
+/**
+ * A new shell was started (false: reattached to a running one).
+ */
+created: boolean, 
+/**
+ * The shell.
+ */
+shell: string, } | { "type": "exit", 
+/**
+ * Its exit code (128 + signal when killed).
+ */
+code: number, } | { "type": "error", 
+/**
+ * What happened and what to do.
+ */
+message: string, };
+
