@@ -1,0 +1,125 @@
+// The app shell: who is logged in decides between sign-up/login, the waiting page and the app; the path picks
+// the page. The header carries the navigation (a tab bar on phones), the inbox badge and the theme switch.
+import { useCallback, useEffect, useState } from "react";
+import { Api, type Me } from "./api/client";
+import { Link, navigate, usePath } from "./router";
+import { usePoll } from "./util";
+import { AuthPage, PendingPage } from "./pages/Auth";
+import { NodesPage } from "./pages/Nodes";
+import { UsersPage } from "./pages/Users";
+import { SessionsPage } from "./pages/Sessions";
+import { NewSessionPage } from "./pages/NewSession";
+import { SessionPage } from "./pages/Session";
+import { InboxPage } from "./pages/Inbox";
+import { TerminalsPage } from "./pages/Terminals";
+
+type Theme = "light" | "dark" | "system";
+
+function useTheme(): [Theme, (t: Theme) => void] {
+  const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem("vb-theme") as Theme) || "system");
+  useEffect(() => {
+    localStorage.setItem("vb-theme", theme);
+    if (theme === "system") delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+  }, [theme]);
+  return [theme, setTheme];
+}
+
+export function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [hasUsers, setHasUsers] = useState(true);
+  const check = useCallback(async () => {
+    try {
+      setMe(await Api.me());
+    } catch {
+      const s = await Api.status().catch(() => ({ has_users: true }));
+      setHasUsers(s.has_users);
+      setMe(null);
+    }
+  }, []);
+  useEffect(() => {
+    void check();
+  }, [check]);
+
+  if (me === undefined) return <div className="loading">Loading…</div>;
+  if (me === null) return <AuthPage firstUser={!hasUsers} onDone={(u) => setMe(u)} />;
+  if (me.role === "pending") return <PendingPage me={me} onCheck={check} onLogout={() => setMe(null)} />;
+  return <Shell me={me} onLogout={() => setMe(null)} />;
+}
+
+function Shell({ me, onLogout }: { me: Me; onLogout: () => void }) {
+  const path = usePath();
+  const [theme, setTheme] = useTheme();
+  const inbox = usePoll(() => Api.approvals(), 3000);
+  const pending = inbox.data?.length ?? 0;
+  const isAdmin = me.role === "admin" || me.role === "creator";
+  useEffect(() => {
+    if (path === "/" || path === "") navigate("/sessions", true);
+  }, [path]);
+  useEffect(() => {
+    document.title = pending ? `(${pending}) VibeBridge` : "VibeBridge";
+  }, [pending]);
+
+  const nav: [string, string, number?][] = [
+    ["/sessions", "Sessions"],
+    ["/sessions/new", "New session"],
+    ["/inbox", "Inbox", pending],
+    ["/nodes", "Nodes"],
+    ["/terminals", "Terminals"],
+  ];
+  if (isAdmin) nav.push(["/users", "Users"]);
+  const active = (href: string) =>
+    href === "/sessions" ? path === "/sessions" || (path.startsWith("/sessions/") && path !== "/sessions/new") : path.startsWith(href);
+
+  let page;
+  const m = path.match(/^\/sessions\/([0-9a-f-]{36})$/);
+  if (m) page = <SessionPage id={m[1]} />;
+  else if (path === "/sessions/new") page = <NewSessionPage />;
+  else if (path.startsWith("/inbox")) page = <InboxPage items={inbox.data} error={inbox.error} reload={inbox.reload} />;
+  else if (path.startsWith("/nodes")) page = <NodesPage me={me} />;
+  else if (path.startsWith("/terminals")) page = <TerminalsPage />;
+  else if (path.startsWith("/users") && isAdmin) page = <UsersPage me={me} />;
+  else page = <SessionsPage />;
+
+  return (
+    <div className="shell">
+      <header className="top">
+        <Link href="/sessions" className="brand">
+          VibeBridge
+        </Link>
+        <nav aria-label="Main">
+          {nav.map(([href, label, badge]) => (
+            <Link key={href} href={href} className={active(href) ? "active" : ""} aria-current={active(href) ? "page" : undefined}>
+              {label}
+              {badge ? (
+                <span className="badge" aria-label={`${badge} waiting`} data-testid="inbox-badge">
+                  {badge}
+                </span>
+              ) : null}
+            </Link>
+          ))}
+        </nav>
+        <div className="who">
+          <select aria-label="Theme" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+            <option value="system">Auto</option>
+            <option value="light">Light</option>
+            <option value="dark">Dark</option>
+          </select>
+          <span className="user" title={me.role}>
+            {me.username}
+          </span>
+          <button
+            type="button"
+            className="small"
+            onClick={() => {
+              void Api.logout().finally(onLogout);
+            }}
+          >
+            Log out
+          </button>
+        </div>
+      </header>
+      <main>{page}</main>
+    </div>
+  );
+}

@@ -1,0 +1,176 @@
+// Start a session: node → directory (browsed on the node, inside its roots) → provider, model, permission mode →
+// first prompt.
+import { useEffect, useState, type FormEvent } from "react";
+import { Api } from "../api/client";
+import type { DirListing } from "../api/types.gen";
+import { navigate } from "../router";
+import { ErrorBanner, errText, usePoll } from "../util";
+
+const MODES: Record<string, [string, string][]> = {
+  claude: [
+    ["default", "Ask before edits and commands"],
+    ["acceptEdits", "Accept file edits, ask for commands"],
+    ["plan", "Plan only"],
+    ["bypassPermissions", "Never ask"],
+  ],
+  codex: [
+    ["on-request", "Ask when the agent requests it"],
+    ["untrusted", "Ask for anything not trusted"],
+    ["never", "Never ask"],
+  ],
+};
+
+export function NewSessionPage() {
+  const nodes = usePoll(() => Api.nodes(), 10000);
+  const [nodeId, setNodeId] = useState(new URLSearchParams(location.search).get("node") ?? "");
+  const [listing, setListing] = useState<DirListing | null>(null);
+  const [path, setPath] = useState("");
+  const [provider, setProvider] = useState("claude");
+  const [model, setModel] = useState("");
+  const [mode, setMode] = useState("default");
+  const [prompt, setPrompt] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const online = (nodes.data ?? []).filter((n) => n.online);
+  const node = online.find((n) => n.id === nodeId);
+
+  useEffect(() => {
+    if (!nodeId && online.length) setNodeId(online[0].id);
+  }, [nodeId, online]);
+  useEffect(() => {
+    if (node && node.providers.length && !node.providers.some((p) => p.name === provider)) setProvider(node.providers[0].name);
+  }, [node, provider]);
+  useEffect(() => {
+    setMode(MODES[provider]?.[0][0] ?? "");
+  }, [provider]);
+
+  const browse = (p: string | null) => {
+    if (!nodeId) return;
+    setError(null);
+    Api.listDir(nodeId, p).then(
+      (l) => {
+        setListing(l);
+        if (l.path) setPath(l.path);
+      },
+      (e) => setError(errText(e)),
+    );
+  };
+  useEffect(() => {
+    setListing(null);
+    setPath("");
+    if (nodeId) browse(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [nodeId]);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const s = await Api.createSession({
+        node_id: nodeId,
+        path,
+        provider,
+        model: model.trim() || undefined,
+        permission_mode: mode || undefined,
+        prompt,
+      });
+      navigate(`/sessions/${s.id}`);
+    } catch (err) {
+      setError(errText(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section>
+      <h1>New session</h1>
+      <form className="card form" onSubmit={submit}>
+        <label>
+          Node
+          <select value={nodeId} onChange={(e) => setNodeId(e.target.value)} required>
+            {online.length === 0 && <option value="">no node is online</option>}
+            {online.map((n) => (
+              <option key={n.id} value={n.id}>
+                {n.name} ({n.hostname ?? n.id})
+              </option>
+            ))}
+          </select>
+        </label>
+        <fieldset className="picker">
+          <legend>Directory</legend>
+          <div className="picker-path">
+            <input aria-label="Directory" value={path} onChange={(e) => setPath(e.target.value)} placeholder="pick below or type an absolute path" required />
+            <button type="button" className="small" onClick={() => browse(path || null)}>
+              Open
+            </button>
+          </div>
+          {listing && (
+            <ul className="dirs" aria-label="Sub-directories">
+              {listing.path && (
+                <li>
+                  <button type="button" className="dir up" onClick={() => browse(listing.parent)}>
+                    ↑ {listing.parent ? "up" : "all roots"}
+                  </button>
+                </li>
+              )}
+              {listing.entries.map((d) => (
+                <li key={d.path}>
+                  <button type="button" className="dir" onClick={() => browse(d.path)}>
+                    📁 {d.name}
+                  </button>
+                </li>
+              ))}
+              {listing.entries.length === 0 && <li className="muted">no sub-directories</li>}
+              {listing.truncated && <li className="muted">(more not shown)</li>}
+            </ul>
+          )}
+        </fieldset>
+        <div className="grid2">
+          <label>
+            Provider
+            <select value={provider} onChange={(e) => setProvider(e.target.value)}>
+              {(node?.providers.length ? node.providers.map((p) => p.name) : ["claude", "codex"]).map((p) => (
+                <option key={p} value={p}>
+                  {p}
+                  {node?.providers.find((x) => x.name === p)?.version ? ` ${node.providers.find((x) => x.name === p)?.version}` : ""}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Model (optional)
+            <input value={model} onChange={(e) => setModel(e.target.value)} placeholder="CLI default" />
+          </label>
+        </div>
+        <label>
+          Permission mode
+          <select value={mode} onChange={(e) => setMode(e.target.value)}>
+            {(MODES[provider] ?? []).map(([v, label]) => (
+              <option key={v} value={v}>
+                {v}: {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          First prompt
+          <textarea
+            rows={5}
+            value={prompt}
+            onChange={(e) => setPrompt(e.target.value)}
+            required
+            placeholder="What should the agent do?"
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) (e.currentTarget.form as HTMLFormElement).requestSubmit();
+            }}
+          />
+        </label>
+        <ErrorBanner error={error} />
+        <button type="submit" className="primary" disabled={busy || !nodeId || !path || !prompt.trim()}>
+          Start session
+        </button>
+      </form>
+    </section>
+  );
+}
