@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one test command of VibeBridge: formatting, lints, systemd units and the test suite.
+# The one test command of VibeBridge: formatting, lints, systemd units, the web UI's build and the test suite.
 #
 #   bash scripts/test.sh
 #
@@ -22,7 +22,8 @@ step "1/5 System packages"
 # bubblewrap: the sandbox the real `codex` CLI runs its commands in (it falls back to a bundled copy, noisily).
 # git: the provider CLIs refuse to work outside a git repository, and the tests make one per run.
 # openssh-client: the admin-console tests drive the real `ssh`.
-packages=(systemd bubblewrap git openssh-client)
+# chromium: the browser end-to-end test (tests/tests/browser.rs) drives Debian's Chromium with playwright-core.
+packages=(systemd bubblewrap git openssh-client chromium)
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi
@@ -50,7 +51,6 @@ step "1b/5 Provider CLIs (tests/package.json: pinned claude and codex)"
 # (a copy of the lock it installed) skips it when nothing changed. Both CLIs are checked by running them: the claude
 # package's postinstall links its native binary into bin/claude.exe, and when npm skips install scripts that file
 # stays a stub printing "claude native binary not installed" (PROVIDERS.md §1.7), so the hook is run by hand.
-# (Chromium for the browser tests comes with a later issue.)
 claude_version=2.1.329
 codex_version=0.169.0
 claude_ok() {
@@ -76,6 +76,31 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+step "1c/5 Web UI: npm ci, typecheck, committed web/dist matches the sources"
+# web/package-lock.json pins React, Vite, xterm.js and playwright-core (the browser test's driver); a stamp skips
+# `npm ci` when nothing changed. The UI is rebuilt into a scratch directory and compared with the committed dist:
+# the binary embeds web/dist, so a source change without `npm run build --prefix web` would ship a stale UI.
+web_stamp=web/node_modules/.vibebridge-lock
+if cmp -s web/package-lock.json "$web_stamp" && [ -d web/node_modules/playwright-core ]; then
+    echo "up to date: web/node_modules"
+else
+    rm -f "$web_stamp"
+    npm ci --prefix web --no-audit --no-fund
+    cp web/package-lock.json "$web_stamp"
+fi
+(cd web && npx --no-install tsc -b)
+dist_check=$(mktemp -d)
+(cd web && npx --no-install vite build --logLevel warn --outDir "$dist_check" --emptyOutDir)
+if ! diff -r web/dist "$dist_check" >/dev/null; then
+    diff -r web/dist "$dist_check" | head -20 || true
+    rm -rf "$dist_check"
+    echo "web/dist is stale: run \`npm run build --prefix web\` and commit web/dist" >&2
+    exit 1
+fi
+rm -rf "$dist_check"
+echo "web/dist matches web/src"
+
+# ---------------------------------------------------------------------------
 step "2/5 cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
@@ -88,6 +113,8 @@ step "4/5 systemd units"
 bash scripts/verify-systemd.sh
 
 # ---------------------------------------------------------------------------
+# The browser test runs the real `vibebridge` binary (`up`), which no test target builds by itself.
+cargo build -p vibebridge-main --bin vibebridge
 if cargo nextest --version >/dev/null 2>&1; then
     step "5/5 cargo nextest run --workspace --no-fail-fast"
     cargo nextest run --workspace --no-fail-fast

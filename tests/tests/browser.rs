@@ -1,0 +1,167 @@
+//! The browser UI end to end: real headless Chromium (Debian's `chromium`, driven by playwright-core from
+//! `web/e2e/ui.mjs`) against the real `vibebridge up` binary, whose local node runs the real `claude` CLI against
+//! the mock Anthropic API. Screenshots of every step land in `target/e2e/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use vibebridge_tests::TempDir;
+use vibebridge_tests::mock::{CliEnv, MockAnthropic, claude_bin};
+
+/// The whole browser run may take this long (two cores, a CLI start per turn).
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The `vibebridge` binary of this checkout (`scripts/test.sh` builds it before the tests).
+fn vibebridge_bin() -> PathBuf {
+    let bin = target_dir().join("debug/vibebridge");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p vibebridge-main --bin vibebridge` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+fn chromium() -> PathBuf {
+    let bin =
+        PathBuf::from(std::env::var("VB_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    assert!(
+        bin.is_file(),
+        "{} is missing: install Debian's `chromium` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Proves the browser flow works end to end in a real browser: register, the local node, a Claude
+/// session that writes a file after an inline approval, the diff card and answer, a mid-turn reload that loses
+/// nothing, a terminal that runs `echo vb-$((6*7))`, resizes and reattaches, and the phone layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_end_to_end() {
+    let chromium = chromium();
+    let script = workspace().join("web/e2e/ui.mjs");
+    assert!(
+        workspace()
+            .join("web/node_modules/playwright-core")
+            .is_dir(),
+        "web/node_modules is missing: run `npm ci --prefix web` (scripts/test.sh does)"
+    );
+    let bin = vibebridge_bin();
+    let claude = MockAnthropic::start().await;
+    let env = CliEnv::new("browser").with_anthropic(&claude);
+    let repo = env.git_repo("ws");
+    let data = TempDir::new("browser-data");
+    let shots = target_dir().join("e2e");
+    let _ = std::fs::remove_dir_all(&shots);
+
+    // The product as a person runs it, with `claude` on PATH and its environment pointed at the mock.
+    let path = format!(
+        "{}:{}",
+        claude_bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut up = Command::new(&bin)
+        .args([
+            "up",
+            "--http",
+            "127.0.0.1:0",
+            "--ssh",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(data.path())
+        .arg("--root")
+        .arg(env.path())
+        .env_clear()
+        .env("PATH", &path)
+        .env("LANG", "C.UTF-8")
+        .env("SHELL", "/bin/bash")
+        .env("RUST_LOG", "warn")
+        .envs(env.env())
+        .current_dir(env.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(up.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = out.next_line().await.unwrap() {
+            if let Some(u) = line.trim().strip_prefix("Open the UI:") {
+                return u.trim().to_string();
+            }
+        }
+        panic!("vibebridge up ended without printing the UI address");
+    })
+    .await
+    .expect("vibebridge up did not start within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+
+    let mut ui = Command::new("node")
+        .arg(&script)
+        .current_dir(workspace().join("web"))
+        .env("VB_URL", &url)
+        .env("VB_REPO", std::fs::canonicalize(&repo).unwrap())
+        .env("VB_SHOTS", &shots)
+        .env("VB_CHROMIUM", &chromium)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ui_in = ui.stdin.take().unwrap();
+    let mut ui_out = BufReader::new(ui.stdout.take().unwrap()).lines();
+    let mut done = false;
+    let run = async {
+        while let Some(line) = ui_out.next_line().await.unwrap() {
+            eprintln!("ui: {line}");
+            if let Some(gate) = line.strip_prefix("GATE ") {
+                claude.wait_held(gate).await;
+            } else if let Some(gate) = line.strip_prefix("RELEASE ") {
+                claude.release(gate);
+            } else {
+                done |= line == "DONE";
+                continue;
+            }
+            ui_in.write_all(b"OK\n").await.unwrap();
+        }
+        ui.wait().await.unwrap()
+    };
+    let status = tokio::time::timeout(RUN_LIMIT, run)
+        .await
+        .expect("the browser run did not finish in time");
+    assert!(
+        status.success() && done,
+        "the browser run failed (screenshots in {})",
+        shots.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("hello.txt")).unwrap(),
+        "hello from the browser\n"
+    );
+
+    // SIGTERM lets `up` end its CLIs and shells; then nothing of it may be left.
+    let pid = nix::unistd::Pid::from_raw(up.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(30), up.wait())
+        .await
+        .expect("vibebridge up did not stop on SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "vibebridge up exited with {exit}");
+}

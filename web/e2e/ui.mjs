@@ -1,0 +1,170 @@
+// The browser end-to-end run, driven by tests/tests/browser.rs against `vibebridge up` and the mock model API:
+// register → the local node → add-node command → start a Claude session that writes a file → approve it →
+// the diff card and the final answer → reload mid-turn, nothing lost → a terminal runs `echo vb-$((6*7))`,
+// resizes, survives a reload → the session on a phone-size viewport. A screenshot of every step goes to
+// $VB_SHOTS. Talks to the Rust side over stdio: prints `GATE name` / `RELEASE name`, waits for `OK`.
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const URL = process.env.VB_URL;
+const REPO = process.env.VB_REPO;
+const SHOTS = process.env.VB_SHOTS;
+const BROWSER = process.env.VB_CHROMIUM || "/usr/bin/chromium";
+if (!URL || !REPO || !SHOTS) {
+  console.error("VB_URL, VB_REPO and VB_SHOTS must be set (tests/tests/browser.rs sets them)");
+  process.exit(2);
+}
+mkdirSync(SHOTS, { recursive: true });
+
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function ask(cmd) {
+  console.log(cmd);
+  const { value } = await lines.next();
+  if (value !== "OK") throw new Error(`${cmd}: the test answered ${value}`);
+}
+
+let shot = 0;
+let page;
+async function snap(name) {
+  shot += 1;
+  const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  console.error(`screenshot ${file}`);
+}
+
+const T = 90_000; // the CLI starts in seconds, but the suite shares two cores
+const browser = await chromium.launch({
+  executablePath: BROWSER,
+  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL });
+  page = await context.newPage();
+  page.setDefaultTimeout(T);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+
+  // 1. First visit: the creator signs up.
+  await page.goto(URL);
+  await page.getByRole("heading", { name: "Create the first account" }).waitFor();
+  await snap("register");
+  await page.fill("input[name=username]", "alice");
+  await page.fill("input[name=password]", "correct horse battery");
+  await page.click("button[type=submit]");
+  await page.getByRole("heading", { name: "Sessions" }).waitFor();
+
+  // 2. The local node is online; adding a node shows a one-time join command.
+  await page.getByRole("link", { name: "Nodes" }).click();
+  await page.locator("[data-testid=node]", { hasText: "online" }).first().waitFor();
+  await page.getByRole("button", { name: "Add a node" }).click();
+  const join = await page.locator("[data-testid=join] pre.cmd").textContent();
+  if (!join.includes("vibebridge-agent run") || !join.includes("--register-token vbn_")) throw new Error(`join command: ${join}`);
+  await snap("nodes");
+
+  // 3. New session: browse the node to the repository, ask before edits, write a file.
+  await page.getByRole("link", { name: "New session" }).click();
+  await page.locator("ul.dirs button.dir").first().click(); // the root
+  await page.getByRole("button", { name: "📁 ws" }).click();
+  await page.waitForFunction(() => document.querySelector("input[aria-label=Directory]")?.value.endsWith("/ws"));
+  await page.getByRole("button", { name: "↑ up" }).waitFor(); // the listing is inside ws now
+  await page.getByLabel("Permission mode").selectOption("default");
+  const target = `${REPO}/hello.txt`;
+  await page
+    .getByLabel("First prompt")
+    .fill(`Please write it. [[tool:Write {"file_path": "${target}", "content": "hello from the browser\\n"}]] [[text:The file is written.]]`);
+  await snap("new-session");
+  await page.getByRole("button", { name: "Start session" }).click();
+  await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+  const sessionUrl = page.url();
+
+  // 4. The Write waits for approval, inline and in the inbox badge; allow it.
+  const approval = page.locator("[data-testid=approval]", { hasText: "Approval needed" });
+  await approval.waitFor();
+  await page.locator("[data-testid=inbox-badge]", { hasText: "1" }).waitFor();
+  await snap("approval");
+  await approval.getByRole("button", { name: "Allow" }).click();
+
+  // 5. The diff card and the final answer.
+  await page.locator("[data-testid=tool-file_edit] pre.diff", { hasText: "+hello from the browser" }).waitFor();
+  await page.locator("[data-testid=assistant-message]", { hasText: "The file is written." }).waitFor();
+  await page.locator("[data-testid=turn-end]").first().waitFor();
+  await page.locator("[data-testid=approval]", { hasText: "allowed" }).waitFor();
+  await snap("diff-and-answer");
+
+  // 6. A second turn, held mid-way by the mock; reload; everything is still there; then it finishes.
+  await page.getByLabel("Message").fill("Second question [[gate:second]] [[text:second answer]]");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.locator("[data-testid=user-message]", { hasText: "Second question" }).waitFor();
+  await ask("GATE second");
+  const seqBefore = Number(await page.getByTestId("last-seq").textContent());
+  const textBefore = await page.getByTestId("transcript").innerText();
+  await page.reload();
+  await page.locator("[data-testid=user-message]", { hasText: "Second question" }).waitFor();
+  await page.waitForFunction((n) => Number(document.querySelector("[data-testid=last-seq]")?.textContent) >= n, seqBefore);
+  const textAfter = await page.getByTestId("transcript").innerText();
+  for (const needle of ["Please write it.", "Write", "+hello from the browser", "The file is written.", "Second question"]) {
+    if (!textAfter.includes(needle)) throw new Error(`after the reload the transcript lacks ${JSON.stringify(needle)}:\n${textAfter}`);
+  }
+  if (textAfter.trim() !== textBefore.trim()) throw new Error(`transcript changed across the reload:\n--- before\n${textBefore}\n--- after\n${textAfter}`);
+  await snap("reloaded-mid-turn");
+  await ask("RELEASE second");
+  await page.locator("[data-testid=assistant-message]", { hasText: "second answer" }).waitFor();
+  await page.locator("[data-testid=turn-end]").nth(1).waitFor();
+  await snap("second-turn-done");
+
+  // 7. A terminal on the node: run a command, resize, reload and reattach.
+  await page.getByRole("link", { name: "Terminals" }).click();
+  await page.getByRole("button", { name: "New terminal" }).click();
+  await page.getByTestId("terminal-state").filter({ hasText: "started" }).waitFor();
+  await page.locator(".term").click();
+  await page.keyboard.type("echo vb-$((6*7))");
+  await page.keyboard.press("Enter");
+  // The typed command line contains "vb-$((6*7))"; only the shell can print a plain "vb-42".
+  await page.waitForFunction(() => {
+    const text = document.querySelector("[data-testid=terminal] .xterm-rows")?.textContent ?? "";
+    return text.replace(/echo vb-\$\(\(6\*7\)\)/g, "").includes("vb-42");
+  });
+  await snap("terminal");
+  await page.setViewportSize({ width: 900, height: 520 });
+  const size = await page.waitForFunction(() => {
+    const t = document.querySelector("[data-testid=terminal] .term")?.vbTerm;
+    return t && t.cols < 120 ? { cols: t.cols, rows: t.rows } : null;
+  });
+  const { cols, rows: nrows } = await size.jsonValue();
+  await page.locator(".term").click();
+  await page.keyboard.type("stty size");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(
+    (want) => (document.querySelector("[data-testid=terminal] .xterm-rows")?.textContent ?? "").includes(want),
+    `${nrows} ${cols}`,
+  );
+  await snap("terminal-resized");
+  await page.reload();
+  await page.getByTestId("terminal-state").filter({ hasText: "reattached" }).waitFor();
+  await page.waitForFunction(() => (document.querySelector("[data-testid=terminal] .xterm-rows")?.textContent ?? "").includes("vb-42"));
+  await snap("terminal-reattached");
+
+  // 8. The session on a phone-size viewport: one pane at a time, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(sessionUrl);
+  await page.locator("[data-testid=assistant-message]", { hasText: "second answer" }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`the phone layout is ${overflow}px wider than the screen`);
+  await snap("phone-session");
+  await page.getByRole("tab", { name: "Details" }).click();
+  await page.getByTestId("last-seq").waitFor();
+  await snap("phone-details");
+
+  if (errors.length) throw new Error(`page errors: ${errors.join("\n")}`);
+  console.log("DONE");
+} catch (e) {
+  if (page) await snap("failure").catch(() => {});
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  process.exit(process.exitCode ?? 0);
+}
