@@ -1,0 +1,389 @@
+//! Web terminals and the directory picker through main: a real shell on a PTY on the node, relayed
+//! browser WebSocket → main → tunnel stream → PTY; reattach with scrollback, close, the grace period,
+//! authorisation per node and per starter, and clear errors for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
+use vibebridge_tunnel::config::Secret;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Fx {
+    _dir: TempDir,
+    root: std::path::PathBuf,
+    main: TestMain,
+    node: Option<TestNode>,
+    alice: Api,
+}
+
+async fn fixture(tag: &str, grace: Duration) -> Fx {
+    let dir = TempDir::new(tag);
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("proj/src")).unwrap();
+    std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+    let main = TestMain::start(dir.path()).await;
+    let mut alice = Api::new(&main);
+    alice.auth(true, "alice", "correct horse battery").await;
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(Secret::new(main.token()));
+    cfg.filesystem.roots = vec![root.clone()];
+    cfg.terminal.default_shell = Some("/bin/bash".into());
+    cfg.terminal.grace_period = grace;
+    cfg.terminal.scrollback_bytes = 64 * 1024;
+    let node = TestNode::start(cfg);
+    main.wait_online("n1").await;
+    Fx {
+        _dir: dir,
+        root,
+        main,
+        node: Some(node),
+        alice,
+    }
+}
+
+/// Opens a terminal WebSocket as `api`'s user; `Err` carries the HTTP status of a refused upgrade.
+async fn open(
+    main: &TestMain,
+    api: &Api,
+    node: &str,
+    query: &str,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    let url = format!("ws://{}/api/v1/nodes/{node}/terminal?{query}", main.http);
+    let mut req = url.into_client_request().unwrap();
+    let h = req.headers_mut();
+    h.insert(
+        "authorization",
+        format!("Bearer {}", api.token.as_ref().unwrap())
+            .parse()
+            .unwrap(),
+    );
+    if let Some(o) = origin {
+        h.insert("origin", o.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((s, _)) => Ok(s),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("connect: {e}"),
+    }
+}
+
+fn query(id: &str) -> String {
+    format!("terminal_id={id}&cols=100&rows=30")
+}
+
+/// The next text frame as JSON, skipping output.
+async fn next_text(ws: &mut Socket) -> Value {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no frame in time")
+            .expect("socket ended")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+/// Reads output until it contains `needle`; returns everything read.
+async fn read_until(ws: &mut Socket, needle: &str) -> String {
+    let mut seen = String::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(msg) = ws.next().await {
+            match msg.unwrap() {
+                Message::Binary(b) => seen.push_str(&String::from_utf8_lossy(&b)),
+                Message::Text(t) => seen.push_str(&format!("\n[text {t}]\n")),
+                Message::Close(_) => return false,
+                _ => {}
+            }
+            if seen.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "never saw {needle:?}; got {seen:?}"
+    );
+    seen
+}
+
+async fn type_line(ws: &mut Socket, line: &str) {
+    ws.send(Message::Binary(format!("{line}\r").into_bytes().into()))
+        .await
+        .unwrap();
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+/// Polls until `pid` is gone (the shell is ended asynchronously), failing after [`WAIT`].
+async fn wait_gone(pid: u32) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while alive(pid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "shell {pid} still alive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn shell_pid(ws: &mut Socket) -> u32 {
+    // The echoed command line shows `$$` and `$((40+2))`; only the shell's output has digits in both places.
+    type_line(ws, "echo pid-$$-$((40+2))").await;
+    let out = read_until(ws, "-42\r\n").await;
+    let end = out.rfind("-42\r\n").unwrap();
+    let start = out[..end].rfind("pid-").unwrap() + 4;
+    out[start..end].parse().unwrap()
+}
+
+// Proves a shell runs commands, resizes, survives its socket closing (reattach shows its recent output and the
+// same process), and ends at once when the user closes it.
+#[tokio::test]
+async fn terminal_runs_resizes_reattaches_and_closes() {
+    let fx = fixture("term-run", Duration::from_secs(60)).await;
+    let id = uuid_like();
+    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
+        .await
+        .unwrap();
+    let hello = next_text(&mut ws).await;
+    assert_eq!(
+        (hello["type"].as_str(), hello["created"].as_bool()),
+        (Some("attached"), Some(true)),
+        "{hello}"
+    );
+    type_line(&mut ws, "echo vb-$((6*7))").await;
+    read_until(&mut ws, "vb-42\r\n").await;
+    let pid = shell_pid(&mut ws).await;
+    type_line(&mut ws, "pwd").await;
+    read_until(
+        &mut ws,
+        &std::fs::canonicalize(&fx.root)
+            .unwrap()
+            .display()
+            .to_string(),
+    )
+    .await;
+    ws.send(Message::Text(
+        r#"{"type":"resize","cols":132,"rows":41}"#.into(),
+    ))
+    .await
+    .unwrap();
+    type_line(&mut ws, "stty size").await;
+    read_until(&mut ws, "41 132").await;
+    ws.close(None).await.unwrap();
+
+    let mut again = open(&fx.main, &fx.alice, "n1", &query(&id), None)
+        .await
+        .unwrap();
+    let hello = next_text(&mut again).await;
+    assert_eq!(hello["created"], false, "{hello}");
+    read_until(&mut again, "vb-42").await; // the scrollback
+    assert_eq!(
+        shell_pid(&mut again).await,
+        pid,
+        "reattached to another shell"
+    );
+
+    again
+        .send(Message::Text(r#"{"type":"close"}"#.into()))
+        .await
+        .unwrap();
+    wait_gone(pid).await;
+    // The id now starts a fresh shell.
+    let mut fresh = open(&fx.main, &fx.alice, "n1", &query(&id), None)
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut fresh).await["created"], true);
+    type_line(&mut fresh, "exit 3").await;
+    let exit = loop {
+        let f = next_text(&mut fresh).await;
+        if f["type"] == "exit" {
+            break f;
+        }
+    };
+    assert_eq!(exit["code"], 3);
+    fx.node.unwrap().stop().await;
+    fx.main.stop().await;
+}
+
+// Proves a terminal whose browser went away is ended after the grace period, and a reattach within it keeps it.
+#[tokio::test]
+async fn abandoned_terminal_ends_after_grace_period() {
+    let fx = fixture("term-grace", Duration::from_millis(1500)).await;
+    let id = uuid_like();
+    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
+        .await
+        .unwrap();
+    next_text(&mut ws).await;
+    let pid = shell_pid(&mut ws).await;
+    drop(ws); // no close frame, no Close: like a tab that vanished
+    let started = std::time::Instant::now();
+    wait_gone(pid).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "ended after {:?}, before the grace period",
+        started.elapsed()
+    );
+    fx.node.unwrap().stop().await;
+    fx.main.stop().await;
+}
+
+// Proves only users allowed on the node open terminals, only the starter reattaches, foreign origins and bad
+// parameters are refused with clear errors, and bad frames are answered without ending the shell.
+#[tokio::test]
+async fn terminal_authorisation_and_bad_input() {
+    let fx = fixture("term-auth", Duration::from_secs(60)).await;
+    let mut bob = Api::new(&fx.main);
+    bob.auth(true, "bob", "password456").await;
+    fx.alice.post("/api/v1/users/bob/approve", json!({})).await;
+    let id = uuid_like();
+    assert_eq!(
+        open(&fx.main, &bob, "n1", &query(&id), None).await.err(),
+        Some(404)
+    );
+    assert_eq!(
+        open(&fx.main, &fx.alice, "nope", &query(&id), None)
+            .await
+            .err(),
+        Some(404)
+    );
+    assert_eq!(
+        open(
+            &fx.main,
+            &fx.alice,
+            "n1",
+            &query(&id),
+            Some("http://evil.example")
+        )
+        .await
+        .err(),
+        Some(403)
+    );
+    let same = format!("http://{}", fx.main.http);
+    assert!(
+        open(&fx.main, &fx.alice, "n1", &query(&uuid_like()), Some(&same))
+            .await
+            .is_ok()
+    );
+    for bad in [
+        "terminal_id=../../x",
+        "terminal_id=&cols=1",
+        &format!("terminal_id={id}&cols=0"),
+        &format!("terminal_id={id}&rows=5000"),
+    ] {
+        assert_eq!(
+            open(&fx.main, &fx.alice, "n1", bad, None).await.err(),
+            Some(400),
+            "{bad}"
+        );
+    }
+
+    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
+        .await
+        .unwrap();
+    next_text(&mut ws).await;
+    ws.send(Message::Text("not json".into())).await.unwrap();
+    let err = next_text(&mut ws).await;
+    assert_eq!(err["type"], "error");
+    assert!(err["message"].as_str().unwrap().contains("resize"), "{err}");
+    type_line(&mut ws, "echo still-$((1+1))").await;
+    read_until(&mut ws, "still-2").await;
+
+    // Bob, now a member of the node, may open his own terminals but not attach to alice's.
+    let (code, _) = fx
+        .alice
+        .post("/api/v1/nodes/n1/members", json!({"username": "bob"}))
+        .await;
+    assert_eq!(code, 200);
+    let mut theirs = open(&fx.main, &bob, "n1", &query(&id), None).await.unwrap();
+    let refused = next_text(&mut theirs).await;
+    assert_eq!(refused["type"], "error");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("another user"),
+        "{refused}"
+    );
+    let mut own = open(&fx.main, &bob, "n1", &query(&uuid_like()), None)
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut own).await["created"], true);
+    fx.node.unwrap().stop().await;
+    fx.main.stop().await;
+}
+
+// Proves the directory picker lists only directories inside the node's roots, refuses paths outside them by
+// code, hides other users' nodes, and says when the node is offline.
+#[tokio::test]
+async fn directory_listing_stays_inside_roots() {
+    let mut fx = fixture("fs-list", Duration::from_secs(60)).await;
+    let (code, roots) = fx.alice.get("/api/v1/nodes/n1/fs/list").await;
+    assert_eq!(code, 200, "{roots}");
+    let root = std::fs::canonicalize(&fx.root)
+        .unwrap()
+        .display()
+        .to_string();
+    assert_eq!(roots["entries"][0]["path"], root.as_str());
+    let (code, top) = fx
+        .alice
+        .get(&format!("/api/v1/nodes/n1/fs/list?path={root}"))
+        .await;
+    assert_eq!(code, 200, "{top}");
+    assert_eq!(top["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(top["entries"][0]["name"], "proj");
+    assert_eq!(top["parent"], Value::Null);
+    let (code, err) = fx
+        .alice
+        .get(&format!("/api/v1/nodes/n1/fs/list?path={root}/../outside"))
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (400, Some("path_outside_roots")),
+        "{err}"
+    );
+    let (code, err) = fx.alice.get("/api/v1/nodes/n1/fs/list?path=relative").await;
+    assert_eq!(code, 400, "{err}");
+    let mut bob = Api::new(&fx.main);
+    bob.auth(true, "bob", "password456").await;
+    fx.alice.post("/api/v1/users/bob/approve", json!({})).await;
+    assert_eq!(bob.get("/api/v1/nodes/n1/fs/list").await.0, 404);
+    fx.node.take().unwrap().stop().await;
+    fx.main.wait_offline("n1").await;
+    let (code, err) = fx.alice.get("/api/v1/nodes/n1/fs/list").await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (503, Some("node_offline")),
+        "{err}"
+    );
+    fx.main.stop().await;
+}
+
+fn uuid_like() -> String {
+    let h = vibebridge_tunnel::keys::random_hex(16);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
