@@ -11,10 +11,24 @@
 # or
 #   skip: <reason>
 # and the exit status is 0 in both cases. MB = 10^6 bytes of payload one way.
+#
+#   bash scripts/bench-openssh.sh serve PORT
+#
+# only starts the private sshd (for terminal-bench's interactive echo baseline), prints
+#   ready user <user> key <client key file> port <port>
+# (or `skip: <reason>`), and keeps it running until its standard input closes.
 set -uo pipefail
 
-bytes=${1:?usage: bench-openssh.sh BYTES PORT}
-port=${2:?usage: bench-openssh.sh BYTES PORT}
+mode=bench
+if [ "${1:-}" = serve ]; then
+    mode=serve
+    shift
+    bytes=0
+    port=${1:?usage: bench-openssh.sh serve PORT}
+else
+    bytes=${1:?usage: bench-openssh.sh BYTES PORT}
+    port=${2:?usage: bench-openssh.sh BYTES PORT}
+fi
 
 skip() {
     echo "skip: $*"
@@ -106,6 +120,12 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 grep -q "Server listening" "$dir/sshd.log" || skip "sshd did not report listening within 10 s"
+
+if [ "$mode" = serve ]; then
+    echo "ready user $(id -un) key $dir/client_key port $port"
+    cat >/dev/null
+    exit 0
+fi
 
 opts=(-F /dev/null -p "$port" -i "$dir/client_key" -c aes128-gcm@openssh.com
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
