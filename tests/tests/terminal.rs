@@ -35,7 +35,11 @@ async fn fixture(tag: &str, grace: Duration) -> Fx {
     cfg.node.main_host_key = Some(main.fingerprint.clone());
     cfg.node.register_token = Some(Secret::new(main.token()));
     cfg.filesystem.roots = vec![root.clone()];
-    cfg.terminal.default_shell = Some("/bin/bash".into());
+    // bash without the machine's rc files: the test must not depend on (or wait for) the user's ~/.bashrc.
+    let shell = dir.path().join("shell.sh");
+    std::fs::write(&shell, "#!/bin/sh\nexec /bin/bash --norc --noprofile\n").unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    cfg.terminal.default_shell = Some(shell);
     cfg.terminal.grace_period = grace;
     cfg.terminal.scrollback_bytes = 64 * 1024;
     let node = TestNode::start(cfg);
@@ -117,6 +121,11 @@ async fn read_until(ws: &mut Socket, needle: &str) -> String {
         "never saw {needle:?}; got {seen:?}"
     );
     seen
+}
+
+/// Waits for bash's first prompt: keys typed before readline is up may be flushed by its terminal set-up.
+async fn wait_prompt(ws: &mut Socket) {
+    read_until(ws, "\x1b[?2004h").await;
 }
 
 async fn type_line(ws: &mut Socket, line: &str) {
@@ -211,6 +220,7 @@ async fn terminal_runs_resizes_reattaches_and_closes() {
         .await
         .unwrap();
     assert_eq!(next_text(&mut fresh).await["created"], true);
+    wait_prompt(&mut fresh).await;
     type_line(&mut fresh, "exit 3").await;
     let exit = loop {
         let f = next_text(&mut fresh).await;
@@ -219,6 +229,16 @@ async fn terminal_runs_resizes_reattaches_and_closes() {
         }
     };
     assert_eq!(exit["code"], 3);
+    // Starting a shell is audited (twice here: the first shell and the fresh one), reattaching is not.
+    let (_, audit) = fx.alice.get("/api/v1/audit?limit=100").await;
+    let opened: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "terminal.opened")
+        .collect();
+    assert_eq!(opened.len(), 2, "{audit}");
+    assert_eq!(opened[0]["target"], "n1");
     fx.node.unwrap().stop().await;
     fx.main.stop().await;
 }
@@ -232,6 +252,7 @@ async fn abandoned_terminal_ends_after_grace_period() {
         .await
         .unwrap();
     next_text(&mut ws).await;
+    wait_prompt(&mut ws).await;
     let pid = shell_pid(&mut ws).await;
     drop(ws); // no close frame, no Close: like a tab that vanished
     let started = std::time::Instant::now();
@@ -299,6 +320,7 @@ async fn terminal_authorisation_and_bad_input() {
         .await
         .unwrap();
     next_text(&mut ws).await;
+    wait_prompt(&mut ws).await;
     ws.send(Message::Text("not json".into())).await.unwrap();
     let err = next_text(&mut ws).await;
     assert_eq!(err["type"], "error");

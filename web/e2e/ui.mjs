@@ -27,10 +27,10 @@ async function ask(cmd) {
 
 let shot = 0;
 let page;
-async function snap(name) {
+async function snap(name, on = page) {
   shot += 1;
   const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: false });
+  await on.screenshot({ path: file, fullPage: false });
   console.error(`screenshot ${file}`);
 }
 
@@ -60,9 +60,28 @@ try {
   await page.getByRole("link", { name: "Nodes" }).click();
   await page.locator("[data-testid=node]", { hasText: "online" }).first().waitFor();
   await page.getByRole("button", { name: "Add a node" }).click();
-  const join = await page.locator("[data-testid=join] pre.cmd").textContent();
-  if (!join.includes("vibebridge-agent run") || !join.includes("--register-token vbn_")) throw new Error(`join command: ${join}`);
+  const joinCmd = await page.locator("[data-testid=join] pre.cmd").textContent();
+  if (!joinCmd.includes("vibebridge-agent run") || !joinCmd.includes("--register-token vbn_")) throw new Error(`join command: ${joinCmd}`);
   await snap("nodes");
+
+  // 2b. A second sign-up waits for approval until the creator approves it on the Users page.
+  const bobContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const bob = await bobContext.newPage();
+  bob.setDefaultTimeout(T);
+  await bob.goto(URL);
+  await bob.getByRole("button", { name: "Create an account instead" }).click();
+  await bob.fill("input[name=username]", "bob");
+  await bob.fill("input[name=password]", "bob password 1");
+  await bob.click("button[type=submit]");
+  await bob.getByRole("heading", { name: "Waiting for approval" }).waitFor();
+  await snap("pending", bob);
+  await page.getByRole("link", { name: "Users" }).click();
+  await page.getByRole("row", { name: /bob/ }).getByRole("button", { name: "Approve" }).click();
+  await page.getByRole("row", { name: /bob/ }).getByRole("button", { name: "Approve" }).waitFor({ state: "detached" });
+  await snap("users");
+  await bob.getByRole("button", { name: "Check again" }).click();
+  await bob.getByRole("heading", { name: "Sessions" }).waitFor();
+  await bobContext.close();
 
   // 3. New session: browse the node to the repository, ask before edits, write a file.
   await page.getByRole("link", { name: "New session" }).click();
@@ -85,6 +104,11 @@ try {
   await approval.waitFor();
   await page.locator("[data-testid=inbox-badge]", { hasText: "1" }).waitFor();
   await snap("approval");
+  const inbox = await context.newPage();
+  await inbox.goto(`${URL}/inbox`);
+  await inbox.locator("[data-testid=inbox-item]", { hasText: "hello.txt" }).waitFor();
+  await snap("inbox", inbox);
+  await inbox.close();
   await approval.getByRole("button", { name: "Allow" }).click();
 
   // 5. The diff card and the final answer.
@@ -119,6 +143,8 @@ try {
   await page.getByRole("link", { name: "Terminals" }).click();
   await page.getByRole("button", { name: "New terminal" }).click();
   await page.getByTestId("terminal-state").filter({ hasText: "started" }).waitFor();
+  // Keys typed before bash's readline is up may be flushed by its terminal set-up, as in any terminal.
+  await page.waitForFunction(() => /[#$]$/.test((document.querySelector("[data-testid=terminal] .xterm-rows")?.textContent ?? "").trimEnd()));
   await page.locator(".term").click();
   await page.keyboard.type("echo vb-$((6*7))");
   await page.keyboard.press("Enter");

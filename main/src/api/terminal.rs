@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
@@ -27,6 +29,7 @@ use super::ApiError;
 use super::nodes::visible_node;
 use crate::AppState;
 use crate::auth::Approved;
+use crate::store::AuditEvent;
 
 /// Largest frame a browser may send (a big paste).
 const MAX_CLIENT_FRAME: usize = 1024 * 1024;
@@ -66,6 +69,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// Upgrades to a terminal WebSocket.
 pub async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Approved(who): Approved,
     Path(id): Path<String>,
     Query(q): Query<TerminalQuery>,
@@ -94,16 +98,27 @@ pub async fn upgrade(
         rows: q.rows,
     };
     tracing::debug!(node.id = %node.id, terminal = %open.terminal_id, user = %who.user.username, "terminal requested");
+    let audit = AuditEvent::new(format!("user:{}", who.user.username), "terminal.opened")
+        .target(node.id.clone())
+        .source(Some(peer))
+        .detail(format!("terminal {}", open.terminal_id));
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| relay(state, node.id, open, socket)))
+        .on_upgrade(move |socket| relay(state, node.id, open, socket, audit)))
 }
 
 fn text(frame: &TerminalServerFrame) -> Message {
     Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
 }
 
-async fn relay(state: AppState, node: String, open: OpenTerminal, socket: WebSocket) {
+/// Relays one terminal socket; `audit` is recorded when the node starts a new shell for it.
+async fn relay(
+    state: AppState,
+    node: String,
+    open: OpenTerminal,
+    socket: WebSocket,
+    audit: AuditEvent,
+) {
     let (mut sink, mut incoming) = socket.split();
     let fail = |message: String| text(&TerminalServerFrame::Error { message });
     let mut stream = match state.registry.open(&node, &Open::Terminal(open)).await {
@@ -124,6 +139,9 @@ async fn relay(state: AppState, node: String, open: OpenTerminal, socket: WebSoc
     .await;
     let attached = match reply {
         Ok(Ok(Some(TerminalReply::Ok { created, shell }))) => {
+            if created {
+                state.store.audit(audit);
+            }
             TerminalServerFrame::Attached { created, shell }
         }
         Ok(Ok(Some(TerminalReply::Err { message, .. }))) => {

@@ -5,6 +5,7 @@
 //!
 //! The product runs as a person runs it: the real `vibebridge up` binary from this binary's own target directory
 //! (main and the local node in one process, the node dialling main's SSH port), this process as the browser.
+//! Both shells run without the machine's rc files (the web one with a fresh HOME, the ssh one with `--norc`).
 //!
 //! Run: `cargo build --release -p vibebridge-main -p vibebridge-tests --bins && ./target/release/terminal-bench`.
 //! Env: `VB_BENCH_KEYS` (keystrokes per side, 2000), `VB_BENCH_ROUNDS` (10), `VB_BENCH_SKIP=openssh`.
@@ -139,6 +140,7 @@ async fn start_up(bin: &PathBuf, dir: &TempDir) -> (Child, String) {
         .arg("--root")
         .arg(dir.path())
         .env("SHELL", "/bin/bash")
+        .env("HOME", dir.path())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -251,7 +253,7 @@ async fn ssh_terminal() -> Result<(Child, Child, impl Keys), String> {
             "LogLevel=ERROR",
         ])
         .arg(format!("{user}@127.0.0.1"))
-        .arg("exec /bin/bash -i")
+        .arg("exec /bin/bash --norc --noprofile -i")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
