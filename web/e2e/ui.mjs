@@ -1,7 +1,7 @@
 // The browser end-to-end run, driven by tests/tests/browser.rs against `vibebridge up` and the mock model API:
 // register → the local node → add-node command → start a Claude session that writes a file → approve it →
 // the diff card and the final answer → reload mid-turn, nothing lost → a terminal runs `echo vb-$((6*7))`,
-// resizes, survives a reload → the session on a phone-size viewport. A screenshot of every step goes to
+// resizes, survives a reload → the session on a phone-size viewport, light and dark. A screenshot of every step goes to
 // $VB_SHOTS. Talks to the Rust side over stdio: prints `GATE name` / `RELEASE name`, waits for `OK`.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -183,6 +183,11 @@ try {
   await page.getByRole("tab", { name: "Details" }).click();
   await page.getByTestId("last-seq").waitFor();
   await snap("phone-details");
+  await page.getByRole("tab", { name: "Transcript" }).click();
+  await page.getByLabel("Theme").selectOption("dark");
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  if (bg !== "rgb(15, 18, 22)") throw new Error(`dark theme not applied: body background ${bg}`);
+  await snap("phone-dark");
 
   if (errors.length) throw new Error(`page errors: ${errors.join("\n")}`);
   console.log("DONE");
