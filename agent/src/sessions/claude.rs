@@ -198,6 +198,8 @@ pub struct Normaliser {
     tools: HashMap<String, String>,
     provider_session: Option<String>,
     streaming_message: Option<String>,
+    /// `total_cost_usd` is the process's running total; this is what earlier turns already reported.
+    cost_reported: f64,
 }
 
 fn text_of(v: &Value) -> Option<String> {
@@ -481,7 +483,14 @@ impl Normaliser {
                 + n("cache_creation_input_tokens"),
             output_tokens: n("output_tokens"),
             cached_input_tokens: n("cache_read_input_tokens"),
-            cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
+            cost_usd: v
+                .get("total_cost_usd")
+                .and_then(Value::as_f64)
+                .map(|total| {
+                    let turn = (total - self.cost_reported).max(0.0);
+                    self.cost_reported = self.cost_reported.max(total);
+                    turn
+                }),
         }));
         let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
         let reason = v
@@ -614,6 +623,30 @@ mod tests {
         assert!(events.iter().any(
             |e| matches!(e, EventBody::TurnCompleted { is_error: false, reason, .. } if reason.as_deref() == Some("completed"))
         ));
+    }
+
+    // Proves Claude's running cost total becomes per-turn costs, so main's sum is the session's total.
+    #[test]
+    fn cost_is_per_turn() {
+        let (events, turns, _) = run(concat!(
+            r#"{"type":"result","is_error":false,"total_cost_usd":0.11,"usage":{}}"#,
+            "\n",
+            r#"{"type":"result","is_error":false,"total_cost_usd":0.25,"usage":{}}"#,
+            "\n"
+        ));
+        assert_eq!(turns, 2);
+        let costs: Vec<f64> = events
+            .iter()
+            .filter_map(|e| match e {
+                EventBody::Usage(u) => u.cost_usd,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(costs.len(), 2);
+        assert!(
+            (costs[0] - 0.11).abs() < 1e-9 && (costs[1] - 0.14).abs() < 1e-9,
+            "{costs:?}"
+        );
     }
 
     // Proves a can_use_tool control request becomes an approval with the tool's call id, and that a
