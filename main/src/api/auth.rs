@@ -23,7 +23,7 @@ pub struct Credentials {
 }
 
 /// A user as the API shows it (never the hash).
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct UserView {
     id: String,
     username: String,

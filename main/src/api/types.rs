@@ -34,6 +34,8 @@ pub fn typescript() -> String {
         decl::<Usage>(&cfg),
         decl::<EventBody>(&cfg),
         decl::<SessionEvent>(&cfg),
+        decl::<crate::store::Role>(&cfg),
+        decl::<super::auth::UserView>(&cfg),
         decl::<ProviderInfo>(&cfg),
         decl::<super::nodes::NodeView>(&cfg),
         decl::<super::nodes::TokenView>(&cfg),

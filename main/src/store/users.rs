@@ -29,7 +29,7 @@ impl std::fmt::Display for UserId {
 }
 
 /// What a user may do. Ordered: `Creator > Admin > User > Pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Signed up, waiting for an admin's approval; can only see who they are.

@@ -4,21 +4,17 @@ import type {
   ApprovalView,
   DirListing,
   NodeView,
+  Role,
   SessionEvent,
   SessionView,
   TokenView,
+  UserView,
 } from "./types.gen";
 
-export type Role = "creator" | "admin" | "user" | "pending";
+export type { Role };
 
-// The user as `GET /auth/me` answers. Hand-written until `UserView` (main/src/api/auth.rs) derives the
-// generated types; keep it to the fields the UI reads.
-export interface Me {
-  id: string;
-  username: string;
-  role: Role;
-  created_at: string;
-}
+// The user as `GET /auth/me` answers.
+export type Me = UserView;
 
 export class ApiError extends Error {
   constructor(

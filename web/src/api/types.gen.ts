@@ -349,6 +349,10 @@ provider: Provider,
  */
 line: string, });
 
+export type Role = "pending" | "user" | "admin" | "creator";
+
+export type UserView = { id: string, username: string, role: Role, disabled: boolean, created_at: string, };
+
 export type ProviderInfo = { 
 /**
  * `claude` or `codex`.
