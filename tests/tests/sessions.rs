@@ -668,8 +668,8 @@ async fn creation_errors_are_clear() {
 }
 
 /// Proves the browser WebSocket replays a session from `after_seq` in order and then follows it live, answers
-/// bad frames with an error without closing, hides other users' sessions, and refuses unauthenticated
-/// upgrades.
+/// bad frames with an error without closing, hides other users' sessions, and refuses unauthenticated and
+/// cross-origin upgrades.
 #[tokio::test]
 async fn websocket_replays_then_follows() {
     let fx = Fx::new("ws").await;
@@ -734,6 +734,18 @@ async fn websocket_replays_then_follows() {
     assert_eq!(ws_bob.next().await["type"], "error");
     bob.token = None;
     assert!(WsClient::connect(&bob).await.is_err());
+
+    // A page from another origin cannot open it with the user's credentials.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/api/v1/ws", fx.main.http)
+        .into_client_request()
+        .unwrap();
+    let auth = format!("Bearer {}", fx.api.token.clone().unwrap());
+    req.headers_mut()
+        .insert("authorization", auth.parse().unwrap());
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_err());
 }
 
 /// Proves a pending approval survives a tunnel cut: it stays in the inbox while the node reconnects, and

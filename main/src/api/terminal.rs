@@ -57,7 +57,7 @@ fn default_rows() -> u16 {
 
 /// A browser page may only open a terminal on the origin that served it (no cross-site WebSocket hijacking:
 /// the cookie would otherwise authenticate a foreign page). Clients without an `Origin` are not browsers.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };

@@ -94,10 +94,19 @@ pub enum ServerFrame {
 pub async fn upgrade(
     State(state): State<AppState>,
     Approved(who): Approved,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
-) -> Response {
-    ws.max_message_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| serve(state, who, socket))
+) -> Result<Response, super::ApiError> {
+    // The cookie would authenticate a foreign page too; only pages main served may connect.
+    if !super::terminal::same_origin(&headers) {
+        return Err(super::ApiError::Forbidden(
+            "the live channel opens only from pages served by this main (Origin does not match Host)"
+                .into(),
+        ));
+    }
+    Ok(ws
+        .max_message_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| serve(state, who, socket)))
 }
 
 fn json_frame(frame: ServerFrame) -> Message {
