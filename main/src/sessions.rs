@@ -155,6 +155,64 @@ impl SessionHub {
             .subscribe()
     }
 
+    /// Stored events of a session after `after`, then live ones, in seq order with none missing or doubled;
+    /// ends when the hub stops. What SSE, the WebSocket and the console's `sessions tail` follow.
+    pub fn follow(
+        &self,
+        id: Uuid,
+        after: u64,
+    ) -> impl futures::Stream<Item = Arc<LiveEvent>> + Send + use<> {
+        futures::stream::unfold(
+            (
+                self.clone(),
+                None::<broadcast::Receiver<_>>,
+                after,
+                Vec::new(),
+            ),
+            move |(hub, mut rx, mut last, mut backlog)| async move {
+                loop {
+                    if let Some(ev) = backlog.pop() {
+                        return Some((ev, (hub, rx, last, backlog)));
+                    }
+                    let receiver = rx.get_or_insert_with(|| hub.subscribe(id));
+                    // Catch up from the store (after subscribing, so nothing falls between).
+                    match hub.inner.store.session_events(&id, last, 256) {
+                        Ok(page) if !page.is_empty() => {
+                            last = page.last().map(|e| e.seq).unwrap_or(last);
+                            backlog = page
+                                .iter()
+                                .rev()
+                                .map(|e| Arc::new(LiveEvent::new(id, e)))
+                                .collect();
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(session = %id, "reading events: {e}");
+                            return None;
+                        }
+                    }
+                    loop {
+                        let next = tokio::select! {
+                            () = hub.stopped() => return None,
+                            next = receiver.recv() => next,
+                        };
+                        match next {
+                            Ok(ev) if ev.seq <= last => continue,
+                            Ok(ev) if ev.seq == last + 1 => {
+                                last = ev.seq;
+                                return Some((ev, (hub, rx, last, backlog)));
+                            }
+                            // A gap or a lagging subscriber: catch up from the store.
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                }
+            },
+        )
+    }
+
     fn publish(&self, id: Uuid, events: &[SessionEvent]) {
         let mut live = lock(&self.inner.live);
         let Some(tx) = live.get(&id) else { return };
@@ -183,7 +241,7 @@ impl SessionHub {
             loop {
                 let result = tokio::select! {
                     () = this.inner.shutdown.cancelled() => Err("main is shutting down".to_string()),
-                    r = this.follow(id, &node) => r,
+                    r = this.attach_once(id, &node) => r,
                 };
                 let again = {
                     let mut attached = lock(&this.inner.attached);
@@ -208,7 +266,7 @@ impl SessionHub {
     }
 
     /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
-    async fn follow(&self, id: Uuid, node: &str) -> Result<(), String> {
+    async fn attach_once(&self, id: Uuid, node: &str) -> Result<(), String> {
         let max = self.inner.max_frame_bytes;
         let mut gaps = 0;
         loop {

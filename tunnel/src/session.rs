@@ -337,6 +337,15 @@ pub struct SessionEvent {
     pub body: EventBody,
 }
 
+/// Store key of one event: the session's 16 UUID bytes, then the big-endian seq, so a range scan over a
+/// session's keys is its history in order. Both the node's and main's stores use it.
+pub fn event_key(session: &[u8; 16], seq: u64) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(session);
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
 /// Main → node: start a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartSession {

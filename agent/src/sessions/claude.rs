@@ -15,7 +15,7 @@ use vibebridge_tunnel::session::{Decision, EventBody, Provider, ToolKind, ToolSt
 
 use super::driver::{Ask, Backend, Launch, Step};
 use super::log::SessionLog;
-use super::process::{Proc, Spawn};
+use super::process::{Proc, Read, Spawn};
 
 /// What is needed to answer one `can_use_tool` request.
 pub struct PendingTool {
@@ -146,13 +146,10 @@ impl Backend for Claude {
     }
 
     async fn step(&mut self) -> Step<PendingTool> {
-        let line = match self.proc.next_line().await {
-            None => return Step::Exited,
-            Some(Err(message)) => {
-                self.log.append(EventBody::Error { message });
-                return Step::Continue;
-            }
-            Some(Ok(line)) => line,
+        let line = match self.proc.read_line(&self.log).await {
+            Read::Line(line) => line,
+            Read::Skipped => return Step::Continue,
+            Read::Ended => return Step::Exited,
         };
         let out = self.norm.line(&line);
         for body in out.events {
@@ -251,10 +248,7 @@ fn diff_of(result: &Value) -> Option<String> {
     let mut out = String::new();
     match hunks {
         Some(hunks) if !hunks.is_empty() => {
-            out.push_str(&format!(
-                "--- a/{rel}\n+++ b/{rel}\n",
-                rel = path.trim_start_matches('/')
-            ));
+            out.push_str(&super::diff::header(path));
             for h in hunks {
                 let n = |k: &str| h.get(k).and_then(Value::as_u64).unwrap_or(0);
                 out.push_str(&format!(
@@ -277,17 +271,7 @@ fn diff_of(result: &Value) -> Option<String> {
         }
         _ => {
             let content = result.get("content").and_then(Value::as_str)?;
-            let lines: Vec<&str> = content.lines().collect();
-            out.push_str(&format!(
-                "--- /dev/null\n+++ b/{}\n@@ -0,0 +1,{} @@\n",
-                path.trim_start_matches('/'),
-                lines.len()
-            ));
-            for l in lines {
-                out.push('+');
-                out.push_str(l);
-                out.push('\n');
-            }
+            out.push_str(&super::diff::added_file(path, content));
         }
     }
     Some(out)

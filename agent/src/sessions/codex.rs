@@ -15,7 +15,7 @@ use vibebridge_tunnel::session::{Decision, EventBody, Provider, ToolKind, ToolSt
 
 use super::driver::{Ask, Backend, Launch, Step};
 use super::log::SessionLog;
-use super::process::{Proc, Spawn};
+use super::process::{Proc, Read, Spawn};
 
 /// How long the app-server may take to answer `initialize` and the thread request.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -436,22 +436,10 @@ fn change_diff(changes: &Value) -> Option<String> {
         if diff.starts_with("---") {
             out.push_str(diff);
         } else if kind == "add" {
-            let lines: Vec<&str> = diff.lines().collect();
-            out.push_str(&format!(
-                "--- /dev/null\n+++ b/{}\n@@ -0,0 +1,{} @@\n",
-                path.trim_start_matches('/'),
-                lines.len()
-            ));
-            for l in lines {
-                out.push('+');
-                out.push_str(l);
-                out.push('\n');
-            }
+            out.push_str(&super::diff::added_file(path, diff));
         } else {
-            out.push_str(&format!(
-                "--- a/{rel}\n+++ b/{rel}\n{diff}",
-                rel = path.trim_start_matches('/')
-            ));
+            out.push_str(&super::diff::header(path));
+            out.push_str(diff);
         }
         if !out.ends_with('\n') {
             out.push('\n');
@@ -567,13 +555,10 @@ impl Backend for AppServer {
     }
 
     async fn step(&mut self) -> Step<PendingRequest> {
-        let line = match self.proc.next_line().await {
-            None => return Step::Exited,
-            Some(Err(message)) => {
-                self.log.append(EventBody::Error { message });
-                return Step::Continue;
-            }
-            Some(Ok(line)) => line,
+        let line = match self.proc.read_line(&self.log).await {
+            Read::Line(line) => line,
+            Read::Skipped => return Step::Continue,
+            Read::Ended => return Step::Exited,
         };
         match serde_json::from_str::<Value>(&line) {
             Ok(v) => self.message(&line, v).await,
@@ -815,8 +800,8 @@ impl Backend for Exec {
         let Some(proc) = &mut self.proc else {
             return std::future::pending().await;
         };
-        match proc.next_line().await {
-            Some(Ok(line)) => {
+        match proc.read_line(&self.log).await {
+            Read::Line(line) => {
                 let events = match serde_json::from_str::<Value>(&line) {
                     Ok(v) => self.normalise(&v, &line),
                     Err(e) => vec![not_json(&line, &e), raw(&line)],
@@ -826,11 +811,8 @@ impl Backend for Exec {
                 }
                 Step::Continue
             }
-            Some(Err(message)) => {
-                self.log.append(EventBody::Error { message });
-                Step::Continue
-            }
-            None => {
+            Read::Skipped => Step::Continue,
+            Read::Ended => {
                 let mut proc = self.proc.take();
                 let status = match &mut proc {
                     Some(p) => p.terminate(super::driver::STOP_GRACE).await,

@@ -8,6 +8,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod diff;
 pub mod driver;
 pub mod log;
 pub mod process;

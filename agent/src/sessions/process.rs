@@ -20,6 +20,16 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
 const STDERR_TAIL_LINES: usize = 20;
 
+/// One read of a CLI's stdout, as a session consumes it.
+pub enum Read {
+    /// A line (already copied to the raw file).
+    Line(String),
+    /// A line could not be read; the error is on the session's log and reading goes on.
+    Skipped,
+    /// Output ended.
+    Ended,
+}
+
 /// What to run.
 pub struct Spawn<'a> {
     /// The binary.
@@ -119,6 +129,18 @@ impl Proc {
                 "the CLI printed a line longer than {MAX_LINE_BYTES} bytes; it was skipped"
             ))),
             Err(LinesCodecError::Io(e)) => Some(Err(format!("reading the CLI's output: {e}"))),
+        }
+    }
+
+    /// The next line; a line that could not be read becomes an error event on `log` and is skipped.
+    pub async fn read_line(&mut self, log: &super::log::SessionLog) -> Read {
+        match self.next_line().await {
+            Some(Ok(line)) => Read::Line(line),
+            Some(Err(message)) => {
+                log.append(vibebridge_tunnel::session::EventBody::Error { message });
+                Read::Skipped
+            }
+            None => Read::Ended,
         }
     }
 

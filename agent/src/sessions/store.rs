@@ -42,10 +42,7 @@ pub struct AgentStore {
 }
 
 fn event_key(id: &Uuid, seq: u64) -> [u8; 24] {
-    let mut key = [0u8; 24];
-    key[..16].copy_from_slice(id.as_bytes());
-    key[16..].copy_from_slice(&seq.to_be_bytes());
-    key
+    vibebridge_tunnel::session::event_key(id.as_bytes(), seq)
 }
 
 impl AgentStore {

@@ -25,7 +25,6 @@ use super::{ApiError, Body};
 use crate::AppState;
 use crate::auth::{Approved, AuthUser};
 use crate::registry::OpenError;
-use crate::sessions::LiveEvent;
 use crate::store::{AuditEvent, PendingApproval, SessionRecord, UsageTotals, now_ms, rfc3339};
 
 /// How long main waits for a node to answer a session request.
@@ -307,7 +306,7 @@ pub async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(q.after);
-    let events = follow(state, s.id, after);
+    let events = state.sessions.follow(s.id, after);
     let sse = futures::StreamExt::map(events, |ev| {
         Ok(Event::default()
             .id(ev.seq.to_string())
@@ -315,64 +314,6 @@ pub async fn stream(
             .data(ev.json.clone()))
     });
     Ok(Sse::new(sse).keep_alive(KeepAlive::default()))
-}
-
-/// Stored events after `after`, then live ones, in seq order with none missing or doubled. Used by SSE and
-/// the WebSocket.
-pub fn follow(
-    state: AppState,
-    id: Uuid,
-    after: u64,
-) -> impl Stream<Item = std::sync::Arc<LiveEvent>> + Send + 'static {
-    futures::stream::unfold(
-        (
-            state,
-            None::<tokio::sync::broadcast::Receiver<_>>,
-            after,
-            Vec::new(),
-        ),
-        move |(state, mut rx, mut last, mut backlog)| async move {
-            loop {
-                if let Some(ev) = backlog.pop() {
-                    return Some((ev, (state, rx, last, backlog)));
-                }
-                let receiver = rx.get_or_insert_with(|| state.sessions.subscribe(id));
-                // Catch up from the store (after subscribing, so nothing falls between).
-                match state.store.session_events(&id, last, 256) {
-                    Ok(page) if !page.is_empty() => {
-                        last = page.last().map(|e| e.seq).unwrap_or(last);
-                        backlog = page
-                            .iter()
-                            .rev()
-                            .map(|e| std::sync::Arc::new(LiveEvent::new(id, e)))
-                            .collect();
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(session = %id, "reading events: {e}");
-                        return None;
-                    }
-                }
-                loop {
-                    let next = tokio::select! {
-                        () = state.sessions.stopped() => return None,
-                        next = receiver.recv() => next,
-                    };
-                    match next {
-                        Ok(ev) if ev.seq <= last => continue,
-                        Ok(ev) if ev.seq == last + 1 => {
-                            last = ev.seq;
-                            return Some((ev, (state, rx, last, backlog)));
-                        }
-                        // A gap or a lagging subscriber: catch up from the store.
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
-            }
-        },
-    )
 }
 
 /// Body of `POST …/messages`.

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use vibebridge_tunnel::session::SessionEvent;
 
-use super::sessions::{follow, visible_session};
+use super::sessions::visible_session;
 use crate::AppState;
 use crate::auth::{Approved, AuthUser};
 
@@ -212,7 +212,7 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
                 subs.insert(
                     session_id,
                     tokio::spawn(async move {
-                        let events = follow(state, session.id, after_seq);
+                        let events = state.sessions.follow(session.id, after_seq);
                         futures::pin_mut!(events);
                         while let Some(ev) = events.next().await {
                             if out.send(Message::Text(ev.ws_frame.clone())).await.is_err() {

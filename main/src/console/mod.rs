@@ -62,7 +62,7 @@ async fn follow(
     tokio::pin!(stop);
     match what {
         Follow::Session { id, after } => {
-            let events = crate::api::sessions::follow(state.clone(), id, after);
+            let events = state.sessions.follow(id, after);
             tokio::pin!(events);
             loop {
                 let ev = tokio::select! {

@@ -190,6 +190,29 @@ impl Handler {
         }
     }
 
+    /// Accepts a shell or exec request on an admin's console channel: the admin, the channel and whether it
+    /// has a PTY. Anything else (a node, an unknown channel) is refused and yields `None`.
+    fn console_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<Option<(crate::console::commands::Admin, Channel<Msg>, bool)>, russh::Error> {
+        let admin = match &self.principal {
+            Some(Principal::Admin(a)) => a.clone(),
+            _ => {
+                session.channel_failure(channel)?;
+                return Ok(None);
+            }
+        };
+        let Some((ch, pty)) = self.console.remove(&channel) else {
+            session.channel_failure(channel)?;
+            return Ok(None);
+        };
+        session.channel_success(channel)?;
+        self.established.cancel();
+        Ok(Some((admin, ch, pty)))
+    }
+
     fn audit(&self, actor: String, action: &str, target: &str, detail: Option<String>) {
         let mut e = AuditEvent::new(actor, action)
             .target(target)
@@ -375,19 +398,9 @@ impl russh::server::Handler for Handler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let admin = match &self.principal {
-            Some(Principal::Admin(a)) => a.clone(),
-            _ => {
-                session.channel_failure(channel)?;
-                return Ok(());
-            }
-        };
-        let Some((ch, _pty)) = self.console.remove(&channel) else {
-            session.channel_failure(channel)?;
+        let Some((admin, ch, _pty)) = self.console_request(channel, session)? else {
             return Ok(());
         };
-        session.channel_success(channel)?;
-        self.established.cancel();
         self.tasks.spawn(crate::console::interactive(
             self.state.clone(),
             admin,
@@ -403,19 +416,9 @@ impl russh::server::Handler for Handler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let admin = match &self.principal {
-            Some(Principal::Admin(a)) => a.clone(),
-            _ => {
-                session.channel_failure(channel)?;
-                return Ok(());
-            }
-        };
-        let Some((ch, pty)) = self.console.remove(&channel) else {
-            session.channel_failure(channel)?;
+        let Some((admin, ch, pty)) = self.console_request(channel, session)? else {
             return Ok(());
         };
-        session.channel_success(channel)?;
-        self.established.cancel();
         let command = String::from_utf8_lossy(data).into_owned();
         self.tasks.spawn(crate::console::exec(
             self.state.clone(),

@@ -81,10 +81,7 @@ pub struct PendingApproval {
 }
 
 fn event_key(id: &Uuid, seq: u64) -> [u8; 24] {
-    let mut key = [0u8; 24];
-    key[..16].copy_from_slice(id.as_bytes());
-    key[16..].copy_from_slice(&seq.to_be_bytes());
-    key
+    vibebridge_tunnel::session::event_key(id.as_bytes(), seq)
 }
 
 /// Why events could not be applied.
