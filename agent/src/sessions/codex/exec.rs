@@ -1,0 +1,296 @@
+//! `codex exec --json`: the fallback when the app-server cannot start. One process per turn (a follow-up
+//! resumes the thread); no approvals, since exec forces the approval policy to never.
+
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use vibebridge_tunnel::session::{Decision, EventBody, Provider, ToolKind, ToolStatus, Usage};
+
+use super::{change_paths, item_status, not_json, raw};
+use crate::sessions::driver::{Backend, Launch, Step};
+use crate::sessions::log::SessionLog;
+use crate::sessions::process::{Proc, Read, Spawn};
+
+/// `codex exec --json`, one process per turn; no approvals (exec forces the policy to never).
+pub struct Exec {
+    launch: ExecLaunch,
+    log: Arc<SessionLog>,
+    thread_id: Option<String>,
+    proc: Option<Proc>,
+    turn_completed: bool,
+    interrupted: bool,
+}
+
+struct ExecLaunch {
+    program: std::path::PathBuf,
+    cwd: std::path::PathBuf,
+    cfg_args: Vec<String>,
+    env: std::collections::BTreeMap<String, String>,
+    model: Option<String>,
+    raw_dir: std::path::PathBuf,
+}
+
+impl Exec {
+    /// A fallback driver for the session in `launch`.
+    pub fn new(launch: &Launch) -> Exec {
+        Exec {
+            launch: ExecLaunch {
+                program: launch.program.clone(),
+                cwd: launch.cwd.clone(),
+                cfg_args: launch.cfg.args.clone(),
+                env: launch.cfg.env.clone(),
+                model: launch.model.clone(),
+                raw_dir: launch.raw_dir.clone(),
+            },
+            log: launch.log.clone(),
+            thread_id: launch.resume.clone(),
+            proc: None,
+            turn_completed: false,
+            interrupted: false,
+        }
+    }
+
+    fn normalise(&mut self, v: &Value, line: &str) -> Vec<EventBody> {
+        match v["type"].as_str().unwrap_or_default() {
+            "thread.started" => {
+                let id = v["thread_id"].as_str().unwrap_or_default().to_string();
+                if self.thread_id.as_deref() == Some(id.as_str()) {
+                    return vec![];
+                }
+                self.thread_id = Some(id.clone());
+                vec![EventBody::ProviderSession {
+                    provider_session_id: id,
+                    model: None,
+                }]
+            }
+            "turn.started" => vec![],
+            "item.started" => exec_tool_call(&v["item"]).into_iter().collect(),
+            "item.completed" => exec_item_completed(&v["item"]),
+            "turn.completed" => {
+                self.turn_completed = true;
+                let u = &v["usage"];
+                let n = |k: &str| u[k].as_u64().unwrap_or(0);
+                vec![
+                    EventBody::Usage(Usage {
+                        input_tokens: n("input_tokens"),
+                        output_tokens: n("output_tokens"),
+                        cached_input_tokens: n("cached_input_tokens"),
+                        cost_usd: None,
+                    }),
+                    EventBody::TurnCompleted {
+                        is_error: false,
+                        reason: Some("completed".into()),
+                        result: None,
+                    },
+                ]
+            }
+            "turn.failed" => {
+                self.turn_completed = true;
+                let message = v["error"]["message"].as_str().unwrap_or("turn failed");
+                vec![
+                    EventBody::Error {
+                        message: format!("codex: {message}"),
+                    },
+                    EventBody::TurnCompleted {
+                        is_error: true,
+                        reason: Some("failed".into()),
+                        result: None,
+                    },
+                ]
+            }
+            "error" => vec![EventBody::Error {
+                message: format!(
+                    "codex: {}",
+                    v["message"].as_str().unwrap_or("unknown error")
+                ),
+            }],
+            _ => vec![raw(line)],
+        }
+    }
+}
+
+fn exec_tool_call(item: &Value) -> Option<EventBody> {
+    let (kind, title, name) = match item["type"].as_str()? {
+        "command_execution" => (
+            ToolKind::Command,
+            item["command"].as_str().unwrap_or_default().to_string(),
+            "command_execution",
+        ),
+        "file_change" => (
+            ToolKind::FileEdit,
+            change_paths(&item["changes"]),
+            "file_change",
+        ),
+        "mcp_tool_call" => (ToolKind::Mcp, "MCP tool".into(), "mcp_tool_call"),
+        "web_search" => (
+            ToolKind::Web,
+            item["query"].as_str().unwrap_or_default().to_string(),
+            "web_search",
+        ),
+        _ => return None,
+    };
+    Some(EventBody::ToolCall {
+        call_id: item["id"].as_str().unwrap_or_default().to_string(),
+        name: name.into(),
+        kind,
+        title,
+        input: item.clone(),
+        status: ToolStatus::Running,
+    })
+}
+
+fn exec_item_completed(item: &Value) -> Vec<EventBody> {
+    let id = item["id"].as_str().unwrap_or_default().to_string();
+    let status = item["status"].as_str().unwrap_or("completed");
+    match item["type"].as_str().unwrap_or_default() {
+        "agent_message" => vec![EventBody::AssistantMessage {
+            message_id: id,
+            text: item["text"].as_str().unwrap_or_default().to_string(),
+        }],
+        "reasoning" => vec![EventBody::Thinking {
+            text: item["text"].as_str().unwrap_or_default().to_string(),
+        }],
+        "command_execution" => {
+            let exit_code = item["exit_code"].as_i64();
+            vec![EventBody::ToolResult {
+                call_id: id,
+                status: item_status(status, exit_code),
+                output: item["aggregated_output"].as_str().map(str::to_string),
+                exit_code,
+                diff: None,
+            }]
+        }
+        "file_change" | "mcp_tool_call" | "web_search" => vec![EventBody::ToolResult {
+            call_id: id,
+            status: item_status(status, None),
+            output: None,
+            exit_code: None,
+            diff: None,
+        }],
+        "error" => vec![EventBody::Error {
+            message: format!("codex: {}", item["message"].as_str().unwrap_or_default()),
+        }],
+        _ => vec![EventBody::Raw {
+            provider: Provider::Codex,
+            line: item.to_string(),
+        }],
+    }
+}
+
+impl Backend for Exec {
+    type Pending = ();
+
+    async fn send_message(&mut self, text: &str) -> Result<(), String> {
+        let mut args = self.launch.cfg_args.clone();
+        args.extend(
+            [
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "--sandbox",
+                "workspace-write",
+            ]
+            .map(String::from),
+        );
+        if let Some(m) = &self.launch.model {
+            args.extend(["-m".into(), m.clone()]);
+        }
+        if let Some(id) = &self.thread_id {
+            args.extend(["resume".into(), id.clone()]);
+        }
+        args.push(text.to_string());
+        let n = self.log.next_execution();
+        let proc = Proc::spawn(Spawn {
+            program: &self.launch.program,
+            args,
+            cwd: &self.launch.cwd,
+            env: &self.launch.env,
+            stdin: false,
+            raw_path: self.launch.raw_dir.join(format!("{n:04}-codex-exec.jsonl")),
+        })
+        .map_err(|e| format!("could not start {}: {e}", self.launch.program.display()))?;
+        self.proc = Some(proc);
+        self.turn_completed = false;
+        self.interrupted = false;
+        Ok(())
+    }
+
+    async fn interrupt(&mut self) -> Result<(), String> {
+        // exec stops within ~50 ms of SIGTERM and takes its sandboxed children with it.
+        if let Some(proc) = &self.proc {
+            self.interrupted = true;
+            proc.signal(nix::sys::signal::Signal::SIGTERM);
+        }
+        Ok(())
+    }
+
+    async fn answer(&mut self, _: (), _: Decision, _: Option<&str>) -> Result<(), String> {
+        Err("codex exec mode has no approvals".into())
+    }
+
+    async fn step(&mut self) -> Step<()> {
+        let Some(proc) = &mut self.proc else {
+            return std::future::pending().await;
+        };
+        match proc.read_line(&self.log).await {
+            Read::Line(line) => {
+                let events = match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => self.normalise(&v, &line),
+                    Err(e) => vec![not_json(&line, &e), raw(&line)],
+                };
+                for body in events {
+                    self.log.append(body);
+                }
+                Step::Continue
+            }
+            Read::Skipped => Step::Continue,
+            Read::Ended => {
+                let mut proc = self.proc.take();
+                let status = match &mut proc {
+                    Some(p) => p.terminate(crate::sessions::driver::STOP_GRACE).await,
+                    None => None,
+                };
+                if !self.turn_completed {
+                    if !self.interrupted {
+                        let tail = proc.as_ref().map(Proc::stderr_tail).unwrap_or_default();
+                        self.log.append(EventBody::Error {
+                            message: format!(
+                                "codex exec ended without finishing the turn ({}): {tail}",
+                                crate::sessions::process::describe(status)
+                            ),
+                        });
+                    }
+                    self.log.append(EventBody::TurnCompleted {
+                        is_error: true,
+                        reason: Some(
+                            if self.interrupted {
+                                "interrupted"
+                            } else {
+                                "failed"
+                            }
+                            .into(),
+                        ),
+                        result: None,
+                    });
+                }
+                Step::TurnDone
+            }
+        }
+    }
+
+    async fn shutdown(&mut self, grace: Duration) -> Option<ExitStatus> {
+        match &mut self.proc {
+            Some(p) => p.terminate(grace).await,
+            None => None,
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        self.proc
+            .as_ref()
+            .map(Proc::stderr_tail)
+            .unwrap_or_default()
+    }
+}
