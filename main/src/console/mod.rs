@@ -2,8 +2,13 @@
 //! registered key and get an interactive console with a PTY, or run one command without (`ssh -p 2222 main
 //! nodes list --json`): plain text or JSON out, exit status 0 on success.
 
+mod cmd_nodes;
+mod cmd_sessions;
+mod cmd_users;
 pub mod commands;
+pub mod format;
 pub mod line;
+pub mod words;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,7 +79,7 @@ async fn follow(
                     format!("{}\n", ev.json)
                 } else {
                     match serde_json::from_str(&ev.json) {
-                        Ok(parsed) => commands::event_line(&parsed),
+                        Ok(parsed) => format::event_line(&parsed),
                         Err(_) => format!("{}\n", ev.json),
                     }
                 };
@@ -102,7 +107,7 @@ async fn follow(
                 let text = if json {
                     format!("{}\n", serde_json::to_value(&entry).unwrap_or(Value::Null))
                 } else {
-                    commands::audit_line(&entry)
+                    format::audit_line(&entry)
                 };
                 if !write(w, pty, &text).await {
                     return false;
@@ -128,7 +133,7 @@ pub async fn exec(
         admin: &admin,
         peer,
     };
-    let code = match commands::split_words(&command) {
+    let code = match words::split_words(&command) {
         Err(e) => {
             write(&w, pty, &format!("error: {e}\n")).await;
             2
@@ -220,7 +225,7 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                         Some((head, p)) => (head.to_string(), p.to_string()),
                         None => (String::new(), before.clone()),
                     };
-                    let words = commands::split_words(&done).unwrap_or_default();
+                    let words = words::split_words(&done).unwrap_or_default();
                     let options = commands::complete(&state, &words, &partial);
                     match options.as_slice() {
                         [] => {
@@ -243,7 +248,7 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                 }
                 Action::Submit(text) => {
                     write(&w, true, "\n").await;
-                    let mut words = match commands::split_words(&text) {
+                    let mut words = match words::split_words(&text) {
                         Ok(words) => words,
                         Err(e) => {
                             write(&w, true, &format!("error: {e}\n")).await;
