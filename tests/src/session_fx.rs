@@ -1,0 +1,191 @@
+//! The agent-session test fixture: main, node `n1` with both provider CLIs pointed at the mock model APIs,
+//! a logged-in user, and helpers to drive sessions through the API and read their events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use vibebridge_tunnel::config::Secret;
+
+use crate::mock::{CliEnv, MockAnthropic, MockOpenAi, claude_bin, codex_bin};
+use crate::{Api, SseReader, TempDir, TestMain, TestNode};
+
+/// Main, one node with both providers pointed at the mocks, and a logged-in user.
+pub struct Fx {
+    /// State of main and the node.
+    pub dir: TempDir,
+    /// Main.
+    pub main: TestMain,
+    /// The node (taken out to restart it).
+    pub node: Option<TestNode>,
+    /// Logged in as alice.
+    pub api: Api,
+    /// The CLIs' isolated environment.
+    pub env: CliEnv,
+    /// The mock Anthropic API.
+    pub claude: MockAnthropic,
+    /// The mock OpenAI API.
+    pub openai: MockOpenAi,
+    /// A git repository inside the node's roots.
+    pub repo: PathBuf,
+}
+
+impl Fx {
+    /// The fixture with default node settings.
+    pub async fn new(tag: &str) -> Fx {
+        Self::with(tag, |_| {}).await
+    }
+
+    /// The fixture with the node config changed by `tweak` first.
+    pub async fn with(tag: &str, tweak: impl FnOnce(&mut vibebridge_agent::NodeConfig)) -> Fx {
+        let dir = TempDir::new(&format!("sess-{tag}"));
+        let claude = MockAnthropic::start().await;
+        let openai = MockOpenAi::start().await;
+        let env = CliEnv::new(tag)
+            .with_anthropic(&claude)
+            .with_openai(&openai);
+        let repo = env.git_repo("ws");
+        let main = TestMain::start(dir.path()).await;
+        let mut api = Api::new(&main);
+        assert_eq!(
+            api.auth(true, "alice", "correct horse battery").await.0,
+            200
+        );
+        let mut cfg = node_config(&dir, &main, &env);
+        tweak(&mut cfg);
+        let node = TestNode::start(cfg);
+        main.wait_online("n1").await;
+        Fx {
+            dir,
+            main,
+            node: Some(node),
+            api,
+            env,
+            claude,
+            openai,
+            repo,
+        }
+    }
+
+    /// Starts a session; returns its id.
+    pub async fn create(&self, provider: &str, prompt: &str, mode: Option<&str>) -> String {
+        let (status, body) = self
+            .api
+            .post(
+                "/api/v1/sessions",
+                json!({"node_id": "n1", "path": self.repo.display().to_string(),
+                       "provider": provider, "permission_mode": mode, "prompt": prompt}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Main's SSE stream of session `id` from its first event.
+    pub async fn sse(&self, id: &str) -> SseReader {
+        SseReader::open(&self.api, id, 0).await
+    }
+
+    /// Sends a follow-up message; asserts it was accepted.
+    pub async fn message(&self, id: &str, text: &str) {
+        let (status, body) = self
+            .api
+            .post(
+                &format!("/api/v1/sessions/{id}/messages"),
+                json!({ "text": text }),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+
+    /// Answers an approval; asserts it was accepted.
+    pub async fn decide(&self, id: &str, approval: &str, decision: &str, message: Option<&str>) {
+        let (status, body) = self
+            .api
+            .post(
+                &format!("/api/v1/sessions/{id}/approvals/{approval}"),
+                json!({ "decision": decision, "message": message }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Every stored event of a session, through the paged history endpoint.
+    pub async fn history(&self, id: &str) -> Vec<Value> {
+        let (mut after, mut all) = (0, Vec::new());
+        loop {
+            let (status, page) = self
+                .api
+                .get(&format!(
+                    "/api/v1/sessions/{id}/events?after={after}&limit=7"
+                ))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let events = page["events"].as_array().unwrap().clone();
+            if events.is_empty() {
+                return all;
+            }
+            after = page["next_after"].as_u64().unwrap();
+            all.extend(events);
+        }
+    }
+}
+
+/// The node config the fixture starts `n1` with: pinned to `main`, enrolling with a fresh token, roots at the
+/// CLI sandbox, both providers pointed at the pinned CLIs with the sandbox environment.
+pub fn node_config(dir: &TempDir, main: &TestMain, env: &CliEnv) -> vibebridge_agent::NodeConfig {
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(Secret::new(main.token()));
+    cfg.filesystem.roots = vec![env.path().to_path_buf()];
+    let vars: BTreeMap<String, String> = env.env().into_iter().collect();
+    cfg.providers.claude.command = Some(claude_bin());
+    cfg.providers.claude.env = vars.clone();
+    cfg.providers.codex.command = Some(codex_bin());
+    cfg.providers.codex.env = vars;
+    cfg
+}
+
+/// Whether an event has `type` `t`.
+pub fn is_type(ev: &Value, t: &str) -> bool {
+    ev["type"] == t
+}
+
+/// Whether an event is a status change to `s`.
+pub fn is_status(ev: &Value, s: &str) -> bool {
+    ev["type"] == "status" && ev["status"] == s
+}
+
+/// Asserts events carry seqs 1..=n exactly once each, in order.
+pub fn assert_contiguous(events: &[Value]) {
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, want, "event seqs are not 1..=n");
+}
+
+/// A prompt that makes the mock answer with one Write of `content` to `path`.
+pub fn write_prompt(path: &Path, content: &str) -> String {
+    format!(
+        "Please write it. [[tool:Write {}]]",
+        json!({"file_path": path.display().to_string(), "content": content})
+    )
+}
+
+/// True while a process whose command line contains `marker` is alive.
+pub fn process_alive(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false)
+    })
+}
+
+/// An executable `/bin/sh` script named `name` (a stand-in for a CLI) in its own directory, removed with it.
+pub fn wrapper_script(name: &str, body: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(&format!("{name}-wrapper"));
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (dir, path)
+}
