@@ -181,6 +181,18 @@ pub fn process_alive(marker: &str) -> bool {
     })
 }
 
+/// Waits (up to the CLI budget) until a process whose command line contains `marker` runs; panics with
+/// `what` otherwise.
+pub async fn wait_for_process(marker: &str, what: &str) {
+    tokio::time::timeout(crate::mock::CLI_WAIT, async {
+        while !process_alive(marker) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect(what);
+}
+
 /// An executable `/bin/sh` script named `name` (a stand-in for a CLI) in its own directory, removed with it.
 pub fn wrapper_script(name: &str, body: &str) -> (TempDir, PathBuf) {
     let dir = TempDir::new(&format!("{name}-wrapper"));

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use serde_json::json;
 use vibebridge_tests::mock::{CLI_WAIT, claude_bin, codex_bin};
 use vibebridge_tests::session_fx::{
-    Fx, assert_contiguous, is_status, is_type, process_alive, wrapper_script, write_prompt,
+    Fx, assert_contiguous, is_status, is_type, process_alive, wait_for_process, wrapper_script,
+    write_prompt,
 };
 
 /// Proves a Claude session writes a file through the real CLI, streams normalised events (tool call, diff,
@@ -183,13 +184,7 @@ async fn claude_stop_mid_tool() {
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_type(e, "tool_call")).await;
     // The tool_call event precedes the command; wait for the command itself to be running.
-    tokio::time::timeout(CLI_WAIT, async {
-        while !process_alive(&marker) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the Bash command never started");
+    wait_for_process(&marker, "the Bash command never started").await;
     let (status, _) = fx
         .api
         .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
@@ -267,13 +262,7 @@ async fn codex_stop_kills_the_command() {
         .await;
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_type(e, "tool_call")).await;
-    tokio::time::timeout(CLI_WAIT, async {
-        while !process_alive(&marker) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the command never started");
+    wait_for_process(&marker, "the command never started").await;
     fx.api
         .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
         .await;
