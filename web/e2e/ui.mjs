@@ -123,8 +123,15 @@ try {
   await page.getByRole("button", { name: "Send" }).click();
   await page.locator("[data-testid=user-message]", { hasText: "Second question" }).waitFor();
   await ask("GATE second");
-  const seqBefore = Number(await page.getByTestId("last-seq").textContent());
-  const textBefore = await page.getByTestId("transcript").innerText();
+  // The mock holds the turn, so main's event log stops growing; wait until the page shows all of it
+  // (late usage and status events included), then read sequence number and text together.
+  const sessionId = sessionUrl.split("/").pop();
+  const { seqBefore, textBefore } = await page.waitForFunction(async (id) => {
+    const session = await (await fetch(`/api/v1/sessions/${id}`)).json();
+    const shown = Number(document.querySelector("[data-testid=last-seq]")?.textContent);
+    if (shown !== session.last_seq) return false;
+    return { seqBefore: shown, textBefore: document.querySelector("[data-testid=transcript]").innerText };
+  }, sessionId, { polling: 100 }).then((handle) => handle.jsonValue());
   await page.reload();
   await page.locator("[data-testid=user-message]", { hasText: "Second question" }).waitFor();
   await page.waitForFunction((n) => Number(document.querySelector("[data-testid=last-seq]")?.textContent) >= n, seqBefore);
