@@ -100,8 +100,21 @@ pub struct FilesystemConfig {
     pub max_file_bytes: u64,
     /// Refuse every write.
     pub read_only: bool,
-    /// List dot-files.
-    pub show_hidden: bool,
+    /// Dot-files (`.git`, `.env`…): listed, left out of listings, or refused altogether.
+    pub hidden: HiddenPolicy,
+}
+
+/// `filesystem.hidden`: what the file API does with names starting with `.`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenPolicy {
+    /// Listed like any other file.
+    Show,
+    /// Left out of listings, but readable and writable by path.
+    #[default]
+    Hide,
+    /// Left out of listings and refused by path, anywhere below a root.
+    Deny,
 }
 
 impl Default for FilesystemConfig {
@@ -110,7 +123,7 @@ impl Default for FilesystemConfig {
             roots: Vec::new(),
             max_file_bytes: 50 * 1024 * 1024,
             read_only: false,
-            show_hidden: false,
+            hidden: HiddenPolicy::Hide,
         }
     }
 }

@@ -3,7 +3,7 @@
 use tokio::io::{AsyncWriteExt, BufReader};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::frame::write_frame;
-use vibebridge_tunnel::fs::FsListReply;
+use vibebridge_tunnel::git::GitReply;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::SessionReply;
@@ -51,18 +51,21 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
             session_id,
             after_seq,
         } => sessions.attach(stream, &session_id, after_seq).await,
-        Open::FsList { path } => {
+        Open::Fs(req) => {
+            let fs = std::sync::Arc::new(services.config.filesystem.clone());
+            crate::fs::serve(stream, fs, req, cfg.max_frame_bytes).await
+        }
+        Open::Git(req) => {
             let config = services.config.clone();
-            let reply = tokio::task::spawn_blocking(move || {
-                crate::fs::list(&config.filesystem, path.as_deref())
-            })
-            .await
-            .unwrap_or_else(|e| FsListReply::Err {
-                code: vibebridge_tunnel::session::ERR_INTERNAL.into(),
-                message: format!("listing failed: {e}"),
-            });
+            let reply =
+                tokio::task::spawn_blocking(move || crate::git::handle(&config.filesystem, req))
+                    .await
+                    .unwrap_or_else(|e| GitReply::Err {
+                        code: vibebridge_tunnel::session::ERR_INTERNAL.into(),
+                        message: format!("the git operation failed: {e}"),
+                    });
             if let Err(e) = write_frame(&mut stream, &reply, cfg.max_frame_bytes).await {
-                tracing::debug!("could not deliver a listing: {e}");
+                tracing::debug!("could not deliver a git answer: {e}");
             }
             let _ = stream.shutdown().await;
         }

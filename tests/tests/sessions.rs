@@ -356,12 +356,12 @@ async fn creation_errors_are_clear() {
         ),
         (
             json!({"node_id": "n1", "path": "/", "provider": "claude", "prompt": "hi"}),
-            400,
+            403,
             "path_outside_roots",
         ),
         (
             json!({"node_id": "n1", "path": format!("{repo}/missing"), "provider": "claude", "prompt": "hi"}),
-            400,
+            404,
             "path_not_found",
         ),
         (

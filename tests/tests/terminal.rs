@@ -378,7 +378,7 @@ async fn directory_listing_stays_inside_roots() {
         .await;
     assert_eq!(
         (code, err["error"]["code"].as_str()),
-        (400, Some("path_outside_roots")),
+        (403, Some("path_outside_roots")),
         "{err}"
     );
     let (code, err) = fx.alice.get("/api/v1/nodes/n1/fs/list?path=relative").await;

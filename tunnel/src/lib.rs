@@ -44,6 +44,7 @@ pub mod client;
 pub mod config;
 pub mod frame;
 pub mod fs;
+pub mod git;
 pub mod keys;
 pub mod mux;
 pub mod protocol;

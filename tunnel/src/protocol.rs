@@ -39,12 +39,10 @@ pub enum Open {
         /// The last seq main already has (0 for none).
         after_seq: u64,
     },
-    /// Main → node: list the sub-directories of `path` (or the roots, when `None`); one
-    /// [`FsListReply`](crate::fs::FsListReply) follows.
-    FsList {
-        /// Absolute directory on the node.
-        path: Option<String>,
-    },
+    /// Main → node: one file operation; see [`crate::fs`].
+    Fs(crate::fs::FsRequest),
+    /// Main → node: one git operation; one [`GitReply`](crate::git::GitReply) follows.
+    Git(crate::git::GitRequest),
     /// Main → node: attach to (or start) a web terminal; see [`crate::terminal`].
     Terminal(OpenTerminal),
 }
@@ -58,7 +56,8 @@ impl Open {
             Open::SessionStart(_) => "session_start",
             Open::SessionCommand { .. } => "session_command",
             Open::SessionAttach { .. } => "session_attach",
-            Open::FsList { .. } => "fs_list",
+            Open::Fs(_) => "fs",
+            Open::Git(_) => "git",
             Open::Terminal(_) => "terminal",
         }
     }

@@ -29,6 +29,10 @@ pub struct UserView {
     username: String,
     role: Role,
     disabled: bool,
+    /// Full name commits are authored with (`None` until the user sets a profile).
+    name: Option<String>,
+    /// Email commits are authored with.
+    email: Option<String>,
     created_at: String,
 }
 
@@ -39,6 +43,8 @@ impl From<&User> for UserView {
             username: u.username.clone(),
             role: u.role,
             disabled: u.disabled,
+            name: u.name.clone(),
+            email: u.email.clone(),
             created_at: rfc3339(u.created_at),
         }
     }
@@ -262,6 +268,41 @@ pub async fn logout(
 /// `GET /api/v1/auth/me`.
 pub async fn me(who: AuthUser) -> Json<UserView> {
     Json(UserView::from(&who.user))
+}
+
+/// `{"name","email"}`: who the user's commits are by.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    name: String,
+    email: String,
+}
+
+/// `PUT /api/v1/auth/me/profile`: sets the name and email the git panel commits with.
+pub async fn set_profile(
+    State(state): State<AppState>,
+    who: AuthUser,
+    Body(p): Body<Profile>,
+) -> Result<Json<UserView>, ApiError> {
+    let name = p.name.trim().to_string();
+    let email = p.email.trim().to_string();
+    let printable = |s: &str| !s.chars().any(|c| c.is_control() || "<>".contains(c));
+    if name.is_empty() || name.len() > 100 || !printable(&name) {
+        return Err(ApiError::BadRequest(
+            "name must be 1-100 printable characters without < or >".into(),
+        ));
+    }
+    let email_ok = email.len() <= 254
+        && printable(&email)
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
+    if !email_ok {
+        return Err(ApiError::BadRequest(
+            "email must look like name@example.com (no spaces, < or >)".into(),
+        ));
+    }
+    let user = state.store.set_profile(who.user.id, name, email)?;
+    Ok(Json(UserView::from(&user)))
 }
 
 /// `GET /api/v1/auth/status`: whether anyone has registered yet (the UI shows creator sign-up if not).

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 409: conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// 411: a streamed upload without `Content-Length`.
+    #[error("{0}")]
+    LengthRequired(String),
     /// 503: the node is not connected.
     #[error("{0}")]
     NodeOffline(String),
@@ -51,11 +54,18 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
             ApiError::NodeRefused { code, .. } => (
                 match code.as_str() {
-                    "not_found" => StatusCode::NOT_FOUND,
-                    "too_many_sessions" => StatusCode::CONFLICT,
+                    "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,
+                    "path_outside_roots" | "read_only" | "hidden_denied" | "permission_denied" => {
+                        StatusCode::FORBIDDEN
+                    }
+                    "too_many_sessions" | "already_exists" | "not_empty" | "git_conflict"
+                    | "nothing_to_commit" => StatusCode::CONFLICT,
+                    "changed_on_node" => StatusCode::PRECONDITION_FAILED,
+                    "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                     "internal" => StatusCode::BAD_GATEWAY,
                     _ => StatusCode::BAD_REQUEST,
                 },

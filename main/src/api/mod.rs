@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod error;
 mod fs;
+mod git;
 mod keys;
 pub(crate) mod nodes;
 pub(crate) mod sessions;
@@ -16,7 +17,7 @@ mod ws;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 pub use body::{Body, OptionalBody};
 pub use error::ApiError;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/me", get(auth::me))
+        .route("/auth/me/profile", put(auth::set_profile))
         .route("/auth/me/keys", get(keys::list).post(keys::add))
         .route("/auth/me/keys/{id}", delete(keys::remove))
         .route("/users", get(users::list))
@@ -42,6 +44,26 @@ pub fn router(state: AppState) -> Router {
         .route("/nodes/{id}", get(nodes::get).delete(nodes::revoke))
         .route("/nodes/{id}/members", post(nodes::add_member))
         .route("/nodes/{id}/fs/list", get(fs::list))
+        .route("/nodes/{id}/fs/stat", get(fs::stat))
+        .route("/nodes/{id}/fs/read", get(fs::read))
+        .route("/nodes/{id}/fs/download", get(fs::download))
+        .route("/nodes/{id}/fs/write", put(fs::write))
+        .route("/nodes/{id}/fs/upload", put(fs::upload))
+        .route("/nodes/{id}/fs/create", post(fs::create))
+        .route("/nodes/{id}/fs/rename", post(fs::rename))
+        .route("/nodes/{id}/fs/delete", post(fs::delete))
+        .route("/nodes/{id}/git/status", get(git::status))
+        .route("/nodes/{id}/git/diff", get(git::diff))
+        .route("/nodes/{id}/git/log", get(git::log))
+        .route(
+            "/nodes/{id}/git/branches",
+            get(git::branches).post(git::create_branch),
+        )
+        .route("/nodes/{id}/git/checkout", post(git::checkout))
+        .route("/nodes/{id}/git/stage", post(git::stage))
+        .route("/nodes/{id}/git/unstage", post(git::unstage))
+        .route("/nodes/{id}/git/discard", post(git::discard))
+        .route("/nodes/{id}/git/commit", post(git::commit))
         .route("/nodes/{id}/terminal", get(terminal::upgrade))
         .route(
             "/nodes/{id}/members/{username}",

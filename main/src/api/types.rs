@@ -3,7 +3,10 @@
 //! `types` test in `vibebridge-tests` fails when it is stale and rewrites it with `VB_UPDATE_TYPES=1`.
 
 use ts_rs::{Config, TS};
-use vibebridge_tunnel::fs::{DirEntry, DirListing};
+use vibebridge_tunnel::fs::{DirListing, Entry, EntryKind};
+use vibebridge_tunnel::git::{
+    BranchInfo, BranchList, CommitInfo, FileDiff, FileState, GitDiff, GitLog, GitStatus, StatusEntry,
+};
 use vibebridge_tunnel::protocol::ProviderInfo;
 use vibebridge_tunnel::session::{
     Decision, EventBody, Provider, Resolution, SessionEvent, SessionStatus, ToolKind, ToolStatus,
@@ -45,8 +48,18 @@ pub fn typescript() -> String {
         decl::<super::sessions::ApprovalView>(&cfg),
         decl::<super::ws::ClientFrame>(&cfg),
         decl::<super::ws::ServerFrame>(&cfg),
-        decl::<DirEntry>(&cfg),
+        decl::<EntryKind>(&cfg),
+        decl::<Entry>(&cfg),
         decl::<DirListing>(&cfg),
+        decl::<FileState>(&cfg),
+        decl::<StatusEntry>(&cfg),
+        decl::<GitStatus>(&cfg),
+        decl::<FileDiff>(&cfg),
+        decl::<GitDiff>(&cfg),
+        decl::<CommitInfo>(&cfg),
+        decl::<GitLog>(&cfg),
+        decl::<BranchInfo>(&cfg),
+        decl::<BranchList>(&cfg),
         decl::<TerminalClientFrame>(&cfg),
         decl::<TerminalServerFrame>(&cfg),
     ];

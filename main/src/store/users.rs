@@ -86,6 +86,12 @@ pub struct User {
     /// Disabled by an admin: cannot log in, use tokens or the console.
     #[serde(default)]
     pub disabled: bool,
+    /// Full name for commits made through the git panel.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email for commits made through the git panel.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Store {
@@ -107,6 +113,8 @@ impl Store {
             role,
             created_at: now_ms(),
             disabled: false,
+            name: None,
+            email: None,
         };
         self.users.insert(user.id.0.as_bytes(), encode(&user))?;
         self.usernames
@@ -156,23 +164,28 @@ impl Store {
 
     /// Disables or re-enables a user.
     pub fn set_disabled(&self, id: UserId, disabled: bool) -> Result<User, StoreError> {
-        let _guard = self.lock();
-        let mut user = self
-            .user(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
-        user.disabled = disabled;
-        self.users.insert(id.0.as_bytes(), encode(&user))?;
-        self.db.flush()?;
-        Ok(user)
+        self.update_user(id, |u| u.disabled = disabled)
     }
 
     /// Changes a user's role.
     pub fn set_role(&self, id: UserId, role: Role) -> Result<User, StoreError> {
+        self.update_user(id, |u| u.role = role)
+    }
+
+    /// Sets the name and email a user's commits are authored with.
+    pub fn set_profile(&self, id: UserId, name: String, email: String) -> Result<User, StoreError> {
+        self.update_user(id, |u| {
+            u.name = Some(name);
+            u.email = Some(email);
+        })
+    }
+
+    fn update_user(&self, id: UserId, change: impl FnOnce(&mut User)) -> Result<User, StoreError> {
         let _guard = self.lock();
         let mut user = self
             .user(id)?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
-        user.role = role;
+        change(&mut user);
         self.users.insert(id.0.as_bytes(), encode(&user))?;
         self.db.flush()?;
         Ok(user)

@@ -351,7 +351,15 @@ line: string, });
 
 export type Role = "pending" | "user" | "admin" | "creator";
 
-export type UserView = { id: string, username: string, role: Role, disabled: boolean, created_at: string, };
+export type UserView = { id: string, username: string, role: Role, disabled: boolean, 
+/**
+ * Full name commits are authored with (`None` until the user sets a profile).
+ */
+name: string | null, 
+/**
+ * Email commits are authored with.
+ */
+email: string | null, created_at: string, };
 
 export type ProviderInfo = { 
 /**
@@ -499,15 +507,41 @@ session_id?: string,
  */
 message: string, };
 
-export type DirEntry = { 
+export type EntryKind = "file" | "dir" | "symlink" | "other";
+
+export type Entry = { 
 /**
  * Its name.
  */
 name: string, 
 /**
- * Its absolute, resolved path (use it for the next listing or a session's `path`).
+ * Its absolute path, as listed (a symlink keeps its own path).
  */
-path: string, };
+path: string, 
+/**
+ * What it is; a symlink to something inside the roots shows as what it points to.
+ */
+kind: EntryKind, 
+/**
+ * Whether the entry itself is a symlink.
+ */
+link: boolean, 
+/**
+ * Size in bytes (of the target, for a followed symlink).
+ */
+size: number, 
+/**
+ * Last modification, milliseconds since the Unix epoch.
+ */
+modified_ms: number | null, 
+/**
+ * Unix permission bits, e.g. `0o644`.
+ */
+mode: number, 
+/**
+ * Changes whenever the content may have: pass it back as `if_match` to write only over what was read.
+ */
+etag: string, };
 
 export type DirListing = { 
 /**
@@ -519,13 +553,176 @@ path: string | null,
  */
 parent: string | null, 
 /**
- * Sub-directories (or roots), sorted by name.
+ * Directories first, then files, each sorted by name.
  */
-entries: Array<DirEntry>, 
+entries: Array<Entry>, 
 /**
  * More than [`MAX_ENTRIES`] existed; the rest were left out.
  */
 truncated: boolean, };
+
+export type FileState = "unmodified" | "added" | "modified" | "deleted" | "renamed" | "type_changed" | "untracked" | "conflicted";
+
+export type StatusEntry = { 
+/**
+ * Path relative to the work tree.
+ */
+path: string, 
+/**
+ * Previous path of a staged rename.
+ */
+orig_path: string | null, 
+/**
+ * HEAD → index.
+ */
+staged: FileState, 
+/**
+ * Index → work tree.
+ */
+unstaged: FileState, };
+
+export type GitStatus = { 
+/**
+ * Absolute path of the work tree.
+ */
+workdir: string, 
+/**
+ * Current branch's short name; `None` when HEAD is detached.
+ */
+branch: string | null, 
+/**
+ * HEAD's commit id; `None` in a repository without commits.
+ */
+head: string | null, 
+/**
+ * The branch's upstream, e.g. `origin/main`.
+ */
+upstream: string | null, 
+/**
+ * Commits on the branch and not on its upstream.
+ */
+ahead: number, 
+/**
+ * Commits on the upstream and not on the branch.
+ */
+behind: number, 
+/**
+ * Changed, untracked and conflicted paths, sorted by path.
+ */
+entries: Array<StatusEntry>, 
+/**
+ * More than [`MAX_STATUS_ENTRIES`] existed.
+ */
+truncated: boolean, };
+
+export type FileDiff = { 
+/**
+ * Path (the new one, for a rename).
+ */
+path: string, 
+/**
+ * Previous path of a rename.
+ */
+orig_path: string | null, 
+/**
+ * What happened to it.
+ */
+state: FileState, 
+/**
+ * Binary content: no patch, no line counts.
+ */
+binary: boolean, 
+/**
+ * Lines added.
+ */
+additions: number, 
+/**
+ * Lines removed.
+ */
+deletions: number, 
+/**
+ * Unified diff (`@@` hunks with 3 lines of context, no `diff --git` header); empty for binary
+ * files and for files past [`MAX_DIFF_BYTES`].
+ */
+patch: string, };
+
+export type GitDiff = { 
+/**
+ * Files, sorted by path.
+ */
+files: Array<FileDiff>, 
+/**
+ * Patches were left out past [`MAX_DIFF_BYTES`].
+ */
+truncated: boolean, };
+
+export type CommitInfo = { 
+/**
+ * Full id.
+ */
+id: string, 
+/**
+ * Parent ids.
+ */
+parents: Array<string>, 
+/**
+ * Author name.
+ */
+author_name: string, 
+/**
+ * Author email.
+ */
+author_email: string, 
+/**
+ * Author time, seconds since the Unix epoch.
+ */
+time: number, 
+/**
+ * First line of the message.
+ */
+summary: string, 
+/**
+ * The whole message.
+ */
+message: string, };
+
+export type GitLog = { 
+/**
+ * The commits of this page.
+ */
+commits: Array<CommitInfo>, 
+/**
+ * `skip` for the next page; `None` at the end of history.
+ */
+next_skip: number | null, };
+
+export type BranchInfo = { 
+/**
+ * Short name: `main`, or `origin/main` for a remote-tracking branch.
+ */
+name: string, 
+/**
+ * A remote-tracking branch.
+ */
+remote: boolean, 
+/**
+ * HEAD points at it.
+ */
+current: boolean, 
+/**
+ * The commit it points at.
+ */
+target: string, 
+/**
+ * Its upstream (local branches only).
+ */
+upstream: string | null, };
+
+export type BranchList = { 
+/**
+ * Local branches, then remote-tracking ones, each sorted by name.
+ */
+branches: Array<BranchInfo>, };
 
 export type TerminalClientFrame = { "type": "resize", 
 /**

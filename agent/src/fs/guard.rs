@@ -1,0 +1,229 @@
+//! The file API's guardrails (`filesystem.*`): which paths a request may touch, and why not.
+//!
+//! Every path is absolute and resolves, symlinks included, inside one of the roots. Two ways to resolve:
+//! - [`Guard::existing`] follows every symlink (reading, listing, writing over a file): a link out of the
+//!   roots is refused.
+//! - [`Guard::entry`] resolves only the parent and keeps the last name (create, rename, delete): the
+//!   entry itself is what is acted on, so deleting a link removes the link, never its target.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use vibebridge_tunnel::fs::{ERR_HIDDEN, ERR_READ_ONLY, MAX_PATH_BYTES};
+use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS};
+
+use crate::config::{FilesystemConfig, HiddenPolicy};
+
+/// Longest single file name, in bytes (Linux `NAME_MAX`).
+const MAX_NAME_BYTES: usize = 255;
+
+/// A refused or failed file operation: a stable code and a message naming the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// One of the `ERR_*` codes.
+    pub code: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with this code.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O failure on `path`, with the code its kind deserves.
+    pub fn io(what: &str, path: &Path, e: &std::io::Error) -> Self {
+        let code = match e.kind() {
+            std::io::ErrorKind::NotFound => ERR_PATH_NOT_FOUND,
+            std::io::ErrorKind::AlreadyExists => vibebridge_tunnel::fs::ERR_EXISTS,
+            std::io::ErrorKind::DirectoryNotEmpty => vibebridge_tunnel::fs::ERR_NOT_EMPTY,
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                "permission_denied"
+            }
+            _ => vibebridge_tunnel::session::ERR_INTERNAL,
+        };
+        Refusal::new(code, format!("cannot {what} {}: {e}", path.display()))
+    }
+}
+
+/// The roots and rules of one node, resolved once per request.
+pub struct Guard<'a> {
+    cfg: &'a FilesystemConfig,
+    /// The roots, canonical; roots that do not exist are left out.
+    roots: Vec<PathBuf>,
+}
+
+impl<'a> Guard<'a> {
+    /// The guard for this config.
+    pub fn new(cfg: &'a FilesystemConfig) -> Self {
+        let roots = cfg
+            .roots
+            .iter()
+            .filter_map(|r| std::fs::canonicalize(r).ok())
+            .collect();
+        Guard { cfg, roots }
+    }
+
+    /// The canonical roots.
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// Whether `real` (canonical) lies inside a root.
+    pub fn inside(&self, real: &Path) -> bool {
+        self.roots.iter().any(|r| real.starts_with(r))
+    }
+
+    /// Refuses every change on a read-only node.
+    pub fn writable(&self) -> Result<(), Refusal> {
+        if self.cfg.read_only {
+            return Err(Refusal::new(
+                ERR_READ_ONLY,
+                "this node's files are read-only (filesystem.read_only = true in its config)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest file the API reads or writes in one go.
+    pub fn max_bytes(&self) -> u64 {
+        self.cfg.max_file_bytes
+    }
+
+    /// Whether dot-files appear in listings.
+    pub fn lists_hidden(&self) -> bool {
+        self.cfg.hidden == HiddenPolicy::Show
+    }
+
+    /// Resolves an existing path, following every symlink, to its canonical form inside a root.
+    pub fn existing(&self, path: &str) -> Result<PathBuf, Refusal> {
+        let p = self.syntax(path)?;
+        let real = std::fs::canonicalize(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Refusal::new(
+                ERR_PATH_NOT_FOUND,
+                format!("{path:?} does not exist on the node"),
+            ),
+            _ => Refusal::io("resolve", p, &e),
+        })?;
+        self.check_inside(path, &real)?;
+        Ok(real)
+    }
+
+    /// Resolves a path whose last name may not exist yet: the parent is resolved (and must be a
+    /// directory inside a root); the name is kept as given. Returns the parent and the full path.
+    pub fn entry(&self, path: &str) -> Result<(PathBuf, PathBuf), Refusal> {
+        let p = self.syntax(path)?;
+        let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+            return Err(Refusal::new(
+                ERR_BAD_REQUEST,
+                format!("{path:?} names no file (it ends in `..` or is `/`)"),
+            ));
+        };
+        let real_parent = self.existing(&parent.to_string_lossy())?;
+        if !real_parent.is_dir() {
+            return Err(Refusal::new(
+                vibebridge_tunnel::fs::ERR_WRONG_KIND,
+                format!("{} is not a directory", parent.display()),
+            ));
+        }
+        let full = real_parent.join(name);
+        self.check_hidden(path, &full)?;
+        Ok((real_parent, full))
+    }
+
+    /// Refuses a resolved path outside the roots or, under `hidden = "deny"`, below a dot-name.
+    fn check_inside(&self, asked: &str, real: &Path) -> Result<(), Refusal> {
+        if !self.inside(real) {
+            let list: Vec<String> = self
+                .cfg
+                .roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect();
+            return Err(Refusal::new(
+                ERR_PATH_OUTSIDE_ROOTS,
+                format!(
+                    "{asked:?} (resolved to {}) is outside the node's allowed roots [{}] (filesystem.roots)",
+                    real.display(),
+                    list.join(", ")
+                ),
+            ));
+        }
+        self.check_hidden(asked, real)
+    }
+
+    fn check_hidden(&self, asked: &str, real: &Path) -> Result<(), Refusal> {
+        if self.cfg.hidden != HiddenPolicy::Deny {
+            return Ok(());
+        }
+        let below_root = self
+            .roots
+            .iter()
+            .filter_map(|r| real.strip_prefix(r).ok())
+            .min_by_key(|rest| rest.components().count());
+        let hidden = below_root
+            .into_iter()
+            .flat_map(Path::components)
+            .any(|c| c.as_os_str().as_encoded_bytes().starts_with(b"."));
+        if hidden
+            || Path::new(asked)
+                .components()
+                .any(|c| is_dot_name(c.as_os_str()))
+        {
+            return Err(Refusal::new(
+                ERR_HIDDEN,
+                format!(
+                    "{asked:?} is a dot-file, and this node refuses them (filesystem.hidden = \"deny\")"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the shape of a path before touching the disk.
+    fn syntax<'p>(&self, path: &'p str) -> Result<&'p Path, Refusal> {
+        let bad = |why: String| Err(Refusal::new(ERR_BAD_REQUEST, why));
+        if path.contains('\0') {
+            return bad("the path contains a NUL byte".into());
+        }
+        if path.len() > MAX_PATH_BYTES {
+            return bad(format!(
+                "the path is {} bytes long; the limit is {MAX_PATH_BYTES}",
+                path.len()
+            ));
+        }
+        let p = Path::new(path);
+        if !p.is_absolute() {
+            return bad(format!(
+                "{path:?} must be absolute (a path on the node, e.g. /home/me/project/file.rs)"
+            ));
+        }
+        if let Some(long) = p
+            .components()
+            .find(|c| c.as_os_str().len() > MAX_NAME_BYTES)
+        {
+            return bad(format!(
+                "the name {:?}… is {} bytes long; the limit is {MAX_NAME_BYTES}",
+                String::from_utf8_lossy(&long.as_os_str().as_encoded_bytes()[..32]),
+                long.as_os_str().len()
+            ));
+        }
+        if self.roots.is_empty() {
+            return Err(Refusal::new(
+                ERR_PATH_OUTSIDE_ROOTS,
+                "this node allows no directories: set filesystem.roots in its config (or start it with --root DIR)",
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// A name starting with `.`, other than `.` and `..` themselves.
+fn is_dot_name(name: &OsStr) -> bool {
+    let b = name.as_encoded_bytes();
+    b.starts_with(b".") && b != b"." && b != b".."
+}

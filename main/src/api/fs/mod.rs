@@ -1,0 +1,257 @@
+//! `/api/v1/nodes/:id/fs/…`: files on a node. Each request is relayed over one `fs` tunnel stream; the
+//! node applies its `filesystem.*` guardrails and answers. Listings and metadata are JSON; content is
+//! streamed both ways (see [`transfer`]).
+
+mod transfer;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::fs::{DirListing, Entry, FsAnswer, FsReply, FsRequest, MAX_PATH_BYTES};
+use vibebridge_tunnel::mux::TunnelStream;
+use vibebridge_tunnel::protocol::Open;
+
+pub use transfer::{download, read, upload, write};
+
+use super::nodes::visible_node;
+use super::{ApiError, Body};
+use crate::AppState;
+use crate::auth::{Approved, AuthUser};
+use crate::registry::OpenError;
+use crate::store::AuditEvent;
+
+/// How long main waits for a node's answer frame (content then streams without a deadline).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `?path=&dirs_only=` of a listing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    dirs_only: bool,
+}
+
+/// `?path=` of a single entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathQuery {
+    path: String,
+}
+
+/// `POST …/fs/create`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    path: String,
+    #[serde(default)]
+    dir: bool,
+}
+
+/// `POST …/fs/rename`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    from: String,
+    to: String,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+/// `POST …/fs/delete`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBody {
+    path: String,
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// `GET …/fs/list?path=&dirs_only=`: a directory's entries, or the node's roots without `path`.
+pub async fn list(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<DirListing>, ApiError> {
+    let path = q.path.filter(|p| !p.is_empty());
+    if let Some(p) = &path {
+        check_path(p)?;
+    }
+    let req = FsRequest::List {
+        path,
+        dirs_only: q.dirs_only,
+    };
+    match one_frame(&state, &who, &id, req).await? {
+        FsAnswer::Listing(l) => Ok(Json(l)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET …/fs/stat?path=`.
+pub async fn stat(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<PathQuery>,
+) -> Result<Json<Entry>, ApiError> {
+    check_path(&q.path)?;
+    entry(one_frame(&state, &who, &id, FsRequest::Stat { path: q.path }).await?)
+}
+
+/// `POST …/fs/create` `{path, dir}`: an empty file or a directory.
+pub async fn create(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<CreateBody>,
+) -> Result<(StatusCode, Json<Entry>), ApiError> {
+    check_path(&b.path)?;
+    let req = FsRequest::Create {
+        path: b.path.clone(),
+        dir: b.dir,
+    };
+    let made = entry(one_frame(&state, &who, &id, req).await?)?;
+    audit(&state, &who, peer, "fs.created", &id, &b.path);
+    Ok((StatusCode::CREATED, made))
+}
+
+/// `POST …/fs/rename` `{from, to, overwrite}`.
+pub async fn rename(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<RenameBody>,
+) -> Result<Json<Entry>, ApiError> {
+    check_path(&b.from)?;
+    check_path(&b.to)?;
+    let what = format!("{} -> {}", b.from, b.to);
+    let req = FsRequest::Rename {
+        from: b.from,
+        to: b.to,
+        overwrite: b.overwrite,
+    };
+    let moved = entry(one_frame(&state, &who, &id, req).await?)?;
+    audit(&state, &who, peer, "fs.renamed", &id, &what);
+    Ok(moved)
+}
+
+/// `POST …/fs/delete` `{path, recursive}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<DeleteBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check_path(&b.path)?;
+    let req = FsRequest::Delete {
+        path: b.path.clone(),
+        recursive: b.recursive,
+    };
+    match one_frame(&state, &who, &id, req).await? {
+        FsAnswer::Done => {
+            audit(&state, &who, peer, "fs.deleted", &id, &b.path);
+            Ok(Json(serde_json::json!({ "deleted": b.path })))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Refuses paths no node would accept, before opening a stream.
+fn check_path(path: &str) -> Result<(), ApiError> {
+    if path.len() > MAX_PATH_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "the path is {} bytes long; the limit is {MAX_PATH_BYTES}",
+            path.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Sends a request whose whole answer is one frame.
+async fn one_frame(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    req: FsRequest,
+) -> Result<FsAnswer, ApiError> {
+    let (answer, _stream) = open(state, who, id, req).await?;
+    Ok(answer)
+}
+
+/// Opens an `fs` stream to a node the caller may use and reads the node's first answer.
+async fn open(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    req: FsRequest,
+) -> Result<(FsAnswer, TunnelStream), ApiError> {
+    let node = visible_node(state, who, id)?;
+    let mut stream = state
+        .registry
+        .open(&node.id, &Open::Fs(req))
+        .await
+        .map_err(|e| offline(&node.id, e))?;
+    let answer = next_answer(state, &node.id, &mut stream).await?;
+    Ok((answer, stream))
+}
+
+/// Reads the next answer frame of an `fs` stream.
+async fn next_answer(
+    state: &AppState,
+    node: &str,
+    stream: &mut TunnelStream,
+) -> Result<FsAnswer, ApiError> {
+    let max = state.config.tunnel.max_frame_bytes;
+    let reply = tokio::time::timeout(ANSWER_TIMEOUT, read_frame::<FsReply, _>(stream, max))
+        .await
+        .map_err(|_| ApiError::NodeOffline(format!("node {node} did not answer within 60 s")))?
+        .map_err(|e| ApiError::NodeOffline(format!("node {node}: {e}")))?;
+    match reply {
+        Some(FsReply::Ok(answer)) => Ok(answer),
+        Some(FsReply::Err { code, message }) => Err(ApiError::NodeRefused { code, message }),
+        None => Err(ApiError::NodeOffline(format!(
+            "node {node} closed the stream without answering (an agent older than this main?)"
+        ))),
+    }
+}
+
+fn offline(node: &str, e: OpenError) -> ApiError {
+    match e {
+        OpenError::Offline(_) => ApiError::NodeOffline(format!(
+            "node {node} is offline; its files can be reached once its agent reconnects"
+        )),
+        other => ApiError::NodeOffline(other.to_string()),
+    }
+}
+
+fn entry(answer: FsAnswer) -> Result<Json<Entry>, ApiError> {
+    match answer {
+        FsAnswer::Entry(e) => Ok(Json(e)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(answer: &FsAnswer) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!(
+        "the node answered out of protocol: {answer:?}"
+    ))
+}
+
+fn audit(state: &AppState, who: &AuthUser, peer: SocketAddr, action: &str, node: &str, what: &str) {
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), action)
+            .target(node.to_string())
+            .source(Some(peer))
+            .detail(what.to_string()),
+    );
+}

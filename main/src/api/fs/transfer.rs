@@ -1,0 +1,317 @@
+//! File content through main, streamed both ways without holding a file in memory:
+//! `GET …/fs/read` and `…/fs/download` (HTTP `Range` supported) and `PUT …/fs/write` and `…/fs/upload`
+//! (the request body goes to the node as it arrives; the node replaces the file in one rename).
+
+use std::net::SocketAddr;
+
+use axum::body::{Body as HttpBody, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vibebridge_tunnel::fs::{FsAnswer, FsRequest, WriteMode};
+use vibebridge_tunnel::mux::TunnelStream;
+
+use super::{PathQuery, audit, check_path, entry, next_answer, open, unexpected};
+use crate::AppState;
+use crate::api::ApiError;
+use crate::auth::Approved;
+
+/// Bytes per body chunk of a download.
+const CHUNK: usize = 64 * 1024;
+
+/// `PUT …/fs/upload?path=&overwrite=`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    path: String,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+/// `GET …/fs/read?path=`: the file's bytes (`Range: bytes=A-B` for part of it), with its `ETag`.
+pub async fn read(
+    state: State<AppState>,
+    who: Approved,
+    id: Path<String>,
+    q: Query<PathQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    content(state, who, id, q, headers, false).await
+}
+
+/// `GET …/fs/download?path=`: like `read`, as an attachment named after the file.
+pub async fn download(
+    state: State<AppState>,
+    who: Approved,
+    id: Path<String>,
+    q: Query<PathQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    content(state, who, id, q, headers, true).await
+}
+
+async fn content(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<PathQuery>,
+    headers: HeaderMap,
+    attachment: bool,
+) -> Result<Response, ApiError> {
+    check_path(&q.path)?;
+    let range = match headers.get(header::RANGE) {
+        Some(v) => Some(parse_range(v)?),
+        None => None,
+    };
+    let (offset, length) = range.unwrap_or((0, None));
+    let req = FsRequest::Read {
+        path: q.path,
+        offset,
+        length,
+    };
+    let (answer, stream) = open(&state, &who, &id, req).await?;
+    let FsAnswer::Reading {
+        entry,
+        offset,
+        length,
+    } = answer
+    else {
+        return Err(unexpected(&answer));
+    };
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, length)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        // Files are data, never pages of this origin, whatever they contain.
+        .header(header::CONTENT_SECURITY_POLICY, "sandbox")
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.etag)) {
+        response = response.header(header::ETAG, v);
+    }
+    if range.is_some() {
+        let last = (offset + length).saturating_sub(1);
+        response = response.header(
+            header::CONTENT_RANGE,
+            format!("bytes {offset}-{last}/{}", entry.size),
+        );
+    }
+    if attachment {
+        response = response.header(header::CONTENT_DISPOSITION, disposition(&entry.name));
+    }
+    response
+        .body(HttpBody::from_stream(exact(stream, length)))
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Exactly `length` bytes of the stream; ending early is an error, so a cut download is never
+/// mistaken for a complete one.
+fn exact(
+    stream: TunnelStream,
+    length: u64,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures::stream::unfold((stream, length), |(mut stream, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; usize::try_from(left).unwrap_or(CHUNK).min(CHUNK)];
+        match stream.read(&mut buf).await {
+            Ok(0) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the node ended the file early",
+                )),
+                (stream, 0),
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), (stream, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (stream, 0))),
+        }
+    })
+}
+
+/// `bytes=A-B` or `bytes=A-` → (offset, length).
+fn parse_range(v: &HeaderValue) -> Result<(u64, Option<u64>), ApiError> {
+    let bad = || {
+        ApiError::BadRequest(
+            "unsupported Range header: send one range as `bytes=START-END` or `bytes=START-`"
+                .into(),
+        )
+    };
+    let spec = v.to_str().map_err(|_| bad())?.trim();
+    let (start, end) = spec
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let start: u64 = start.trim().parse().map_err(|_| bad())?;
+    let end = end.trim();
+    if end.is_empty() {
+        return Ok((start, None));
+    }
+    let end: u64 = end.parse().map_err(|_| bad())?;
+    if end < start {
+        return Err(bad());
+    }
+    Ok((start, Some(end - start + 1)))
+}
+
+/// `attachment; filename*=UTF-8''…`, percent-encoded so any name is safe in a header.
+fn disposition(name: &str) -> String {
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename*=UTF-8''{encoded}")
+}
+
+/// `PUT …/fs/write?path=`: replaces (or creates) the file with the body, atomically. With
+/// `If-Match: "<etag>"` only if the file is still the version that was read.
+pub async fn write(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Query(q): Query<PathQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let if_match = request
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        });
+    let written = put(
+        &state,
+        &who,
+        &id,
+        q.path.clone(),
+        if_match,
+        WriteMode::Replace,
+        request,
+    )
+    .await?;
+    audit(&state, &who, peer, "fs.written", &id, &q.path);
+    Ok(written.into_response())
+}
+
+/// `PUT …/fs/upload?path=&overwrite=`: a new file from the body; an existing one only with `overwrite`.
+pub async fn upload(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Query(q): Query<UploadQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let mode = if q.overwrite {
+        WriteMode::Replace
+    } else {
+        WriteMode::CreateNew
+    };
+    let written = put(&state, &who, &id, q.path.clone(), None, mode, request).await?;
+    audit(&state, &who, peer, "fs.uploaded", &id, &q.path);
+    Ok((StatusCode::CREATED, written).into_response())
+}
+
+/// The shared write path: the node checks every rule first, then the body streams to it.
+async fn put(
+    state: &AppState,
+    who: &crate::auth::AuthUser,
+    id: &str,
+    path: String,
+    if_match: Option<String>,
+    mode: WriteMode,
+    request: Request,
+) -> Result<axum::Json<vibebridge_tunnel::fs::Entry>, ApiError> {
+    check_path(&path)?;
+    let size = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ApiError::LengthRequired(
+                "send the file with a Content-Length header (chunked uploads are not accepted)"
+                    .into(),
+            )
+        })?;
+    let req = FsRequest::Write {
+        path,
+        size,
+        if_match,
+        mode,
+    };
+    let (answer, mut stream) = open(state, who, id, req).await?;
+    if answer != FsAnswer::Ready {
+        return Err(unexpected(&answer));
+    }
+    let mut body = request.into_body().into_data_stream();
+    let mut sent = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the upload failed after {sent} bytes: {e}; nothing was changed"
+            ))
+        })?;
+        sent += chunk.len() as u64;
+        if sent > size {
+            return Err(ApiError::BadRequest(
+                "the body is longer than its Content-Length; nothing was changed".into(),
+            ));
+        }
+        stream.write_all(&chunk).await.map_err(|e| {
+            ApiError::NodeOffline(format!("node {id} went away during the upload: {e}"))
+        })?;
+    }
+    stream.flush().await.map_err(|e| {
+        ApiError::NodeOffline(format!("node {id} went away during the upload: {e}"))
+    })?;
+    entry(next_answer(state, id, &mut stream).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // Proves the Range forms we serve parse, and the others are refused with the accepted forms named.
+    #[test]
+    fn ranges() {
+        let r = |s: &str| parse_range(&HeaderValue::from_str(s).unwrap());
+        assert_eq!(r("bytes=0-9").unwrap(), (0, Some(10)));
+        assert_eq!(r("bytes=100-").unwrap(), (100, None));
+        for bad in [
+            "bytes=-5",
+            "bytes=9-3",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=0-1,4-5",
+        ] {
+            assert!(r(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            disposition("a b/ü.txt"),
+            "attachment; filename*=UTF-8''a%20b%2F%C3%BC.txt"
+        );
+    }
+}

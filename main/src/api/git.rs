@@ -1,0 +1,362 @@
+//! `/api/v1/nodes/:id/git/…`: git on a node — status, diff, log, branches, stage, commit, discard.
+//! Each request is relayed over one `git` tunnel stream; the node runs it off its async runtime and
+//! answers one frame. `repo` is any directory inside the work tree, an absolute path on the node.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use serde::Deserialize;
+use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::git::{
+    Author, BranchList, GitAnswer, GitDiff, GitLog, GitReply, GitRequest, GitStatus, MAX_LOG_PAGE,
+};
+use vibebridge_tunnel::protocol::Open;
+
+use super::nodes::visible_node;
+use super::{ApiError, Body};
+use crate::AppState;
+use crate::auth::{Approved, AuthUser};
+use crate::registry::OpenError;
+use crate::store::AuditEvent;
+
+/// How long main waits for a git answer (status of a huge repository takes a while).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `?repo=`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoQuery {
+    repo: String,
+}
+
+/// `?repo=&staged=&path=`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    repo: String,
+    #[serde(default)]
+    staged: bool,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// `?repo=&rev=&skip=&limit=`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    repo: String,
+    #[serde(default)]
+    rev: Option<String>,
+    #[serde(default)]
+    skip: u32,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `POST …/git/branches`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBranch {
+    repo: String,
+    name: String,
+    #[serde(default)]
+    start: Option<String>,
+    #[serde(default)]
+    checkout: bool,
+}
+
+/// `POST …/git/checkout`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    repo: String,
+    branch: String,
+}
+
+/// `POST …/git/stage`, `unstage`, `discard`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsBody {
+    repo: String,
+    paths: Vec<String>,
+}
+
+/// `POST …/git/commit`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitBody {
+    repo: String,
+    message: String,
+}
+
+/// `GET …/git/status?repo=`.
+pub async fn status(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<RepoQuery>,
+) -> Result<Json<GitStatus>, ApiError> {
+    status_of(ask(&state, &who, &id, GitRequest::Status { repo: q.repo }).await?)
+}
+
+/// `GET …/git/diff?repo=&staged=&path=`: work tree against index, or index against HEAD with `staged`.
+pub async fn diff(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<GitDiff>, ApiError> {
+    let req = GitRequest::Diff {
+        repo: q.repo,
+        staged: q.staged,
+        path: q.path.filter(|p| !p.is_empty()),
+    };
+    match ask(&state, &who, &id, req).await? {
+        GitAnswer::Diff(d) => Ok(Json(d)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET …/git/log?repo=&rev=&skip=&limit=`: a page of history (default 50 commits).
+pub async fn log(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<GitLog>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit as usize > MAX_LOG_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LOG_PAGE}"
+        )));
+    }
+    let req = GitRequest::Log {
+        repo: q.repo,
+        rev: q.rev.filter(|r| !r.is_empty()),
+        skip: q.skip,
+        limit,
+    };
+    match ask(&state, &who, &id, req).await? {
+        GitAnswer::Log(l) => Ok(Json(l)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET …/git/branches?repo=`.
+pub async fn branches(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Query(q): Query<RepoQuery>,
+) -> Result<Json<BranchList>, ApiError> {
+    match ask(&state, &who, &id, GitRequest::Branches { repo: q.repo }).await? {
+        GitAnswer::Branches(b) => Ok(Json(b)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `POST …/git/branches` `{repo, name, start?, checkout?}`.
+pub async fn create_branch(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<NewBranch>,
+) -> Result<Json<GitStatus>, ApiError> {
+    let detail = format!("{}: branch {}", b.repo, b.name);
+    let req = GitRequest::CreateBranch {
+        repo: b.repo,
+        name: b.name,
+        start: b.start.filter(|s| !s.is_empty()),
+        checkout: b.checkout,
+    };
+    let answer = ask(&state, &who, &id, req).await?;
+    audit(&state, &who, peer, "git.branch_created", &id, detail);
+    status_of(answer)
+}
+
+/// `POST …/git/checkout` `{repo, branch}`.
+pub async fn checkout(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<CheckoutBody>,
+) -> Result<Json<GitStatus>, ApiError> {
+    let detail = format!("{}: {}", b.repo, b.branch);
+    let req = GitRequest::Checkout {
+        repo: b.repo,
+        branch: b.branch,
+    };
+    let answer = ask(&state, &who, &id, req).await?;
+    audit(&state, &who, peer, "git.checked_out", &id, detail);
+    status_of(answer)
+}
+
+/// `POST …/git/stage` `{repo, paths}`.
+pub async fn stage(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Body(b): Body<PathsBody>,
+) -> Result<Json<GitStatus>, ApiError> {
+    let req = GitRequest::Stage {
+        repo: b.repo,
+        paths: checked_paths(b.paths)?,
+    };
+    status_of(ask(&state, &who, &id, req).await?)
+}
+
+/// `POST …/git/unstage` `{repo, paths}`.
+pub async fn unstage(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    Body(b): Body<PathsBody>,
+) -> Result<Json<GitStatus>, ApiError> {
+    let req = GitRequest::Unstage {
+        repo: b.repo,
+        paths: checked_paths(b.paths)?,
+    };
+    status_of(ask(&state, &who, &id, req).await?)
+}
+
+/// `POST …/git/discard` `{repo, paths}`: throws away unstaged changes (and named untracked files).
+pub async fn discard(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<PathsBody>,
+) -> Result<Json<GitStatus>, ApiError> {
+    let detail = format!("{}: {}", b.repo, b.paths.join(", "));
+    let req = GitRequest::Discard {
+        repo: b.repo,
+        paths: checked_paths(b.paths)?,
+    };
+    let answer = ask(&state, &who, &id, req).await?;
+    audit(&state, &who, peer, "git.discarded", &id, detail);
+    status_of(answer)
+}
+
+/// `POST …/git/commit` `{repo, message}`: commits the index, authored by the caller's profile.
+pub async fn commit(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    Body(b): Body<CommitBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (Some(name), Some(email)) = (who.user.name.clone(), who.user.email.clone()) else {
+        return Err(ApiError::BadRequest(
+            "set your name and email first (PUT /api/v1/auth/me/profile, or the profile form in the git panel); commits are authored with them".into(),
+        ));
+    };
+    if b.message.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "the commit message is empty; say what the change does".into(),
+        ));
+    }
+    let repo = b.repo.clone();
+    let req = GitRequest::Commit {
+        repo: b.repo,
+        message: b.message,
+        author: Author { name, email },
+    };
+    match ask(&state, &who, &id, req).await? {
+        GitAnswer::Committed { id: commit } => {
+            audit(
+                &state,
+                &who,
+                peer,
+                "git.committed",
+                &id,
+                format!("{repo}: {commit}"),
+            );
+            Ok(Json(serde_json::json!({ "id": commit })))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Bounds a list of paths before it goes to the node.
+fn checked_paths(paths: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if paths.is_empty() || paths.len() > 10_000 {
+        return Err(ApiError::BadRequest(
+            "paths must list 1 to 10000 work-tree-relative paths".into(),
+        ));
+    }
+    Ok(paths)
+}
+
+/// Sends one request to a node the caller may use and reads its answer.
+async fn ask(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+    req: GitRequest,
+) -> Result<GitAnswer, ApiError> {
+    if req.repo().len() > vibebridge_tunnel::fs::MAX_PATH_BYTES {
+        return Err(ApiError::BadRequest(
+            "repo is longer than 4096 bytes".into(),
+        ));
+    }
+    let node = visible_node(state, who, id)?;
+    let mut stream = state
+        .registry
+        .open(&node.id, &Open::Git(req))
+        .await
+        .map_err(|e| match e {
+            OpenError::Offline(_) => ApiError::NodeOffline(format!(
+                "node {} is offline; its repositories can be reached once its agent reconnects",
+                node.id
+            )),
+            other => ApiError::NodeOffline(other.to_string()),
+        })?;
+    let max = state.config.tunnel.max_frame_bytes;
+    let reply = tokio::time::timeout(ANSWER_TIMEOUT, read_frame::<GitReply, _>(&mut stream, max))
+        .await
+        .map_err(|_| {
+            ApiError::NodeOffline(format!("node {} did not answer within 120 s", node.id))
+        })?
+        .map_err(|e| ApiError::NodeOffline(format!("node {}: {e}", node.id)))?;
+    match reply {
+        Some(GitReply::Ok(answer)) => Ok(answer),
+        Some(GitReply::Err { code, message }) => Err(ApiError::NodeRefused { code, message }),
+        None => Err(ApiError::NodeOffline(format!(
+            "node {} closed the stream without answering (an agent older than this main?)",
+            node.id
+        ))),
+    }
+}
+
+fn status_of(answer: GitAnswer) -> Result<Json<GitStatus>, ApiError> {
+    match answer {
+        GitAnswer::Status(s) => Ok(Json(s)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(answer: &GitAnswer) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!(
+        "the node answered out of protocol: {answer:?}"
+    ))
+}
+
+fn audit(
+    state: &AppState,
+    who: &AuthUser,
+    peer: SocketAddr,
+    action: &str,
+    node: &str,
+    detail: String,
+) {
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), action)
+            .target(node.to_string())
+            .source(Some(peer))
+            .detail(detail),
+    );
+}

@@ -1,0 +1,320 @@
+//! Git on a node: the wire types of `git` streams.
+//!
+//! Main opens [`Open::Git`](crate::protocol::Open::Git) with one [`GitRequest`]; the node answers one
+//! [`GitReply`] frame and closes the stream. `repo` is any absolute directory inside the repository's
+//! work tree; the work tree itself must lie inside the node's `filesystem.roots`. File paths in
+//! requests and answers are relative to the work tree, with `/` separators, as git prints them.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Most status entries one answer carries; the rest are left out and `truncated` is set.
+pub const MAX_STATUS_ENTRIES: usize = 10_000;
+/// Most commits one log page carries.
+pub const MAX_LOG_PAGE: usize = 500;
+/// Largest diff text one answer carries, in bytes; files past it are listed without their patch.
+pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
+
+/// Refused: the directory is not inside a git work tree.
+pub const ERR_NOT_A_REPO: &str = "not_a_repository";
+/// Refused: a branch or revision that does not exist.
+pub const ERR_UNKNOWN_REF: &str = "unknown_ref";
+/// Refused: the operation would lose or clash with local changes, or the repository is mid-merge.
+pub const ERR_GIT_CONFLICT: &str = "git_conflict";
+/// Refused: nothing is staged to commit.
+pub const ERR_NOTHING_TO_COMMIT: &str = "nothing_to_commit";
+
+/// The state of a file on one side (index or work tree), like the letters of `git status --porcelain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// No change on this side.
+    Unmodified,
+    /// New in the index (staged side only).
+    Added,
+    /// Content or mode changed.
+    Modified,
+    /// Removed.
+    Deleted,
+    /// Moved from `orig_path` (staged side only).
+    Renamed,
+    /// File became symlink, or the reverse.
+    TypeChanged,
+    /// Not tracked (work-tree side only; the index side is `unmodified`).
+    Untracked,
+    /// Unmerged: both sides are `conflicted`.
+    Conflicted,
+}
+
+/// One changed path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct StatusEntry {
+    /// Path relative to the work tree.
+    pub path: String,
+    /// Previous path of a staged rename.
+    pub orig_path: Option<String>,
+    /// HEAD → index.
+    pub staged: FileState,
+    /// Index → work tree.
+    pub unstaged: FileState,
+}
+
+/// `git status`, with the branch line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GitStatus {
+    /// Absolute path of the work tree.
+    pub workdir: String,
+    /// Current branch's short name; `None` when HEAD is detached.
+    pub branch: Option<String>,
+    /// HEAD's commit id; `None` in a repository without commits.
+    pub head: Option<String>,
+    /// The branch's upstream, e.g. `origin/main`.
+    pub upstream: Option<String>,
+    /// Commits on the branch and not on its upstream.
+    pub ahead: u32,
+    /// Commits on the upstream and not on the branch.
+    pub behind: u32,
+    /// Changed, untracked and conflicted paths, sorted by path.
+    pub entries: Vec<StatusEntry>,
+    /// More than [`MAX_STATUS_ENTRIES`] existed.
+    pub truncated: bool,
+}
+
+/// One file's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FileDiff {
+    /// Path (the new one, for a rename).
+    pub path: String,
+    /// Previous path of a rename.
+    pub orig_path: Option<String>,
+    /// What happened to it.
+    pub state: FileState,
+    /// Binary content: no patch, no line counts.
+    pub binary: bool,
+    /// Lines added.
+    pub additions: u32,
+    /// Lines removed.
+    pub deletions: u32,
+    /// Unified diff (`@@` hunks with 3 lines of context, no `diff --git` header); empty for binary
+    /// files and for files past [`MAX_DIFF_BYTES`].
+    pub patch: String,
+}
+
+/// A diff of the work tree against the index (`git diff`) or of the index against HEAD
+/// (`git diff --cached`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GitDiff {
+    /// Files, sorted by path.
+    pub files: Vec<FileDiff>,
+    /// Patches were left out past [`MAX_DIFF_BYTES`].
+    pub truncated: bool,
+}
+
+/// One commit in a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct CommitInfo {
+    /// Full id.
+    pub id: String,
+    /// Parent ids.
+    pub parents: Vec<String>,
+    /// Author name.
+    pub author_name: String,
+    /// Author email.
+    pub author_email: String,
+    /// Author time, seconds since the Unix epoch.
+    #[ts(type = "number")]
+    pub time: i64,
+    /// First line of the message.
+    pub summary: String,
+    /// The whole message.
+    pub message: String,
+}
+
+/// A page of history, newest first (`git log` order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GitLog {
+    /// The commits of this page.
+    pub commits: Vec<CommitInfo>,
+    /// `skip` for the next page; `None` at the end of history.
+    pub next_skip: Option<u32>,
+}
+
+/// One branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BranchInfo {
+    /// Short name: `main`, or `origin/main` for a remote-tracking branch.
+    pub name: String,
+    /// A remote-tracking branch.
+    pub remote: bool,
+    /// HEAD points at it.
+    pub current: bool,
+    /// The commit it points at.
+    pub target: String,
+    /// Its upstream (local branches only).
+    pub upstream: Option<String>,
+}
+
+/// All branches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BranchList {
+    /// Local branches, then remote-tracking ones, each sorted by name.
+    pub branches: Vec<BranchInfo>,
+}
+
+/// Who a commit is by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Author {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+/// Main → node, in the `Open` header of a `git` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum GitRequest {
+    /// [`GitStatus`].
+    Status {
+        /// A directory in the work tree.
+        repo: String,
+    },
+    /// [`GitDiff`].
+    Diff {
+        /// A directory in the work tree.
+        repo: String,
+        /// Index against HEAD instead of work tree against index.
+        staged: bool,
+        /// Only this file.
+        path: Option<String>,
+    },
+    /// [`GitLog`].
+    Log {
+        /// A directory in the work tree.
+        repo: String,
+        /// Start here (a branch, tag or id); default HEAD.
+        rev: Option<String>,
+        /// Commits to skip (paging).
+        skip: u32,
+        /// Page size, at most [`MAX_LOG_PAGE`].
+        limit: u32,
+    },
+    /// [`BranchList`].
+    Branches {
+        /// A directory in the work tree.
+        repo: String,
+    },
+    /// Create a branch at `start` (default HEAD), and check it out when asked. Answers [`GitStatus`].
+    CreateBranch {
+        /// A directory in the work tree.
+        repo: String,
+        /// New branch name.
+        name: String,
+        /// Where it starts.
+        start: Option<String>,
+        /// Switch to it.
+        checkout: bool,
+    },
+    /// Switch to a local branch; refused when local changes would be overwritten. Answers [`GitStatus`].
+    Checkout {
+        /// A directory in the work tree.
+        repo: String,
+        /// Local branch name.
+        branch: String,
+    },
+    /// `git add` these paths (deletions included). Answers [`GitStatus`].
+    Stage {
+        /// A directory in the work tree.
+        repo: String,
+        /// Work-tree-relative paths.
+        paths: Vec<String>,
+    },
+    /// `git restore --staged` these paths. Answers [`GitStatus`].
+    Unstage {
+        /// A directory in the work tree.
+        repo: String,
+        /// Work-tree-relative paths.
+        paths: Vec<String>,
+    },
+    /// Throw away unstaged changes to these paths (`git restore`); untracked files are deleted.
+    /// Answers [`GitStatus`].
+    Discard {
+        /// A directory in the work tree.
+        repo: String,
+        /// Work-tree-relative paths.
+        paths: Vec<String>,
+    },
+    /// Commit the index. Answers [`GitAnswer::Committed`].
+    Commit {
+        /// A directory in the work tree.
+        repo: String,
+        /// Commit message.
+        message: String,
+        /// Author and committer.
+        author: Author,
+    },
+}
+
+impl GitRequest {
+    /// The directory the request is about.
+    pub fn repo(&self) -> &str {
+        match self {
+            GitRequest::Status { repo }
+            | GitRequest::Diff { repo, .. }
+            | GitRequest::Log { repo, .. }
+            | GitRequest::Branches { repo }
+            | GitRequest::CreateBranch { repo, .. }
+            | GitRequest::Checkout { repo, .. }
+            | GitRequest::Stage { repo, .. }
+            | GitRequest::Unstage { repo, .. }
+            | GitRequest::Discard { repo, .. }
+            | GitRequest::Commit { repo, .. } => repo,
+        }
+    }
+
+    /// Whether it changes the repository or work tree (refused on a read-only node).
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            GitRequest::Status { .. }
+                | GitRequest::Diff { .. }
+                | GitRequest::Log { .. }
+                | GitRequest::Branches { .. }
+        )
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GitAnswer {
+    /// For `status` and every change except `commit`.
+    Status(GitStatus),
+    /// For `diff`.
+    Diff(GitDiff),
+    /// For `log`.
+    Log(GitLog),
+    /// For `branches`.
+    Branches(BranchList),
+    /// For `commit`.
+    Committed {
+        /// The new commit's id.
+        id: String,
+    },
+}
+
+/// Node → main: the answer frame on a `git` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum GitReply {
+    /// It worked.
+    Ok(GitAnswer),
+    /// Refused or failed: `path_outside_roots`, `path_not_found`, `bad_request`, `internal`,
+    /// `read_only`, or one of the `ERR_*` codes of this module.
+    Err {
+        /// Stable machine-readable reason.
+        code: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
