@@ -159,7 +159,7 @@ pub enum FsRequest {
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "answer", rename_all = "snake_case")]
 pub enum FsAnswer {
     /// For `list`.
     Listing(DirListing),
@@ -194,4 +194,47 @@ pub enum FsReply {
         /// What is wrong, naming the rule, and what to do.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // Proves every answer survives the wire: the tag must not clash with a field of what it carries.
+    #[test]
+    fn answers_round_trip() {
+        let entry = Entry {
+            name: "a".into(),
+            path: "/r/a".into(),
+            kind: EntryKind::File,
+            link: false,
+            size: 1,
+            modified_ms: Some(2),
+            mode: 0o644,
+            etag: "e".into(),
+        };
+        let listing = DirListing {
+            path: None,
+            parent: None,
+            entries: vec![entry.clone()],
+            truncated: false,
+        };
+        for answer in [
+            FsAnswer::Listing(listing),
+            FsAnswer::Entry(entry.clone()),
+            FsAnswer::Reading {
+                entry,
+                offset: 0,
+                length: 1,
+            },
+            FsAnswer::Ready,
+            FsAnswer::Done,
+        ] {
+            let reply = FsReply::Ok(answer);
+            let back: FsReply =
+                serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+            assert_eq!(back, reply);
+        }
+    }
 }

@@ -286,7 +286,7 @@ impl GitRequest {
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "answer", rename_all = "snake_case")]
 pub enum GitAnswer {
     /// For `status` and every change except `commit`.
     Status(GitStatus),
@@ -317,4 +317,67 @@ pub enum GitReply {
         /// What is wrong and what to do.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    // Proves every answer survives the wire: the tag must not clash with a field of what it carries.
+    #[test]
+    fn answers_round_trip() {
+        let status = GitStatus {
+            workdir: "/r".into(),
+            branch: Some("main".into()),
+            head: None,
+            upstream: None,
+            ahead: 0,
+            behind: 0,
+            entries: vec![StatusEntry {
+                path: "a".into(),
+                orig_path: None,
+                staged: FileState::Added,
+                unstaged: FileState::Modified,
+            }],
+            truncated: false,
+        };
+        let diff = GitDiff {
+            files: vec![FileDiff {
+                path: "a".into(),
+                orig_path: None,
+                state: FileState::Modified,
+                binary: false,
+                additions: 1,
+                deletions: 0,
+                patch: "@@ -0,0 +1 @@\n+x\n".into(),
+            }],
+            truncated: false,
+        };
+        let log = GitLog {
+            commits: vec![],
+            next_skip: None,
+        };
+        let branches = BranchList {
+            branches: vec![BranchInfo {
+                name: "main".into(),
+                remote: false,
+                current: true,
+                target: "0".into(),
+                upstream: None,
+            }],
+        };
+        for answer in [
+            GitAnswer::Status(status),
+            GitAnswer::Diff(diff),
+            GitAnswer::Log(log),
+            GitAnswer::Branches(branches),
+            GitAnswer::Committed { id: "1".into() },
+        ] {
+            let reply = GitReply::Ok(answer);
+            let back: GitReply =
+                serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+            assert_eq!(back, reply);
+        }
+    }
 }
