@@ -2,7 +2,12 @@
 // ApiError with the server's stable code and message.
 import type {
   ApprovalView,
+  BranchList,
   DirListing,
+  Entry,
+  GitDiff,
+  GitLog,
+  GitStatus,
   NodeView,
   Role,
   SessionEvent,
@@ -36,42 +41,108 @@ async function refresh(): Promise<boolean> {
   return refreshing;
 }
 
-export async function api<T>(method: string, path: string, body?: unknown, retry = true): Promise<T> {
+/** One request, the access cookie refreshed once on a 401; a non-2xx answer becomes an ApiError. */
+async function send(method: string, path: string, init: RequestInit = {}, retry = true): Promise<Response> {
   let resp: Response;
   try {
-    resp = await fetch(`/api/v1${path}`, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    resp = await fetch(`/api/v1${path}`, { ...init, method, credentials: "same-origin" });
   } catch {
     throw new ApiError(0, "network", "cannot reach the server; check your connection");
   }
   if (resp.status === 401 && retry && !path.startsWith("/auth/")) {
-    if (await refresh()) return api<T>(method, path, body, false);
-  }
-  const text = await resp.text();
-  let json: unknown = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
+    if (await refresh()) return send(method, path, init, false);
   }
   if (!resp.ok) {
-    const err = (json as { error?: { code?: string; message?: string } } | null)?.error;
+    const text = await resp.text().catch(() => "");
+    let err: { code?: string; message?: string } | undefined;
+    try {
+      err = (JSON.parse(text) as { error?: { code?: string; message?: string } } | null)?.error;
+    } catch {
+      err = undefined;
+    }
     throw new ApiError(resp.status, err?.code ?? "http_" + resp.status, err?.message ?? `${resp.status} ${resp.statusText}`);
   }
-  return json as T;
+  return resp;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const resp = await send(method, path, {
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  try {
+    return (text ? JSON.parse(text) : null) as T;
+  } catch {
+    return null as T;
+  }
 }
 
 export const get = <T>(path: string) => api<T>("GET", path);
 export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
 export const del = <T>(path: string) => api<T>("DELETE", path);
+const put = <T>(path: string, body: unknown) => api<T>("PUT", path, body);
+
+/** A file's bytes as read, with the etag to write back over exactly them. */
+export interface FileContent {
+  bytes: Uint8Array;
+  etag: string | null;
+}
+
+const nodePath = (node: string) => `/nodes/${encodeURIComponent(node)}`;
+const q = (params: Record<string, string | number | boolean | null | undefined>) =>
+  new URLSearchParams(Object.entries(params).filter(([, v]) => v != null && v !== "").map(([k, v]) => [k, String(v)])).toString();
+
+/** Files on a node: every path is absolute on the node. */
+export const Fs = {
+  list: (node: string, path: string | null) => get<DirListing>(`${nodePath(node)}/fs/list?${q({ path })}`),
+  stat: (node: string, path: string) => get<Entry>(`${nodePath(node)}/fs/stat?${q({ path })}`),
+  read: async (node: string, path: string): Promise<FileContent> => {
+    const resp = await send("GET", `${nodePath(node)}/fs/read?${q({ path })}`);
+    const etag = resp.headers.get("ETag")?.replace(/^W\//, "").replace(/"/g, "") ?? null;
+    return { bytes: new Uint8Array(await resp.arrayBuffer()), etag };
+  },
+  /** The `<a href>` that downloads a file (the cookie goes along). */
+  downloadUrl: (node: string, path: string) => `/api/v1${nodePath(node)}/fs/download?${q({ path })}`,
+  /** Writes `content`; with `ifMatch`, only over the version that etag names (else 412 `changed_on_node`). */
+  write: async (node: string, path: string, content: string, ifMatch: string | null): Promise<Entry> => {
+    const resp = await send("PUT", `${nodePath(node)}/fs/write?${q({ path })}`, {
+      headers: ifMatch ? { "If-Match": `"${ifMatch}"` } : {},
+      body: new Blob([content]),
+    });
+    return (await resp.json()) as Entry;
+  },
+  upload: async (node: string, path: string, file: Blob, overwrite: boolean): Promise<Entry> => {
+    const resp = await send("PUT", `${nodePath(node)}/fs/upload?${q({ path, overwrite: overwrite || null })}`, { body: file });
+    return (await resp.json()) as Entry;
+  },
+  create: (node: string, path: string, dir: boolean) => post<Entry>(`${nodePath(node)}/fs/create`, { path, dir }),
+  rename: (node: string, from: string, to: string) => post<Entry>(`${nodePath(node)}/fs/rename`, { from, to }),
+  delete: (node: string, path: string, recursive: boolean) =>
+    post<{ deleted: boolean }>(`${nodePath(node)}/fs/delete`, { path, recursive }),
+};
+
+/** Git on a node: `repo` is any directory in the work tree, paths are relative to the work tree. */
+export const Git = {
+  status: (node: string, repo: string) => get<GitStatus>(`${nodePath(node)}/git/status?${q({ repo })}`),
+  diff: (node: string, repo: string, staged: boolean, path?: string) =>
+    get<GitDiff>(`${nodePath(node)}/git/diff?${q({ repo, staged, path })}`),
+  log: (node: string, repo: string, skip: number, limit = 30) => get<GitLog>(`${nodePath(node)}/git/log?${q({ repo, skip, limit })}`),
+  branches: (node: string, repo: string) => get<BranchList>(`${nodePath(node)}/git/branches?${q({ repo })}`),
+  createBranch: (node: string, repo: string, name: string, checkout: boolean) =>
+    post<GitStatus>(`${nodePath(node)}/git/branches`, { repo, name, checkout }),
+  checkout: (node: string, repo: string, branch: string) => post<GitStatus>(`${nodePath(node)}/git/checkout`, { repo, branch }),
+  stage: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/stage`, { repo, paths }),
+  unstage: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/unstage`, { repo, paths }),
+  discard: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/discard`, { repo, paths }),
+  commit: (node: string, repo: string, message: string) => post<{ id: string }>(`${nodePath(node)}/git/commit`, { repo, message }),
+};
 
 export const Api = {
   status: () => get<{ has_users: boolean }>("/auth/status"),
   me: () => get<Me>("/auth/me"),
+  setProfile: (name: string, email: string) => put<Me>("/auth/me/profile", { name, email }),
+  node: (id: string) => get<NodeView>(`/nodes/${encodeURIComponent(id)}`),
   login: (username: string, password: string) => post<{ user: Me }>("/auth/login", { username, password }),
   register: (username: string, password: string) => post<{ user: Me }>("/auth/register", { username, password }),
   logout: () => post<unknown>("/auth/logout"),
@@ -82,7 +153,7 @@ export const Api = {
   createToken: (ttl: string) => post<TokenView>("/nodes/tokens", { ttl }),
   revokeNode: (id: string) => del<unknown>(`/nodes/${encodeURIComponent(id)}`),
   listDir: (node: string, path: string | null) =>
-    get<DirListing>(`/nodes/${encodeURIComponent(node)}/fs/list${path ? `?path=${encodeURIComponent(path)}` : ""}`),
+    get<DirListing>(`/nodes/${encodeURIComponent(node)}/fs/list?dirs_only=true${path ? `&path=${encodeURIComponent(path)}` : ""}`),
   sessions: (filters: { node?: string; provider?: string; status?: string }) => {
     const q = new URLSearchParams(Object.entries(filters).filter(([, v]) => v) as [string, string][]);
     return get<SessionView[]>(`/sessions${q.size ? `?${q}` : ""}`);
