@@ -1,6 +1,6 @@
 // The app shell: who is logged in decides between sign-up/login, the waiting page and the app; the path picks
 // the page. The header carries the navigation (a tab bar on phones), the inbox badge and the theme switch.
-import { useCallback, useEffect, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useState } from "react";
 import { Api, type Me } from "./api/client";
 import { Link, navigate, usePath } from "./router";
 import { usePoll } from "./util";
@@ -12,6 +12,9 @@ import { NewSessionPage } from "./pages/NewSession";
 import { SessionPage } from "./pages/Session";
 import { InboxPage } from "./pages/Inbox";
 import { TerminalsPage } from "./pages/Terminals";
+
+// The files workbench brings CodeMirror along: loaded the first time it is opened.
+const FilesPage = lazy(() => import("./pages/Files").then((m) => ({ default: m.FilesPage })));
 
 type Theme = "light" | "dark" | "system";
 
@@ -44,10 +47,10 @@ export function App() {
   if (me === undefined) return <div className="loading">Loading…</div>;
   if (me === null) return <AuthPage firstUser={!hasUsers} onDone={(u) => setMe(u)} />;
   if (me.role === "pending") return <PendingPage me={me} onCheck={check} onLogout={() => setMe(null)} />;
-  return <Shell me={me} onLogout={() => setMe(null)} />;
+  return <Shell me={me} onMe={setMe} onLogout={() => setMe(null)} />;
 }
 
-function Shell({ me, onLogout }: { me: Me; onLogout: () => void }) {
+function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout: () => void }) {
   const path = usePath();
   const [theme, setTheme] = useTheme();
   const inbox = usePoll(() => Api.approvals(), 3000);
@@ -73,7 +76,14 @@ function Shell({ me, onLogout }: { me: Me; onLogout: () => void }) {
 
   let page;
   const m = path.match(/^\/sessions\/([0-9a-f-]{36})$/);
+  const files = path.match(/^\/nodes\/([^/]+)\/files$/);
   if (m) page = <SessionPage id={m[1]} />;
+  else if (files)
+    page = (
+      <Suspense fallback={<p className="loading">Loading the editor…</p>}>
+        <FilesPage key={files[1]} node={decodeURIComponent(files[1])} me={me} onMe={onMe} />
+      </Suspense>
+    );
   else if (path === "/sessions/new") page = <NewSessionPage />;
   else if (path.startsWith("/inbox")) page = <InboxPage items={inbox.data} error={inbox.error} reload={inbox.reload} />;
   else if (path.startsWith("/nodes")) page = <NodesPage me={me} />;

@@ -3,6 +3,7 @@
 import { useState } from "react";
 import { Api, type Me } from "../api/client";
 import type { TokenView } from "../api/types.gen";
+import { Link } from "../router";
 import { CopyButton, ErrorBanner, ago, errText, usePoll } from "../util";
 
 export function NodesPage({ me }: { me: Me }) {
@@ -95,11 +96,16 @@ export function NodesPage({ me }: { me: Me }) {
                 {n.members.length ? ` (+ ${n.members.join(", ")})` : ""}
               </dd>
             </dl>
-            {(isAdmin || n.owner === me.username) && (
-              <button type="button" className="danger small" onClick={() => revoke(n.id)}>
-                Revoke
-              </button>
-            )}
+            <div className="row">
+              <Link href={`/nodes/${encodeURIComponent(n.id)}/files`} className="button small" aria-label={`Files on ${n.name}`}>
+                Files
+              </Link>
+              {(isAdmin || n.owner === me.username) && (
+                <button type="button" className="danger small" onClick={() => revoke(n.id)}>
+                  Revoke
+                </button>
+              )}
+            </div>
           </article>
         ))}
       </div>

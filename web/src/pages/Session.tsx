@@ -4,6 +4,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { Api } from "../api/client";
+import { Link } from "../router";
 import { live, type LiveState } from "../api/live";
 import type { SessionView } from "../api/types.gen";
 import { ItemView } from "../components/Cards";
@@ -74,6 +75,15 @@ export function SessionPage({ id }: { id: string }) {
             {t.usage.input + t.usage.output > 0 && `${t.usage.input} in · ${t.usage.output} out`}
             {t.usage.cost > 0 && ` · $${t.usage.cost.toFixed(4)}`}
           </span>
+          {info && (
+            <Link
+              href={`/nodes/${encodeURIComponent(info.node_id)}/files?path=${encodeURIComponent(info.path)}`}
+              className="button small"
+              title="The session's directory: files, editor and git"
+            >
+              Files
+            </Link>
+          )}
           {running && (
             <button type="button" className="danger small" onClick={stop}>
               Stop
