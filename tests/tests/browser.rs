@@ -47,9 +47,30 @@ fn chromium() -> PathBuf {
     bin
 }
 
+/// Runs git in `repo` with the test environment's identity; panics on failure, returns stdout.
+fn git(env: &CliEnv, repo: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.env())
+        .stdin(Stdio::null())
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Proves the browser flow works end to end in a real browser: register, the local node, a Claude
 /// session that writes a file after an inline approval, the diff card and answer, a mid-turn reload that loses
-/// nothing, a terminal that runs `echo vb-$((6*7))`, resizes and reattaches, and the phone layout.
+/// nothing, the files page (edit and save a tracked file, the unsaved-change guard, a conflicting write, the git
+/// status and diff, the commit profile, a commit; create, rename and delete from the node's roots), a terminal
+/// that runs `echo vb-$((6*7))`, resizes and reattaches, and the phone layout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_end_to_end() {
     let chromium = chromium();
@@ -64,6 +85,10 @@ async fn browser_end_to_end() {
     let claude = MockAnthropic::start().await;
     let env = CliEnv::new("browser").with_anthropic(&claude);
     let repo = env.git_repo("ws");
+    // A tracked file for the files page to edit, so the git panel has a modified file with a diff.
+    std::fs::write(repo.join("README.md"), "# ws\n").unwrap();
+    git(&env, &repo, &["add", "README.md"]);
+    git(&env, &repo, &["commit", "-q", "-m", "Add a README"]);
     let data = TempDir::new("browser-data");
     let shots = target_dir().join("e2e");
     let _ = std::fs::remove_dir_all(&shots);
@@ -155,6 +180,25 @@ async fn browser_end_to_end() {
         std::fs::read_to_string(repo.join("hello.txt")).unwrap(),
         "hello from the browser\n"
     );
+    // The files page's save and commit reached the repository: the edit, committed with the page's message
+    // by the profile it set, hello.txt with it, and nothing left over.
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README.md")).unwrap(),
+        "# ws\nEdited in the browser.\n"
+    );
+    assert_eq!(
+        git(&env, &repo, &["log", "-1", "--format=%s|%an|%ae"]).trim(),
+        "Edit the README from the browser|Alice Example|alice@example.com"
+    );
+    assert_eq!(
+        git(&env, &repo, &["show", "--name-only", "--format=", "HEAD"]).trim(),
+        "README.md\nhello.txt"
+    );
+    assert_eq!(git(&env, &repo, &["status", "--porcelain"]), "");
+    // The scratch file made from the Nodes page was renamed, then deleted.
+    for name in ["scratch.txt", "renamed.txt"] {
+        assert!(!env.path().join(name).exists(), "{name} is still on disk");
+    }
 
     // SIGTERM lets `up` end its CLIs and shells; then nothing of it may be left.
     let pid = nix::unistd::Pid::from_raw(up.id().unwrap() as i32);

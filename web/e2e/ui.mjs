@@ -1,6 +1,7 @@
 // The browser end-to-end run, driven by tests/tests/browser.rs against `vibebridge up` and the mock model API:
 // register → the local node → add-node command → start a Claude session that writes a file → approve it →
-// the diff card and the final answer → reload mid-turn, nothing lost → a terminal runs `echo vb-$((6*7))`,
+// the diff card and the final answer → reload mid-turn, nothing lost → the files page: edit, save (a conflict
+// overwritten), git status and diff, profile, commit → a terminal runs `echo vb-$((6*7))`,
 // resizes, survives a reload → the session on a phone-size viewport, light and dark. A screenshot of every step goes to
 // $VB_SHOTS. Talks to the Rust side over stdio: prints `GATE name` / `RELEASE name`, waits for `OK`.
 import { chromium } from "playwright-core";
@@ -146,7 +147,109 @@ try {
   await page.locator("[data-testid=turn-end]").nth(1).waitFor();
   await snap("second-turn-done");
 
-  // 7. A terminal on the node: run a command, resize, reload and reattach.
+  // 7. Files from the session: open the tracked README.md, edit it in CodeMirror; leaving asks first; a write from
+  // elsewhere makes the save a conflict, overwritten; the git panel shows it modified with the added line in its
+  // diff (and the session's hello.txt untracked); the profile is asked for once; stage all, commit, clean.
+  await page.getByRole("link", { name: "Files", exact: true }).click();
+  await page.waitForURL(/\/nodes\/[^/]+\/files\?path=/);
+  const filesUrl = page.url();
+  const readme = `${REPO}/README.md`;
+  await page.getByTestId("file-tree").getByRole("button", { name: "hello.txt" }).waitFor();
+  await page.getByTestId("file-tree").getByRole("button", { name: "README.md" }).click();
+  const editor = page.locator(`[data-testid=editor][data-path="${readme}"] .cm-content`);
+  await editor.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("Edited in the browser.");
+  await page.keyboard.press("Enter");
+  await page.getByTestId("save-state").filter({ hasText: "Unsaved" }).waitFor();
+  await page.getByTestId("editor-tab").filter({ hasText: "README.md" }).filter({ hasText: "●" }).waitFor();
+  await snap("files-editing");
+  let asked = null;
+  page.once("dialog", (d) => {
+    asked = d.message();
+    void d.dismiss();
+  });
+  await page.getByRole("link", { name: "Sessions", exact: true }).click();
+  if (!asked?.includes("unsaved changes in README.md")) throw new Error(`leaving with unsaved edits asked ${JSON.stringify(asked)}`);
+  if (!page.url().includes("/files?path=")) throw new Error(`left the files page with unsaved edits: ${page.url()}`);
+  const put = await page.evaluate(async (path) => {
+    const node = location.pathname.split("/")[2];
+    const r = await fetch(`/api/v1/nodes/${node}/fs/write?path=${encodeURIComponent(path)}`, { method: "PUT", body: "# ws\nchanged elsewhere, longer\n" });
+    return r.status;
+  }, readme);
+  if (put !== 200) throw new Error(`the concurrent write answered ${put}`);
+  await editor.click();
+  await page.keyboard.press("Control+s");
+  await page.getByTestId("conflict").waitFor();
+  await snap("files-conflict");
+  await page.getByTestId("conflict").getByRole("button", { name: "Overwrite" }).click();
+  await page.getByTestId("save-state").filter({ hasText: "Saved" }).waitFor();
+  await page.getByRole("tab", { name: "Git" }).click();
+  const changed = page.locator("[data-testid=git-group-changes] [data-testid=git-file][data-path='README.md']");
+  await changed.waitFor();
+  await page.locator("[data-testid=git-group-untracked] [data-testid=git-file][data-path='hello.txt']").waitFor();
+  await changed.getByRole("button", { name: "README.md, modified" }).click();
+  await page.locator("[data-testid=diff-pane] .diff-table tr.add", { hasText: "Edited in the browser." }).waitFor();
+  const removed = await page.locator("[data-testid=diff-pane] .diff-table tr.del").count();
+  if (removed !== 0) throw new Error(`the diff shows ${removed} removed lines; only one line was added`);
+  await snap("git-diff");
+  await page.getByRole("button", { name: "Split" }).click();
+  await page.locator("[data-testid=diff-pane] table.split td.add", { hasText: "Edited in the browser." }).waitFor();
+  await snap("git-diff-split");
+  await page.getByRole("button", { name: "Unified" }).click();
+  await page.getByRole("button", { name: "Stage all" }).click();
+  await page.locator("[data-testid=git-group-staged] [data-testid=git-file]").nth(1).waitFor();
+  const profile = page.getByTestId("profile-form");
+  await profile.getByLabel("Name").fill("Alice Example");
+  await profile.getByLabel("Email").fill("alice@example.com");
+  await snap("git-profile");
+  await profile.getByRole("button", { name: "Save profile" }).click();
+  await page.getByTestId("commit-author").filter({ hasText: "Alice Example <alice@example.com>" }).waitFor();
+  await page.getByLabel("Commit message").fill("Edit the README from the browser");
+  await page.getByRole("button", { name: "Commit 2 files" }).click();
+  await page.getByTestId("git-summary").filter({ hasText: "working tree clean" }).waitFor();
+  await page.getByTestId("commit").first().filter({ hasText: "Edit the README from the browser" }).waitFor();
+  if ((await page.getByTestId("commit").count()) !== 3) throw new Error("history should list the new commit, the README and the initial one");
+  await snap("git-committed");
+
+  // 7b. Files from the Nodes page: the node's roots; a root made the top of the tree is no git repository;
+  // a new file is created, saved, renamed and deleted there.
+  await page.getByRole("link", { name: "Nodes", exact: true }).click();
+  await page.getByRole("link", { name: /^Files on / }).first().click();
+  const rootItem = page.getByTestId("file-tree").locator("button.tree-item").first();
+  await rootItem.click();
+  await page.getByTestId("file-tree").getByRole("button", { name: "ws", exact: true }).waitFor();
+  await page.getByRole("button", { name: "Open folder here" }).click();
+  await page.waitForURL(/\/files\?path=/);
+  const envRoot = new globalThis.URL(page.url()).searchParams.get("path");
+  await page.getByRole("tab", { name: "Git" }).click();
+  await page.getByTestId("not-a-repo").waitFor();
+  await page.getByRole("tab", { name: "Files" }).click();
+  await page.getByRole("button", { name: "New file" }).click();
+  await page.getByLabel("New file name").fill("scratch.txt");
+  await page.keyboard.press("Enter");
+  const scratch = page.locator(`[data-testid=editor][data-path="${envRoot}/scratch.txt"] .cm-content`);
+  await scratch.click();
+  await page.keyboard.type("scratch");
+  await page.keyboard.press("Control+s");
+  await page.getByTestId("save-state").filter({ hasText: "Saved" }).first().waitFor();
+  await page.getByRole("button", { name: "Rename" }).click();
+  await page.getByLabel("New name for scratch.txt").fill("renamed.txt");
+  await page.keyboard.press("Enter");
+  await page.getByTestId("file-tree").getByRole("button", { name: "renamed.txt" }).waitFor();
+  await page.getByTestId("editor-tab").filter({ hasText: "renamed.txt" }).waitFor();
+  await snap("files-renamed");
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("button", { name: "Delete" }).click();
+  await page.getByTestId("file-tree").getByRole("button", { name: "renamed.txt" }).waitFor({ state: "detached" });
+  if (await page.getByTestId("editor-tab").count()) throw new Error("the deleted file's tab is still open");
+  const gone = await page.evaluate(async (path) => {
+    const node = location.pathname.split("/")[2];
+    return (await fetch(`/api/v1/nodes/${node}/fs/stat?path=${encodeURIComponent(path)}`)).status;
+  }, `${envRoot}/renamed.txt`);
+  if (gone !== 404) throw new Error(`stat of the deleted file answered ${gone}`);
+
+  // 8. A terminal on the node: run a command, resize, reload and reattach.
   await page.getByRole("link", { name: "Terminals" }).click();
   await page.getByRole("button", { name: "New terminal" }).click();
   await page.getByTestId("terminal-state").filter({ hasText: "started" }).waitFor();
@@ -180,7 +283,7 @@ try {
   await page.waitForFunction(() => (document.querySelector("[data-testid=terminal] .xterm-rows")?.textContent ?? "").includes("vb-42"));
   await snap("terminal-reattached");
 
-  // 8. The session on a phone-size viewport: one pane at a time, nothing wider than the screen.
+  // 9. The session on a phone-size viewport: one pane at a time, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(sessionUrl);
   await page.locator("[data-testid=assistant-message]", { hasText: "second answer" }).waitFor();
@@ -195,6 +298,16 @@ try {
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   if (bg !== "rgb(15, 18, 22)") throw new Error(`dark theme not applied: body background ${bg}`);
   await snap("phone-dark");
+  // The files page on the phone: tree, editor and git are tabs, nothing wider than the screen.
+  await page.goto(filesUrl);
+  await page.getByTestId("file-tree").getByRole("button", { name: "README.md" }).click();
+  await page.locator(`[data-testid=editor][data-path="${readme}"] .cm-content`, { hasText: "Edited in the browser." }).waitFor();
+  const filesOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (filesOverflow > 1) throw new Error(`the phone files page is ${filesOverflow}px wider than the screen`);
+  await snap("phone-editor");
+  await page.getByRole("tab", { name: "Git" }).click();
+  await page.getByTestId("git-summary").filter({ hasText: "working tree clean" }).waitFor();
+  await snap("phone-git");
 
   if (errors.length) throw new Error(`page errors: ${errors.join("\n")}`);
   console.log("DONE");
