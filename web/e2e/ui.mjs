@@ -155,6 +155,11 @@ try {
   const filesUrl = page.url();
   const readme = `${REPO}/README.md`;
   await page.getByTestId("file-tree").getByRole("button", { name: "hello.txt" }).waitFor();
+  // The tree is keyboard-driven: arrows move between rows.
+  await page.getByTestId("file-tree").getByRole("button", { name: "README.md" }).focus();
+  await page.keyboard.press("ArrowUp");
+  const focused = await page.evaluate(() => document.activeElement?.getAttribute("data-path"));
+  if (!focused?.endsWith("/hello.txt")) throw new Error(`ArrowUp in the tree focused ${focused}`);
   await page.getByTestId("file-tree").getByRole("button", { name: "README.md" }).click();
   const editor = page.locator(`[data-testid=editor][data-path="${readme}"] .cm-content`);
   await editor.click();
