@@ -295,7 +295,9 @@ pub async fn set_profile(
     let email_ok = email.len() <= 254
         && printable(&email)
         && !email.contains(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
+        && email
+            .split_once('@')
+            .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
     if !email_ok {
         return Err(ApiError::BadRequest(
             "email must look like name@example.com (no spaces, < or >)".into(),

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// 400: the request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
+    /// 400 `profile_required`: the action needs the user's name and email (a commit's author).
+    #[error("{0}")]
+    ProfileRequired(String),
     /// 409: conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::ProfileRequired(_) => (StatusCode::BAD_REQUEST, "profile_required"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),

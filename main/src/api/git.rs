@@ -8,18 +8,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use serde::Deserialize;
-use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::git::{
     Author, BranchList, GitAnswer, GitDiff, GitLog, GitReply, GitRequest, GitStatus, MAX_LOG_PAGE,
 };
 use vibebridge_tunnel::protocol::Open;
 
 use super::nodes::visible_node;
-use super::{ApiError, Body};
+use super::{ApiError, Body, relay};
 use crate::AppState;
 use crate::auth::{Approved, AuthUser};
-use crate::registry::OpenError;
-use crate::store::AuditEvent;
 
 /// How long main waits for a git answer (status of a huge repository takes a while).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -173,7 +170,7 @@ pub async fn create_branch(
         checkout: b.checkout,
     };
     let answer = ask(&state, &who, &id, req).await?;
-    audit(&state, &who, peer, "git.branch_created", &id, detail);
+    relay::audit(&state, &who, peer, "git.branch_created", &id, detail);
     status_of(answer)
 }
 
@@ -191,7 +188,7 @@ pub async fn checkout(
         branch: b.branch,
     };
     let answer = ask(&state, &who, &id, req).await?;
-    audit(&state, &who, peer, "git.checked_out", &id, detail);
+    relay::audit(&state, &who, peer, "git.checked_out", &id, detail);
     status_of(answer)
 }
 
@@ -237,7 +234,7 @@ pub async fn discard(
         paths: checked_paths(b.paths)?,
     };
     let answer = ask(&state, &who, &id, req).await?;
-    audit(&state, &who, peer, "git.discarded", &id, detail);
+    relay::audit(&state, &who, peer, "git.discarded", &id, detail);
     status_of(answer)
 }
 
@@ -250,7 +247,7 @@ pub async fn commit(
     Body(b): Body<CommitBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (Some(name), Some(email)) = (who.user.name.clone(), who.user.email.clone()) else {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::ProfileRequired(
             "set your name and email first (PUT /api/v1/auth/me/profile, or the profile form in the git panel); commits are authored with them".into(),
         ));
     };
@@ -267,7 +264,7 @@ pub async fn commit(
     };
     match ask(&state, &who, &id, req).await? {
         GitAnswer::Committed { id: commit } => {
-            audit(
+            relay::audit(
                 &state,
                 &who,
                 peer,
@@ -304,31 +301,11 @@ async fn ask(
         ));
     }
     let node = visible_node(state, who, id)?;
-    let mut stream = state
-        .registry
-        .open(&node.id, &Open::Git(req))
-        .await
-        .map_err(|e| match e {
-            OpenError::Offline(_) => ApiError::NodeOffline(format!(
-                "node {} is offline; its repositories can be reached once its agent reconnects",
-                node.id
-            )),
-            other => ApiError::NodeOffline(other.to_string()),
-        })?;
-    let max = state.config.tunnel.max_frame_bytes;
-    let reply = tokio::time::timeout(ANSWER_TIMEOUT, read_frame::<GitReply, _>(&mut stream, max))
-        .await
-        .map_err(|_| {
-            ApiError::NodeOffline(format!("node {} did not answer within 120 s", node.id))
-        })?
-        .map_err(|e| ApiError::NodeOffline(format!("node {}: {e}", node.id)))?;
-    match reply {
-        Some(GitReply::Ok(answer)) => Ok(answer),
-        Some(GitReply::Err { code, message }) => Err(ApiError::NodeRefused { code, message }),
-        None => Err(ApiError::NodeOffline(format!(
-            "node {} closed the stream without answering (an agent older than this main?)",
-            node.id
-        ))),
+    let what = "its repositories can be reached once its agent reconnects";
+    let mut stream = relay::open(state, &node.id, &Open::Git(req), what).await?;
+    match relay::answer(state, &node.id, &mut stream, ANSWER_TIMEOUT).await? {
+        GitReply::Ok(answer) => Ok(answer),
+        GitReply::Err { code, message } => Err(ApiError::NodeRefused { code, message }),
     }
 }
 
@@ -343,20 +320,4 @@ fn unexpected(answer: &GitAnswer) -> ApiError {
     ApiError::Internal(anyhow::anyhow!(
         "the node answered out of protocol: {answer:?}"
     ))
-}
-
-fn audit(
-    state: &AppState,
-    who: &AuthUser,
-    peer: SocketAddr,
-    action: &str,
-    node: &str,
-    detail: String,
-) {
-    state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), action)
-            .target(node.to_string())
-            .source(Some(peer))
-            .detail(detail),
-    );
 }

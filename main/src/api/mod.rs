@@ -8,6 +8,7 @@ mod fs;
 mod git;
 mod keys;
 pub(crate) mod nodes;
+mod relay;
 pub(crate) mod sessions;
 mod terminal;
 pub mod types;

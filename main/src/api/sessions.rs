@@ -14,17 +14,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::{
     Decision, Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
 };
 
 use super::nodes::visible_node;
+use super::relay;
 use super::{ApiError, Body};
 use crate::AppState;
 use crate::auth::{Approved, AuthUser};
-use crate::registry::OpenError;
 use crate::store::{AuditEvent, PendingApproval, SessionRecord, UsageTotals, now_ms, rfc3339};
 
 /// How long main waits for a node to answer a session request.
@@ -111,26 +110,11 @@ pub(crate) fn visible_session(
 
 /// Opens a request stream to a node and reads its one reply; `Ok(queued)` on success.
 async fn node_request(state: &AppState, node: &str, open: &Open) -> Result<bool, ApiError> {
-    let mut stream = state.registry.open(node, open).await.map_err(|e| match e {
-        OpenError::Offline(_) => ApiError::NodeOffline(format!(
-            "node {node} is offline; start its agent (or wait for it to reconnect) and try again"
-        )),
-        other => ApiError::NodeOffline(other.to_string()),
-    })?;
-    let max = state.config.tunnel.max_frame_bytes;
-    let reply = tokio::time::timeout(
-        NODE_REPLY_TIMEOUT,
-        read_frame::<SessionReply, _>(&mut stream, max),
-    )
-    .await
-    .map_err(|_| ApiError::NodeOffline(format!("node {node} did not answer within 30 s")))?
-    .map_err(|e| ApiError::NodeOffline(format!("node {node}: {e}")))?;
-    match reply {
-        Some(SessionReply::Ok { queued }) => Ok(queued),
-        Some(SessionReply::Err { code, message }) => Err(ApiError::NodeRefused { code, message }),
-        None => Err(ApiError::NodeOffline(format!(
-            "node {node} closed the request without answering"
-        ))),
+    let what = "start its agent (or wait for it to reconnect) and try again";
+    let mut stream = relay::open(state, node, open, what).await?;
+    match relay::answer(state, node, &mut stream, NODE_REPLY_TIMEOUT).await? {
+        SessionReply::Ok { queued } => Ok(queued),
+        SessionReply::Err { code, message } => Err(ApiError::NodeRefused { code, message }),
     }
 }
 

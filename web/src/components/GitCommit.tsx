@@ -74,7 +74,7 @@ export function CommitBox({
       setNote(`Committed ${id.slice(0, 8)}.`);
       onCommitted();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 400 && /name and email|profile/i.test(err.message)) setEditProfile(true);
+      if (err instanceof ApiError && err.code === "profile_required") setEditProfile(true);
       setError(errText(err));
     } finally {
       setBusy(false);

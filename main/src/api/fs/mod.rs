@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::fs::{DirListing, Entry, FsAnswer, FsReply, FsRequest, MAX_PATH_BYTES};
 use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::protocol::Open;
@@ -19,11 +18,9 @@ use vibebridge_tunnel::protocol::Open;
 pub use transfer::{download, read, upload, write};
 
 use super::nodes::visible_node;
-use super::{ApiError, Body};
+use super::{ApiError, Body, relay};
 use crate::AppState;
 use crate::auth::{Approved, AuthUser};
-use crate::registry::OpenError;
-use crate::store::AuditEvent;
 
 /// How long main waits for a node's answer frame (content then streams without a deadline).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -119,7 +116,7 @@ pub async fn create(
         dir: b.dir,
     };
     let made = entry(one_frame(&state, &who, &id, req).await?)?;
-    audit(&state, &who, peer, "fs.created", &id, &b.path);
+    relay::audit(&state, &who, peer, "fs.created", &id, b.path.clone());
     Ok((StatusCode::CREATED, made))
 }
 
@@ -140,7 +137,7 @@ pub async fn rename(
         overwrite: b.overwrite,
     };
     let moved = entry(one_frame(&state, &who, &id, req).await?)?;
-    audit(&state, &who, peer, "fs.renamed", &id, &what);
+    relay::audit(&state, &who, peer, "fs.renamed", &id, what);
     Ok(moved)
 }
 
@@ -159,7 +156,7 @@ pub async fn delete(
     };
     match one_frame(&state, &who, &id, req).await? {
         FsAnswer::Done => {
-            audit(&state, &who, peer, "fs.deleted", &id, &b.path);
+            relay::audit(&state, &who, peer, "fs.deleted", &id, b.path.clone());
             Ok(Json(serde_json::json!({ "deleted": b.path })))
         }
         other => Err(unexpected(&other)),
@@ -196,11 +193,8 @@ async fn open(
     req: FsRequest,
 ) -> Result<(FsAnswer, TunnelStream), ApiError> {
     let node = visible_node(state, who, id)?;
-    let mut stream = state
-        .registry
-        .open(&node.id, &Open::Fs(req))
-        .await
-        .map_err(|e| offline(&node.id, e))?;
+    let what = "its files can be reached once its agent reconnects";
+    let mut stream = relay::open(state, &node.id, &Open::Fs(req), what).await?;
     let answer = next_answer(state, &node.id, &mut stream).await?;
     Ok((answer, stream))
 }
@@ -211,26 +205,9 @@ async fn next_answer(
     node: &str,
     stream: &mut TunnelStream,
 ) -> Result<FsAnswer, ApiError> {
-    let max = state.config.tunnel.max_frame_bytes;
-    let reply = tokio::time::timeout(ANSWER_TIMEOUT, read_frame::<FsReply, _>(stream, max))
-        .await
-        .map_err(|_| ApiError::NodeOffline(format!("node {node} did not answer within 60 s")))?
-        .map_err(|e| ApiError::NodeOffline(format!("node {node}: {e}")))?;
-    match reply {
-        Some(FsReply::Ok(answer)) => Ok(answer),
-        Some(FsReply::Err { code, message }) => Err(ApiError::NodeRefused { code, message }),
-        None => Err(ApiError::NodeOffline(format!(
-            "node {node} closed the stream without answering (an agent older than this main?)"
-        ))),
-    }
-}
-
-fn offline(node: &str, e: OpenError) -> ApiError {
-    match e {
-        OpenError::Offline(_) => ApiError::NodeOffline(format!(
-            "node {node} is offline; its files can be reached once its agent reconnects"
-        )),
-        other => ApiError::NodeOffline(other.to_string()),
+    match relay::answer(state, node, stream, ANSWER_TIMEOUT).await? {
+        FsReply::Ok(answer) => Ok(answer),
+        FsReply::Err { code, message } => Err(ApiError::NodeRefused { code, message }),
     }
 }
 
@@ -245,13 +222,4 @@ fn unexpected(answer: &FsAnswer) -> ApiError {
     ApiError::Internal(anyhow::anyhow!(
         "the node answered out of protocol: {answer:?}"
     ))
-}
-
-fn audit(state: &AppState, who: &AuthUser, peer: SocketAddr, action: &str, node: &str, what: &str) {
-    state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), action)
-            .target(node.to_string())
-            .source(Some(peer))
-            .detail(what.to_string()),
-    );
 }

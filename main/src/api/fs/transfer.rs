@@ -14,9 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vibebridge_tunnel::fs::{FsAnswer, FsRequest, WriteMode};
 use vibebridge_tunnel::mux::TunnelStream;
 
-use super::{PathQuery, audit, check_path, entry, next_answer, open, unexpected};
+use super::{PathQuery, check_path, entry, next_answer, open, unexpected};
 use crate::AppState;
-use crate::api::ApiError;
+use crate::api::{ApiError, relay};
 use crate::auth::Approved;
 
 /// Bytes per body chunk of a download.
@@ -211,7 +211,7 @@ pub async fn write(
         request,
     )
     .await?;
-    audit(&state, &who, peer, "fs.written", &id, &q.path);
+    relay::audit(&state, &who, peer, "fs.written", &id, q.path);
     Ok(written.into_response())
 }
 
@@ -230,7 +230,7 @@ pub async fn upload(
         WriteMode::CreateNew
     };
     let written = put(&state, &who, &id, q.path.clone(), None, mode, request).await?;
-    audit(&state, &who, peer, "fs.uploaded", &id, &q.path);
+    relay::audit(&state, &who, peer, "fs.uploaded", &id, q.path);
     Ok((StatusCode::CREATED, written).into_response())
 }
 

@@ -1,0 +1,70 @@
+//! Relaying one API request to a node over its own tunnel stream: open the stream, read the node's answer
+//! frame within a deadline, and turn every way that can fail into an [`ApiError`] that says what to do.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::mux::TunnelStream;
+use vibebridge_tunnel::protocol::Open;
+
+use super::ApiError;
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::registry::OpenError;
+use crate::store::AuditEvent;
+
+/// Opens a stream to `node`; `what` completes "node X is offline; …" (what becomes possible again).
+pub async fn open(
+    state: &AppState,
+    node: &str,
+    open: &Open,
+    what: &str,
+) -> Result<TunnelStream, ApiError> {
+    state.registry.open(node, open).await.map_err(|e| match e {
+        OpenError::Offline(_) => ApiError::NodeOffline(format!("node {node} is offline; {what}")),
+        other => ApiError::NodeOffline(other.to_string()),
+    })
+}
+
+/// Reads the node's next answer frame, waiting at most `limit`.
+pub async fn answer<T: DeserializeOwned>(
+    state: &AppState,
+    node: &str,
+    stream: &mut TunnelStream,
+    limit: Duration,
+) -> Result<T, ApiError> {
+    let max = state.config.tunnel.max_frame_bytes;
+    tokio::time::timeout(limit, read_frame::<T, _>(stream, max))
+        .await
+        .map_err(|_| {
+            ApiError::NodeOffline(format!(
+                "node {node} did not answer within {} s",
+                limit.as_secs()
+            ))
+        })?
+        .map_err(|e| ApiError::NodeOffline(format!("node {node}: {e}")))?
+        .ok_or_else(|| {
+            ApiError::NodeOffline(format!(
+                "node {node} closed the stream without answering (an agent older than this main?)"
+            ))
+        })
+}
+
+/// Audits a change a user made on a node.
+pub fn audit(
+    state: &AppState,
+    who: &AuthUser,
+    peer: SocketAddr,
+    action: &str,
+    node: &str,
+    detail: String,
+) {
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), action)
+            .target(node.to_string())
+            .source(Some(peer))
+            .detail(detail),
+    );
+}
