@@ -5,7 +5,8 @@
 use ts_rs::{Config, TS};
 use vibebridge_tunnel::fs::{DirListing, Entry, EntryKind};
 use vibebridge_tunnel::git::{
-    BranchInfo, BranchList, CommitInfo, FileDiff, FileState, GitDiff, GitLog, GitStatus, StatusEntry,
+    BranchInfo, BranchList, CommitInfo, FileDiff, FileState, GitDiff, GitLog, GitStatus,
+    StatusEntry,
 };
 use vibebridge_tunnel::protocol::ProviderInfo;
 use vibebridge_tunnel::session::{
