@@ -162,55 +162,64 @@ impl SessionHub {
         id: Uuid,
         after: u64,
     ) -> impl futures::Stream<Item = Arc<LiveEvent>> + Send + use<> {
-        futures::stream::unfold(
-            (
-                self.clone(),
-                None::<broadcast::Receiver<_>>,
-                after,
-                Vec::new(),
-            ),
-            move |(hub, mut rx, mut last, mut backlog)| async move {
-                loop {
-                    if let Some(ev) = backlog.pop() {
-                        return Some((ev, (hub, rx, last, backlog)));
-                    }
-                    let receiver = rx.get_or_insert_with(|| hub.subscribe(id));
+        /// Where a follower is: its subscription, the last seq it yielded, events read from the store and not
+        /// yet yielded, and whether it has caught up with the store (then only live events are read).
+        struct Follow {
+            hub: SessionHub,
+            rx: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+            last: u64,
+            backlog: Vec<Arc<LiveEvent>>,
+            caught_up: bool,
+        }
+        let start = Follow {
+            hub: self.clone(),
+            rx: None,
+            last: after,
+            backlog: Vec::new(),
+            caught_up: false,
+        };
+        futures::stream::unfold(start, move |mut f| async move {
+            loop {
+                if let Some(ev) = f.backlog.pop() {
+                    return Some((ev, f));
+                }
+                let hub = f.hub.clone();
+                let receiver = f.rx.get_or_insert_with(|| hub.subscribe(id));
+                if !f.caught_up {
                     // Catch up from the store (after subscribing, so nothing falls between).
-                    match hub.inner.store.session_events(&id, last, 256) {
+                    match hub.inner.store.session_events(&id, f.last, 256) {
                         Ok(page) if !page.is_empty() => {
-                            last = page.last().map(|e| e.seq).unwrap_or(last);
-                            backlog = page
+                            f.last = page.last().map(|e| e.seq).unwrap_or(f.last);
+                            f.backlog = page
                                 .iter()
                                 .rev()
                                 .map(|e| Arc::new(LiveEvent::new(id, e)))
                                 .collect();
                             continue;
                         }
-                        Ok(_) => {}
+                        Ok(_) => f.caught_up = true,
                         Err(e) => {
                             tracing::error!(session = %id, "reading events: {e}");
                             return None;
                         }
                     }
-                    loop {
-                        let next = tokio::select! {
-                            () = hub.stopped() => return None,
-                            next = receiver.recv() => next,
-                        };
-                        match next {
-                            Ok(ev) if ev.seq <= last => continue,
-                            Ok(ev) if ev.seq == last + 1 => {
-                                last = ev.seq;
-                                return Some((ev, (hub, rx, last, backlog)));
-                            }
-                            // A gap or a lagging subscriber: catch up from the store.
-                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        }
-                    }
                 }
-            },
-        )
+                let next = tokio::select! {
+                    () = hub.stopped() => return None,
+                    next = receiver.recv() => next,
+                };
+                match next {
+                    Ok(ev) if ev.seq <= f.last => {}
+                    Ok(ev) if ev.seq == f.last + 1 => {
+                        f.last = ev.seq;
+                        return Some((ev, f));
+                    }
+                    // A gap or a lagging subscriber: catch up from the store.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => f.caught_up = false,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
     }
 
     fn publish(&self, id: Uuid, events: &[SessionEvent]) {

@@ -235,6 +235,7 @@ impl TestNode {
 }
 
 /// A JSON HTTP client that keeps a Bearer token.
+#[derive(Clone)]
 pub struct Api {
     client: reqwest::Client,
     base: String,

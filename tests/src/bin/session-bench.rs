@@ -116,6 +116,8 @@ async fn collect(mut ws: WsClient, count: u64) -> (Vec<Duration>, Duration) {
 struct Bench {
     api: Api,
     id: String,
+    /// The runtime the WebSocket subscribers run on (one thread, apart from main's runtime).
+    browsers: tokio::runtime::Runtime,
 }
 
 impl Bench {
@@ -144,21 +146,23 @@ impl Bench {
         interval_us: u64,
     ) -> Vec<(Vec<Duration>, Duration)> {
         let after = self.last_seq().await;
-        let mut clients = Vec::new();
+        // The subscribers are browsers: they run on their own runtime thread, not on main's.
+        let mut readers = Vec::new();
         for _ in 0..subs {
-            let mut ws = WsClient::connect(&self.api).await.unwrap();
-            ws.send_text(
-                &json!({"type": "subscribe", "session_id": self.id, "after_seq": after})
-                    .to_string(),
-            )
-            .await;
-            assert_eq!(ws.next().await["type"], "subscribed");
-            clients.push(ws);
+            let (api, id) = (self.api.clone(), self.id.clone());
+            let (ready_tx, ready) = tokio::sync::oneshot::channel();
+            readers.push(self.browsers.spawn(async move {
+                let mut ws = WsClient::connect(&api).await.unwrap();
+                ws.send_text(
+                    &json!({"type": "subscribe", "session_id": id, "after_seq": after}).to_string(),
+                )
+                .await;
+                assert_eq!(ws.next().await["type"], "subscribed");
+                let _ = ready_tx.send(());
+                collect(ws, count).await
+            }));
+            ready.await.unwrap();
         }
-        let readers: Vec<_> = clients
-            .into_iter()
-            .map(|ws| tokio::spawn(collect(ws, count)))
-            .collect();
         let (status, body) = self
             .api
             .post(
@@ -213,6 +217,11 @@ async fn main() {
     let bench = Bench {
         id: body["id"].as_str().unwrap().to_string(),
         api,
+        browsers: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
     };
     bench.wait_idle().await;
 
@@ -262,6 +271,7 @@ async fn main() {
         rate / pipe_rate,
         if rate >= 5000.0 { "PASS" } else { "FAIL" }
     );
+    bench.browsers.shutdown_background();
     node.stop().await;
     main.stop().await;
 }
