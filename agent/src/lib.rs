@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod fs;
+pub mod git;
 pub mod health;
 pub mod identity;
 pub mod link;

@@ -1,0 +1,323 @@
+//! Git on a node: answers one [`GitRequest`] of a `git` stream, with gitoxide (`gix`) for everything it
+//! can do safely and the `git` CLI only for switching branches in a populated work tree.
+//!
+//! Every request names a directory inside `filesystem.roots`; the repository is discovered from there
+//! upward, and refused unless its whole work tree lies inside a root too, since operations touch the whole
+//! work tree. File paths in requests are work-tree-relative and may never leave it or reach into `.git`.
+
+mod branch;
+mod commit;
+mod diff;
+mod discard;
+mod log;
+mod stage;
+mod staged;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use vibebridge_tunnel::fs::{ERR_READ_ONLY, MAX_PATH_BYTES};
+use vibebridge_tunnel::git::{ERR_GIT_CONFLICT, ERR_NOT_A_REPO, GitAnswer, GitReply, GitRequest};
+use vibebridge_tunnel::session::{
+    ERR_BAD_REQUEST, ERR_INTERNAL, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS,
+};
+
+use crate::config::FilesystemConfig;
+use crate::roots::{self, PathError};
+
+/// Runs one git request. Blocking: the caller runs it on `spawn_blocking`.
+pub fn handle(fs: &FilesystemConfig, req: GitRequest) -> GitReply {
+    match run(fs, req) {
+        Ok(answer) => GitReply::Ok(answer),
+        Err(e) => GitReply::Err {
+            code: e.code.into(),
+            message: e.message,
+        },
+    }
+}
+
+fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
+    if req.writes() && fs.read_only {
+        return Err(GitError::new(
+            ERR_READ_ONLY,
+            "this node is read-only (filesystem.read_only = true in its config): git changes are refused",
+        ));
+    }
+    let repo = Repo::open(&fs.roots, req.repo())?;
+    Ok(match req {
+        GitRequest::Status { .. } => GitAnswer::Status(status::read(&repo)?),
+        GitRequest::Diff { staged, path, .. } => {
+            let path = path.map(|p| rel_path(&p)).transpose()?;
+            GitAnswer::Diff(diff::read(&repo, staged, path.as_deref())?)
+        }
+        GitRequest::Log {
+            rev, skip, limit, ..
+        } => GitAnswer::Log(log::page(&repo, rev.as_deref(), skip, limit)?),
+        GitRequest::Branches { .. } => GitAnswer::Branches(log::branches(&repo)?),
+        GitRequest::CreateBranch {
+            name,
+            start,
+            checkout,
+            ..
+        } => {
+            branch::create(&repo, &name, start.as_deref(), checkout)?;
+            GitAnswer::Status(status::read(&repo.reopen()?)?)
+        }
+        GitRequest::Checkout { branch, .. } => {
+            branch::checkout(&repo, &branch)?;
+            GitAnswer::Status(status::read(&repo.reopen()?)?)
+        }
+        GitRequest::Stage { paths, .. } => {
+            stage::stage(&repo, &rel_paths(&paths)?)?;
+            GitAnswer::Status(status::read(&repo.reopen()?)?)
+        }
+        GitRequest::Unstage { paths, .. } => {
+            stage::unstage(&repo, &rel_paths(&paths)?)?;
+            GitAnswer::Status(status::read(&repo.reopen()?)?)
+        }
+        GitRequest::Discard { paths, .. } => {
+            discard::discard(&repo, &rel_paths(&paths)?)?;
+            GitAnswer::Status(status::read(&repo.reopen()?)?)
+        }
+        GitRequest::Commit {
+            message, author, ..
+        } => GitAnswer::Committed {
+            id: commit::commit(&repo, &message, &author)?,
+        },
+    })
+}
+
+/// Why a request was refused or failed: a stable code and a message saying what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GitError {
+    code: &'static str,
+    message: String,
+}
+
+impl GitError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        GitError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        GitError::new(ERR_BAD_REQUEST, message)
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        GitError::new(ERR_GIT_CONFLICT, message)
+    }
+
+    /// An unexpected failure of git itself (corrupt objects, I/O), with the whole cause chain.
+    pub(crate) fn internal(doing: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        GitError::new(ERR_INTERNAL, format!("{doing} failed: {}", chain(err)))
+    }
+}
+
+/// `.or_git("reading the index")`: turns any error into an internal [`GitError`] naming the step.
+pub(crate) trait OrGit<T> {
+    fn or_git(self, doing: &str) -> Result<T, GitError>;
+}
+
+impl<T, E: std::error::Error + 'static> OrGit<T> for Result<T, E> {
+    fn or_git(self, doing: &str) -> Result<T, GitError> {
+        self.map_err(|e| GitError::internal(doing, &e))
+    }
+}
+
+/// An error and its sources, outermost first, without repeating a source its parent already printed.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !s.is_empty() && !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+/// A repository whose work tree lies inside the node's roots.
+pub(crate) struct Repo {
+    pub(crate) repo: gix::Repository,
+    /// The work tree, canonical.
+    pub(crate) workdir: PathBuf,
+}
+
+impl Repo {
+    fn open(allowed: &[PathBuf], path: &str) -> Result<Repo, GitError> {
+        let dir = roots::resolve_dir(allowed, path).map_err(|e| match e {
+            PathError::Invalid(m) => GitError::bad_request(m),
+            PathError::NotFound(m) => GitError::new(ERR_PATH_NOT_FOUND, m),
+            PathError::OutsideRoots(m) => GitError::new(ERR_PATH_OUTSIDE_ROOTS, m),
+        })?;
+        let repo = gix::discover(&dir).map_err(|e| {
+            if e.downcast_any_ref::<gix::discover::upwards::Error>().is_some() {
+                GitError::new(
+                    ERR_NOT_A_REPO,
+                    format!(
+                        "{} is not inside a git work tree (no .git found there or above); run `git init` there first",
+                        dir.display()
+                    ),
+                )
+            } else {
+                GitError::internal("opening the repository", &e)
+            }
+        })?;
+        let workdir = repo.workdir().ok_or_else(|| {
+            GitError::new(
+                ERR_NOT_A_REPO,
+                format!(
+                    "{} belongs to a bare repository, which has no work tree to show or change",
+                    dir.display()
+                ),
+            )
+        })?;
+        let workdir = std::fs::canonicalize(workdir).or_git("resolving the work tree")?;
+        let inside = allowed.iter().any(|root| {
+            std::fs::canonicalize(root)
+                .map(|r| workdir.starts_with(r))
+                .unwrap_or(false)
+        });
+        if !inside {
+            return Err(GitError::new(
+                ERR_PATH_OUTSIDE_ROOTS,
+                format!(
+                    "the repository's work tree {} reaches outside the node's allowed roots (filesystem.roots); \
+                     git operations touch the whole work tree, so add {} (or a parent) to filesystem.roots",
+                    workdir.display(),
+                    workdir.display()
+                ),
+            ));
+        }
+        Ok(Repo { repo, workdir })
+    }
+
+    /// The same repository, freshly opened, so answers after a change see the new index and refs.
+    fn reopen(&self) -> Result<Repo, GitError> {
+        let repo = gix::discover(&self.workdir).or_git("reopening the repository")?;
+        Ok(Repo {
+            repo,
+            workdir: self.workdir.clone(),
+        })
+    }
+}
+
+/// Checks a work-tree-relative path from a request and returns it normalised (`a/b`, no trailing `/`).
+/// Refused: empty, absolute, NUL, `.` or `..` components, and anything inside `.git`.
+pub(crate) fn rel_path(path: &str) -> Result<String, GitError> {
+    let bad = |why: &str| {
+        GitError::bad_request(format!(
+            "file path {path:?} {why}; give a path relative to the work tree, like src/main.rs"
+        ))
+    };
+    if path.contains('\0') {
+        return Err(bad("contains a NUL byte"));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(bad("is too long"));
+    }
+    if path.starts_with('/') {
+        return Err(bad("is absolute"));
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" => continue,
+            "." | ".." => return Err(bad("contains a `.` or `..` component")),
+            p if p.eq_ignore_ascii_case(".git") => {
+                return Err(bad(
+                    "points into .git, which git operations never touch directly",
+                ));
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(bad("is empty"));
+    }
+    Ok(parts.join("/"))
+}
+
+fn rel_paths(paths: &[String]) -> Result<Vec<String>, GitError> {
+    if paths.is_empty() {
+        return Err(GitError::bad_request(
+            "no paths given: name at least one file or directory of the work tree",
+        ));
+    }
+    paths.iter().map(|p| rel_path(p)).collect()
+}
+
+/// A pathspec matching exactly `rel` (and everything under it), independent of the process's
+/// working directory and free of glob magic.
+pub(crate) fn pathspec(rel: &str) -> gix::bstr::BString {
+    format!(":(top,literal){rel}").into()
+}
+
+/// Whether `path` is `rel` or lies under it.
+pub(crate) fn covers(rel: &str, path: &[u8]) -> bool {
+    path.strip_prefix(rel.as_bytes())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+}
+
+/// Request paths, to ask of many index paths whether one of them [`covers`] it, in time proportional
+/// to the path's depth rather than the number of request paths.
+pub(crate) struct Selection(std::collections::HashSet<Vec<u8>>);
+
+impl Selection {
+    pub(crate) fn new(paths: &[String]) -> Selection {
+        Selection(paths.iter().map(|p| p.as_bytes().to_vec()).collect())
+    }
+
+    pub(crate) fn covers(&self, path: &[u8]) -> bool {
+        self.0.contains(path)
+            || path
+                .iter()
+                .enumerate()
+                .any(|(i, b)| *b == b'/' && self.0.contains(&path[..i]))
+    }
+}
+
+/// The file system path of work-tree file `rel`, refusing one reached through a symlinked directory:
+/// following it could read or write outside the work tree.
+pub(crate) fn worktree_file(workdir: &Path, rel: &[u8]) -> Result<PathBuf, GitError> {
+    let rel = std::str::from_utf8(rel).map_err(|_| {
+        GitError::bad_request(format!(
+            "path {:?} is not UTF-8, which this node cannot handle; use the git CLI for it",
+            String::from_utf8_lossy(rel)
+        ))
+    })?;
+    let mut cur = workdir.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        cur.push(part);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(GitError::new(
+                    ERR_PATH_OUTSIDE_ROOTS,
+                    format!(
+                        "{rel} lies beyond the symlink {}; git never follows symlinked directories, \
+                         so this node will not either",
+                        cur.display()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => {
+                return Err(GitError::internal(
+                    &format!("inspecting {}", cur.display()),
+                    &e,
+                ));
+            }
+        }
+    }
+    Ok(workdir.join(rel))
+}

@@ -1,0 +1,149 @@
+//! Refusals: paths escaping the work tree, repositories outside the roots, non-repositories and
+//! read-only nodes, each with the stable code main relies on.
+
+use vibebridge_tunnel::git::{ERR_NOT_A_REPO, GitRequest};
+
+use super::{Fixture, err_with};
+use crate::config::FilesystemConfig;
+
+// Proves file paths with `..`, absolute paths, NUL bytes and paths into `.git` are refused as bad
+// requests by every operation taking paths, and that nothing was changed.
+#[test]
+fn git_path_escapes_are_refused() {
+    let f = Fixture::with_files(&[("a", "a\n")]);
+    f.write("a", "changed\n");
+    let bad = [
+        "../outside",
+        "sub/../../outside",
+        "/etc/passwd",
+        ".git/config",
+        "sub/.GIT/hooks/pre-commit",
+        "a\0b",
+        ".",
+        "",
+    ];
+    for path in bad {
+        let reqs = [
+            GitRequest::Stage {
+                repo: f.repo_str(),
+                paths: vec![path.into()],
+            },
+            GitRequest::Unstage {
+                repo: f.repo_str(),
+                paths: vec![path.into()],
+            },
+            GitRequest::Discard {
+                repo: f.repo_str(),
+                paths: vec!["a".into(), path.into()],
+            },
+            GitRequest::Diff {
+                repo: f.repo_str(),
+                staged: false,
+                path: Some(path.into()),
+            },
+        ];
+        for req in reqs {
+            let (code, message) = f.err(req);
+            assert_eq!(code, "bad_request", "{path:?}: {message}");
+        }
+    }
+    assert_eq!(f.read("a"), "changed\n");
+    assert_eq!(f.git(&["status", "--porcelain"]), " M a\n");
+    let (code, _) = f.err(GitRequest::Stage {
+        repo: f.repo_str(),
+        paths: vec!["no-such-file".into()],
+    });
+    assert_eq!(code, "path_not_found");
+}
+
+// Proves a tracked path behind a symlinked directory is never written through: discarding it is
+// refused and the symlink's target stays untouched.
+#[test]
+fn git_symlinked_directory_is_not_followed() {
+    let f = Fixture::with_files(&[("d/x", "inside\n")]);
+    let outside = f.root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("x"), "precious\n").unwrap();
+    std::fs::remove_dir_all(f.repo.join("d")).unwrap();
+    std::os::unix::fs::symlink(&outside, f.repo.join("d")).unwrap();
+
+    let (code, message) = f.err(GitRequest::Discard {
+        repo: f.repo_str(),
+        paths: vec!["d/x".into()],
+    });
+    assert_eq!(code, "path_outside_roots", "{message}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("x")).unwrap(),
+        "precious\n"
+    );
+}
+
+// Proves a repository whose work tree reaches above the allowed root is refused (naming the rule),
+// as is a directory outside the roots.
+#[test]
+fn git_repo_outside_roots_is_refused() {
+    let f = Fixture::with_files(&[("sub/file", "x")]);
+    let narrow = FilesystemConfig {
+        roots: vec![f.repo.join("sub")],
+        ..FilesystemConfig::default()
+    };
+    let (code, message) = err_with(
+        &narrow,
+        GitRequest::Status {
+            repo: f.repo.join("sub").display().to_string(),
+        },
+    );
+    assert_eq!(code, "path_outside_roots");
+    assert!(message.contains("filesystem.roots"), "{message}");
+    let (code, _) = err_with(&narrow, GitRequest::Status { repo: f.repo_str() });
+    assert_eq!(code, "path_outside_roots");
+}
+
+// Proves a plain directory and a bare repository are refused as not a repository, a missing
+// directory as not found, and a relative path as a bad request.
+#[test]
+fn git_non_repositories_are_refused() {
+    let f = Fixture::new();
+    let plain = f.root.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let bare = f.root.join("bare.git");
+    f.git_ok(&f.root, &["init", "-q", "--bare", "bare.git"]);
+    let status = |p: &std::path::Path| GitRequest::Status {
+        repo: p.display().to_string(),
+    };
+    assert_eq!(f.err(status(&plain)).0, ERR_NOT_A_REPO);
+    assert_eq!(f.err(status(&bare)).0, ERR_NOT_A_REPO);
+    assert_eq!(f.err(status(&f.root.join("missing"))).0, "path_not_found");
+    assert_eq!(
+        f.err(GitRequest::Status {
+            repo: "repo".into()
+        })
+        .0,
+        "bad_request"
+    );
+}
+
+// Proves a read-only node answers reads but refuses every change with `read_only`, naming the setting.
+#[test]
+fn git_read_only_refuses_changes() {
+    let f = Fixture::with_files(&[("a", "1")]);
+    f.write("a", "2");
+    let ro = FilesystemConfig {
+        read_only: true,
+        ..f.fs()
+    };
+    assert!(matches!(
+        super::super::handle(&ro, GitRequest::Status { repo: f.repo_str() }),
+        vibebridge_tunnel::git::GitReply::Ok(_)
+    ));
+    let (code, message) = err_with(
+        &ro,
+        GitRequest::Stage {
+            repo: f.repo_str(),
+            paths: vec!["a".into()],
+        },
+    );
+    assert_eq!(code, "read_only");
+    assert!(message.contains("filesystem.read_only"), "{message}");
+    assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "");
+}
