@@ -12,7 +12,7 @@ use gix::status::index_worktree::Item as WorktreeItem;
 use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
 
 use super::stage::require_known;
-use super::{GitError, OrGit, Repo, Selection, pathspec, worktree_file};
+use super::{GitError, OrGit, Repo, Selection, pathspecs, worktree_file};
 
 /// Restores `paths` (files or directories) to their index state; untracked files under them go.
 pub(crate) fn discard(r: &Repo, paths: &[String]) -> Result<(), GitError> {
@@ -36,12 +36,16 @@ pub(crate) fn discard(r: &Repo, paths: &[String]) -> Result<(), GitError> {
         .or_git("preparing to discard")?
         .untracked_files(gix::status::UntrackedFiles::Files)
         .index_worktree_submodules(None)
-        .into_index_worktree_iter(paths.iter().map(|p| pathspec(p)))
+        .into_index_worktree_iter(pathspecs(paths))
         .or_git("starting to discard")?;
     let mut restore = Vec::new();
     let mut delete = Vec::new();
     for item in iter {
-        match item.or_git("comparing the work tree with the index")? {
+        let item = item.or_git("comparing the work tree with the index")?;
+        if !selected.covers(item.rela_path()) {
+            continue;
+        }
+        match item {
             WorktreeItem::Modification {
                 entry,
                 rela_path,

@@ -261,6 +261,19 @@ pub(crate) fn pathspec(rel: &str) -> gix::bstr::BString {
     format!(":(top,literal){rel}").into()
 }
 
+/// Most request paths handed to gix as pathspecs: gix tries every pattern on every path, so past
+/// this the whole work tree is compared once and the answer filtered with a [`Selection`].
+const MAX_PATHSPECS: usize = 32;
+
+/// Pathspecs for `paths`, or none (everything) when there are too many to match one by one.
+pub(crate) fn pathspecs(paths: &[String]) -> Vec<gix::bstr::BString> {
+    if paths.len() > MAX_PATHSPECS {
+        Vec::new()
+    } else {
+        paths.iter().map(|p| pathspec(p)).collect()
+    }
+}
+
 /// Whether `path` is `rel` or lies under it.
 pub(crate) fn covers(rel: &str, path: &[u8]) -> bool {
     path.strip_prefix(rel.as_bytes())

@@ -10,7 +10,7 @@ use gix::status::index_worktree::Item as WorktreeItem;
 use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
 use vibebridge_tunnel::session::ERR_PATH_NOT_FOUND;
 
-use super::{GitError, OrGit, Repo, Selection, pathspec, staged, worktree_file};
+use super::{GitError, OrGit, Repo, Selection, pathspecs, staged, worktree_file};
 
 /// The index, locked against other git processes until written or dropped.
 pub(crate) struct LockedIndex {
@@ -72,6 +72,7 @@ pub(crate) fn stage(r: &Repo, paths: &[String]) -> Result<(), GitError> {
     let mut index = LockedIndex::open(repo)?;
     require_known(r, &index.file, None, paths)?;
     let (add, mut remove) = worktree_changes(repo, &index.file, paths)?;
+    refuse_ignored(&index.file, paths, &add, &remove)?;
 
     let (mut pipeline, _) = repo.filter_pipeline(None).or_git("preparing filters")?;
     let file_mode = repo
@@ -149,7 +150,8 @@ fn worktree_changes(
     repo: &gix::Repository,
     index: &gix::index::File,
     paths: &[String],
-) -> Result<(BTreeSet<BString>, HashSet<BString>), GitError> {
+) -> Result<(BTreeSet<BString>, BTreeSet<BString>), GitError> {
+    let selected = Selection::new(paths);
     let iter = repo
         .status(gix::progress::Discard)
         .or_git("preparing to stage")?
@@ -158,12 +160,16 @@ fn worktree_changes(
         ))
         .untracked_files(gix::status::UntrackedFiles::Files)
         .index_worktree_submodules(None)
-        .into_index_worktree_iter(paths.iter().map(|p| pathspec(p)))
+        .into_index_worktree_iter(pathspecs(paths))
         .or_git("starting to stage")?;
     let mut add = BTreeSet::new();
-    let mut remove = HashSet::new();
+    let mut remove = BTreeSet::new();
     for item in iter {
-        match item.or_git("comparing the work tree with the index")? {
+        let item = item.or_git("comparing the work tree with the index")?;
+        if !selected.covers(item.rela_path()) {
+            continue;
+        }
+        match item {
             WorktreeItem::Modification {
                 rela_path, status, ..
             } => match status {
@@ -192,6 +198,35 @@ fn worktree_changes(
         }
     }
     Ok((add, remove))
+}
+
+/// Refuses a named path that exists but gave nothing to stage and is not tracked: it is ignored, an
+/// empty directory or a repository of its own, and silently doing nothing would mislead.
+fn refuse_ignored(
+    index: &gix::index::State,
+    paths: &[String],
+    add: &BTreeSet<BString>,
+    remove: &BTreeSet<BString>,
+) -> Result<(), GitError> {
+    let has_under = |set: &BTreeSet<BString>, p: &str| {
+        let dir = BString::from(format!("{p}/"));
+        set.contains(p.as_bytes().as_bstr())
+            || set
+                .range(dir.clone()..)
+                .next()
+                .is_some_and(|x| x.starts_with(&dir))
+    };
+    for p in paths {
+        let tracked = index.entry_by_path(p.as_bytes().as_bstr()).is_some()
+            || index.path_is_directory(p.as_bytes().as_bstr());
+        if !tracked && !has_under(add, p) && !has_under(remove, p) {
+            return Err(GitError::bad_request(format!(
+                "nothing to stage at {p}: it is ignored (.gitignore), an empty directory, or a \
+                 repository of its own; use the git CLI for those"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The index mode for a file of `kind`; with `core.fileMode = false` the executable bit stays as it was.

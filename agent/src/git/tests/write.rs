@@ -181,6 +181,49 @@ fn git_stage_matches_git_add() {
     );
 }
 
+// Proves staging a resolved file ends its conflict as `git add` does, and that a long list of paths
+// (matched without pathspecs) stages exactly those paths.
+#[test]
+fn git_stage_resolves_conflicts_and_long_lists() {
+    let f = Fixture::with_files(&[("clash.txt", "base\n")]);
+    f.git(&["checkout", "-q", "-b", "other"]);
+    f.write("clash.txt", "theirs\n");
+    f.git(&["commit", "-q", "-am", "theirs"]);
+    f.git(&["checkout", "-q", "main"]);
+    f.write("clash.txt", "ours\n");
+    f.git(&["commit", "-q", "-am", "ours"]);
+    assert!(!f.git_in(&f.repo, &["merge", "other"]).status.success());
+    f.write("clash.txt", "resolved\n");
+    stage(&f, &["clash.txt"]);
+    assert_eq!(f.git(&["status", "--porcelain"]), "M  clash.txt\n");
+    assert_eq!(f.git(&["show", ":clash.txt"]), "resolved\n");
+
+    let names: Vec<String> = (0..40).map(|n| format!("many/f{n:02}.txt")).collect();
+    for n in &names {
+        f.write(n, n);
+    }
+    f.write("many/unnamed.txt", "stays untracked\n");
+    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+    stage(&f, &list);
+    let mut staged = f.git_lines(&["diff", "--cached", "--name-only"]);
+    staged.retain(|p| p.starts_with("many/"));
+    assert_eq!(staged, names);
+}
+
+// Proves staging an ignored file is refused with a reason instead of silently doing nothing.
+#[test]
+fn git_stage_refuses_ignored_files() {
+    let f = Fixture::with_files(&[(".gitignore", "*.log\n")]);
+    f.write("debug.log", "noise\n");
+    let (code, message) = f.err(GitRequest::Stage {
+        repo: f.repo_str(),
+        paths: paths(&["debug.log"]),
+    });
+    assert_eq!(code, "bad_request");
+    assert!(message.contains("ignored"), "{message}");
+    assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "");
+}
+
 // Proves our index edits keep git's cached tree honest: after staging (and unstaging) in one
 // directory, `git commit` records exactly the staged content, and our status agrees with git's.
 #[test]
