@@ -34,9 +34,9 @@ pub(crate) fn create(
     }
     let (target, from) = match start {
         Some(rev) => (resolve_commit(repo, rev)?, rev.to_string()),
-        None => match repo.head_id() {
-            Ok(id) => (id.detach(), "HEAD".to_string()),
-            Err(_) => {
+        None => match repo.head().or_git("reading HEAD")?.id() {
+            Some(id) => (id.detach(), "HEAD".to_string()),
+            None => {
                 return Err(GitError::new(
                     ERR_UNKNOWN_REF,
                     "HEAD has no commit yet, so a branch cannot start there: commit first or give a start",

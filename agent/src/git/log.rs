@@ -21,10 +21,10 @@ pub(crate) fn page(r: &Repo, rev: Option<&str>, skip: u32, limit: u32) -> Result
     repo.object_cache_size_if_unset(4 * 1024 * 1024);
     let start = match rev {
         Some(rev) => resolve_commit(&repo, rev)?,
-        None => match repo.head_id() {
-            Ok(id) => id.detach(),
+        None => match repo.head().or_git("reading HEAD")?.id() {
+            Some(id) => id.detach(),
             // No commits yet: an empty history, not an error.
-            Err(_) => {
+            None => {
                 return Ok(GitLog {
                     commits: Vec::new(),
                     next_skip: None,

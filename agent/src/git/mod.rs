@@ -29,12 +29,18 @@ use crate::roots::{self, PathError};
 
 /// Runs one git request. Blocking: the caller runs it on `spawn_blocking`.
 pub fn handle(fs: &FilesystemConfig, req: GitRequest) -> GitReply {
+    let repo = req.repo().to_string();
     match run(fs, req) {
         Ok(answer) => GitReply::Ok(answer),
-        Err(e) => GitReply::Err {
-            code: e.code.into(),
-            message: e.message,
-        },
+        Err(e) => {
+            if e.code == ERR_INTERNAL {
+                tracing::warn!(repo, "git request failed: {}", e.message);
+            }
+            GitReply::Err {
+                code: e.code.into(),
+                message: e.message,
+            }
+        }
     }
 }
 

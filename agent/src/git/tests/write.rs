@@ -84,6 +84,14 @@ fn git_create_branch_and_checkout() {
         checkout: false,
     });
     assert_eq!(code, ERR_GIT_CONFLICT);
+    let empty = Fixture::new();
+    let (code, _) = empty.err(GitRequest::CreateBranch {
+        repo: empty.repo_str(),
+        name: "b".into(),
+        start: None,
+        checkout: false,
+    });
+    assert_eq!(code, ERR_UNKNOWN_REF, "no commit to start from");
     for bad in ["-x", "a..b", "has space", "x.lock"] {
         let (code, _) = f.err(GitRequest::CreateBranch {
             repo: f.repo_str(),
