@@ -43,20 +43,44 @@ pub fn resolve_dir(roots: &[PathBuf], path: &str) -> Result<PathBuf, PathError> 
             "path {path:?} is not a directory"
         )));
     }
-    let inside = roots.iter().any(|root| {
-        std::fs::canonicalize(root)
-            .map(|r| real.starts_with(r))
-            .unwrap_or(false)
-    });
-    if !inside {
-        let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-        return Err(PathError::OutsideRoots(format!(
-            "path {path:?} (resolved to {}) is outside the node's allowed roots [{}] (filesystem.roots)",
-            real.display(),
-            list.join(", ")
-        )));
+    if !contains(&canonical(roots), &real) {
+        return Err(outside(path, &real, roots));
     }
     Ok(real)
+}
+
+impl PathError {
+    /// The stable wire code of this refusal (`bad_request`, `path_not_found`, `path_outside_roots`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PathError::Invalid(_) => vibebridge_tunnel::session::ERR_BAD_REQUEST,
+            PathError::NotFound(_) => vibebridge_tunnel::session::ERR_PATH_NOT_FOUND,
+            PathError::OutsideRoots(_) => vibebridge_tunnel::session::ERR_PATH_OUTSIDE_ROOTS,
+        }
+    }
+}
+
+/// The roots that exist, canonical (symlinks resolved), to compare canonical paths against.
+pub fn canonical(roots: &[PathBuf]) -> Vec<PathBuf> {
+    roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect()
+}
+
+/// Whether the canonical path `real` lies inside one of the canonical roots.
+pub fn contains(canonical_roots: &[PathBuf], real: &Path) -> bool {
+    canonical_roots.iter().any(|r| real.starts_with(r))
+}
+
+/// The refusal for `asked`, which resolved to `real`, outside every configured root.
+pub fn outside(asked: &str, real: &Path, configured: &[PathBuf]) -> PathError {
+    let list: Vec<String> = configured.iter().map(|r| r.display().to_string()).collect();
+    PathError::OutsideRoots(format!(
+        "path {asked:?} (resolved to {}) is outside the node's allowed roots [{}] (filesystem.roots)",
+        real.display(),
+        list.join(", ")
+    ))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use vibebridge_tunnel::fs::{ERR_HIDDEN, ERR_READ_ONLY, MAX_PATH_BYTES};
 use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS};
 
 use crate::config::{FilesystemConfig, HiddenPolicy};
+use crate::roots::{self, PathError};
 
 /// Longest single file name, in bytes (Linux `NAME_MAX`).
 const MAX_NAME_BYTES: usize = 255;
@@ -50,6 +51,12 @@ impl Refusal {
     }
 }
 
+impl From<PathError> for Refusal {
+    fn from(e: PathError) -> Self {
+        Refusal::new(e.code(), e.to_string())
+    }
+}
+
 /// The roots and rules of one node, resolved once per request.
 pub struct Guard<'a> {
     cfg: &'a FilesystemConfig,
@@ -60,12 +67,10 @@ pub struct Guard<'a> {
 impl<'a> Guard<'a> {
     /// The guard for this config.
     pub fn new(cfg: &'a FilesystemConfig) -> Self {
-        let roots = cfg
-            .roots
-            .iter()
-            .filter_map(|r| std::fs::canonicalize(r).ok())
-            .collect();
-        Guard { cfg, roots }
+        Guard {
+            cfg,
+            roots: roots::canonical(&cfg.roots),
+        }
     }
 
     /// The canonical roots.
@@ -75,7 +80,7 @@ impl<'a> Guard<'a> {
 
     /// Whether `real` (canonical) lies inside a root.
     pub fn inside(&self, real: &Path) -> bool {
-        self.roots.iter().any(|r| real.starts_with(r))
+        roots::contains(&self.roots, real)
     }
 
     /// Refuses every change on a read-only node.
@@ -138,20 +143,7 @@ impl<'a> Guard<'a> {
     /// Refuses a resolved path outside the roots or, under `hidden = "deny"`, below a dot-name.
     fn check_inside(&self, asked: &str, real: &Path) -> Result<(), Refusal> {
         if !self.inside(real) {
-            let list: Vec<String> = self
-                .cfg
-                .roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect();
-            return Err(Refusal::new(
-                ERR_PATH_OUTSIDE_ROOTS,
-                format!(
-                    "{asked:?} (resolved to {}) is outside the node's allowed roots [{}] (filesystem.roots)",
-                    real.display(),
-                    list.join(", ")
-                ),
-            ));
+            return Err(roots::outside(asked, real, &self.cfg.roots).into());
         }
         self.check_hidden(asked, real)
     }

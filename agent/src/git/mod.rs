@@ -20,12 +20,10 @@ use std::path::{Path, PathBuf};
 
 use vibebridge_tunnel::fs::{ERR_READ_ONLY, MAX_PATH_BYTES};
 use vibebridge_tunnel::git::{ERR_GIT_CONFLICT, ERR_NOT_A_REPO, GitAnswer, GitReply, GitRequest};
-use vibebridge_tunnel::session::{
-    ERR_BAD_REQUEST, ERR_INTERNAL, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS,
-};
+use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL, ERR_PATH_OUTSIDE_ROOTS};
 
 use crate::config::FilesystemConfig;
-use crate::roots::{self, PathError};
+use crate::roots;
 
 /// Runs one git request. Blocking: the caller runs it on `spawn_blocking`.
 pub fn handle(fs: &FilesystemConfig, req: GitRequest) -> GitReply {
@@ -159,11 +157,8 @@ pub(crate) struct Repo {
 
 impl Repo {
     fn open(allowed: &[PathBuf], path: &str) -> Result<Repo, GitError> {
-        let dir = roots::resolve_dir(allowed, path).map_err(|e| match e {
-            PathError::Invalid(m) => GitError::bad_request(m),
-            PathError::NotFound(m) => GitError::new(ERR_PATH_NOT_FOUND, m),
-            PathError::OutsideRoots(m) => GitError::new(ERR_PATH_OUTSIDE_ROOTS, m),
-        })?;
+        let dir = roots::resolve_dir(allowed, path)
+            .map_err(|e| GitError::new(e.code(), e.to_string()))?;
         let repo = gix::discover(&dir).map_err(|e| {
             if e.downcast_any_ref::<gix::discover::upwards::Error>().is_some() {
                 GitError::new(
@@ -187,12 +182,7 @@ impl Repo {
             )
         })?;
         let workdir = std::fs::canonicalize(workdir).or_git("resolving the work tree")?;
-        let inside = allowed.iter().any(|root| {
-            std::fs::canonicalize(root)
-                .map(|r| workdir.starts_with(r))
-                .unwrap_or(false)
-        });
-        if !inside {
+        if !roots::contains(&roots::canonical(allowed), &workdir) {
             return Err(GitError::new(
                 ERR_PATH_OUTSIDE_ROOTS,
                 format!(
