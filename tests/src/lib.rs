@@ -194,6 +194,15 @@ impl TestNode {
         c
     }
 
+    /// A node config dialling `addr` (main's SSH port, or a proxy in front of it), pinned to `main`'s host
+    /// key, with a fresh one-time register token: a node that enrols on its first connection.
+    pub fn enrolling(dir: &Path, id: &str, main: &TestMain, addr: SocketAddr) -> NodeConfig {
+        let mut c = Self::config(dir, id, addr);
+        c.node.main_host_key = Some(main.fingerprint.clone());
+        c.node.register_token = Some(Secret::new(main.token()));
+        c
+    }
+
     /// Starts a node pinned to `main`, enrolling with `token` if given.
     pub fn start_for(dir: &Path, id: &str, main: &TestMain, token: Option<String>) -> TestNode {
         let mut c = Self::config(dir, id, main.ssh);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use vibebridge_tunnel::config::Secret;
 
 use crate::mock::{CliEnv, MockAnthropic, MockOpenAi, claude_bin, codex_bin};
 use crate::{Api, SseReader, TempDir, TestMain, TestNode};
@@ -135,9 +134,7 @@ impl Fx {
 /// The node config the fixture starts `n1` with: pinned to `main`, enrolling with a fresh token, roots at the
 /// CLI sandbox, both providers pointed at the pinned CLIs with the sandbox environment.
 pub fn node_config(dir: &TempDir, main: &TestMain, env: &CliEnv) -> vibebridge_agent::NodeConfig {
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", main, main.ssh);
     cfg.filesystem.roots = vec![env.path().to_path_buf()];
     let vars: BTreeMap<String, String> = env.env().into_iter().collect();
     cfg.providers.claude.command = Some(claude_bin());

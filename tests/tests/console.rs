@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vibebridge_tests::mock::{CLI_WAIT, CliEnv, MockAnthropic, claude_bin};
 use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WAIT};
-use vibebridge_tunnel::config::Secret;
 use vibebridge_tunnel::keys;
 
 /// A key pair on disk for `ssh -i`; returns (private key path, public key line).
@@ -92,9 +91,7 @@ async fn fixture(tag: &str, node_cfg: impl FnOnce(&mut vibebridge_agent::NodeCon
         .post("/api/v1/auth/me/keys", json!({ "key": public }))
         .await;
     assert_eq!(status, 201, "{body}");
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     node_cfg(&mut cfg);
     let node = TestNode::start(cfg);
     main.wait_online("n1").await;

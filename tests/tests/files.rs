@@ -9,7 +9,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
-use vibebridge_tunnel::config::Secret;
 
 struct Fx {
     dir: TempDir,
@@ -30,9 +29,7 @@ async fn fixture(tag: &str, max_file_bytes: u64) -> Fx {
     let main = TestMain::start(dir.path()).await;
     let mut alice = Api::new(&main);
     alice.auth(true, "alice", "correct horse battery").await;
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     cfg.filesystem.roots = vec![root.clone()];
     cfg.filesystem.max_file_bytes = max_file_bytes;
     let node = TestNode::start(cfg);

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
-use vibebridge_tunnel::config::Secret;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -31,9 +30,7 @@ async fn fixture(tag: &str, grace: Duration) -> Fx {
     let main = TestMain::start(dir.path()).await;
     let mut alice = Api::new(&main);
     alice.auth(true, "alice", "correct horse battery").await;
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     cfg.filesystem.roots = vec![root.clone()];
     // bash without the machine's rc files: the test must not depend on (or wait for) the user's ~/.bashrc.
     let shell = dir.path().join("shell.sh");

@@ -280,9 +280,7 @@ async fn half_open_link_is_detected_and_node_reregisters() {
     let dir = TempDir::new("halfopen");
     let main = TestMain::start(dir.path()).await;
     let proxy = Proxy::start(main.ssh).await;
-    let mut cfg = TestNode::config(dir.path(), "n1", proxy.addr);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let cfg = TestNode::enrolling(dir.path(), "n1", &main, proxy.addr);
     let node = TestNode::start(cfg);
     node.wait(LinkState::Connected).await;
     let first = main.wait_online("n1").await;
@@ -323,10 +321,8 @@ async fn sixty_four_streams_of_8_mib_are_byte_exact() {
         c.tunnel = vibebridge_tunnel::TunnelConfig::default()
     })
     .await;
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     cfg.tunnel = vibebridge_tunnel::TunnelConfig::default();
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
     let node = TestNode::start(cfg);
     main.wait_online("n1").await;
     const LEN: usize = 8 * 1024 * 1024;
@@ -419,9 +415,7 @@ async fn stalled_reader_does_not_stall_other_streams() {
 async fn agent_health_reports_link_state() {
     let dir = TempDir::new("health");
     let main = TestMain::start(dir.path()).await;
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/health", listener.local_addr().unwrap());
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -517,9 +511,7 @@ async fn link_killed_under_load(tag: &str, kill: impl FnOnce(&Proxy)) {
     let dir = TempDir::new(tag);
     let main = TestMain::start(dir.path()).await;
     let proxy = Proxy::start(main.ssh).await;
-    let mut cfg = TestNode::config(dir.path(), "n1", proxy.addr);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    let cfg = TestNode::enrolling(dir.path(), "n1", &main, proxy.addr);
     let node = TestNode::start(cfg);
     node.wait(LinkState::Connected).await;
     let first = main.wait_online("n1").await;

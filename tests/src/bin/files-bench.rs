@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
-use vibebridge_tunnel::config::Secret;
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -133,9 +132,7 @@ async fn main() {
     let main = TestMain::start(dir.path()).await;
     let mut api = Api::new(&main);
     api.auth(true, "bench", "bench password").await;
-    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     cfg.filesystem.roots = vec![repo.clone()];
     let node = TestNode::start(cfg);
     main.wait_online("n1").await;

@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WsClient};
-use vibebridge_tunnel::config::Secret;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -198,9 +197,7 @@ async fn main() {
     let main = TestMain::start(dir.path()).await;
     let mut api = Api::new(&main);
     api.auth(true, "bench", "benchmark password").await;
-    let mut cfg = TestNode::config(dir.path(), "bench", main.ssh);
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
+    let mut cfg = TestNode::enrolling(dir.path(), "bench", &main, main.ssh);
     cfg.filesystem.roots = vec![dir.path().to_path_buf()];
     cfg.providers.claude.command = Some(fake_cli());
     cfg.tunnel = vibebridge_tunnel::TunnelConfig::default();

@@ -251,10 +251,8 @@ where
 {
     let dir = TempDir::new("bench");
     let main = TestMain::start_with(dir.path(), None, |c| c.tunnel = TunnelConfig::default()).await;
-    let mut cfg = TestNode::config(dir.path(), NODE, main.ssh);
+    let mut cfg = TestNode::enrolling(dir.path(), NODE, &main, main.ssh);
     cfg.tunnel = TunnelConfig::default();
-    cfg.node.main_host_key = Some(main.fingerprint.clone());
-    cfg.node.register_token = Some(Secret::new(main.token()));
     let node = TestNode::start(cfg);
     main.wait_online(NODE).await;
     let out = f(raw_echo_server().await, main.state.registry.clone()).await;
