@@ -165,6 +165,22 @@ async fn hello(config: &NodeConfig, identity: &Identity) -> Hello {
     }
 }
 
+/// The heartbeat interval for a link: ours, or main's when main expects heartbeats more often, since main
+/// drops a link that stays silent for its own `tunnel.dead_after`.
+fn heartbeat_interval(ours: Duration, mains_ms: Option<u64>) -> Duration {
+    match mains_ms.map(Duration::from_millis) {
+        Some(mains) if !mains.is_zero() && mains < ours => {
+            tracing::info!(
+                ours = ?ours,
+                mains = ?mains,
+                "main expects heartbeats more often than tunnel.heartbeat_interval; following main"
+            );
+            mains
+        }
+        _ => ours,
+    }
+}
+
 /// One connected session: hello, then heartbeats and stream serving until something ends it.
 async fn session(
     conn: Connected,
@@ -189,16 +205,17 @@ async fn session(
         let reply = tokio::time::timeout(cfg.handshake_timeout, read_frame::<ControlFrame, _>(&mut rd, cfg.max_frame_bytes))
             .await
             .map_err(|_| SessionEnd::Dropped("main did not answer the hello".into()))?;
-        match reply {
-            Ok(Some(ControlFrame::Welcome { protocol_version, main_version })) => {
+        let heartbeat_interval = match reply {
+            Ok(Some(ControlFrame::Welcome { protocol_version, main_version, heartbeat_interval_ms })) => {
                 if let Err(message) = protocol::check_version("main", protocol_version, &format!("main {main_version}"), &format!("agent {}", env!("CARGO_PKG_VERSION"))) {
                     return Err(SessionEnd::Refused { code: protocol::REFUSED_VERSION.into(), message });
                 }
+                heartbeat_interval(cfg.heartbeat_interval, heartbeat_interval_ms)
             }
             Ok(Some(ControlFrame::Refused { code, message })) => return Err(SessionEnd::Refused { code, message }),
             Ok(other) => return Err(SessionEnd::Dropped(format!("unexpected answer to hello: {other:?}"))),
             Err(e) => return Err(SessionEnd::Dropped(format!("reading welcome: {e}"))),
-        }
+        };
         status.send_modify(|s| {
             s.state = LinkState::Connected;
             s.last_error = None;
@@ -220,7 +237,7 @@ async fn session(
 
         // Stream tasks belong to this link: when it ends they are aborted, so none outlives its tunnel.
         let mut streams = tokio::task::JoinSet::new();
-        let mut ticker = tokio::time::interval(cfg.heartbeat_interval);
+        let mut ticker = tokio::time::interval(heartbeat_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seq = 0u64;
         let mut last_heard = tokio::time::Instant::now();
@@ -275,4 +292,21 @@ pub async fn wait_for(
         _ => None,
     };
     reached.ok_or_else(|| rx.borrow().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_follows_main_only_when_main_wants_more() {
+        let ours = Duration::from_secs(15);
+        assert_eq!(heartbeat_interval(ours, None), ours);
+        assert_eq!(heartbeat_interval(ours, Some(0)), ours);
+        assert_eq!(heartbeat_interval(ours, Some(60_000)), ours);
+        assert_eq!(
+            heartbeat_interval(ours, Some(200)),
+            Duration::from_millis(200)
+        );
+    }
 }

@@ -658,3 +658,34 @@ async fn real_auth_failures_keep_the_constant_rejection_time() {
     assert!(started.elapsed() >= vibebridge_tunnel::ssh::AUTH_REJECTION_TIME);
     main.stop().await;
 }
+
+// Proves a node configured to heartbeat less often than main's dead_after allows (15 s against 1.2 s) follows
+// main's interval from the welcome, so its link outlives several of main's dead_after periods.
+#[tokio::test]
+async fn node_heartbeats_as_often_as_main_expects() {
+    let dir = TempDir::new("heartbeat");
+    let main = TestMain::start(dir.path()).await;
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
+    cfg.tunnel = vibebridge_tunnel::TunnelConfig::default();
+    let dead_after = vibebridge_tests::fast_tunnel().dead_after;
+    assert!(cfg.tunnel.heartbeat_interval > dead_after);
+    let node = TestNode::start(cfg);
+    node.wait(LinkState::Connected).await;
+    main.wait_online("n1").await;
+    let link = main.state.registry.get("n1").unwrap();
+    let first_beat = link.last_heartbeat();
+    let survived = tokio::time::timeout(dead_after * 3, link.mux.closed())
+        .await
+        .is_err();
+    assert!(
+        survived,
+        "main dropped the link: {:?}",
+        audit_actions(&main, "n1")
+    );
+    assert!(
+        link.last_heartbeat() > first_beat,
+        "no heartbeat reached main"
+    );
+    node.stop().await;
+    main.stop().await;
+}

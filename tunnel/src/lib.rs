@@ -22,8 +22,9 @@
 //!
 //! * The node opens the first stream, `Open::Control`, and sends [`protocol::ControlFrame::Hello`]. Main
 //!   answers `Welcome` or `Refused` (for example a [`PROTOCOL_VERSION`] mismatch, naming both versions).
-//!   The node then sends `Heartbeat` every `heartbeat_interval`; main answers `HeartbeatAck`. Either side
-//!   declares the link dead when nothing arrives for `dead_after`.
+//!   The node then sends `Heartbeat` every `heartbeat_interval` (main's, from the `Welcome`, when main
+//!   asks for a shorter one); main answers `HeartbeatAck`. Either side declares the link dead when nothing
+//!   arrives for `dead_after`.
 //! * Main opens every other stream (one per agent session, shell, file or git operation).
 //! * Agent sessions use three kinds, described in [`session`]: `session_start` and `session_command`
 //!   (one request, one [`session::SessionReply`]) and `session_attach` (the session's events from a

@@ -119,6 +119,11 @@ pub enum ControlFrame {
         protocol_version: u32,
         /// Version of the `vibebridge` binary.
         main_version: String,
+        /// How often main expects a heartbeat (its `tunnel.heartbeat_interval`, in ms). A node configured
+        /// with a longer interval heartbeats this often instead, or main would find it dead after its own
+        /// `tunnel.dead_after` and drop the link. Absent from older mains.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat_interval_ms: Option<u64>,
     },
     /// Main → node: the link is refused; main closes it after this frame.
     Refused {

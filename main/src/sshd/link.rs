@@ -132,6 +132,9 @@ impl Link {
         let welcome = ControlFrame::Welcome {
             protocol_version: protocol::PROTOCOL_VERSION,
             main_version: env!("CARGO_PKG_VERSION").into(),
+            heartbeat_interval_ms: Some(
+                u64::try_from(cfg.heartbeat_interval.as_millis()).unwrap_or(u64::MAX),
+            ),
         };
         write_frame(&mut control, &welcome, cfg.max_frame_bytes)
             .await
