@@ -117,6 +117,7 @@ try {
   await page.locator("[data-testid=assistant-message]", { hasText: "The file is written." }).waitFor();
   await page.locator("[data-testid=turn-end]").first().waitFor();
   await page.locator("[data-testid=approval]", { hasText: "allowed" }).waitFor();
+  await page.locator("[data-testid=inbox-badge]").waitFor({ state: "detached" });
   await snap("diff-and-answer");
 
   // 6. A second turn, held mid-way by the mock; reload; everything is still there; then it finishes.

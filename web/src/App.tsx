@@ -3,7 +3,7 @@
 import { Suspense, lazy, useCallback, useEffect, useState } from "react";
 import { Api, type Me } from "./api/client";
 import { Link, navigate, usePath } from "./router";
-import { usePoll } from "./util";
+import { useApprovalsChanged, usePoll } from "./util";
 import { AuthPage, PendingPage } from "./pages/Auth";
 import { NodesPage } from "./pages/Nodes";
 import { UsersPage } from "./pages/Users";
@@ -54,6 +54,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   const path = usePath();
   const [theme, setTheme] = useTheme();
   const inbox = usePoll(() => Api.approvals(), 3000);
+  useApprovalsChanged(inbox.reload);
   const pending = inbox.data?.length ?? 0;
   const isAdmin = me.role === "admin" || me.role === "creator";
   useEffect(() => {

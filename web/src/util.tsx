@@ -31,6 +31,35 @@ export function errText(e: unknown): string {
 }
 
 /** Calls `load` now, every `ms`, and when the tab becomes visible again. */
+/** The window event that asks every view of pending approvals (the inbox and its badge) to reload now. */
+const APPROVALS_CHANGED = "vb:approvals-changed";
+
+/** Says that an approval was requested or resolved, so the inbox badge follows at once, not at its next poll. */
+export function approvalsChanged() {
+  window.dispatchEvent(new Event(APPROVALS_CHANGED));
+}
+
+/** Calls `f` (at most once per animation frame) whenever {@link approvalsChanged} is announced. */
+export function useApprovalsChanged(f: () => void) {
+  const ref = useRef(f);
+  ref.current = f;
+  useEffect(() => {
+    let frame = 0;
+    const on = () => {
+      if (!frame)
+        frame = requestAnimationFrame(() => {
+          frame = 0;
+          ref.current();
+        });
+    };
+    window.addEventListener(APPROVALS_CHANGED, on);
+    return () => {
+      window.removeEventListener(APPROVALS_CHANGED, on);
+      if (frame) cancelAnimationFrame(frame);
+    };
+  }, []);
+}
+
 export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] = []) {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);

@@ -5,7 +5,7 @@ import { Api } from "../api/client";
 import type { JsonValue } from "../api/types.gen";
 import type { ApprovalCard, Item, QuestionCard, ToolCard } from "../transcript";
 import { preview } from "../transcript";
-import { errText } from "../util";
+import { approvalsChanged, errText } from "../util";
 
 export function Diff({ diff }: { diff: string }) {
   return (
@@ -71,7 +71,10 @@ function useDecide(sessionId: string, approvalId: string) {
     setBusy(true);
     setError(null);
     Api.decide(sessionId, approvalId, decision, message).then(
-      () => setBusy(false),
+      () => {
+        setBusy(false);
+        approvalsChanged();
+      },
       (e) => {
         setError(errText(e));
         setBusy(false);
