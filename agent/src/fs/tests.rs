@@ -329,7 +329,8 @@ fn temp_files(dir: &Path) -> Vec<String> {
 const CRASH_TARGET: &str = "VB_FS_CRASH_TARGET";
 
 // Proves a process killed between writing the new content and renaming it leaves the old file intact
-// (the new content only in a temporary file), by really aborting a child process at that point.
+// (the new content only in a temporary file), by really aborting a child process at that point, and that a
+// later write of the file sweeps that temporary file once it is stale.
 #[test]
 fn crash_between_write_and_rename_keeps_the_old_file() {
     let t = Tree::new("crash");
@@ -352,8 +353,41 @@ fn crash_between_write_and_rename_keeps_the_old_file() {
         1,
         "the staged content is left beside it: {temps:?}"
     );
-    let staged = std::fs::read_to_string(t.root.join("src").join(&temps[0])).unwrap();
+    let leftover = t.root.join("src").join(&temps[0]);
+    let staged = std::fs::read_to_string(&leftover).unwrap();
     assert_eq!(staged, "new content\n");
+
+    // The next write of the same file sweeps the leftover once it is old enough, and only then.
+    let cfg = t.cfg();
+    let write = |body: &'static [u8]| {
+        let plan = transfer::plan_write(
+            &Guard::new(&cfg),
+            &target.display().to_string(),
+            body.len() as u64,
+            None,
+            WriteMode::Replace,
+        )
+        .unwrap();
+        async move { transfer::receive(&plan, &mut &body[..]).await.unwrap() }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(write(b"second\n"));
+    assert!(
+        leftover.exists(),
+        "a recent temporary file may still be in use"
+    );
+    let old = std::time::SystemTime::now() - transfer::STALE_TEMP;
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    rt.block_on(write(b"third\n"));
+    assert!(!leftover.exists(), "the stale temporary file is swept");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "third\n");
 }
 
 /// Not a test: the child process of the crash test. Stages a write, then aborts before the rename.

@@ -180,7 +180,8 @@ fn check_etag(
 
 /// Receives exactly `plan.size` bytes from `input` into a temporary file beside the target, flushes
 /// it, and renames it over the target. On any failure (short input, disk full) the temporary file is
-/// removed and the target is untouched; a crash leaves at most a `.name.vb-tmp-…` file behind.
+/// removed and the target is untouched; a crash leaves at most a `.name.vb-tmp-…` file behind, which the
+/// next successful write of the same file removes once it is [`STALE_TEMP`] old.
 pub async fn receive(
     plan: &WritePlan,
     input: &mut (impl AsyncRead + Unpin),
@@ -276,7 +277,52 @@ pub async fn replace(plan: &WritePlan, staged: Staged) -> Result<(), Refusal> {
             let _ = d.sync_all().await;
         }
     }
+    let target = plan.target.clone();
+    let _ = tokio::task::spawn_blocking(move || sweep_stale_temps(&target)).await;
     Ok(())
+}
+
+/// How long a temporary file must have gone unwritten before a later write of the same file removes it
+/// as left over from a crash. A live upload writes to its temporary file continuously.
+pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes `target`'s temporary files that nobody has written for [`STALE_TEMP`]: what a crash between
+/// staging and renaming leaves behind. Best effort; returns how many it removed.
+pub fn sweep_stale_temps(target: &Path) -> usize {
+    let (Some(dir), Some(prefix)) = (target.parent(), temp_prefix(target)) else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMP);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(path = %entry.path().display(), "removed a temporary file left by an interrupted write");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// `.<name>.vb-tmp-`: what every temporary file of `target` starts with.
+fn temp_prefix(target: &Path) -> Option<String> {
+    let mut name = target.file_name()?.to_string_lossy().into_owned();
+    // Stay under the 255-byte name limit however long the target's name is.
+    while name.len() > 200 {
+        name.pop();
+    }
+    Some(format!(".{name}.vb-tmp-"))
 }
 
 /// `.<name>.vb-tmp-<random>` beside `target`: same file system, so the rename is atomic.
@@ -286,15 +332,8 @@ pub fn temp_path(target: &Path) -> PathBuf {
         Ok(()) => rand.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         Err(_) => format!("{}", std::process::id()),
     };
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Stay under the 255-byte name limit however long the target's name is.
-    while name.len() > 200 {
-        name.pop();
-    }
-    target.with_file_name(format!(".{name}.vb-tmp-{suffix}"))
+    let prefix = temp_prefix(target).unwrap_or_else(|| ".vb-tmp-".into());
+    target.with_file_name(format!("{prefix}{suffix}"))
 }
 
 /// An internal failure of a blocking task.
