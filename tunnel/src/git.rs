@@ -187,6 +187,10 @@ pub enum GitRequest {
         staged: bool,
         /// Only this file.
         path: Option<String>,
+        /// What this commit (a branch, tag or id) changed against its first parent, instead of either;
+        /// not together with `staged`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rev: Option<String>,
     },
     /// [`GitLog`].
     Log {

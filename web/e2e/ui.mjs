@@ -216,6 +216,10 @@ try {
   await page.getByTestId("git-summary").filter({ hasText: "working tree clean" }).waitFor();
   await page.getByTestId("commit").first().filter({ hasText: "Edit the README from the browser" }).waitFor();
   if ((await page.getByTestId("commit").count()) !== 3) throw new Error("history should list the new commit, the README and the initial one");
+  // Opening the commit in the history shows what it changed.
+  await page.getByTestId("commit").first().getByRole("button").first().click();
+  await page.locator("[data-testid=commit-changes] .diff-table tr.add", { hasText: "Edited in the browser." }).waitFor();
+  await page.locator("[data-testid=commit-changes]", { hasText: "hello.txt" }).waitFor();
   await snap("git-committed");
 
   // 7b. Files from the Nodes page: the node's roots; a root made the top of the tree is no git repository;

@@ -1,5 +1,6 @@
-//! `git diff` (work tree against index) and `git diff --cached` (index against HEAD): which files
-//! changed, their line counts, and unified hunks with 3 lines of context, up to [`MAX_DIFF_BYTES`].
+//! `git diff` (work tree against index), `git diff --cached` (index against HEAD) and `git show` (what a
+//! commit changed against its first parent): which files changed, their line counts, and unified hunks
+//! with 3 lines of context, up to [`MAX_DIFF_BYTES`].
 
 use std::collections::BTreeMap;
 
@@ -34,14 +35,32 @@ struct Changed {
     new: Side,
 }
 
-/// The diff of the work tree against the index, or of the index against HEAD when `staged`;
-/// only `only` (a work-tree-relative file or directory) when given.
-pub(crate) fn read(r: &Repo, staged: bool, only: Option<&str>) -> Result<GitDiff, GitError> {
-    let mut changed = if staged {
-        staged_changes(&r.repo)?
-    } else {
-        worktree_changes(&r.repo, only)?
+/// What to compare.
+pub(crate) enum Compare<'a> {
+    /// The work tree against the index.
+    Worktree,
+    /// The index against HEAD.
+    Staged,
+    /// A commit against its first parent (a root commit against nothing).
+    Commit(&'a str),
+}
+
+/// The diff `what` asks for; only `only` (a work-tree-relative file or directory) when given.
+pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<GitDiff, GitError> {
+    let mut changed = match what {
+        Compare::Worktree => worktree_changes(&r.repo, only)?,
+        Compare::Staged => {
+            let tree = r
+                .repo
+                .head_tree_id_or_empty()
+                .or_git("reading HEAD's tree")?
+                .detach();
+            let index = r.repo.index_or_empty().or_git("reading the index")?;
+            index_changes(&r.repo, tree, &index)?
+        }
+        Compare::Commit(rev) => commit_changes(&r.repo, rev)?,
     };
+    let staged = !matches!(what, Compare::Worktree);
     if let Some(only) = only {
         changed.retain(|_, c| {
             covers(only, c.path.as_bytes())
@@ -75,16 +94,39 @@ fn kind(mode: gix::index::entry::Mode) -> EntryKind {
         .unwrap_or(EntryKind::Blob)
 }
 
-/// HEAD→index changes, renames detected as `git diff --cached` does; conflicted paths have no stage 0
+/// What the commit `rev` changed against its first parent, as the index of its tree against the parent's
+/// tree (so renames are detected the same way as for staged changes).
+fn commit_changes(
+    repo: &gix::Repository,
+    rev: &str,
+) -> Result<BTreeMap<String, Changed>, GitError> {
+    let id = super::log::resolve_commit(repo, rev)?;
+    let commit = repo.find_commit(id).or_git("reading the commit")?;
+    let tree = commit.tree_id().or_git("reading the commit's tree")?;
+    let parent = match commit.parent_ids().next() {
+        Some(parent) => repo
+            .find_commit(parent)
+            .or_git("reading the parent commit")?
+            .tree_id()
+            .or_git("reading the parent's tree")?
+            .detach(),
+        None => gix::ObjectId::empty_tree(repo.object_hash()),
+    };
+    let index = repo
+        .index_from_tree(&tree)
+        .or_git("reading the commit's tree")?;
+    index_changes(repo, parent, &index)
+}
+
+/// `tree`→`index` changes, renames detected as `git diff --cached` does; conflicted paths have no stage 0
 /// entry and are listed as conflicted.
-fn staged_changes(repo: &gix::Repository) -> Result<BTreeMap<String, Changed>, GitError> {
-    let tree = repo
-        .head_tree_id_or_empty()
-        .or_git("reading HEAD's tree")?
-        .detach();
-    let index = repo.index_or_empty().or_git("reading the index")?;
+fn index_changes(
+    repo: &gix::Repository,
+    tree: gix::ObjectId,
+    index: &gix::index::State,
+) -> Result<BTreeMap<String, Changed>, GitError> {
     let mut out = BTreeMap::new();
-    super::staged::changes(repo, &index, tree, |change| {
+    super::staged::changes(repo, index, tree, |change| {
         let (path, orig_path, state) = super::status::staged_change(&change);
         let (old, new) = match &change {
             gix::diff::index::ChangeRef::Addition { entry_mode, id, .. } => (
@@ -134,7 +176,7 @@ fn staged_changes(repo: &gix::Repository) -> Result<BTreeMap<String, Changed>, G
     })?;
     for e in index.entries() {
         if e.stage() != gix::index::entry::Stage::Unconflicted {
-            let path = e.path(&index).to_str_lossy().into_owned();
+            let path = e.path(index).to_str_lossy().into_owned();
             out.insert(path.clone(), conflicted(path));
         }
     }

@@ -52,9 +52,21 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
     let repo = Repo::open(&fs.roots, req.repo())?;
     Ok(match req {
         GitRequest::Status { .. } => GitAnswer::Status(status::read(&repo)?),
-        GitRequest::Diff { staged, path, .. } => {
+        GitRequest::Diff {
+            staged, path, rev, ..
+        } => {
             let path = path.map(|p| rel_path(&p)).transpose()?;
-            GitAnswer::Diff(diff::read(&repo, staged, path.as_deref())?)
+            let what = match (rev.as_deref(), staged) {
+                (Some(_), true) => {
+                    return Err(GitError::bad_request(
+                        "a diff is of a commit (rev) or of the staged changes, not both",
+                    ));
+                }
+                (Some(rev), false) => diff::Compare::Commit(rev),
+                (None, true) => diff::Compare::Staged,
+                (None, false) => diff::Compare::Worktree,
+            };
+            GitAnswer::Diff(diff::read(&repo, what, path.as_deref())?)
         }
         GitRequest::Log {
             rev, skip, limit, ..

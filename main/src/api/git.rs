@@ -28,7 +28,7 @@ pub struct RepoQuery {
     repo: String,
 }
 
-/// `?repo=&staged=&path=`.
+/// `?repo=&staged=&path=&rev=`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
@@ -37,6 +37,8 @@ pub struct DiffQuery {
     staged: bool,
     #[serde(default)]
     path: Option<String>,
+    #[serde(default)]
+    rev: Option<String>,
 }
 
 /// `?repo=&rev=&skip=&limit=`.
@@ -98,7 +100,8 @@ pub async fn status(
     status_of(ask(&state, &who, &id, GitRequest::Status { repo: q.repo }).await?)
 }
 
-/// `GET …/git/diff?repo=&staged=&path=`: work tree against index, or index against HEAD with `staged`.
+/// `GET …/git/diff?repo=&staged=&path=&rev=`: work tree against index, index against HEAD with `staged`,
+/// or what commit `rev` changed against its first parent.
 pub async fn diff(
     State(state): State<AppState>,
     Approved(who): Approved,
@@ -109,6 +112,7 @@ pub async fn diff(
         repo: q.repo,
         staged: q.staged,
         path: q.path.filter(|p| !p.is_empty()),
+        rev: q.rev.filter(|r| !r.is_empty()),
     };
     match ask(&state, &who, &id, req).await? {
         GitAnswer::Diff(d) => Ok(Json(d)),

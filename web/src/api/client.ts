@@ -127,6 +127,8 @@ export const Git = {
   status: (node: string, repo: string) => get<GitStatus>(`${nodePath(node)}/git/status?${q({ repo })}`),
   diff: (node: string, repo: string, staged: boolean, path?: string) =>
     get<GitDiff>(`${nodePath(node)}/git/diff?${q({ repo, staged, path })}`),
+  /** What commit `rev` changed against its first parent. */
+  commitDiff: (node: string, repo: string, rev: string) => get<GitDiff>(`${nodePath(node)}/git/diff?${q({ repo, rev })}`),
   log: (node: string, repo: string, skip: number, limit = 30) => get<GitLog>(`${nodePath(node)}/git/log?${q({ repo, skip, limit })}`),
   branches: (node: string, repo: string) => get<BranchList>(`${nodePath(node)}/git/branches?${q({ repo })}`),
   createBranch: (node: string, repo: string, name: string, checkout: boolean) =>

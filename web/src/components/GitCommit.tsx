@@ -1,8 +1,9 @@
 // The git panel's commit box (authored with the user's profile, which it asks for inline when missing) and the
-// branch's history, a page at a time.
+// branch's history, a page at a time, each commit opening to what it changed.
 import { useEffect, useState, type FormEvent } from "react";
 import { ApiError, Api, Git, type Me } from "../api/client";
-import type { CommitInfo } from "../api/types.gen";
+import type { CommitInfo, GitDiff } from "../api/types.gen";
+import { FileDiffView } from "./DiffView";
 import { ErrorBanner, ago, errText } from "../util";
 
 function ProfileForm({ me, onMe, onCancel }: { me: Me; onMe: (m: Me) => void; onCancel?: () => void }) {
@@ -125,7 +126,34 @@ export function CommitBox({
   );
 }
 
-function CommitRow({ c }: { c: CommitInfo }) {
+/** What a commit changed against its first parent, loaded when its row is opened. */
+function CommitChanges({ node, repo, id }: { node: string; repo: string; id: string }) {
+  const [diff, setDiff] = useState<GitDiff | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let alive = true;
+    Git.commitDiff(node, repo, id).then(
+      (d) => alive && setDiff(d),
+      (e) => alive && setError(errText(e)),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [node, repo, id]);
+  if (error) return <ErrorBanner error={error} />;
+  if (!diff) return <p className="muted">Loading the changes…</p>;
+  return (
+    <div className="commit-changes" data-testid="commit-changes">
+      {diff.files.length === 0 && <p className="muted">This commit changed no files.</p>}
+      {diff.files.map((f) => (
+        <FileDiffView key={f.path} file={f} split={false} />
+      ))}
+      {diff.truncated && <p className="muted">Some of the diff was left out (too large).</p>}
+    </div>
+  );
+}
+
+function CommitRow({ node, repo, c }: { node: string; repo: string; c: CommitInfo }) {
   const [open, setOpen] = useState(false);
   const body = c.message.slice(c.message.indexOf("\n") + 1).trim();
   return (
@@ -145,6 +173,7 @@ function CommitRow({ c }: { c: CommitInfo }) {
             <code>{c.id}</code> by {c.author_name} &lt;{c.author_email}&gt;, {new Date(c.time * 1000).toLocaleString()}
             {c.parents.length > 1 ? ` · merge of ${c.parents.map((p) => p.slice(0, 8)).join(", ")}` : ""}
           </p>
+          <CommitChanges node={node} repo={repo} id={c.id} />
         </div>
       )}
     </li>
@@ -197,7 +226,7 @@ export function History({ node, repo, head }: { node: string; repo: string; head
       {!head && <p className="muted">No commits yet.</p>}
       <ul className="commits" data-testid="history">
         {commits.map((c) => (
-          <CommitRow key={c.id} c={c} />
+          <CommitRow key={c.id} node={node} repo={repo} c={c} />
         ))}
       </ul>
       {next != null && (

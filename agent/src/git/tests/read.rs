@@ -169,10 +169,15 @@ impl IntoOk for vibebridge_tunnel::git::GitReply {
 }
 
 fn diff(f: &Fixture, staged: bool, path: Option<&str>) -> GitDiff {
+    diff_of(f, staged, path, None)
+}
+
+fn diff_of(f: &Fixture, staged: bool, path: Option<&str>, rev: Option<&str>) -> GitDiff {
     match f.ok(GitRequest::Diff {
         repo: f.repo_str(),
         staged,
         path: path.map(str::to_string),
+        rev: rev.map(str::to_string),
     }) {
         GitAnswer::Diff(d) => d,
         other => panic!("not a diff: {other:?}"),
@@ -253,6 +258,70 @@ fn git_diff_matches_numstat() {
             .iter()
             .any(|d| d.path == "bin.dat" && d.binary && d.patch.is_empty())
     );
+}
+
+// Proves a commit's diff (`rev`) lists what `git show --numstat` lists for it: edits, an addition, a
+// deletion, a rename and a binary change against the first parent, and a root commit against nothing; a
+// path narrows it; an unknown rev, or a rev together with `staged`, is refused.
+#[test]
+fn commit_diff_matches_git_show() {
+    let f = Fixture::with_files(&[
+        ("keep.txt", "one\ntwo\nthree\n"),
+        ("gone.txt", "bye\n"),
+        ("old-name.txt", "a\nb\nc\nd\ne\nf\n"),
+        ("bin.dat", "\0\x01"),
+    ]);
+    f.write("keep.txt", "one\n2\nthree\nfour\n");
+    std::fs::remove_file(f.repo.join("gone.txt")).unwrap();
+    std::fs::rename(f.repo.join("old-name.txt"), f.repo.join("new-name.txt")).unwrap();
+    std::fs::write(f.repo.join("bin.dat"), b"\0\x02\x03").unwrap();
+    f.write("dir/added.txt", "new\n");
+    f.git(&["add", "-A"]);
+    f.git(&["commit", "-q", "-m", "second"]);
+    f.write("keep.txt", "uncommitted\n");
+
+    let show = |rev: &str| f.git_lines(&["show", "--numstat", "--format=", "-M", rev]);
+    let second = diff_of(&f, false, None, Some("HEAD"));
+    let mut expected = show("HEAD");
+    // git prints a rename as `old => new`; the diff names the new path and keeps the old one apart.
+    for line in &mut expected {
+        *line = line.replace("old-name.txt => new-name.txt", "new-name.txt");
+    }
+    expected.sort();
+    assert_eq!(numstat(&second), expected);
+    let renamed = second
+        .files
+        .iter()
+        .find(|d| d.path == "new-name.txt")
+        .unwrap();
+    assert_eq!(renamed.orig_path.as_deref(), Some("old-name.txt"));
+    assert!(
+        second.files.iter().any(|d| d.path == "keep.txt"
+            && d.patch.contains("+2\n")
+            && d.patch.contains("-two\n"))
+    );
+
+    let root = diff_of(&f, false, None, Some("HEAD~1"));
+    assert_eq!(numstat(&root), show("HEAD~1"));
+    assert!(root.files.iter().all(|d| d.state == FileState::Added));
+
+    let only = diff_of(&f, false, Some("dir"), Some("HEAD"));
+    assert_eq!(numstat(&only), vec!["1\t0\tdir/added.txt".to_string()]);
+
+    let unknown = f.err(GitRequest::Diff {
+        repo: f.repo_str(),
+        staged: false,
+        path: None,
+        rev: Some("no-such-branch".into()),
+    });
+    assert_eq!(unknown.0, "unknown_ref", "{}", unknown.1);
+    let both = f.err(GitRequest::Diff {
+        repo: f.repo_str(),
+        staged: true,
+        path: None,
+        rev: Some("HEAD".into()),
+    });
+    assert_eq!(both.0, "bad_request", "{}", both.1);
 }
 
 /// `git diff` output from the first hunk on, with the function context after `@@` cut off.

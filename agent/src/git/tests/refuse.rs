@@ -40,6 +40,7 @@ fn git_path_escapes_are_refused() {
                 repo: f.repo_str(),
                 staged: false,
                 path: Some(path.into()),
+                rev: None,
             },
         ];
         for req in reqs {
