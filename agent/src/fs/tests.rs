@@ -325,6 +325,18 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The plan for replacing `target`'s content with `len` bytes.
+fn replace_plan(cfg: &FilesystemConfig, target: &Path, len: usize) -> transfer::WritePlan {
+    transfer::plan_write(
+        &Guard::new(cfg),
+        &target.display().to_string(),
+        len as u64,
+        None,
+        WriteMode::Replace,
+    )
+    .unwrap()
+}
+
 /// Env var telling [`crash_between_write_and_rename`] (run as a child process) which file to write.
 const CRASH_TARGET: &str = "VB_FS_CRASH_TARGET";
 
@@ -360,14 +372,7 @@ fn crash_between_write_and_rename_keeps_the_old_file() {
     // The next write of the same file sweeps the leftover once it is old enough, and only then.
     let cfg = t.cfg();
     let write = |body: &'static [u8]| {
-        let plan = transfer::plan_write(
-            &Guard::new(&cfg),
-            &target.display().to_string(),
-            body.len() as u64,
-            None,
-            WriteMode::Replace,
-        )
-        .unwrap();
+        let plan = replace_plan(&cfg, &target, body.len());
         async move { transfer::receive(&plan, &mut &body[..]).await.unwrap() }
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -403,14 +408,7 @@ async fn crash_between_write_and_rename() {
         ..FilesystemConfig::default()
     };
     let body = b"new content\n";
-    let plan = transfer::plan_write(
-        &Guard::new(&cfg),
-        &target.display().to_string(),
-        body.len() as u64,
-        None,
-        WriteMode::Replace,
-    )
-    .unwrap();
+    let plan = replace_plan(&cfg, &target, body.len());
     let staged = transfer::stage(&plan, &mut &body[..]).await.unwrap();
     assert!(staged.path().exists());
     std::process::abort();
