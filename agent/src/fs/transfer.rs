@@ -287,15 +287,14 @@ pub async fn replace(plan: &WritePlan, staged: Staged) -> Result<(), Refusal> {
 pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Removes `target`'s temporary files that nobody has written for [`STALE_TEMP`]: what a crash between
-/// staging and renaming leaves behind. Best effort; returns how many it removed.
-pub fn sweep_stale_temps(target: &Path) -> usize {
+/// staging and renaming leaves behind. Best effort.
+fn sweep_stale_temps(target: &Path) {
     let (Some(dir), Some(prefix)) = (target.parent(), temp_prefix(target)) else {
-        return 0;
+        return;
     };
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return;
     };
-    let mut removed = 0;
     for entry in entries.flatten() {
         if !entry.file_name().to_string_lossy().starts_with(&prefix) {
             continue;
@@ -309,10 +308,8 @@ pub fn sweep_stale_temps(target: &Path) -> usize {
             .is_some_and(|age| age >= STALE_TEMP);
         if stale && std::fs::remove_file(entry.path()).is_ok() {
             tracing::info!(path = %entry.path().display(), "removed a temporary file left by an interrupted write");
-            removed += 1;
         }
     }
-    removed
 }
 
 /// `.<name>.vb-tmp-`: what every temporary file of `target` starts with.

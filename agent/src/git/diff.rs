@@ -60,7 +60,7 @@ pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<Gi
         }
         Compare::Commit(rev) => commit_changes(&r.repo, rev)?,
     };
-    let staged = !matches!(what, Compare::Worktree);
+    let from_worktree = matches!(what, Compare::Worktree);
     if let Some(only) = only {
         changed.retain(|_, c| {
             covers(only, c.path.as_bytes())
@@ -71,7 +71,7 @@ pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<Gi
     }
     let roots = gix::diff::blob::pipeline::WorktreeRoots {
         old_root: None,
-        new_root: (!staged).then(|| r.workdir.clone()),
+        new_root: from_worktree.then(|| r.workdir.clone()),
     };
     let mut cache = r
         .repo
