@@ -210,7 +210,7 @@ async fn connect_inner(dial: &Dial) -> Result<Connected, ConnectError> {
     let handler = ClientHandler {
         policy: dial.host_key.clone(),
     };
-    let mut session = client::connect_stream(config, socket, handler).await?;
+    let mut session = client::connect_stream(config, ssh::buffered(socket), handler).await?;
 
     let key = PrivateKeyWithHashAlg::new(dial.key.clone(), None);
     let mut enrolled = false;

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use russh::{ChannelId, ChannelMsg, MethodKind, MethodSet, Preferred, cipher};
-use tokio::io::{AsyncRead, AsyncWrite, BufWriter, Join, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, BufWriter, Join, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -46,6 +46,16 @@ fn preferred() -> Preferred {
         cipher: Cow::Borrowed(CIPHERS),
         ..Preferred::default()
     }
+}
+
+/// Read buffer in front of the SSH socket (see [`buffered`]).
+const SOCKET_READ_BUFFER: usize = 16 * 1024;
+
+/// The tunnel socket as russh should read it. russh reads every packet with two `read_exact` calls (the
+/// first cipher block, then the rest); straight off the socket that is two `recv` system calls per
+/// packet, with a buffer in front one for a small packet. Reads larger than the buffer bypass it.
+pub fn buffered(socket: TcpStream) -> BufReader<TcpStream> {
+    BufReader::with_capacity(SOCKET_READ_BUFFER, socket)
 }
 
 /// Sets TCP_NODELAY (yamux writes header and body separately; Nagle turns that into 40+ ms round trips),

@@ -70,7 +70,7 @@ pub async fn run(
         let budget = state.config.tunnel.handshake_timeout;
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            let session = match russh::server::run_stream(config, socket, handler).await {
+            let session = match russh::server::run_stream(config, ssh::buffered(socket), handler).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(%peer, "ssh handshake failed: {e:#}");
