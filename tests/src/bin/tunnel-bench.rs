@@ -945,10 +945,30 @@ async fn run_bench() {
     match &procs {
         Ok([[raw_rtt, tun_rtt], [raw_ofb, tun_ofb]]) => {
             for (label, raw, tun, target) in [
-                ("64 B round trip p50, ends in 2 processes", raw_rtt.0, tun_rtt.0, 1.5),
-                ("64 B round trip p99, ends in 2 processes", raw_rtt.1, tun_rtt.1, 1.5),
-                ("open + first byte p50, ends in 2 processes", raw_ofb.0, tun_ofb.0, 1.0),
-                ("open + first byte p99, ends in 2 processes", raw_ofb.1, tun_ofb.1, 1.0),
+                (
+                    "64 B round trip p50, ends in 2 processes",
+                    raw_rtt.0,
+                    tun_rtt.0,
+                    1.5,
+                ),
+                (
+                    "64 B round trip p99, ends in 2 processes",
+                    raw_rtt.1,
+                    tun_rtt.1,
+                    1.5,
+                ),
+                (
+                    "open + first byte p50, ends in 2 processes",
+                    raw_ofb.0,
+                    tun_ofb.0,
+                    1.0,
+                ),
+                (
+                    "open + first byte p99, ends in 2 processes",
+                    raw_ofb.1,
+                    tun_ofb.1,
+                    1.0,
+                ),
             ] {
                 let r = dr(tun, raw);
                 t.row([
@@ -960,13 +980,7 @@ async fn run_bench() {
                 ]);
             }
         }
-        Err(_) => t.row([
-            "latencies, ends in 2 processes",
-            "skipped",
-            "",
-            "",
-            "",
-        ]),
+        Err(_) => t.row(["latencies, ends in 2 processes", "skipped", "", "", ""]),
     }
     t.sep();
     match &fleet {
