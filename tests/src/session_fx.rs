@@ -179,11 +179,12 @@ pub fn process_alive(marker: &str) -> bool {
 }
 
 /// Waits (up to the CLI budget) until a process whose command line contains `marker` runs; panics with
-/// `what` otherwise.
+/// `what` otherwise. Polls every 20 ms: each poll scans `/proc`, and spinning on it would starve the CLI
+/// being waited for on a small machine.
 pub async fn wait_for_process(marker: &str, what: &str) {
     tokio::time::timeout(crate::mock::CLI_WAIT, async {
         while !process_alive(marker) {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     })
     .await
