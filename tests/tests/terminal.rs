@@ -240,10 +240,11 @@ async fn terminal_runs_resizes_reattaches_and_closes() {
     fx.main.stop().await;
 }
 
-// Proves a terminal whose browser went away is ended after the grace period, and a reattach within it keeps it.
+/// Proves a terminal whose browser went away is ended after the grace period, and a reattach within it keeps it.
 #[tokio::test]
 async fn abandoned_terminal_ends_after_grace_period() {
-    let fx = fixture("term-grace", Duration::from_millis(1500)).await;
+    const GRACE: Duration = Duration::from_millis(1500);
+    let fx = fixture("term-grace", GRACE).await;
     let id = uuid_like();
     let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
         .await
@@ -252,6 +253,38 @@ async fn abandoned_terminal_ends_after_grace_period() {
     wait_prompt(&mut ws).await;
     let pid = shell_pid(&mut ws).await;
     drop(ws); // no close frame, no Close: like a tab that vanished
+    let first_drop = std::time::Instant::now();
+
+    // Back straight away: the same shell, and it outlives the grace period that started at the first drop.
+    let mut again = open(&fx.main, &fx.alice, "n1", &query(&id), None)
+        .await
+        .unwrap();
+    let hello = next_text(&mut again).await;
+    assert_eq!(
+        (hello["type"].as_str(), hello["created"].as_bool()),
+        (Some("attached"), Some(false)),
+        "{hello}"
+    );
+    assert!(
+        first_drop.elapsed() < GRACE,
+        "reattach took {:?}, not within the grace period",
+        first_drop.elapsed()
+    );
+    assert_eq!(
+        shell_pid(&mut again).await,
+        pid,
+        "reattached to another shell"
+    );
+    // Waiting out a timer, not readiness: the first grace period must not end the reattached shell.
+    tokio::time::sleep(GRACE.saturating_sub(first_drop.elapsed()) + Duration::from_millis(500))
+        .await;
+    assert_eq!(
+        shell_pid(&mut again).await,
+        pid,
+        "the shell ended although a browser was attached"
+    );
+
+    drop(again);
     let started = std::time::Instant::now();
     wait_gone(pid).await;
     assert!(
