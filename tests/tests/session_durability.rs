@@ -155,7 +155,7 @@ async fn websocket_replays_then_follows() {
         .await;
     assert_eq!(ws_bob.next().await["type"], "error");
     bob.token = None;
-    assert!(WsClient::connect(&bob).await.is_err());
+    assert_eq!(refused_status(WsClient::connect(&bob).await), 401);
 
     // A page from another origin cannot open it with the user's credentials.
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -167,7 +167,19 @@ async fn websocket_replays_then_follows() {
         .insert("authorization", auth.parse().unwrap());
     req.headers_mut()
         .insert("origin", "http://evil.example".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    assert_eq!(
+        refused_status(tokio_tungstenite::connect_async(req).await),
+        403
+    );
+}
+
+/// The HTTP status of a refused WebSocket upgrade; panics if the upgrade succeeded or failed otherwise.
+fn refused_status<T>(result: Result<T, tokio_tungstenite::tungstenite::Error>) -> u16 {
+    match result {
+        Ok(_) => panic!("the WebSocket upgrade was accepted"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("the upgrade failed without an HTTP refusal: {e}"),
+    }
 }
 
 /// Proves a pending approval survives a tunnel cut: it stays in the inbox while the node reconnects, and
