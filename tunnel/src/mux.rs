@@ -837,42 +837,74 @@ mod tests {
         }
     }
 
-    // Proves a stream that never reads does not stall another stream on the same connection.
+    /// Proves a stream that never reads does not stall another stream on the same connection.
     #[tokio::test]
     async fn stalled_reader_does_not_block_other_streams() {
+        const WAIT: Duration = Duration::from_secs(20);
         let cfg = TunnelConfig::default();
         let (a, b) = tokio::io::duplex(256 * 1024);
         let (client, _ci) = spawn(a, Mode::Client, &cfg);
         let (_server, mut si) = spawn(b, Mode::Server, &cfg);
 
-        // Stream 1: the writer fills the window; the server side never reads it.
+        // Stream 1 offers many windows' worth; the server side never reads it, so its writer must block.
         let mut stalled = client.open(&Open::Echo).await.unwrap();
+        let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
         let writer = tokio::spawn(async move {
             let chunk = vec![7u8; 64 * 1024];
-            loop {
-                if stalled.write_all(&chunk).await.is_err() {
-                    break;
+            let mut sent = 0usize;
+            while sent < 32 * STREAM_WINDOW {
+                match stalled.write(&chunk).await {
+                    Ok(n) if n > 0 => sent += n,
+                    _ => break,
                 }
+                progress_tx.send_replace(sent);
             }
         });
-        let _held = si.recv().await.unwrap();
+        let _held = tokio::time::timeout(WAIT, si.recv())
+            .await
+            .expect("stream 1 never arrived")
+            .unwrap();
+        // The open header took a few bytes of the window.
+        let filled = *tokio::time::timeout(WAIT, progress.wait_for(|s| *s >= STREAM_WINDOW - 1024))
+            .await
+            .expect("stream 1 never filled its window")
+            .unwrap();
+        // A quiet spell with the window full: stream 1 is blocked, not merely slow.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), progress.changed())
+                .await
+                .is_err(),
+            "stream 1 kept writing past its window ({filled} bytes, then {})",
+            *progress.borrow()
+        );
+        assert!(!writer.is_finished(), "stream 1's writer was not blocked");
 
         // Stream 2 still carries 4 MiB while stream 1 is blocked.
-        let mut live = client.open(&Open::Echo).await.unwrap();
-        let mut live_in = si.recv().await.unwrap();
-        accept_header(&mut live_in, cfg.max_frame_bytes, cfg.open_timeout)
+        let transfer = async {
+            let mut live = client.open(&Open::Echo).await.unwrap();
+            let mut live_in = si.recv().await.unwrap();
+            accept_header(&mut live_in, cfg.max_frame_bytes, cfg.open_timeout)
+                .await
+                .unwrap();
+            let payload = vec![3u8; 4 * 1024 * 1024];
+            let send = payload.clone();
+            let w = tokio::spawn(async move {
+                live.write_all(&send).await.unwrap();
+                live.shutdown().await.unwrap();
+            });
+            let mut got = Vec::new();
+            live_in.read_to_end(&mut got).await.unwrap();
+            w.await.unwrap();
+            assert!(got == payload, "stream 2's bytes differ");
+        };
+        tokio::time::timeout(WAIT, transfer)
             .await
-            .unwrap();
-        let payload = vec![3u8; 4 * 1024 * 1024];
-        let send = payload.clone();
-        let w = tokio::spawn(async move {
-            live.write_all(&send).await.unwrap();
-            live.shutdown().await.unwrap();
-        });
-        let mut got = Vec::new();
-        live_in.read_to_end(&mut got).await.unwrap();
-        w.await.unwrap();
-        assert_eq!(got, payload);
+            .expect("stream 2 stalled behind stream 1");
+        assert!(
+            !writer.is_finished(),
+            "the stalled stream should still be blocked"
+        );
+        assert_eq!(*progress.borrow(), filled, "stream 1 moved while stalled");
         writer.abort();
     }
 }
