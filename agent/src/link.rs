@@ -207,7 +207,7 @@ async fn session(
             .map_err(|_| SessionEnd::Dropped("main did not answer the hello".into()))?;
         let heartbeat_interval = match reply {
             Ok(Some(ControlFrame::Welcome { protocol_version, main_version, heartbeat_interval_ms })) => {
-                if let Err(message) = protocol::check_version("main", protocol_version, &format!("main {main_version}"), &format!("agent {}", env!("CARGO_PKG_VERSION"))) {
+                if let Err(message) = protocol::check_version(("node", &format!("agent {}", env!("CARGO_PKG_VERSION"))), ("main", protocol_version, &format!("main {main_version}"))) {
                     return Err(SessionEnd::Refused { code: protocol::REFUSED_VERSION.into(), message });
                 }
                 heartbeat_interval(cfg.heartbeat_interval, heartbeat_interval_ms)

@@ -149,25 +149,24 @@ pub const REFUSED_VERSION: &str = "version_mismatch";
 /// Refusal code for a hello whose node id differs from the authenticated one.
 pub const REFUSED_IDENTITY: &str = "identity_mismatch";
 
-/// Checks a peer's protocol version against ours; the error names both versions and what to do.
+/// Checks a peer's protocol version against ours; the error names both sides, both versions and which
+/// side to upgrade. Roles are "main" / "node"; software strings say what runs, e.g. "agent 0.1.0".
 pub fn check_version(
-    peer_role: &str,
-    peer_version: u32,
-    peer_software: &str,
-    own_software: &str,
+    (own_role, own_software): (&str, &str),
+    (peer_role, peer_version, peer_software): (&str, u32, &str),
 ) -> Result<(), String> {
     if peer_version == PROTOCOL_VERSION {
         return Ok(());
     }
-    let newer = if peer_version > PROTOCOL_VERSION {
-        "main"
+    let older = if peer_version > PROTOCOL_VERSION {
+        own_role
     } else {
         peer_role
     };
     Err(format!(
         "protocol version mismatch: {peer_role} speaks tunnel protocol {peer_version} \
-         ({peer_software}) but main speaks protocol {PROTOCOL_VERSION} ({own_software}); \
-         upgrade the {newer} so both run the same VibeBridge release"
+         ({peer_software}) but {own_role} speaks protocol {PROTOCOL_VERSION} ({own_software}); \
+         upgrade the {older} so both run the same VibeBridge release"
     ))
 }
 
@@ -188,9 +187,9 @@ mod tests {
     // Proves the version check names both versions and says what to do.
     #[test]
     fn version_mismatch_names_both_versions() {
-        assert!(check_version("node", PROTOCOL_VERSION, "agent 1", "main 1").is_ok());
-        let err =
-            check_version("node", PROTOCOL_VERSION + 1, "agent 9.9.9", "main 0.1.0").unwrap_err();
+        let main = ("main", "main 0.1.0");
+        assert!(check_version(main, ("node", PROTOCOL_VERSION, "agent 1")).is_ok());
+        let err = check_version(main, ("node", PROTOCOL_VERSION + 1, "agent 9.9.9")).unwrap_err();
         assert!(
             err.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
             "{err}"
@@ -203,6 +202,15 @@ mod tests {
             err.contains("agent 9.9.9") && err.contains("main 0.1.0"),
             "{err}"
         );
+        assert!(err.contains("upgrade the main"), "{err}");
+        // The same mismatch seen from the node's side names the node as the one to upgrade.
+        let node = ("node", "agent 0.1.0");
+        let err = check_version(node, ("main", PROTOCOL_VERSION + 1, "main 9.9.9")).unwrap_err();
+        assert!(
+            err.contains("but node speaks") && err.contains("upgrade the node"),
+            "{err}"
+        );
+        let err = check_version(node, ("main", PROTOCOL_VERSION - 1, "main 0.0.1")).unwrap_err();
         assert!(err.contains("upgrade the main"), "{err}");
     }
 }

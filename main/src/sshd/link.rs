@@ -90,10 +90,12 @@ impl Link {
                 Err(_) => return Err("no hello before the handshake timeout".into()),
             };
         let refusal = protocol::check_version(
-            "node",
-            hello.protocol_version,
-            &format!("agent {}", hello.agent_version),
-            &format!("main {}", env!("CARGO_PKG_VERSION")),
+            ("main", &format!("main {}", env!("CARGO_PKG_VERSION"))),
+            (
+                "node",
+                hello.protocol_version,
+                &format!("agent {}", hello.agent_version),
+            ),
         )
         .err()
         .map(|m| (protocol::REFUSED_VERSION, m))
