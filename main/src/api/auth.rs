@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Body, OptionalBody};
 use crate::AppState;
 use crate::auth::jwt::TokenKind;
-use crate::auth::{self, ACCESS_COOKIE, AuthUser, REFRESH_COOKIE, password};
+use crate::auth::{self, ACCESS_COOKIE, Approved, AuthUser, REFRESH_COOKIE, password};
 use crate::store::{AuditEvent, Role, User, rfc3339};
 
 /// `{"username","password"}`.
@@ -58,8 +58,11 @@ struct LoginResponse {
     expires_in: u64,
 }
 
+/// Longest username accepted.
+const MAX_USERNAME: usize = 32;
+
 fn check_username(name: &str) -> Result<(), ApiError> {
-    let ok = (3..=32).contains(&name.len())
+    let ok = (3..=MAX_USERNAME).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
@@ -117,8 +120,16 @@ pub async fn login(
     let limiter = &state.login_limiter;
     limiter
         .hit(&format!("ip:{}", peer.ip()))
-        .and_then(|()| limiter.hit(&format!("user:{}", c.username)))
         .map_err(ApiError::TooManyRequests)?;
+    if c.username.len() > MAX_USERNAME {
+        // No such user can exist; refused before it becomes a limiter key or an audit entry.
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    }
+    // Only failed attempts count against a username: a user's own successful logins never lock them out.
+    let user_key = format!("user:{}", c.username);
+    if limiter.exhausted(&user_key) {
+        return Err(ApiError::TooManyRequests(limiter.window_secs()));
+    }
     let user = state.store.user_by_name(&c.username)?;
     let hash = user
         .as_ref()
@@ -129,6 +140,7 @@ pub async fn login(
         .await
         .map_err(anyhow::Error::from)?;
     let Some(user) = user.filter(|_| ok) else {
+        let _ = limiter.hit(&user_key);
         state.store.audit(
             AuditEvent::new(format!("user:{}", c.username), "auth.login_failed")
                 .target(c.username.clone())
@@ -281,7 +293,7 @@ pub struct Profile {
 /// `PUT /api/v1/auth/me/profile`: sets the name and email the git panel commits with.
 pub async fn set_profile(
     State(state): State<AppState>,
-    who: AuthUser,
+    Approved(who): Approved,
     Body(p): Body<Profile>,
 ) -> Result<Json<UserView>, ApiError> {
     let name = p.name.trim().to_string();

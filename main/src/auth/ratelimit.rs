@@ -29,6 +29,12 @@ impl RateLimiter {
             .is_some_and(|(start, n)| now.duration_since(*start) < self.window && *n >= self.max)
     }
 
+    /// The window's length in whole seconds (at least 1): how long a caller refused by
+    /// [`exhausted`](Self::exhausted) may have to wait.
+    pub fn window_secs(&self) -> u64 {
+        self.window.as_secs().max(1)
+    }
+
     /// Records a hit for `key`; `Err(seconds)` says how long until it is allowed again.
     pub fn hit(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();
