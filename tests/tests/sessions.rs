@@ -311,13 +311,14 @@ async fn codex_exec_fallback() {
     .await;
 }
 
-/// Proves a malformed line from the CLI becomes an error event (kept raw) and the session goes on.
+/// Proves malformed lines from the CLI (not JSON, not UTF-8) become error events (kept raw) and the
+/// session goes on.
 #[tokio::test]
 async fn malformed_cli_line_is_an_error_not_a_crash() {
     let (_wrapper_dir, wrapper) = wrapper_script(
         "claude",
         &format!(
-            "echo 'this is {{not json'\nexec {} \"$@\"\n",
+            "echo 'this is {{not json'\nprintf 'bad \\377\\376 bytes\\n'\nexec {} \"$@\"\n",
             claude_bin().display()
         ),
     );
@@ -332,6 +333,11 @@ async fn malformed_cli_line_is_an_error_not_a_crash() {
             .any(|e| is_type(e, "error") && e["message"].as_str().unwrap().contains("not JSON"))
     );
     assert!(events.iter().any(|e| is_type(e, "raw")));
+    assert!(
+        events
+            .iter()
+            .any(|e| is_type(e, "error") && e["message"].as_str().unwrap().contains("UTF-8"))
+    );
     assert!(
         events
             .iter()

@@ -55,6 +55,23 @@ impl SessionLog {
         })
     }
 
+    /// A Claude session's log in a throwaway store (tests).
+    #[cfg(test)]
+    pub fn scratch() -> SessionLog {
+        let meta = SessionMeta {
+            id: Uuid::now_v7(),
+            provider: vibebridge_tunnel::session::Provider::Claude,
+            path: "/".into(),
+            model: None,
+            permission_mode: None,
+            provider_session_id: None,
+            status: SessionStatus::Starting,
+            last_seq: 0,
+            executions: 0,
+        };
+        SessionLog::load(AgentStore::temporary(), meta).expect("an empty store loads")
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -10,6 +10,7 @@ pub mod claude;
 pub mod codex;
 pub mod diff;
 pub mod driver;
+pub mod lines;
 pub mod log;
 pub mod process;
 pub mod store;

@@ -9,12 +9,13 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use vibebridge_tunnel::session::EventBody;
+
+use super::lines::{Line, LineReader};
 
 /// Longest stdout line accepted from a CLI; longer lines become an error event and are skipped.
 pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
@@ -24,7 +25,7 @@ const STDERR_TAIL_LINES: usize = 20;
 pub enum Read {
     /// A line (already copied to the raw file).
     Line(String),
-    /// A line could not be read; the error is on the session's log and reading goes on.
+    /// A line was skipped (too long); the error is on the session's log and reading goes on.
     Skipped,
     /// Output ended.
     Ended,
@@ -51,8 +52,7 @@ pub struct Proc {
     child: Child,
     pgid: Option<Pid>,
     stdin: Option<ChildStdin>,
-    stdout: FramedRead<ChildStdout, LinesCodec>,
-    raw: Option<std::io::LineWriter<std::fs::File>>,
+    stdout: LineReader<ChildStdout>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -106,41 +106,52 @@ impl Proc {
             stdin: child.stdin.take(),
             child,
             pgid,
-            stdout: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE_BYTES)),
-            raw: Some(std::io::LineWriter::new(raw)),
+            stdout: LineReader::new(
+                stdout,
+                MAX_LINE_BYTES,
+                Some(Box::new(std::io::LineWriter::new(raw))),
+            ),
             stderr_tail,
         })
     }
 
-    /// The next stdout line (copied to the raw file first); `None` at end of output. A too-long line is an
-    /// error and is skipped; reading goes on after it.
-    pub async fn next_line(&mut self) -> Option<Result<String, String>> {
-        match self.stdout.next().await? {
-            Ok(line) => {
-                if let Some(raw) = &mut self.raw
-                    && let Err(e) = writeln!(raw, "{line}")
-                {
-                    tracing::warn!("writing the raw CLI log failed, no longer keeping it: {e}");
-                    self.raw = None;
-                }
-                Some(Ok(line))
-            }
-            Err(LinesCodecError::MaxLineLengthExceeded) => Some(Err(format!(
-                "the CLI printed a line longer than {MAX_LINE_BYTES} bytes; it was skipped"
-            ))),
-            Err(LinesCodecError::Io(e)) => Some(Err(format!("reading the CLI's output: {e}"))),
-        }
+    /// The next stdout line (every byte is copied to the raw file first); `Ok(None)` at end of output.
+    /// Content cannot end reading, only EOF or an I/O error can.
+    pub async fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        self.stdout.next().await
     }
 
-    /// The next line; a line that could not be read becomes an error event on `log` and is skipped.
+    /// The next line. A line that was not UTF-8 is passed on decoded lossily, with an error event on `log`
+    /// saying so; a line over [`MAX_LINE_BYTES`] becomes an error event and is skipped. An I/O error is
+    /// logged and ends reading.
     pub async fn read_line(&mut self, log: &super::log::SessionLog) -> Read {
         match self.next_line().await {
-            Some(Ok(line)) => Read::Line(line),
-            Some(Err(message)) => {
-                log.append(vibebridge_tunnel::session::EventBody::Error { message });
+            Ok(Some(Line::Text { text, lossy })) => {
+                if lossy {
+                    log.append(EventBody::Error {
+                        message: "the CLI printed a line that is not valid UTF-8; it was read with the \
+                                  invalid bytes replaced by U+FFFD (the raw log keeps the original bytes)"
+                            .into(),
+                    });
+                }
+                Read::Line(text)
+            }
+            Ok(Some(Line::TooLong { len })) => {
+                log.append(EventBody::Error {
+                    message: format!(
+                        "the CLI printed a line of {len} bytes, over the {MAX_LINE_BYTES}-byte limit; it \
+                         was skipped (the raw log keeps it)"
+                    ),
+                });
                 Read::Skipped
             }
-            None => Read::Ended,
+            Ok(None) => Read::Ended,
+            Err(e) => {
+                log.append(EventBody::Error {
+                    message: format!("reading the CLI's output failed: {e}"),
+                });
+                Read::Ended
+            }
         }
     }
 
@@ -233,5 +244,60 @@ pub fn describe(status: Option<ExitStatus>) -> String {
             _ => "unknown exit".into(),
         },
         None => "exit status unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::log::SessionLog;
+
+    /// Runs `script` under `sh` and collects its stdout lines through `read_line` until output ends.
+    async fn read_all(tag: &str, script: &str) -> (Vec<String>, Vec<EventBody>, String) {
+        let dir = std::env::temp_dir().join(format!("vb-proc-{tag}-{}", std::process::id()));
+        let raw_path = dir.join("0001-test.jsonl");
+        let mut proc = Proc::spawn(Spawn {
+            program: Path::new("/bin/sh"),
+            args: vec!["-c".into(), script.into()],
+            cwd: &std::env::temp_dir(),
+            env: &BTreeMap::new(),
+            stdin: false,
+            raw_path: raw_path.clone(),
+        })
+        .unwrap();
+        let log = SessionLog::scratch();
+        let mut lines = Vec::new();
+        loop {
+            match proc.read_line(&log).await {
+                Read::Line(line) => lines.push(line),
+                Read::Skipped => {}
+                Read::Ended => break,
+            }
+        }
+        proc.terminate(Duration::from_secs(1)).await;
+        let events = log.events_after(0, 100).unwrap();
+        let raw = String::from_utf8_lossy(&std::fs::read(&raw_path).unwrap()).into_owned();
+        let _ = std::fs::remove_dir_all(&dir);
+        (lines, events.into_iter().map(|e| e.body).collect(), raw)
+    }
+
+    /// Proves a line of invalid UTF-8 becomes an error event and the lines after it are still read.
+    #[tokio::test]
+    async fn invalid_utf8_line_does_not_end_reading() {
+        let (lines, events, raw) =
+            read_all("utf8", r#"printf '{"a":1}\n\377\376\n{"b":2}\n'"#).await;
+        assert_eq!(lines.first().map(String::as_str), Some(r#"{"a":1}"#));
+        assert_eq!(lines.last().map(String::as_str), Some(r#"{"b":2}"#));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, EventBody::Error { message } if message.contains("UTF-8"))),
+            "{events:?}"
+        );
+        assert!(
+            raw.contains('\u{fffd}') && raw.contains(r#"{"b":2}"#),
+            "{raw}"
+        );
+        assert_eq!(lines.len(), 3, "the lossy line is passed on: {lines:?}");
     }
 }

@@ -61,6 +61,20 @@ impl AgentStore {
         })
     }
 
+    /// A throwaway in-memory store (tests).
+    #[cfg(test)]
+    pub fn temporary() -> AgentStore {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .expect("a temporary sled store opens");
+        AgentStore {
+            sessions: db.open_tree("sessions").expect("tree opens"),
+            events: db.open_tree("events").expect("tree opens"),
+            db,
+        }
+    }
+
     /// One session's record.
     pub fn meta(&self, id: &Uuid) -> anyhow::Result<Option<SessionMeta>> {
         match self.sessions.get(id.as_bytes())? {

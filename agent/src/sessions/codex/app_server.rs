@@ -13,6 +13,7 @@ use vibebridge_tunnel::session::{Decision, EventBody, ToolKind, Usage};
 use super::items::{item_completed, tool_call};
 use super::{not_json, raw};
 use crate::sessions::driver::{Ask, Backend, Launch, Step};
+use crate::sessions::lines::Line;
 use crate::sessions::log::SessionLog;
 use crate::sessions::process::{Proc, Read, Spawn};
 
@@ -163,9 +164,11 @@ impl AppServer {
         let wait = async {
             loop {
                 let line = match self.proc.next_line().await {
-                    None => return Err("exited".to_string()),
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(line)) => line,
+                    Ok(None) => return Err("exited".to_string()),
+                    Err(e) => return Err(format!("reading its output: {e}")),
+                    // An over-long line cannot be the response; the raw log keeps it.
+                    Ok(Some(Line::TooLong { .. })) => continue,
+                    Ok(Some(Line::Text { text, .. })) => text,
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&line) else {
                     continue;
