@@ -338,10 +338,48 @@ async fn node_visibility_follows_owner_and_members() {
         403,
         "members cannot revoke"
     );
+    let carols = session_on(&main, "carol", "bobs");
+    let bobs = session_on(&main, "bob", "bobs");
+    let (code, list) = carol.get("/api/v1/sessions").await;
+    assert_eq!(
+        (code, list.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{list}"
+    );
+    assert_eq!(
+        carol.get(&format!("/api/v1/sessions/{carols}")).await.0,
+        200
+    );
+
     assert_eq!(bob.delete("/api/v1/nodes/bobs/members/carol").await.0, 200);
     assert!(ids(carol.get("/api/v1/nodes").await.1).is_empty());
+    // Removed from the node, carol loses her sessions on it: no history, no follow-ups, no stop.
+    assert_eq!(carol.get("/api/v1/sessions").await.1, serde_json::json!([]));
+    assert_eq!(
+        carol.get(&format!("/api/v1/sessions/{carols}")).await.0,
+        404
+    );
+    let follow_up = serde_json::json!({"text": "carry on"});
+    let message = format!("/api/v1/sessions/{carols}/messages");
+    assert_eq!(carol.post(&message, follow_up.clone()).await.0, 404);
+    let stop = format!("/api/v1/sessions/{carols}/stop");
+    assert_eq!(carol.post(&stop, serde_json::json!({})).await.0, 404);
+
     assert_eq!(bob.delete("/api/v1/nodes/bobs").await.0, 200);
     main.wait_offline("bobs").await;
+    // A revoked node's sessions stay readable by their owner, but cannot be continued.
+    assert_eq!(bob.get(&format!("/api/v1/sessions/{bobs}")).await.0, 200);
+    let (code, body) = bob
+        .post(&format!("/api/v1/sessions/{bobs}/messages"), follow_up)
+        .await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
     node.stop().await;
     main.stop().await;
 }
@@ -371,5 +409,96 @@ async fn embedded_ui_is_served() {
         );
         assert!(resp.text().await.unwrap().contains(needle), "{path}");
     }
+    main.stop().await;
+}
+
+/// Stores a session of `owner` on `node` the way main records a started one; its id.
+fn session_on(main: &TestMain, owner: &str, node: &str) -> String {
+    let owner = main.state.store.user_by_name(owner).unwrap().unwrap().id;
+    let id = uuid::Uuid::now_v7();
+    let record = vibebridge_main::store::SessionRecord {
+        id,
+        owner,
+        node_id: node.into(),
+        path: "/srv/project".into(),
+        provider: vibebridge_tunnel::session::Provider::Claude,
+        model: None,
+        permission_mode: None,
+        title: "fix the build".into(),
+        status: vibebridge_tunnel::session::SessionStatus::Idle,
+        status_message: None,
+        provider_session_id: None,
+        reported_model: None,
+        usage: Default::default(),
+        last_seq: 0,
+        created_at: 1,
+        updated_at: 1,
+    };
+    main.state.store.insert_agent_session(&record).unwrap();
+    id.to_string()
+}
+
+/// Proves main answers only to IP literals, localhost and `server.allowed_hosts`, and refuses writes marked cross-site.
+#[tokio::test]
+async fn foreign_hosts_and_cross_site_writes_are_refused() {
+    let dir = TempDir::new("auth-guard");
+    let main = TestMain::start_with(dir.path(), None, |c| {
+        c.server.allowed_hosts = vec!["vb.example.com".into()]
+    })
+    .await;
+    let api = Api::new(&main);
+    let port = main.http.port();
+    let register = |host: String, extra: Option<(&'static str, &'static str)>| {
+        let mut req = api
+            .request(reqwest::Method::POST, "/api/v1/auth/register")
+            .header("host", host)
+            .json(&serde_json::json!({"username": "alice", "password": "password123"}));
+        if let Some((k, v)) = extra {
+            req = req.header(k, v);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let code = resp.status().as_u16();
+            (
+                code,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    // A DNS-rebinding page: its own name, pointed at main's address.
+    let (code, body) = register(format!("evil.example:{port}"), None).await;
+    assert_eq!(code, 403, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("server.allowed_hosts"), "{message}");
+    let (code, _) = api
+        .request(reqwest::Method::GET, "/")
+        .header("host", "evil.example")
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(code, 403, "the UI is not served to a foreign name either");
+    // Writes a browser marks as coming from elsewhere.
+    let local = format!("127.0.0.1:{port}");
+    for marker in [
+        ("sec-fetch-site", "same-site"),
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://sub.vb.example.com"),
+    ] {
+        let (code, body) = register(local.clone(), Some(marker)).await;
+        assert_eq!(code, 403, "{marker:?}: {body}");
+    }
+    assert_eq!(
+        main.state.store.users().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+    // The configured name, from a page of this origin, works.
+    let (code, body) = register(
+        format!("vb.example.com:{port}"),
+        Some(("sec-fetch-site", "same-origin")),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
     main.stop().await;
 }

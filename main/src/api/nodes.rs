@@ -87,7 +87,8 @@ fn view(state: &AppState, node: &NodeRecord) -> NodeView {
     }
 }
 
-fn can_see(who: &AuthUser, node: &NodeRecord) -> bool {
+/// Whether `who` may see and use `node`: its owner, a member, or an admin.
+pub(crate) fn can_see(who: &AuthUser, node: &NodeRecord) -> bool {
     who.user.role.is_admin() || node.is_allowed(who.user.id, who.user.role == Role::Creator)
 }
 

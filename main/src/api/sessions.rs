@@ -19,7 +19,7 @@ use vibebridge_tunnel::session::{
     Decision, Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
 };
 
-use super::nodes::visible_node;
+use super::nodes::{self, visible_node};
 use super::relay;
 use super::{ApiError, Body};
 use crate::AppState;
@@ -89,8 +89,20 @@ fn view(state: &AppState, s: SessionRecord) -> SessionView {
     }
 }
 
-fn can_see(who: &AuthUser, s: &SessionRecord) -> bool {
-    who.user.role.is_admin() || s.owner == who.user.id
+/// Whether `who` may see session `s`: admins all; others their own sessions on nodes they may still use.
+/// Someone removed from a node loses its sessions with it (and a node id enrolled again for someone else
+/// does not bring them back). A revoked node's sessions stay readable by their owner, as history.
+fn can_see(state: &AppState, who: &AuthUser, s: &SessionRecord) -> Result<bool, ApiError> {
+    if who.user.role.is_admin() {
+        return Ok(true);
+    }
+    if s.owner != who.user.id {
+        return Ok(false);
+    }
+    Ok(state
+        .store
+        .node(&s.node_id)?
+        .is_none_or(|node| nodes::can_see(who, &node)))
 }
 
 /// A session the caller may see; "not found" otherwise, so others' ids do not leak.
@@ -101,11 +113,24 @@ pub(crate) fn visible_session(
 ) -> Result<SessionRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no session {id:?}"));
     let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-    state
-        .store
-        .agent_session(&uuid)?
-        .filter(|s| can_see(who, s))
-        .ok_or_else(not_found)
+    match state.store.agent_session(&uuid)? {
+        Some(s) if can_see(state, who, &s)? => Ok(s),
+        _ => Err(not_found()),
+    }
+}
+
+/// A session the caller may send commands to (follow-ups, stop, approvals): visible, and its node still
+/// enrolled and usable by the caller.
+fn usable_session(state: &AppState, who: &AuthUser, id: &str) -> Result<SessionRecord, ApiError> {
+    let s = visible_session(state, who, id)?;
+    match state.store.node(&s.node_id)? {
+        Some(node) if nodes::can_see(who, &node) => Ok(s),
+        _ => Err(ApiError::Forbidden(format!(
+            "node {:?} of this session was revoked; its history stays readable, but it cannot be \
+             continued: start a new session on an enrolled node",
+            s.node_id
+        ))),
+    }
 }
 
 /// Opens a request stream to a node and reads its one reply; `Ok(queued)` on success.
@@ -224,16 +249,17 @@ pub async fn list(
     Approved(who): Approved,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let all = state.store.agent_sessions()?;
-    Ok(Json(
-        all.into_iter()
-            .filter(|s| can_see(&who, s))
-            .filter(|s| q.node.as_ref().is_none_or(|n| &s.node_id == n))
-            .filter(|s| q.provider.is_none_or(|p| s.provider == p))
-            .filter(|s| q.status.is_none_or(|st| s.status == st))
-            .map(|s| view(&state, s))
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for s in state.store.agent_sessions()? {
+        if q.node.as_ref().is_none_or(|n| &s.node_id == n)
+            && q.provider.is_none_or(|p| s.provider == p)
+            && q.status.is_none_or(|st| s.status == st)
+            && can_see(&state, &who, &s)?
+        {
+            out.push(view(&state, s));
+        }
+    }
+    Ok(Json(out))
 }
 
 /// `GET /api/v1/sessions/{id}`.
@@ -330,7 +356,7 @@ pub async fn message(
     Path(id): Path<String>,
     Body(body): Body<MessageBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let s = visible_session(&state, &who, &id)?;
+    let s = usable_session(&state, &who, &id)?;
     if body.text.trim().is_empty() {
         return Err(ApiError::BadRequest("the message is empty".into()));
     }
@@ -348,7 +374,7 @@ pub async fn stop(
     Approved(who): Approved,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let s = visible_session(&state, &who, &id)?;
+    let s = usable_session(&state, &who, &id)?;
     command(&state, &s, SessionCommand::Stop).await?;
     state.store.audit(
         AuditEvent::new(format!("user:{}", who.user.username), "session.stopped")
@@ -378,7 +404,7 @@ pub async fn decide(
     Path((id, approval_id)): Path<(String, String)>,
     Body(body): Body<DecideBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = visible_session(&state, &who, &id)?;
+    let s = usable_session(&state, &who, &id)?;
     let pending = state
         .store
         .pending_approval(&approval_id)?
@@ -462,6 +488,11 @@ pub async fn approvals(
             continue;
         }
         let session = state.store.agent_session(&pending.session_id)?;
+        if let Some(s) = &session
+            && !can_see(&state, &who, s)?
+        {
+            continue;
+        }
         out.push(ApprovalView {
             session_title: session
                 .as_ref()
