@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub host: String,
     /// Listen port.
     pub port: u16,
+    /// Host names (besides IP addresses and `localhost`) browsers may reach main by.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +47,7 @@ impl Default for ServerConfig {
         ServerConfig {
             host: "127.0.0.1".into(),
             port: 4457,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -154,6 +157,15 @@ impl MainConfig {
                 "server.host {:?} is not an IP address (e.g. \"127.0.0.1\" or \"0.0.0.0\")",
                 self.server.host
             );
+        }
+        for (i, name) in self.server.allowed_hosts.iter().enumerate() {
+            let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+            if name.is_empty() || !name.chars().all(plain) {
+                bail!(
+                    "server.allowed_hosts[{i}] {name:?} is not a host name; write the bare name users \
+                     type, without scheme or port, e.g. \"vibebridge.example.com\""
+                );
+            }
         }
         if self.ssh.listen.parse::<SocketAddr>().is_err() {
             bail!(

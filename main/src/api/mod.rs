@@ -6,6 +6,7 @@ mod body;
 mod error;
 mod fs;
 mod git;
+pub(crate) mod guard;
 mod keys;
 pub(crate) mod nodes;
 mod relay;
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .nest("/api/v1", api)
         .fallback(crate::web::serve)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state)
 }
 

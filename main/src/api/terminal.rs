@@ -13,7 +13,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -55,17 +55,6 @@ fn default_rows() -> u16 {
     24
 }
 
-/// A browser page may only open a terminal on the origin that served it (no cross-site WebSocket hijacking:
-/// the cookie would otherwise authenticate a foreign page). Clients without an `Origin` are not browsers.
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, h)| h);
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
-}
-
 /// Upgrades to a terminal WebSocket.
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -77,7 +66,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let node = visible_node(&state, &who, &id)?;
-    if !same_origin(&headers) {
+    if !super::guard::same_origin(&headers) {
         return Err(ApiError::Forbidden(
             "terminals open only from pages served by this main (Origin does not match Host)"
                 .into(),

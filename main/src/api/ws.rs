@@ -98,7 +98,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, super::ApiError> {
     // The cookie would authenticate a foreign page too; only pages main served may connect.
-    if !super::terminal::same_origin(&headers) {
+    if !super::guard::same_origin(&headers) {
         return Err(super::ApiError::Forbidden(
             "the live channel opens only from pages served by this main (Origin does not match Host)"
                 .into(),
