@@ -237,7 +237,11 @@ async fn version_mismatch_is_refused_with_both_versions() {
     write_frame(&mut control, &ControlFrame::Hello(hello), 1 << 20)
         .await
         .unwrap();
-    let reply: ControlFrame = read_frame(&mut control, 1 << 20).await.unwrap().unwrap();
+    let reply: ControlFrame = tokio::time::timeout(WAIT, read_frame(&mut control, 1 << 20))
+        .await
+        .expect("no reply to the hello")
+        .unwrap()
+        .unwrap();
     let ControlFrame::Refused { code, message } = reply else {
         panic!("expected refusal, got {reply:?}")
     };
@@ -251,7 +255,9 @@ async fn version_mismatch_is_refused_with_both_versions() {
         "{message}"
     );
     assert!(message.contains("agent 9.0.0"), "{message}");
-    mux.closed().await;
+    tokio::time::timeout(WAIT, mux.closed())
+        .await
+        .expect("main kept the refused link open");
     assert!(main.state.registry.get("future").is_none());
     main.stop().await;
 }
@@ -526,7 +532,10 @@ async fn link_killed_under_load(tag: &str, kill: impl FnOnce(&Proxy)) {
     let mut stream = main.state.registry.open("n1", &Open::Echo).await.unwrap();
     stream.write_all(b"back").await.unwrap();
     let mut back = [0u8; 4];
-    stream.read_exact(&mut back).await.unwrap();
+    tokio::time::timeout(WAIT, stream.read_exact(&mut back))
+        .await
+        .expect("no echo on the new link")
+        .unwrap();
     assert_eq!(&back, b"back");
     assert!(proxy.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     node.stop().await;
@@ -586,16 +595,25 @@ async fn stream_limit_fails_cleanly_and_link_stays_up() {
     for s in &mut open {
         s.write_all(b"alive").await.unwrap();
         let mut back = [0u8; 5];
-        s.read_exact(&mut back).await.unwrap();
+        tokio::time::timeout(WAIT, s.read_exact(&mut back))
+            .await
+            .expect("a stream within the limit stopped echoing")
+            .unwrap();
         assert_eq!(&back, b"alive");
     }
     let mut done = open.pop().unwrap();
     done.shutdown().await.unwrap();
-    done.read_to_end(&mut Vec::new()).await.unwrap();
+    tokio::time::timeout(WAIT, done.read_to_end(&mut Vec::new()))
+        .await
+        .expect("the closed stream never ended")
+        .unwrap();
     drop(done);
     let mut again = main.state.registry.open("n1", &Open::Echo).await.unwrap();
     again.write_all(b"x").await.unwrap();
-    again.read_exact(&mut [0u8; 1]).await.unwrap();
+    tokio::time::timeout(WAIT, again.read_exact(&mut [0u8; 1]))
+        .await
+        .expect("the freed slot's stream does not echo")
+        .unwrap();
 
     assert_eq!(
         main.state.registry.get("n1").unwrap().generation,
