@@ -266,6 +266,49 @@ async fn bad_input_gets_clear_errors() {
     );
     let (code, _) = api.auth(true, "alice", "short").await;
     assert_eq!(code, 400);
+    api.auth(true, "alice", "password123").await;
+    // Bad query strings and path segments, and a wrong method, answer in the API's error shape too.
+    for (method, path, status, code, says) in [
+        (
+            "GET",
+            "/api/v1/sessions?status=bogus",
+            400,
+            "bad_request",
+            "invalid query string",
+        ),
+        (
+            "GET",
+            "/api/v1/audit?limit=many",
+            400,
+            "bad_request",
+            "invalid query string",
+        ),
+        (
+            "GET",
+            "/api/v1/sessions/%FF",
+            400,
+            "bad_request",
+            "invalid path",
+        ),
+        (
+            "PUT",
+            "/api/v1/sessions",
+            405,
+            "method_not_allowed",
+            "does not take that method",
+        ),
+    ] {
+        let resp = api
+            .request(method.parse().unwrap(), path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(json["error"]["code"], code, "{method} {path}: {json}");
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{method} {path}: {message}");
+    }
     assert_eq!(api.get("/api/v1/nope").await.0, 404);
     assert_eq!(api.get("/health").await.1["status"], "ok");
     main.stop().await;

@@ -1,7 +1,8 @@
 //! `GET /api/v1/audit`: the audit log, newest first, for admins.
 
+use crate::api::Query;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;

@@ -1,6 +1,9 @@
-//! `Body<T>`: a JSON request body whose rejection is an [`ApiError`] that says what was wrong.
+//! Extractors whose rejections are [`ApiError`]s that say what was wrong: `Body<T>` (a JSON body),
+//! `OptionalBody<T>`, and drop-in `Query<T>` / `Path<T>` (axum's own answer a bad query string or path
+//! segment in plain text, outside the API's error shape).
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 
 use super::ApiError;
 
@@ -49,5 +52,47 @@ where
                     "invalid JSON body: {e}; send the documented fields or no body"
                 ))
             })
+    }
+}
+
+/// Like `axum::extract::Query`, but a bad query string answers 400 in the API's error shape.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "invalid query string: {}; see the endpoint's documented parameters",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// Like `axum::extract::Path`, but a bad path segment answers 400 in the API's error shape.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "invalid path: {}",
+                e.body_text()
+            ))),
+        }
     }
 }

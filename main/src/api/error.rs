@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 400 `profile_required`: the action needs the user's name and email (a commit's author).
     #[error("{0}")]
     ProfileRequired(String),
+    /// 405: the path exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409: conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::ProfileRequired(_) => (StatusCode::BAD_REQUEST, "profile_required"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),

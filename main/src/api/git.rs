@@ -5,8 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::api::{Path, Query};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
 use vibebridge_tunnel::git::{
     Author, BranchList, GitAnswer, GitDiff, GitLog, GitReply, GitRequest, GitStatus, MAX_LOG_PAGE,

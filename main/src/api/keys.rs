@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 
+use crate::api::Path;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::keys;

@@ -21,7 +21,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{delete, get, post, put};
 
-pub use body::{Body, OptionalBody};
+pub use body::{Body, OptionalBody, Path, Query};
 pub use error::ApiError;
 
 use crate::AppState;
@@ -84,7 +84,12 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals", get(sessions::approvals))
         .route("/ws", get(ws::upgrade))
         .route("/audit", get(audit::list))
-        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) });
+        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed(
+                "this endpoint does not take that method; see the API reference".into(),
+            )
+        });
     Router::new()
         .route("/health", get(health))
         .nest("/api/v1", api)

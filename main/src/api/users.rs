@@ -2,8 +2,9 @@
 
 use std::net::SocketAddr;
 
+use crate::api::Path;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
 
 use super::auth::UserView;

@@ -7,8 +7,9 @@ mod transfer;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::api::{Path, Query};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use vibebridge_tunnel::fs::{DirListing, Entry, FsAnswer, FsReply, FsRequest, MAX_PATH_BYTES};

@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 
+use crate::api::{Path, Query};
 use axum::body::{Body as HttpBody, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
