@@ -432,8 +432,9 @@ async fn interrupted_upload_changes_nothing() {
     std::fs::write(fx.root.join("proj/keep.txt"), "original\n").unwrap();
     let mut tcp = tokio::net::TcpStream::connect(fx.main.http).await.unwrap();
     let head = format!(
-        "PUT /api/v1/nodes/n1/fs/write?path={} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 1000000\r\n\r\n",
+        "PUT /api/v1/nodes/n1/fs/write?path={} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: 1000000\r\n\r\n",
         fx.q("proj/keep.txt"),
+        fx.main.http,
         fx.alice.token.as_ref().unwrap()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
@@ -457,8 +458,9 @@ async fn interrupted_upload_changes_nothing() {
     // Without a Content-Length the upload is refused up front.
     let mut tcp = tokio::net::TcpStream::connect(fx.main.http).await.unwrap();
     let head = format!(
-        "PUT /api/v1/nodes/n1/fs/write?path={} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "PUT /api/v1/nodes/n1/fs/write?path={} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         fx.q("proj/keep.txt"),
+        fx.main.http,
         fx.alice.token.as_ref().unwrap()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
