@@ -8,7 +8,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
+use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
 
 struct Fx {
     dir: TempDir,
@@ -474,13 +474,13 @@ async fn interrupted_upload_changes_nothing() {
     fx.stop().await;
 }
 
-/// Polls a condition the test cannot be notified of (a file appearing on disk), for at most 10 s.
+/// Polls a condition the test cannot be notified of (a file appearing on disk), for at most [`WAIT`].
 async fn wait_until(cond: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + WAIT;
     while !cond() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "condition not reached within 10 s"
+            "condition not reached within {WAIT:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
