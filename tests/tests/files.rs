@@ -357,7 +357,7 @@ fn pattern(i: u64) -> u8 {
     (i.wrapping_mul(31) ^ (i >> 13)) as u8
 }
 
-/// Peak resident memory of this process so far, in bytes (each test runs in its own process under nextest).
+/// Peak resident memory of this process since it started or since [`reset_peak_rss`], in bytes.
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let kb: u64 = status
@@ -368,6 +368,12 @@ fn peak_rss() -> u64 {
     kb * 1024
 }
 
+/// Resets this process's peak resident memory (VmHWM) to its current size, so [`peak_rss`] measures only
+/// what follows even if other tests ran in this process first (`cargo test` runs them as threads).
+fn reset_peak_rss() -> std::io::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+}
+
 // Proves a 256 MiB file uploads and downloads through main and the tunnel intact while the process (main,
 // node and client together) never holds more than a small part of it in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,7 +381,15 @@ async fn large_files_stream_both_ways() {
     const SIZE: u64 = 256 * 1024 * 1024;
     const CHUNK: u64 = 1024 * 1024;
     let fx = fixture("files-large", SIZE).await;
-    let before = peak_rss();
+    let before = match reset_peak_rss() {
+        Ok(()) => Some(peak_rss()),
+        Err(e) => {
+            eprintln!(
+                "skipping the peak-memory check: cannot reset VmHWM via /proc/self/clear_refs: {e}"
+            );
+            None
+        }
+    };
     let chunks = futures::stream::iter(0..SIZE / CHUNK).map(|c| {
         let bytes: Vec<u8> = (c * CHUNK..(c + 1) * CHUNK).map(pattern).collect();
         Ok::<_, std::io::Error>(bytes)
@@ -416,12 +430,14 @@ async fn large_files_stream_both_ways() {
         }
     }
     assert_eq!(at, SIZE);
-    let grew = peak_rss().saturating_sub(before);
-    assert!(
-        grew < 64 * 1024 * 1024,
-        "peak memory grew by {} MiB moving a 256 MiB file",
-        grew >> 20
-    );
+    if let Some(before) = before {
+        let grew = peak_rss().saturating_sub(before);
+        assert!(
+            grew < 64 * 1024 * 1024,
+            "peak memory grew by {} MiB moving a 256 MiB file",
+            grew >> 20
+        );
+    }
     fx.stop().await;
 }
 
