@@ -137,7 +137,7 @@ pub struct TerminalConfig {
     /// Scrollback kept per terminal for reattaching, in bytes.
     pub scrollback_bytes: usize,
     /// How long a shell lives on after its last browser went away (a reload reattaches within it).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub grace_period: Duration,
     /// Terminals running at once on this node.
     pub max_terminals: usize,
@@ -179,14 +179,14 @@ pub struct ProviderConfig {
     /// Sessions of this provider running at once.
     pub max_concurrent: usize,
     /// How long an approval may wait for a human.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub approval_timeout: Duration,
     /// Longest single turn before it is interrupted.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub turn_timeout: Duration,
     /// An idle CLI process is ended after this long (its slot is freed); the next message resumes the
     /// conversation through the CLI's own resume.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub idle_timeout: Duration,
 }
 
@@ -210,19 +210,19 @@ impl Default for ProviderConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ReconnectConfig {
     /// First delay after a drop.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub min: Duration,
     /// Longest delay.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub max: Duration,
     /// A link that lived this long resets the backoff.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub stable_after: Duration,
     /// First delay after main refused our credentials or identity.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub auth_failure_min: Duration,
     /// Longest delay after repeated credential failures.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub auth_failure_max: Duration,
 }
 

@@ -97,17 +97,17 @@ pub struct AuthConfig {
     /// HS256 signing secret; generated and persisted in the database when omitted.
     pub jwt_secret: Option<Secret>,
     /// Lifetime of an access token (cookie `vb_access`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub access_ttl: Duration,
     /// Lifetime of a login session / refresh token (cookie `vb_refresh`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub refresh_ttl: Duration,
     /// Mark cookies `Secure` (set when main is served over HTTPS).
     pub secure_cookies: bool,
     /// Login attempts allowed per minute, per client address and per username.
     pub login_attempts_per_minute: u32,
     /// Default lifetime of one-time node register tokens.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "vibebridge_tunnel::config::duration")]
     pub node_token_ttl: Duration,
     /// OpenSSH public key lines that may open the admin console (`ssh main -p 2222`) as the creator, to
     /// bootstrap before anyone has registered a key through the API.

@@ -9,16 +9,16 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct TunnelConfig {
     /// How often the node sends an application heartbeat on the control stream.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub heartbeat_interval: Duration,
     /// A link with no frame from the peer for this long is dead (also the TCP_USER_TIMEOUT).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub dead_after: Duration,
     /// Budget for TCP connect + SSH handshake + authentication + hello.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub handshake_timeout: Duration,
     /// Budget for opening a stream and exchanging its first frame.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub open_timeout: Duration,
     /// Maximum concurrent yamux streams on one link.
     pub max_streams: usize,
@@ -108,4 +108,53 @@ impl std::fmt::Display for Secret {
 /// Parses a TOML config into `T`, turning errors into a message naming the file and the offending key.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> anyhow::Result<T> {
     toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {}", e.to_string().trim_end()))
+}
+
+/// Serde for the durations of config files, written like "30s", "15m" or "7days" (humantime), and at most
+/// [`MAX`](duration::MAX) long, so deadlines and multiples computed from them cannot overflow.
+/// Use as `#[serde(with = "vibebridge_tunnel::config::duration")]`.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::de::Error as _;
+    use serde::{Deserializer, Serializer};
+
+    /// The longest duration a config may give: ten years.
+    pub const MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+    /// Writes the duration the way it is read.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        humantime_serde::serialize(d, s)
+    }
+
+    /// Reads a duration; longer than [`MAX`] is an error.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v: Duration = humantime_serde::deserialize(d)?;
+        if v > MAX {
+            return Err(D::Error::custom(format!(
+                "{} is longer than any supported duration (at most 10 years)",
+                humantime::format_duration(v)
+            )));
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves an absurd duration is refused at parse time, naming the key, instead of overflowing later.
+    #[test]
+    fn durations_beyond_ten_years_are_refused_with_the_key() {
+        let err = toml::from_str::<TunnelConfig>("heartbeat_interval = \"300000000000y\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("heartbeat_interval") && err.contains("at most 10 years"),
+            "{err}"
+        );
+        let ok: TunnelConfig = toml::from_str("dead_after = \"3650days\"").unwrap();
+        assert_eq!(ok.dead_after, Duration::from_secs(3650 * 24 * 3600));
+    }
 }
