@@ -24,7 +24,7 @@ use super::nodes::{self, visible_node};
 use super::relay;
 use super::{ApiError, Body};
 use crate::AppState;
-use crate::auth::{Approved, AuthUser};
+use crate::auth::{self, Approved, AuthUser};
 use crate::store::{AuditEvent, PendingApproval, SessionRecord, UsageTotals, now_ms, rfc3339};
 
 /// How long main waits for a node to answer a session request.
@@ -318,12 +318,21 @@ pub async fn stream(
         .and_then(|v| v.parse().ok())
         .unwrap_or(q.after);
     let events = state.sessions.follow(s.id, after);
-    let sse = futures::StreamExt::map(events, |ev| {
-        Ok(Event::default()
-            .id(ev.seq.to_string())
-            .event(ev.name)
-            .data(ev.json.clone()))
-    });
+    let lost = async move {
+        auth::access_lost(state.clone(), &who, |st, w| {
+            visible_session(st, w, &id).is_ok()
+        })
+        .await
+    };
+    let sse = futures::StreamExt::map(
+        futures::StreamExt::take_until(events, Box::pin(lost)),
+        |ev| {
+            Ok(Event::default()
+                .id(ev.seq.to_string())
+                .event(ev.name)
+                .data(ev.json.clone()))
+        },
+    );
     Ok(Sse::new(sse).keep_alive(KeepAlive::default()))
 }
 

@@ -29,7 +29,7 @@ use vibebridge_tunnel::terminal::{
 use super::ApiError;
 use super::nodes::visible_node;
 use crate::AppState;
-use crate::auth::Approved;
+use crate::auth::{self, Approved, AuthUser};
 use crate::store::AuditEvent;
 
 /// Largest frame a browser may send (a big paste).
@@ -94,16 +94,18 @@ pub async fn upgrade(
         .detail(format!("terminal {}", open.terminal_id));
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| relay(state, node.id, open, socket, audit)))
+        .on_upgrade(move |socket| relay(state, who, node.id, open, socket, audit)))
 }
 
 fn text(frame: &TerminalServerFrame) -> Message {
     Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
 }
 
-/// Relays one terminal socket; `audit` is recorded when the node starts a new shell for it.
+/// Relays one terminal socket; `audit` is recorded when the node starts a new shell for it. When `who`
+/// loses the node (removed, logged out, disabled), the shell is closed, not just left.
 async fn relay(
     state: AppState,
+    who: AuthUser,
     node: String,
     open: OpenTerminal,
     socket: WebSocket,
@@ -203,10 +205,20 @@ async fn relay(
         }
         let _ = down_out.send(Message::Close(None)).await;
     });
+    let lost = auth::access_lost(state.clone(), &who, |st, w| {
+        visible_node(st, w, &node).is_ok()
+    });
+    tokio::pin!(lost);
     loop {
         let msg = tokio::select! {
             _ = &mut down => break,
             msg = incoming.next() => msg,
+            () = &mut lost => {
+                let message = "your access to this node ended; the shell was closed".to_string();
+                let _ = out.send(text(&TerminalServerFrame::Error { message })).await;
+                let _ = TermFrame::Close.write(&mut wr).await;
+                break;
+            }
         };
         let frame = match msg {
             Some(Ok(Message::Binary(bytes))) => TermFrame::Data(bytes.to_vec()),

@@ -24,7 +24,7 @@ use vibebridge_tunnel::session::SessionEvent;
 
 use super::sessions::visible_session;
 use crate::AppState;
-use crate::auth::{Approved, AuthUser};
+use crate::auth::{self, Approved, AuthUser};
 
 /// Largest frame a browser may send.
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
@@ -141,7 +141,17 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
         let _ = sink.close().await;
     });
     let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
-    while let Some(Ok(msg)) = incoming.next().await {
+    let login_lost = auth::access_lost(state.clone(), &who, |_, _| true);
+    tokio::pin!(login_lost);
+    loop {
+        let msg = tokio::select! {
+            msg = incoming.next() => msg,
+            () = &mut login_lost => {
+                let _ = out.send(error(None, "logged out; log in again".into())).await;
+                break;
+            }
+        };
+        let Some(Ok(msg)) = msg else { break };
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(_) => break,
@@ -208,15 +218,31 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
                         after_seq,
                     }))
                     .await;
-                let (state, out) = (state.clone(), out.clone());
+                let (state, out, who) = (state.clone(), out.clone(), who.clone());
                 subs.insert(
-                    session_id,
+                    session_id.clone(),
                     tokio::spawn(async move {
                         let events = state.sessions.follow(session.id, after_seq);
                         futures::pin_mut!(events);
-                        while let Some(ev) = events.next().await {
-                            if out.send(Message::Text(ev.ws_frame.clone())).await.is_err() {
-                                break;
+                        let lost = auth::access_lost(state.clone(), &who, |st, w| {
+                            visible_session(st, w, &session_id).is_ok()
+                        });
+                        tokio::pin!(lost);
+                        loop {
+                            tokio::select! {
+                                ev = events.next() => match ev {
+                                    Some(ev) => {
+                                        if out.send(Message::Text(ev.ws_frame.clone())).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                    None => break,
+                                },
+                                () = &mut lost => {
+                                    let why = "you no longer have access to this session".to_string();
+                                    let _ = out.send(error(Some(session_id.clone()), why)).await;
+                                    break;
+                                }
                             }
                         }
                     }),
@@ -237,8 +263,8 @@ mod tests {
     use super::*;
     use vibebridge_tunnel::session::EventBody;
 
-    // Proves the event frame built once per event (LiveEvent) has exactly the shape ServerFrame documents,
-    // so the generated TypeScript type describes what browsers really receive.
+    /// Proves the event frame built once per event (LiveEvent) has exactly the shape ServerFrame documents,
+    /// so the generated TypeScript type describes what browsers really receive.
     #[test]
     fn live_event_frame_is_a_server_frame() {
         let id = uuid::Uuid::now_v7();

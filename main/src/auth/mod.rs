@@ -5,6 +5,8 @@ pub mod jwt;
 pub mod password;
 pub mod ratelimit;
 
+use std::time::Duration;
+
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 
@@ -19,6 +21,7 @@ pub const ACCESS_COOKIE: &str = "vb_access";
 pub const REFRESH_COOKIE: &str = "vb_refresh";
 
 /// Any logged-in user, including one still pending approval.
+#[derive(Clone)]
 pub struct AuthUser {
     /// The user as stored now (role changes apply at once).
     pub user: User,
@@ -72,6 +75,41 @@ pub fn authenticate(state: &AppState, token: &str, kind: TokenKind) -> Result<Au
         user,
         sid: claims.sid,
     })
+}
+
+/// How often a long-lived connection re-checks the access it was opened with ([`access_lost`]).
+pub const RECHECK_EVERY: Duration = Duration::from_secs(2);
+
+impl AuthUser {
+    /// The same login read again from the store: `None` once it was logged out or expired, or its user
+    /// was disabled, deleted or set back to pending.
+    pub fn reread(&self, state: &AppState) -> Option<AuthUser> {
+        let session = state.store.auth_session(&self.sid).ok()??;
+        let user = state.store.user(session.user).ok()??;
+        (!user.disabled && user.role != Role::Pending).then(|| AuthUser {
+            user,
+            sid: self.sid.clone(),
+        })
+    }
+}
+
+/// Resolves once `who` has lost their login (logged out, disabled, set back to pending) or what `still`
+/// checks (a node's membership, a session's visibility). Event streams, WebSockets and terminals end on
+/// it: the checks made when they opened are not repeated by anything else.
+pub async fn access_lost<F>(state: AppState, who: &AuthUser, still: F)
+where
+    F: Fn(&AppState, &AuthUser) -> bool,
+{
+    let mut tick = tokio::time::interval(RECHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match who.reread(&state) {
+            Some(now) if still(&state, &now) => {}
+            _ => return,
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {

@@ -23,6 +23,50 @@ pub struct Admin {
     pub name: String,
     /// The user behind the key (`None` for a config key before any creator exists).
     pub user: Option<User>,
+    /// `SHA256:…` of the key they logged in with.
+    pub key: String,
+}
+
+impl Admin {
+    /// The console principal for a person's key: `Ok(None)` for a key that is nobody's, `Err` with why for
+    /// a key whose person may not use the console. Keys in `auth.admin_keys` act as the creator.
+    pub fn for_key(state: &AppState, fingerprint: &str) -> Result<Option<Admin>, String> {
+        let from_config = state
+            .config
+            .auth
+            .admin_keys
+            .iter()
+            .filter_map(|k| vibebridge_tunnel::keys::parse_public(k).ok())
+            .any(|k| vibebridge_tunnel::keys::fingerprint(&k) == fingerprint);
+        if from_config {
+            let creator = state.store.creator().ok().flatten();
+            return Ok(Some(Admin {
+                name: creator
+                    .as_ref()
+                    .map(|u| u.username.clone())
+                    .unwrap_or_else(|| "config-admin".into()),
+                user: creator,
+                key: fingerprint.to_string(),
+            }));
+        }
+        let Some(key) = state.store.ssh_key(fingerprint).ok().flatten() else {
+            return Ok(None);
+        };
+        match state.store.user(key.user).ok().flatten() {
+            Some(u) if u.role.is_admin() && !u.disabled => Ok(Some(Admin {
+                name: u.username.clone(),
+                user: Some(u),
+                key: fingerprint.to_string(),
+            })),
+            Some(u) => Err(format!(
+                "key {fingerprint} belongs to {} (role {}{}), who may not use the console",
+                u.username,
+                u.role.as_str(),
+                if u.disabled { ", disabled" } else { "" }
+            )),
+            None => Err(format!("key {fingerprint} belongs to a deleted user")),
+        }
+    }
 }
 
 /// Everything a command needs.
@@ -157,6 +201,15 @@ impl Ctx<'_> {
         let Some((cmd, rest)) = words.split_first() else {
             return Outcome::Done(Reply::ok(String::new(), Value::Null));
         };
+        // Checked again for every command: an admin demoted, disabled or whose key was removed while
+        // connected loses the console at their next command.
+        if !matches!(Admin::for_key(self.state, &self.admin.key), Ok(Some(_))) {
+            return Outcome::Done(Reply::error(
+                1,
+                "your console access has ended (key removed, role changed or account disabled)"
+                    .into(),
+            ));
+        }
         let args = match Args::parse(rest) {
             Ok(a) => a,
             Err(e) => return Outcome::Done(Reply::error(2, format!("{e}; try `help`"))),

@@ -153,41 +153,7 @@ impl Handler {
         &self,
         fingerprint: &str,
     ) -> Result<Option<crate::console::commands::Admin>, String> {
-        use crate::console::commands::Admin;
-        let from_config = self
-            .state
-            .config
-            .auth
-            .admin_keys
-            .iter()
-            .filter_map(|k| keys::parse_public(k).ok())
-            .any(|k| keys::fingerprint(&k) == fingerprint);
-        if from_config {
-            let creator = self.state.store.creator().ok().flatten();
-            return Ok(Some(Admin {
-                name: creator
-                    .as_ref()
-                    .map(|u| u.username.clone())
-                    .unwrap_or_else(|| "config-admin".into()),
-                user: creator,
-            }));
-        }
-        let Some(key) = self.state.store.ssh_key(fingerprint).ok().flatten() else {
-            return Ok(None);
-        };
-        match self.state.store.user(key.user).ok().flatten() {
-            Some(u) if u.role.is_admin() && !u.disabled => Ok(Some(Admin {
-                name: u.username.clone(),
-                user: Some(u),
-            })),
-            Some(u) => Err(format!(
-                "key {fingerprint} belongs to {} (role {}{}), who may not use the console",
-                u.username,
-                u.role.as_str(),
-                if u.disabled { ", disabled" } else { "" }
-            )),
-            None => Err(format!("key {fingerprint} belongs to a deleted user")),
-        }
+        crate::console::commands::Admin::for_key(&self.state, fingerprint)
     }
 
     /// Accepts a shell or exec request on an admin's console channel: the admin, the channel and whether it
