@@ -57,7 +57,7 @@ fn jitter(d: Duration) -> Duration {
 mod tests {
     use super::*;
 
-    // Proves delays grow exponentially, stay within [ceiling/2, ceiling], cap at max and reset.
+    /// Proves delays grow exponentially, stay within [ceiling/2, ceiling], cap at max and reset.
     #[test]
     fn grows_caps_and_resets() {
         let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));

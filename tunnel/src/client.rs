@@ -262,8 +262,8 @@ mod tests {
     use super::*;
     use russh::keys::Algorithm;
 
-    // Proves TOFU stores the first key, accepts it again and refuses a different one with a clear error;
-    // and a pin refuses any other key.
+    /// Proves TOFU stores the first key, accepts it again and refuses a different one with a clear error;
+    /// and a pin refuses any other key.
     #[test]
     fn tofu_and_pin() {
         let dir = std::env::temp_dir().join(format!("vb-tofu-{}", keys::random_hex(6)));

@@ -88,7 +88,7 @@ mod tests {
     use super::*;
     use crate::protocol::ControlFrame;
 
-    // Proves a frame round-trips and a clean end of stream reads as `None`.
+    /// Proves a frame round-trips and a clean end of stream reads as `None`.
     #[tokio::test]
     async fn round_trip_and_clean_eof() {
         let (mut a, mut b) = tokio::io::duplex(1024);
@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(end, None);
     }
 
-    // Proves an oversized length prefix is refused before any body is buffered.
+    /// Proves an oversized length prefix is refused before any body is buffered.
     #[tokio::test]
     async fn oversized_frame_is_refused() {
         let (mut a, mut b) = tokio::io::duplex(64);
@@ -122,7 +122,7 @@ mod tests {
         );
     }
 
-    // Proves garbage and truncated frames are errors, not panics.
+    /// Proves garbage and truncated frames are errors, not panics.
     #[tokio::test]
     async fn garbage_and_truncation_are_errors() {
         let (mut a, mut b) = tokio::io::duplex(64);

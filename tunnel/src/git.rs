@@ -328,7 +328,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // Proves every answer survives the wire: the tag must not clash with a field of what it carries.
+    /// Proves every answer survives the wire: the tag must not clash with a field of what it carries.
     #[test]
     fn answers_round_trip() {
         let status = GitStatus {

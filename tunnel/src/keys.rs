@@ -136,7 +136,7 @@ pub fn random_hex(n: usize) -> String {
 mod tests {
     use super::*;
 
-    // Proves a key is generated 0600 on first use, then the same key is loaded again.
+    /// Proves a key is generated 0600 on first use, then the same key is loaded again.
     #[test]
     fn generate_then_reload() {
         use std::os::unix::fs::PermissionsExt;
@@ -153,7 +153,7 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    // Proves a world-readable key and a corrupt key are refused with what to do.
+    /// Proves a world-readable key and a corrupt key are refused with what to do.
     #[test]
     fn loose_or_corrupt_key_is_refused() {
         use std::os::unix::fs::PermissionsExt;

@@ -520,8 +520,8 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    // Proves a stream opened on one side arrives on the other with its header and bytes intact, in both
-    // directions, over an in-memory pipe.
+    /// Proves a stream opened on one side arrives on the other with its header and bytes intact, in both
+    /// directions, over an in-memory pipe.
     #[tokio::test]
     async fn open_accept_and_echo_over_duplex() {
         let cfg = TunnelConfig::default();
@@ -547,7 +547,7 @@ mod tests {
         assert_eq!(&buf, b"pong");
     }
 
-    // Proves closing one side ends the connection on both and makes later opens fail cleanly.
+    /// Proves closing one side ends the connection on both and makes later opens fail cleanly.
     #[tokio::test]
     async fn close_is_seen_by_both_sides() {
         let cfg = TunnelConfig::default();
@@ -628,8 +628,8 @@ mod tests {
             .unwrap()
     }
 
-    // Proves that when the transport dies under load, every stream's reader and writer on both ends
-    // fails with an error (no clean end-of-file, no hang).
+    /// Proves that when the transport dies under load, every stream's reader and writer on both ends
+    /// fails with an error (no clean end-of-file, no hang).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dead_transport_fails_every_stream_on_both_ends() {
         const STREAMS: usize = 16;
@@ -709,8 +709,8 @@ mod tests {
         client.closed().await;
     }
 
-    // Proves closing a link locally fails streams that are waiting to read on both ends instead of
-    // leaving them pending, and that a finished stream still reads as a clean end-of-file.
+    /// Proves closing a link locally fails streams that are waiting to read on both ends instead of
+    /// leaving them pending, and that a finished stream still reads as a clean end-of-file.
     #[tokio::test]
     async fn local_close_fails_waiting_streams() {
         let cfg = TunnelConfig::default();
@@ -741,8 +741,8 @@ mod tests {
         assert!(finish(far, "remote reader").await.is_err());
     }
 
-    // Proves opening beyond `max_streams` fails with an error naming the limit and the setting, the link
-    // keeps working, and closing a stream frees its slot.
+    /// Proves opening beyond `max_streams` fails with an error naming the limit and the setting, the link
+    /// keeps working, and closing a stream frees its slot.
     #[tokio::test]
     async fn stream_limit_is_a_clear_error_and_the_link_stays_up() {
         let small = TunnelConfig {
@@ -796,8 +796,8 @@ mod tests {
         again.read_exact(&mut back).await.unwrap();
     }
 
-    // Proves a peer opening more streams than our `max_streams` gets those streams reset (an error on
-    // its side) while the link and the streams within the limit keep working.
+    /// Proves a peer opening more streams than our `max_streams` gets those streams reset (an error on
+    /// its side) while the link and the streams within the limit keep working.
     #[tokio::test]
     async fn streams_beyond_the_accepting_limit_are_reset_and_the_link_stays_up() {
         let cfg = TunnelConfig::default();

@@ -174,7 +174,7 @@ pub fn check_version(
 mod tests {
     use super::*;
 
-    // Proves the wire shape of the Open header is the documented tagged JSON.
+    /// Proves the wire shape of the Open header is the documented tagged JSON.
     #[test]
     fn open_header_is_tagged_json() {
         let json = serde_json::to_string(&Open::Echo).unwrap();
@@ -184,7 +184,7 @@ mod tests {
         assert!(serde_json::from_str::<Open>(r#"{"kind":"nope"}"#).is_err());
     }
 
-    // Proves the version check names both versions and says what to do.
+    /// Proves the version check names both versions and says what to do.
     #[test]
     fn version_mismatch_names_both_versions() {
         let main = ("main", "main 0.1.0");

@@ -446,7 +446,7 @@ pub enum AttachFrame {
 mod tests {
     use super::*;
 
-    // Proves events flatten into one tagged JSON object, the shape browsers and the store see.
+    /// Proves events flatten into one tagged JSON object, the shape browsers and the store see.
     #[test]
     fn event_json_is_flat_and_tagged() {
         let ev = SessionEvent {

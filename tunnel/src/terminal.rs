@@ -213,7 +213,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // Proves every frame kind survives encode → read unchanged, and malformed frames are refused, not guessed.
+    /// Proves every frame kind survives encode → read unchanged, and malformed frames are refused, not guessed.
     #[tokio::test]
     async fn frames_round_trip_and_bad_ones_are_refused() {
         let frames = [
