@@ -298,6 +298,7 @@ pub async fn wait_for(
 mod tests {
     use super::*;
 
+    /// Proves the agent takes main's heartbeat interval only when it is shorter than its own.
     #[test]
     fn heartbeat_follows_main_only_when_main_wants_more() {
         let ours = Duration::from_secs(15);

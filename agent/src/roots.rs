@@ -88,7 +88,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // Proves `..`, symlinks out of a root, relative paths and NUL bytes are all refused by rule.
+    /// Proves `..`, symlinks out of a root, relative paths and NUL bytes are all refused by rule.
     #[test]
     fn escapes_are_refused() {
         let base = std::env::temp_dir().join(format!("vb-roots-{}", std::process::id()));

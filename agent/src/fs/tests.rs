@@ -62,8 +62,8 @@ fn code<T: std::fmt::Debug>(r: Result<T, Refusal>) -> &'static str {
     }
 }
 
-// Proves every way out of the roots is refused by rule: `..`, symlinks out (read, list, write through them),
-// absolute paths elsewhere, relative paths, NUL bytes, over-long names and paths, and no roots at all.
+/// Proves every way out of the roots is refused by rule: `..`, symlinks out (read, list, write through them),
+/// absolute paths elsewhere, relative paths, NUL bytes, over-long names and paths, and no roots at all.
 #[test]
 fn escapes_are_refused() {
     let t = Tree::new("escape");
@@ -141,8 +141,8 @@ fn escapes_are_refused() {
     assert!(refusal.message.contains("filesystem.roots"));
 }
 
-// Proves the hidden-files policy (hide: unlisted but reachable; show: listed; deny: refused anywhere) and
-// read-only mode, each refusal naming its setting.
+/// Proves the hidden-files policy (hide: unlisted but reachable; show: listed; deny: refused anywhere) and
+/// read-only mode, each refusal naming its setting.
 #[test]
 fn hidden_policy_and_read_only() {
     let t = Tree::new("policy");
@@ -195,8 +195,8 @@ fn hidden_policy_and_read_only() {
     );
 }
 
-// Proves listings put directories first, follow links that stay inside the roots, show links out as
-// unfollowed symlinks, and that create, rename and delete keep to their rules.
+/// Proves listings put directories first, follow links that stay inside the roots, show links out as
+/// unfollowed symlinks, and that create, rename and delete keep to their rules.
 #[test]
 fn list_create_rename_delete() {
     let t = Tree::new("ops");
@@ -245,8 +245,8 @@ fn list_create_rename_delete() {
     assert!(!t.root.join("docs").exists());
 }
 
-// Proves a write replaces content in one step, keeps the old file's mode, writes through a link inside the
-// roots, and refuses when the file changed since it was read (etag) or when an upload must not overwrite.
+/// Proves a write replaces content in one step, keeps the old file's mode, writes through a link inside the
+/// roots, and refuses when the file changed since it was read (etag) or when an upload must not overwrite.
 #[tokio::test]
 async fn atomic_write_with_etag() {
     let t = Tree::new("write");
@@ -340,9 +340,9 @@ fn replace_plan(cfg: &FilesystemConfig, target: &Path, len: usize) -> transfer::
 /// Env var telling [`crash_between_write_and_rename`] (run as a child process) which file to write.
 const CRASH_TARGET: &str = "VB_FS_CRASH_TARGET";
 
-// Proves a process killed between writing the new content and renaming it leaves the old file intact
-// (the new content only in a temporary file), by really aborting a child process at that point, and that a
-// later write of the file sweeps that temporary file once it is stale.
+/// Proves a process killed between writing the new content and renaming it leaves the old file intact
+/// (the new content only in a temporary file), by really aborting a child process at that point, and that a
+/// later write of the file sweeps that temporary file once it is stale.
 #[test]
 fn crash_between_write_and_rename_keeps_the_old_file() {
     let t = Tree::new("crash");

@@ -141,7 +141,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // Proves messages are cleaned like `git commit -m` and an all-blank message is refused.
+    /// Proves messages are cleaned like `git commit -m` and an all-blank message is refused.
     #[test]
     fn git_message_cleanup() {
         assert_eq!(

@@ -43,8 +43,8 @@ fn porcelain(f: &Fixture) -> Vec<StatusEntry> {
     entries
 }
 
-// Proves every kind of change (staged, unstaged, both, deleted, renamed, type change, untracked file and
-// directory) is reported exactly as `git status --porcelain` reports it, with the branch and HEAD.
+/// Proves every kind of change (staged, unstaged, both, deleted, renamed, type change, untracked file and
+/// directory) is reported exactly as `git status --porcelain` reports it, with the branch and HEAD.
 #[test]
 fn git_status_matches_porcelain() {
     let f = Fixture::with_files(&[
@@ -96,7 +96,7 @@ fn git_status_matches_porcelain() {
     assert_eq!((ours.upstream, ours.ahead, ours.behind), (None, 0, 0));
 }
 
-// Proves a real merge conflict shows as conflicted on both sides, as `git status` shows `UU`/`AA`.
+/// Proves a real merge conflict shows as conflicted on both sides, as `git status` shows `UU`/`AA`.
 #[test]
 fn git_status_shows_merge_conflicts() {
     let f = Fixture::with_files(&[("clash.txt", "base\n"), ("calm.txt", "calm\n")]);
@@ -118,7 +118,7 @@ fn git_status_shows_merge_conflicts() {
     assert!(ours.iter().all(|e| e.staged == FileState::Conflicted));
 }
 
-// Proves the branch line's upstream and ahead/behind counts match `git rev-list --left-right --count`.
+/// Proves the branch line's upstream and ahead/behind counts match `git rev-list --left-right --count`.
 #[test]
 fn git_status_counts_ahead_and_behind() {
     let f = Fixture::with_files(&[("a.txt", "a\n")]);
@@ -201,8 +201,8 @@ fn numstat(d: &GitDiff) -> Vec<String> {
     lines
 }
 
-// Proves both diffs list the same files with the same line counts as `git diff --numstat` and
-// `git diff --cached --numstat`, binary files included.
+/// Proves both diffs list the same files with the same line counts as `git diff --numstat` and
+/// `git diff --cached --numstat`, binary files included.
 #[test]
 fn git_diff_matches_numstat() {
     let mut big = String::new();
@@ -260,9 +260,9 @@ fn git_diff_matches_numstat() {
     );
 }
 
-// Proves a commit's diff (`rev`) lists what `git show --numstat` lists for it: edits, an addition, a
-// deletion, a rename and a binary change against the first parent, and a root commit against nothing; a
-// path narrows it; an unknown rev, or a rev together with `staged`, is refused.
+/// Proves a commit's diff (`rev`) lists what `git show --numstat` lists for it: edits, an addition, a
+/// deletion, a rename and a binary change against the first parent, and a root commit against nothing; a
+/// path narrows it; an unknown rev, or a rev together with `staged`, is refused.
 #[test]
 fn commit_diff_matches_git_show() {
     let f = Fixture::with_files(&[
@@ -339,8 +339,8 @@ fn git_hunks(text: &str) -> String {
     out
 }
 
-// Proves a patch's hunks (3 lines of context, several hunks, a missing final newline) are the text
-// `git diff` prints, and that asking for one path returns only that file.
+/// Proves a patch's hunks (3 lines of context, several hunks, a missing final newline) are the text
+/// `git diff` prints, and that asking for one path returns only that file.
 #[test]
 fn git_diff_patch_matches_git() {
     let mut text = String::new();
@@ -378,8 +378,8 @@ fn log(f: &Fixture, rev: Option<&str>, skip: u32, limit: u32) -> GitLog {
     }
 }
 
-// Proves paging with skip/limit walks the same commits, in the same order, as `git log`, ending
-// with `next_skip = None`; a revision starts elsewhere; an unknown one is refused.
+/// Proves paging with skip/limit walks the same commits, in the same order, as `git log`, ending
+/// with `next_skip = None`; a revision starts elsewhere; an unknown one is refused.
 #[test]
 fn git_log_pages_match_git_log() {
     let f = Fixture::with_files(&[("a", "0")]);
@@ -429,8 +429,8 @@ fn git_log_pages_match_git_log() {
     assert!(log(&empty, None, 0, 10).commits.is_empty());
 }
 
-// Proves the branch list has `git branch`'s local branches (current one marked, targets and upstream
-// right) followed by the remote-tracking branches, without the `origin/HEAD` alias.
+/// Proves the branch list has `git branch`'s local branches (current one marked, targets and upstream
+/// right) followed by the remote-tracking branches, without the `origin/HEAD` alias.
 #[test]
 fn git_branches_match_git_branch() {
     let f = Fixture::with_files(&[("a", "a")]);

@@ -6,8 +6,8 @@ use vibebridge_tunnel::git::{ERR_NOT_A_REPO, GitRequest};
 use super::{Fixture, err_with};
 use crate::config::FilesystemConfig;
 
-// Proves file paths with `..`, absolute paths, NUL bytes and paths into `.git` are refused as bad
-// requests by every operation taking paths, and that nothing was changed.
+/// Proves file paths with `..`, absolute paths, NUL bytes and paths into `.git` are refused as bad
+/// requests by every operation taking paths, and that nothing was changed.
 #[test]
 fn git_path_escapes_are_refused() {
     let f = Fixture::with_files(&[("a", "a\n")]);
@@ -57,8 +57,8 @@ fn git_path_escapes_are_refused() {
     assert_eq!(code, "path_not_found");
 }
 
-// Proves a tracked path behind a symlinked directory is never written through: discarding it is
-// refused and the symlink's target stays untouched.
+/// Proves a tracked path behind a symlinked directory is never written through: discarding it is
+/// refused and the symlink's target stays untouched.
 #[test]
 fn git_symlinked_directory_is_not_followed() {
     let f = Fixture::with_files(&[("d/x", "inside\n")]);
@@ -79,8 +79,8 @@ fn git_symlinked_directory_is_not_followed() {
     );
 }
 
-// Proves a repository whose work tree reaches above the allowed root is refused (naming the rule),
-// as is a directory outside the roots.
+/// Proves a repository whose work tree reaches above the allowed root is refused (naming the rule),
+/// as is a directory outside the roots.
 #[test]
 fn git_repo_outside_roots_is_refused() {
     let f = Fixture::with_files(&[("sub/file", "x")]);
@@ -100,8 +100,8 @@ fn git_repo_outside_roots_is_refused() {
     assert_eq!(code, "path_outside_roots");
 }
 
-// Proves a plain directory and a bare repository are refused as not a repository, a missing
-// directory as not found, and a relative path as a bad request.
+/// Proves a plain directory and a bare repository are refused as not a repository, a missing
+/// directory as not found, and a relative path as a bad request.
 #[test]
 fn git_non_repositories_are_refused() {
     let f = Fixture::new();
@@ -124,7 +124,7 @@ fn git_non_repositories_are_refused() {
     );
 }
 
-// Proves a read-only node answers reads but refuses every change with `read_only`, naming the setting.
+/// Proves a read-only node answers reads but refuses every change with `read_only`, naming the setting.
 #[test]
 fn git_read_only_refuses_changes() {
     let f = Fixture::with_files(&[("a", "1")]);

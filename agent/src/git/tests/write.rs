@@ -42,7 +42,7 @@ fn head_branch(f: &Fixture) -> String {
         .to_string()
 }
 
-// Proves a created branch starts where asked and that checking out switches HEAD, as git sees it.
+/// Proves a created branch starts where asked and that checking out switches HEAD, as git sees it.
 #[test]
 fn git_create_branch_and_checkout() {
     let f = Fixture::with_files(&[("a", "1")]);
@@ -103,8 +103,8 @@ fn git_create_branch_and_checkout() {
     }
 }
 
-// Proves checkout refuses (and changes nothing) when a local change would be overwritten, and
-// refuses an unknown branch; a refused create-and-checkout leaves no branch behind.
+/// Proves checkout refuses (and changes nothing) when a local change would be overwritten, and
+/// refuses an unknown branch; a refused create-and-checkout leaves no branch behind.
 #[test]
 fn git_checkout_refused_with_conflicting_change() {
     let f = Fixture::with_files(&[("a", "base\n")]);
@@ -138,8 +138,8 @@ fn git_checkout_refused_with_conflicting_change() {
     assert_eq!(code, ERR_UNKNOWN_REF);
 }
 
-// Proves staging adds changed, new (also inside a named directory), deleted and executable files as
-// `git add` would: git then sees them staged with the right mode and nothing left unstaged.
+/// Proves staging adds changed, new (also inside a named directory), deleted and executable files as
+/// `git add` would: git then sees them staged with the right mode and nothing left unstaged.
 #[test]
 fn git_stage_matches_git_add() {
     let f = Fixture::with_files(&[
@@ -189,8 +189,8 @@ fn git_stage_matches_git_add() {
     );
 }
 
-// Proves staging a resolved file ends its conflict as `git add` does, and that a long list of paths
-// (matched without pathspecs) stages exactly those paths.
+/// Proves staging a resolved file ends its conflict as `git add` does, and that a long list of paths
+/// (matched without pathspecs) stages exactly those paths.
 #[test]
 fn git_stage_resolves_conflicts_and_long_lists() {
     let f = Fixture::with_files(&[("clash.txt", "base\n")]);
@@ -218,7 +218,7 @@ fn git_stage_resolves_conflicts_and_long_lists() {
     assert_eq!(staged, names);
 }
 
-// Proves staging an ignored file is refused with a reason instead of silently doing nothing.
+/// Proves staging an ignored file is refused with a reason instead of silently doing nothing.
 #[test]
 fn git_stage_refuses_ignored_files() {
     let f = Fixture::with_files(&[(".gitignore", "*.log\n")]);
@@ -232,8 +232,8 @@ fn git_stage_refuses_ignored_files() {
     assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "");
 }
 
-// Proves our index edits keep git's cached tree honest: after staging (and unstaging) in one
-// directory, `git commit` records exactly the staged content, and our status agrees with git's.
+/// Proves our index edits keep git's cached tree honest: after staging (and unstaging) in one
+/// directory, `git commit` records exactly the staged content, and our status agrees with git's.
 #[test]
 fn git_stage_keeps_cached_tree_honest() {
     let f = Fixture::with_files(&[
@@ -268,8 +268,8 @@ fn git_stage_keeps_cached_tree_honest() {
     assert_eq!(f.git(&["status", "--porcelain"]), " M b/three.txt\n");
 }
 
-// Proves unstaging puts HEAD's version back in the index (and drops new files from it) while the
-// work tree keeps the changes.
+/// Proves unstaging puts HEAD's version back in the index (and drops new files from it) while the
+/// work tree keeps the changes.
 #[test]
 fn git_unstage_restores_head_version() {
     let f = Fixture::with_files(&[("a.txt", "1\n"), ("b.txt", "b\n")]);
@@ -294,8 +294,8 @@ fn git_unstage_restores_head_version() {
     );
 }
 
-// Proves discarding restores modified and deleted files to the index version (a staged version
-// wins over HEAD's), deletes named untracked files and directories, and leaves the rest alone.
+/// Proves discarding restores modified and deleted files to the index version (a staged version
+/// wins over HEAD's), deletes named untracked files and directories, and leaves the rest alone.
 #[test]
 fn git_discard_restores_files() {
     let f = Fixture::with_files(&[
@@ -337,7 +337,7 @@ fn git_discard_restores_files() {
     assert_eq!(f.git(&["status", "--porcelain"]), "M  s.txt\n?? kept.txt\n");
 }
 
-// Proves a commit has the given author, message and parent, and leaves `git status` clean.
+/// Proves a commit has the given author, message and parent, and leaves `git status` clean.
 #[test]
 fn git_commit_matches_git_log() {
     let f = Fixture::with_files(&[("a.txt", "1\n"), ("dir/deep/b.txt", "b\n")]);
@@ -358,7 +358,7 @@ fn git_commit_matches_git_log() {
     f.git(&["fsck", "--strict", "--no-progress"]);
 }
 
-// Proves the first commit of an empty repository works and starts branch `main`.
+/// Proves the first commit of an empty repository works and starts branch `main`.
 #[test]
 fn git_commit_into_empty_repo() {
     let f = Fixture::new();
@@ -375,8 +375,8 @@ fn git_commit_into_empty_repo() {
     assert_eq!(head_branch(&f), "main");
 }
 
-// Proves a commit with nothing staged is refused, in a repository with history and in an empty one,
-// and a commit during a conflicted merge is refused as a conflict.
+/// Proves a commit with nothing staged is refused, in a repository with history and in an empty one,
+/// and a commit during a conflicted merge is refused as a conflict.
 #[test]
 fn git_commit_refusals() {
     let f = Fixture::with_files(&[("a", "1")]);

@@ -398,8 +398,8 @@ mod tests {
         (events, turns, asks)
     }
 
-    // Proves a captured Write run (real CLI output) normalises to session id, text, a file-edit call with a
-    // diff, usage with cost, and one completed turn.
+    /// Proves a captured Write run (real CLI output) normalises to session id, text, a file-edit call with a
+    /// diff, usage with cost, and one completed turn.
     #[test]
     fn captured_write_run() {
         let (events, turns, asks) = run(include_str!("../testdata/claude_write_stream.jsonl"));
@@ -441,7 +441,7 @@ mod tests {
         ));
     }
 
-    // Proves Claude's running cost total becomes per-turn costs, so main's sum is the session's total.
+    /// Proves Claude's running cost total becomes per-turn costs, so main's sum is the session's total.
     #[test]
     fn cost_is_per_turn() {
         let (events, turns, _) = run(concat!(
@@ -465,8 +465,8 @@ mod tests {
         );
     }
 
-    // Proves a can_use_tool control request becomes an approval with the tool's call id, and that a
-    // malformed line and an unknown record type become an error and a raw event instead of being dropped.
+    /// Proves a can_use_tool control request becomes an approval with the tool's call id, and that a
+    /// malformed line and an unknown record type become an error and a raw event instead of being dropped.
     #[test]
     fn permission_request_bad_lines_and_unknown_records() {
         let (events, _, asks) = run(concat!(

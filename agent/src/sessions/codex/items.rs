@@ -124,9 +124,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    // Proves captured app-server output (real codex 0.169, an approved then a declined command) normalises
-    // to command calls with their titles, a succeeded result with output and exit code, a denied result,
-    // and the final agent messages.
+    /// Proves captured app-server output (real codex 0.169, an approved then a declined command) normalises
+    /// to command calls with their titles, a succeeded result with output and exit code, a denied result,
+    /// and the final agent messages.
     #[test]
     fn captured_app_server_items() {
         let mut events = Vec::new();
@@ -172,7 +172,7 @@ mod tests {
         );
     }
 
-    // Proves a file change's per-file diff text becomes a unified diff with headers.
+    /// Proves a file change's per-file diff text becomes a unified diff with headers.
     #[test]
     fn file_change_diff() {
         let changes = json!([{"path": "/w/a.txt", "kind": {"type": "add"}, "diff": "one\ntwo\n"}]);
