@@ -84,7 +84,7 @@ impl Jwt {
 mod tests {
     use super::*;
 
-    // Proves tokens verify only with the right secret and kind.
+    /// Proves tokens verify only with the right secret and kind.
     #[test]
     fn issue_and_verify() {
         let jwt = Jwt::new("0123456789abcdef0123456789abcdef");

@@ -33,7 +33,7 @@ pub fn dummy_hash() -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    // Proves a hash verifies its password only, and garbage hashes never verify.
+    /// Proves a hash verifies its password only, and garbage hashes never verify.
     #[test]
     fn hash_and_verify() {
         let h = super::hash("correct horse").unwrap();

@@ -59,7 +59,7 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    // Proves the limiter allows `max` hits per key, then refuses with a retry time, independently per key.
+    /// Proves the limiter allows `max` hits per key, then refuses with a retry time, independently per key.
     #[test]
     fn limits_per_key() {
         let l = RateLimiter::new(2, Duration::from_secs(60));

@@ -308,7 +308,7 @@ pub fn common_prefix(candidates: &[String]) -> String {
 mod tests {
     use super::*;
 
-    // Proves arrow-key escapes, UTF-8 and control keys decode, also when split across chunks.
+    /// Proves arrow-key escapes, UTF-8 and control keys decode, also when split across chunks.
     #[test]
     fn decodes_keys_across_chunks() {
         let mut d = Decoder::default();
@@ -321,7 +321,7 @@ mod tests {
         );
     }
 
-    // Proves editing in the middle of the line, history browsing and Ctrl-W behave like a shell's.
+    /// Proves editing in the middle of the line, history browsing and Ctrl-W behave like a shell's.
     #[test]
     fn edits_and_history() {
         let mut e = Editor::default();

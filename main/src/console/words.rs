@@ -110,7 +110,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // Proves quoting and escaping split the way a shell user expects, and bad quoting is an error.
+    /// Proves quoting and escaping split the way a shell user expects, and bad quoting is an error.
     #[test]
     fn words_split_like_a_shell() {
         assert_eq!(
@@ -129,7 +129,7 @@ mod tests {
         assert!(split_words("").unwrap().is_empty());
     }
 
-    // Proves value flags take the next word or an inline value and unknown flags are refused.
+    /// Proves value flags take the next word or an inline value and unknown flags are refused.
     #[test]
     fn flags_parse() {
         let words: Vec<String> = ["create", "--ttl", "2h", "--uses=3"]

@@ -279,8 +279,8 @@ mod tests {
         }
     }
 
-    // Proves events are stored once under the node's seqs (overlaps skipped, gaps refused) and that the
-    // record and the approvals index follow them.
+    /// Proves events are stored once under the node's seqs (overlaps skipped, gaps refused) and that the
+    /// record and the approvals index follow them.
     #[test]
     fn events_apply_once_in_order() {
         let (store, dir) = crate::store::temp();

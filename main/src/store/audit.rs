@@ -105,7 +105,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    // Proves entries come back newest first and page with `before`.
+    /// Proves entries come back newest first and page with `before`.
     #[test]
     fn append_and_page() {
         let (store, dir) = crate::store::temp();

@@ -162,7 +162,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    // Proves enrolment binds id ↔ key both ways, refuses takeovers, and removal frees both.
+    /// Proves enrolment binds id ↔ key both ways, refuses takeovers, and removal frees both.
     #[test]
     fn enroll_lookup_remove() {
         let (store, dir) = crate::store::temp();

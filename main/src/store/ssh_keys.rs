@@ -90,7 +90,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    // Proves a key belongs to one user only, lists per user, and deletes by id.
+    /// Proves a key belongs to one user only, lists per user, and deletes by id.
     #[test]
     fn keys_are_unique_and_per_user() {
         let (store, dir) = crate::store::temp();

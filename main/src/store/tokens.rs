@@ -123,7 +123,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    // Proves a token works exactly once and an expired one never does.
+    /// Proves a token works exactly once and an expired one never does.
     #[test]
     fn one_time_and_expiry() {
         let (store, dir) = crate::store::temp();

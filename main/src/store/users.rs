@@ -196,7 +196,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    // Proves the first user is creator, later ones pending, and names are unique.
+    /// Proves the first user is creator, later ones pending, and names are unique.
     #[test]
     fn first_user_is_creator() {
         let (store, dir) = crate::store::temp();

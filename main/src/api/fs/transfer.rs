@@ -295,7 +295,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    // Proves the Range forms we serve parse, and the others are refused with the accepted forms named.
+    /// Proves the Range forms we serve parse, and the others are refused with the accepted forms named.
     #[test]
     fn ranges() {
         let r = |s: &str| parse_range(&HeaderValue::from_str(s).unwrap());
