@@ -4,7 +4,7 @@
 
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
 
-// Proves the first user is creator and logged in; later users are pending and kept out until approved.
+/// Proves the first user is creator and logged in; later users are pending and kept out until approved.
 #[tokio::test]
 async fn register_creator_then_pending_until_approved() {
     let dir = TempDir::new("auth-reg");
@@ -118,7 +118,7 @@ async fn register_creator_then_pending_until_approved() {
     main.stop().await;
 }
 
-// Proves login, refresh (cookie and body) and logout work, and logout kills both tokens.
+/// Proves login, refresh (cookie and body) and logout work, and logout kills both tokens.
 #[tokio::test]
 async fn login_refresh_logout() {
     let dir = TempDir::new("auth-login");
@@ -206,7 +206,7 @@ async fn login_refresh_logout() {
     main.stop().await;
 }
 
-// Proves logins are rate-limited per user with a Retry-After, and failed logins are audited.
+/// Proves logins are rate-limited per user with a Retry-After, and failed logins are audited.
 #[tokio::test]
 async fn login_is_rate_limited() {
     let dir = TempDir::new("auth-rate");
@@ -231,7 +231,7 @@ async fn login_is_rate_limited() {
     main.stop().await;
 }
 
-// Proves bad bodies and bad credentials get 400s with messages that say what to do, and the server lives on.
+/// Proves bad bodies and bad credentials get 400s with messages that say what to do, and the server lives on.
 #[tokio::test]
 async fn bad_input_gets_clear_errors() {
     let dir = TempDir::new("auth-bad");
@@ -314,7 +314,7 @@ async fn bad_input_gets_clear_errors() {
     main.stop().await;
 }
 
-// Proves users see only nodes they own or are members of, admins see all, and only owners or admins revoke.
+/// Proves users see only nodes they own or are members of, admins see all, and only owners or admins revoke.
 #[tokio::test]
 async fn node_visibility_follows_owner_and_members() {
     let dir = TempDir::new("auth-nodes");
@@ -427,7 +427,7 @@ async fn node_visibility_follows_owner_and_members() {
     main.stop().await;
 }
 
-// Proves the embedded UI is served with content types and a CSP, and unknown paths fall back to index.html.
+/// Proves the embedded UI is served with content types and a CSP, and unknown paths fall back to index.html.
 #[tokio::test]
 async fn embedded_ui_is_served() {
     let dir = TempDir::new("ui");

@@ -8,7 +8,7 @@ fn configs_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
 }
 
-// Proves every file in configs/ parses with deny_unknown_fields and passes validation.
+/// Proves every file in configs/ parses with deny_unknown_fields and passes validation.
 #[test]
 fn every_example_parses_and_validates() {
     let mut seen = 0;
@@ -47,7 +47,7 @@ fn load_err<T: std::fmt::Debug>(
     err
 }
 
-// Proves unknown keys, wrong types and bad values are errors that name the key.
+/// Proves unknown keys, wrong types and bad values are errors that name the key.
 #[test]
 fn bad_configs_name_the_key() {
     let cases_main = [

@@ -98,8 +98,8 @@ fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
 
-// Proves the whole file lifecycle through main and the tunnel: create, write with an etag, a stale write
-// refused with 412, full and ranged reads, download, listing metadata, rename, delete rules, upload, audit.
+/// Proves the whole file lifecycle through main and the tunnel: create, write with an etag, a stale write
+/// refused with 412, full and ranged reads, download, listing metadata, rename, delete rules, upload, audit.
 #[tokio::test]
 async fn file_lifecycle_over_the_tunnel() {
     let fx = fixture("files-life", 50 * 1024 * 1024).await;
@@ -251,8 +251,8 @@ async fn file_lifecycle_over_the_tunnel() {
     fx.stop().await;
 }
 
-// Proves the guardrails hold through the API with clear codes and statuses: `..`, symlinks out, absolute paths
-// elsewhere, NUL bytes, very long names and paths, the size limit, other users' nodes, and an offline node.
+/// Proves the guardrails hold through the API with clear codes and statuses: `..`, symlinks out, absolute paths
+/// elsewhere, NUL bytes, very long names and paths, the size limit, other users' nodes, and an offline node.
 #[tokio::test]
 async fn refusals_through_the_api() {
     let mut fx = fixture("files-refuse", 1024).await;
@@ -374,8 +374,8 @@ fn reset_peak_rss() -> std::io::Result<()> {
     std::fs::write("/proc/self/clear_refs", "5")
 }
 
-// Proves a 256 MiB file uploads and downloads through main and the tunnel intact while the process (main,
-// node and client together) never holds more than a small part of it in memory.
+/// Proves a 256 MiB file uploads and downloads through main and the tunnel intact while the process (main,
+/// node and client together) never holds more than a small part of it in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_files_stream_both_ways() {
     const SIZE: u64 = 256 * 1024 * 1024;
@@ -441,7 +441,7 @@ async fn large_files_stream_both_ways() {
     fx.stop().await;
 }
 
-// Proves an upload cut off mid-body changes nothing: the old content stays and no temporary file is left.
+/// Proves an upload cut off mid-body changes nothing: the old content stays and no temporary file is left.
 #[tokio::test]
 async fn interrupted_upload_changes_nothing() {
     let fx = fixture("files-cut", 50 * 1024 * 1024).await;

@@ -159,8 +159,8 @@ async fn shell_pid(ws: &mut Socket) -> u32 {
     out[start..end].parse().unwrap()
 }
 
-// Proves a shell runs commands, resizes, survives its socket closing (reattach shows its recent output and the
-// same process), and ends at once when the user closes it.
+/// Proves a shell runs commands, resizes, survives its socket closing (reattach shows its recent output and the
+/// same process), and ends at once when the user closes it.
 #[tokio::test]
 async fn terminal_runs_resizes_reattaches_and_closes() {
     let fx = fixture("term-run", Duration::from_secs(60)).await;
@@ -296,8 +296,8 @@ async fn abandoned_terminal_ends_after_grace_period() {
     fx.main.stop().await;
 }
 
-// Proves only users allowed on the node open terminals, only the starter reattaches, foreign origins and bad
-// parameters are refused with clear errors, and bad frames are answered without ending the shell.
+/// Proves only users allowed on the node open terminals, only the starter reattaches, foreign origins and bad
+/// parameters are refused with clear errors, and bad frames are answered without ending the shell.
 #[tokio::test]
 async fn terminal_authorisation_and_bad_input() {
     let fx = fixture("term-auth", Duration::from_secs(60)).await;
@@ -382,8 +382,8 @@ async fn terminal_authorisation_and_bad_input() {
     fx.main.stop().await;
 }
 
-// Proves the directory picker lists only directories inside the node's roots, refuses paths outside them by
-// code, hides other users' nodes, and says when the node is offline.
+/// Proves the directory picker lists only directories inside the node's roots, refuses paths outside them by
+/// code, hides other users' nodes, and says when the node is offline.
 #[tokio::test]
 async fn directory_listing_stays_inside_roots() {
     let mut fx = fixture("fs-list", Duration::from_secs(60)).await;

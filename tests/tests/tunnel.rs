@@ -29,7 +29,7 @@ fn audit_actions(main: &TestMain, node: &str) -> Vec<String> {
     v
 }
 
-// Proves a node enrols with a token once, then reconnects with its key alone, and the audit log records it.
+/// Proves a node enrols with a token once, then reconnects with its key alone, and the audit log records it.
 #[tokio::test]
 async fn enrol_with_token_then_reconnect_by_key() {
     let dir = TempDir::new("enrol");
@@ -62,7 +62,7 @@ async fn enrol_with_token_then_reconnect_by_key() {
     main.stop().await;
 }
 
-// Proves a wrong token and an unknown key without a token are both refused, with errors saying what to do.
+/// Proves a wrong token and an unknown key without a token are both refused, with errors saying what to do.
 #[tokio::test]
 async fn wrong_token_and_unknown_key_are_refused() {
     let dir = TempDir::new("refuse");
@@ -97,7 +97,7 @@ async fn wrong_token_and_unknown_key_are_refused() {
     main.stop().await;
 }
 
-// Proves a one-time token cannot enrol a second node, and a config token can enrol several.
+/// Proves a one-time token cannot enrol a second node, and a config token can enrol several.
 #[tokio::test]
 async fn one_time_token_is_single_use_and_config_tokens_are_not() {
     let dir = TempDir::new("tokens");
@@ -132,7 +132,7 @@ async fn one_time_token_is_single_use_and_config_tokens_are_not() {
     main.stop().await;
 }
 
-// Proves revoking a node through the API cuts its live link at once and refuses it afterwards.
+/// Proves revoking a node through the API cuts its live link at once and refuses it afterwards.
 #[tokio::test]
 async fn revoked_node_is_cut_off_and_refused() {
     let dir = TempDir::new("revoke");
@@ -160,7 +160,7 @@ async fn revoked_node_is_cut_off_and_refused() {
     main.stop().await;
 }
 
-// Proves a node refuses a main whose host key differs from its pin, and never authenticates to it.
+/// Proves a node refuses a main whose host key differs from its pin, and never authenticates to it.
 #[tokio::test]
 async fn node_refuses_main_with_unpinned_host_key() {
     let dir = TempDir::new("pin");
@@ -183,7 +183,7 @@ async fn node_refuses_main_with_unpinned_host_key() {
     main.stop().await;
 }
 
-// Proves trust-on-first-use keeps main's key, and a different main on the same address is refused after.
+/// Proves trust-on-first-use keeps main's key, and a different main on the same address is refused after.
 #[tokio::test]
 async fn tofu_refuses_a_changed_main_key() {
     let dir = TempDir::new("tofu");
@@ -206,7 +206,7 @@ async fn tofu_refuses_a_changed_main_key() {
     impostor.stop().await;
 }
 
-// Proves main refuses a hello with another protocol version, naming both versions in the refusal.
+/// Proves main refuses a hello with another protocol version, naming both versions in the refusal.
 #[tokio::test]
 async fn version_mismatch_is_refused_with_both_versions() {
     let dir = TempDir::new("version");
@@ -262,7 +262,7 @@ async fn version_mismatch_is_refused_with_both_versions() {
     main.stop().await;
 }
 
-// Proves a node comes back online by itself after main restarts on the same address.
+/// Proves a node comes back online by itself after main restarts on the same address.
 #[tokio::test]
 async fn main_restart_brings_node_back() {
     let dir = TempDir::new("restart");
@@ -279,8 +279,8 @@ async fn main_restart_brings_node_back() {
     main.stop().await;
 }
 
-// Proves a half-open link (proxy stops forwarding, sockets stay open) is detected on both ends and the node
-// re-registers on a fresh connection that replaces the stale one.
+/// Proves a half-open link (proxy stops forwarding, sockets stay open) is detected on both ends and the node
+/// re-registers on a fresh connection that replaces the stale one.
 #[tokio::test]
 async fn half_open_link_is_detected_and_node_reregisters() {
     let dir = TempDir::new("halfopen");
@@ -317,7 +317,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-// Proves 64 concurrent streams each carry 8 MiB through the tunnel and back byte-exact.
+/// Proves 64 concurrent streams each carry 8 MiB through the tunnel and back byte-exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_streams_of_8_mib_are_byte_exact() {
     let dir = TempDir::new("streams");
@@ -366,7 +366,7 @@ async fn sixty_four_streams_of_8_mib_are_byte_exact() {
     main.stop().await;
 }
 
-// Proves a stream whose reader stalls (its echo backs up) does not stall another stream on the same link.
+/// Proves a stream whose reader stalls (its echo backs up) does not stall another stream on the same link.
 #[tokio::test]
 async fn stalled_reader_does_not_stall_other_streams() {
     let dir = TempDir::new("stall");
@@ -416,7 +416,7 @@ async fn stalled_reader_does_not_stall_other_streams() {
     main.stop().await;
 }
 
-// Proves the agent's local health endpoint reports the link state and node id.
+/// Proves the agent's local health endpoint reports the link state and node id.
 #[tokio::test]
 async fn agent_health_reports_link_state() {
     let dir = TempDir::new("health");
@@ -542,22 +542,22 @@ async fn link_killed_under_load(tag: &str, kill: impl FnOnce(&Proxy)) {
     main.stop().await;
 }
 
-// Proves that when the TCP connection under a busy link is cut, every one of 16 transferring streams ends
-// with an error instead of hanging or ending cleanly, and the node reconnects.
+/// Proves that when the TCP connection under a busy link is cut, every one of 16 transferring streams ends
+/// with an error instead of hanging or ending cleanly, and the node reconnects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_link_under_load_fails_every_stream_and_node_reconnects() {
     link_killed_under_load("cut", Proxy::cut_existing).await;
 }
 
-// Proves that when a busy link freezes (sockets open, no bytes), every one of 16 transferring streams ends
-// with an error once the link is declared dead, instead of hanging, and the node reconnects.
+/// Proves that when a busy link freezes (sockets open, no bytes), every one of 16 transferring streams ends
+/// with an error once the link is declared dead, instead of hanging, and the node reconnects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_link_under_load_fails_every_stream_and_node_reconnects() {
     link_killed_under_load("freeze", Proxy::freeze_existing).await;
 }
 
-// Proves opening more streams than `tunnel.max_streams` fails with an error naming the limit, while the
-// link stays up (same registration, streams keep working) and a closed stream frees its slot.
+/// Proves opening more streams than `tunnel.max_streams` fails with an error naming the limit, while the
+/// link stays up (same registration, streams keep working) and a closed stream frees its slot.
 #[tokio::test]
 async fn stream_limit_fails_cleanly_and_link_stays_up() {
     let dir = TempDir::new("limit");
@@ -629,8 +629,8 @@ async fn stream_limit_fails_cleanly_and_link_stays_up() {
     main.stop().await;
 }
 
-// Proves real authentication failures (a wrong token, a key bound to another node id) still take the
-// constant rejection time, now that russh no longer delays the token step of enrolment.
+/// Proves real authentication failures (a wrong token, a key bound to another node id) still take the
+/// constant rejection time, now that russh no longer delays the token step of enrolment.
 #[tokio::test]
 async fn real_auth_failures_keep_the_constant_rejection_time() {
     let dir = TempDir::new("rejection");
@@ -677,8 +677,8 @@ async fn real_auth_failures_keep_the_constant_rejection_time() {
     main.stop().await;
 }
 
-// Proves a node configured to heartbeat less often than main's dead_after allows (15 s against 1.2 s) follows
-// main's interval from the welcome, so its link outlives several of main's dead_after periods.
+/// Proves a node configured to heartbeat less often than main's dead_after allows (15 s against 1.2 s) follows
+/// main's interval from the welcome, so its link outlives several of main's dead_after periods.
 #[tokio::test]
 async fn node_heartbeats_as_often_as_main_expects() {
     let dir = TempDir::new("heartbeat");

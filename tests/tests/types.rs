@@ -5,7 +5,7 @@ use std::path::Path;
 
 use vibebridge_main::api::types::{TS_PATH, typescript};
 
-// Proves `web/src/api/types.gen.ts` is exactly what the Rust types generate (VB_UPDATE_TYPES=1 rewrites it).
+/// Proves `web/src/api/types.gen.ts` is exactly what the Rust types generate (VB_UPDATE_TYPES=1 rewrites it).
 #[test]
 fn typescript_types_are_current() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

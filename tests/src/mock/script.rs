@@ -190,7 +190,7 @@ pub(crate) fn injected(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    // Proves directives parse in order, tool JSON may contain `]]`, and junk is skipped.
+    /// Proves directives parse in order, tool JSON may contain `]]`, and junk is skipped.
     #[test]
     fn directives_parse() {
         let p = r#"do [[tool:Write {"file_path":"a]]b","content":"x"}]] then [[shell:echo hi]] [[gate:g1]]
@@ -214,7 +214,7 @@ mod tests {
         );
     }
 
-    // Proves calls come one per reply and the final text echoes the last tool output.
+    /// Proves calls come one per reply and the final text echoes the last tool output.
     #[test]
     fn plan_walks_calls_then_text() {
         let prompt = "[[shell:a]] [[shell:b]] [[thinking:t]]".to_string();
