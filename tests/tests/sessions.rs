@@ -263,9 +263,11 @@ async fn codex_stop_kills_the_command() {
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_type(e, "tool_call")).await;
     wait_for_process(&marker, "the command never started").await;
-    fx.api
+    let (status, body) = fx
+        .api
         .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
         .await;
+    assert_eq!(status, 202, "{body}");
     sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
     assert!(!process_alive(&marker), "the command outlived stop");
 }
