@@ -2,7 +2,7 @@
 //! node visibility per owner/member, the audit log, and clear errors for bad bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
+use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WAIT, WsClient};
 
 /// Proves the first user is creator and logged in; later users are pending and kept out until approved.
 #[tokio::test]
@@ -393,9 +393,32 @@ async fn node_visibility_follows_owner_and_members() {
         carol.get(&format!("/api/v1/sessions/{carols}")).await.0,
         200
     );
+    // Carol follows her session live, over the WebSocket and the event stream.
+    let mut ws = WsClient::connect(&carol).await.unwrap();
+    ws.send_text(
+        &serde_json::json!({"type": "subscribe", "session_id": carols, "after_seq": 0}).to_string(),
+    )
+    .await;
+    assert_eq!(ws.next().await["type"], "subscribed");
+    let mut sse = SseReader::open(&carol, &carols, 0).await;
 
     assert_eq!(bob.delete("/api/v1/nodes/bobs/members/carol").await.0, 200);
     assert!(ids(carol.get("/api/v1/nodes").await.1).is_empty());
+    // Both live views end without her doing anything: the access check is repeated while they run.
+    let lost = ws.next().await;
+    assert_eq!(lost["type"], "error", "{lost}");
+    assert!(
+        lost["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer have access"),
+        "{lost}"
+    );
+    let ended = tokio::time::timeout(WAIT, sse.next()).await;
+    assert!(
+        matches!(ended, Ok(None)),
+        "the event stream should end: {ended:?}"
+    );
     // Removed from the node, carol loses her sessions on it: no history, no follow-ups, no stop.
     assert_eq!(carol.get("/api/v1/sessions").await.1, serde_json::json!([]));
     assert_eq!(

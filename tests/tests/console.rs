@@ -364,8 +364,7 @@ async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String, wa
     );
 }
 
-/// Proves the interactive console on a PTY (`ssh -tt`): prompt, `nodes list`, tab completion, history, a
-/// live `audit tail --follow` stopped with Ctrl-C, and `exit`.
+/// Proves the interactive console on a PTY (`ssh -tt`): prompt, completion, history, follow, key removal, exit.
 #[tokio::test]
 async fn interactive_console_on_a_pty() {
     let fx = fixture("pty", |_| {}).await;
@@ -414,6 +413,17 @@ async fn interactive_console_on_a_pty() {
     read_until(&mut out, &mut seen, "^C").await;
     input.write_all(b"status\r").await.unwrap();
     read_until(&mut out, &mut seen, "1 online / 1 total").await;
+
+    // Her key removed while she is connected: the next command is refused.
+    let (_, keys) = fx.api.get("/api/v1/auth/me/keys").await;
+    let key_id = keys[0]["id"].as_str().unwrap().to_string();
+    let removed = fx
+        .api
+        .delete(&format!("/api/v1/auth/me/keys/{key_id}"))
+        .await;
+    assert_eq!(removed.0, 200, "{}", removed.1);
+    input.write_all(b"status\r").await.unwrap();
+    read_until(&mut out, &mut seen, "console access has ended").await;
 
     input.write_all(b"exit\r").await.unwrap();
     let status = tokio::time::timeout(WAIT, child.wait())

@@ -382,6 +382,34 @@ async fn terminal_authorisation_and_bad_input() {
     fx.main.stop().await;
 }
 
+/// Proves a member removed from the node loses their open terminal at once: told why, shell ended.
+#[tokio::test]
+async fn removed_member_loses_open_terminal() {
+    let fx = fixture("term-removed", Duration::from_secs(60)).await;
+    let mut bob = Api::new(&fx.main);
+    bob.auth(true, "bob", "password456").await;
+    fx.alice.post("/api/v1/users/bob/approve", json!({})).await;
+    let (code, body) = fx
+        .alice
+        .post("/api/v1/nodes/n1/members", json!({"username": "bob"}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let mut ws = open(&fx.main, &bob, "n1", &query(&uuid_like()), None)
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await["type"], "attached");
+    wait_prompt(&mut ws).await;
+    let pid = shell_pid(&mut ws).await;
+
+    assert_eq!(fx.alice.delete("/api/v1/nodes/n1/members/bob").await.0, 200);
+    let seen = read_until(&mut ws, "your access to this node ended").await;
+    assert!(seen.contains("\"type\":\"error\""), "{seen}");
+    // Closed, not detached: the 60 s grace period does not apply.
+    wait_gone(pid).await;
+    fx.node.unwrap().stop().await;
+    fx.main.stop().await;
+}
+
 /// Proves the directory picker lists only directories inside the node's roots, refuses paths outside them by
 /// code, hides other users' nodes, and says when the node is offline.
 #[tokio::test]
