@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use vibebridge_tests::TempDir;
@@ -45,6 +47,38 @@ fn chromium() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Ends what the test started even when it fails: SIGTERM to `up`'s and the UI script's groups (so `up` can
+/// end its CLIs and shells, and playwright its Chromium), a short wait, then SIGKILL to both groups.
+/// `kill_on_drop` alone reaches only the direct children.
+struct Groups(Vec<Pid>);
+
+impl Groups {
+    /// The process group led by `child`, started with `process_group(0)`.
+    fn add(&mut self, child: &tokio::process::Child) {
+        self.0.push(Pid::from_raw(child.id().unwrap() as i32));
+    }
+}
+
+impl Drop for Groups {
+    fn drop(&mut self) {
+        for &group in &self.0 {
+            let _ = killpg(group, Signal::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self.0.iter().any(|&g| running(g)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for &group in &self.0 {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn running(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
 /// Runs git in `repo` with the test environment's identity; panics on failure, returns stdout.
@@ -122,8 +156,11 @@ async fn browser_end_to_end() {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .unwrap();
+    let mut groups = Groups(Vec::new());
+    groups.add(&up);
     let mut out = BufReader::new(up.stdout.take().unwrap()).lines();
     let url = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = out.next_line().await.unwrap() {
@@ -148,8 +185,13 @@ async fn browser_end_to_end() {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .unwrap();
+    groups.add(&ui);
+    // Re-bound after `ui` so it drops first: `ui`'s kill_on_drop must not SIGKILL node before playwright
+    // has had the SIGTERM that makes it close Chromium (which it starts in a process group of its own).
+    let _groups = groups;
     let mut ui_in = ui.stdin.take().unwrap();
     let mut ui_out = BufReader::new(ui.stdout.take().unwrap()).lines();
     let mut done = false;
@@ -201,8 +243,8 @@ async fn browser_end_to_end() {
     }
 
     // SIGTERM lets `up` end its CLIs and shells; then nothing of it may be left.
-    let pid = nix::unistd::Pid::from_raw(up.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let pid = Pid::from_raw(up.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
     let exit = tokio::time::timeout(Duration::from_secs(30), up.wait())
         .await
         .expect("vibebridge up did not stop on SIGTERM")
