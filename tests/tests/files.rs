@@ -374,8 +374,7 @@ fn reset_peak_rss() -> std::io::Result<()> {
     std::fs::write("/proc/self/clear_refs", "5")
 }
 
-/// Proves a 256 MiB file uploads and downloads through main and the tunnel intact while the process (main,
-/// node and client together) never holds more than a small part of it in memory.
+/// Proves a 256 MiB file streams up and down intact while main, node and client hold little of it in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_files_stream_both_ways() {
     const SIZE: u64 = 256 * 1024 * 1024;

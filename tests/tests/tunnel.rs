@@ -279,8 +279,7 @@ async fn main_restart_brings_node_back() {
     main.stop().await;
 }
 
-/// Proves a half-open link (proxy stops forwarding, sockets stay open) is detected on both ends and the node
-/// re-registers on a fresh connection that replaces the stale one.
+/// Proves a half-open link (sockets open, no bytes through) is detected on both ends; the node re-registers.
 #[tokio::test]
 async fn half_open_link_is_detected_and_node_reregisters() {
     let dir = TempDir::new("halfopen");

@@ -520,8 +520,7 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Proves a stream opened on one side arrives on the other with its header and bytes intact, in both
-    /// directions, over an in-memory pipe.
+    /// Proves a stream's header and bytes arrive intact on the other side, both ways, over an in-memory pipe.
     #[tokio::test]
     async fn open_accept_and_echo_over_duplex() {
         let cfg = TunnelConfig::default();
@@ -628,8 +627,7 @@ mod tests {
             .unwrap()
     }
 
-    /// Proves that when the transport dies under load, every stream's reader and writer on both ends
-    /// fails with an error (no clean end-of-file, no hang).
+    /// Proves a transport dying under load fails every stream's reads and writes on both ends: no EOF, no hang.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dead_transport_fails_every_stream_on_both_ends() {
         const STREAMS: usize = 16;
@@ -709,8 +707,7 @@ mod tests {
         client.closed().await;
     }
 
-    /// Proves closing a link locally fails streams that are waiting to read on both ends instead of
-    /// leaving them pending, and that a finished stream still reads as a clean end-of-file.
+    /// Proves a local close fails reads waiting on both ends, while a finished stream still reads a clean EOF.
     #[tokio::test]
     async fn local_close_fails_waiting_streams() {
         let cfg = TunnelConfig::default();
@@ -796,8 +793,7 @@ mod tests {
         again.read_exact(&mut back).await.unwrap();
     }
 
-    /// Proves a peer opening more streams than our `max_streams` gets those streams reset (an error on
-    /// its side) while the link and the streams within the limit keep working.
+    /// Proves streams a peer opens past our `max_streams` are reset; the link and the other streams work on.
     #[tokio::test]
     async fn streams_beyond_the_accepting_limit_are_reset_and_the_link_stays_up() {
         let cfg = TunnelConfig::default();
