@@ -97,7 +97,7 @@ async fn wrong_token_and_unknown_key_are_refused() {
     main.stop().await;
 }
 
-/// Proves a one-time token cannot enrol a second node, and a config token can enrol several.
+/// Proves a one-time token enrols one node, config tokens several, and a taken id spends no token.
 #[tokio::test]
 async fn one_time_token_is_single_use_and_config_tokens_are_not() {
     let dir = TempDir::new("tokens");
@@ -126,7 +126,20 @@ async fn one_time_token_is_single_use_and_config_tokens_are_not() {
     );
     c.wait(LinkState::Connected).await;
     d.wait(LinkState::Connected).await;
-    for n in [a, b, c, d] {
+    // Id "a" again from a reinstalled machine (a fresh key): refused, and its token is not spent.
+    let fresh = main.token();
+    let unused = main.state.store.node_tokens().unwrap().len();
+    let again = TestNode::start_for(&dir.path().join("reinstalled"), "a", &main, Some(fresh));
+    let status = again.wait(LinkState::AuthFailed).await;
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("already enrolled with another key"),
+        "the node's message names the likely cause"
+    );
+    assert_eq!(main.state.store.node_tokens().unwrap().len(), unused);
+    for n in [a, b, c, d, again] {
         n.stop().await;
     }
     main.stop().await;

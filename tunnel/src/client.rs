@@ -63,8 +63,9 @@ pub enum ConnectError {
     },
     /// The register token was refused (wrong, expired, used up, or the node id is taken).
     #[error(
-        "main refused the register token for node {node_id}: it is wrong, expired or already used, \
-         or the node id is bound to another key; create a new token on main"
+        "main refused the register token for node {node_id}: either the token is wrong, expired or \
+         already used (create a new one on main), or node id {node_id} is already enrolled with another \
+         key (the token is then left unused: revoke the old node on main, or set another node.id)"
     )]
     TokenRejected {
         /// The node id we tried to enrol as.

@@ -278,6 +278,17 @@ impl russh::server::Handler for Handler {
             return Ok(self.fail(started).await);
         }
         let actor = format!("node:{node_id}");
+        // Checked before the token is redeemed, so a one-time token is not spent on an enrolment that
+        // cannot succeed (a reinstalled machine with a fresh key, under its old id).
+        if self.state.store.node(&node_id).ok().flatten().is_some() {
+            self.audit(
+                actor,
+                "node.enroll_refused",
+                &node_id,
+                Some("node id already enrolled with another key; token left unused".into()),
+            );
+            return Ok(self.fail(started).await);
+        }
         let Some(owner) = self.redeem_token(token) else {
             self.audit(
                 actor,
