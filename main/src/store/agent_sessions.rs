@@ -231,15 +231,31 @@ impl Store {
                     event: serde_json::to_value(ev).unwrap_or(Value::Null),
                     requested_at: ev.at_ms,
                 };
-                self.approvals
-                    .insert(approval_id.as_bytes(), encode(&pending))?;
+                // Ids come from the node: one node must not replace another session's approval.
+                match self.approval_session(approval_id)? {
+                    Some(other) if other != rec.id => tracing::warn!(
+                        session = %rec.id, %other, approval_id,
+                        "ignored an approval whose id another session already uses"
+                    ),
+                    _ => {
+                        self.approvals
+                            .insert(approval_id.as_bytes(), encode(&pending))?;
+                    }
+                }
             }
             EventBody::ApprovalResolved { approval_id, .. } => {
-                self.approvals.remove(approval_id.as_bytes())?;
+                if self.approval_session(approval_id)? == Some(rec.id) {
+                    self.approvals.remove(approval_id.as_bytes())?;
+                }
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// The session a pending approval belongs to.
+    fn approval_session(&self, approval_id: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(self.pending_approval(approval_id)?.map(|a| a.session_id))
     }
 
     /// A pending approval by id.
@@ -279,17 +295,14 @@ mod tests {
         }
     }
 
-    /// Proves events are stored once under the node's seqs (overlaps skipped, gaps refused) and that the
-    /// record and the approvals index follow them.
-    #[test]
-    fn events_apply_once_in_order() {
-        let (store, dir) = crate::store::temp();
+    /// Stores a fresh session on `node`; its id.
+    fn session(store: &Store, node: &str) -> Uuid {
         let id = Uuid::now_v7();
         store
             .insert_agent_session(&SessionRecord {
                 id,
                 owner: UserId(Uuid::now_v7()),
-                node_id: "n1".into(),
+                node_id: node.into(),
                 path: "/w".into(),
                 provider: Provider::Claude,
                 model: None,
@@ -305,20 +318,40 @@ mod tests {
                 updated_at: 0,
             })
             .unwrap();
-        let running = EventBody::Status {
-            status: SessionStatus::Running,
-            message: None,
-        };
-        let ask = EventBody::ApprovalRequested {
-            approval_id: "a1".into(),
+        id
+    }
+
+    fn ask(approval_id: &str) -> EventBody {
+        EventBody::ApprovalRequested {
+            approval_id: approval_id.into(),
             call_id: None,
             tool: "Bash".into(),
             kind: ToolKind::Command,
             title: "ls".into(),
             input: Value::Null,
+        }
+    }
+
+    fn resolved(approval_id: &str) -> EventBody {
+        EventBody::ApprovalResolved {
+            approval_id: approval_id.into(),
+            resolution: Resolution::Allowed,
+            message: None,
+        }
+    }
+
+    /// Proves events are stored once under the node's seqs (overlaps skipped, gaps refused) and that the
+    /// record and the approvals index follow them.
+    #[test]
+    fn events_apply_once_in_order() {
+        let (store, dir) = crate::store::temp();
+        let id = session(&store, "n1");
+        let running = EventBody::Status {
+            status: SessionStatus::Running,
+            message: None,
         };
         let fresh = store
-            .apply_session_events(&id, vec![ev(1, running.clone()), ev(2, ask)])
+            .apply_session_events(&id, vec![ev(1, running.clone()), ev(2, ask("a1"))])
             .unwrap();
         assert_eq!(fresh.len(), 2);
         assert_eq!(store.pending_approvals().unwrap().len(), 1);
@@ -332,22 +365,37 @@ mod tests {
             Err(ApplyError::Gap { last: 2, got: 4 })
         ));
         store
-            .apply_session_events(
-                &id,
-                vec![ev(
-                    3,
-                    EventBody::ApprovalResolved {
-                        approval_id: "a1".into(),
-                        resolution: Resolution::Allowed,
-                        message: None,
-                    },
-                )],
-            )
+            .apply_session_events(&id, vec![ev(3, resolved("a1"))])
             .unwrap();
         assert!(store.pending_approvals().unwrap().is_empty());
         let rec = store.agent_session(&id).unwrap().unwrap();
         assert_eq!((rec.last_seq, rec.status), (3, SessionStatus::Running));
         assert_eq!(store.session_events(&id, 1, 10).unwrap().len(), 2);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Proves a session cannot replace or clear another session's pending approval by reusing its id.
+    #[test]
+    fn approval_ids_stay_with_their_session() {
+        let (store, dir) = crate::store::temp();
+        let (mine, theirs) = (session(&store, "n1"), session(&store, "n2"));
+        store
+            .apply_session_events(&mine, vec![ev(1, ask("a1"))])
+            .unwrap();
+        store
+            .apply_session_events(&theirs, vec![ev(1, ask("a1"))])
+            .unwrap();
+        let owner = |store: &Store| store.pending_approval("a1").unwrap().map(|a| a.session_id);
+        assert_eq!(owner(&store), Some(mine));
+        store
+            .apply_session_events(&theirs, vec![ev(2, resolved("a1"))])
+            .unwrap();
+        assert_eq!(owner(&store), Some(mine));
+        store
+            .apply_session_events(&mine, vec![ev(2, resolved("a1"))])
+            .unwrap();
+        assert_eq!(owner(&store), None);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
