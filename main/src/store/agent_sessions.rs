@@ -243,10 +243,10 @@ impl Store {
                     }
                 }
             }
-            EventBody::ApprovalResolved { approval_id, .. } => {
-                if self.approval_session(approval_id)? == Some(rec.id) {
-                    self.approvals.remove(approval_id.as_bytes())?;
-                }
+            EventBody::ApprovalResolved { approval_id, .. }
+                if self.approval_session(approval_id)? == Some(rec.id) =>
+            {
+                self.approvals.remove(approval_id.as_bytes())?;
             }
             _ => {}
         }
