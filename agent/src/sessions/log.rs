@@ -1,5 +1,6 @@
-//! One session's event log: assigns sequence numbers, persists each event before anyone sees it, fans it
-//! out to attached streams, and keeps the session record (status, provider id, pending approvals) in step.
+//! One session's event log: assigns sequence numbers, bounds each event to fit a tunnel frame, persists it
+//! before anyone sees it, fans it out to attached streams, and keeps the session record (status, provider
+//! id, pending approvals) in step.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -23,6 +24,8 @@ pub struct SessionLog {
     state: Mutex<State>,
     live: broadcast::Sender<SessionEvent>,
     alive: watch::Sender<bool>,
+    /// `tunnel.max_frame_bytes`: every event is cut to fit one frame (see [`super::bound`]).
+    max_frame: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -34,8 +37,13 @@ pub fn now_ms() -> u64 {
 }
 
 impl SessionLog {
-    /// A log for `meta`, whose pending approvals are found by replaying its stored events.
-    pub fn load(store: AgentStore, meta: SessionMeta) -> anyhow::Result<SessionLog> {
+    /// A log for `meta`, whose pending approvals are found by replaying its stored events. Events are
+    /// bounded to fit a `max_frame`-byte tunnel frame.
+    pub fn load(
+        store: AgentStore,
+        meta: SessionMeta,
+        max_frame: usize,
+    ) -> anyhow::Result<SessionLog> {
         let mut pending = BTreeSet::new();
         let mut after = 0;
         loop {
@@ -52,6 +60,7 @@ impl SessionLog {
             state: Mutex::new(State { meta, pending }),
             live: broadcast::channel(4096).0,
             alive: watch::channel(false).0,
+            max_frame,
         })
     }
 
@@ -69,7 +78,12 @@ impl SessionLog {
             last_seq: 0,
             executions: 0,
         };
-        SessionLog::load(AgentStore::temporary(), meta).expect("an empty store loads")
+        SessionLog::load(
+            AgentStore::temporary(),
+            meta,
+            vibebridge_tunnel::frame::DEFAULT_MAX_FRAME,
+        )
+        .expect("an empty store loads")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -101,9 +115,13 @@ impl SessionLog {
         Ok(st.meta.clone())
     }
 
-    /// Appends an event: next seq, stored, then published. A store failure is logged and the event is still
-    /// published, so a full disk degrades durability rather than stopping a running agent.
-    pub fn append(&self, body: EventBody) -> SessionEvent {
+    /// Appends an event: cut to fit a frame, next seq, stored, then published. A store failure is logged and
+    /// the event is still published, so a full disk degrades durability rather than stopping a running agent.
+    pub fn append(&self, mut body: EventBody) -> SessionEvent {
+        let cut = super::bound::bound(&mut body, self.max_frame);
+        if cut > 0 {
+            tracing::debug!(session = %self.id, "cut {cut} bytes from an event to fit a tunnel frame");
+        }
         let mut st = self.lock();
         let event = SessionEvent {
             seq: st.meta.last_seq + 1,

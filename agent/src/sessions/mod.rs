@@ -6,6 +6,8 @@
 //! re-attaches from the last seq it has. It does not outlive the agent: on start, sessions that were live
 //! are marked `interrupted`, and the next message resumes them through the CLI's own resume.
 
+pub mod attach;
+pub mod bound;
 pub mod claude;
 pub mod codex;
 pub mod diff;
@@ -24,12 +26,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
-use vibebridge_tunnel::frame::write_frame;
 use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::session::{
-    AttachFrame, ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND,
-    ERR_PATH_OUTSIDE_ROOTS, ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody, Provider,
-    SessionCommand, SessionReply, SessionStatus, StartSession,
+    ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS,
+    ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody, Provider, SessionCommand,
+    SessionReply, SessionStatus, StartSession,
 };
 
 use crate::config::{NodeConfig, ProviderConfig};
@@ -37,9 +38,6 @@ use crate::roots::{PathError, resolve_dir};
 use driver::{DriverCmd, Exit, Launch};
 use log::SessionLog;
 use store::{AgentStore, SessionMeta};
-
-/// Events sent per store read when an attach catches up.
-const PAGE: usize = 512;
 
 struct Live {
     provider: Provider,
@@ -119,7 +117,11 @@ impl Sessions {
         let Some(meta) = self.inner.store.meta(&id)? else {
             return Ok(None);
         };
-        let log = Arc::new(SessionLog::load(self.inner.store.clone(), meta)?);
+        let log = Arc::new(SessionLog::load(
+            self.inner.store.clone(),
+            meta,
+            self.inner.config.tunnel.max_frame_bytes,
+        )?);
         logs.insert(id, log.clone());
         Ok(Some(log))
     }
@@ -362,48 +364,7 @@ impl Sessions {
             let mut b = [0u8; 1];
             let _ = rd.read(&mut b).await;
         };
-        let send = async {
-            let mut live = log.subscribe();
-            let mut alive = log.alive();
-            let mut last = after_seq;
-            loop {
-                let was_alive = *alive.borrow_and_update();
-                loop {
-                    let page = log.events_after(last, PAGE).map_err(|e| format!("{e:#}"))?;
-                    let Some(end) = page.last().map(|e| e.seq) else {
-                        break;
-                    };
-                    for ev in page {
-                        write_frame(&mut wr, &AttachFrame::Event(ev), max)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    }
-                    last = end;
-                }
-                if !was_alive {
-                    write_frame(&mut wr, &AttachFrame::End, max)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    return Ok::<(), String>(());
-                }
-                // Live events in order; a gap or lag falls back to the store.
-                loop {
-                    tokio::select! {
-                        ev = live.recv() => match ev {
-                            Ok(ev) if ev.seq <= last => {}
-                            Ok(ev) if ev.seq == last + 1 => {
-                                last = ev.seq;
-                                write_frame(&mut wr, &AttachFrame::Event(ev), max)
-                                    .await
-                                    .map_err(|e| e.to_string())?;
-                            }
-                            Ok(_) | Err(_) => break,
-                        },
-                        _ = alive.changed() => break,
-                    }
-                }
-            }
-        };
+        let send = attach::stream(&log, &mut wr, after_seq, max);
         tokio::select! {
             () = closed => {}
             result = send => if let Err(e) = result {
