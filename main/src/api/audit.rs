@@ -1,12 +1,12 @@
 //! `GET /api/v1/audit`: the audit log, newest first, for admins.
 
-use crate::api::Query;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use crate::AppState;
+use crate::api::Query;
 use crate::auth::Admin;
 use crate::store::{AuditEntry, rfc3339};
 

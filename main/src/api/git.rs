@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::api::{Path, Query};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
@@ -17,6 +16,7 @@ use vibebridge_tunnel::protocol::Open;
 use super::nodes::visible_node;
 use super::{ApiError, Body, relay};
 use crate::AppState;
+use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
 
 /// How long main waits for a git answer (status of a huge repository takes a while).

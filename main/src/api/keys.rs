@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-use crate::api::Path;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
@@ -12,6 +11,7 @@ use vibebridge_tunnel::keys;
 
 use super::{ApiError, Body};
 use crate::AppState;
+use crate::api::Path;
 use crate::auth::Approved;
 use crate::store::{AuditEvent, SshKey, rfc3339};
 

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::api::Path;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use vibebridge_tunnel::protocol::ProviderInfo;
 use super::users::find_user;
 use super::{ApiError, Body, OptionalBody};
 use crate::AppState;
+use crate::api::Path;
 use crate::auth::{Approved, AuthUser};
 use crate::store::{AuditEvent, NodeRecord, Role, rfc3339};
 

@@ -7,7 +7,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::api::{Path, Query};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,6 +23,7 @@ use super::nodes::{self, visible_node};
 use super::relay;
 use super::{ApiError, Body};
 use crate::AppState;
+use crate::api::{Path, Query};
 use crate::auth::{self, Approved, AuthUser};
 use crate::store::{AuditEvent, PendingApproval, SessionRecord, UsageTotals, now_ms, rfc3339};
 

@@ -12,7 +12,6 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use std::net::SocketAddr;
 
-use crate::api::{Path, Query};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -29,6 +28,7 @@ use vibebridge_tunnel::terminal::{
 use super::ApiError;
 use super::nodes::visible_node;
 use crate::AppState;
+use crate::api::{Path, Query};
 use crate::auth::{self, Approved, AuthUser};
 use crate::store::AuditEvent;
 

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 
-use crate::api::Path;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
@@ -10,6 +9,7 @@ use serde::Deserialize;
 use super::auth::UserView;
 use super::{ApiError, Body};
 use crate::AppState;
+use crate::api::Path;
 use crate::auth::Admin;
 use crate::store::{AuditEvent, Role, User, UserId};
 

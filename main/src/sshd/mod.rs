@@ -20,13 +20,14 @@ use vibebridge_tunnel::protocol::valid_node_id;
 use vibebridge_tunnel::{SUBSYSTEM, keys, ssh};
 
 use crate::AppState;
+use crate::console::commands::Admin;
 use crate::store::{AuditEvent, UserId, tokens_match};
 
 /// Who an SSH connection authenticated as.
 #[derive(Debug, Clone)]
 enum Principal {
     Node(String),
-    Admin(crate::console::commands::Admin),
+    Admin(Admin),
 }
 
 /// Accepts SSH connections until `shutdown`, then disconnects every link.
@@ -148,21 +149,13 @@ impl Handler {
         reject_after(started).await
     }
 
-    /// The console principal for a person's key, if the key opens the console.
-    fn admin_for_key(
-        &self,
-        fingerprint: &str,
-    ) -> Result<Option<crate::console::commands::Admin>, String> {
-        crate::console::commands::Admin::for_key(&self.state, fingerprint)
-    }
-
     /// Accepts a shell or exec request on an admin's console channel: the admin, the channel and whether it
     /// has a PTY. Anything else (a node, an unknown channel) is refused and yields `None`.
     fn console_request(
         &mut self,
         channel: ChannelId,
         session: &mut Session,
-    ) -> Result<Option<(crate::console::commands::Admin, Channel<Msg>, bool)>, russh::Error> {
+    ) -> Result<Option<(Admin, Channel<Msg>, bool)>, russh::Error> {
         let admin = match &self.principal {
             Some(Principal::Admin(a)) => a.clone(),
             _ => {
@@ -240,7 +233,7 @@ impl russh::server::Handler for Handler {
             }
             None => {}
         }
-        match self.admin_for_key(&fingerprint) {
+        match Admin::for_key(&self.state, &fingerprint) {
             Ok(Some(admin)) => {
                 self.audit(
                     format!("admin:{}", admin.name),

@@ -7,7 +7,6 @@ mod transfer;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::api::{Path, Query};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
@@ -21,6 +20,7 @@ pub use transfer::{download, read, upload, write};
 use super::nodes::visible_node;
 use super::{ApiError, Body, relay};
 use crate::AppState;
+use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
 
 /// How long main waits for a node's answer frame (content then streams without a deadline).

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use crate::api::{Path, Query};
 use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,6 +17,7 @@ use vibebridge_tunnel::mux::TunnelStream;
 use super::{PathQuery, check_path, entry, next_answer, open, unexpected};
 use crate::AppState;
 use crate::api::{ApiError, relay};
+use crate::api::{Path, Query};
 use crate::auth::Approved;
 
 /// Bytes per body chunk of a download.
