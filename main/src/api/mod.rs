@@ -1,5 +1,6 @@
 //! The HTTP API: routes, the JSON error shape and the health endpoint.
 
+pub(crate) mod approvals;
 mod audit;
 mod auth;
 mod body;
@@ -79,9 +80,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/stop", post(sessions::stop))
         .route(
             "/sessions/{id}/approvals/{approval_id}",
-            post(sessions::decide),
+            post(approvals::decide),
         )
-        .route("/approvals", get(sessions::approvals))
+        .route("/approvals", get(approvals::approvals))
         .route("/ws", get(ws::upgrade))
         .route("/audit", get(audit::list))
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })

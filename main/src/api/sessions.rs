@@ -1,5 +1,5 @@
-//! `/api/v1/sessions` and `/api/v1/approvals`: start agent sessions on nodes, read and follow their events
-//! (history page and SSE), send follow-ups, stop, and answer approvals.
+//! `/api/v1/sessions`: start agent sessions on nodes, read and follow their events (history page and SSE),
+//! send follow-ups and stop (approvals are answered in [`super::approvals`]).
 //!
 //! A user sees only their own sessions; admins see all. Starting one also needs access to the node.
 
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::{
-    Decision, Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
+    Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
 };
 
 use super::nodes::{self, visible_node};
@@ -25,7 +25,7 @@ use super::{ApiError, Body};
 use crate::AppState;
 use crate::api::{Path, Query};
 use crate::auth::{self, Approved, AuthUser};
-use crate::store::{AuditEvent, PendingApproval, SessionRecord, UsageTotals, now_ms, rfc3339};
+use crate::store::{AuditEvent, SessionRecord, UsageTotals, now_ms, rfc3339};
 
 /// How long main waits for a node to answer a session request.
 const NODE_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,7 +93,11 @@ fn view(state: &AppState, s: SessionRecord) -> SessionView {
 /// Whether `who` may see session `s`: admins all; others their own sessions on nodes they may still use.
 /// Someone removed from a node loses its sessions with it (and a node id enrolled again for someone else
 /// does not bring them back). A revoked node's sessions stay readable by their owner, as history.
-fn can_see(state: &AppState, who: &AuthUser, s: &SessionRecord) -> Result<bool, ApiError> {
+pub(crate) fn can_see(
+    state: &AppState,
+    who: &AuthUser,
+    s: &SessionRecord,
+) -> Result<bool, ApiError> {
     if who.user.role.is_admin() {
         return Ok(true);
     }
@@ -122,7 +126,11 @@ pub(crate) fn visible_session(
 
 /// A session the caller may send commands to (follow-ups, stop, approvals): visible, and its node still
 /// enrolled and usable by the caller.
-fn usable_session(state: &AppState, who: &AuthUser, id: &str) -> Result<SessionRecord, ApiError> {
+pub(crate) fn usable_session(
+    state: &AppState,
+    who: &AuthUser,
+    id: &str,
+) -> Result<SessionRecord, ApiError> {
     let s = visible_session(state, who, id)?;
     match state.store.node(&s.node_id)? {
         Some(node) if nodes::can_see(who, &node) => Ok(s),
@@ -395,124 +403,4 @@ pub async fn stop(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "stopping": true, "requested_at": rfc3339(now_ms()) })),
     ))
-}
-
-/// Body of `POST …/approvals/{approval_id}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecideBody {
-    decision: Decision,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-/// `POST /api/v1/sessions/{id}/approvals/{approval_id}`: allow or deny a tool call, or answer a question.
-pub async fn decide(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Approved(who): Approved,
-    Path((id, approval_id)): Path<(String, String)>,
-    Body(body): Body<DecideBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = usable_session(&state, &who, &id)?;
-    let pending = state
-        .store
-        .pending_approval(&approval_id)?
-        .filter(|a| a.session_id == s.id)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no pending approval {approval_id:?} in this session (already answered, or its turn ended)"
-            ))
-        })?;
-    decide_approval(
-        &state,
-        &who.user.username,
-        Some(peer),
-        &s,
-        &pending,
-        body.decision,
-        body.message,
-    )
-    .await?;
-    Ok(Json(
-        serde_json::json!({ "approval_id": pending.approval_id, "decided": true }),
-    ))
-}
-
-/// Answers a pending approval of session `s` on its node, and audits it under `actor`.
-pub(crate) async fn decide_approval(
-    state: &AppState,
-    actor: &str,
-    peer: Option<SocketAddr>,
-    s: &SessionRecord,
-    pending: &PendingApproval,
-    decision: Decision,
-    message: Option<String>,
-) -> Result<(), ApiError> {
-    command(
-        state,
-        s,
-        SessionCommand::Decide {
-            approval_id: pending.approval_id.clone(),
-            decision,
-            message,
-        },
-    )
-    .await?;
-    state.store.audit(
-        AuditEvent::new(format!("user:{actor}"), "session.approval")
-            .target(s.id.to_string())
-            .source(peer)
-            .detail(format!(
-                "{} {}",
-                match decision {
-                    Decision::Allow => "allowed",
-                    Decision::Deny => "denied",
-                },
-                pending.approval_id
-            )),
-    );
-    Ok(())
-}
-
-/// An approval as the inbox shows it.
-#[derive(Serialize, ts_rs::TS)]
-pub struct ApprovalView {
-    #[serde(flatten)]
-    pending: PendingApproval,
-    session_title: String,
-    provider: Option<Provider>,
-    node_online: bool,
-    requested: String,
-}
-
-/// `GET /api/v1/approvals`: every pending approval or question in the caller's sessions (admins: all),
-/// across nodes, oldest first.
-pub async fn approvals(
-    State(state): State<AppState>,
-    Approved(who): Approved,
-) -> Result<Json<Vec<ApprovalView>>, ApiError> {
-    let mut out = Vec::new();
-    for pending in state.store.pending_approvals()? {
-        if !(who.user.role.is_admin() || pending.owner == who.user.id) {
-            continue;
-        }
-        let session = state.store.agent_session(&pending.session_id)?;
-        if let Some(s) = &session
-            && !can_see(&state, &who, s)?
-        {
-            continue;
-        }
-        out.push(ApprovalView {
-            session_title: session
-                .as_ref()
-                .map(|s| s.title.clone())
-                .unwrap_or_default(),
-            provider: session.as_ref().map(|s| s.provider),
-            node_online: state.registry.get(&pending.node_id).is_some(),
-            requested: rfc3339(pending.requested_at),
-            pending,
-        });
-    }
-    Ok(Json(out))
 }

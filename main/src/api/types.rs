@@ -46,7 +46,7 @@ pub fn typescript() -> String {
         decl::<UsageTotals>(&cfg),
         decl::<super::sessions::SessionView>(&cfg),
         decl::<PendingApproval>(&cfg),
-        decl::<super::sessions::ApprovalView>(&cfg),
+        decl::<super::approvals::ApprovalView>(&cfg),
         decl::<super::ws::ClientFrame>(&cfg),
         decl::<super::ws::ServerFrame>(&cfg),
         decl::<EntryKind>(&cfg),

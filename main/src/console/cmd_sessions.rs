@@ -191,7 +191,7 @@ impl Ctx<'_> {
             .agent_session(&pending.session_id)
             .map_err(ApiError::from)?
             .ok_or_else(|| Reply::error(1, "the approval's session is gone".into()))?;
-        crate::api::sessions::decide_approval(
+        crate::api::approvals::decide_approval(
             self.state,
             &self.admin.name,
             Some(self.peer),
