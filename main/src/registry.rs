@@ -2,6 +2,11 @@
 //!
 //! A reconnecting node replaces its stale entry (the old link is cancelled); an ending link only removes
 //! its own entry, identified by a generation number, so a late cleanup cannot remove a newer link.
+//!
+//! Revocation wins every race: a link takes a [`Claim`] as soon as its node is authenticated, before
+//! the handshake, and [`NodeRegistry::disconnect`] cancels claims as well as live links. A link checks the
+//! node is still enrolled *after* claiming, and revocation removes the key *before* disconnecting, so
+//! either the link sees the key gone or the revocation sees the claim.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,10 +81,54 @@ pub enum OpenError {
     },
 }
 
+/// A link's place in the registry from authentication on: cancelled by [`NodeRegistry::disconnect`]
+/// whether or not the link has registered yet. Dropping it withdraws an unregistered claim.
+pub struct Claim {
+    node_id: String,
+    generation: u64,
+    cancel: CancellationToken,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Claim {
+    /// Resolves when the node is disconnected or revoked (or the registered link replaced).
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        lock(&self.inner).pending.remove(&self.generation);
+    }
+}
+
+/// The claim was cancelled before the link registered: the node was revoked or disconnected meanwhile.
+#[derive(Debug, thiserror::Error)]
+#[error("node {0} was revoked or disconnected while its link was being set up")]
+pub struct Cancelled(pub String);
+
+#[derive(Default)]
+struct Inner {
+    /// Registered links by node id.
+    live: HashMap<String, Arc<NodeLink>>,
+    /// Claims not registered yet, by generation: (node id, cancel).
+    pending: HashMap<u64, (String, CancellationToken)>,
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Shared registry. Cheap to clone.
 #[derive(Clone)]
 pub struct NodeRegistry {
-    links: Arc<Mutex<HashMap<String, Arc<NodeLink>>>>,
+    inner: Arc<Mutex<Inner>>,
     events: broadcast::Sender<NodeEvent>,
     next_generation: Arc<AtomicU64>,
 }
@@ -87,7 +136,7 @@ pub struct NodeRegistry {
 impl Default for NodeRegistry {
     fn default() -> Self {
         NodeRegistry {
-            links: Default::default(),
+            inner: Default::default(),
             events: broadcast::channel(1024).0,
             next_generation: Arc::new(AtomicU64::new(1)),
         }
@@ -95,44 +144,68 @@ impl Default for NodeRegistry {
 }
 
 impl NodeRegistry {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<NodeLink>>> {
-        self.links.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        lock(&self.inner)
     }
 
-    /// Registers a live link, replacing (and cancelling) any previous link of the same node.
+    /// Takes a claim for a link of `node_id` that has just authenticated. The caller must then check the
+    /// node is still enrolled (see the module doc) before trusting the claim.
+    pub fn claim(&self, node_id: &str) -> Claim {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        self.lock()
+            .pending
+            .insert(generation, (node_id.to_string(), cancel.clone()));
+        Claim {
+            node_id: node_id.to_string(),
+            generation,
+            cancel,
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Registers a live link under its claim, replacing (and cancelling) any previous link of the same
+    /// node. Refused when the claim was cancelled first.
     pub fn register(
         &self,
+        claim: &Claim,
         hello: Hello,
         mux: MuxHandle,
         remote: Option<SocketAddr>,
-    ) -> Arc<NodeLink> {
+    ) -> Result<Arc<NodeLink>, Cancelled> {
         let now = now_ms();
         let link = Arc::new(NodeLink {
-            node_id: hello.node_id.clone(),
-            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            node_id: claim.node_id.clone(),
+            generation: claim.generation,
             hello,
             mux,
             remote,
             connected_at: now,
             last_heartbeat: AtomicU64::new(now),
-            cancel: CancellationToken::new(),
+            cancel: claim.cancel.clone(),
         });
-        let old = self.map().insert(link.node_id.clone(), link.clone());
+        let mut inner = self.lock();
+        inner.pending.remove(&claim.generation);
+        if claim.cancel.is_cancelled() {
+            return Err(Cancelled(claim.node_id.clone()));
+        }
+        let old = inner.live.insert(link.node_id.clone(), link.clone());
+        drop(inner);
         if let Some(old) = old {
             tracing::info!(node.id = %link.node_id, "node reconnected; replacing its stale link");
             old.cancel.cancel();
         }
         let _ = self.events.send(NodeEvent::Online(link.node_id.clone()));
-        link
+        Ok(link)
     }
 
     /// Removes `link` if it is still the registered one. Returns true if it was.
     pub fn unregister(&self, link: &NodeLink) -> bool {
-        let mut map = self.map();
-        let current = map.get(&link.node_id).map(|l| l.generation);
+        let mut inner = self.lock();
+        let current = inner.live.get(&link.node_id).map(|l| l.generation);
         if current == Some(link.generation) {
-            map.remove(&link.node_id);
-            drop(map);
+            inner.live.remove(&link.node_id);
+            drop(inner);
             let _ = self.events.send(NodeEvent::Offline(link.node_id.clone()));
             true
         } else {
@@ -142,17 +215,24 @@ impl NodeRegistry {
 
     /// The live link of a node.
     pub fn get(&self, node_id: &str) -> Option<Arc<NodeLink>> {
-        self.map().get(node_id).cloned()
+        self.lock().live.get(node_id).cloned()
     }
 
     /// Number of connected nodes.
     pub fn online(&self) -> usize {
-        self.map().len()
+        self.lock().live.len()
     }
 
-    /// Cuts a node's live link at once (revocation). Returns true if it was connected.
+    /// Cuts a node's live link at once, and every link of it still being set up (revocation). Returns
+    /// true if it was connected.
     pub fn disconnect(&self, node_id: &str) -> bool {
-        match self.get(node_id) {
+        let inner = self.lock();
+        for (id, cancel) in inner.pending.values() {
+            if id == node_id {
+                cancel.cancel();
+            }
+        }
+        match inner.live.get(node_id) {
             Some(link) => {
                 link.cancel.cancel();
                 true
@@ -161,9 +241,13 @@ impl NodeRegistry {
         }
     }
 
-    /// Cancels every link (shutdown).
+    /// Cancels every link, registered or being set up (shutdown).
     pub fn disconnect_all(&self) {
-        for link in self.map().values() {
+        let inner = self.lock();
+        for (_, cancel) in inner.pending.values() {
+            cancel.cancel();
+        }
+        for link in inner.live.values() {
             link.cancel.cancel();
         }
     }
@@ -182,5 +266,55 @@ impl NodeRegistry {
     /// Node online/offline notifications.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vibebridge_tunnel::mux::{self, Mode};
+
+    fn hello(id: &str) -> Hello {
+        Hello {
+            protocol_version: vibebridge_tunnel::protocol::PROTOCOL_VERSION,
+            node_id: id.into(),
+            name: id.into(),
+            hostname: "h".into(),
+            os: "linux".into(),
+            labels: vec![],
+            capabilities: vec![],
+            providers: vec![],
+            agent_version: "0".into(),
+        }
+    }
+
+    fn mux() -> MuxHandle {
+        let (a, _b) = tokio::io::duplex(1024);
+        mux::spawn(a, Mode::Server, &Default::default()).0
+    }
+
+    /// Proves a disconnect cancels a link still in its handshake, so it can no longer register.
+    #[tokio::test]
+    async fn disconnect_cancels_a_claim_before_it_registers() {
+        let registry = NodeRegistry::default();
+        let claim = registry.claim("n1");
+        let other = registry.claim("n2");
+        assert!(!registry.disconnect("n1"), "n1 was not registered yet");
+        assert!(claim.is_cancelled());
+        assert!(!other.is_cancelled());
+        assert!(registry.register(&claim, hello("n1"), mux(), None).is_err());
+        assert!(registry.get("n1").is_none());
+        let link = registry.register(&other, hello("n2"), mux(), None).unwrap();
+        assert!(registry.disconnect("n2"));
+        assert!(link.cancel.is_cancelled());
+    }
+
+    /// Proves dropping an unregistered claim withdraws it, so claims do not pile up.
+    #[tokio::test]
+    async fn dropped_claims_are_withdrawn() {
+        let registry = NodeRegistry::default();
+        drop(registry.claim("n1"));
+        assert!(registry.lock().pending.is_empty());
     }
 }

@@ -173,6 +173,111 @@ async fn revoked_node_is_cut_off_and_refused() {
     main.stop().await;
 }
 
+/// A hello for `id`, at this protocol version.
+fn hello(id: &str) -> Hello {
+    Hello {
+        protocol_version: PROTOCOL_VERSION,
+        node_id: id.into(),
+        name: id.into(),
+        hostname: "h".into(),
+        os: "linux/x86_64".into(),
+        labels: vec![],
+        capabilities: vec![],
+        providers: vec![],
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// Proves a revocation made after a node authenticated but before its hello wins: the hello is never welcomed.
+#[tokio::test]
+async fn revocation_between_auth_and_hello_wins() {
+    let dir = TempDir::new("revoke-race");
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "password123").await;
+    let key = vibebridge_tunnel::keys::load_or_generate(&dir.path().join("k")).unwrap();
+    let dial = Dial {
+        addr: main.ssh.to_string(),
+        node_id: "n1".into(),
+        key: std::sync::Arc::new(key),
+        register_token: Some(main.token()),
+        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
+        tunnel: vibebridge_tests::fast_tunnel(),
+    };
+    // Authenticated (enrolled) and the tunnel subsystem open, but no hello yet.
+    let conn = client::connect(&dial).await.unwrap();
+    let (mux, _inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
+    let mut control = mux.open(&Open::Control).await.unwrap();
+
+    let (status, body) = api.delete("/api/v1/nodes/n1").await;
+    assert_eq!(status, 200, "{body}");
+    let _ = write_frame(&mut control, &ControlFrame::Hello(hello("n1")), 1 << 20).await;
+    let reply = tokio::time::timeout(WAIT, read_frame::<ControlFrame, _>(&mut control, 1 << 20))
+        .await
+        .expect("main neither answered nor closed the revoked link");
+    assert!(
+        !matches!(reply, Ok(Some(ControlFrame::Welcome { .. }))),
+        "a revoked node was welcomed: {reply:?}"
+    );
+    tokio::time::timeout(WAIT, mux.closed())
+        .await
+        .expect("main kept the revoked link open");
+    assert!(main.state.registry.get("n1").is_none());
+    main.stop().await;
+}
+
+/// Proves a second live link with a node's key is refused as a clone: the first link stays, the node is flagged, the clone audited.
+#[tokio::test]
+async fn cloned_key_is_refused_and_flagged() {
+    let dir = TempDir::new("clone");
+    // A long dead_after, so the live link's echo answers in time even on a loaded machine.
+    let main = TestMain::start_with(dir.path(), None, |c| {
+        c.tunnel.dead_after = Duration::from_secs(15);
+    })
+    .await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "password123").await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    node.wait(LinkState::Connected).await;
+    let first = main.wait_online("n1").await;
+
+    let key_file = dir.path().join("node-n1").join("node_ed25519_key");
+    let key = vibebridge_tunnel::keys::load_or_generate(&key_file).unwrap();
+    let dial = Dial {
+        addr: main.ssh.to_string(),
+        node_id: "n1".into(),
+        key: std::sync::Arc::new(key),
+        register_token: None,
+        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
+        tunnel: vibebridge_tests::fast_tunnel(),
+    };
+    let conn = client::connect(&dial).await.unwrap();
+    let (mux, _inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
+    let mut control = mux.open(&Open::Control).await.unwrap();
+    write_frame(&mut control, &ControlFrame::Hello(hello("n1")), 1 << 20)
+        .await
+        .unwrap();
+    let reply: ControlFrame = tokio::time::timeout(WAIT, read_frame(&mut control, 1 << 20))
+        .await
+        .expect("no reply to the clone's hello")
+        .unwrap()
+        .unwrap();
+    let ControlFrame::Refused { code, message } = reply else {
+        panic!("expected a refusal, got {reply:?}")
+    };
+    assert_eq!(code, "duplicate_link", "{message}");
+    assert!(message.contains("same key"), "{message}");
+
+    assert_eq!(main.state.registry.get("n1").unwrap().generation, first);
+    assert_eq!(node.agent.status().borrow().state, LinkState::Connected);
+    assert!(audit_actions(&main, "n1").contains(&"node.key_cloned".to_string()));
+    let (status, view) = api.get("/api/v1/nodes/n1").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["flag"]["kind"], "cloned_key", "{view}");
+    node.stop().await;
+    main.stop().await;
+}
+
 /// Proves a node refuses a main whose host key differs from its pin, and never authenticates to it.
 #[tokio::test]
 async fn node_refuses_main_with_unpinned_host_key() {

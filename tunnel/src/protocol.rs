@@ -148,6 +148,9 @@ pub enum ControlFrame {
 pub const REFUSED_VERSION: &str = "version_mismatch";
 /// Refusal code for a hello whose node id differs from the authenticated one.
 pub const REFUSED_IDENTITY: &str = "identity_mismatch";
+/// Refusal code for a second live link with a node's key while its first still answers: the key was
+/// copied to another machine.
+pub const REFUSED_DUPLICATE: &str = "duplicate_link";
 
 /// Checks a peer's protocol version against ours; the error names both sides, both versions and which
 /// side to upgrade. Roles are "main" / "node"; software strings say what runs, e.g. "agent 0.1.0".

@@ -13,7 +13,7 @@ use super::{ApiError, Body, OptionalBody};
 use crate::AppState;
 use crate::api::Path;
 use crate::auth::{Approved, AuthUser};
-use crate::store::{AuditEvent, NodeRecord, Role, rfc3339};
+use crate::store::{AuditEvent, NodeFlagKind, NodeRecord, Role, rfc3339};
 
 /// A node as the API shows it.
 #[derive(Serialize, ts_rs::TS)]
@@ -36,9 +36,19 @@ pub struct NodeView {
     owner: Option<String>,
     members: Vec<String>,
     enrolled_at: String,
+    /// A problem the node's owner and admins must look at (shown to them only).
+    flag: Option<NodeFlagView>,
 }
 
-fn view(state: &AppState, node: &NodeRecord) -> NodeView {
+/// A [`NodeFlag`](crate::store::NodeFlag) as the API shows it.
+#[derive(Serialize, ts_rs::TS)]
+pub struct NodeFlagView {
+    kind: NodeFlagKind,
+    message: String,
+    at: String,
+}
+
+fn view(state: &AppState, who: &AuthUser, node: &NodeRecord) -> NodeView {
     let link = state.registry.get(&node.id);
     let hello = link
         .as_ref()
@@ -85,6 +95,15 @@ fn view(state: &AppState, node: &NodeRecord) -> NodeView {
         owner,
         members: node.members.iter().map(|m| name_of(*m)).collect(),
         enrolled_at: rfc3339(node.enrolled_at),
+        flag: node
+            .flag
+            .as_ref()
+            .filter(|_| can_manage(who, node))
+            .map(|f| NodeFlagView {
+                kind: f.kind,
+                message: f.message.clone(),
+                at: rfc3339(f.at),
+            }),
     }
 }
 
@@ -139,7 +158,7 @@ pub async fn list(
         nodes
             .iter()
             .filter(|n| can_see(&who, n))
-            .map(|n| view(&state, n))
+            .map(|n| view(&state, &who, n))
             .collect(),
     ))
 }
@@ -151,7 +170,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<NodeView>, ApiError> {
     let node = visible_node(&state, &who, &id)?;
-    Ok(Json(view(&state, &node)))
+    Ok(Json(view(&state, &who, &node)))
 }
 
 /// `{"ttl": "1h"}` (optional).
@@ -276,5 +295,5 @@ fn set_member(
             .source(Some(peer))
             .detail(user.username),
     );
-    Ok(Json(view(state, &node)))
+    Ok(Json(view(state, who, &node)))
 }

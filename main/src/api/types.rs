@@ -41,6 +41,8 @@ pub fn typescript() -> String {
         decl::<crate::store::Role>(&cfg),
         decl::<super::auth::UserView>(&cfg),
         decl::<ProviderInfo>(&cfg),
+        decl::<crate::store::NodeFlagKind>(&cfg),
+        decl::<super::nodes::NodeFlagView>(&cfg),
         decl::<super::nodes::NodeView>(&cfg),
         decl::<super::nodes::TokenView>(&cfg),
         decl::<UsageTotals>(&cfg),

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vibebridge_tunnel::frame::{read_frame, write_frame};
@@ -10,7 +10,8 @@ use vibebridge_tunnel::mux::{self, Mode, TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
 
 use crate::AppState;
-use crate::store::AuditEvent;
+use crate::registry::Claim;
+use crate::store::{AuditEvent, NodeFlag, NodeFlagKind};
 
 /// A node's authenticated SSH connection, about to carry the tunnel.
 pub struct Link {
@@ -30,7 +31,21 @@ impl Link {
         async move {
             let cfg = self.state.config.tunnel.clone();
             let (mux, mut inbound) = mux::spawn(io, Mode::Server, &cfg);
-            let reason = match self.handshake(&mut inbound).await {
+            // Claim first, then check the key is still enrolled: a revocation either removed the key
+            // before this check or finds the claim and cancels it (see `registry`).
+            let claim = self.state.registry.claim(&self.node_id);
+            let handshake = async {
+                match self.state.store.node(&self.node_id) {
+                    Ok(Some(_)) => self.handshake(&mut inbound).await,
+                    Ok(None) => Err("node revoked".to_string()),
+                    Err(e) => Err(format!("reading the node record: {e}")),
+                }
+            };
+            let handshake = tokio::select! {
+                r = handshake => r,
+                _ = claim.cancelled() => Err("node revoked or disconnected during the handshake".to_string()),
+            };
+            let reason = match handshake {
                 Ok((hello, control)) => {
                     // Main opens every stream but control; anything else from the node is reset.
                     tokio::spawn(async move {
@@ -38,7 +53,7 @@ impl Link {
                             tracing::warn!("node opened an unexpected stream; resetting it");
                         }
                     });
-                    self.run(hello, control, mux.clone(), &shutdown).await
+                    self.run(&claim, hello, control, mux.clone(), &shutdown).await
                 }
                 Err(reason) => {
                     tracing::warn!("link refused: {reason}");
@@ -110,6 +125,10 @@ impl Link {
                 )
             })
         });
+        let refusal = match refusal {
+            Some(r) => Some(r),
+            None => self.live_duplicate().await,
+        };
         if let Some((code, message)) = refusal {
             let frame = ControlFrame::Refused {
                 code: code.into(),
@@ -144,9 +163,58 @@ impl Link {
         Ok((hello, control))
     }
 
+    /// Refuses a second live link with this node's key. A reconnect replaces a stale link; but when
+    /// the registered link still answers an echo within `tunnel.dead_after`, two machines hold the key:
+    /// the node is flagged for its owner and admins, the clone audited, and the newcomer refused (so
+    /// the two do not take the id from each other and each receive the other's traffic).
+    async fn live_duplicate(&self) -> Option<(&'static str, String)> {
+        let old = self.state.registry.get(&self.node_id)?;
+        if old.mux.is_closed() {
+            return None;
+        }
+        let probe = async {
+            let mut stream = old.mux.open(&Open::Echo).await.ok()?;
+            stream.write_all(b"?").await.ok()?;
+            stream.flush().await.ok()?;
+            let mut back = [0u8; 1];
+            stream.read_exact(&mut back).await.ok()?;
+            Some(())
+        };
+        let budget = self.state.config.tunnel.dead_after;
+        tokio::time::timeout(budget, probe).await.ok()??;
+        let live = old
+            .remote
+            .map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+        let message = format!(
+            "node {:?} is already connected from {live} with the same key; two machines hold this \
+             node's private key. The node is flagged: revoke it and enrol each machine with its own key",
+            self.node_id
+        );
+        let flag = NodeFlag {
+            kind: NodeFlagKind::ClonedKey,
+            message: format!(
+                "two machines hold this node's key: one linked from {live}, another tried from {}; \
+                 revoke the node and enrol each machine with its own key",
+                self.peer
+            ),
+            at: crate::store::now_ms(),
+        };
+        if let Err(e) = self.state.store.flag_node(&self.node_id, flag) {
+            tracing::warn!("could not flag the node: {e}");
+        }
+        self.state.store.audit(
+            AuditEvent::new(format!("node:{}", self.node_id), "node.key_cloned")
+                .target(self.node_id.clone())
+                .source(Some(self.peer))
+                .detail(format!("live link from {live}; second link refused")),
+        );
+        Some((protocol::REFUSED_DUPLICATE, message))
+    }
+
     /// The registered life of the link: heartbeats in, acks out, until something ends it.
     async fn run(
         &self,
+        claim: &Claim,
         hello: Hello,
         mut control: TunnelStream,
         mux: mux::MuxHandle,
@@ -155,7 +223,10 @@ impl Link {
         let cfg = &self.state.config.tunnel;
         let registry = &self.state.registry;
         let store = &self.state.store;
-        let link = registry.register(hello.clone(), mux.clone(), Some(self.peer));
+        let link = match registry.register(claim, hello.clone(), mux.clone(), Some(self.peer)) {
+            Ok(link) => link,
+            Err(e) => return e.to_string(),
+        };
         if let Err(e) = store.node_seen(&self.node_id, Some(&hello)) {
             tracing::warn!("could not record node hello: {e}");
         }

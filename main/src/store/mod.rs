@@ -22,7 +22,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditEntry, AuditEvent};
-pub use nodes::NodeRecord;
+pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use sessions::AuthSession;
 pub use ssh_keys::SshKey;
 pub use tokens::{NodeToken, tokens_match};

@@ -26,6 +26,28 @@ pub struct NodeRecord {
     pub last_seen: Option<u64>,
     /// The node's most recent hello, so offline nodes still show labels and providers.
     pub last_hello: Option<Hello>,
+    /// Something its owner and admins must look at (a cloned key); cleared by revoking the node.
+    #[serde(default)]
+    pub flag: Option<NodeFlag>,
+}
+
+/// A warning on a node that needs a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFlag {
+    /// What kind of problem.
+    pub kind: NodeFlagKind,
+    /// What happened and what to do.
+    pub message: String,
+    /// When, ms since epoch.
+    pub at: u64,
+}
+
+/// The kinds of [`NodeFlag`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeFlagKind {
+    /// Two live links presented the node's key at once.
+    ClonedKey,
 }
 
 impl NodeRecord {
@@ -98,6 +120,7 @@ impl Store {
             enrolled_from: from,
             last_seen: None,
             last_hello: None,
+            flag: None,
         };
         self.nodes.insert(id, encode(&record))?;
         self.node_keys.insert(&record.fingerprint, id)?;
@@ -114,6 +137,13 @@ impl Store {
             }
         })
         .map(|_| ())
+    }
+
+    /// Sets (or replaces) a node's flag.
+    pub fn flag_node(&self, id: &str, flag: NodeFlag) -> Result<(), StoreError> {
+        self.update_node(id, |n| n.flag = Some(flag))?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Adds or removes a member.

@@ -375,7 +375,15 @@ version: string | null,
  */
 path: string, };
 
-export type NodeView = { id: string, name: string, online: boolean, connected_at: string | null, last_heartbeat: string | null, last_seen: string | null, address: string | null, hostname: string | null, os: string | null, labels: Array<string>, capabilities: Array<string>, providers: Array<ProviderInfo>, agent_version: string | null, protocol_version: number | null, fingerprint: string, owner: string | null, members: Array<string>, enrolled_at: string, };
+export type NodeFlagKind = "cloned_key";
+
+export type NodeFlagView = { kind: NodeFlagKind, message: string, at: string, };
+
+export type NodeView = { id: string, name: string, online: boolean, connected_at: string | null, last_heartbeat: string | null, last_seen: string | null, address: string | null, hostname: string | null, os: string | null, labels: Array<string>, capabilities: Array<string>, providers: Array<ProviderInfo>, agent_version: string | null, protocol_version: number | null, fingerprint: string, owner: string | null, members: Array<string>, enrolled_at: string, 
+/**
+ * A problem the node's owner and admins must look at (shown to them only).
+ */
+flag: NodeFlagView | null, };
 
 export type TokenView = { id: string, token: string, expires_at: string, main_host_key: string, join_command: string, };
 

@@ -67,6 +67,12 @@ export function NodesPage({ me }: { me: Me }) {
               <h2>{n.name}</h2>
               <span className={`pill ${n.online ? "st-running" : "st-stopped"}`}>{n.online ? "online" : "offline"}</span>
             </header>
+            {n.flag && (
+              <p className="error" role="alert" data-testid="node-flag">
+                {n.flag.kind === "cloned_key" ? "Cloned key: " : ""}
+                {n.flag.message}
+              </p>
+            )}
             <dl>
               <dt>Id</dt>
               <dd>
