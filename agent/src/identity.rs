@@ -63,8 +63,9 @@ impl Identity {
     /// Loads (or creates on first start) the key and id under `database.path`.
     pub fn load(config: &NodeConfig) -> anyhow::Result<Identity> {
         let dir = &config.database.path;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating state dir {} (database.path)", dir.display()))?;
+        keys::secure_state_dir(dir).with_context(|| {
+            format!("preparing the state dir {} (database.path)", dir.display())
+        })?;
         let key = keys::load_or_generate(&key_path(dir))?;
         let node_id = match &config.node.id {
             Some(id) => id.clone(),

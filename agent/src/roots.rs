@@ -15,11 +15,19 @@ pub enum PathError {
     /// Resolves outside every allowed root.
     #[error("{0}")]
     OutsideRoots(String),
+    /// Is, or lies inside, a protected state directory.
+    #[error("{0}")]
+    Protected(String),
 }
 
-/// Resolves `path` (absolute, on this node) to its canonical form and checks it lies inside a root.
-/// Symlinks are resolved first, so a link pointing out of a root is refused.
-pub fn resolve_dir(roots: &[PathBuf], path: &str) -> Result<PathBuf, PathError> {
+/// Resolves `path` (absolute, on this node) to its canonical form and checks it lies inside a root and
+/// outside every protected state directory. Symlinks are resolved first, so a link pointing out of a
+/// root, or into a state directory, is refused.
+pub fn resolve_dir(
+    roots: &[PathBuf],
+    protected: &[PathBuf],
+    path: &str,
+) -> Result<PathBuf, PathError> {
     if path.contains('\0') {
         return Err(PathError::Invalid("path contains a NUL byte".into()));
     }
@@ -46,7 +54,26 @@ pub fn resolve_dir(roots: &[PathBuf], path: &str) -> Result<PathBuf, PathError> 
     if !contains(&canonical(roots), &real) {
         return Err(outside(path, &real, roots));
     }
+    if let Some(state) = canonical(protected).iter().find(|p| real.starts_with(p)) {
+        return Err(protected_refusal(path, state));
+    }
     Ok(real)
+}
+
+/// The refusal for `asked`, which is or lies inside the state directory `state`.
+pub fn protected_refusal(asked: &str, state: &Path) -> PathError {
+    PathError::Protected(format!(
+        "{asked:?} is inside {}, a VibeBridge state directory (node key, databases, session logs); \
+         the file, git and session APIs never touch it, whatever filesystem.roots allows. Move the state \
+         out of the roots (database.path) if you need the rest of this directory",
+        state.display()
+    ))
+}
+
+/// The first canonical state directory that `real` (canonical) holds: deleting or moving `real`
+/// would take that state with it.
+pub fn holds_protected<'p>(canonical_protected: &'p [PathBuf], real: &Path) -> Option<&'p PathBuf> {
+    canonical_protected.iter().find(|p| p.starts_with(real))
 }
 
 impl PathError {
@@ -56,6 +83,7 @@ impl PathError {
             PathError::Invalid(_) => vibebridge_tunnel::session::ERR_BAD_REQUEST,
             PathError::NotFound(_) => vibebridge_tunnel::session::ERR_PATH_NOT_FOUND,
             PathError::OutsideRoots(_) => vibebridge_tunnel::session::ERR_PATH_OUTSIDE_ROOTS,
+            PathError::Protected(_) => vibebridge_tunnel::fs::ERR_PROTECTED,
         }
     }
 }
@@ -101,31 +129,56 @@ mod tests {
         let roots = vec![root.clone()];
         let s = |p: &Path| p.display().to_string();
 
-        assert!(resolve_dir(&roots, &s(&root.join("sub"))).is_ok());
+        assert!(resolve_dir(&roots, &[], &s(&root.join("sub"))).is_ok());
         assert!(matches!(
-            resolve_dir(&roots, &s(&root.join("sub/../../outside"))),
+            resolve_dir(&roots, &[], &s(&root.join("sub/../../outside"))),
             Err(PathError::OutsideRoots(_))
         ));
         assert!(matches!(
-            resolve_dir(&roots, &s(&root.join("link"))),
+            resolve_dir(&roots, &[], &s(&root.join("link"))),
             Err(PathError::OutsideRoots(_))
         ));
         assert!(matches!(
-            resolve_dir(&roots, "relative/dir"),
+            resolve_dir(&roots, &[], "relative/dir"),
             Err(PathError::Invalid(_))
         ));
         assert!(matches!(
-            resolve_dir(&roots, "/tmp/a\0b"),
+            resolve_dir(&roots, &[], "/tmp/a\0b"),
             Err(PathError::Invalid(_))
         ));
         assert!(matches!(
-            resolve_dir(&roots, &s(&root.join("missing"))),
+            resolve_dir(&roots, &[], &s(&root.join("missing"))),
             Err(PathError::NotFound(_))
         ));
         assert!(matches!(
-            resolve_dir(&[], &s(&root)),
+            resolve_dir(&[], &[], &s(&root)),
             Err(PathError::OutsideRoots(_))
         ));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Proves a state directory inside a root is refused, by itself, below it and through a symlink, while its parent stays usable.
+    #[test]
+    fn state_dirs_are_refused_inside_roots() {
+        let base = std::env::temp_dir().join(format!("vb-state-{}", std::process::id()));
+        let root = base.join("root");
+        let state = root.join(".vibebridge");
+        std::fs::create_dir_all(state.join("node")).unwrap();
+        let _ = std::fs::remove_file(root.join("alias"));
+        std::os::unix::fs::symlink(&state, root.join("alias")).unwrap();
+        let (roots, protected) = (vec![root.clone()], vec![state.clone()]);
+        let s = |p: &Path| p.display().to_string();
+        assert!(resolve_dir(&roots, &protected, &s(&root)).is_ok());
+        for p in [state.clone(), state.join("node"), root.join("alias/node")] {
+            let err = resolve_dir(&roots, &protected, &s(&p)).unwrap_err();
+            assert!(matches!(err, PathError::Protected(_)), "{p:?}: {err:?}");
+            assert_eq!(err.code(), "protected_state");
+        }
+        let canon = canonical(&protected);
+        assert!(holds_protected(&canon, &std::fs::canonicalize(&root).unwrap()).is_some());
+        assert!(
+            holds_protected(&canon, &std::fs::canonicalize(state.join("node")).unwrap()).is_none()
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -105,6 +105,8 @@ impl Main {
         })?;
         let store = Store::open(&config.database.path.join("db"))?;
         let host_key = keys::load_or_generate(&config.host_key_path())?;
+        // The database holds the JWT secret and password hashes: 0700/0600 whatever the umask.
+        keys::secure_state_dir(&config.database.path)?;
         let secret = match &config.auth.jwt_secret {
             Some(s) => s.expose().to_string(),
             None => store.meta_secret("jwt_secret", || keys::random_hex(32))?,

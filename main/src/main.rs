@@ -107,6 +107,9 @@ async fn up(
     node.node.main_addr = format!("127.0.0.1:{}", ssh_addr.port());
     node.node.main_host_key = Some(main.host_key_fingerprint().to_string());
     node.database.path = data.join("node");
+    // Main's state (JWT secret, host key) sits beside the node's, often inside the root: the local
+    // node never serves, lists or stages it.
+    node.filesystem.protected.push(data.clone());
     node.server.port = 0;
     node.filesystem.roots = if roots.is_empty() {
         vec![std::env::current_dir().context("reading the current directory")?]

@@ -24,6 +24,9 @@ pub const ERR_READ_ONLY: &str = "read_only";
 pub const ERR_TOO_LARGE: &str = "too_large";
 /// Refused: a dot-file while `filesystem.hidden = "deny"`.
 pub const ERR_HIDDEN: &str = "hidden_denied";
+/// Refused: the path is (inside, or holds) the node's or main's own state directory — keys, databases,
+/// session logs — which no file, git or session request may touch, whatever the roots say.
+pub const ERR_PROTECTED: &str = "protected_state";
 /// Refused: the target already exists.
 pub const ERR_EXISTS: &str = "already_exists";
 /// Refused: the file changed since the client read it (its `etag` no longer matches).

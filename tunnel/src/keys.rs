@@ -75,6 +75,37 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes `dir` a private state directory whatever the umask: created if absent, the directory and
+/// every directory below it 0700, every file 0600. Symlinks are left alone (never followed). Run it
+/// after opening the databases inside, so the files they created are covered too.
+pub fn secure_state_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))?;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (chmod 700)", dir.display()))?;
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                let path = entry.path();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private (chmod 600)", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_private_mode(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode();
@@ -166,6 +197,29 @@ mod tests {
         write_private(&path, b"garbage").unwrap();
         let err = format!("{:#}", load_or_generate(&path).unwrap_err());
         assert!(err.contains("not an OpenSSH private key"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Proves a state directory made under a loose umask (0755 dirs, 0644 files) ends 0700/0600 throughout.
+    #[test]
+    fn state_dir_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vb-state-{}", random_hex(6)));
+        std::fs::create_dir_all(dir.join("db/blobs")).unwrap();
+        for d in [&dir, &dir.join("db"), &dir.join("db/blobs")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join("db/conf"), b"x").unwrap();
+        std::fs::write(dir.join("db/blobs/1"), b"x").unwrap();
+        std::fs::set_permissions(dir.join("db/conf"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        secure_state_dir(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("db")), 0o700);
+        assert_eq!(mode(&dir.join("db/blobs")), 0o700);
+        assert_eq!(mode(&dir.join("db/conf")), 0o600);
+        assert_eq!(mode(&dir.join("db/blobs/1")), 0o600);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

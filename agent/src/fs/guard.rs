@@ -62,6 +62,8 @@ pub struct Guard<'a> {
     cfg: &'a FilesystemConfig,
     /// The roots, canonical; roots that do not exist are left out.
     roots: Vec<PathBuf>,
+    /// The state directories no request may touch, canonical.
+    protected: Vec<PathBuf>,
 }
 
 impl<'a> Guard<'a> {
@@ -70,6 +72,23 @@ impl<'a> Guard<'a> {
         Guard {
             cfg,
             roots: roots::canonical(&cfg.roots),
+            protected: roots::canonical(&cfg.protected),
+        }
+    }
+
+    /// Whether `path` is, or lies inside, a state directory: left out of listings.
+    pub fn is_protected(&self, path: &Path) -> bool {
+        let real = std::fs::canonicalize(path);
+        let real = real.as_deref().unwrap_or(path);
+        self.protected.iter().any(|p| real.starts_with(p))
+    }
+
+    /// Refuses deleting or moving `real` (canonical, or an entry under a canonical parent) when a
+    /// state directory lies inside it: that would take the node's key and databases with it.
+    pub fn not_holding_state(&self, asked: &str, real: &Path) -> Result<(), Refusal> {
+        match roots::holds_protected(&self.protected, real) {
+            Some(state) => Err(roots::protected_refusal(asked, state).into()),
+            None => Ok(()),
         }
     }
 
@@ -136,14 +155,21 @@ impl<'a> Guard<'a> {
             ));
         }
         let full = real_parent.join(name);
+        if let Some(state) = self.protected.iter().find(|p| full.starts_with(p)) {
+            return Err(roots::protected_refusal(path, state).into());
+        }
         self.check_hidden(path, &full)?;
         Ok((real_parent, full))
     }
 
-    /// Refuses a resolved path outside the roots or, under `hidden = "deny"`, below a dot-name.
+    /// Refuses a resolved path outside the roots, inside a state directory or, under
+    /// `hidden = "deny"`, below a dot-name.
     fn check_inside(&self, asked: &str, real: &Path) -> Result<(), Refusal> {
         if !self.inside(real) {
             return Err(roots::outside(asked, real, &self.cfg.roots).into());
+        }
+        if let Some(state) = self.protected.iter().find(|p| real.starts_with(p)) {
+            return Err(roots::protected_refusal(asked, state).into());
         }
         self.check_hidden(asked, real)
     }

@@ -32,6 +32,9 @@ pub fn list(guard: &Guard<'_>, path: Option<&str>, dirs_only: bool) -> Result<Di
         if name.starts_with('.') && !guard.lists_hidden() {
             continue;
         }
+        if guard.is_protected(&item.path()) {
+            continue;
+        }
         let Ok(file_type) = item.file_type() else {
             continue;
         };
@@ -183,6 +186,7 @@ pub fn rename(guard: &Guard<'_>, from: &str, to: &str, overwrite: bool) -> Resul
     guard.writable()?;
     let (_, src) = guard.entry(from)?;
     let (_, dst) = guard.entry(to)?;
+    guard.not_holding_state(from, &src)?;
     let src_meta = std::fs::symlink_metadata(&src).map_err(|e| Refusal::io("move", &src, &e))?;
     if src_meta.is_dir() && dst.starts_with(&src) {
         return Err(Refusal::new(
@@ -218,6 +222,7 @@ pub fn rename(guard: &Guard<'_>, from: &str, to: &str, overwrite: bool) -> Resul
 pub fn delete(guard: &Guard<'_>, path: &str, recursive: bool) -> Result<(), Refusal> {
     guard.writable()?;
     let (_, full) = guard.entry(path)?;
+    guard.not_holding_state(path, &full)?;
     let meta = std::fs::symlink_metadata(&full).map_err(|e| Refusal::io("delete", &full, &e))?;
     let removed = if meta.is_dir() && recursive {
         std::fs::remove_dir_all(&full)

@@ -413,3 +413,72 @@ async fn crash_between_write_and_rename() {
     assert!(staged.path().exists());
     std::process::abort();
 }
+
+/// Proves a state directory inside a root is never listed, read, written, deleted or moved (itself or a parent holding it).
+#[test]
+fn state_dirs_are_protected() {
+    let t = Tree::new("state");
+    std::fs::create_dir_all(t.root.join("src/.vibebridge/node")).unwrap();
+    std::fs::write(t.root.join("src/.vibebridge/node/key"), "SECRET").unwrap();
+    std::os::unix::fs::symlink(t.root.join("src/.vibebridge"), t.root.join("state-link")).unwrap();
+    let cfg = FilesystemConfig {
+        protected: vec![t.root.join("src/.vibebridge")],
+        hidden: HiddenPolicy::Show,
+        ..t.cfg()
+    };
+    let g = Guard::new(&cfg);
+    let listing = ops::list(&g, Some(&t.p("src")), false).unwrap();
+    let names: Vec<_> = listing.entries.iter().map(|e| e.name.as_str()).collect();
+    assert!(
+        names.contains(&"main.rs") && !names.contains(&".vibebridge"),
+        "{names:?}"
+    );
+    let root_listing = ops::list(&g, Some(&t.p("")), false).unwrap();
+    assert!(root_listing.entries.iter().all(|e| e.name != "state-link"));
+
+    for path in [
+        "src/.vibebridge",
+        "src/.vibebridge/node/key",
+        "state-link/node/key",
+    ] {
+        assert_eq!(code(ops::stat(&g, &t.p(path))), "protected_state", "{path}");
+    }
+    assert_eq!(
+        code(ops::list(&g, Some(&t.p("state-link")), false)),
+        "protected_state"
+    );
+    assert_eq!(
+        code(ops::create(&g, &t.p("src/.vibebridge/node/new"), false)),
+        "protected_state"
+    );
+    assert_eq!(
+        code(ops::delete(&g, &t.p("src/.vibebridge/node/key"), false)),
+        "protected_state"
+    );
+    assert_eq!(code(ops::delete(&g, &t.p("src"), true)), "protected_state");
+    assert_eq!(
+        code(ops::rename(&g, &t.p("src"), &t.p("moved"), false)),
+        "protected_state"
+    );
+    assert_eq!(
+        code(ops::rename(
+            &g,
+            &t.p("src/main.rs"),
+            &t.p("src/.vibebridge/x"),
+            false
+        )),
+        "protected_state"
+    );
+    let refusal = ops::stat(&g, &t.p("src/.vibebridge/node/key")).unwrap_err();
+    assert!(
+        refusal.message.contains("database.path"),
+        "{}",
+        refusal.message
+    );
+    // Deleting the symlink itself is fine: the state stays.
+    ops::delete(&g, &t.p("state-link"), false).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(t.root.join("src/.vibebridge/node/key")).unwrap(),
+        "SECRET"
+    );
+}

@@ -60,6 +60,13 @@ pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<Gi
         }
         Compare::Commit(rev) => commit_changes(&r.repo, rev)?,
     };
+    changed.retain(|_, c| {
+        !r.is_protected(c.path.as_bytes())
+            && !c
+                .orig_path
+                .as_deref()
+                .is_some_and(|o| r.is_protected(o.as_bytes()))
+    });
     let from_worktree = matches!(what, Compare::Worktree);
     if let Some(only) = only {
         changed.retain(|_, c| {

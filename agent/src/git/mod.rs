@@ -49,7 +49,17 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
             "this node is read-only (filesystem.read_only = true in its config): git changes are refused",
         ));
     }
-    let repo = Repo::open(&fs.roots, req.repo())?;
+    let repo = Repo::open(&fs.roots, &fs.protected, req.repo())?;
+    let named: Vec<&String> = match &req {
+        GitRequest::Diff { path, .. } => path.iter().collect(),
+        GitRequest::Stage { paths, .. }
+        | GitRequest::Unstage { paths, .. }
+        | GitRequest::Discard { paths, .. } => paths.iter().collect(),
+        _ => Vec::new(),
+    };
+    for path in named {
+        repo.refuse_protected(path)?;
+    }
     Ok(match req {
         GitRequest::Status { .. } => GitAnswer::Status(status::read(&repo)?),
         GitRequest::Diff {
@@ -165,11 +175,14 @@ pub(crate) struct Repo {
     pub(crate) repo: gix::Repository,
     /// The work tree, canonical.
     pub(crate) workdir: PathBuf,
+    /// Work-tree-relative paths of the state directories inside this work tree: never listed,
+    /// diffed, staged or discarded.
+    protected: Vec<String>,
 }
 
 impl Repo {
-    fn open(allowed: &[PathBuf], path: &str) -> Result<Repo, GitError> {
-        let dir = roots::resolve_dir(allowed, path)
+    fn open(allowed: &[PathBuf], protected: &[PathBuf], path: &str) -> Result<Repo, GitError> {
+        let dir = roots::resolve_dir(allowed, protected, path)
             .map_err(|e| GitError::new(e.code(), e.to_string()))?;
         let repo = gix::discover(&dir).map_err(|e| {
             if e.downcast_any_ref::<gix::discover::upwards::Error>().is_some() {
@@ -205,7 +218,16 @@ impl Repo {
                 ),
             ));
         }
-        Ok(Repo { repo, workdir })
+        let protected = roots::canonical(protected)
+            .iter()
+            .filter_map(|p| p.strip_prefix(&workdir).ok())
+            .filter_map(|rel| rel.to_str().map(str::to_string))
+            .collect();
+        Ok(Repo {
+            repo,
+            workdir,
+            protected,
+        })
     }
 
     /// The same repository, freshly opened, so answers after a change see the new index and refs.
@@ -214,7 +236,30 @@ impl Repo {
         Ok(Repo {
             repo,
             workdir: self.workdir.clone(),
+            protected: self.protected.clone(),
         })
+    }
+
+    /// Whether work-tree path `path` is a state directory or lies inside one.
+    pub(crate) fn is_protected(&self, path: &[u8]) -> bool {
+        let path = path.strip_suffix(b"/").unwrap_or(path);
+        self.protected.iter().any(|p| covers(p, path))
+    }
+
+    /// Refuses a request path that names a state directory or something inside it.
+    fn refuse_protected(&self, path: &str) -> Result<(), GitError> {
+        let rel = path.trim_matches('/');
+        match self.protected.iter().find(|p| covers(p, rel.as_bytes())) {
+            Some(state) => Err(GitError::new(
+                vibebridge_tunnel::fs::ERR_PROTECTED,
+                format!(
+                    "{path:?} is inside {state}, a VibeBridge state directory (node key, databases, session \
+                     logs); git operations never show, stage or discard it. Add it to .gitignore, or move the \
+                     state out of the work tree (database.path)"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }
 

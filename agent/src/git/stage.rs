@@ -71,7 +71,7 @@ pub(crate) fn stage(r: &Repo, paths: &[String]) -> Result<(), GitError> {
     let repo = &r.repo;
     let mut index = LockedIndex::open(repo)?;
     require_known(r, &index.file, None, paths)?;
-    let (add, mut remove) = worktree_changes(repo, &index.file, paths)?;
+    let (add, mut remove) = worktree_changes(r, &index.file, paths)?;
     refuse_ignored(&index.file, paths, &add, &remove)?;
 
     let (mut pipeline, _) = repo.filter_pipeline(None).or_git("preparing filters")?;
@@ -147,10 +147,11 @@ pub(crate) fn stage(r: &Repo, paths: &[String]) -> Result<(), GitError> {
 
 /// Paths that changed between index and work tree under `paths`: to add, and to remove.
 fn worktree_changes(
-    repo: &gix::Repository,
+    r: &Repo,
     index: &gix::index::File,
     paths: &[String],
 ) -> Result<(BTreeSet<BString>, BTreeSet<BString>), GitError> {
+    let repo = &r.repo;
     let selected = Selection::new(paths);
     let iter = repo
         .status(gix::progress::Discard)
@@ -166,7 +167,7 @@ fn worktree_changes(
     let mut remove = BTreeSet::new();
     for item in iter {
         let item = item.or_git("comparing the work tree with the index")?;
-        if !selected.covers(item.rela_path()) {
+        if !selected.covers(item.rela_path()) || r.is_protected(item.rela_path()) {
             continue;
         }
         match item {

@@ -69,6 +69,7 @@ pub(crate) fn read(r: &Repo) -> Result<GitStatus, GitError> {
         e.unstaged = FileState::Conflicted;
         e.orig_path = None;
     }
+    entries.retain(|path, _| !r.is_protected(path.as_bytes()));
     let truncated = entries.len() > MAX_STATUS_ENTRIES;
     Ok(GitStatus {
         workdir: r.workdir.display().to_string(),

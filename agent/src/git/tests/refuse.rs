@@ -1,7 +1,7 @@
 //! Refusals: paths escaping the work tree, repositories outside the roots, non-repositories and
 //! read-only nodes, each with the stable code main relies on.
 
-use vibebridge_tunnel::git::{ERR_NOT_A_REPO, GitRequest};
+use vibebridge_tunnel::git::{ERR_NOT_A_REPO, GitAnswer, GitReply, GitRequest};
 
 use super::{Fixture, err_with};
 use crate::config::FilesystemConfig;
@@ -147,4 +147,74 @@ fn git_read_only_refuses_changes() {
     assert_eq!(code, "read_only");
     assert!(message.contains("filesystem.read_only"), "{message}");
     assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "");
+}
+
+/// Proves a state directory inside a work tree is never listed, diffed, staged (even by staging its parent) or discarded.
+#[test]
+fn git_never_touches_state_dirs() {
+    let f = Fixture::with_files(&[("a", "1"), ("data/tracked", "t")]);
+    f.write("data/node/node_ed25519_key", "SECRET");
+    f.write("data/node/sessions.db", "DB");
+    f.write("data/notes.txt", "n");
+    let fs = FilesystemConfig {
+        protected: vec![f.repo.join("data/node")],
+        ..f.fs()
+    };
+    let status = match super::super::handle(&fs, GitRequest::Status { repo: f.repo_str() }) {
+        GitReply::Ok(GitAnswer::Status(s)) => s,
+        other => panic!("{other:?}"),
+    };
+    let paths: Vec<_> = status.entries.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"data/notes.txt"), "{paths:?}");
+    assert!(
+        paths.iter().all(|p| !p.starts_with("data/node")),
+        "{paths:?}"
+    );
+
+    for req in [
+        GitRequest::Stage {
+            repo: f.repo_str(),
+            paths: vec!["data/node".into()],
+        },
+        GitRequest::Discard {
+            repo: f.repo_str(),
+            paths: vec!["data/node/sessions.db".into()],
+        },
+        GitRequest::Diff {
+            repo: f.repo_str(),
+            staged: false,
+            path: Some("data/node/".into()),
+            rev: None,
+        },
+    ] {
+        let (code, message) = err_with(&fs, req);
+        assert_eq!(code, "protected_state", "{message}");
+        assert!(message.contains("state directory"), "{message}");
+    }
+    // Staging or discarding the parent leaves the state alone.
+    assert!(matches!(
+        super::super::handle(
+            &fs,
+            GitRequest::Stage {
+                repo: f.repo_str(),
+                paths: vec!["data".into()],
+            }
+        ),
+        GitReply::Ok(_)
+    ));
+    let staged = f.git_lines(&["diff", "--cached", "--name-only"]);
+    assert_eq!(staged, vec!["data/notes.txt".to_string()]);
+    f.git(&["reset", "-q"]);
+    assert!(matches!(
+        super::super::handle(
+            &fs,
+            GitRequest::Discard {
+                repo: f.repo_str(),
+                paths: vec!["data".into()],
+            }
+        ),
+        GitReply::Ok(_)
+    ));
+    assert_eq!(f.read("data/node/node_ed25519_key"), "SECRET");
+    assert!(!f.repo.join("data/notes.txt").exists());
 }
