@@ -27,6 +27,8 @@ pub struct NodeConfig {
     pub filesystem: FilesystemConfig,
     /// `[terminal]`.
     pub terminal: TerminalConfig,
+    /// `[execution]`: which OS user shells and agent CLIs run as.
+    pub execution: ExecutionConfig,
     /// `[providers.claude]`, `[providers.codex]`.
     pub providers: ProvidersConfig,
     /// `[reconnect]`: backoff when the link drops.
@@ -65,9 +67,33 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            path: PathBuf::from("./data/node"),
+            path: default_state_dir(|k| std::env::var_os(k)),
         }
     }
+}
+
+/// Where the node keeps its state when `database.path` is not set, outside the code it serves:
+/// systemd's `$STATE_DIRECTORY` (from `StateDirectory=`), else `$XDG_STATE_HOME/vibebridge-agent`,
+/// else `~/.local/state/vibebridge-agent`; `./data/node` only when none of these is known.
+pub fn default_state_dir(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dirs) = env("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        // systemd joins several StateDirectory= entries with ':'; the first is ours.
+        let first = dirs
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return PathBuf::from(first);
+    }
+    if let Some(xdg) = set("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
+        return xdg.join("vibebridge-agent");
+    }
+    if let Some(home) = set("HOME").filter(|p| p.is_absolute()) {
+        return home.join(".local/state/vibebridge-agent");
+    }
+    PathBuf::from("./data/node")
 }
 
 /// `[node]`.
@@ -102,6 +128,10 @@ pub struct FilesystemConfig {
     pub read_only: bool,
     /// Dot-files (`.git`, `.env`…): listed, left out of listings, or refused altogether.
     pub hidden: HiddenPolicy,
+    /// State directories no request may touch even inside a root: the agent's own `database.path`
+    /// (added at start) and, under `vibebridge up`, main's. Not configurable.
+    #[serde(skip)]
+    pub protected: Vec<PathBuf>,
 }
 
 /// `filesystem.hidden`: what the file API does with names starting with `.`.
@@ -124,8 +154,21 @@ impl Default for FilesystemConfig {
             max_file_bytes: 50 * 1024 * 1024,
             read_only: false,
             hidden: HiddenPolicy::Hide,
+            protected: Vec::new(),
         }
     }
+}
+
+/// `[execution]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Run web terminals and agent CLIs as this user (name or uid) instead of the agent's own, so
+    /// they cannot read the agent's state. Needs root or `CAP_SETUID`+`CAP_SETGID`.
+    pub run_as: Option<String>,
+    /// `run_as`, looked up at start.
+    #[serde(skip)]
+    pub user: Option<crate::run_as::RunAs>,
 }
 
 /// `[terminal]`.
@@ -317,5 +360,44 @@ impl NodeConfig {
         }
         self.tunnel.validate().map_err(anyhow::Error::msg)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the default state directory is systemd's, then XDG's, then ~/.local/state, never the working directory.
+    #[test]
+    fn default_state_dir_is_outside_the_working_directory() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        static ALL: [(&str, &str); 3] = [
+            (
+                "STATE_DIRECTORY",
+                "/var/lib/vibebridge-agent:/var/lib/other",
+            ),
+            ("XDG_STATE_HOME", "/home/a/.state"),
+            ("HOME", "/home/a"),
+        ];
+        assert_eq!(
+            default_state_dir(env(&ALL)),
+            PathBuf::from("/var/lib/vibebridge-agent")
+        );
+        assert_eq!(
+            default_state_dir(env(&ALL[1..])),
+            PathBuf::from("/home/a/.state/vibebridge-agent")
+        );
+        assert_eq!(
+            default_state_dir(env(&[("XDG_STATE_HOME", "relative"), ("HOME", "/home/a")])),
+            PathBuf::from("/home/a/.local/state/vibebridge-agent")
+        );
+        assert_eq!(default_state_dir(env(&[])), PathBuf::from("./data/node"));
     }
 }

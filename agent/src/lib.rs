@@ -12,6 +12,11 @@ pub mod identity;
 pub mod link;
 pub mod providers;
 pub mod roots;
+
+/// The environment variable `vibebridge-agent run` reads the register token from; removed from the
+/// environment of every shell and CLI the agent starts.
+pub const REGISTER_TOKEN_ENV: &str = "VIBEBRIDGE_REGISTER_TOKEN";
+pub mod run_as;
 pub mod sessions;
 pub mod streams;
 pub mod terminals;
@@ -42,8 +47,23 @@ impl Agent {
     ) -> anyhow::Result<Agent> {
         config.validate()?;
         let identity = Identity::load(&config)?;
+        let mut config = config;
+        config.execution.user = config
+            .execution
+            .run_as
+            .as_deref()
+            .map(run_as::RunAs::resolve)
+            .transpose()?;
+        // The node's own state (key, databases, transcripts) is never reachable through its APIs,
+        // even when database.path lies inside a root.
+        config
+            .filesystem
+            .protected
+            .push(config.database.path.clone());
         let shared = std::sync::Arc::new(config.clone());
         let sessions = sessions::Sessions::open(shared.clone(), shutdown.child_token())?;
+        // After the session store exists, so its files are covered too.
+        vibebridge_tunnel::keys::secure_state_dir(&config.database.path)?;
         let terminals = terminals::Terminals::new(shared.clone());
         let services = streams::Services {
             sessions: sessions.clone(),
