@@ -290,6 +290,15 @@ impl Terminals {
         if let Some(s) = &self.inner.config.terminal.default_shell {
             return s.clone();
         }
+        // Under execution.run_as, that user's login shell, unless it is one that refuses logins.
+        if let Some(user) = &self.inner.config.execution.user {
+            let refuses = ["nologin", "false"]
+                .iter()
+                .any(|n| user.shell.file_name().is_some_and(|f| f == *n));
+            if !refuses && !user.shell.as_os_str().is_empty() {
+                return user.shell.clone();
+            }
+        }
         if let Some(s) = std::env::var_os("SHELL").filter(|s| !s.is_empty()) {
             return PathBuf::from(s);
         }
@@ -313,12 +322,17 @@ impl Terminals {
             .unwrap_or_else(|| PathBuf::from("/"));
         let (pty, pts) = pty_process::open()?;
         pty.resize(Size::new(open.rows, open.cols))?;
-        let mut child = pty_process::Command::new(&shell)
+        let command = pty_process::Command::new(&shell)
             .current_dir(&cwd)
             .env("TERM", "xterm-256color")
             .env("COLORTERM", "truecolor")
-            .kill_on_drop(true)
-            .spawn(pts)?;
+            .env_remove(crate::REGISTER_TOKEN_ENV)
+            .kill_on_drop(true);
+        let mut child = match &self.inner.config.execution.user {
+            Some(user) => command.uid(user.uid).gid(user.gid).envs(user.env()),
+            None => command,
+        }
+        .spawn(pts)?;
         // The shell is a session leader: its pid is its process group.
         let pgid = child
             .id()

@@ -23,6 +23,14 @@ struct Fx {
 }
 
 async fn fixture(tag: &str, grace: Duration) -> Fx {
+    fixture_with(tag, grace, |_| {}).await
+}
+
+async fn fixture_with(
+    tag: &str,
+    grace: Duration,
+    tweak: impl FnOnce(&mut vibebridge_agent::NodeConfig),
+) -> Fx {
     let dir = TempDir::new(tag);
     let root = dir.path().join("root");
     std::fs::create_dir_all(root.join("proj/src")).unwrap();
@@ -39,6 +47,7 @@ async fn fixture(tag: &str, grace: Duration) -> Fx {
     cfg.terminal.default_shell = Some(shell);
     cfg.terminal.grace_period = grace;
     cfg.terminal.scrollback_bytes = 64 * 1024;
+    tweak(&mut cfg);
     let node = TestNode::start(cfg);
     main.wait_online("n1").await;
     Fx {
@@ -453,6 +462,45 @@ async fn directory_listing_stays_inside_roots() {
         (503, Some("node_offline")),
         "{err}"
     );
+    fx.main.stop().await;
+}
+
+/// Proves `execution.run_as` starts shells as that user, to whom the agent's own key is unreadable (needs root to switch).
+#[tokio::test]
+async fn run_as_shell_cannot_read_the_agent_state() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: switching users cannot be tested here");
+        return;
+    }
+    let fx = fixture_with("term-runas", Duration::from_secs(60), |c| {
+        c.execution.run_as = Some("nobody".into());
+    })
+    .await;
+    let key = fx._dir.path().join("node-n1").join("node_ed25519_key");
+    assert!(key.exists());
+    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&uuid_like()), None)
+        .await
+        .unwrap();
+    wait_prompt(&mut ws).await;
+    type_line(&mut ws, "echo uid-$(id -u)-$((40+2))").await;
+    read_until(&mut ws, "uid-65534-42").await;
+    type_line(
+        &mut ws,
+        &format!(
+            "cat {} >/dev/null 2>&1 || echo denied-$((40+2))",
+            key.display()
+        ),
+    )
+    .await;
+    read_until(&mut ws, "denied-42").await;
+    type_line(
+        &mut ws,
+        "echo token-${VIBEBRIDGE_REGISTER_TOKEN:-unset}-$((40+2))",
+    )
+    .await;
+    read_until(&mut ws, "token-unset-42").await;
+    drop(ws);
+    fx.node.unwrap().stop().await;
     fx.main.stop().await;
 }
 

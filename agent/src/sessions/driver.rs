@@ -18,6 +18,7 @@ use vibebridge_tunnel::session::{
 
 use super::log::SessionLog;
 use crate::config::ProviderConfig;
+use crate::run_as::RunAs;
 
 /// How long a stopped turn may take to wind down before its process group is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -67,6 +68,8 @@ pub struct Launch {
     pub permission_mode: Option<String>,
     /// The CLI's conversation id to resume, if this is not the first execution.
     pub resume: Option<String>,
+    /// The user the CLI runs as (`execution.run_as`).
+    pub run_as: Option<RunAs>,
 }
 
 impl Launch {

@@ -141,11 +141,16 @@ impl Sessions {
         if req.prompt.trim().is_empty() {
             return SessionReply::err(ERR_BAD_REQUEST, "the first prompt is empty");
         }
-        let cwd = match resolve_dir(&self.inner.config.filesystem.roots, &req.path) {
+        let cwd = match resolve_dir(
+            &self.inner.config.filesystem.roots,
+            &self.inner.config.filesystem.protected,
+            &req.path,
+        ) {
             Ok(p) => p,
             Err(e @ PathError::OutsideRoots(_)) => {
                 return SessionReply::err(ERR_PATH_OUTSIDE_ROOTS, e.to_string());
             }
+            Err(e @ PathError::Protected(_)) => return SessionReply::err(e.code(), e.to_string()),
             Err(e) => return SessionReply::err(ERR_PATH_NOT_FOUND, e.to_string()),
         };
         match self.inner.store.meta(&id) {
@@ -251,6 +256,7 @@ impl Sessions {
             model: meta.model.clone(),
             permission_mode: meta.permission_mode.clone(),
             resume: meta.provider_session_id.clone(),
+            run_as: self.inner.config.execution.user.clone(),
         };
         let this = self.clone();
         let shutdown = self.inner.shutdown.clone();

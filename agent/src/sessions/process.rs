@@ -16,6 +16,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use vibebridge_tunnel::session::EventBody;
 
 use super::lines::{Line, LineReader};
+use crate::run_as::RunAs;
 
 /// Longest stdout line accepted from a CLI; longer lines become an error event and are skipped.
 pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
@@ -45,6 +46,8 @@ pub struct Spawn<'a> {
     pub stdin: bool,
     /// Where stdout lines are copied (`…/<n>-<provider>.jsonl`); stderr goes next to it as `.stderr.log`.
     pub raw_path: PathBuf,
+    /// The user to run as (`execution.run_as`); `None`: the agent's own.
+    pub run_as: Option<&'a RunAs>,
 }
 
 /// A running CLI.
@@ -77,6 +80,11 @@ impl Proc {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // The enrolment token is the agent's business, never a CLI's.
+        cmd.env_remove(crate::REGISTER_TOKEN_ENV);
+        if let Some(user) = spec.run_as {
+            cmd.uid(user.uid).gid(user.gid).envs(user.env());
+        }
         let mut child = cmd.spawn()?;
         let pgid = child
             .id()
@@ -263,6 +271,7 @@ mod tests {
             env: &BTreeMap::new(),
             stdin: false,
             raw_path: raw_path.clone(),
+            run_as: None,
         })
         .unwrap();
         let log = SessionLog::scratch();

@@ -73,6 +73,7 @@ impl Claude {
             env: &launch.cfg.env,
             stdin: true,
             raw_path: launch.raw_path(launch.log.next_execution(), "claude"),
+            run_as: launch.run_as.as_ref(),
         })
         .map_err(|e| format!("could not start {}: {e}", launch.program.display()))?;
         Ok(Claude {

@@ -91,6 +91,7 @@ impl AppServer {
             env: &launch.cfg.env,
             stdin: true,
             raw_path: launch.raw_path(log.next_execution(), "codex-app-server"),
+            run_as: launch.run_as.as_ref(),
         })
         .map_err(|e| {
             StartError::Unavailable(format!("could not start {}: {e}", launch.program.display()))

@@ -30,6 +30,7 @@ struct ExecLaunch {
     env: std::collections::BTreeMap<String, String>,
     model: Option<String>,
     raw_dir: std::path::PathBuf,
+    run_as: Option<crate::run_as::RunAs>,
 }
 
 impl Exec {
@@ -43,6 +44,7 @@ impl Exec {
                 env: launch.cfg.env.clone(),
                 model: launch.model.clone(),
                 raw_dir: launch.raw_dir.clone(),
+                run_as: launch.run_as.clone(),
             },
             log: launch.log.clone(),
             thread_id: launch.resume.clone(),
@@ -209,6 +211,7 @@ impl Backend for Exec {
             env: &self.launch.env,
             stdin: false,
             raw_path: self.launch.raw_dir.join(format!("{n:04}-codex-exec.jsonl")),
+            run_as: self.launch.run_as.as_ref(),
         })
         .map_err(|e| format!("could not start {}: {e}", self.launch.program.display()))?;
         self.proc = Some(proc);
