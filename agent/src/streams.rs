@@ -2,7 +2,7 @@
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use vibebridge_tunnel::TunnelConfig;
-use vibebridge_tunnel::frame::write_frame;
+use vibebridge_tunnel::frame::{write_answer, write_frame};
 use vibebridge_tunnel::git::GitReply;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
@@ -64,7 +64,7 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
                         code: vibebridge_tunnel::session::ERR_INTERNAL.into(),
                         message: format!("the git operation failed: {e}"),
                     });
-            if let Err(e) = write_frame(&mut stream, &reply, cfg.max_frame_bytes).await {
+            if let Err(e) = write_answer(&mut stream, &reply, cfg.max_frame_bytes).await {
                 tracing::debug!("could not deliver a git answer: {e}");
             }
             let _ = stream.shutdown().await;

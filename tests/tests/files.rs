@@ -490,6 +490,89 @@ async fn interrupted_upload_changes_nothing() {
 }
 
 /// Polls a condition the test cannot be notified of (a file appearing on disk), for at most [`WAIT`].
+/// Proves answers larger than one tunnel frame arrive whole: a 2 MiB git diff and a 5,000-entry listing.
+#[tokio::test]
+async fn answers_larger_than_a_frame_arrive_whole() {
+    let fx = fixture("bigans", 50 * 1024 * 1024).await;
+    let repo = fx.root.join("big");
+    // Set up off the runtime: main and the node share this test's thread, and must keep heartbeating.
+    let dir = repo.clone();
+    tokio::task::spawn_blocking(move || {
+        let repo = dir;
+        std::fs::create_dir_all(repo.join("many")).unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@e",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .current_dir(&repo)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("README"), "big answers\n").unwrap();
+        git(&["add", "README"]);
+        git(&["commit", "-q", "-m", "initial"]);
+        // A new, staged 2.5 MiB file: a diff far over one frame that is cheap to compute.
+        let new: String = (0..40_000)
+            .map(|i| format!("new line {i:07} {}\n", "x".repeat(50)))
+            .collect();
+        std::fs::write(repo.join("data.txt"), &new).unwrap();
+        git(&["add", "data.txt"]);
+        for i in 0..5000 {
+            std::fs::write(
+                repo.join(format!(
+                    "many/file-with-a-rather-long-name-to-fill-the-frame-{i:05}.txt"
+                )),
+                "x",
+            )
+            .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+
+    let resp = fx
+        .alice
+        .request(
+            Method::GET,
+            &format!(
+                "/api/v1/nodes/n1/git/diff?staged=true&repo={}",
+                encode(&repo.display().to_string())
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(body.len() > 2 * 1024 * 1024, "{} bytes", body.len());
+    let diff: Value = serde_json::from_slice(&body).unwrap();
+    let text = diff.to_string();
+    assert!(text.contains("new line 0000000") && text.contains("new line 0039999"));
+
+    let (status, listing) = fx
+        .alice
+        .get(&format!(
+            "/api/v1/nodes/n1/fs/list?path={}",
+            fx.q("big/many")
+        ))
+        .await;
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 5000);
+    assert!(listing.to_string().len() > 1024 * 1024);
+    fx.node.unwrap().stop().await;
+    fx.main.stop().await;
+}
+
 async fn wait_until(cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !cond() {

@@ -11,7 +11,7 @@ mod tests;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use vibebridge_tunnel::frame::write_frame;
+use vibebridge_tunnel::frame::{write_answer, write_frame};
 use vibebridge_tunnel::fs::{FsAnswer, FsReply, FsRequest};
 use vibebridge_tunnel::mux::TunnelStream;
 
@@ -55,7 +55,7 @@ pub async fn serve(
             message,
         },
     };
-    if let Err(e) = write_frame(&mut stream, &frame, max_frame).await {
+    if let Err(e) = write_answer(&mut stream, &frame, max_frame).await {
         tracing::debug!("could not deliver a file answer: {e}");
     }
     let _ = stream.shutdown().await;

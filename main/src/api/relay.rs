@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::frame::{FrameError, MAX_ANSWER_BYTES, read_answer};
 use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::protocol::Open;
 
@@ -36,7 +36,7 @@ pub async fn answer<T: DeserializeOwned>(
     limit: Duration,
 ) -> Result<T, ApiError> {
     let max = state.config.tunnel.max_frame_bytes;
-    tokio::time::timeout(limit, read_frame::<T, _>(stream, max))
+    tokio::time::timeout(limit, read_answer::<T, _>(stream, max, MAX_ANSWER_BYTES))
         .await
         .map_err(|_| {
             ApiError::NodeOffline(format!(
@@ -44,7 +44,16 @@ pub async fn answer<T: DeserializeOwned>(
                 limit.as_secs()
             ))
         })?
-        .map_err(|e| ApiError::NodeOffline(format!("node {node}: {e}")))?
+        .map_err(|e| match e {
+            FrameError::TooLarge { size, max } => ApiError::NodeRefused {
+                code: vibebridge_tunnel::fs::ERR_TOO_LARGE.into(),
+                message: format!(
+                    "node {node}'s answer is {size} bytes, over the {max}-byte limit; ask for less \
+                     (a narrower path, a smaller page)"
+                ),
+            },
+            e => ApiError::NodeOffline(format!("node {node}: {e}")),
+        })?
         .ok_or_else(|| {
             ApiError::NodeOffline(format!(
                 "node {node} closed the stream without answering (an agent older than this main?)"
