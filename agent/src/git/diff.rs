@@ -69,6 +69,9 @@ pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<Gi
                     .is_some_and(|o| covers(only, o.as_bytes()))
         });
     }
+    changed.retain(|_, c| {
+        !r.hides(c.path.as_bytes()) && !c.orig_path.as_ref().is_some_and(|o| r.hides(o.as_bytes()))
+    });
     let roots = gix::diff::blob::pipeline::WorktreeRoots {
         old_root: None,
         new_root: from_worktree.then(|| r.workdir.clone()),

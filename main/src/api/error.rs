@@ -67,7 +67,11 @@ impl ApiError {
             ApiError::NodeRefused { code, .. } => (
                 match code.as_str() {
                     "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,
-                    "path_outside_roots" | "read_only" | "hidden_denied" | "hard_linked"
+                    "path_outside_roots"
+                    | "read_only"
+                    | "hidden_denied"
+                    | "hard_linked"
+                    | "capability_disabled"
                     | "permission_denied" => StatusCode::FORBIDDEN,
                     "too_many_sessions" | "already_exists" | "not_empty" | "git_conflict"
                     | "nothing_to_commit" => StatusCode::CONFLICT,
