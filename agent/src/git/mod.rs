@@ -220,6 +220,26 @@ impl Repo {
         if hide_dots && below_dot_name(allowed, &workdir) {
             return Err(hidden(&workdir.display().to_string()));
         }
+        // A `.git` file (`gitdir: …`, as in linked work trees) or a symlinked `.git` can put the
+        // repository itself elsewhere; every git operation reads and writes there.
+        for (what, dir) in [
+            ("its git directory", repo.git_dir()),
+            ("its common git directory", repo.common_dir()),
+        ] {
+            let real = std::fs::canonicalize(dir).or_git("resolving the git directory")?;
+            if !roots::contains(&roots::canonical(allowed), &real) {
+                return Err(GitError::new(
+                    ERR_PATH_OUTSIDE_ROOTS,
+                    format!(
+                        "the repository at {} keeps {what} at {}, outside the node's allowed roots \
+                         (filesystem.roots) (a `.git` file or link points there); add that directory \
+                         to filesystem.roots to use git on it here",
+                        workdir.display(),
+                        real.display()
+                    ),
+                ));
+            }
+        }
         Ok(Repo {
             repo,
             workdir,
