@@ -12,8 +12,8 @@ use rustix::io::Errno;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use vibebridge_tunnel::fs::{
-    ERR_CHANGED, ERR_EXISTS, ERR_HARD_LINKED, ERR_TOO_LARGE, ERR_WRONG_KIND, Entry, EntryKind,
-    WriteMode,
+    ERR_CHANGED, ERR_EXISTS, ERR_HARD_LINKED, ERR_RANGE, ERR_TOO_LARGE, ERR_WRONG_KIND, Entry,
+    EntryKind, WriteMode,
 };
 use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL};
 
@@ -76,7 +76,7 @@ pub fn plan_read(
     let entry = ops::describe(&file, &meta, EntryKind::File, false);
     if offset > entry.size {
         return Err(Refusal::new(
-            ERR_BAD_REQUEST,
+            ERR_RANGE,
             format!(
                 "the range starts at byte {offset}, past the end of the {}-byte file",
                 entry.size

@@ -77,6 +77,7 @@ impl ApiError {
                     | "nothing_to_commit" => StatusCode::CONFLICT,
                     "changed_on_node" => StatusCode::PRECONDITION_FAILED,
                     "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+                    "range_not_satisfiable" => StatusCode::RANGE_NOT_SATISFIABLE,
                     "internal" => StatusCode::BAD_GATEWAY,
                     _ => StatusCode::BAD_REQUEST,
                 },
