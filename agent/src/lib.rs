@@ -10,6 +10,7 @@ pub mod git;
 pub mod health;
 pub mod identity;
 pub mod link;
+pub mod policy;
 pub mod providers;
 pub mod roots;
 

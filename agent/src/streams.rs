@@ -3,10 +3,12 @@
 use tokio::io::{AsyncWriteExt, BufReader};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::frame::{write_answer, write_frame};
+use vibebridge_tunnel::fs::FsReply;
 use vibebridge_tunnel::git::GitReply;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::SessionReply;
+use vibebridge_tunnel::terminal::TerminalReply;
 
 use crate::config::NodeConfig;
 use crate::sessions::Sessions;
@@ -33,6 +35,13 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
             return;
         }
     };
+    if let Err((code, message)) = crate::policy::admit(&services.config, &open) {
+        tracing::info!(
+            kind = open.kind(),
+            "stream refused by the node's policy: {message}"
+        );
+        return refuse(stream, &open, code, message, cfg.max_frame_bytes).await;
+    }
     match open {
         Open::Echo => echo(stream).await,
         Open::Control => tracing::warn!("main opened a control stream; only the node does that"),
@@ -76,6 +85,58 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
                 .await
         }
     }
+}
+
+/// Answers a stream the policy refused with its kind's own error frame, then closes it.
+async fn refuse(mut stream: TunnelStream, open: &Open, code: &str, message: String, max: usize) {
+    let (code, sent) = (code.to_string(), message);
+    let written = match open {
+        Open::SessionStart(_) | Open::SessionCommand { .. } => {
+            let reply = SessionReply::Err {
+                code,
+                message: sent,
+            };
+            write_frame(&mut stream, &reply, max).await
+        }
+        Open::Fs(_) => {
+            write_frame(
+                &mut stream,
+                &FsReply::Err {
+                    code,
+                    message: sent,
+                },
+                max,
+            )
+            .await
+        }
+        Open::Git(_) => {
+            write_frame(
+                &mut stream,
+                &GitReply::Err {
+                    code,
+                    message: sent,
+                },
+                max,
+            )
+            .await
+        }
+        Open::Terminal(_) => {
+            write_frame(
+                &mut stream,
+                &TerminalReply::Err {
+                    code,
+                    message: sent,
+                },
+                max,
+            )
+            .await
+        }
+        Open::Control | Open::Echo | Open::SessionAttach { .. } => Ok(()),
+    };
+    if let Err(e) = written {
+        tracing::debug!("could not deliver a refusal: {e}");
+    }
+    let _ = stream.shutdown().await;
 }
 
 /// Writes the one reply frame of a request stream and closes it.

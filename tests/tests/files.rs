@@ -160,6 +160,23 @@ async fn file_lifecycle_over_the_tunnel() {
     assert_eq!(part.status(), 206);
     assert_eq!(part.headers()["content-range"], "bytes 2-6/13");
     assert_eq!(part.text().await.unwrap(), "Title");
+    // Past the end is 416; an end past any file is clamped (and overflows nothing).
+    for (range, want) in [
+        ("bytes=13-", 416),
+        ("bytes=100-200", 416),
+        ("bytes=0-18446744073709551615", 206),
+    ] {
+        let past = api
+            .request(
+                Method::GET,
+                &format!("/api/v1/nodes/n1/fs/read?path={}", fx.q("proj/docs/a.md")),
+            )
+            .header("Range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(past.status().as_u16(), want, "{range}");
+    }
     let down = api
         .request(
             Method::GET,

@@ -35,6 +35,10 @@ pub const ERR_CHANGED: &str = "changed_on_node";
 pub const ERR_WRONG_KIND: &str = "wrong_kind";
 /// Refused: a directory is not empty and `recursive` was not set.
 pub const ERR_NOT_EMPTY: &str = "not_empty";
+/// Refused: a read starts past the end of the file (HTTP 416).
+pub const ERR_RANGE: &str = "range_not_satisfiable";
+/// Refused: the file has other hard links, which may lie outside the roots, so its content is not served.
+pub const ERR_HARD_LINKED: &str = "hard_linked";
 
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]

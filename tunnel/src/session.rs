@@ -431,6 +431,8 @@ pub const ERR_NOT_FOUND: &str = "not_found";
 pub const ERR_BAD_REQUEST: &str = "bad_request";
 /// The node failed to do it (disk, process spawn…); the message says what.
 pub const ERR_INTERNAL: &str = "internal";
+/// The node does not offer this surface: its `node.capabilities` leave it out.
+pub const ERR_CAPABILITY_DISABLED: &str = "capability_disabled";
 
 /// Node → main on an attach stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

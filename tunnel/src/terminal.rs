@@ -43,7 +43,8 @@ pub enum TerminalReply {
         /// The shell running in it.
         shell: String,
     },
-    /// Refused: `forbidden` (another user's terminal), `bad_request`, `internal` (the shell did not start).
+    /// Refused: `forbidden` (another user's terminal), `bad_request`, `internal` (the shell did not start),
+    /// `read_only` or `capability_disabled` (the node's policy).
     Err {
         /// Stable machine-readable reason.
         code: String,

@@ -5,15 +5,23 @@
 //!   roots is refused.
 //! - [`Guard::entry`] resolves only the parent and keeps the last name (create, rename, delete): the
 //!   entry itself is what is acted on, so deleting a link removes the link, never its target.
+//!
+//! What was resolved is then opened with [`Guard::open`], beneath a handle on its root and refusing any
+//! symlink on the way (see [`super::beneath`]): a link swapped in after the check is never followed.
 
 use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use vibebridge_tunnel::fs::{ERR_HIDDEN, ERR_READ_ONLY, MAX_PATH_BYTES};
 use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS};
 
 use crate::config::{FilesystemConfig, HiddenPolicy};
 use crate::roots::{self, PathError};
+
+use super::beneath;
 
 /// Longest single file name, in bytes (Linux `NAME_MAX`).
 const MAX_NAME_BYTES: usize = 255;
@@ -42,6 +50,9 @@ impl Refusal {
             std::io::ErrorKind::NotFound => ERR_PATH_NOT_FOUND,
             std::io::ErrorKind::AlreadyExists => vibebridge_tunnel::fs::ERR_EXISTS,
             std::io::ErrorKind::DirectoryNotEmpty => vibebridge_tunnel::fs::ERR_NOT_EMPTY,
+            std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory => {
+                vibebridge_tunnel::fs::ERR_WRONG_KIND
+            }
             std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
                 "permission_denied"
             }
@@ -160,6 +171,42 @@ impl<'a> Guard<'a> {
         }
         self.check_hidden(path, &full)?;
         Ok((real_parent, full))
+    }
+
+    /// Opens `real` (canonical, as [`Guard::existing`] or [`Guard::entry`] resolved it) beneath a handle on
+    /// its root. A symlink found on the way is a change since the check: refused, never followed.
+    pub fn open(&self, real: &Path, flags: OFlags, mode: Mode) -> Result<OwnedFd, Refusal> {
+        let within = self
+            .roots
+            .iter()
+            .filter_map(|r| real.strip_prefix(r).ok().map(|rest| (r, rest)))
+            .min_by_key(|(_, rest)| rest.components().count());
+        let Some((root, rel)) = within else {
+            let shown = real.display().to_string();
+            return Err(roots::outside(&shown, real, &self.cfg.roots).into());
+        };
+        let flags_root = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root_fd = rustix::fs::open(root, flags_root, Mode::empty())
+            .map_err(|e| Refusal::io("open", root, &e.into()))?;
+        beneath::open(&root_fd, rel, flags, mode).map_err(|e| {
+            if beneath::swapped(&e) {
+                Refusal::new(
+                    ERR_PATH_OUTSIDE_ROOTS,
+                    format!(
+                        "{} changed while the node was opening it (a symlink now stands on the way); \
+                         refused rather than followed out of the roots (filesystem.roots), try again",
+                        real.display()
+                    ),
+                )
+            } else {
+                Refusal::io("open", real, &e)
+            }
+        })
+    }
+
+    /// Opens the directory `real` (canonical) beneath its root, as [`Guard::open`] does.
+    pub fn open_dir(&self, real: &Path) -> Result<OwnedFd, Refusal> {
+        self.open(real, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
     }
 
     /// Refuses a resolved path outside the roots, inside a state directory or, under

@@ -1,6 +1,7 @@
 //! Files on this node for main's file API (`fs` streams): listings, metadata, ranged reads, atomic
 //! writes, create, rename and delete, all behind the `filesystem.*` guardrails of [`guard`].
 
+pub mod beneath;
 pub mod guard;
 pub mod ops;
 pub mod transfer;

@@ -1,15 +1,21 @@
 //! The file operations that answer with one frame: list, stat, create, rename, delete. Blocking: run them
 //! on `spawn_blocking`.
 
+use std::ffi::OsStr;
 use std::fs::{FileType, Metadata};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType as RawType, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
 
 use vibebridge_tunnel::fs::{
     DirListing, ERR_EXISTS, ERR_NOT_EMPTY, ERR_WRONG_KIND, Entry, EntryKind, MAX_ENTRIES,
 };
 use vibebridge_tunnel::session::ERR_PATH_NOT_FOUND;
 
+use super::beneath;
 use super::guard::{Guard, Refusal};
 
 /// The roots, or the entries of the directory at `path`.
@@ -24,34 +30,43 @@ pub fn list(guard: &Guard<'_>, path: Option<&str>, dirs_only: bool) -> Result<Di
             format!("{path:?} is a file, not a directory; read it instead"),
         ));
     }
-    let read = std::fs::read_dir(&dir).map_err(|e| Refusal::io("list", &dir, &e))?;
+    // Read through a handle opened beneath the root: a directory swapped for a symlink is not listed.
+    let handle = guard.open_dir(&dir)?;
+    let read = beneath::names(&handle).map_err(|e| Refusal::io("list", &dir, &e))?;
     // Names and types first (no stat), so a huge directory costs one stat per entry returned.
     let mut names: Vec<(bool, String, PathBuf)> = Vec::new();
-    for item in read.flatten() {
-        let name = item.file_name().to_string_lossy().into_owned();
+    for (raw, file_type) in read {
+        let name = raw.to_string_lossy().into_owned();
         if name.starts_with('.') && !guard.lists_hidden() {
             continue;
         }
-        if guard.is_protected(&item.path()) {
+        let path = dir.join(&raw);
+        if guard.is_protected(&path) {
             continue;
         }
-        let Ok(file_type) = item.file_type() else {
-            continue;
+        let is_dir = match file_type {
+            RawType::Directory => true,
+            RawType::Symlink => followed(guard, &path).is_some_and(|m| m.is_dir()),
+            RawType::Unknown => beneath::meta_at(&handle, &raw)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.is_dir()),
+            _ => false,
         };
-        let is_dir = file_type.is_dir()
-            || (file_type.is_symlink()
-                && followed(guard, &item.path()).is_some_and(|m| m.is_dir()));
         if dirs_only && !is_dir {
             continue;
         }
-        names.push((!is_dir, name, item.path()));
+        names.push((!is_dir, name, path));
     }
     names.sort_by(|a, b| (a.0, a.1.to_lowercase(), &a.1).cmp(&(b.0, b.1.to_lowercase(), &b.1)));
     let truncated = names.len() > MAX_ENTRIES;
     names.truncate(MAX_ENTRIES);
     let entries = names
         .into_iter()
-        .filter_map(|(_, _, p)| entry(guard, &p).ok())
+        .filter_map(|(_, _, p)| {
+            let own = beneath::meta_at(&handle, p.file_name()?).ok()??;
+            Some(entry_of(guard, &p, own))
+        })
         .collect();
     let parent = dir
         .parent()
@@ -104,16 +119,22 @@ pub fn entry(guard: &Guard<'_>, path: &Path) -> Result<Entry, Refusal> {
         ),
         _ => Refusal::io("stat", path, &e),
     })?;
+    Ok(entry_of(guard, path, own))
+}
+
+/// Describes the entry at `path` whose own (unfollowed) metadata is `own`.
+fn entry_of(guard: &Guard<'_>, path: &Path, own: Metadata) -> Entry {
     let link = own.file_type().is_symlink();
-    let (meta, kind) = match link.then(|| followed(guard, path)) {
-        None => (own.clone(), kind_of(own.file_type())),
-        Some(Some(target)) => {
-            let kind = kind_of(target.file_type());
-            (target, kind)
-        }
-        Some(None) => (own.clone(), EntryKind::Symlink),
-    };
-    Ok(Entry {
+    match link.then(|| followed(guard, path)) {
+        None => describe(path, &own, kind_of(own.file_type()), false),
+        Some(Some(target)) => describe(path, &target, kind_of(target.file_type()), true),
+        Some(None) => describe(path, &own, EntryKind::Symlink, true),
+    }
+}
+
+/// The entry for `path` with metadata `meta` (its own, or its link target's).
+pub fn describe(path: &Path, meta: &Metadata, kind: EntryKind, link: bool) -> Entry {
+    Entry {
         name: path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -128,8 +149,8 @@ pub fn entry(guard: &Guard<'_>, path: &Path) -> Result<Entry, Refusal> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .and_then(|d| i64::try_from(d.as_millis()).ok()),
         mode: meta.permissions().mode() & 0o7777,
-        etag: etag(&meta),
-    })
+        etag: etag(meta),
+    }
 }
 
 /// Changes whenever the content may have: size, modification time to the nanosecond, and inode
@@ -162,59 +183,106 @@ fn kind_of(t: FileType) -> EntryKind {
     }
 }
 
+/// The parent directory of an entry [`Guard::entry`] resolved, opened beneath its root, and the name.
+fn parent_handle<'p>(guard: &Guard<'_>, full: &'p Path) -> Result<(OwnedFd, &'p OsStr), Refusal> {
+    let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
+        return Err(Refusal::new(
+            vibebridge_tunnel::session::ERR_BAD_REQUEST,
+            format!("{} names no entry", full.display()),
+        ));
+    };
+    Ok((guard.open_dir(parent)?, name))
+}
+
 /// Creates an empty file or a directory; refuses when something is already there.
 pub fn create(guard: &Guard<'_>, path: &str, dir: bool) -> Result<Entry, Refusal> {
     guard.writable()?;
     let (_, full) = guard.entry(path)?;
+    let (parent, name) = parent_handle(guard, &full)?;
     let made = if dir {
-        std::fs::create_dir(&full)
+        rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(0o777))
     } else {
-        std::fs::File::create_new(&full).map(drop)
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::openat(&parent, name, flags, Mode::from_bits_truncate(0o666)).map(drop)
     };
-    made.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => Refusal::new(
+    made.map_err(|e| match e {
+        Errno::EXIST => Refusal::new(
             ERR_EXISTS,
             format!("{} already exists; pick another name", full.display()),
         ),
-        _ => Refusal::io("create", &full, &e),
+        e => Refusal::io("create", &full, &e.into()),
     })?;
     entry(guard, &full)
 }
 
 /// Moves `from` to `to`, both inside the roots; the entry itself moves (a symlink stays a symlink).
+/// Without `overwrite` the kernel refuses an existing target (`RENAME_NOREPLACE`), so nothing created
+/// meanwhile is ever replaced.
 pub fn rename(guard: &Guard<'_>, from: &str, to: &str, overwrite: bool) -> Result<Entry, Refusal> {
     guard.writable()?;
     let (_, src) = guard.entry(from)?;
     let (_, dst) = guard.entry(to)?;
     guard.not_holding_state(from, &src)?;
-    let src_meta = std::fs::symlink_metadata(&src).map_err(|e| Refusal::io("move", &src, &e))?;
+    let (src_dir, src_name) = parent_handle(guard, &src)?;
+    let (dst_dir, dst_name) = parent_handle(guard, &dst)?;
+    let src_meta = beneath::meta_at(&src_dir, src_name)
+        .map_err(|e| Refusal::io("move", &src, &e))?
+        .ok_or_else(|| {
+            Refusal::new(
+                ERR_PATH_NOT_FOUND,
+                format!("{} does not exist on the node", src.display()),
+            )
+        })?;
     if src_meta.is_dir() && dst.starts_with(&src) {
         return Err(Refusal::new(
             vibebridge_tunnel::session::ERR_BAD_REQUEST,
             format!("cannot move {} into itself", src.display()),
         ));
     }
-    if let Ok(existing) = std::fs::symlink_metadata(&dst) {
-        if !overwrite {
-            return Err(Refusal::new(
-                ERR_EXISTS,
-                format!(
-                    "{} already exists; set overwrite to replace it",
-                    dst.display()
-                ),
-            ));
-        }
-        if existing.is_dir() != src_meta.is_dir() {
-            return Err(Refusal::new(
-                ERR_WRONG_KIND,
-                format!(
-                    "cannot replace {} with a different kind of entry",
-                    dst.display()
-                ),
-            ));
-        }
+    let exists = || {
+        Refusal::new(
+            ERR_EXISTS,
+            format!(
+                "{} already exists; set overwrite to replace it",
+                dst.display()
+            ),
+        )
+    };
+    let existing = beneath::meta_at(&dst_dir, dst_name).ok().flatten();
+    if let Some(existing) = existing.as_ref().filter(|_| overwrite)
+        && existing.is_dir() != src_meta.is_dir()
+    {
+        return Err(Refusal::new(
+            ERR_WRONG_KIND,
+            format!(
+                "cannot replace {} with a different kind of entry",
+                dst.display()
+            ),
+        ));
     }
-    std::fs::rename(&src, &dst).map_err(|e| Refusal::io("move", &src, &e))?;
+    let moved = if overwrite {
+        rustix::fs::renameat(&src_dir, src_name, &dst_dir, dst_name)
+    } else {
+        // The kernel checks the name is free in the same step as the move: no window for a file
+        // created meanwhile to be replaced.
+        match rustix::fs::renameat_with(
+            &src_dir,
+            src_name,
+            &dst_dir,
+            dst_name,
+            RenameFlags::NOREPLACE,
+        ) {
+            // A file system without RENAME_NOREPLACE: the look just taken is the best left.
+            Err(Errno::INVAL) if existing.is_some() => Err(Errno::EXIST),
+            Err(Errno::INVAL) => rustix::fs::renameat(&src_dir, src_name, &dst_dir, dst_name),
+            other => other,
+        }
+    };
+    moved.map_err(|e| match e {
+        Errno::EXIST => exists(),
+        e => Refusal::io("move", &src, &e.into()),
+    })?;
     entry(guard, &dst)
 }
 
@@ -223,13 +291,21 @@ pub fn delete(guard: &Guard<'_>, path: &str, recursive: bool) -> Result<(), Refu
     guard.writable()?;
     let (_, full) = guard.entry(path)?;
     guard.not_holding_state(path, &full)?;
-    let meta = std::fs::symlink_metadata(&full).map_err(|e| Refusal::io("delete", &full, &e))?;
+    let (parent, name) = parent_handle(guard, &full)?;
+    let meta = beneath::meta_at(&parent, name)
+        .map_err(|e| Refusal::io("delete", &full, &e))?
+        .ok_or_else(|| {
+            Refusal::new(
+                ERR_PATH_NOT_FOUND,
+                format!("{} does not exist on the node", full.display()),
+            )
+        })?;
     let removed = if meta.is_dir() && recursive {
-        std::fs::remove_dir_all(&full)
+        beneath::remove_tree(&parent, name)
     } else if meta.is_dir() {
-        std::fs::remove_dir(&full)
+        rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR).map_err(Into::into)
     } else {
-        std::fs::remove_file(&full)
+        rustix::fs::unlinkat(&parent, name, AtFlags::empty()).map_err(Into::into)
     };
     removed.map_err(|e| match e.kind() {
         std::io::ErrorKind::DirectoryNotEmpty => Refusal::new(

@@ -8,6 +8,8 @@ use vibebridge_tunnel::fs::{
 };
 use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS};
 
+mod race;
+
 use super::guard::{Guard, Refusal};
 use super::{ops, transfer};
 use crate::config::{FilesystemConfig, HiddenPolicy};

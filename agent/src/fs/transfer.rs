@@ -1,26 +1,34 @@
 //! The file operations that carry content: ranged reads streamed to main, and atomic writes (a
 //! temporary file beside the target, flushed to disk, then renamed over it).
 
+use std::ffi::{OsStr, OsString};
 use std::io::SeekFrom;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use vibebridge_tunnel::fs::{
-    ERR_CHANGED, ERR_EXISTS, ERR_TOO_LARGE, ERR_WRONG_KIND, Entry, EntryKind, WriteMode,
+    ERR_CHANGED, ERR_EXISTS, ERR_HARD_LINKED, ERR_RANGE, ERR_TOO_LARGE, ERR_WRONG_KIND, Entry,
+    EntryKind, WriteMode,
 };
 use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL};
 
 use super::guard::{Guard, Refusal};
-use super::ops;
+use super::{beneath, ops};
 
 /// Copy buffer for content, both ways.
 const CHUNK: usize = 256 * 1024;
 
-/// A checked read: the file, the entry to answer with, and the range.
+/// A checked read: the open file, the entry to answer with, and the range.
 pub struct ReadPlan {
     /// The resolved file.
     pub file: PathBuf,
+    /// The file, opened beneath its root: the bytes sent are this handle's, whatever the path names later.
+    pub handle: std::fs::File,
     /// What to answer before the bytes.
     pub entry: Entry,
     /// First byte.
@@ -37,16 +45,38 @@ pub fn plan_read(
     length: Option<u64>,
 ) -> Result<ReadPlan, Refusal> {
     let file = guard.existing(path)?;
-    let entry = ops::entry(guard, &file)?;
-    if entry.kind != EntryKind::File {
-        return Err(Refusal::new(
+    let not_a_file = || {
+        Refusal::new(
             ERR_WRONG_KIND,
             format!("{path:?} is not a regular file; list a directory instead of reading it"),
+        )
+    };
+    // Checked before opening too: opening a FIFO or a device can block or have effects.
+    if ops::entry(guard, &file)?.kind != EntryKind::File {
+        return Err(not_a_file());
+    }
+    let handle =
+        std::fs::File::from(guard.open(&file, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())?);
+    let meta = handle
+        .metadata()
+        .map_err(|e| Refusal::io("inspect", &file, &e))?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    if meta.nlink() > 1 {
+        return Err(Refusal::new(
+            ERR_HARD_LINKED,
+            format!(
+                "{path:?} has {} hard links, and another name for it may lie outside the node's roots \
+                 (filesystem.roots), so its content is not served; read it through a copy",
+                meta.nlink()
+            ),
         ));
     }
+    let entry = ops::describe(&file, &meta, EntryKind::File, false);
     if offset > entry.size {
         return Err(Refusal::new(
-            ERR_BAD_REQUEST,
+            ERR_RANGE,
             format!(
                 "the range starts at byte {offset}, past the end of the {}-byte file",
                 entry.size
@@ -65,6 +95,7 @@ pub fn plan_read(
     }
     Ok(ReadPlan {
         file,
+        handle,
         entry,
         offset,
         length,
@@ -73,7 +104,7 @@ pub fn plan_read(
 
 /// Streams the planned bytes to `out` without holding more than one chunk in memory.
 pub async fn send(plan: &ReadPlan, out: &mut (impl AsyncWrite + Unpin)) -> std::io::Result<u64> {
-    let mut file = tokio::fs::File::open(&plan.file).await?;
+    let mut file = tokio::fs::File::from_std(plan.handle.try_clone()?);
     file.seek(SeekFrom::Start(plan.offset)).await?;
     let mut limited = file.take(plan.length);
     let mut buf = vec![0u8; CHUNK];
@@ -94,12 +125,19 @@ pub async fn send(plan: &ReadPlan, out: &mut (impl AsyncWrite + Unpin)) -> std::
 pub struct WritePlan {
     /// The file that will be replaced or created (a symlink inside the roots is followed).
     pub target: PathBuf,
+    /// The target's directory, opened beneath its root: the content lands there whatever its path
+    /// names by the time it arrives.
+    dir: OwnedFd,
+    /// The target's name in `dir`.
+    name: OsString,
     /// Bytes to receive.
     pub size: u64,
     /// The `etag` the file must still have at the moment of the rename.
     pub if_match: Option<String>,
     /// Permission bits of the new file: the old file's, or 0644.
     pub mode: u32,
+    /// An existing file is never replaced (an upload without overwrite); the rename itself checks it.
+    pub create_new: bool,
 }
 
 /// Checks a write before any content is sent.
@@ -123,16 +161,18 @@ pub fn plan_write(
     let (_, full) = guard.entry(path)?;
     let exists = std::fs::symlink_metadata(&full).is_ok();
     let target = if exists { guard.existing(path)? } else { full };
-    let current = std::fs::metadata(&target).ok();
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return Err(Refusal::new(
+            ERR_WRONG_KIND,
+            format!("{path:?} is a root directory; only files can be written"),
+        ));
+    };
+    let dir = guard.open_dir(parent)?;
+    let name = name.to_os_string();
+    let current = beneath::meta_at(&dir, &name).map_err(|e| Refusal::io("inspect", &target, &e))?;
     if let Some(meta) = &current {
         if mode == WriteMode::CreateNew {
-            return Err(Refusal::new(
-                ERR_EXISTS,
-                format!(
-                    "{} already exists; upload with overwrite to replace it",
-                    target.display()
-                ),
-            ));
+            return Err(exists_refusal(&target));
         }
         if !meta.is_file() {
             return Err(Refusal::new(
@@ -148,9 +188,22 @@ pub fn plan_write(
     Ok(WritePlan {
         mode: current.map_or(0o644, |m| m.permissions().mode() & 0o7777),
         target,
+        dir,
+        name,
         size,
         if_match,
+        create_new: mode == WriteMode::CreateNew,
     })
+}
+
+fn exists_refusal(target: &Path) -> Refusal {
+    Refusal::new(
+        ERR_EXISTS,
+        format!(
+            "{} already exists; upload with overwrite to replace it",
+            target.display()
+        ),
+    )
 }
 
 fn check_etag(
@@ -192,12 +245,15 @@ pub async fn receive(
 
 /// New content on disk beside its target, not yet in its place.
 #[derive(Debug)]
-pub struct Staged(PathBuf);
+pub struct Staged {
+    path: PathBuf,
+    name: OsString,
+}
 
 impl Staged {
     /// The temporary file.
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
@@ -206,11 +262,15 @@ pub async fn stage(
     plan: &WritePlan,
     input: &mut (impl AsyncRead + Unpin),
 ) -> Result<Staged, Refusal> {
-    let tmp = temp_path(&plan.target);
-    match stage_into(plan, &tmp, input).await {
-        Ok(()) => Ok(Staged(tmp)),
+    let name = temp_name(&plan.name);
+    let staged = Staged {
+        path: plan.target.with_file_name(&name),
+        name,
+    };
+    match stage_into(plan, &staged, input).await {
+        Ok(()) => Ok(staged),
         Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = rustix::fs::unlinkat(&plan.dir, &staged.name, AtFlags::empty());
             Err(e)
         }
     }
@@ -218,17 +278,20 @@ pub async fn stage(
 
 async fn stage_into(
     plan: &WritePlan,
-    tmp: &Path,
+    staged: &Staged,
     input: &mut (impl AsyncRead + Unpin),
 ) -> Result<(), Refusal> {
+    let tmp = staged.path();
     let io = |what: &'static str| move |e: std::io::Error| Refusal::io(what, tmp, &e);
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(plan.mode)
-        .open(tmp)
-        .await
-        .map_err(io("create"))?;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(
+        &plan.dir,
+        &staged.name,
+        flags,
+        Mode::from_bits_truncate(plan.mode),
+    )
+    .map_err(|e| io("create")(e.into()))?;
+    let mut file = tokio::fs::File::from_std(std::fs::File::from(fd));
     let mut limited = input.take(plan.size);
     let mut buf = vec![0u8; CHUNK];
     let mut got = 0u64;
@@ -251,7 +314,7 @@ async fn stage_into(
     }
     file.sync_all().await.map_err(io("flush"))?;
     // The mode may have been narrowed by the umask; the new file keeps the old one's.
-    tokio::fs::set_permissions(tmp, std::fs::Permissions::from_mode(plan.mode))
+    file.set_permissions(std::fs::Permissions::from_mode(plan.mode))
         .await
         .map_err(io("set permissions on"))
 }
@@ -260,77 +323,91 @@ async fn stage_into(
 /// changed meanwhile (then the staged file is removed and the target left as it is).
 pub async fn replace(plan: &WritePlan, staged: Staged) -> Result<(), Refusal> {
     // Last look before replacing: someone may have saved the file while this upload was arriving.
-    let current = std::fs::metadata(&plan.target).ok();
-    let renamed = match check_etag(&plan.target, current.as_ref(), plan.if_match.as_deref()) {
-        Ok(()) => tokio::fs::rename(&staged.0, &plan.target)
-            .await
-            .map_err(|e| Refusal::io("replace", &plan.target, &e)),
-        Err(e) => Err(e),
-    };
+    let current = beneath::meta_at(&plan.dir, &plan.name).ok().flatten();
+    let renamed = check_etag(&plan.target, current.as_ref(), plan.if_match.as_deref())
+        .and_then(|()| put_in_place(plan, &staged));
     if let Err(e) = renamed {
-        let _ = tokio::fs::remove_file(&staged.0).await;
+        let _ = rustix::fs::unlinkat(&plan.dir, &staged.name, AtFlags::empty());
         return Err(e);
     }
-    if let Some(dir) = plan.target.parent() {
-        // The rename is durable once the directory is; failing to flush it is not worth failing the write.
-        if let Ok(d) = tokio::fs::File::open(dir).await {
-            let _ = d.sync_all().await;
-        }
+    // The rename is durable once the directory is; failing to flush it is not worth failing the write.
+    let _ = rustix::fs::fsync(&plan.dir);
+    if let Ok(dir) = plan.dir.try_clone() {
+        let name = plan.name.clone();
+        let _ = tokio::task::spawn_blocking(move || sweep_stale_temps(&dir, &name)).await;
     }
-    let target = plan.target.clone();
-    let _ = tokio::task::spawn_blocking(move || sweep_stale_temps(&target)).await;
     Ok(())
+}
+
+/// Renames the staged file to the target in the directory handle; without overwrite, atomically only
+/// if nothing has taken the name meanwhile (`RENAME_NOREPLACE`, or a hard link where the file system
+/// lacks it).
+fn put_in_place(plan: &WritePlan, staged: &Staged) -> Result<(), Refusal> {
+    let (dir, from, to) = (&plan.dir, &staged.name, &plan.name);
+    let done = if plan.create_new {
+        match rustix::fs::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+            Err(Errno::INVAL) => {
+                rustix::fs::linkat(dir, from, dir, to, AtFlags::empty()).map(|()| {
+                    let _ = rustix::fs::unlinkat(dir, from, AtFlags::empty());
+                })
+            }
+            other => other,
+        }
+    } else {
+        rustix::fs::renameat(dir, from, dir, to)
+    };
+    done.map_err(|e| match e {
+        Errno::EXIST => exists_refusal(&plan.target),
+        e => Refusal::io("replace", &plan.target, &e.into()),
+    })
 }
 
 /// How long a temporary file must have gone unwritten before a later write of the same file removes it
 /// as left over from a crash. A live upload writes to its temporary file continuously.
 pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Removes `target`'s temporary files that nobody has written for [`STALE_TEMP`]: what a crash between
-/// staging and renaming leaves behind. Best effort.
-fn sweep_stale_temps(target: &Path) {
-    let (Some(dir), Some(prefix)) = (target.parent(), temp_prefix(target)) else {
+/// Removes the temporary files of the file `name` in `dir` that nobody has written for [`STALE_TEMP`]:
+/// what a crash between staging and renaming leaves behind. Best effort.
+fn sweep_stale_temps(dir: &OwnedFd, name: &OsStr) {
+    let prefix = temp_prefix(name);
+    let Ok(entries) = beneath::names(dir) else {
         return;
     };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+    for (entry, _) in entries {
+        if !entry.as_encoded_bytes().starts_with(prefix.as_bytes()) {
             continue;
         }
-        let stale = entry
-            .metadata()
+        let stale = beneath::meta_at(dir, &entry)
             .ok()
+            .flatten()
             .filter(|m| m.is_file())
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age >= STALE_TEMP);
-        if stale && std::fs::remove_file(entry.path()).is_ok() {
-            tracing::info!(path = %entry.path().display(), "removed a temporary file left by an interrupted write");
+        if stale && rustix::fs::unlinkat(dir, &entry, AtFlags::empty()).is_ok() {
+            tracing::info!(name = %entry.to_string_lossy(), "removed a temporary file left by an interrupted write");
         }
     }
 }
 
-/// `.<name>.vb-tmp-`: what every temporary file of `target` starts with.
-fn temp_prefix(target: &Path) -> Option<String> {
-    let mut name = target.file_name()?.to_string_lossy().into_owned();
+/// `.<name>.vb-tmp-`: what every temporary file of the file `name` starts with.
+fn temp_prefix(name: &OsStr) -> String {
+    let mut name = name.to_string_lossy().into_owned();
     // Stay under the 255-byte name limit however long the target's name is.
     while name.len() > 200 {
         name.pop();
     }
-    Some(format!(".{name}.vb-tmp-"))
+    format!(".{name}.vb-tmp-")
 }
 
-/// `.<name>.vb-tmp-<random>` beside `target`: same file system, so the rename is atomic.
-pub fn temp_path(target: &Path) -> PathBuf {
+/// `.<name>.vb-tmp-<random>`, to live beside the file `name`: same file system, so the rename is atomic.
+fn temp_name(name: &OsStr) -> OsString {
     let mut rand = [0u8; 6];
     let suffix = match getrandom::fill(&mut rand) {
         Ok(()) => rand.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         Err(_) => format!("{}", std::process::id()),
     };
-    let prefix = temp_prefix(target).unwrap_or_else(|| ".vb-tmp-".into());
-    target.with_file_name(format!("{prefix}{suffix}"))
+    format!("{}{suffix}", temp_prefix(name)).into()
 }
 
 /// An internal failure of a blocking task.

@@ -48,6 +48,23 @@ pub(crate) fn commit(r: &Repo, message: &str, author: &Author) -> Result<String,
             .detach(),
         None => gix::ObjectId::empty_tree(repo.object_hash()),
     };
+    if r.hide_dots {
+        let mut first_hidden = None;
+        super::staged::changes(repo, index, head_tree, |c| {
+            let (path, orig, _) = super::status::staged_change(&c);
+            let hidden = |p: &String| r.hides(p.as_bytes());
+            if first_hidden.is_none() && (hidden(&path) || orig.as_ref().is_some_and(hidden)) {
+                first_hidden = Some(path);
+            }
+        })?;
+        if let Some(path) = first_hidden {
+            let mut refusal = super::hidden(&path);
+            refusal.message.push_str(
+                "; it is staged, so committing would publish it: unstage it (git restore --staged) first",
+            );
+            return Err(refusal);
+        }
+    }
     if tree == head_tree {
         return Err(GitError::new(
             ERR_NOTHING_TO_COMMIT,

@@ -60,13 +60,6 @@ pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<Gi
         }
         Compare::Commit(rev) => commit_changes(&r.repo, rev)?,
     };
-    changed.retain(|_, c| {
-        !r.is_protected(c.path.as_bytes())
-            && !c
-                .orig_path
-                .as_deref()
-                .is_some_and(|o| r.is_protected(o.as_bytes()))
-    });
     let from_worktree = matches!(what, Compare::Worktree);
     if let Some(only) = only {
         changed.retain(|_, c| {
@@ -76,6 +69,9 @@ pub(crate) fn read(r: &Repo, what: Compare<'_>, only: Option<&str>) -> Result<Gi
                     .is_some_and(|o| covers(only, o.as_bytes()))
         });
     }
+    changed.retain(|_, c| {
+        !r.hides(c.path.as_bytes()) && !c.orig_path.as_ref().is_some_and(|o| r.hides(o.as_bytes()))
+    });
     let roots = gix::diff::blob::pipeline::WorktreeRoots {
         old_root: None,
         new_root: from_worktree.then(|| r.workdir.clone()),

@@ -42,7 +42,7 @@ pub(crate) fn discard(r: &Repo, paths: &[String]) -> Result<(), GitError> {
     let mut delete = Vec::new();
     for item in iter {
         let item = item.or_git("comparing the work tree with the index")?;
-        if !selected.covers(item.rela_path()) || r.is_protected(item.rela_path()) {
+        if !selected.covers(item.rela_path()) || r.hides(item.rela_path()) {
             continue;
         }
         match item {

@@ -4,6 +4,11 @@
 //! Every request names a directory inside `filesystem.roots`; the repository is discovered from there
 //! upward, and refused unless its whole work tree lies inside a root too, since operations touch the whole
 //! work tree. File paths in requests are work-tree-relative and may never leave it or reach into `.git`.
+//!
+//! The node's policy holds here as in the file API: `filesystem.read_only` refuses every change, and under
+//! `filesystem.hidden = "deny"` dot-files (any path with a component starting with `.`) are left out of
+//! status and diffs, refused when named, never staged, unstaged or discarded as part of a directory, and
+//! a commit whose staged changes include one is refused.
 
 mod branch;
 mod commit;
@@ -18,11 +23,11 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use vibebridge_tunnel::fs::{ERR_READ_ONLY, MAX_PATH_BYTES};
+use vibebridge_tunnel::fs::{ERR_HIDDEN, ERR_READ_ONLY, MAX_PATH_BYTES};
 use vibebridge_tunnel::git::{ERR_GIT_CONFLICT, ERR_NOT_A_REPO, GitAnswer, GitReply, GitRequest};
 use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL, ERR_PATH_OUTSIDE_ROOTS};
 
-use crate::config::FilesystemConfig;
+use crate::config::{FilesystemConfig, HiddenPolicy};
 use crate::roots;
 
 /// Runs one git request. Blocking: the caller runs it on `spawn_blocking`.
@@ -49,7 +54,7 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
             "this node is read-only (filesystem.read_only = true in its config): git changes are refused",
         ));
     }
-    let repo = Repo::open(&fs.roots, &fs.protected, req.repo())?;
+    let repo = Repo::open(fs, req.repo())?;
     let named: Vec<&String> = match &req {
         GitRequest::Diff { path, .. } => path.iter().collect(),
         GitRequest::Stage { paths, .. }
@@ -65,7 +70,7 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
         GitRequest::Diff {
             staged, path, rev, ..
         } => {
-            let path = path.map(|p| rel_path(&p)).transpose()?;
+            let path = path.map(|p| repo.visible(rel_path(&p)?)).transpose()?;
             let what = match (rev.as_deref(), staged) {
                 (Some(_), true) => {
                     return Err(GitError::bad_request(
@@ -96,15 +101,15 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
             GitAnswer::Status(status::read(&repo.reopen()?)?)
         }
         GitRequest::Stage { paths, .. } => {
-            stage::stage(&repo, &rel_paths(&paths)?)?;
+            stage::stage(&repo, &repo.visible_all(rel_paths(&paths)?)?)?;
             GitAnswer::Status(status::read(&repo.reopen()?)?)
         }
         GitRequest::Unstage { paths, .. } => {
-            stage::unstage(&repo, &rel_paths(&paths)?)?;
+            stage::unstage(&repo, &repo.visible_all(rel_paths(&paths)?)?)?;
             GitAnswer::Status(status::read(&repo.reopen()?)?)
         }
         GitRequest::Discard { paths, .. } => {
-            discard::discard(&repo, &rel_paths(&paths)?)?;
+            discard::discard(&repo, &repo.visible_all(rel_paths(&paths)?)?)?;
             GitAnswer::Status(status::read(&repo.reopen()?)?)
         }
         GitRequest::Commit {
@@ -175,15 +180,22 @@ pub(crate) struct Repo {
     pub(crate) repo: gix::Repository,
     /// The work tree, canonical.
     pub(crate) workdir: PathBuf,
+    /// `filesystem.hidden = "deny"`: dot-files are neither shown nor touched.
+    pub(crate) hide_dots: bool,
     /// Work-tree-relative paths of the state directories inside this work tree: never listed,
     /// diffed, staged or discarded.
     protected: Vec<String>,
 }
 
 impl Repo {
-    fn open(allowed: &[PathBuf], protected: &[PathBuf], path: &str) -> Result<Repo, GitError> {
-        let dir = roots::resolve_dir(allowed, protected, path)
+    fn open(fs: &FilesystemConfig, path: &str) -> Result<Repo, GitError> {
+        let allowed = &fs.roots;
+        let hide_dots = fs.hidden == HiddenPolicy::Deny;
+        let dir = roots::resolve_dir(allowed, &fs.protected, path)
             .map_err(|e| GitError::new(e.code(), e.to_string()))?;
+        if hide_dots && below_dot_name(allowed, &dir) {
+            return Err(hidden(path));
+        }
         let repo = gix::discover(&dir).map_err(|e| {
             if e.downcast_any_ref::<gix::discover::upwards::Error>().is_some() {
                 GitError::new(
@@ -218,7 +230,30 @@ impl Repo {
                 ),
             ));
         }
-        let protected = roots::canonical(protected)
+        if hide_dots && below_dot_name(allowed, &workdir) {
+            return Err(hidden(&workdir.display().to_string()));
+        }
+        // A `.git` file (`gitdir: …`, as in linked work trees) or a symlinked `.git` can put the
+        // repository itself elsewhere; every git operation reads and writes there.
+        for (what, dir) in [
+            ("its git directory", repo.git_dir()),
+            ("its common git directory", repo.common_dir()),
+        ] {
+            let real = std::fs::canonicalize(dir).or_git("resolving the git directory")?;
+            if !roots::contains(&roots::canonical(allowed), &real) {
+                return Err(GitError::new(
+                    ERR_PATH_OUTSIDE_ROOTS,
+                    format!(
+                        "the repository at {} keeps {what} at {}, outside the node's allowed roots \
+                         (filesystem.roots) (a `.git` file or link points there); add that directory \
+                         to filesystem.roots to use git on it here",
+                        workdir.display(),
+                        real.display()
+                    ),
+                ));
+            }
+        }
+        let protected = roots::canonical(&fs.protected)
             .iter()
             .filter_map(|p| p.strip_prefix(&workdir).ok())
             .filter_map(|rel| rel.to_str().map(str::to_string))
@@ -226,8 +261,28 @@ impl Repo {
         Ok(Repo {
             repo,
             workdir,
+            hide_dots,
             protected,
         })
+    }
+
+    /// Whether the work-tree-relative `path` is one this node never shows or touches: inside a state
+    /// directory, or a dot-file under `filesystem.hidden = "deny"`.
+    pub(crate) fn hides(&self, path: &[u8]) -> bool {
+        self.is_protected(path)
+            || (self.hide_dots && path.split(|b| *b == b'/').any(|c| c.starts_with(b".")))
+    }
+
+    /// `rel`, unless it is a dot-file this node hides.
+    fn visible(&self, rel: String) -> Result<String, GitError> {
+        if self.hides(rel.as_bytes()) {
+            return Err(hidden(&rel));
+        }
+        Ok(rel)
+    }
+
+    fn visible_all(&self, rels: Vec<String>) -> Result<Vec<String>, GitError> {
+        rels.into_iter().map(|r| self.visible(r)).collect()
     }
 
     /// The same repository, freshly opened, so answers after a change see the new index and refs.
@@ -236,6 +291,7 @@ impl Repo {
         Ok(Repo {
             repo,
             workdir: self.workdir.clone(),
+            hide_dots: self.hide_dots,
             protected: self.protected.clone(),
         })
     }
@@ -261,6 +317,28 @@ impl Repo {
             None => Ok(()),
         }
     }
+}
+
+/// The refusal of a dot-file under `filesystem.hidden = "deny"`.
+pub(crate) fn hidden(path: &str) -> GitError {
+    GitError::new(
+        ERR_HIDDEN,
+        format!(
+            "{path:?} is a dot-file, and this node refuses them (filesystem.hidden = \"deny\")"
+        ),
+    )
+}
+
+/// Whether the canonical `real` lies below a dot-name under the root that holds it.
+fn below_dot_name(allowed: &[PathBuf], real: &Path) -> bool {
+    roots::canonical(allowed)
+        .iter()
+        .filter_map(|r| real.strip_prefix(r).ok())
+        .min_by_key(|rest| rest.components().count())
+        .is_some_and(|rest| {
+            rest.components()
+                .any(|c| c.as_os_str().as_encoded_bytes().starts_with(b"."))
+        })
 }
 
 /// Checks a work-tree-relative path from a request and returns it normalised (`a/b`, no trailing `/`).

@@ -71,7 +71,9 @@ pub(crate) fn stage(r: &Repo, paths: &[String]) -> Result<(), GitError> {
     let repo = &r.repo;
     let mut index = LockedIndex::open(repo)?;
     require_known(r, &index.file, None, paths)?;
-    let (add, mut remove) = worktree_changes(r, &index.file, paths)?;
+    let (mut add, mut remove) = worktree_changes(r, &index.file, paths)?;
+    add.retain(|p| !r.hides(p));
+    remove.retain(|p| !r.hides(p));
     refuse_ignored(&index.file, paths, &add, &remove)?;
 
     let (mut pipeline, _) = repo.filter_pipeline(None).or_git("preparing filters")?;
@@ -167,7 +169,7 @@ fn worktree_changes(
     let mut remove = BTreeSet::new();
     for item in iter {
         let item = item.or_git("comparing the work tree with the index")?;
-        if !selected.covers(item.rela_path()) || r.is_protected(item.rela_path()) {
+        if !selected.covers(item.rela_path()) || r.hides(item.rela_path()) {
             continue;
         }
         match item {
@@ -259,7 +261,7 @@ pub(crate) fn unstage(r: &Repo, paths: &[String]) -> Result<(), GitError> {
     let selected = Selection::new(paths);
     let mut changed = Vec::new();
     index.file.remove_entries(|_, path, _| {
-        let hit = selected.covers(path);
+        let hit = selected.covers(path) && !r.hides(path);
         if hit {
             changed.push(path.to_owned());
         }
@@ -267,7 +269,7 @@ pub(crate) fn unstage(r: &Repo, paths: &[String]) -> Result<(), GitError> {
     });
     for e in head.entries() {
         let path = e.path(&head);
-        if selected.covers(path) {
+        if selected.covers(path) && !r.hides(path) {
             changed.push(path.to_owned());
             // No stat: the next status hashes the file once to learn whether it differs.
             index

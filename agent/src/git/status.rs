@@ -69,7 +69,9 @@ pub(crate) fn read(r: &Repo) -> Result<GitStatus, GitError> {
         e.unstaged = FileState::Conflicted;
         e.orig_path = None;
     }
-    entries.retain(|path, _| !r.is_protected(path.as_bytes()));
+    entries.retain(|path, e| {
+        !r.hides(path.as_bytes()) && !e.orig_path.as_ref().is_some_and(|o| r.hides(o.as_bytes()))
+    });
     let truncated = entries.len() > MAX_STATUS_ENTRIES;
     Ok(GitStatus {
         workdir: r.workdir.display().to_string(),

@@ -67,12 +67,18 @@ impl ApiError {
             ApiError::NodeRefused { code, .. } => (
                 match code.as_str() {
                     "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,
-                    "path_outside_roots" | "read_only" | "hidden_denied" | "protected_state"
+                    "path_outside_roots"
+                    | "read_only"
+                    | "hidden_denied"
+                    | "protected_state"
+                    | "hard_linked"
+                    | "capability_disabled"
                     | "permission_denied" => StatusCode::FORBIDDEN,
                     "too_many_sessions" | "already_exists" | "not_empty" | "git_conflict"
                     | "nothing_to_commit" => StatusCode::CONFLICT,
                     "changed_on_node" => StatusCode::PRECONDITION_FAILED,
                     "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+                    "range_not_satisfiable" => StatusCode::RANGE_NOT_SATISFIABLE,
                     "internal" => StatusCode::BAD_GATEWAY,
                     _ => StatusCode::BAD_REQUEST,
                 },

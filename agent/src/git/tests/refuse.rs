@@ -100,6 +100,43 @@ fn git_repo_outside_roots_is_refused() {
     assert_eq!(code, "path_outside_roots");
 }
 
+/// Proves a work tree whose `.git` file (or `.git` symlink) points outside the roots is refused: git would
+/// read and write the repository there.
+#[test]
+fn git_dir_outside_roots_is_refused() {
+    let f = Fixture::new();
+    let elsewhere = f.root.parent().unwrap().join("elsewhere.git");
+    let wt = f.root.join("wt");
+    std::fs::create_dir_all(&wt).unwrap();
+    let sep = format!("--separate-git-dir={}", elsewhere.display());
+    f.git_ok(&wt, &["init", "-q", &sep]);
+    assert!(
+        std::fs::read_to_string(wt.join(".git"))
+            .unwrap()
+            .starts_with("gitdir:")
+    );
+    let (code, message) = err_with(
+        &f.fs(),
+        GitRequest::Status {
+            repo: wt.display().to_string(),
+        },
+    );
+    assert_eq!(code, "path_outside_roots", "{message}");
+    assert!(message.contains("git directory"), "{message}");
+    let linked = f.root.join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, linked.join(".git")).unwrap();
+    let repo = linked.display().to_string();
+    assert_eq!(
+        err_with(&f.fs(), GitRequest::Status { repo }).0,
+        "path_outside_roots"
+    );
+    assert!(matches!(
+        super::super::handle(&f.fs(), GitRequest::Status { repo: f.repo_str() }),
+        vibebridge_tunnel::git::GitReply::Ok(_)
+    ));
+}
+
 /// Proves a plain directory and a bare repository are refused as not a repository, a missing
 /// directory as not found, and a relative path as a bad request.
 #[test]

@@ -398,3 +398,29 @@ fn git_commit_refusals() {
     assert!(!m.git_in(&m.repo, &["merge", "other"]).status.success());
     assert_eq!(commit(&m, "merge").unwrap_err().0, ERR_GIT_CONFLICT);
 }
+
+/// Proves a `git checkout` whose hook hangs is stopped after the timeout with a clear error, rather than
+/// holding the request (and a blocking thread) forever.
+#[test]
+fn git_checkout_has_a_timeout() {
+    let f = Fixture::with_files(&[("a", "1")]);
+    f.git(&["branch", "other"]);
+    let hook = f.repo.join(".git/hooks/post-checkout");
+    std::fs::write(&hook, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let repo = super::super::Repo::open(&f.fs(), &f.repo_str()).unwrap();
+    let started = std::time::Instant::now();
+    let err =
+        super::super::branch::switch_within(&repo, "other", std::time::Duration::from_secs(1))
+            .unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.message.contains("did not finish within 1 s"),
+        "{}",
+        err.message
+    );
+}

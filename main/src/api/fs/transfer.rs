@@ -82,6 +82,7 @@ async fn content(
     else {
         return Err(unexpected(&answer));
     };
+    let last = served_range(range, offset, length, entry.size)?;
     let status = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -99,8 +100,7 @@ async fn content(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.etag)) {
         response = response.header(header::ETAG, v);
     }
-    if range.is_some() {
-        let last = (offset + length).saturating_sub(1);
+    if let Some(last) = last {
         response = response.header(
             header::CONTENT_RANGE,
             format!("bytes {offset}-{last}/{}", entry.size),
@@ -142,6 +142,40 @@ fn exact(
     })
 }
 
+/// Checks the node's answer to a read of `asked` (a `Range`, or the whole file) against what was asked
+/// and the file's size, in checked arithmetic: the last byte for `Content-Range` when a range was asked.
+/// A range starting at or past the end is 416; an answer that cannot be right is the node's fault.
+fn served_range(
+    asked: Option<(u64, Option<u64>)>,
+    offset: u64,
+    length: u64,
+    size: u64,
+) -> Result<Option<u64>, ApiError> {
+    let (want_offset, want_length) = asked.unwrap_or((0, None));
+    let end = offset.checked_add(length);
+    if offset != want_offset
+        || want_length.is_some_and(|w| length > w)
+        || end.is_none_or(|end| end > size)
+    {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "the node answered bytes {offset}+{length} of a {size}-byte file to a read of \
+             {want_offset}+{want_length:?}"
+        )));
+    }
+    if asked.is_none() {
+        return Ok(None);
+    }
+    match end.and_then(|end| end.checked_sub(1)) {
+        Some(last) if offset < size && length > 0 => Ok(Some(last)),
+        _ => Err(ApiError::NodeRefused {
+            code: vibebridge_tunnel::fs::ERR_RANGE.into(),
+            message: format!(
+                "the range starts at byte {offset}, at or past the end of the {size}-byte file"
+            ),
+        }),
+    }
+}
+
 /// `bytes=A-B` or `bytes=A-` → (offset, length).
 fn parse_range(v: &HeaderValue) -> Result<(u64, Option<u64>), ApiError> {
     let bad = || {
@@ -164,7 +198,8 @@ fn parse_range(v: &HeaderValue) -> Result<(u64, Option<u64>), ApiError> {
     if end < start {
         return Err(bad());
     }
-    Ok((start, Some(end - start + 1)))
+    // An end past any file means "to the end" (RFC 9110 clamps it); `u64::MAX - 0 + 1` must not overflow.
+    Ok((start, (end - start).checked_add(1)))
 }
 
 /// `attachment; filename*=UTF-8''…`, percent-encoded so any name is safe in a header.
@@ -301,6 +336,12 @@ mod tests {
         let r = |s: &str| parse_range(&HeaderValue::from_str(s).unwrap());
         assert_eq!(r("bytes=0-9").unwrap(), (0, Some(10)));
         assert_eq!(r("bytes=100-").unwrap(), (100, None));
+        assert_eq!(r("bytes=0-18446744073709551615").unwrap(), (0, None));
+        assert_eq!(
+            r("bytes=1-18446744073709551615").unwrap(),
+            (1, Some(u64::MAX))
+        );
+        assert!(r("bytes=0-18446744073709551616").is_err());
         for bad in [
             "bytes=-5",
             "bytes=9-3",
@@ -314,5 +355,31 @@ mod tests {
             disposition("a b/ü.txt"),
             "attachment; filename*=UTF-8''a%20b%2F%C3%BC.txt"
         );
+    }
+
+    /// Proves node-supplied offsets and lengths are checked without overflow: a range past the end is
+    /// 416, an answer that does not fit the file or the request is refused, and none of it panics.
+    #[test]
+    fn served_ranges_use_checked_arithmetic() {
+        let code = |e: ApiError| e.into_response().status().as_u16();
+        assert_eq!(served_range(None, 0, 13, 13).unwrap(), None);
+        assert_eq!(served_range(Some((2, Some(5))), 2, 5, 13).unwrap(), Some(6));
+        assert_eq!(
+            served_range(Some((0, None)), 0, 0, 0).map_err(code),
+            Err(416)
+        );
+        assert_eq!(
+            served_range(Some((13, None)), 13, 0, 13).map_err(code),
+            Err(416)
+        );
+        assert_eq!(
+            served_range(Some((u64::MAX, None)), u64::MAX, 0, 0).map_err(code),
+            Err(500)
+        );
+        for (offset, length) in [(u64::MAX, 2), (1, u64::MAX), (2, 6), (3, 5)] {
+            let answer = served_range(Some((2, Some(5))), offset, length, u64::MAX);
+            assert_eq!(answer.map_err(code), Err(500), "{offset}+{length}");
+        }
+        assert_eq!(served_range(None, 0, 14, 13).map_err(code), Err(500));
     }
 }
