@@ -4,6 +4,7 @@
 
 pub mod mock;
 pub mod proxy;
+pub mod rbac_fx;
 pub mod session_fx;
 
 use std::net::SocketAddr;

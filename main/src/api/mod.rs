@@ -20,71 +20,94 @@ mod ws;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{delete, get, post, put};
+use axum::http::Method;
+use axum::routing::{MethodFilter, get, on};
 
 pub use body::{Body, OptionalBody, Path, Query};
 pub use error::ApiError;
 
 use crate::AppState;
 
-/// Every route main serves over HTTP.
+/// Declares the API's routes once: [`ROUTES`] lists them and `api_routes` builds the router from the same
+/// rows, so the list cannot drift from what is served (`tests/tests/rbac.rs` needs a row for each).
+macro_rules! routes {
+    (prefix $prefix:literal; $($method:ident $path:literal => $handler:expr,)*) => {
+        /// Where the API is nested.
+        const API_PREFIX: &str = $prefix;
+
+        /// Every route main serves over HTTP: method and full path (`{param}` as axum writes it). The UI
+        /// fallback (`/` and any other path outside the API) is not a route.
+        pub const ROUTES: &[(Method, &str)] = &[
+            (Method::GET, HEALTH),
+            $((Method::$method, concat!($prefix, $path)),)*
+        ];
+
+        fn api_routes() -> Router<AppState> {
+            Router::new()$(.route($path, on(MethodFilter::$method, $handler)))*
+        }
+    };
+}
+
+/// The liveness endpoint, outside the API prefix.
+const HEALTH: &str = "/health";
+
+routes! {
+    prefix "/api/v1";
+    GET "/auth/status" => auth::status,
+    POST "/auth/register" => auth::register,
+    POST "/auth/login" => auth::login,
+    POST "/auth/logout" => auth::logout,
+    POST "/auth/refresh" => auth::refresh,
+    GET "/auth/me" => auth::me,
+    PUT "/auth/me/profile" => auth::set_profile,
+    GET "/auth/me/keys" => keys::list,
+    POST "/auth/me/keys" => keys::add,
+    DELETE "/auth/me/keys/{id}" => keys::remove,
+    GET "/users" => users::list,
+    POST "/users/{user}/approve" => users::approve,
+    POST "/users/{user}/role" => users::set_role,
+    GET "/nodes" => nodes::list,
+    POST "/nodes/tokens" => nodes::create_token,
+    GET "/nodes/{id}" => nodes::get,
+    DELETE "/nodes/{id}" => nodes::revoke,
+    POST "/nodes/{id}/members" => nodes::add_member,
+    DELETE "/nodes/{id}/members/{username}" => nodes::remove_member,
+    GET "/nodes/{id}/fs/list" => fs::list,
+    GET "/nodes/{id}/fs/stat" => fs::stat,
+    GET "/nodes/{id}/fs/read" => fs::read,
+    GET "/nodes/{id}/fs/download" => fs::download,
+    PUT "/nodes/{id}/fs/write" => fs::write,
+    PUT "/nodes/{id}/fs/upload" => fs::upload,
+    POST "/nodes/{id}/fs/create" => fs::create,
+    POST "/nodes/{id}/fs/rename" => fs::rename,
+    POST "/nodes/{id}/fs/delete" => fs::delete,
+    GET "/nodes/{id}/git/status" => git::status,
+    GET "/nodes/{id}/git/diff" => git::diff,
+    GET "/nodes/{id}/git/log" => git::log,
+    GET "/nodes/{id}/git/branches" => git::branches,
+    POST "/nodes/{id}/git/branches" => git::create_branch,
+    POST "/nodes/{id}/git/checkout" => git::checkout,
+    POST "/nodes/{id}/git/stage" => git::stage,
+    POST "/nodes/{id}/git/unstage" => git::unstage,
+    POST "/nodes/{id}/git/discard" => git::discard,
+    POST "/nodes/{id}/git/commit" => git::commit,
+    GET "/nodes/{id}/terminal" => terminal::upgrade,
+    GET "/sessions" => sessions::list,
+    POST "/sessions" => sessions::create,
+    GET "/sessions/{id}" => sessions::get,
+    GET "/sessions/{id}/events" => sessions::events,
+    GET "/sessions/{id}/stream" => sessions::stream,
+    POST "/sessions/{id}/messages" => sessions::message,
+    POST "/sessions/{id}/stop" => sessions::stop,
+    POST "/sessions/{id}/approvals/{approval_id}" => approvals::decide,
+    GET "/approvals" => approvals::approvals,
+    GET "/ws" => ws::upgrade,
+    GET "/audit" => audit::list,
+}
+
+/// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/status", get(auth::status))
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/me/profile", put(auth::set_profile))
-        .route("/auth/me/keys", get(keys::list).post(keys::add))
-        .route("/auth/me/keys/{id}", delete(keys::remove))
-        .route("/users", get(users::list))
-        .route("/users/{user}/approve", post(users::approve))
-        .route("/users/{user}/role", post(users::set_role))
-        .route("/nodes", get(nodes::list))
-        .route("/nodes/tokens", post(nodes::create_token))
-        .route("/nodes/{id}", get(nodes::get).delete(nodes::revoke))
-        .route("/nodes/{id}/members", post(nodes::add_member))
-        .route("/nodes/{id}/fs/list", get(fs::list))
-        .route("/nodes/{id}/fs/stat", get(fs::stat))
-        .route("/nodes/{id}/fs/read", get(fs::read))
-        .route("/nodes/{id}/fs/download", get(fs::download))
-        .route("/nodes/{id}/fs/write", put(fs::write))
-        .route("/nodes/{id}/fs/upload", put(fs::upload))
-        .route("/nodes/{id}/fs/create", post(fs::create))
-        .route("/nodes/{id}/fs/rename", post(fs::rename))
-        .route("/nodes/{id}/fs/delete", post(fs::delete))
-        .route("/nodes/{id}/git/status", get(git::status))
-        .route("/nodes/{id}/git/diff", get(git::diff))
-        .route("/nodes/{id}/git/log", get(git::log))
-        .route(
-            "/nodes/{id}/git/branches",
-            get(git::branches).post(git::create_branch),
-        )
-        .route("/nodes/{id}/git/checkout", post(git::checkout))
-        .route("/nodes/{id}/git/stage", post(git::stage))
-        .route("/nodes/{id}/git/unstage", post(git::unstage))
-        .route("/nodes/{id}/git/discard", post(git::discard))
-        .route("/nodes/{id}/git/commit", post(git::commit))
-        .route("/nodes/{id}/terminal", get(terminal::upgrade))
-        .route(
-            "/nodes/{id}/members/{username}",
-            delete(nodes::remove_member),
-        )
-        .route("/sessions", get(sessions::list).post(sessions::create))
-        .route("/sessions/{id}", get(sessions::get))
-        .route("/sessions/{id}/events", get(sessions::events))
-        .route("/sessions/{id}/stream", get(sessions::stream))
-        .route("/sessions/{id}/messages", post(sessions::message))
-        .route("/sessions/{id}/stop", post(sessions::stop))
-        .route(
-            "/sessions/{id}/approvals/{approval_id}",
-            post(approvals::decide),
-        )
-        .route("/approvals", get(approvals::approvals))
-        .route("/ws", get(ws::upgrade))
-        .route("/audit", get(audit::list))
+    let api = api_routes()
         .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed(
@@ -92,8 +115,8 @@ pub fn router(state: AppState) -> Router {
             )
         });
     Router::new()
-        .route("/health", get(health))
-        .nest("/api/v1", api)
+        .route(HEALTH, get(health))
+        .nest(API_PREFIX, api)
         .fallback(crate::web::serve)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,186 @@
+//! The RBAC matrix: every route main serves ([`vibebridge_main::api::ROUTES`], the list its router is built
+//! from) × every kind of caller, with the answer each must get. A route without a row, or a row naming no
+//! route, fails the test before anything runs.
+//!
+//! Answers are judged as authorization decisions: `U` 401 (not logged in), `D` 403 (refused), `H` 404
+//! from main's own visibility check (`no node "…"` / `no session "…"`: others' ids do not leak), `A`
+//! allowed (anything else: the handler ran, whatever it then made of the request). WebSockets count the
+//! upgrade (101 is allowed); event streams count the response head.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::Value;
+use vibebridge_tests::rbac_fx::{COLUMNS, Fx, Row, r};
+
+/// The matrix. Placeholders: `{node}` the node (the revoked one for `revoked`), `{session}` a session of
+/// the node's owner (the revoked owner's own for `revoked`), `{root}` the node's root (a git repository
+/// with `readme.txt`), `{who}` the caller's name, `{key}` an SSH key id of the caller's, `{pubkey}` a
+/// fresh public key, `{spare}` a node like `{node}` made for this request, `{uuid}` a fresh UUID.
+#[rustfmt::skip]
+fn rows() -> Vec<Row> {
+    use Method as M;
+    // Columns: anonymous pending outsider member owner admin creator disabled revoked-node-owner.
+    let ok = "A A A A A A A A A";
+    let user = "U D A A A A A D A"; // any approved user
+    let node = "U D H A A A A D H"; // users of the node
+    let manage = "U D H D A A A D H"; // the node's owner and admins
+    let own = "U D H H A A A D A"; // the session's owner and admins
+    let act = "U D H H A A A D D"; // ... while its node is enrolled
+    let admin = "U D D D D A A D D";
+    let login = "U A A A A A A D A"; // anyone logged in, pending too
+    vec![
+        r(M::GET, "/health", "/health", "", ok),
+        r(M::GET, "/api/v1/auth/status", "/api/v1/auth/status", "", ok),
+        r(M::POST, "/api/v1/auth/register", "/api/v1/auth/register", r#"{"username":"new-{who}","password":"password123"}"#, ok),
+        r(M::POST, "/api/v1/auth/login", "/api/v1/auth/login", r#"{"username":"{username}","password":"{password}"}"#, login),
+        Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/logout", "/api/v1/auth/logout", "", login) },
+        r(M::POST, "/api/v1/auth/refresh", "/api/v1/auth/refresh", r#"{"refresh_token":"{refresh}"}"#, login),
+        r(M::GET, "/api/v1/auth/me", "/api/v1/auth/me", "", login),
+        r(M::PUT, "/api/v1/auth/me/profile", "/api/v1/auth/me/profile", r#"{"name":"N {who}","email":"{who}@example.com"}"#, user),
+        r(M::GET, "/api/v1/auth/me/keys", "/api/v1/auth/me/keys", "", user),
+        r(M::POST, "/api/v1/auth/me/keys", "/api/v1/auth/me/keys", r#"{"key":"{pubkey}"}"#, user),
+        r(M::DELETE, "/api/v1/auth/me/keys/{id}", "/api/v1/auth/me/keys/{key}", "", user),
+        r(M::GET, "/api/v1/users", "/api/v1/users", "", admin),
+        r(M::POST, "/api/v1/users/{user}/approve", "/api/v1/users/target/approve", "{}", admin),
+        r(M::POST, "/api/v1/users/{user}/role", "/api/v1/users/target/role", r#"{"role":"user"}"#, admin),
+        r(M::GET, "/api/v1/nodes", "/api/v1/nodes", "", user),
+        r(M::POST, "/api/v1/nodes/tokens", "/api/v1/nodes/tokens", "{}", user),
+        r(M::GET, "/api/v1/nodes/{id}", "/api/v1/nodes/{node}", "", node),
+        r(M::DELETE, "/api/v1/nodes/{id}", "/api/v1/nodes/{spare}", "", manage),
+        r(M::POST, "/api/v1/nodes/{id}/members", "/api/v1/nodes/{node}/members", r#"{"username":"target"}"#, manage),
+        r(M::DELETE, "/api/v1/nodes/{id}/members/{username}", "/api/v1/nodes/{node}/members/target", "", manage),
+        r(M::GET, "/api/v1/nodes/{id}/fs/list", "/api/v1/nodes/{node}/fs/list?path={root}", "", node),
+        r(M::GET, "/api/v1/nodes/{id}/fs/stat", "/api/v1/nodes/{node}/fs/stat?path={root}/readme.txt", "", node),
+        r(M::GET, "/api/v1/nodes/{id}/fs/read", "/api/v1/nodes/{node}/fs/read?path={root}/readme.txt", "", node),
+        r(M::GET, "/api/v1/nodes/{id}/fs/download", "/api/v1/nodes/{node}/fs/download?path={root}/readme.txt", "", node),
+        r(M::PUT, "/api/v1/nodes/{id}/fs/write", "/api/v1/nodes/{node}/fs/write?path={root}/w-{who}.txt", "written", node),
+        r(M::PUT, "/api/v1/nodes/{id}/fs/upload", "/api/v1/nodes/{node}/fs/upload?path={root}/u-{who}.txt", "uploaded", node),
+        r(M::POST, "/api/v1/nodes/{id}/fs/create", "/api/v1/nodes/{node}/fs/create", r#"{"path":"{root}/c-{who}","dir":true}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/fs/rename", "/api/v1/nodes/{node}/fs/rename", r#"{"from":"{root}/mv-{who}.txt","to":"{root}/moved-{who}.txt"}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/fs/delete", "/api/v1/nodes/{node}/fs/delete", r#"{"path":"{root}/rm-{who}.txt"}"#, node),
+        r(M::GET, "/api/v1/nodes/{id}/git/status", "/api/v1/nodes/{node}/git/status?repo={root}", "", node),
+        r(M::GET, "/api/v1/nodes/{id}/git/diff", "/api/v1/nodes/{node}/git/diff?repo={root}", "", node),
+        r(M::GET, "/api/v1/nodes/{id}/git/log", "/api/v1/nodes/{node}/git/log?repo={root}", "", node),
+        r(M::GET, "/api/v1/nodes/{id}/git/branches", "/api/v1/nodes/{node}/git/branches?repo={root}", "", node),
+        r(M::POST, "/api/v1/nodes/{id}/git/branches", "/api/v1/nodes/{node}/git/branches", r#"{"repo":"{root}","name":"b-{who}"}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/git/checkout", "/api/v1/nodes/{node}/git/checkout", r#"{"repo":"{root}","branch":"main"}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/git/stage", "/api/v1/nodes/{node}/git/stage", r#"{"repo":"{root}","paths":["w-{who}.txt"]}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/git/unstage", "/api/v1/nodes/{node}/git/unstage", r#"{"repo":"{root}","paths":["w-{who}.txt"]}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/git/discard", "/api/v1/nodes/{node}/git/discard", r#"{"repo":"{root}","paths":["readme.txt"]}"#, node),
+        r(M::POST, "/api/v1/nodes/{id}/git/commit", "/api/v1/nodes/{node}/git/commit", r#"{"repo":"{root}","message":"by {who}"}"#, node),
+        r(M::GET, "/api/v1/nodes/{id}/terminal", "/api/v1/nodes/{node}/terminal?terminal_id={uuid}", "", node),
+        r(M::GET, "/api/v1/sessions", "/api/v1/sessions", "", user),
+        r(M::POST, "/api/v1/sessions", "/api/v1/sessions", r#"{"node_id":"{node}","path":"{root}","provider":"claude","prompt":"hi"}"#, node),
+        r(M::GET, "/api/v1/sessions/{id}", "/api/v1/sessions/{session}", "", own),
+        r(M::GET, "/api/v1/sessions/{id}/events", "/api/v1/sessions/{session}/events?after=0", "", own),
+        r(M::GET, "/api/v1/sessions/{id}/stream", "/api/v1/sessions/{session}/stream?after=0", "", own),
+        r(M::POST, "/api/v1/sessions/{id}/messages", "/api/v1/sessions/{session}/messages", r#"{"text":"go on"}"#, act),
+        r(M::POST, "/api/v1/sessions/{id}/stop", "/api/v1/sessions/{session}/stop", "", act),
+        r(M::POST, "/api/v1/sessions/{id}/approvals/{approval_id}", "/api/v1/sessions/{session}/approvals/{uuid}", r#"{"decision":"allow"}"#, act),
+        r(M::GET, "/api/v1/approvals", "/api/v1/approvals", "", user),
+        r(M::GET, "/api/v1/ws", "/api/v1/ws", "", user),
+        r(M::GET, "/api/v1/audit", "/api/v1/audit", "", admin),
+    ]
+}
+
+/// What an answer means, as one letter of the matrix; `?` when the matrix's own request was malformed
+/// (it then says nothing about authorization).
+fn judge(status: u16, body: &Value) -> char {
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    let malformed = ["invalid JSON body", "invalid query string", "invalid path"];
+    match status {
+        401 => 'U',
+        403 => 'D',
+        404 if message.starts_with("no node \"") || message.starts_with("no session \"") => 'H',
+        400 if malformed.iter().any(|m| message.starts_with(m)) => '?',
+        _ => 'A',
+    }
+}
+
+/// Whether `path` (query aside) is an instance of the route pattern `route`.
+fn instance_of(path: &str, route: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let (p, r): (Vec<_>, Vec<_>) = (path.split('/').collect(), route.split('/').collect());
+    p.len() == r.len()
+        && p.iter()
+            .zip(&r)
+            .all(|(p, r)| p == r || (r.starts_with('{') && !p.is_empty()))
+}
+
+/// Proves every route in main's router list has a row, and every caller gets exactly its row's answer.
+#[tokio::test]
+async fn every_route_answers_every_caller_as_the_matrix_says() {
+    let rows = rows();
+    let served: BTreeSet<(String, String)> = vibebridge_main::api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let tabled: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.method.to_string(), r.route.to_string()))
+        .collect();
+    let missing: Vec<_> = served.iter().filter(|k| !tabled.contains(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the RBAC matrix (tests/tests/rbac.rs): {missing:?}"
+    );
+    let unknown: Vec<_> = tabled.iter().filter(|k| !served.contains(k)).collect();
+    assert!(
+        unknown.is_empty(),
+        "rows naming no route main serves: {unknown:?}"
+    );
+    assert_eq!(tabled.len(), served.len(), "a route has two rows");
+    for row in &rows {
+        assert!(
+            instance_of(row.path, row.route),
+            "{} requests {}, not its route",
+            row.route,
+            row.path
+        );
+        assert_eq!(
+            row.expect.split(' ').count(),
+            COLUMNS.len(),
+            "{}: one letter per caller",
+            row.route
+        );
+    }
+
+    let fx = Fx::start().await;
+    let mut wrong = Vec::new();
+    for row in &rows {
+        let mut seen = Vec::new(); // the statuses, printed as the observed matrix
+        for (who, want) in COLUMNS.iter().zip(row.expect.split(' ')) {
+            let (status, body) = fx.call(row, *who).await;
+            let got = judge(status, &body);
+            seen.push(status.to_string());
+            if !want.starts_with(got) {
+                wrong.push(format!(
+                    "{} {} as {}: want {want}, got {got} ({status} {body})",
+                    row.method,
+                    row.route,
+                    who.name()
+                ));
+            }
+        }
+        println!(
+            "{:<7}{:<46}{}",
+            row.method.as_str(),
+            row.route,
+            seen.join(" ")
+        );
+    }
+    println!(
+        "RBAC matrix: {} routes × {} callers",
+        rows.len(),
+        COLUMNS.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} cells disagree:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    fx.stop().await;
+}
