@@ -102,7 +102,7 @@ impl Reply {
     pub(super) fn error(code: u32, message: String) -> Reply {
         Reply {
             json: json!({"error": message}),
-            text: format!("error: {message}\n"),
+            text: format!("error: {}\n", super::format::escape(&message)),
             code,
         }
     }
@@ -348,9 +348,12 @@ pub fn complete(state: &AppState, before: &[String], partial: &str) -> Vec<Strin
             _ => Vec::new(),
         },
     };
+    // A candidate with control characters is left out: it could not be typed, and inserted into the line
+    // it would be echoed raw to the terminal.
     let mut out: Vec<String> = candidates
         .into_iter()
         .filter(|c| c.starts_with(partial))
+        .filter(|c| matches!(super::format::escape(c), std::borrow::Cow::Borrowed(_)))
         .collect();
     out.sort();
     out.dedup();

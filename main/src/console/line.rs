@@ -80,7 +80,11 @@ impl Decoder {
                         return keys;
                     }
                     match std::str::from_utf8(&buf[i..i + len]) {
-                        Ok(s) => (s.chars().next().map(Key::Char), len),
+                        // C1 controls are dropped like C0: the line is echoed to the terminal.
+                        Ok(s) => (
+                            s.chars().next().filter(|c| !c.is_control()).map(Key::Char),
+                            len,
+                        ),
                         Err(_) => (None, 1),
                     }
                 }

@@ -38,14 +38,25 @@ async fn write(w: &Writer, pty: bool, text: &str) -> bool {
     w.data_bytes(data.into_bytes()).await.is_ok()
 }
 
-/// Text or JSON, as asked.
+/// Output made safe for the admin's terminal, the last step before anything a command produced is written:
+/// text keeps its line breaks and loses every other control character, JSON keeps its meaning
+/// ([`format::escape_text`], [`format::escape_json`]).
+fn printable(out: &str, json: bool) -> String {
+    if json {
+        format::escape_json(out).into_owned()
+    } else {
+        format::escape_text(out, true).into_owned()
+    }
+}
+
+/// Text or JSON, as asked, made printable.
 fn render(reply: &Reply, json: bool) -> String {
     if !json {
-        return reply.text.clone();
+        return printable(&reply.text, false);
     }
     let mut s = reply.json.to_string();
     s.push('\n');
-    s
+    printable(&s, true)
 }
 
 /// Takes `--json` out of the words; true if it was there.
@@ -75,13 +86,9 @@ async fn follow(
                     ev = futures::StreamExt::next(&mut events) => ev,
                 };
                 let Some(ev) = ev else { return true };
-                let text = if json {
-                    format!("{}\n", ev.json)
-                } else {
-                    match serde_json::from_str(&ev.json) {
-                        Ok(parsed) => format::event_line(&parsed),
-                        Err(_) => format!("{}\n", ev.json),
-                    }
+                let text = match serde_json::from_str(&ev.json) {
+                    Ok(parsed) if !json => printable(&format::event_line(&parsed), false),
+                    _ => printable(&format!("{}\n", ev.json), true),
                 };
                 if !write(w, pty, &text).await {
                     return false;
@@ -105,9 +112,10 @@ async fn follow(
                     continue;
                 };
                 let text = if json {
-                    format!("{}\n", serde_json::to_value(&entry).unwrap_or(Value::Null))
+                    let value = serde_json::to_value(&entry).unwrap_or(Value::Null);
+                    printable(&format!("{value}\n"), true)
                 } else {
-                    format::audit_line(&entry)
+                    printable(&format::audit_line(&entry), false)
                 };
                 if !write(w, pty, &text).await {
                     return false;
@@ -135,7 +143,7 @@ pub async fn exec(
     };
     let code = match words::split_words(&command) {
         Err(e) => {
-            write(&w, pty, &format!("error: {e}\n")).await;
+            write(&w, pty, &printable(&format!("error: {e}\n"), false)).await;
             2
         }
         Ok(mut words) => {
@@ -174,7 +182,7 @@ pub async fn exec(
 pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channel: Channel<Msg>) {
     let (mut rd, w) = channel.split();
     let w: Writer = Arc::new(w);
-    let prompt = format!("vibebridge({})> ", admin.name);
+    let prompt = format!("vibebridge({})> ", format::escape(&admin.name));
     let ctx = Ctx {
         state: &state,
         admin: &admin,
@@ -251,7 +259,7 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                     let mut words = match words::split_words(&text) {
                         Ok(words) => words,
                         Err(e) => {
-                            write(&w, true, &format!("error: {e}\n")).await;
+                            write(&w, true, &printable(&format!("error: {e}\n"), false)).await;
                             write(&w, true, &prompt).await;
                             continue;
                         }
