@@ -1,14 +1,15 @@
-//! Driving main's admin console with the real OpenSSH client: key pairs on disk, exec-mode commands (plain
-//! or `--json`), and reading an interactive (`ssh -tt`) session's output until something appears.
+//! Driving main's admin console with the real OpenSSH client: a main with an admin and a node, key pairs
+//! on disk, exec-mode commands (plain or `--json`), and reading an interactive (`ssh -tt`) session's output
+//! until something appears.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use vibebridge_tunnel::keys;
 
-use crate::{TestMain, WAIT};
+use crate::{Api, TempDir, TestMain, TestNode, WAIT};
 
 /// A key pair on disk for `ssh -i`; returns (private key path, public key line).
 pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
@@ -98,4 +99,42 @@ pub async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String
         matches!(found, Ok(true)),
         "never saw {want:?}; output so far:\n{seen}"
     );
+}
+
+/// Main with alice (creator, with a registered console key) and a connected node `n1`.
+pub struct Fx {
+    /// Its temporary directory.
+    pub dir: TempDir,
+    /// Main.
+    pub main: TestMain,
+    /// The node `n1`.
+    pub node: Option<TestNode>,
+    /// Alice logged in over HTTP.
+    pub api: Api,
+    /// Alice's console key (private key file).
+    pub key: PathBuf,
+}
+
+/// Starts the [`Fx`] under a tag, with a tweak of the node's config.
+pub async fn fixture(tag: &str, node_cfg: impl FnOnce(&mut vibebridge_agent::NodeConfig)) -> Fx {
+    let dir = TempDir::new(&format!("console-{tag}"));
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "correct horse battery").await;
+    let (key, public) = keypair(dir.path(), "alice_key");
+    let (status, body) = api
+        .post("/api/v1/auth/me/keys", json!({ "key": public }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
+    node_cfg(&mut cfg);
+    let node = TestNode::start(cfg);
+    main.wait_online("n1").await;
+    Fx {
+        dir,
+        main,
+        node: Some(node),
+        api,
+        key,
+    }
 }

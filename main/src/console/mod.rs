@@ -66,15 +66,65 @@ fn take_json_flag(words: &mut Vec<String>) -> bool {
     words.len() != before
 }
 
-/// Streams a follow until `stop` resolves (Ctrl-C, or the client going away). Returns false if writing failed.
+/// Resolves once `admin` may no longer use the console, checked every [`crate::auth::RECHECK_EVERY`]: a
+/// follow started before a demotion or key removal does not outlive it.
+async fn access_ended(state: &AppState, admin: &Admin) {
+    let mut tick = tokio::time::interval(crate::auth::RECHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !admin.still_allowed(state) {
+            return;
+        }
+    }
+}
+
+/// How a follow ended.
+#[derive(Debug, PartialEq, Eq)]
+enum FollowEnd {
+    /// Ctrl-C, the client going away, or the followed feed ending.
+    Stopped,
+    /// Writing to the client failed.
+    WriteFailed,
+    /// The admin lost the console (told so).
+    AccessEnded,
+}
+
+/// Streams a follow until `stop` resolves (Ctrl-C, or the client going away) or the admin loses access.
 async fn follow(
     state: &AppState,
+    admin: &Admin,
     what: Follow,
     json: bool,
     w: &Writer,
     pty: bool,
     stop: impl Future<Output = ()>,
-) -> bool {
+) -> FollowEnd {
+    let end = {
+        let stop = async {
+            tokio::select! {
+                () = stop => FollowEnd::Stopped,
+                () = access_ended(state, admin) => FollowEnd::AccessEnded,
+            }
+        };
+        follow_feed(state, what, json, w, pty, stop).await
+    };
+    if end == FollowEnd::AccessEnded {
+        let reply = Reply::error(1, commands::ACCESS_ENDED.into());
+        write(w, pty, &render(&reply, json)).await;
+    }
+    end
+}
+
+/// Writes the feed until `stop` resolves with how it ended.
+async fn follow_feed(
+    state: &AppState,
+    what: Follow,
+    json: bool,
+    w: &Writer,
+    pty: bool,
+    stop: impl Future<Output = FollowEnd>,
+) -> FollowEnd {
     tokio::pin!(stop);
     match what {
         Follow::Session { id, after } => {
@@ -82,16 +132,18 @@ async fn follow(
             tokio::pin!(events);
             loop {
                 let ev = tokio::select! {
-                    () = &mut stop => return true,
+                    end = &mut stop => return end,
                     ev = futures::StreamExt::next(&mut events) => ev,
                 };
-                let Some(ev) = ev else { return true };
+                let Some(ev) = ev else {
+                    return FollowEnd::Stopped;
+                };
                 let text = match serde_json::from_str(&ev.json) {
                     Ok(parsed) if !json => printable(&format::event_line(&parsed), false),
                     _ => printable(&format!("{}\n", ev.json), true),
                 };
                 if !write(w, pty, &text).await {
-                    return false;
+                    return FollowEnd::WriteFailed;
                 }
             }
         }
@@ -99,12 +151,12 @@ async fn follow(
             let mut sub = state.store.watch_audit();
             loop {
                 let ev = tokio::select! {
-                    () = &mut stop => return true,
+                    end = &mut stop => return end,
                     ev = &mut sub => ev,
                 };
                 let Some(sled::Event::Insert { value, .. }) = ev else {
                     if ev.is_none() {
-                        return true;
+                        return FollowEnd::Stopped;
                     }
                     continue;
                 };
@@ -118,7 +170,7 @@ async fn follow(
                     printable(&format::audit_line(&entry), false)
                 };
                 if !write(w, pty, &text).await {
-                    return false;
+                    return FollowEnd::WriteFailed;
                 }
             }
         }
@@ -167,8 +219,10 @@ pub async fn exec(
                             }
                         }
                     };
-                    follow(&state, what, json, &w, pty, gone).await;
-                    0
+                    match follow(&state, &admin, what, json, &w, pty, gone).await {
+                        FollowEnd::AccessEnded => 1,
+                        FollowEnd::Stopped | FollowEnd::WriteFailed => 0,
+                    }
                 }
             }
         }
@@ -219,6 +273,9 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                     )
                     .await;
                 }
+                Action::Full => {
+                    write(&w, true, "\x07").await;
+                }
                 Action::Interrupt => {
                     write(&w, true, "^C\n").await;
                     write(&w, true, &prompt).await;
@@ -234,7 +291,7 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                         None => (String::new(), before.clone()),
                     };
                     let words = words::split_words(&done).unwrap_or_default();
-                    let options = commands::complete(&state, &words, &partial);
+                    let options = commands::complete(&state, &admin, &words, &partial);
                     match options.as_slice() {
                         [] => {
                             write(&w, true, "\x07").await;
@@ -281,10 +338,15 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                             // Input keeps being read so Ctrl-C can end the follow.
                             let stop = Arc::new(Notify::new());
                             let ended = Arc::new(Notify::new());
-                            let (st, w2, stop2, ended2) =
-                                (state.clone(), w.clone(), stop.clone(), ended.clone());
+                            let (st, ad, w2, stop2, ended2) = (
+                                state.clone(),
+                                admin.clone(),
+                                w.clone(),
+                                stop.clone(),
+                                ended.clone(),
+                            );
                             let task = tokio::spawn(async move {
-                                follow(&st, what, json, &w2, true, stop2.notified()).await;
+                                follow(&st, &ad, what, json, &w2, true, stop2.notified()).await;
                                 ended2.notify_one();
                             });
                             loop {
