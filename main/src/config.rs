@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub port: u16,
     /// Host names (besides IP addresses and `localhost`) browsers may reach main by.
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client for login limits
+    /// and the audit log. Empty: the TCP peer is the client, and the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             host: "127.0.0.1".into(),
             port: 4457,
             allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -104,8 +108,11 @@ pub struct AuthConfig {
     pub refresh_ttl: Duration,
     /// Mark cookies `Secure` (set when main is served over HTTPS).
     pub secure_cookies: bool,
-    /// Login attempts allowed per minute, per client address and per username.
+    /// Login attempts allowed per minute, per client address (IPv6: per /64) and per username.
     pub login_attempts_per_minute: u32,
+    /// Password hashes (Argon2, ~19 MiB and tens of milliseconds of CPU each) main runs at once; a login or
+    /// sign-up that finds them all busy for a second gets 503 `server_busy`.
+    pub max_concurrent_password_hashes: u32,
     /// Default lifetime of one-time node register tokens.
     #[serde(with = "vibebridge_tunnel::config::duration")]
     pub node_token_ttl: Duration,
@@ -122,6 +129,7 @@ impl Default for AuthConfig {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             secure_cookies: false,
             login_attempts_per_minute: 10,
+            max_concurrent_password_hashes: 4,
             node_token_ttl: Duration::from_secs(3600),
             admin_keys: Vec::new(),
         }
@@ -167,6 +175,8 @@ impl MainConfig {
                 );
             }
         }
+        crate::auth::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         if self.ssh.listen.parse::<SocketAddr>().is_err() {
             bail!(
                 "ssh.listen {:?} is not a socket address (e.g. \"0.0.0.0:2222\")",
@@ -205,6 +215,12 @@ impl MainConfig {
         }
         if self.auth.login_attempts_per_minute == 0 {
             bail!("auth.login_attempts_per_minute must be at least 1");
+        }
+        if !(1..=256).contains(&self.auth.max_concurrent_password_hashes) {
+            bail!(
+                "auth.max_concurrent_password_hashes must be 1 to 256 (about the number of CPU cores main may \
+                 spend on logins)"
+            );
         }
         self.tunnel.validate().map_err(anyhow::Error::msg)?;
         Ok(())

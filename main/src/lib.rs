@@ -28,6 +28,9 @@ pub use config::MainConfig;
 pub use registry::{NodeEvent, NodeRegistry};
 pub use store::Store;
 
+/// How long a login or sign-up waits for a password-hash slot before it is answered 503 `server_busy`.
+const PASSWORD_HASH_WAIT: Duration = Duration::from_secs(1);
+
 /// Shared state behind every handler. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +44,10 @@ pub struct AppState {
     pub registry: NodeRegistry,
     /// Login and sign-up attempts.
     pub login_limiter: Arc<auth::ratelimit::RateLimiter>,
+    /// `server.trusted_proxies`, parsed: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<auth::client_ip::TrustedProxies>,
+    /// The global bound on concurrent password hashes.
+    pub password_gate: Arc<auth::password::HashGate>,
     /// `SHA256:…` of main's SSH host key.
     pub host_key_fingerprint: String,
     /// `host:port` nodes dial, for join commands.
@@ -132,6 +139,14 @@ impl Main {
             login_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),
+            )),
+            trusted_proxies: Arc::new(
+                auth::client_ip::TrustedProxies::parse(&config.server.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            password_gate: Arc::new(auth::password::HashGate::new(
+                usize::try_from(config.auth.max_concurrent_password_hashes).unwrap_or(1),
+                PASSWORD_HASH_WAIT,
             )),
             config: Arc::new(config),
             store,

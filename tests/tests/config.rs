@@ -68,6 +68,14 @@ fn bad_configs_name_the_key() {
             "heartbeat_interval",
         ),
         ("[bogus]\n", "bogus"),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]\n",
+            "server.trusted_proxies[1]",
+        ),
+        (
+            "[auth]\nmax_concurrent_password_hashes = 0\n",
+            "auth.max_concurrent_password_hashes",
+        ),
     ];
     for (toml, key) in cases_main {
         let err = load_err("main.toml", toml, MainConfig::load);

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::json;
+use vibebridge_tests::TempDir;
 use vibebridge_tests::mock::{CLI_WAIT, claude_bin, codex_bin};
 use vibebridge_tests::session_fx::{
     Fx, assert_contiguous, is_status, is_type, process_alive, wait_for_process, wrapper_script,
@@ -272,17 +273,23 @@ async fn codex_stop_kills_the_command() {
     assert!(!process_alive(&marker), "the command outlived stop");
 }
 
-/// Proves the exec fallback: when `codex app-server` cannot start, the session runs through
-/// `codex exec --json`, says so in an error event, and the command still runs.
-#[tokio::test]
-async fn codex_exec_fallback() {
-    let (_wrapper_dir, wrapper) = wrapper_script(
+/// A `codex` whose app-server cannot start, so sessions take the exec fallback; keep the directory alive.
+fn codex_without_app_server() -> (TempDir, PathBuf) {
+    wrapper_script(
         "codex",
         &format!(
             "for a in \"$@\"; do [ \"$a\" = app-server ] && {{ echo 'app-server disabled for this test' >&2; exit 2; }}; done\nexec {} \"$@\"\n",
             codex_bin().display()
         ),
-    );
+    )
+}
+
+/// Proves the exec fallback: when `codex app-server` cannot start, the session runs through
+/// `codex exec --json`, says so in an error event, the command still runs, and prompts that look like
+/// options (`--help`, `-`) or subcommands reach the model as prompts, first turn and resumed.
+#[tokio::test]
+async fn codex_exec_fallback() {
+    let (_wrapper_dir, wrapper) = codex_without_app_server();
     let w = wrapper.clone();
     let fx = Fx::with("xexec", move |c| c.providers.codex.command = Some(w)).await;
     let id = fx
@@ -311,6 +318,61 @@ async fn codex_exec_fallback() {
         is_type(e, "assistant_message") && e["text"] == "exec follow-up"
     })
     .await;
+    for prompt in ["--help", "-", "review"] {
+        fx.message(&id, prompt).await;
+        let want = format!("MOCK REPLY: {prompt}");
+        sse.until(CLI_WAIT, |e| {
+            is_type(e, "assistant_message") && e["text"] == want.as_str()
+        })
+        .await;
+    }
+
+    let id = fx
+        .create("codex", "--dangerously-bypass-approvals-and-sandbox", None)
+        .await;
+    fx.sse(&id)
+        .await
+        .until(CLI_WAIT, |e| {
+            is_type(e, "assistant_message")
+                && e["text"] == "MOCK REPLY: --dangerously-bypass-approvals-and-sandbox"
+        })
+        .await;
+}
+
+/// Proves the exec fallback fails closed: a session with approval policy `untrusted` is not run without
+/// approvals when the app-server cannot start; it fails with a message naming the policy, and its command
+/// never runs.
+#[tokio::test]
+async fn codex_exec_fallback_refuses_untrusted() {
+    let (_wrapper_dir, wrapper) = codex_without_app_server();
+    let w = wrapper.clone();
+    let fx = Fx::with("xexecuntrusted", move |c| {
+        c.providers.codex.command = Some(w)
+    })
+    .await;
+    let id = fx
+        .create(
+            "codex",
+            "Write [[shell:echo unasked > unasked.txt]]",
+            Some("untrusted"),
+        )
+        .await;
+    let events = fx
+        .sse(&id)
+        .await
+        .until(CLI_WAIT, |e| is_status(e, "failed"))
+        .await;
+    let failed = events.last().unwrap();
+    assert!(
+        failed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"untrusted\"") && m.contains("app-server")),
+        "{failed}"
+    );
+    assert!(
+        !fx.repo.join("unasked.txt").exists(),
+        "ran without approval"
+    );
 }
 
 /// Proves malformed lines from the CLI (not JSON, not UTF-8) become error events (kept raw) and the

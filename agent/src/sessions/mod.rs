@@ -399,14 +399,23 @@ async fn run_provider(
         Provider::Codex => match codex::AppServer::start(&launch).await {
             Ok(backend) => driver::run(backend, &launch, first, cmds, weak).await,
             Err(codex::StartError::Failed(e)) => failed(e),
-            Err(codex::StartError::Unavailable(e)) => {
-                launch.log.append(EventBody::Error {
-                    message: format!(
-                        "{e}; running `codex exec --json` instead, without approvals (exec mode cannot ask)"
-                    ),
-                });
-                driver::run(codex::Exec::new(&launch), &launch, first, cmds, weak).await
-            }
+            Err(codex::StartError::Unavailable(e)) => match codex::Exec::new(&launch) {
+                Ok(exec) => {
+                    launch.log.append(EventBody::Error {
+                        message: format!(
+                            "{e}; running `codex exec --json` instead, which cannot ask: requests to \
+                             leave the sandbox are declined"
+                        ),
+                    });
+                    driver::run(exec, &launch, first, cmds, weak).await
+                }
+                Err(refusal) => {
+                    launch.log.append(EventBody::Error {
+                        message: format!("{e}; {refusal}"),
+                    });
+                    failed(format!("codex app-server could not start ({e}); {refusal}"))
+                }
+            },
         },
     }
 }

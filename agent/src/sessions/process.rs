@@ -181,6 +181,18 @@ impl Proc {
             .map_err(|e| format!("writing to the CLI: {e}"))
     }
 
+    /// Writes `text` to stdin from a task of its own, then closes it: for a CLI that reads its whole input
+    /// before it starts (`codex exec -`), without the caller waiting on the pipe.
+    pub fn feed_stdin(&mut self, text: String) {
+        if let Some(mut stdin) = self.stdin.take() {
+            tokio::spawn(async move {
+                if let Err(e) = stdin.write_all(text.as_bytes()).await {
+                    tracing::debug!("writing the prompt to the CLI: {e}");
+                }
+            });
+        }
+    }
+
     /// Closes stdin (the CLI's cue to finish).
     pub fn close_stdin(&mut self) {
         self.stdin = None;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Body, OptionalBody};
 use crate::AppState;
+use crate::auth::client_ip::ClientAddr;
 use crate::auth::jwt::TokenKind;
 use crate::auth::{self, ACCESS_COOKIE, Approved, AuthUser, REFRESH_COOKIE, password};
 use crate::store::{AuditEvent, Role, User, rfc3339};
@@ -85,41 +86,52 @@ fn check_password(pw: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Runs a password hash through main's global bound ([`password::HashGate`]).
+async fn gated<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    state.password_gate.run(work).await.map_err(|e| match e {
+        password::GateError::Busy => ApiError::Busy(
+            "main is checking too many passwords at once; try again in a second".into(),
+        ),
+        password::GateError::Failed(e) => ApiError::Internal(e.into()),
+    })
+}
+
 /// `POST /api/v1/auth/register`: the first user becomes creator; later users wait as pending.
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     Body(c): Body<Credentials>,
 ) -> Result<Response, ApiError> {
     state
         .login_limiter
-        .hit(&format!("ip:{}", peer.ip()))
+        .hit(&client.limiter_key())
         .map_err(ApiError::TooManyRequests)?;
     check_username(&c.username)?;
     check_password(&c.password)?;
     let pw = c.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(anyhow::Error::from)??;
+    let hash = gated(&state, move || password::hash(&pw)).await??;
     let user = state.store.create_user(&c.username, hash)?;
     state.store.audit(
         AuditEvent::new(format!("user:{}", user.username), "auth.registered")
             .target(user.username.clone())
-            .source(Some(peer))
+            .source(Some(client))
             .detail(format!("role {}", user.role.as_str())),
     );
-    start_session(&state, &user, peer)
+    start_session(&state, &user)
 }
 
 /// `POST /api/v1/auth/login`.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     Body(c): Body<Credentials>,
 ) -> Result<Response, ApiError> {
     let limiter = &state.login_limiter;
     limiter
-        .hit(&format!("ip:{}", peer.ip()))
+        .hit(&client.limiter_key())
         .map_err(ApiError::TooManyRequests)?;
     if c.username.len() > MAX_USERNAME {
         // No such user can exist; refused before it becomes a limiter key or an audit entry.
@@ -136,15 +148,13 @@ pub async fn login(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_string());
     let pw = c.password.clone();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let ok = gated(&state, move || password::verify(&pw, &hash)).await?;
     let Some(user) = user.filter(|_| ok) else {
         let _ = limiter.hit(&user_key);
         state.store.audit(
             AuditEvent::new(format!("user:{}", c.username), "auth.login_failed")
                 .target(c.username.clone())
-                .source(Some(peer)),
+                .source(Some(client)),
         );
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     };
@@ -156,12 +166,12 @@ pub async fn login(
     state.store.audit(
         AuditEvent::new(format!("user:{}", user.username), "auth.login")
             .target(user.username.clone())
-            .source(Some(peer)),
+            .source(Some(client)),
     );
-    start_session(&state, &user, peer)
+    start_session(&state, &user)
 }
 
-fn start_session(state: &AppState, user: &User, _peer: SocketAddr) -> Result<Response, ApiError> {
+fn start_session(state: &AppState, user: &User) -> Result<Response, ApiError> {
     let cfg = &state.config.auth;
     let ttl_ms = u64::try_from(cfg.refresh_ttl.as_millis()).unwrap_or(u64::MAX);
     let sid = state.store.create_auth_session(user.id, ttl_ms)?;

@@ -44,6 +44,9 @@ pub enum ApiError {
         /// The node's explanation.
         message: String,
     },
+    /// 503 `server_busy`: main is at a global bound (concurrent password hashes); retry in a second.
+    #[error("{0}")]
+    Busy(String),
     /// 429, with seconds to wait.
     #[error("too many attempts; try again in {0} s")]
     TooManyRequests(u64),
@@ -85,6 +88,7 @@ impl ApiError {
                 "node_refused",
             ),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -112,7 +116,12 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests(secs) = self
+        let retry_after = match self {
+            ApiError::TooManyRequests(secs) => Some(secs),
+            ApiError::Busy(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);

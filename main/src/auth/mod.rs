@@ -1,6 +1,7 @@
 //! Authentication: password hashes, JWTs in cookies or Bearer headers, login sessions, rate limits, and the
 //! request extractors handlers use to say who may call them.
 
+pub mod client_ip;
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;

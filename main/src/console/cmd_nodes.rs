@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::commands::{Ctx, Outcome, Reply};
-use super::format::{kv, table};
+use super::format::{escape, kv, table};
 use super::words::Args;
 use crate::api::ApiError;
 use crate::store::rfc3339;
@@ -97,7 +97,7 @@ impl Ctx<'_> {
         Ok(Outcome::Done(Reply::ok(
             format!(
                 "revoked node {}{}\n",
-                node.id,
+                escape(&node.id),
                 if was_online { "; its link was cut" } else { "" }
             ),
             json!({"revoked": node.id, "was_online": was_online}),
@@ -173,7 +173,7 @@ impl Ctx<'_> {
             Some(t) => {
                 self.audit("console.tokens.revoke", &t.id, None);
                 Ok(Outcome::Done(Reply::ok(
-                    format!("revoked token {}\n", t.id),
+                    format!("revoked token {}\n", escape(&t.id)),
                     json!({"revoked": t.id}),
                 )))
             }

@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 
 use super::commands::Follow;
 use super::commands::{Ctx, Outcome, Reply};
-use super::format::event_line;
-use super::format::{kv, table};
+use super::format::{escape, event_line, kv, table};
 use super::words::Args;
 use crate::api::ApiError;
 use crate::store::rfc3339;
@@ -207,7 +206,7 @@ impl Ctx<'_> {
         };
         self.audit(&format!("console.approvals.{word}"), id, None);
         Ok(Outcome::Done(Reply::ok(
-            format!("{word} {id}\n"),
+            format!("{word} {}\n", escape(id)),
             json!({"approval_id": id, "decision": word}),
         )))
     }

@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 
 use super::commands::Follow;
 use super::commands::{Ctx, Outcome, Reply};
-use super::format::audit_line;
-use super::format::table;
+use super::format::{audit_line, escape, table};
 use super::words::Args;
 use crate::api::ApiError;
 use crate::store::User;
@@ -40,7 +39,7 @@ impl Ctx<'_> {
         Outcome::Done(Reply::ok(
             format!(
                 "{} is now {}{}\n",
-                u.username,
+                escape(&u.username),
                 u.role.as_str(),
                 if u.disabled { " (disabled)" } else { "" }
             ),

@@ -69,6 +69,18 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Whether this admin may still use the console: the key is still theirs (or in `auth.admin_keys`), and
+    /// they are still an enabled admin. Checked before every command, completion and during follows.
+    pub fn still_allowed(&self, state: &AppState) -> bool {
+        matches!(Admin::for_key(state, &self.key), Ok(Some(_)))
+    }
+}
+
+/// What a console user is told once their access has ended.
+pub const ACCESS_ENDED: &str =
+    "your console access has ended (key removed, role changed or account disabled)";
+
 /// Everything a command needs.
 pub struct Ctx<'a> {
     /// Main's state.
@@ -102,7 +114,7 @@ impl Reply {
     pub(super) fn error(code: u32, message: String) -> Reply {
         Reply {
             json: json!({"error": message}),
-            text: format!("error: {message}\n"),
+            text: format!("error: {}\n", super::format::escape(&message)),
             code,
         }
     }
@@ -203,12 +215,8 @@ impl Ctx<'_> {
         };
         // Checked again for every command: an admin demoted, disabled or whose key was removed while
         // connected loses the console at their next command.
-        if !matches!(Admin::for_key(self.state, &self.admin.key), Ok(Some(_))) {
-            return Outcome::Done(Reply::error(
-                1,
-                "your console access has ended (key removed, role changed or account disabled)"
-                    .into(),
-            ));
+        if !self.admin.still_allowed(self.state) {
+            return Outcome::Done(Reply::error(1, ACCESS_ENDED.into()));
         }
         let args = match Args::parse(rest) {
             Ok(a) => a,
@@ -309,8 +317,12 @@ fn help() -> Reply {
     Reply::ok(text, Value::Array(json))
 }
 
-/// Completion candidates for the word being typed, given the words before it.
-pub fn complete(state: &AppState, before: &[String], partial: &str) -> Vec<String> {
+/// Completion candidates for the word being typed, given the words before it; none once `admin` has lost
+/// the console (completion lists node ids, users and approvals).
+pub fn complete(state: &AppState, admin: &Admin, before: &[String], partial: &str) -> Vec<String> {
+    if !admin.still_allowed(state) {
+        return Vec::new();
+    }
     let candidates: Vec<String> = match before {
         [] => COMMANDS.iter().map(|(c, _, _)| c.to_string()).collect(),
         [cmd] => COMMANDS
@@ -348,9 +360,12 @@ pub fn complete(state: &AppState, before: &[String], partial: &str) -> Vec<Strin
             _ => Vec::new(),
         },
     };
+    // A candidate with control characters is left out: it could not be typed, and inserted into the line
+    // it would be echoed raw to the terminal.
     let mut out: Vec<String> = candidates
         .into_iter()
         .filter(|c| c.starts_with(partial))
+        .filter(|c| matches!(super::format::escape(c), std::borrow::Cow::Borrowed(_)))
         .collect();
     out.sort();
     out.dedup();

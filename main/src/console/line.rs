@@ -1,5 +1,13 @@
 //! A small line editor for the interactive console: decodes terminal input (UTF-8, arrow-key escape
-//! sequences), edits one line with a cursor, keeps a history, and redraws the line in place.
+//! sequences), edits one line with a cursor, keeps a history, and redraws the line in place. Every buffer is
+//! bounded: a line holds at most [`MAX_LINE`] characters, an unfinished escape sequence at most
+//! [`MAX_ESCAPE`] bytes, so no input, however long or malformed, grows the console's memory.
+
+/// Longest line the editor holds, in characters; keys beyond it are dropped (the terminal rings).
+pub const MAX_LINE: usize = 4096;
+
+/// Longest escape sequence waited for; a longer one is garbage and dropped whole.
+pub const MAX_ESCAPE: usize = 32;
 
 /// One key press, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +46,27 @@ pub enum Key {
     ClearScreen,
 }
 
-/// Turns input bytes into keys, keeping incomplete sequences for the next chunk.
+/// Turns input bytes into keys, keeping incomplete sequences (at most [`MAX_ESCAPE`] bytes) for the next
+/// chunk.
 #[derive(Default)]
 pub struct Decoder {
     pending: Vec<u8>,
+    /// Inside an over-long escape sequence: bytes are dropped up to its final byte.
+    skipping: bool,
 }
 
 impl Decoder {
     /// Decodes a chunk of input.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Key> {
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<Key> {
+        if self.skipping {
+            match bytes.iter().position(|c| (0x40..=0x7e).contains(c)) {
+                Some(at) => {
+                    self.skipping = false;
+                    bytes = &bytes[at + 1..];
+                }
+                None => return Vec::new(),
+            }
+        }
         self.pending.extend_from_slice(bytes);
         let mut keys = Vec::new();
         let mut i = 0;
@@ -56,6 +76,15 @@ impl Decoder {
             let (key, used) = match b {
                 0x1b => match escape(&buf[i..]) {
                     Some(r) => r,
+                    None if buf.len() - i > MAX_ESCAPE => {
+                        // No terminal sends a sequence this long: skip to its end, or past all of it.
+                        let end = buf[i + 2..]
+                            .iter()
+                            .position(|c| (0x40..=0x7e).contains(c))
+                            .map_or(buf.len() - i, |at| at + 3);
+                        self.skipping = end == buf.len() - i;
+                        (None, end)
+                    }
                     None => {
                         // Incomplete: wait for the rest.
                         self.pending = buf[i..].to_vec();
@@ -80,7 +109,11 @@ impl Decoder {
                         return keys;
                     }
                     match std::str::from_utf8(&buf[i..i + len]) {
-                        Ok(s) => (s.chars().next().map(Key::Char), len),
+                        // C1 controls are dropped like C0: the line is echoed to the terminal.
+                        Ok(s) => (
+                            s.chars().next().filter(|c| !c.is_control()).map(Key::Char),
+                            len,
+                        ),
                         Err(_) => (None, 1),
                     }
                 }
@@ -147,6 +180,8 @@ pub enum Action {
     Complete,
     /// Ctrl-L.
     ClearScreen,
+    /// The line is at [`MAX_LINE`]; the key was dropped.
+    Full,
 }
 
 /// The line being edited and the history.
@@ -167,6 +202,9 @@ impl Editor {
     pub fn key(&mut self, key: Key) -> Action {
         match key {
             Key::Char(c) => {
+                if self.line.len() >= MAX_LINE {
+                    return Action::Full;
+                }
                 self.line.insert(self.cursor, c);
                 self.cursor += 1;
             }
@@ -263,11 +301,12 @@ impl Editor {
         self.line[..self.cursor].iter().collect()
     }
 
-    /// Replaces the partial word before the cursor with `with`.
+    /// Replaces the partial word before the cursor with `with` (cut to what fits in [`MAX_LINE`]).
     pub fn replace_partial(&mut self, partial_len: usize, with: &str) {
         let start = self.cursor - partial_len.min(self.cursor);
         self.line.drain(start..self.cursor);
-        let new: Vec<char> = with.chars().collect();
+        let room = MAX_LINE.saturating_sub(self.line.len());
+        let new: Vec<char> = with.chars().take(room).collect();
         let n = new.len();
         self.line.splice(start..start, new);
         self.cursor = start + n;
@@ -319,6 +358,32 @@ mod tests {
             d.feed(&[0xa9, 0x03, b'\r', b'\n']),
             vec![Key::Char('é'), Key::Interrupt, Key::Enter]
         );
+    }
+
+    /// Proves no input grows the console's buffers: an escape sequence that never ends is dropped (also
+    /// across chunks) and keys after it decode, and a line stops at MAX_LINE characters.
+    #[test]
+    fn buffers_are_bounded() {
+        let mut d = Decoder::default();
+        let mut long = b"\x1b[".to_vec();
+        long.extend(std::iter::repeat_n(b'1', 10_000));
+        assert_eq!(d.feed(&long), vec![]);
+        assert!(d.pending.len() <= MAX_ESCAPE);
+        for _ in 0..100 {
+            assert_eq!(d.feed(&[b'2'; 10_000]), vec![]);
+            assert!(d.pending.len() <= MAX_ESCAPE);
+        }
+        assert_eq!(d.feed(b"~ok"), vec![Key::Char('o'), Key::Char('k')]);
+        assert_eq!(d.feed(b"\x1b[1;5Ax"), vec![Key::Up, Key::Char('x')]);
+
+        let mut e = Editor::default();
+        for _ in 0..MAX_LINE {
+            assert_eq!(e.key(Key::Char('a')), Action::Redraw);
+        }
+        assert_eq!(e.key(Key::Char('b')), Action::Full);
+        e.replace_partial(0, "more");
+        assert_eq!(e.before_cursor().chars().count(), MAX_LINE);
+        assert!(matches!(e.key(Key::Enter), Action::Submit(t) if t.len() == MAX_LINE));
     }
 
     /// Proves editing in the middle of the line, history browsing and Ctrl-W behave like a shell's.

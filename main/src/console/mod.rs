@@ -38,14 +38,25 @@ async fn write(w: &Writer, pty: bool, text: &str) -> bool {
     w.data_bytes(data.into_bytes()).await.is_ok()
 }
 
-/// Text or JSON, as asked.
+/// Output made safe for the admin's terminal, the last step before anything a command produced is written:
+/// text keeps its line breaks and loses every other control character, JSON keeps its meaning
+/// ([`format::escape_text`], [`format::escape_json`]).
+fn printable(out: &str, json: bool) -> String {
+    if json {
+        format::escape_json(out).into_owned()
+    } else {
+        format::escape_text(out, true).into_owned()
+    }
+}
+
+/// Text or JSON, as asked, made printable.
 fn render(reply: &Reply, json: bool) -> String {
     if !json {
-        return reply.text.clone();
+        return printable(&reply.text, false);
     }
     let mut s = reply.json.to_string();
     s.push('\n');
-    s
+    printable(&s, true)
 }
 
 /// Takes `--json` out of the words; true if it was there.
@@ -55,15 +66,65 @@ fn take_json_flag(words: &mut Vec<String>) -> bool {
     words.len() != before
 }
 
-/// Streams a follow until `stop` resolves (Ctrl-C, or the client going away). Returns false if writing failed.
+/// Resolves once `admin` may no longer use the console, checked every [`crate::auth::RECHECK_EVERY`]: a
+/// follow started before a demotion or key removal does not outlive it.
+async fn access_ended(state: &AppState, admin: &Admin) {
+    let mut tick = tokio::time::interval(crate::auth::RECHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !admin.still_allowed(state) {
+            return;
+        }
+    }
+}
+
+/// How a follow ended.
+#[derive(Debug, PartialEq, Eq)]
+enum FollowEnd {
+    /// Ctrl-C, the client going away, or the followed feed ending.
+    Stopped,
+    /// Writing to the client failed.
+    WriteFailed,
+    /// The admin lost the console (told so).
+    AccessEnded,
+}
+
+/// Streams a follow until `stop` resolves (Ctrl-C, or the client going away) or the admin loses access.
 async fn follow(
     state: &AppState,
+    admin: &Admin,
     what: Follow,
     json: bool,
     w: &Writer,
     pty: bool,
     stop: impl Future<Output = ()>,
-) -> bool {
+) -> FollowEnd {
+    let end = {
+        let stop = async {
+            tokio::select! {
+                () = stop => FollowEnd::Stopped,
+                () = access_ended(state, admin) => FollowEnd::AccessEnded,
+            }
+        };
+        follow_feed(state, what, json, w, pty, stop).await
+    };
+    if end == FollowEnd::AccessEnded {
+        let reply = Reply::error(1, commands::ACCESS_ENDED.into());
+        write(w, pty, &render(&reply, json)).await;
+    }
+    end
+}
+
+/// Writes the feed until `stop` resolves with how it ended.
+async fn follow_feed(
+    state: &AppState,
+    what: Follow,
+    json: bool,
+    w: &Writer,
+    pty: bool,
+    stop: impl Future<Output = FollowEnd>,
+) -> FollowEnd {
     tokio::pin!(stop);
     match what {
         Follow::Session { id, after } => {
@@ -71,20 +132,18 @@ async fn follow(
             tokio::pin!(events);
             loop {
                 let ev = tokio::select! {
-                    () = &mut stop => return true,
+                    end = &mut stop => return end,
                     ev = futures::StreamExt::next(&mut events) => ev,
                 };
-                let Some(ev) = ev else { return true };
-                let text = if json {
-                    format!("{}\n", ev.json)
-                } else {
-                    match serde_json::from_str(&ev.json) {
-                        Ok(parsed) => format::event_line(&parsed),
-                        Err(_) => format!("{}\n", ev.json),
-                    }
+                let Some(ev) = ev else {
+                    return FollowEnd::Stopped;
+                };
+                let text = match serde_json::from_str(&ev.json) {
+                    Ok(parsed) if !json => printable(&format::event_line(&parsed), false),
+                    _ => printable(&format!("{}\n", ev.json), true),
                 };
                 if !write(w, pty, &text).await {
-                    return false;
+                    return FollowEnd::WriteFailed;
                 }
             }
         }
@@ -92,12 +151,12 @@ async fn follow(
             let mut sub = state.store.watch_audit();
             loop {
                 let ev = tokio::select! {
-                    () = &mut stop => return true,
+                    end = &mut stop => return end,
                     ev = &mut sub => ev,
                 };
                 let Some(sled::Event::Insert { value, .. }) = ev else {
                     if ev.is_none() {
-                        return true;
+                        return FollowEnd::Stopped;
                     }
                     continue;
                 };
@@ -105,12 +164,13 @@ async fn follow(
                     continue;
                 };
                 let text = if json {
-                    format!("{}\n", serde_json::to_value(&entry).unwrap_or(Value::Null))
+                    let value = serde_json::to_value(&entry).unwrap_or(Value::Null);
+                    printable(&format!("{value}\n"), true)
                 } else {
-                    format::audit_line(&entry)
+                    printable(&format::audit_line(&entry), false)
                 };
                 if !write(w, pty, &text).await {
-                    return false;
+                    return FollowEnd::WriteFailed;
                 }
             }
         }
@@ -135,7 +195,7 @@ pub async fn exec(
     };
     let code = match words::split_words(&command) {
         Err(e) => {
-            write(&w, pty, &format!("error: {e}\n")).await;
+            write(&w, pty, &printable(&format!("error: {e}\n"), false)).await;
             2
         }
         Ok(mut words) => {
@@ -159,8 +219,10 @@ pub async fn exec(
                             }
                         }
                     };
-                    follow(&state, what, json, &w, pty, gone).await;
-                    0
+                    match follow(&state, &admin, what, json, &w, pty, gone).await {
+                        FollowEnd::AccessEnded => 1,
+                        FollowEnd::Stopped | FollowEnd::WriteFailed => 0,
+                    }
                 }
             }
         }
@@ -174,7 +236,7 @@ pub async fn exec(
 pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channel: Channel<Msg>) {
     let (mut rd, w) = channel.split();
     let w: Writer = Arc::new(w);
-    let prompt = format!("vibebridge({})> ", admin.name);
+    let prompt = format!("vibebridge({})> ", format::escape(&admin.name));
     let ctx = Ctx {
         state: &state,
         admin: &admin,
@@ -211,6 +273,9 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                     )
                     .await;
                 }
+                Action::Full => {
+                    write(&w, true, "\x07").await;
+                }
                 Action::Interrupt => {
                     write(&w, true, "^C\n").await;
                     write(&w, true, &prompt).await;
@@ -226,7 +291,7 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                         None => (String::new(), before.clone()),
                     };
                     let words = words::split_words(&done).unwrap_or_default();
-                    let options = commands::complete(&state, &words, &partial);
+                    let options = commands::complete(&state, &admin, &words, &partial);
                     match options.as_slice() {
                         [] => {
                             write(&w, true, "\x07").await;
@@ -251,7 +316,7 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                     let mut words = match words::split_words(&text) {
                         Ok(words) => words,
                         Err(e) => {
-                            write(&w, true, &format!("error: {e}\n")).await;
+                            write(&w, true, &printable(&format!("error: {e}\n"), false)).await;
                             write(&w, true, &prompt).await;
                             continue;
                         }
@@ -273,10 +338,15 @@ pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channe
                             // Input keeps being read so Ctrl-C can end the follow.
                             let stop = Arc::new(Notify::new());
                             let ended = Arc::new(Notify::new());
-                            let (st, w2, stop2, ended2) =
-                                (state.clone(), w.clone(), stop.clone(), ended.clone());
+                            let (st, ad, w2, stop2, ended2) = (
+                                state.clone(),
+                                admin.clone(),
+                                w.clone(),
+                                stop.clone(),
+                                ended.clone(),
+                            );
                             let task = tokio::spawn(async move {
-                                follow(&st, what, json, &w2, true, stop2.notified()).await;
+                                follow(&st, &ad, what, json, &w2, true, stop2.notified()).await;
                                 ended2.notify_one();
                             });
                             loop {

@@ -138,9 +138,9 @@ struct Handler {
 }
 
 impl Handler {
-    /// The source address's key for the failure limiter.
+    /// The source address's key for the failure limiter (IPv6 per /64, like logins).
     fn limiter_key(&self) -> String {
-        format!("ssh:{}", self.peer.ip())
+        format!("ssh:{}", crate::auth::client_ip::bucket(self.peer.ip()))
     }
 
     /// A real failure: counted against the source address, answered after the constant delay.

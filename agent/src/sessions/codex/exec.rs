@@ -1,5 +1,7 @@
 //! `codex exec --json`: the fallback when the app-server cannot start. One process per turn (a follow-up
-//! resumes the thread); no approvals, since exec forces the approval policy to never.
+//! resumes the thread). Exec cannot ask: it forces the approval policy to `never` and declines every
+//! request for approval. So it stands in only for a policy that loses nothing by that ([`check_policy`]),
+//! and user text never reaches its argument list ([`exec_args`]).
 
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -13,7 +15,54 @@ use crate::sessions::driver::{Backend, Launch, Step};
 use crate::sessions::log::SessionLog;
 use crate::sessions::process::{Proc, Read, Spawn};
 
-/// `codex exec --json`, one process per turn; no approvals (exec forces the policy to never).
+/// Approval policies exec keeps. `never`: nothing waits for a human anyway. `on-request` (the default): the
+/// only requests are the model's asks to leave the sandbox, which exec declines, so nothing runs that would
+/// have needed a yes. Not `untrusted`: it asks before ordinary commands inside the sandbox, and exec would
+/// run them unasked.
+const KEPT_POLICIES: &[&str] = &["never", "on-request"];
+
+/// Whether exec can run a session with approval `policy` (`None`: the default, `on-request`) without
+/// loosening it; `Err` says why not and what to do.
+pub fn check_policy(policy: Option<&str>) -> Result<(), String> {
+    match policy {
+        None => Ok(()),
+        Some(p) if KEPT_POLICIES.contains(&p) => Ok(()),
+        Some(p) => Err(format!(
+            "the `codex exec` fallback cannot ask for approvals, so it would run approval policy {p:?} \
+             without them; the session was not started. Make `codex app-server` start on this node (its \
+             error is above), or use approval policy \"on-request\" or \"never\""
+        )),
+    }
+}
+
+/// The arguments of one exec turn. No user text is among them: the prompt goes to stdin (the `-` prompt
+/// after `--`, so a prompt such as `--help`, `-`, `resume` or `review` is only ever a prompt), the model
+/// is a single `--model=…` word, and the thread id follows `--`.
+pub fn exec_args(cfg_args: &[String], model: Option<&str>, thread_id: Option<&str>) -> Vec<String> {
+    let mut args = cfg_args.to_vec();
+    args.extend(
+        [
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--sandbox",
+            "workspace-write",
+        ]
+        .map(String::from),
+    );
+    if let Some(m) = model {
+        args.push(format!("--model={m}"));
+    }
+    if let Some(id) = thread_id {
+        args.extend(["resume".into(), "--".into(), id.to_string()]);
+    } else {
+        args.push("--".into());
+    }
+    args.push("-".into());
+    args
+}
+
+/// `codex exec --json`, one process per turn; approval requests are declined by exec itself.
 pub struct Exec {
     launch: ExecLaunch,
     log: Arc<SessionLog>,
@@ -34,9 +83,11 @@ struct ExecLaunch {
 }
 
 impl Exec {
-    /// A fallback driver for the session in `launch`.
-    pub fn new(launch: &Launch) -> Exec {
-        Exec {
+    /// A fallback driver for the session in `launch`, or why exec may not stand in for it
+    /// ([`check_policy`]).
+    pub fn new(launch: &Launch) -> Result<Exec, String> {
+        check_policy(launch.permission_mode.as_deref())?;
+        Ok(Exec {
             launch: ExecLaunch {
                 program: launch.program.clone(),
                 cwd: launch.cwd.clone(),
@@ -51,7 +102,7 @@ impl Exec {
             proc: None,
             turn_completed: false,
             interrupted: false,
-        }
+        })
     }
 
     fn normalise(&mut self, v: &Value, line: &str) -> Vec<EventBody> {
@@ -185,35 +236,24 @@ impl Backend for Exec {
     type Pending = ();
 
     async fn send_message(&mut self, text: &str) -> Result<(), String> {
-        let mut args = self.launch.cfg_args.clone();
-        args.extend(
-            [
-                "exec",
-                "--json",
-                "--skip-git-repo-check",
-                "--sandbox",
-                "workspace-write",
-            ]
-            .map(String::from),
+        let args = exec_args(
+            &self.launch.cfg_args,
+            self.launch.model.as_deref(),
+            self.thread_id.as_deref(),
         );
-        if let Some(m) = &self.launch.model {
-            args.extend(["-m".into(), m.clone()]);
-        }
-        if let Some(id) = &self.thread_id {
-            args.extend(["resume".into(), id.clone()]);
-        }
-        args.push(text.to_string());
         let n = self.log.next_execution();
         let proc = Proc::spawn(Spawn {
             program: &self.launch.program,
             args,
             cwd: &self.launch.cwd,
             env: &self.launch.env,
-            stdin: false,
+            stdin: true,
             raw_path: self.launch.raw_dir.join(format!("{n:04}-codex-exec.jsonl")),
             run_as: self.launch.run_as.as_ref(),
         })
         .map_err(|e| format!("could not start {}: {e}", self.launch.program.display()))?;
+        let mut proc = proc;
+        proc.feed_stdin(text.to_string());
         self.proc = Some(proc);
         self.turn_completed = false;
         self.interrupted = false;
@@ -230,7 +270,7 @@ impl Backend for Exec {
     }
 
     async fn answer(&mut self, _: (), _: Decision, _: Option<&str>) -> Result<(), String> {
-        Err("codex exec mode has no approvals".into())
+        Err("codex exec mode has no approvals (exec declines every request itself)".into())
     }
 
     async fn step(&mut self) -> Step<()> {
@@ -295,5 +335,64 @@ impl Backend for Exec {
             .as_ref()
             .map(Proc::stderr_tail)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves no prompt reaches the argument list and the thread id and model cannot be read as options:
+    /// `--` precedes the positional words and the prompt is `-` (read from stdin).
+    #[test]
+    fn user_text_is_never_an_option() {
+        let cfg = vec!["-c".to_string(), "analytics.enabled=false".to_string()];
+        let first = exec_args(
+            &cfg,
+            Some("--dangerously-bypass-approvals-and-sandbox"),
+            None,
+        );
+        assert_eq!(
+            first,
+            [
+                "-c",
+                "analytics.enabled=false",
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "--sandbox",
+                "workspace-write",
+                "--model=--dangerously-bypass-approvals-and-sandbox",
+                "--",
+                "-",
+            ]
+        );
+        let resumed = exec_args(&[], None, Some("--help"));
+        assert_eq!(
+            resumed[resumed.len() - 4..],
+            ["resume", "--", "--help", "-"]
+        );
+        let dashdash = resumed.iter().position(|a| a == "--").unwrap();
+        assert!(
+            resumed[..dashdash]
+                .iter()
+                .all(|a| !a.contains("help") && a != "-")
+        );
+    }
+
+    /// Proves the fallback keeps `never` and `on-request` (and the default) and refuses every other
+    /// policy, `untrusted` first, with a message naming it and what to do.
+    #[test]
+    fn policies_exec_cannot_keep_are_refused() {
+        for kept in [None, Some("never"), Some("on-request")] {
+            assert!(check_policy(kept).is_ok(), "{kept:?}");
+        }
+        for refused in ["untrusted", "on-failure", "granular", ""] {
+            let e = check_policy(Some(refused)).unwrap_err();
+            assert!(
+                e.contains(&format!("{refused:?}")) && e.contains("app-server"),
+                "{e}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Codex: `codex app-server` (JSON-RPC over stdio: initialize → thread/start or thread/resume →
 //! turn/start; approvals arrive as server requests; turn/interrupt), and `codex exec --json` as the
-//! fallback when the app-server cannot start (one process per turn, no approvals).
+//! fallback when the app-server cannot start (one process per turn; it cannot ask, so it runs only sessions
+//! whose approval policy loses nothing by that, and refuses the others).
 //!
 //! `turn/interrupt` alone leaves a running command alive, so a stop ends the app-server (its whole process
 //! group); the next message resumes the thread in a new one.

@@ -1,0 +1,140 @@
+//! Driving main's admin console with the real OpenSSH client: a main with an admin and a node, key pairs
+//! on disk, exec-mode commands (plain or `--json`), and reading an interactive (`ssh -tt`) session's output
+//! until something appears.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use vibebridge_tunnel::keys;
+
+use crate::{Api, TempDir, TestMain, TestNode, WAIT};
+
+/// A key pair on disk for `ssh -i`; returns (private key path, public key line).
+pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let key = keys::load_or_generate(&path).unwrap();
+    (
+        path,
+        format!("{} {name}@test", keys::public_openssh(key.public_key())),
+    )
+}
+
+/// Runs `ssh` against main's SSH port with only `key`, no agent, no config, no host-key prompts.
+pub fn ssh(main: &TestMain, key: &Path, user: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.args(["-F", "/dev/null", "-p", &main.ssh.port().to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs one console command in exec mode; returns (exit code, stdout, stderr).
+pub async fn exec(main: &TestMain, key: &Path, command: &str) -> (i32, String, String) {
+    exec_as(main, key, "admin", command).await
+}
+
+/// Runs one command in exec mode as SSH user `user`; returns (exit code, stdout, stderr).
+pub async fn exec_as(
+    main: &TestMain,
+    key: &Path,
+    user: &str,
+    command: &str,
+) -> (i32, String, String) {
+    let out = tokio::time::timeout(WAIT, ssh(main, key, user).arg(command).output())
+        .await
+        .expect("ssh did not finish")
+        .expect("ssh could not start (is openssh-client installed?)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a command with `--json` and parses its output, asserting success.
+pub async fn json_of(main: &TestMain, key: &Path, command: &str) -> Value {
+    let (code, out, err) = exec(main, key, &format!("{command} --json")).await;
+    assert_eq!(code, 0, "`{command}` failed: {out}{err}");
+    serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("`{command}` printed non-JSON ({e}): {out}"))
+}
+
+/// Reads the interactive session's output until it contains `want`.
+pub async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String, want: &str) {
+    let found = tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(want) {
+            let n = out.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return false;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        true
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "never saw {want:?}; output so far:\n{seen}"
+    );
+}
+
+/// Main with alice (creator, with a registered console key) and a connected node `n1`.
+pub struct Fx {
+    /// Its temporary directory.
+    pub dir: TempDir,
+    /// Main.
+    pub main: TestMain,
+    /// The node `n1`.
+    pub node: Option<TestNode>,
+    /// Alice logged in over HTTP.
+    pub api: Api,
+    /// Alice's console key (private key file).
+    pub key: PathBuf,
+}
+
+/// Starts the [`Fx`] under a tag, with a tweak of the node's config.
+pub async fn fixture(tag: &str, node_cfg: impl FnOnce(&mut vibebridge_agent::NodeConfig)) -> Fx {
+    let dir = TempDir::new(&format!("console-{tag}"));
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "correct horse battery").await;
+    let (key, public) = keypair(dir.path(), "alice_key");
+    let (status, body) = api
+        .post("/api/v1/auth/me/keys", json!({ "key": public }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
+    node_cfg(&mut cfg);
+    let node = TestNode::start(cfg);
+    main.wait_online("n1").await;
+    Fx {
+        dir,
+        main,
+        node: Some(node),
+        api,
+        key,
+    }
+}
