@@ -157,3 +157,6 @@ pub async fn shutdown_on_signal(token: CancellationToken) {
     tracing::info!("shutting down");
     token.cancel();
 }
+
+#[cfg(test)]
+mod proptests;

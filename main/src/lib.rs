@@ -58,6 +58,9 @@ pub struct AppState {
     pub started_at: std::time::Instant,
     /// Failed SSH authentications, per source address.
     pub ssh_limiter: Arc<auth::ratelimit::RateLimiter>,
+    /// Required to create the first account from anywhere but this machine; new at every start and
+    /// printed then, so a fresh main reachable from outside cannot be claimed by whoever comes first.
+    pub setup_code: Arc<String>,
 }
 
 impl AppState {
@@ -154,6 +157,12 @@ impl Main {
             registry,
             host_key_fingerprint: keys::fingerprint(host_key.public_key()),
             ssh_public_addr: Arc::new(std::sync::RwLock::new(public_addr)),
+            setup_code: Arc::new(format!(
+                "{}-{}-{}",
+                keys::random_hex(3),
+                keys::random_hex(3),
+                keys::random_hex(3)
+            )),
         };
         Ok(Main { state, host_key })
     }
@@ -197,6 +206,14 @@ impl Main {
         let http_addr = listeners.http.local_addr()?;
         let ssh_addr = listeners.ssh.local_addr()?;
         tracing::info!(%http_addr, %ssh_addr, host_key = %state.host_key_fingerprint, "main listening");
+        if !state.store.has_users() {
+            // On the terminal only, never in the log: whoever reads it may claim this main.
+            eprintln!(
+                "\n  No account yet. The first account can be created from this machine, or from elsewhere \
+                 with the setup code {}\n",
+                state.setup_code
+            );
+        }
         let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let http_shutdown = shutdown.clone();
         let http = tokio::spawn(async move {

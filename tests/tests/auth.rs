@@ -4,6 +4,48 @@
 
 use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WAIT, WsClient};
 
+/// Proves a fresh main cannot be claimed from elsewhere: a forwarded first sign-up needs the setup code main printed.
+#[tokio::test]
+async fn first_account_from_elsewhere_needs_the_setup_code() {
+    let dir = TempDir::new("auth-setup");
+    let main = TestMain::start(dir.path()).await;
+    let api = Api::new(&main);
+    let register = |code: Option<&str>| {
+        let mut body = serde_json::json!({"username": "mallory", "password": "password123"});
+        if let Some(c) = code {
+            body["setup_code"] = c.into();
+        }
+        api.request(reqwest::Method::POST, "/api/v1/auth/register")
+            .header("x-forwarded-for", "203.0.113.9")
+            .json(&body)
+            .send()
+    };
+    for code in [None, Some("000000-000000-000000")] {
+        let resp = register(code).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 403);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("setup code"),
+            "{body}"
+        );
+    }
+    let (_, status) = api.get("/api/v1/auth/status").await;
+    assert_eq!(
+        status["has_users"], false,
+        "a refused sign-up created an account"
+    );
+    let resp = register(Some(main.state.setup_code.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "creator");
+    main.stop().await;
+}
+
 /// Proves the first user is creator and logged in; later users are pending and kept out until approved.
 #[tokio::test]
 async fn register_creator_then_pending_until_approved() {

@@ -55,3 +55,6 @@ pub mod terminal;
 
 pub use config::TunnelConfig;
 pub use protocol::{PROTOCOL_VERSION, SUBSYSTEM};
+
+#[cfg(test)]
+mod proptests;

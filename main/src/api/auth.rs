@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::client_ip::ClientAddr;
 use crate::auth::jwt::TokenKind;
 use crate::auth::{self, ACCESS_COOKIE, Approved, AuthUser, REFRESH_COOKIE, password};
-use crate::store::{AuditEvent, Role, User, rfc3339};
+use crate::store::{AuditEvent, Role, User, rfc3339, tokens_match};
 
 /// `{"username","password"}`.
 #[derive(Deserialize)]
@@ -21,6 +21,9 @@ use crate::store::{AuditEvent, Role, User, rfc3339};
 pub struct Credentials {
     username: String,
     password: String,
+    /// Only for the first account when it is not created from main's own machine.
+    #[serde(default)]
+    setup_code: Option<String>,
 }
 
 /// A user as the API shows it (never the hash).
@@ -103,6 +106,7 @@ async fn gated<T: Send + 'static>(
 pub async fn register(
     State(state): State<AppState>,
     client: ClientAddr,
+    headers: HeaderMap,
     Body(c): Body<Credentials>,
 ) -> Result<Response, ApiError> {
     state
@@ -111,6 +115,21 @@ pub async fn register(
         .map_err(ApiError::TooManyRequests)?;
     check_username(&c.username)?;
     check_password(&c.password)?;
+    if !state.store.has_users() && !from_this_machine(client.peer, &headers) {
+        let given = c.setup_code.as_deref().unwrap_or_default();
+        if !tokens_match(&state.setup_code, given) {
+            state.store.audit(
+                AuditEvent::new(format!("anon:{}", client.ip), "auth.setup_refused")
+                    .target(c.username.clone())
+                    .source(Some(client)),
+            );
+            return Err(ApiError::Forbidden(
+                "the first account of a new VibeBridge must be created from the machine main runs on, or \
+                 with the setup code main printed when it started (setup_code)"
+                    .into(),
+            ));
+        }
+    }
     let pw = c.password.clone();
     let hash = gated(&state, move || password::hash(&pw)).await??;
     let user = state.store.create_user(&c.username, hash)?;
@@ -332,4 +351,13 @@ pub async fn set_profile(
 /// `GET /api/v1/auth/status`: whether anyone has registered yet (the UI shows creator sign-up if not).
 pub async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "has_users": state.store.has_users() }))
+}
+
+/// A request from main's own machine: a loopback peer that no proxy forwarded (behind a local
+/// reverse proxy every request is loopback, and says whom it was forwarded for).
+fn from_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
+    peer.ip().is_loopback()
+        && !headers.contains_key("forwarded")
+        && !headers.contains_key("x-forwarded-for")
+        && !headers.contains_key("x-real-ip")
 }

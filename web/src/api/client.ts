@@ -146,7 +146,8 @@ export const Api = {
   setProfile: (name: string, email: string) => put<Me>("/auth/me/profile", { name, email }),
   node: (id: string) => get<NodeView>(`/nodes/${encodeURIComponent(id)}`),
   login: (username: string, password: string) => post<{ user: Me }>("/auth/login", { username, password }),
-  register: (username: string, password: string) => post<{ user: Me }>("/auth/register", { username, password }),
+  register: (username: string, password: string, setup_code?: string) =>
+    post<{ user: Me }>("/auth/register", setup_code ? { username, password, setup_code } : { username, password }),
   logout: () => post<unknown>("/auth/logout"),
   users: () => get<Me[]>("/users"),
   approve: (user: string) => post<Me>(`/users/${encodeURIComponent(user)}/approve`),

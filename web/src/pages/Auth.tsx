@@ -7,6 +7,9 @@ export function AuthPage({ firstUser, onDone }: { firstUser: boolean; onDone: (u
   const [register, setRegister] = useState(firstUser);
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
+  const [setupCode, setSetupCode] = useState("");
+  // Main asks for its setup code only when the first account is created from another machine.
+  const remote = !["localhost", "127.0.0.1", "[::1]"].includes(window.location.hostname);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
@@ -14,7 +17,7 @@ export function AuthPage({ firstUser, onDone }: { firstUser: boolean; onDone: (u
     setBusy(true);
     setError(null);
     try {
-      const r = register ? await Api.register(username, password) : await Api.login(username, password);
+      const r = register ? await Api.register(username, password, firstUser && remote ? setupCode : undefined) : await Api.login(username, password);
       onDone(r.user);
     } catch (err) {
       setError(errText(err));
@@ -38,6 +41,13 @@ export function AuthPage({ firstUser, onDone }: { firstUser: boolean; onDone: (u
           Password
           <input name="password" type="password" autoComplete={register ? "new-password" : "current-password"} required minLength={8} value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
+        {firstUser && remote && (
+          <label>
+            Setup code
+            <input name="setup_code" autoComplete="off" required value={setupCode} onChange={(e) => setSetupCode(e.target.value.trim())} />
+            <span className="muted">Printed by main when it started (not needed on main's own machine).</span>
+          </label>
+        )}
         <ErrorBanner error={error} />
         <button type="submit" className="primary" disabled={busy}>
           {register ? "Create account" : "Log in"}

@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vibebridge_tunnel::session::{Decision, EventBody};
 
+#[cfg(test)]
+mod proptests;
 mod records;
 
 pub use records::{Normalised, Normaliser, tool_kind, tool_title};

@@ -9,6 +9,8 @@
 mod app_server;
 mod exec;
 mod items;
+#[cfg(test)]
+mod proptests;
 
 pub use app_server::{AppServer, PendingRequest, StartError};
 pub use exec::Exec;
