@@ -234,3 +234,23 @@ impl MainConfig {
             .unwrap_or_else(|| self.database.path.join("ssh_host_ed25519_key"))
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Proves any text given as main's config is accepted or refused with a message, never a panic.
+        #[test]
+        fn main_config_text(text in prop_oneof![
+            ".{0,200}",
+            r#"\[(server|ssh|database|auth|main|tunnel)\]\n[a-z_]{1,24} = ("[a-z0-9/.: ]{0,16}"|[0-9]{1,22}|true|\["[0-9./a-z:]{0,20}"\])\n"#,
+        ]) {
+            if let Ok(cfg) = vibebridge_tunnel::config::parse_toml::<super::MainConfig>(&text, "main.toml") {
+                let _ = cfg.validate();
+            }
+        }
+    }
+}

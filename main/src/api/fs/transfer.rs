@@ -382,4 +382,44 @@ mod tests {
         }
         assert_eq!(served_range(None, 0, 14, 13).map_err(code), Err(500));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, failure_persistence: None, ..Default::default() })]
+
+        /// Proves any Range header parses to a range that covers exactly what it names, or is refused, never a panic.
+        #[test]
+        fn any_range_header(
+            text in "(bytes=)?[ 0-9]{0,22}-?[ 0-9]{0,22}(,[0-9-]{0,5})?",
+            start in proptest::prelude::any::<u64>(),
+            end in proptest::prelude::any::<u64>(),
+        ) {
+            if let Ok(v) = HeaderValue::from_str(&text) {
+                let _ = parse_range(&v);
+            }
+            let v = HeaderValue::from_str(&format!("bytes={start}-{end}")).unwrap();
+            match parse_range(&v) {
+                Ok((s, len)) => {
+                    proptest::prop_assert!(end >= start && s == start);
+                    match len {
+                        Some(len) => proptest::prop_assert_eq!(u128::from(len), u128::from(end) - u128::from(start) + 1),
+                        None => proptest::prop_assert!(start == 0 && end == u64::MAX),
+                    }
+                }
+                Err(_) => proptest::prop_assert!(end < start),
+            }
+        }
+
+        /// Proves any answer a node gives to any range is accepted only when it fits the request and the file.
+        #[test]
+        fn any_node_answer_to_a_range(
+            asked in proptest::option::of((proptest::prelude::any::<u64>(), proptest::option::of(proptest::prelude::any::<u64>()))),
+            offset in proptest::prelude::any::<u64>(),
+            length in proptest::prelude::any::<u64>(),
+            size in proptest::prelude::any::<u64>(),
+        ) {
+            if let Ok(Some(last)) = served_range(asked, offset, length, size) {
+                proptest::prop_assert!(last < size && last >= offset);
+            }
+        }
+    }
 }
