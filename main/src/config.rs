@@ -66,6 +66,9 @@ pub struct SshConfig {
     pub host_key: Option<PathBuf>,
     /// `host:port` nodes should dial, shown in join commands. Default: the listen address.
     pub public_addr: Option<String>,
+    /// Connections that have not finished authenticating, at most; more are closed at once, so idle
+    /// or hostile sockets cannot take every slot (each also ends after `tunnel.handshake_timeout`).
+    pub max_unauthenticated: usize,
 }
 
 impl Default for SshConfig {
@@ -74,6 +77,7 @@ impl Default for SshConfig {
             listen: "0.0.0.0:2222".into(),
             host_key: None,
             public_addr: None,
+            max_unauthenticated: 256,
         }
     }
 }

@@ -278,6 +278,64 @@ async fn cloned_key_is_refused_and_flagged() {
     main.stop().await;
 }
 
+/// Reads what main's SSH port says to a fresh TCP connection until it closes or `limit`; true if it sent its banner.
+async fn ssh_banner(addr: std::net::SocketAddr) -> (tokio::net::TcpStream, bool) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let banner = loop {
+        match tokio::time::timeout(WAIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break false,
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.starts_with(b"SSH-2.0-") {
+                    break true;
+                }
+            }
+            Err(_) => panic!("main neither greeted nor closed a new connection"),
+        }
+    };
+    (s, banner)
+}
+
+/// Proves idle unauthenticated sockets cannot take every SSH slot: newcomers past the cap are closed, a linked node stays, slots come back.
+#[tokio::test]
+async fn unauthenticated_connections_are_capped() {
+    let dir = TempDir::new("preauth");
+    let main = TestMain::start_with(dir.path(), None, |c| c.ssh.max_unauthenticated = 3).await;
+    let node = TestNode::start_for(dir.path(), "n1", &main, Some(main.token()));
+    node.wait(LinkState::Connected).await;
+    let first = main.wait_online("n1").await;
+
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let (s, banner) = ssh_banner(main.ssh).await;
+        assert!(banner, "a connection within the cap was not greeted");
+        idle.push(s);
+    }
+    let (_, banner) = ssh_banner(main.ssh).await;
+    assert!(
+        !banner,
+        "a connection past ssh.max_unauthenticated was served"
+    );
+    assert_eq!(main.state.registry.get("n1").unwrap().generation, first);
+
+    drop(idle);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if ssh_banner(main.ssh).await.1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "slots never came back"
+        );
+        tokio::task::yield_now().await;
+    }
+    node.stop().await;
+    main.stop().await;
+}
+
 /// Proves a node refuses a main whose host key differs from its pin, and never authenticates to it.
 #[tokio::test]
 async fn node_refuses_main_with_unpinned_host_key() {

@@ -39,6 +39,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = Arc::new(ssh::server_config(host_key, &state.config.tunnel));
     let tasks = TaskTracker::new();
+    let unauthenticated = Arc::new(tokio::sync::Semaphore::new(
+        state.config.ssh.max_unauthenticated.max(1),
+    ));
     loop {
         let (socket, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -51,6 +54,12 @@ pub async fn run(
                     continue;
                 }
             },
+        };
+        // Held until the connection is authenticated (or ends): a full house closes newcomers at once.
+        let Ok(permit) = unauthenticated.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many unauthenticated SSH connections (ssh.max_unauthenticated); closing");
+            drop(socket);
+            continue;
         };
         if let Err(e) = ssh::tune_socket(&socket, &state.config.tunnel) {
             tracing::debug!(%peer, "could not tune socket: {e}");
@@ -71,10 +80,17 @@ pub async fn run(
         let budget = state.config.tunnel.handshake_timeout;
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            let session = match russh::server::run_stream(config, ssh::buffered(socket), handler).await {
-                Ok(s) => s,
-                Err(e) => {
+            let mut permit = Some(permit);
+            // A peer that never sends its version line would otherwise hold its slot for ever.
+            let start = russh::server::run_stream(config, ssh::buffered(socket), handler);
+            let session = match tokio::time::timeout(budget, start).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     tracing::debug!(%peer, "ssh handshake failed: {e:#}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "no SSH handshake before the handshake timeout; closing");
                     return;
                 }
             };
@@ -90,6 +106,7 @@ pub async fn run(
                         }
                         break;
                     }
+                    _ = established.cancelled(), if permit.is_some() => permit = None,
                     _ = &mut deadline, if deadline_armed => {
                         deadline_armed = false;
                         // A connection that has not opened its tunnel by now is stuck or hostile.
