@@ -245,6 +245,17 @@ impl TestNode {
     }
 }
 
+/// The `vb_refresh` cookie's value in a response's `Set-Cookie` headers.
+pub fn refresh_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("vb_refresh="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// A JSON HTTP client that keeps a Bearer token.
 #[derive(Clone)]
 pub struct Api {
@@ -252,6 +263,8 @@ pub struct Api {
     base: String,
     /// Bearer token, once logged in.
     pub token: Option<String>,
+    /// The refresh token of the last login, from its `Set-Cookie` (main never puts it in a body).
+    pub refresh: Option<String>,
 }
 
 impl Api {
@@ -261,6 +274,7 @@ impl Api {
             client: reqwest::Client::new(),
             base: format!("http://{}", main.http),
             token: None,
+            refresh: None,
         }
     }
 
@@ -320,12 +334,15 @@ impl Api {
         } else {
             "/api/v1/auth/login"
         };
-        let (status, body) = self
-            .post(
-                path,
-                serde_json::json!({ "username": user, "password": password }),
-            )
-            .await;
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .json(&serde_json::json!({ "username": user, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        self.refresh = refresh_cookie(resp.headers());
+        let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
         if let Some(t) = body["access_token"].as_str() {
             self.token = Some(t.to_string());
         }

@@ -361,7 +361,7 @@ async fn register(main: &TestMain, name: &str) -> Login {
             body["user"]["id"].as_str().unwrap().parse().unwrap(),
         )),
         access: api.token,
-        refresh: body["refresh_token"].as_str().unwrap().into(),
+        refresh: api.refresh.clone().unwrap(),
     }
 }
 

@@ -160,6 +160,81 @@ async fn register_creator_then_pending_until_approved() {
     main.stop().await;
 }
 
+/// Proves a refresh token works once (a reuse ends its whole login), and a password change or log-out-everywhere ends other logins.
+#[tokio::test]
+async fn refresh_rotates_and_logins_end_everywhere() {
+    let dir = TempDir::new("auth-rotate");
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "password123").await;
+    let refresh = |token: String| {
+        let api = api.clone();
+        async move {
+            let resp = api
+                .request(reqwest::Method::POST, "/api/v1/auth/refresh")
+                .json(&serde_json::json!({ "refresh_token": token }))
+                .send()
+                .await
+                .unwrap();
+            let next = vibebridge_tests::refresh_cookie(resp.headers());
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert!(body.get("refresh_token").is_none(), "{body}");
+            (status, next, body)
+        }
+    };
+    let r0 = api.refresh.clone().unwrap();
+    let (status, r1, _) = refresh(r0).await;
+    assert_eq!(status, 200);
+    let r1 = r1.expect("a refresh sets the next refresh token");
+    let (status, r2, _) = refresh(r1.clone()).await;
+    assert_eq!(status, 200);
+    assert!(r2.is_some());
+    let (status, _, body) = refresh(r1).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+    assert_eq!(
+        api.get("/api/v1/auth/me").await.0,
+        401,
+        "a reused refresh token ends its login"
+    );
+
+    let (mut a, mut b) = (Api::new(&main), Api::new(&main));
+    a.auth(false, "alice", "password123").await;
+    b.auth(false, "alice", "password123").await;
+    let change = |current: &str| serde_json::json!({"current_password": current, "new_password": "a-new-password"});
+    let (status, body) = a
+        .post("/api/v1/auth/password", change("wrong-password"))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = a.post("/api/v1/auth/password", change("password123")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ended_other_logins"], 1);
+    assert_eq!(a.get("/api/v1/auth/me").await.0, 200);
+    assert_eq!(b.get("/api/v1/auth/me").await.0, 401);
+    assert_eq!(
+        Api::new(&main).auth(false, "alice", "password123").await.0,
+        401
+    );
+    let mut c = Api::new(&main);
+    assert_eq!(c.auth(false, "alice", "a-new-password").await.0, 200);
+
+    let (status, body) = c
+        .post("/api/v1/auth/logout-all", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ended"], 2);
+    assert_eq!(a.get("/api/v1/auth/me").await.0, 401);
+    assert_eq!(c.get("/api/v1/auth/me").await.0, 401);
+    main.stop().await;
+}
+
 /// Proves login, refresh (cookie and body) and logout work, and logout kills both tokens.
 #[tokio::test]
 async fn login_refresh_logout() {
@@ -172,7 +247,8 @@ async fn login_refresh_logout() {
     assert_eq!(body["error"]["message"], "wrong username or password");
     let (code, body) = api.auth(false, "alice", "password123").await;
     assert_eq!(code, 200);
-    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let refresh = api.refresh.clone().unwrap();
 
     // Cookies: the login sets HttpOnly SameSite cookies, and the access cookie authenticates alone.
     let client = reqwest::Client::new();

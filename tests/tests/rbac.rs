@@ -82,6 +82,10 @@ fn rows() -> Vec<Row> {
         r(M::GET, "/api/v1/approvals", "/api/v1/approvals", "", user),
         r(M::GET, "/api/v1/ws", "/api/v1/ws", "", user),
         r(M::GET, "/api/v1/audit", "/api/v1/audit", "", admin),
+        // Last: both end the caller's other logins, which every row above relies on. The new password is
+        // the old one, so later logins keep working.
+        Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },
+        Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/logout-all", "/api/v1/auth/logout-all", "", login) },
     ]
 }
 

@@ -342,6 +342,28 @@ try {
   await page.getByTestId("git-summary").filter({ hasText: "working tree clean" }).waitFor();
   await snap("phone-git");
 
+  // 10. Account: change the password (another login of the same user ends), then log out everywhere.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const other = await browser.newContext({ baseURL: URL });
+  const otherPage = await other.newPage();
+  await otherPage.goto(`${URL}/sessions`);
+  await otherPage.fill("input[name=username]", "alice");
+  await otherPage.fill("input[name=password]", "correct horse battery");
+  await otherPage.getByRole("button", { name: "Log in" }).click();
+  await otherPage.getByRole("navigation", { name: "Main" }).waitFor();
+  await page.goto(`${URL}/account`);
+  await page.fill("input[name=current_password]", "correct horse battery");
+  await page.fill("input[name=new_password]", "a brand new passphrase");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByRole("status").filter({ hasText: "1 other login(s) ended" }).waitFor();
+  await snap("account-password-changed");
+  const otherMe = await otherPage.evaluate(async () => (await fetch("/api/v1/auth/me")).status);
+  if (otherMe !== 401) throw new Error(`the other login still works after the password change (${otherMe})`);
+  await other.close();
+  await page.getByRole("button", { name: "Log out everywhere" }).click();
+  await page.getByRole("heading", { name: "Log in" }).waitFor();
+  await snap("logged-out-everywhere");
+
   if (errors.length) throw new Error(`page errors: ${errors.join("\n")}`);
   console.log("DONE");
 } catch (e) {

@@ -6,6 +6,7 @@ import { Link, navigate, usePath } from "./router";
 import { useApprovalsChanged, usePoll } from "./util";
 import { AuthPage, PendingPage } from "./pages/Auth";
 import { NodesPage } from "./pages/Nodes";
+import { AccountPage } from "./pages/Account";
 import { UsersPage } from "./pages/Users";
 import { SessionsPage } from "./pages/Sessions";
 import { NewSessionPage } from "./pages/NewSession";
@@ -90,6 +91,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   else if (path.startsWith("/nodes")) page = <NodesPage me={me} />;
   else if (path.startsWith("/terminals")) page = <TerminalsPage />;
   else if (path.startsWith("/users") && isAdmin) page = <UsersPage me={me} />;
+  else if (path.startsWith("/account")) page = <AccountPage me={me} onLogout={onLogout} />;
   else page = <SessionsPage />;
 
   return (
@@ -116,9 +118,9 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
             <option value="light">Light</option>
             <option value="dark">Dark</option>
           </select>
-          <span className="user" title={me.role}>
+          <Link href="/account" className="user" title={`${me.role}: account settings`}>
             {me.username}
-          </span>
+          </Link>
           <button
             type="button"
             className="small"

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::auth::client_ip::ClientAddr;
 use crate::auth::jwt::TokenKind;
 use crate::auth::{self, ACCESS_COOKIE, Approved, AuthUser, REFRESH_COOKIE, password};
-use crate::store::{AuditEvent, Role, User, rfc3339, tokens_match};
+use crate::store::{AuditEvent, Role, Rotation, User, rfc3339, tokens_match};
 
 /// `{"username","password"}`.
 #[derive(Deserialize)]
@@ -58,7 +58,6 @@ impl From<&User> for UserView {
 struct LoginResponse {
     user: UserView,
     access_token: String,
-    refresh_token: String,
     expires_in: u64,
 }
 
@@ -201,10 +200,10 @@ fn start_session(state: &AppState, user: &User) -> Result<Response, ApiError> {
     let refresh = state
         .jwt
         .issue(&uid, &sid, TokenKind::Refresh, cfg.refresh_ttl)?;
+    // The refresh token travels only in its HttpOnly cookie (path /api/v1/auth), never in a body.
     let mut response = Json(LoginResponse {
         user: user.into(),
         access_token: access.clone(),
-        refresh_token: refresh.clone(),
         expires_in: cfg.access_ttl.as_secs(),
     })
     .into_response();
@@ -269,14 +268,46 @@ pub async fn refresh(
     let token = refresh_token_from(&headers, body)
         .ok_or_else(|| ApiError::Unauthorized("no refresh token; log in again".into()))?;
     let who = auth::authenticate(&state, &token, TokenKind::Refresh)?;
-    let ttl = state.config.auth.access_ttl;
+    let presented = state
+        .jwt
+        .verify(&token, TokenKind::Refresh)
+        .map_or(0, |c| c.generation);
+    // Each refresh token works once; a second use means a copy exists, so the login ends for everyone.
+    let generation = match state.store.rotate_refresh(&who.sid, presented)? {
+        Rotation::Rotated(g) => g,
+        Rotation::Reused => {
+            state.store.audit(
+                AuditEvent::new(format!("user:{}", who.user.username), "auth.refresh_reused")
+                    .target(who.user.username.clone())
+                    .detail("a refresh token was used twice; the login was ended"),
+            );
+            return Err(ApiError::Unauthorized(
+                "this refresh token was already used, so the login it belongs to was ended for safety; log in again"
+                    .into(),
+            ));
+        }
+        Rotation::Gone => {
+            return Err(ApiError::Unauthorized(
+                "session expired or invalid; log in again".into(),
+            ));
+        }
+    };
+    let cfg = &state.config.auth;
+    let uid = who.user.id.to_string();
     let access = state
         .jwt
-        .issue(&who.user.id.to_string(), &who.sid, TokenKind::Access, ttl)?;
+        .issue(&uid, &who.sid, TokenKind::Access, cfg.access_ttl)?;
+    let refresh = state.jwt.issue_generation(
+        &uid,
+        &who.sid,
+        TokenKind::Refresh,
+        cfg.refresh_ttl,
+        generation,
+    )?;
     let mut response = Json(serde_json::json!({
         "user": UserView::from(&who.user),
         "access_token": access,
-        "expires_in": ttl.as_secs(),
+        "expires_in": cfg.access_ttl.as_secs(),
     }))
     .into_response();
     set_cookie(
@@ -285,7 +316,15 @@ pub async fn refresh(
         ACCESS_COOKIE,
         &access,
         "/",
-        ttl.as_secs(),
+        cfg.access_ttl.as_secs(),
+    );
+    set_cookie(
+        &mut response,
+        &state,
+        REFRESH_COOKIE,
+        &refresh,
+        "/api/v1/auth",
+        cfg.refresh_ttl.as_secs(),
     );
     Ok(response)
 }
@@ -304,6 +343,78 @@ pub async fn logout(
     set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);
     set_cookie(&mut response, &state, REFRESH_COOKIE, "", "/api/v1/auth", 0);
     Ok(response)
+}
+
+/// `POST /api/v1/auth/logout-all`: ends every login of the caller, this one included, and every live
+/// connection they hold (within [`auth::RECHECK_EVERY`]).
+pub async fn logout_all(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    who: AuthUser,
+) -> Result<Response, ApiError> {
+    let ended = state.store.revoke_user_sessions(who.user.id, None)?;
+    state.store.audit(
+        AuditEvent::new(format!("user:{}", who.user.username), "auth.logout_all")
+            .target(who.user.username.clone())
+            .source(Some(client))
+            .detail(format!("{ended} logins ended")),
+    );
+    let mut response = Json(serde_json::json!({ "ended": ended })).into_response();
+    set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);
+    set_cookie(&mut response, &state, REFRESH_COOKIE, "", "/api/v1/auth", 0);
+    Ok(response)
+}
+
+/// `{"current_password","new_password"}`.
+#[derive(Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/auth/password`: changes the caller's password after checking the current one, and ends
+/// every other login of theirs (a leaked password or token stops working with it).
+pub async fn change_password(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    who: AuthUser,
+    Body(b): Body<PasswordChange>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user_key = format!("user:{}", who.user.username);
+    if state.login_limiter.exhausted(&user_key) {
+        return Err(ApiError::TooManyRequests(state.login_limiter.window_secs()));
+    }
+    check_password(&b.new_password)?;
+    let (current, hash) = (b.current_password, who.user.password_hash.clone());
+    if !gated(&state, move || password::verify(&current, &hash)).await? {
+        let _ = state.login_limiter.hit(&user_key);
+        state.store.audit(
+            AuditEvent::new(
+                format!("user:{}", who.user.username),
+                "auth.password_change_failed",
+            )
+            .target(who.user.username.clone())
+            .source(Some(client)),
+        );
+        return Err(ApiError::Forbidden("the current password is wrong".into()));
+    }
+    let new = b.new_password;
+    let hash = gated(&state, move || password::hash(&new)).await??;
+    state.store.set_password_hash(who.user.id, hash)?;
+    let ended = state
+        .store
+        .revoke_user_sessions(who.user.id, Some(&who.sid))?;
+    state.store.audit(
+        AuditEvent::new(
+            format!("user:{}", who.user.username),
+            "auth.password_changed",
+        )
+        .target(who.user.username.clone())
+        .source(Some(client))
+        .detail(format!("{ended} other logins ended")),
+    );
+    Ok(Json(serde_json::json!({ "ended_other_logins": ended })))
 }
 
 /// `GET /api/v1/auth/me`.

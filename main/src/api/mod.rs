@@ -57,6 +57,8 @@ routes! {
     POST "/auth/register" => auth::register,
     POST "/auth/login" => auth::login,
     POST "/auth/logout" => auth::logout,
+    POST "/auth/logout-all" => auth::logout_all,
+    POST "/auth/password" => auth::change_password,
     POST "/auth/refresh" => auth::refresh,
     GET "/auth/me" => auth::me,
     PUT "/auth/me/profile" => auth::set_profile,

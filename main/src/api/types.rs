@@ -40,6 +40,7 @@ pub fn typescript() -> String {
         decl::<SessionEvent>(&cfg),
         decl::<crate::store::Role>(&cfg),
         decl::<super::auth::UserView>(&cfg),
+        decl::<super::auth::PasswordChange>(&cfg),
         decl::<ProviderInfo>(&cfg),
         decl::<crate::store::NodeFlagKind>(&cfg),
         decl::<super::nodes::NodeFlagView>(&cfg),

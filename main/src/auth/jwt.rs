@@ -28,6 +28,9 @@ pub struct Claims {
     pub iat: u64,
     /// Expiry, seconds since epoch.
     pub exp: u64,
+    /// Refresh tokens: the generation of their login session they were issued at (0 for access tokens).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Signs and checks tokens with one secret.
@@ -58,6 +61,18 @@ impl Jwt {
         kind: TokenKind,
         ttl: Duration,
     ) -> anyhow::Result<String> {
+        self.issue_generation(user, sid, kind, ttl, 0)
+    }
+
+    /// Issues a token carrying a refresh `generation` (see [`Claims::generation`]).
+    pub fn issue_generation(
+        &self,
+        user: &str,
+        sid: &str,
+        kind: TokenKind,
+        ttl: Duration,
+        generation: u64,
+    ) -> anyhow::Result<String> {
         let iat = crate::store::now_ms() / 1000;
         let claims = Claims {
             sub: user.to_string(),
@@ -65,6 +80,7 @@ impl Jwt {
             kind,
             iat,
             exp: iat + ttl.as_secs().max(1),
+            generation,
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

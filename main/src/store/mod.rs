@@ -23,7 +23,7 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditEntry, AuditEvent};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
-pub use sessions::AuthSession;
+pub use sessions::{AuthSession, Rotation};
 pub use ssh_keys::SshKey;
 pub use tokens::{NodeToken, tokens_match};
 pub use users::{Role, User, UserId};

@@ -13,6 +13,20 @@ pub struct AuthSession {
     pub created_at: u64,
     /// When the refresh token expires, ms since epoch.
     pub expires_at: u64,
+    /// The generation of the one refresh token that may be used next; each use moves it on.
+    #[serde(default)]
+    pub refresh_generation: u64,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was the current one: the next one has this generation.
+    Rotated(u64),
+    /// It was already used: somebody else has a copy, so the whole login was ended.
+    Reused,
+    /// The login no longer exists.
+    Gone,
 }
 
 impl Store {
@@ -24,6 +38,7 @@ impl Store {
             user,
             created_at: now,
             expires_at: now.saturating_add(ttl_ms),
+            refresh_generation: 0,
         };
         self.auth_sessions.insert(sid.as_bytes(), encode(&s))?;
         Ok(sid)
@@ -42,5 +57,39 @@ impl Store {
     pub fn revoke_auth_session(&self, sid: &str) -> Result<(), StoreError> {
         self.auth_sessions.remove(sid.as_bytes())?;
         Ok(())
+    }
+
+    /// Spends the refresh token of generation `presented`: the current one moves the session to the
+    /// next generation; an older one (a copy used twice) ends the whole session.
+    pub fn rotate_refresh(&self, sid: &str, presented: u64) -> Result<Rotation, StoreError> {
+        let _guard = self.lock();
+        let Some(mut s) = self.auth_session(sid)? else {
+            return Ok(Rotation::Gone);
+        };
+        if s.refresh_generation != presented {
+            self.auth_sessions.remove(sid.as_bytes())?;
+            return Ok(Rotation::Reused);
+        }
+        s.refresh_generation += 1;
+        self.auth_sessions.insert(sid.as_bytes(), encode(&s))?;
+        Ok(Rotation::Rotated(s.refresh_generation))
+    }
+
+    /// Ends every session of `user` but `keep` (log out everywhere; a password change). Returns how many.
+    pub fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for entry in self.auth_sessions.iter() {
+            let (sid, v) = entry?;
+            let s: AuthSession = decode("auth_sessions", &v)?;
+            if s.user == user && keep.is_none_or(|k| k.as_bytes() != &sid[..]) {
+                self.auth_sessions.remove(&sid)?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 }

@@ -167,6 +167,11 @@ impl Store {
         self.update_user(id, |u| u.disabled = disabled)
     }
 
+    /// Replaces a user's password hash.
+    pub fn set_password_hash(&self, id: UserId, hash: String) -> Result<User, StoreError> {
+        self.update_user(id, |u| u.password_hash = hash)
+    }
+
     /// Changes a user's role.
     pub fn set_role(&self, id: UserId, role: Role) -> Result<User, StoreError> {
         self.update_user(id, |u| u.role = role)

@@ -1,6 +1,7 @@
 // HTTP client for main's API: JSON in and out, the access cookie refreshed once on a 401, errors carried as
 // ApiError with the server's stable code and message.
 import type {
+  PasswordChange,
   ApprovalView,
   BranchList,
   DirListing,
@@ -149,6 +150,8 @@ export const Api = {
   register: (username: string, password: string, setup_code?: string) =>
     post<{ user: Me }>("/auth/register", setup_code ? { username, password, setup_code } : { username, password }),
   logout: () => post<unknown>("/auth/logout"),
+  logoutAll: () => post<{ ended: number }>("/auth/logout-all"),
+  changePassword: (body: PasswordChange) => post<{ ended_other_logins: number }>("/auth/password", body),
   users: () => get<Me[]>("/users"),
   approve: (user: string) => post<Me>(`/users/${encodeURIComponent(user)}/approve`),
   setRole: (user: string, role: Role) => post<Me>(`/users/${encodeURIComponent(user)}/role`, { role }),

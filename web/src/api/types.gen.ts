@@ -361,6 +361,8 @@ name: string | null,
  */
 email: string | null, created_at: string, };
 
+export type PasswordChange = { current_password: string, new_password: string, };
+
 export type ProviderInfo = { 
 /**
  * `claude` or `codex`.
