@@ -43,6 +43,14 @@ pub struct ServerConfig {
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client for login limits
     /// and the audit log. Empty: the TCP peer is the client, and the header is ignored.
     pub trusted_proxies: Vec<String>,
+    /// Connections open at once, at most; more wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this, or the connection is closed (slow-header clients).
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub header_timeout: Duration,
+    /// An upload that sends nothing for this long is abandoned (408) and changes nothing.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub upload_idle_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +60,9 @@ impl Default for ServerConfig {
             port: 4457,
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
+            upload_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -163,6 +174,22 @@ impl MainConfig {
 
     /// Checks values; each message names the key and what to do.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.server.max_connections == 0 {
+            bail!(
+                "server.max_connections is 0; set it to the number of browser connections to allow, e.g. 1024"
+            );
+        }
+        for (key, d) in [
+            ("server.header_timeout", self.server.header_timeout),
+            (
+                "server.upload_idle_timeout",
+                self.server.upload_idle_timeout,
+            ),
+        ] {
+            if d.is_zero() {
+                bail!("{key} is 0; set a duration such as \"30s\"");
+            }
+        }
         if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost"
         {
             bail!(

@@ -9,13 +9,13 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod http;
 pub mod registry;
 pub mod sessions;
 pub mod sshd;
 pub mod store;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,18 +214,12 @@ impl Main {
                 state.setup_code
             );
         }
-        let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = api::router(state.clone());
         let http_shutdown = shutdown.clone();
+        let server_cfg = state.config.server.clone();
         let http = tokio::spawn(async move {
-            // Nagle on loopback delays small WebSocket/SSE frames by the peer's delayed ACK (40 ms).
-            let listener = axum::serve::ListenerExt::tap_io(listeners.http, |tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("TCP_NODELAY on an HTTP connection: {e}");
-                }
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await
+            http::serve(listeners.http, app, &server_cfg, http_shutdown).await;
+            Ok::<(), std::io::Error>(())
         });
         tokio::spawn(state.sessions.clone().run());
         let hub = state.sessions.clone();

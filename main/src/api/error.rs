@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 503: the node is not connected.
     #[error("{0}")]
     NodeOffline(String),
+    /// The client stopped sending (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The node refused a session request; its code is passed through.
     #[error("{message}")]
     NodeRefused {
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::NodeRefused { code, .. } => (
                 match code.as_str() {
                     "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,

@@ -303,7 +303,14 @@ async fn put(
     }
     let mut body = request.into_body().into_data_stream();
     let mut sent = 0u64;
-    while let Some(chunk) = body.next().await {
+    let idle = state.config.server.upload_idle_timeout;
+    // A stalled upload would hold the node's stream (and its half-written temporary file) for ever.
+    while let Some(chunk) = tokio::time::timeout(idle, body.next()).await.map_err(|_| {
+        ApiError::RequestTimeout(format!(
+            "the upload sent nothing for {} s after {sent} bytes (server.upload_idle_timeout); nothing was changed",
+            idle.as_secs()
+        ))
+    })? {
         let chunk = chunk.map_err(|e| {
             ApiError::BadRequest(format!(
                 "the upload failed after {sent} bytes: {e}; nothing was changed"
