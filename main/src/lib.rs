@@ -61,6 +61,8 @@ pub struct AppState {
     /// Required to create the first account from anywhere but this machine; new at every start and
     /// printed then, so a fresh main reachable from outside cannot be claimed by whoever comes first.
     pub setup_code: Arc<String>,
+    /// Each user's share of each node's streams for file transfers.
+    pub stream_shares: Arc<api::relay::StreamShares>,
 }
 
 impl AppState {
@@ -157,6 +159,7 @@ impl Main {
             registry,
             host_key_fingerprint: keys::fingerprint(host_key.public_key()),
             ssh_public_addr: Arc::new(std::sync::RwLock::new(public_addr)),
+            stream_shares: Arc::default(),
             setup_code: Arc::new(format!(
                 "{}-{}-{}",
                 keys::random_hex(3),

@@ -111,3 +111,70 @@ async fn stalled_upload_is_abandoned() {
     node.stop().await;
     main.stop().await;
 }
+
+/// Proves one user's open downloads take at most a quarter of a node's streams, and others are still served.
+#[tokio::test]
+async fn downloads_take_only_a_users_share_of_a_node() {
+    let dir = TempDir::new("http-share");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("big.bin"), vec![7u8; 8 << 20]).unwrap();
+    let main = TestMain::start_with(dir.path(), None, |c| c.tunnel.max_streams = 8).await;
+    let mut alice = Api::new(&main);
+    alice.auth(true, "alice", "correct horse battery").await;
+    let mut bob = Api::new(&main);
+    bob.auth(true, "bob", "another passphrase").await;
+    assert_eq!(
+        alice
+            .post("/api/v1/users/bob/approve", serde_json::json!({}))
+            .await
+            .0,
+        200
+    );
+    let role = serde_json::json!({"role": "admin"});
+    assert_eq!(alice.post("/api/v1/users/bob/role", role).await.0, 200);
+    let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
+    cfg.filesystem.roots = vec![root.clone()];
+    let node = TestNode::start(cfg);
+    main.wait_online("n1").await;
+
+    let path = std::fs::canonicalize(root.join("big.bin")).unwrap();
+    let url = format!("/api/v1/nodes/n1/fs/download?path={}", path.display());
+    let download = |api: &Api| api.request(reqwest::Method::GET, &url).send();
+    // Two open downloads, their bodies unread: alice's whole share of 8 / 4 streams.
+    let held = vec![
+        download(&alice).await.unwrap(),
+        download(&alice).await.unwrap(),
+    ];
+    assert!(held.iter().all(|r| r.status() == 200));
+    let third = download(&alice).await.unwrap();
+    assert_eq!(third.status().as_u16(), 503);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("file transfers open"),
+        "{body}"
+    );
+    let others = download(&bob).await.unwrap();
+    assert_eq!(others.status().as_u16(), 200, "another user was refused");
+    assert_eq!(others.bytes().await.unwrap().len(), 8 << 20);
+    drop(held);
+    // The share comes back once a download ends (its body dropped and the stream closed).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let again = download(&alice).await.unwrap();
+        if again.status() == 200 {
+            assert_eq!(again.bytes().await.unwrap().len(), 8 << 20);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the share never came back"
+        );
+        tokio::task::yield_now().await;
+    }
+    node.stop().await;
+    main.stop().await;
+}

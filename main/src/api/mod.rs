@@ -10,7 +10,7 @@ mod git;
 pub(crate) mod guard;
 mod keys;
 pub(crate) mod nodes;
-mod relay;
+pub mod relay;
 pub(crate) mod sessions;
 mod terminal;
 pub mod types;

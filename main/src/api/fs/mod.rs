@@ -18,6 +18,7 @@ use vibebridge_tunnel::protocol::Open;
 pub use transfer::{download, read, upload, write};
 
 use super::nodes::visible_node;
+use super::relay::SharePermit;
 use super::{ApiError, Body, relay};
 use crate::AppState;
 use crate::api::{Path, Query};
@@ -182,7 +183,7 @@ async fn one_frame(
     id: &str,
     req: FsRequest,
 ) -> Result<FsAnswer, ApiError> {
-    let (answer, _stream) = open(state, who, id, req).await?;
+    let (answer, _stream, _permit) = open(state, who, id, req).await?;
     Ok(answer)
 }
 
@@ -192,12 +193,16 @@ async fn open(
     who: &AuthUser,
     id: &str,
     req: FsRequest,
-) -> Result<(FsAnswer, TunnelStream), ApiError> {
+) -> Result<(FsAnswer, TunnelStream, SharePermit), ApiError> {
     let node = visible_node(state, who, id)?;
+    let permit =
+        state
+            .stream_shares
+            .take(&node.id, who.user.id, state.config.tunnel.max_streams)?;
     let what = "its files can be reached once its agent reconnects";
     let mut stream = relay::open(state, &node.id, &Open::Fs(req), what).await?;
     let answer = next_answer(state, &node.id, &mut stream).await?;
-    Ok((answer, stream))
+    Ok((answer, stream, permit))
 }
 
 /// Reads the next answer frame of an `fs` stream.

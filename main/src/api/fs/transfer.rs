@@ -16,6 +16,7 @@ use vibebridge_tunnel::mux::TunnelStream;
 
 use super::{PathQuery, check_path, entry, next_answer, open, unexpected};
 use crate::AppState;
+use crate::api::relay::SharePermit;
 use crate::api::{ApiError, relay};
 use crate::api::{Path, Query};
 use crate::auth::Approved;
@@ -73,7 +74,7 @@ async fn content(
         offset,
         length,
     };
-    let (answer, stream) = open(&state, &who, &id, req).await?;
+    let (answer, stream, permit) = open(&state, &who, &id, req).await?;
     let FsAnswer::Reading {
         entry,
         offset,
@@ -110,7 +111,7 @@ async fn content(
         response = response.header(header::CONTENT_DISPOSITION, disposition(&entry.name));
     }
     response
-        .body(HttpBody::from_stream(exact(stream, length)))
+        .body(HttpBody::from_stream(exact(stream, length, permit)))
         .map_err(|e| ApiError::Internal(e.into()))
 }
 
@@ -119,27 +120,32 @@ async fn content(
 fn exact(
     stream: TunnelStream,
     length: u64,
+    permit: SharePermit,
 ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    futures::stream::unfold((stream, length), |(mut stream, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let mut buf = vec![0u8; usize::try_from(left).unwrap_or(CHUNK).min(CHUNK)];
-        match stream.read(&mut buf).await {
-            Ok(0) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the node ended the file early",
-                )),
-                (stream, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), (stream, left - n as u64)))
+    // The permit lives as long as the body: the stream counts against its user until it ends.
+    futures::stream::unfold(
+        (stream, length, permit),
+        |(mut stream, left, permit)| async move {
+            if left == 0 {
+                return None;
             }
-            Err(e) => Some((Err(e), (stream, 0))),
-        }
-    })
+            let mut buf = vec![0u8; usize::try_from(left).unwrap_or(CHUNK).min(CHUNK)];
+            match stream.read(&mut buf).await {
+                Ok(0) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the node ended the file early",
+                    )),
+                    (stream, 0, permit),
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), (stream, left - n as u64, permit)))
+                }
+                Err(e) => Some((Err(e), (stream, 0, permit))),
+            }
+        },
+    )
 }
 
 /// Checks the node's answer to a read of `asked` (a `Range`, or the whole file) against what was asked
@@ -297,7 +303,7 @@ async fn put(
         if_match,
         mode,
     };
-    let (answer, mut stream) = open(state, who, id, req).await?;
+    let (answer, mut stream, _permit) = open(state, who, id, req).await?;
     if answer != FsAnswer::Ready {
         return Err(unexpected(&answer));
     }
