@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use vibebridge_tunnel::keys;
 
@@ -19,6 +19,42 @@ pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
         path,
         format!("{} {name}@test", keys::public_openssh(key.public_key())),
     )
+}
+
+/// Adds the key at `key` (with its public line `public`) to `api`'s user the way a person does: asks
+/// for a challenge and signs it with the real `ssh-keygen -Y sign`. The status and body of the add.
+pub async fn add_key(api: &Api, key: &Path, public: &str) -> (u16, serde_json::Value) {
+    let (status, c) = api
+        .post("/api/v1/auth/me/keys/challenge", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let challenge = c["challenge"].as_str().unwrap().to_string();
+    let mut sign = tokio::process::Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", c["namespace"].as_str().unwrap(), "-f"])
+        .arg(key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ssh-keygen (openssh-client) is installed by scripts/test.sh");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = sign.stdin.take().unwrap();
+        stdin.write_all(challenge.as_bytes()).await.unwrap();
+    }
+    let out = sign.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -Y sign: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signature = String::from_utf8(out.stdout).unwrap();
+    api.post(
+        "/api/v1/auth/me/keys",
+        serde_json::json!({ "key": public, "challenge": challenge, "signature": signature }),
+    )
+    .await
 }
 
 /// Runs `ssh` against main's SSH port with only `key`, no agent, no config, no host-key prompts.
@@ -122,9 +158,7 @@ pub async fn fixture(tag: &str, node_cfg: impl FnOnce(&mut vibebridge_agent::Nod
     let mut api = Api::new(&main);
     api.auth(true, "alice", "correct horse battery").await;
     let (key, public) = keypair(dir.path(), "alice_key");
-    let (status, body) = api
-        .post("/api/v1/auth/me/keys", json!({ "key": public }))
-        .await;
+    let (status, body) = add_key(&api, &key, &public).await;
     assert_eq!(status, 201, "{body}");
     let mut cfg = TestNode::enrolling(dir.path(), "n1", &main, main.ssh);
     node_cfg(&mut cfg);

@@ -234,7 +234,40 @@ impl Fx {
             .replace("{username}", username)
             .replace("{password}", password);
         if out.contains("{pubkey}") {
-            out = out.replace("{pubkey}", &public_key().0);
+            // A new key, proven: the challenge main would give this caller, signed by the key.
+            let key = russh::keys::PrivateKey::random(
+                &mut vibebridge_tunnel::keys::rng(),
+                russh::keys::Algorithm::Ed25519,
+            )
+            .unwrap();
+            let user = login.id.map(|u| u.to_string()).unwrap_or_default();
+            let challenge = self
+                .main
+                .state
+                .jwt
+                .issue(
+                    &user,
+                    "proof",
+                    vibebridge_main::auth::jwt::TokenKind::KeyProof,
+                    std::time::Duration::from_secs(600),
+                )
+                .unwrap();
+            let signature = key
+                .sign(
+                    "vibebridge-key",
+                    russh::keys::HashAlg::Sha512,
+                    challenge.as_bytes(),
+                )
+                .unwrap()
+                .to_pem(russh::keys::ssh_key::LineEnding::LF)
+                .unwrap();
+            out = out
+                .replace(
+                    "{pubkey}",
+                    &vibebridge_tunnel::keys::public_openssh(key.public_key()),
+                )
+                .replace("{challenge}", &challenge)
+                .replace("{signature}", &signature.replace('\n', "\\n"));
         }
         if out.contains("{key}") {
             let key = match login.id {

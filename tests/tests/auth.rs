@@ -686,3 +686,110 @@ async fn foreign_hosts_and_cross_site_writes_are_refused() {
     assert_eq!(code, 200, "{body}");
     main.stop().await;
 }
+
+/// A fresh ed25519 key and its OpenSSH public line.
+fn new_key() -> (russh::keys::PrivateKey, String) {
+    let key = russh::keys::PrivateKey::random(
+        &mut vibebridge_tunnel::keys::rng(),
+        russh::keys::Algorithm::Ed25519,
+    )
+    .unwrap();
+    let line = vibebridge_tunnel::keys::public_openssh(key.public_key());
+    (key, line)
+}
+
+/// `key`'s SSHSIG over `challenge` in `namespace`.
+fn sign(key: &russh::keys::PrivateKey, namespace: &str, challenge: &str) -> String {
+    key.sign(
+        namespace,
+        russh::keys::HashAlg::Sha512,
+        challenge.as_bytes(),
+    )
+    .unwrap()
+    .to_pem(russh::keys::ssh_key::LineEnding::LF)
+    .unwrap()
+}
+
+/// Proves an SSH key is added only with its holder's signature over a challenge issued to that same user.
+#[tokio::test]
+async fn ssh_keys_need_proof_of_possession() {
+    let dir = TempDir::new("auth-keyproof");
+    let main = TestMain::start(dir.path()).await;
+    let mut alice = Api::new(&main);
+    alice.auth(true, "alice", "password123").await;
+    let mut bob = Api::new(&main);
+    bob.auth(true, "bob", "password456").await;
+    alice
+        .post("/api/v1/users/bob/approve", serde_json::json!({}))
+        .await;
+    let challenge = |api: &Api| {
+        let api = api.clone();
+        async move {
+            let (status, c) = api
+                .post("/api/v1/auth/me/keys/challenge", serde_json::json!({}))
+                .await;
+            assert_eq!(status, 200, "{c}");
+            assert!(
+                c["command"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ssh-keygen -Y sign"),
+                "{c}"
+            );
+            c["challenge"].as_str().unwrap().to_string()
+        }
+    };
+    let add = |api: &Api, key: &str, challenge: Option<&str>, signature: Option<String>| {
+        let mut body = serde_json::json!({ "key": key });
+        if let Some(c) = challenge {
+            body["challenge"] = c.into();
+        }
+        if let Some(s) = signature {
+            body["signature"] = s.into();
+        }
+        let api = api.clone();
+        async move { api.post("/api/v1/auth/me/keys", body).await }
+    };
+    let (key, line) = new_key();
+    let (other, _) = new_key();
+    let mine = challenge(&alice).await;
+    let bobs = challenge(&bob).await;
+
+    let (status, body) = add(&alice, &line, None, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("challenge"),
+        "{body}"
+    );
+    for (c, s) in [
+        (&mine, sign(&other, "vibebridge-key", &mine)),
+        (&mine, sign(&key, "another-namespace", &mine)),
+        (&bobs, sign(&key, "vibebridge-key", &bobs)),
+        (&mine, "not a signature".to_string()),
+    ] {
+        let (status, body) = add(&alice, &line, Some(c), Some(s)).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(
+        alice
+            .get("/api/v1/auth/me/keys")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let (status, body) = add(
+        &alice,
+        &line,
+        Some(&mine),
+        Some(sign(&key, "vibebridge-key", &mine)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    main.stop().await;
+}

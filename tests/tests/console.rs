@@ -7,7 +7,9 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
-use vibebridge_tests::console::{exec, exec_as, fixture, json_of, keypair, read_until, ssh};
+use vibebridge_tests::console::{
+    add_key, exec, exec_as, fixture, json_of, keypair, read_until, ssh,
+};
 use vibebridge_tests::mock::{CLI_WAIT, CliEnv, MockAnthropic, claude_bin};
 use vibebridge_tests::{Api, SseReader, WAIT};
 use vibebridge_tunnel::keys;
@@ -345,10 +347,7 @@ async fn refusals_and_revocation() {
         assert!(!out.contains("version"), "as {user}: {out}");
     }
     let node_public = keys::public_openssh(keys::load_or_generate(&node_key).unwrap().public_key());
-    let (status, body) = fx
-        .api
-        .post("/api/v1/auth/me/keys", json!({"key": node_public}))
-        .await;
+    let (status, body) = add_key(&fx.api, &node_key, &node_public).await;
     assert_eq!(status, 409, "a node key became a person's key: {body}");
     let (status, _) = fx
         .api
@@ -368,9 +367,7 @@ async fn refusals_and_revocation() {
         a
     };
     let (bob_key, bob_public) = keypair(fx.dir.path(), "bob_key");
-    let (status, body) = bob
-        .post("/api/v1/auth/me/keys", json!({"key": bob_public}))
-        .await;
+    let (status, body) = add_key(&bob, &bob_key, &bob_public).await;
     assert_eq!(status, 201, "{body}");
     let (code, _, err) = exec(main, &bob_key, "status").await;
     assert_eq!(code, 255, "a non-admin key opened the console: {err}");

@@ -13,6 +13,7 @@ use super::{ApiError, Body};
 use crate::AppState;
 use crate::api::Path;
 use crate::auth::Approved;
+use crate::auth::jwt::TokenKind;
 use crate::store::{AuditEvent, SshKey, rfc3339};
 
 /// A key as the API shows it.
@@ -37,11 +38,91 @@ impl From<&SshKey> for KeyView {
     }
 }
 
-/// `{"key": "<OpenSSH public key line>"}`.
-#[derive(Deserialize)]
+/// The SSHSIG namespace a key's proof is signed in (`ssh-keygen -Y sign -n …`).
+pub const PROOF_NAMESPACE: &str = "vibebridge-key";
+
+/// How long a challenge may be signed and used.
+const PROOF_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `{"key": "<OpenSSH public key line>", "challenge", "signature"}`: the challenge from
+/// `POST …/keys/challenge`, signed with the key's private half (an SSHSIG, as `ssh-keygen -Y sign`
+/// writes it).
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct AddKey {
     key: String,
+    #[serde(default)]
+    challenge: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+/// A challenge to sign, and how.
+#[derive(Serialize, ts_rs::TS)]
+pub struct KeyChallenge {
+    challenge: String,
+    namespace: String,
+    /// The command that signs it with `~/.ssh/id_ed25519` (use the key being added).
+    command: String,
+}
+
+/// `POST /api/v1/auth/me/keys/challenge`: something only the holder of a private key can sign. A key is
+/// added only with the challenge signed by it, so nobody can claim someone else's public key.
+pub async fn challenge(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+) -> Result<Json<KeyChallenge>, ApiError> {
+    let challenge = state.jwt.issue(
+        &who.user.id.to_string(),
+        &keys::random_hex(8),
+        TokenKind::KeyProof,
+        PROOF_TTL,
+    )?;
+    let command = format!(
+        "printf '%s' '{challenge}' | ssh-keygen -Y sign -n {PROOF_NAMESPACE} -f ~/.ssh/id_ed25519"
+    );
+    Ok(Json(KeyChallenge {
+        challenge,
+        namespace: PROOF_NAMESPACE.into(),
+        command,
+    }))
+}
+
+/// Checks `signature` is `key`'s SSHSIG over a live challenge issued to `who`.
+fn check_proof(
+    state: &AppState,
+    who: &crate::auth::AuthUser,
+    key: &russh::keys::PublicKey,
+    challenge: Option<&str>,
+    signature: Option<&str>,
+) -> Result<(), ApiError> {
+    let how = "get a challenge from POST /api/v1/auth/me/keys/challenge, sign it with this key's private half \
+               (printf '%s' CHALLENGE | ssh-keygen -Y sign -n vibebridge-key -f KEY), and send both with the key";
+    let (Some(challenge), Some(signature)) = (challenge, signature) else {
+        return Err(ApiError::BadRequest(format!(
+            "a key is added only with proof that you hold its private key: {how}"
+        )));
+    };
+    state
+        .jwt
+        .verify(challenge, TokenKind::KeyProof)
+        .filter(|c| c.sub == who.user.id.to_string())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "the challenge is not one main gave you, or it expired (10 min); {how}"
+            ))
+        })?;
+    let sig = russh::keys::ssh_key::SshSig::from_pem(signature.trim()).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the signature is not an SSH signature (-----BEGIN SSH SIGNATURE-----…): {e}; {how}"
+        ))
+    })?;
+    key.verify(PROOF_NAMESPACE, challenge.as_bytes(), &sig)
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the signature does not prove you hold this key ({e}); {how}"
+            ))
+        })
 }
 
 /// `GET /api/v1/auth/me/keys`.
@@ -66,6 +147,13 @@ pub async fn add(
             "{e:#}; paste one line of a .pub file, e.g. \"ssh-ed25519 AAAA… you@laptop\""
         ))
     })?;
+    check_proof(
+        &state,
+        &who,
+        &parsed,
+        body.challenge.as_deref(),
+        body.signature.as_deref(),
+    )?;
     let fingerprint = keys::fingerprint(&parsed);
     if state
         .config

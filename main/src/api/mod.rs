@@ -64,6 +64,7 @@ routes! {
     PUT "/auth/me/profile" => auth::set_profile,
     GET "/auth/me/keys" => keys::list,
     POST "/auth/me/keys" => keys::add,
+    POST "/auth/me/keys/challenge" => keys::challenge,
     DELETE "/auth/me/keys/{id}" => keys::remove,
     GET "/users" => users::list,
     POST "/users/{user}/approve" => users::approve,

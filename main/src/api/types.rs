@@ -41,6 +41,8 @@ pub fn typescript() -> String {
         decl::<crate::store::Role>(&cfg),
         decl::<super::auth::UserView>(&cfg),
         decl::<super::auth::PasswordChange>(&cfg),
+        decl::<super::keys::AddKey>(&cfg),
+        decl::<super::keys::KeyChallenge>(&cfg),
         decl::<ProviderInfo>(&cfg),
         decl::<crate::store::NodeFlagKind>(&cfg),
         decl::<super::nodes::NodeFlagView>(&cfg),

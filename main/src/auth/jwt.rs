@@ -13,6 +13,8 @@ pub enum TokenKind {
     Access,
     /// Only buys a new access token.
     Refresh,
+    /// A challenge to sign with an SSH key, proving its owner holds the private half.
+    KeyProof,
 }
 
 /// The token payload.

@@ -363,6 +363,14 @@ email: string | null, created_at: string, };
 
 export type PasswordChange = { current_password: string, new_password: string, };
 
+export type AddKey = { key: string, challenge: string | null, signature: string | null, };
+
+export type KeyChallenge = { challenge: string, namespace: string, 
+/**
+ * The command that signs it with `~/.ssh/id_ed25519` (use the key being added).
+ */
+command: string, };
+
 export type ProviderInfo = { 
 /**
  * `claude` or `codex`.
