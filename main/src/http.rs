@@ -65,6 +65,15 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
+            // hyper's header deadline starts with the first byte; a client that sends none gets the same.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
+                tracing::debug!(%peer, "no request within server.header_timeout; closing");
+                return;
+            }
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()

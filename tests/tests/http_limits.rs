@@ -17,7 +17,7 @@ async fn until_closed(s: &mut TcpStream) -> Vec<u8> {
     out
 }
 
-/// Proves a client that trickles its request headers is cut off after server.header_timeout.
+/// Proves a client that trickles its request headers, or sends none, is cut off after server.header_timeout.
 #[tokio::test]
 async fn slow_headers_are_cut_off() {
     let dir = TempDir::new("http-slow");
@@ -34,6 +34,9 @@ async fn slow_headers_are_cut_off() {
         !String::from_utf8_lossy(&answer).contains("200 OK"),
         "an unfinished request was answered"
     );
+    // A connection that never sends a byte is cut off too (it would otherwise hold a slot).
+    let mut silent = TcpStream::connect(main.http).await.unwrap();
+    until_closed(&mut silent).await;
     // A complete request is still served.
     assert_eq!(Api::new(&main).get("/health").await.0, 200);
     main.stop().await;
