@@ -359,6 +359,14 @@ impl Sessions {
                 return;
             }
         };
+        // Main has events up to `after_seq`: a store that ends before it continues after it.
+        if let Err(e) = log.catch_up_to(after_seq) {
+            tracing::error!(
+                session = session_id,
+                "continuing after main's seq {after_seq}: {e:#}"
+            );
+            return;
+        }
         // Main never writes after the header; a read returning means it closed the stream.
         let closed = async move {
             let mut b = [0u8; 1];
