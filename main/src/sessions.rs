@@ -18,7 +18,7 @@ use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::{AttachFrame, SessionEvent};
 
 use crate::registry::{NodeEvent, NodeRegistry};
-use crate::store::{ApplyError, Store};
+use crate::store::Store;
 
 /// An event ready for subscribers: serialised once, shared by all of them.
 #[derive(Debug)]
@@ -277,69 +277,69 @@ impl SessionHub {
     /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
     async fn attach_once(&self, id: Uuid, node: &str) -> Result<(), String> {
         let max = self.inner.max_frame_bytes;
-        let mut gaps = 0;
+        let mut after = self
+            .inner
+            .store
+            .agent_session(&id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "session deleted".to_string())?
+            .last_seq;
+        let link = self
+            .inner
+            .registry
+            .get(node)
+            .ok_or_else(|| format!("node {node} is offline"))?;
+        let mut stream = link
+            .mux
+            .open(&Open::SessionAttach {
+                session_id: id.to_string(),
+                after_seq: after,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
         loop {
-            let after = self
-                .inner
-                .store
-                .agent_session(&id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "session deleted".to_string())?
-                .last_seq;
-            let link = self
-                .inner
-                .registry
-                .get(node)
-                .ok_or_else(|| format!("node {node} is offline"))?;
-            let mut stream = link
-                .mux
-                .open(&Open::SessionAttach {
-                    session_id: id.to_string(),
-                    after_seq: after,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            loop {
-                // A stream of a dead link may never end by itself; the link ending ends the attach.
-                let frame = tokio::select! {
-                    frame = read_frame::<AttachFrame, _>(&mut stream, max) => {
-                        frame.map_err(|e| format!("attach stream: {e}"))?
-                    }
-                    () = link.cancelled() => return Err("the node's link ended".into()),
-                    () = link.mux.closed() => return Err("the node's link ended".into()),
-                };
-                let ev = match frame {
-                    Some(AttachFrame::Event(ev)) => ev,
-                    Some(AttachFrame::End) => return Ok(()),
-                    None => return Err("the node closed the attach stream".into()),
-                };
-                match self.store_batch(id, vec![ev]) {
-                    Ok(()) => {}
-                    // Should not happen (the node sends contiguous seqs); re-attach from what is stored.
-                    Err(e) if e.starts_with("gap:") && gaps < 3 => {
-                        gaps += 1;
-                        tracing::warn!(session = %id, "{e}; re-attaching");
-                        break;
-                    }
-                    Err(e) => return Err(e),
+            // A stream of a dead link may never end by itself; the link ending ends the attach.
+            let frame = tokio::select! {
+                frame = read_frame::<AttachFrame, _>(&mut stream, max) => {
+                    frame.map_err(|e| format!("attach stream: {e}"))?
                 }
-            }
+                () = link.cancelled() => return Err("the node's link ended".into()),
+                () = link.mux.closed() => return Err("the node's link ended".into()),
+            };
+            let ev = match frame {
+                Some(AttachFrame::Event(ev)) => ev,
+                Some(AttachFrame::End) => return Ok(()),
+                None => return Err("the node closed the attach stream".into()),
+            };
+            let seq = ev.seq;
+            self.store_event(id, after, ev)?;
+            after = after.max(seq);
         }
     }
 
-    fn store_batch(&self, id: Uuid, batch: Vec<SessionEvent>) -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
+    /// Stores and publishes one event from the node, `last` being the last seq stored. A hole before it
+    /// (events the node lost) is reported with stand-in error events and the stream goes on: a hole must
+    /// not stop the session's attach.
+    fn store_event(&self, id: Uuid, last: u64, ev: SessionEvent) -> Result<(), String> {
+        let store = &self.inner.store;
+        let seq = ev.seq;
+        if seq > last.saturating_add(1) {
+            tracing::warn!(
+                session = %id,
+                "the node sent seq {seq} after stored seq {last}: events {}..={} were lost; storing \
+                 error events in their place",
+                last + 1,
+                seq - 1
+            );
+            let filled = store
+                .fill_session_hole(&id, last, seq)
+                .map_err(|e| e.to_string())?;
+            self.publish(id, &filled);
         }
-        match self.inner.store.apply_session_events(&id, batch) {
-            Ok(fresh) => {
-                self.publish(id, &fresh);
-                Ok(())
-            }
-            Err(ApplyError::Gap { last, got }) => {
-                Err(format!("gap: node sent seq {got} after stored seq {last}"))
-            }
-            Err(e) => Err(e.to_string()),
-        }
+        let fresh = store
+            .apply_session_events(&id, vec![ev])
+            .map_err(|e| format!("storing event {seq}: {e}"))?;
+        self.publish(id, &fresh);
+        Ok(())
     }
 }

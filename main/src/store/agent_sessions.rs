@@ -98,7 +98,18 @@ pub enum ApplyError {
         /// Seq received.
         got: u64,
     },
+    /// A node claimed a hole longer than [`MAX_HOLE`] events: broken, not lost events.
+    #[error("node sent seq {got} after stored seq {last}: a hole longer than {MAX_HOLE} events")]
+    HoleTooLarge {
+        /// Last stored seq.
+        last: u64,
+        /// Seq received.
+        got: u64,
+    },
 }
+
+/// The longest hole in a node's seqs that main fills with stand-in error events.
+pub const MAX_HOLE: u64 = 10_000;
 
 impl From<sled::Error> for ApplyError {
     fn from(e: sled::Error) -> Self {
@@ -191,6 +202,35 @@ impl Store {
         }
         self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
         Ok(fresh)
+    }
+
+    /// Stands in for events the node lost: each seq after `last` and before `got` gets an error event saying
+    /// so, so the log stays contiguous and followers see the hole reported. Returns the stand-ins stored.
+    pub fn fill_session_hole(
+        &self,
+        id: &Uuid,
+        last: u64,
+        got: u64,
+    ) -> Result<Vec<SessionEvent>, ApplyError> {
+        let hole = got.saturating_sub(last).saturating_sub(1);
+        if hole > MAX_HOLE {
+            return Err(ApplyError::HoleTooLarge { last, got });
+        }
+        let at_ms = now_ms();
+        let stand_ins = (last + 1..got)
+            .map(|seq| SessionEvent {
+                seq,
+                at_ms,
+                body: EventBody::Error {
+                    message: format!(
+                        "event {seq} was lost on the node before it reached main (events {}..={} are missing)",
+                        last + 1,
+                        got - 1
+                    ),
+                },
+            })
+            .collect();
+        self.apply_session_events(id, stand_ins)
     }
 
     /// Folds one event into the record and the approvals index.
@@ -371,6 +411,31 @@ mod tests {
         let rec = store.agent_session(&id).unwrap().unwrap();
         assert_eq!((rec.last_seq, rec.status), (3, SessionStatus::Running));
         assert_eq!(store.session_events(&id, 1, 10).unwrap().len(), 2);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Proves a hole is filled with error events naming the lost seqs, and an absurd one is refused.
+    #[test]
+    fn holes_are_filled_with_error_events() {
+        let (store, dir) = crate::store::temp();
+        let id = session(&store, "n1");
+        store
+            .apply_session_events(&id, vec![ev(1, ask("a1"))])
+            .unwrap();
+        let filled = store.fill_session_hole(&id, 1, 4).unwrap();
+        assert_eq!(filled.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert!(
+            matches!(&filled[0].body, EventBody::Error { message } if message.contains("2..=3"))
+        );
+        store
+            .apply_session_events(&id, vec![ev(4, resolved("a1"))])
+            .unwrap();
+        assert_eq!(store.agent_session(&id).unwrap().unwrap().last_seq, 4);
+        assert!(matches!(
+            store.fill_session_hole(&id, 4, u64::MAX),
+            Err(ApplyError::HoleTooLarge { .. })
+        ));
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
