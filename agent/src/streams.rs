@@ -6,7 +6,6 @@ use vibebridge_tunnel::frame::write_frame;
 use vibebridge_tunnel::git::GitReply;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
-use vibebridge_tunnel::session::SessionReply;
 
 use crate::config::NodeConfig;
 use crate::sessions::Sessions;
@@ -51,6 +50,10 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
             session_id,
             after_seq,
         } => sessions.attach(stream, &session_id, after_seq).await,
+        Open::SessionsLive => {
+            let live = sessions.live_ids();
+            answer(stream, &live, cfg.max_frame_bytes).await;
+        }
         Open::Fs(req) => {
             let fs = std::sync::Arc::new(services.config.filesystem.clone());
             crate::fs::serve(stream, fs, req, cfg.max_frame_bytes).await
@@ -79,7 +82,7 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
 }
 
 /// Writes the one reply frame of a request stream and closes it.
-async fn answer(mut stream: TunnelStream, reply: &SessionReply, max: usize) {
+async fn answer<T: serde::Serialize>(mut stream: TunnelStream, reply: &T, max: usize) {
     if let Err(e) = write_frame(&mut stream, reply, max).await {
         tracing::debug!("could not deliver a session reply: {e}");
     }

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::protocol::Open;
-use vibebridge_tunnel::session::{AttachFrame, SessionEvent};
+use vibebridge_tunnel::session::{
+    AttachFrame, LiveSessions, SessionCommand, SessionEvent, SessionReply, SessionStatus,
+};
 
 use crate::registry::{NodeEvent, NodeRegistry};
 use crate::store::Store;
@@ -50,6 +52,9 @@ impl LiveEvent {
         }
     }
 }
+
+/// How long main waits for a node's answer on a reconciling stream.
+const NODE_ANSWER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Subscribers per session buffer this many events before they must catch up from the store.
 const LIVE_BUFFER: usize = 1024;
@@ -103,7 +108,10 @@ impl SessionHub {
                 e = events.recv() => e,
             };
             match event {
-                Ok(NodeEvent::Online(node)) => self.attach_node(&node),
+                Ok(NodeEvent::Online(node)) => {
+                    self.attach_node(&node);
+                    self.stop_unknown(&node);
+                }
                 Ok(NodeEvent::Offline(_)) => {}
                 // Missed some: re-check every online node.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -135,6 +143,72 @@ impl SessionHub {
                 self.ensure_attached(s.id, &s.node_id);
             }
         }
+    }
+
+    /// Asks a node that came online which sessions it runs, and stops those main has no record of for it: a
+    /// CLI nobody can see or stop must not keep running.
+    fn stop_unknown(&self, node: &str) {
+        let this = self.clone();
+        let node = node.to_string();
+        tokio::spawn(async move {
+            let checked = tokio::select! {
+                () = this.inner.shutdown.cancelled() => return,
+                r = this.stop_unknown_once(&node) => r,
+            };
+            if let Err(e) = checked {
+                tracing::warn!(node, "checking the node's running sessions: {e}");
+            }
+        });
+    }
+
+    async fn stop_unknown_once(&self, node: &str) -> Result<(), String> {
+        let max = self.inner.max_frame_bytes;
+        let link = self
+            .inner
+            .registry
+            .get(node)
+            .ok_or_else(|| format!("node {node} is offline"))?;
+        let mut stream = link
+            .mux
+            .open(&Open::SessionsLive)
+            .await
+            .map_err(|e| e.to_string())?;
+        let live: LiveSessions = tokio::time::timeout(NODE_ANSWER, read_frame(&mut stream, max))
+            .await
+            .map_err(|_| "no answer".to_string())?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                "the node closed the stream (an agent older than this main?)".to_string()
+            })?;
+        for sid in live.session_ids {
+            let Ok(id) = Uuid::parse_str(&sid) else {
+                continue;
+            };
+            match self.inner.store.agent_session(&id) {
+                Ok(Some(rec)) if rec.node_id == node => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(session = %id, "reading the session: {e}");
+                    continue;
+                }
+            }
+            tracing::warn!(session = %id, node, "the node runs a session main has no record of; stopping it");
+            let mut stream = link
+                .mux
+                .open(&Open::SessionCommand {
+                    session_id: sid,
+                    command: SessionCommand::Stop,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let reply =
+                tokio::time::timeout(NODE_ANSWER, read_frame::<SessionReply, _>(&mut stream, max))
+                    .await;
+            if !matches!(reply, Ok(Ok(Some(SessionReply::Ok { .. })))) {
+                tracing::warn!(session = %id, node, "the node did not confirm the stop: {reply:?}");
+            }
+        }
+        Ok(())
     }
 
     /// Stops attach tasks and ends every subscriber stream (main is shutting down).
@@ -309,6 +383,21 @@ impl SessionHub {
             let ev = match frame {
                 Some(AttachFrame::Event(ev)) => ev,
                 Some(AttachFrame::End) => return Ok(()),
+                Some(AttachFrame::NotFound) => {
+                    tracing::warn!(session = %id, node, "the node has no such session; marking it failed");
+                    self.inner
+                        .store
+                        .set_session_status(
+                            &id,
+                            SessionStatus::Failed,
+                            Some(
+                                "the node has no such session: it never started it (or lost its store)"
+                                    .into(),
+                            ),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    return Ok(());
+                }
                 None => return Err("the node closed the attach stream".into()),
             };
             let seq = ev.seq;

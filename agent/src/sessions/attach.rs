@@ -134,7 +134,7 @@ mod tests {
             loop {
                 match read_frame::<AttachFrame, _>(&mut rx, max).await.unwrap() {
                     Some(AttachFrame::Event(ev)) => events.push(ev),
-                    Some(AttachFrame::End) | None => return events,
+                    Some(AttachFrame::End | AttachFrame::NotFound) | None => return events,
                 }
             }
         };

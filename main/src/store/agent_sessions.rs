@@ -135,6 +135,25 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a session's status without an event (main's own knowledge, e.g. `unknown` after a lost start
+    /// answer, `failed` when the node has no such session). Returns the record, if the session exists.
+    pub fn set_session_status(
+        &self,
+        id: &Uuid,
+        status: SessionStatus,
+        message: Option<String>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let _guard = self.lock();
+        let Some(mut rec) = self.agent_session(id)? else {
+            return Ok(None);
+        };
+        rec.status = status;
+        rec.status_message = message;
+        rec.updated_at = now_ms();
+        self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+        Ok(Some(rec))
+    }
+
     /// One session.
     pub fn agent_session(&self, id: &Uuid) -> Result<Option<SessionRecord>, StoreError> {
         self.agent_sessions
