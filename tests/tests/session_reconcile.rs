@@ -1,5 +1,6 @@
 //! Main and a node agree on which sessions exist: a start whose answer is lost stays visible on main until the
-//! node says what became of it, and a node stops a session main has no record of.
+//! node says what became of it, a node stops a session main has no record of, and a request too large to
+//! reach the node is refused as such.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
@@ -141,4 +142,40 @@ async fn node_stops_a_session_main_does_not_know() {
     })
     .await
     .expect("the node kept running a session main has no record of");
+}
+
+/// Proves a prompt or message larger than a tunnel frame answers 413 `too_large` (not `node_offline`) and
+/// leaves no session behind.
+#[tokio::test]
+async fn prompt_larger_than_a_frame_is_413() {
+    let fx = Fx::new("bigprompt").await;
+    let big = "a".repeat(vibebridge_tunnel::frame::DEFAULT_MAX_FRAME + 1024);
+    let (status, body) = fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
+                   "provider": "claude", "prompt": big}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
+    let (_, list) = fx.api.get("/api/v1/sessions").await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+    let id = fx.create("claude", "Hi [[text:small]]", None).await;
+    let (status, body) = fx
+        .api
+        .post(
+            &format!("/api/v1/sessions/{id}/messages"),
+            json!({ "text": big }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
 }

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 503: the node is not connected.
     #[error("{0}")]
     NodeOffline(String),
+    /// 413 `too_large`: the request cannot be carried to the node (over the tunnel's frame limit).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The node refused a session request; its code is passed through.
     #[error("{message}")]
     NodeRefused {
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::NodeRefused { code, .. } => (
                 match code.as_str() {
                     "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,
