@@ -185,7 +185,12 @@ impl SessionHub {
                 continue;
             };
             match self.inner.store.agent_session(&id) {
-                Ok(Some(rec)) if rec.node_id == node => continue,
+                Ok(Some(rec))
+                    if rec.node_id == node
+                        && self.inner.store.session_node_current(&rec).unwrap_or(true) =>
+                {
+                    continue;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(session = %id, "reading the session: {e}");
@@ -351,13 +356,32 @@ impl SessionHub {
     /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
     async fn attach_once(&self, id: Uuid, node: &str) -> Result<(), String> {
         let max = self.inner.max_frame_bytes;
-        let mut after = self
-            .inner
-            .store
+        let store = &self.inner.store;
+        let rec = store
             .agent_session(&id)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| "session deleted".to_string())?
-            .last_seq;
+            .ok_or_else(|| "session deleted".to_string())?;
+        if !store
+            .session_node_current(&rec)
+            .map_err(|e| e.to_string())?
+        {
+            // Whatever now answers to this node id is not the machine the session ran on.
+            if rec.status.is_live() {
+                store
+                    .set_session_status(
+                        &id,
+                        SessionStatus::Failed,
+                        Some(format!(
+                            "node {node} was revoked or re-enrolled since this session started there"
+                        )),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            return Err(format!(
+                "node {node} is not the enrolment this session ran on"
+            ));
+        }
+        let mut after = rec.last_seq;
         let link = self
             .inner
             .registry

@@ -1,6 +1,6 @@
 //! Main and a node agree on which sessions exist: a start whose answer is lost stays visible on main until the
-//! node says what became of it, a node stops a session main has no record of, and a request too large to
-//! reach the node is refused as such.
+//! node says what became of it, a node stops a session main has no record of, a node re-enrolled under the
+//! same id inherits nothing, and a request too large to reach the node is refused as such.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
@@ -178,4 +178,47 @@ async fn prompt_larger_than_a_frame_is_413() {
         (413, Some("too_large")),
         "{body}"
     );
+}
+
+/// Proves a node id revoked and re-enrolled with a new key (its old session store kept) does not inherit the
+/// old enrolment's live sessions: main marks them failed and refuses to continue them.
+#[tokio::test]
+async fn reenrolled_node_does_not_inherit_sessions() {
+    let mut fx = Fx::new("reenrol").await;
+    let id = fx.create("claude", "Hi [[text:first]]", None).await;
+    fx.sse(&id)
+        .await
+        .until(CLI_WAIT, |e| is_status(e, "idle"))
+        .await;
+    let (status, body) = fx.api.delete("/api/v1/nodes/n1").await;
+    assert_eq!(status, 200, "{body}");
+    fx.node.take().unwrap().stop().await;
+    let cfg = node_config(&fx.dir, &fx.main, &fx.env);
+    std::fs::remove_file(vibebridge_agent::identity::key_path(&cfg.database.path)).unwrap();
+    fx.node = Some(TestNode::start(cfg));
+    fx.main.wait_online("n1").await;
+    let deadline = tokio::time::Instant::now() + CLI_WAIT;
+    loop {
+        let (_, s) = fx.api.get(&format!("/api/v1/sessions/{id}")).await;
+        if s["status"] == "failed" {
+            assert!(
+                s["status_message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("re-enrolled"),
+                "{s}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, body) = fx
+        .api
+        .post(
+            &format!("/api/v1/sessions/{id}/messages"),
+            json!({ "text": "hello again" }),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
 }

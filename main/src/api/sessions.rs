@@ -133,6 +133,17 @@ pub(crate) fn usable_session(
 ) -> Result<SessionRecord, ApiError> {
     let s = visible_session(state, who, id)?;
     match state.store.node(&s.node_id)? {
+        Some(node)
+            if s.node_fingerprint
+                .as_ref()
+                .is_some_and(|f| *f != node.fingerprint) =>
+        {
+            Err(ApiError::Forbidden(format!(
+                "node {:?} was re-enrolled (with a new key) since this session started there; its \
+                 history stays readable, but it cannot be continued: start a new session",
+                s.node_id
+            )))
+        }
         Some(node) if nodes::can_see(who, &node) => Ok(s),
         _ => Err(ApiError::Forbidden(format!(
             "node {:?} of this session was revoked; its history stays readable, but it cannot be \
@@ -207,6 +218,7 @@ pub async fn create(
         id: Uuid::now_v7(),
         owner: who.user.id,
         node_id: node.id.clone(),
+        node_fingerprint: Some(node.fingerprint.clone()),
         path: req.path.clone(),
         provider: req.provider,
         model: req.model.clone(),

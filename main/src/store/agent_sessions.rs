@@ -32,6 +32,10 @@ pub struct SessionRecord {
     pub owner: UserId,
     /// Node it runs on.
     pub node_id: String,
+    /// Fingerprint of the node's key when the session started: a node re-enrolled under the same id (a new
+    /// key) does not inherit it. `None` in records from before it was kept.
+    #[serde(default)]
+    pub node_fingerprint: Option<String>,
     /// Working directory on the node (as the node resolved it once started).
     pub path: String,
     /// Which CLI.
@@ -152,6 +156,16 @@ impl Store {
         rec.updated_at = now_ms();
         self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
         Ok(Some(rec))
+    }
+
+    /// Whether `rec` runs on the node now enrolled under its node id: `false` when the node was revoked, or
+    /// re-enrolled with another key since the session started.
+    pub fn session_node_current(&self, rec: &SessionRecord) -> Result<bool, StoreError> {
+        Ok(self.node(&rec.node_id)?.is_some_and(|node| {
+            rec.node_fingerprint
+                .as_ref()
+                .is_none_or(|f| *f == node.fingerprint)
+        }))
     }
 
     /// One session.
@@ -362,6 +376,7 @@ mod tests {
                 id,
                 owner: UserId(Uuid::now_v7()),
                 node_id: node.into(),
+                node_fingerprint: None,
                 path: "/w".into(),
                 provider: Provider::Claude,
                 model: None,
