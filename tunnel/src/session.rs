@@ -436,6 +436,8 @@ pub const ERR_PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
 pub const ERR_TOO_MANY_SESSIONS: &str = "too_many_sessions";
 /// The node has no session (or approval) by that id.
 pub const ERR_NOT_FOUND: &str = "not_found";
+/// The session already holds its limit of follow-ups queued behind the running turn.
+pub const ERR_QUEUE_FULL: &str = "queue_full";
 /// The request is malformed or not possible in the session's state.
 pub const ERR_BAD_REQUEST: &str = "bad_request";
 /// The node failed to do it (disk, process spawn…); the message says what.

@@ -76,6 +76,7 @@ impl ApiError {
                     }
                     "too_many_sessions" | "already_exists" | "not_empty" | "git_conflict"
                     | "nothing_to_commit" => StatusCode::CONFLICT,
+                    "queue_full" => StatusCode::TOO_MANY_REQUESTS,
                     "changed_on_node" => StatusCode::PRECONDITION_FAILED,
                     "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                     "internal" => StatusCode::BAD_GATEWAY,
