@@ -474,6 +474,34 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Proves revoking a node drops its sessions' pending approvals (nobody can answer them) and keeps others'.
+    #[test]
+    fn revoking_a_node_drops_its_pending_approvals() {
+        let (store, dir) = crate::store::temp();
+        for (node, fp) in [("n1", "SHA256:a"), ("n2", "SHA256:b")] {
+            store
+                .enroll_node(node, format!("ssh-ed25519 {fp}"), fp.into(), None, None)
+                .unwrap();
+        }
+        let (gone, kept) = (session(&store, "n1"), session(&store, "n2"));
+        store
+            .apply_session_events(&gone, vec![ev(1, ask("a1"))])
+            .unwrap();
+        store
+            .apply_session_events(&kept, vec![ev(1, ask("a2"))])
+            .unwrap();
+        store.remove_node("n1").unwrap().unwrap();
+        let left: Vec<String> = store
+            .pending_approvals()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.approval_id)
+            .collect();
+        assert_eq!(left, ["a2"]);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     /// Proves a session cannot replace or clear another session's pending approval by reusing its id.
     #[test]
     fn approval_ids_stay_with_their_session() {
