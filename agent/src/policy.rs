@@ -28,7 +28,7 @@ pub type Refusal = (&'static str, String);
 pub fn admit(config: &NodeConfig, open: &Open) -> Result<(), Refusal> {
     let read_only = config.filesystem.read_only;
     match open {
-        Open::Control | Open::Echo | Open::SessionAttach { .. } => Ok(()),
+        Open::Control | Open::Echo | Open::SessionAttach { .. } | Open::SessionsLive => Ok(()),
         Open::Fs(_) => offers(config, FS, "the file API"),
         Open::Git(_) => offers(config, GIT, "the git API"),
         Open::Terminal(_) => {

@@ -60,6 +60,10 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
             session_id,
             after_seq,
         } => sessions.attach(stream, &session_id, after_seq).await,
+        Open::SessionsLive => {
+            let live = sessions.live_ids();
+            answer(stream, &live, cfg.max_frame_bytes).await;
+        }
         Open::Fs(req) => {
             let fs = std::sync::Arc::new(services.config.filesystem.clone());
             crate::fs::serve(stream, fs, req, cfg.max_frame_bytes).await
@@ -131,7 +135,7 @@ async fn refuse(mut stream: TunnelStream, open: &Open, code: &str, message: Stri
             )
             .await
         }
-        Open::Control | Open::Echo | Open::SessionAttach { .. } => Ok(()),
+        Open::Control | Open::Echo | Open::SessionAttach { .. } | Open::SessionsLive => Ok(()),
     };
     if let Err(e) = written {
         tracing::debug!("could not deliver a refusal: {e}");
@@ -140,7 +144,7 @@ async fn refuse(mut stream: TunnelStream, open: &Open, code: &str, message: Stri
 }
 
 /// Writes the one reply frame of a request stream and closes it.
-async fn answer(mut stream: TunnelStream, reply: &SessionReply, max: usize) {
+async fn answer<T: serde::Serialize>(mut stream: TunnelStream, reply: &T, max: usize) {
     if let Err(e) = write_frame(&mut stream, reply, max).await {
         tracing::debug!("could not deliver a session reply: {e}");
     }

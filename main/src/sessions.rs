@@ -15,10 +15,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::protocol::Open;
-use vibebridge_tunnel::session::{AttachFrame, SessionEvent};
+use vibebridge_tunnel::session::{
+    AttachFrame, LiveSessions, SessionCommand, SessionEvent, SessionReply, SessionStatus,
+};
 
 use crate::registry::{NodeEvent, NodeRegistry};
-use crate::store::{ApplyError, Store};
+use crate::store::Store;
 
 /// An event ready for subscribers: serialised once, shared by all of them.
 #[derive(Debug)]
@@ -50,6 +52,9 @@ impl LiveEvent {
         }
     }
 }
+
+/// How long main waits for a node's answer on a reconciling stream.
+const NODE_ANSWER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Subscribers per session buffer this many events before they must catch up from the store.
 const LIVE_BUFFER: usize = 1024;
@@ -103,7 +108,10 @@ impl SessionHub {
                 e = events.recv() => e,
             };
             match event {
-                Ok(NodeEvent::Online(node)) => self.attach_node(&node),
+                Ok(NodeEvent::Online(node)) => {
+                    self.attach_node(&node);
+                    self.stop_unknown(&node);
+                }
                 Ok(NodeEvent::Offline(_)) => {}
                 // Missed some: re-check every online node.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -135,6 +143,77 @@ impl SessionHub {
                 self.ensure_attached(s.id, &s.node_id);
             }
         }
+    }
+
+    /// Asks a node that came online which sessions it runs, and stops those main has no record of for it: a
+    /// CLI nobody can see or stop must not keep running.
+    fn stop_unknown(&self, node: &str) {
+        let this = self.clone();
+        let node = node.to_string();
+        tokio::spawn(async move {
+            let checked = tokio::select! {
+                () = this.inner.shutdown.cancelled() => return,
+                r = this.stop_unknown_once(&node) => r,
+            };
+            if let Err(e) = checked {
+                tracing::warn!(node, "checking the node's running sessions: {e}");
+            }
+        });
+    }
+
+    async fn stop_unknown_once(&self, node: &str) -> Result<(), String> {
+        let max = self.inner.max_frame_bytes;
+        let link = self
+            .inner
+            .registry
+            .get(node)
+            .ok_or_else(|| format!("node {node} is offline"))?;
+        let mut stream = link
+            .mux
+            .open(&Open::SessionsLive)
+            .await
+            .map_err(|e| e.to_string())?;
+        let live: LiveSessions = tokio::time::timeout(NODE_ANSWER, read_frame(&mut stream, max))
+            .await
+            .map_err(|_| "no answer".to_string())?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                "the node closed the stream (an agent older than this main?)".to_string()
+            })?;
+        for sid in live.session_ids {
+            let Ok(id) = Uuid::parse_str(&sid) else {
+                continue;
+            };
+            match self.inner.store.agent_session(&id) {
+                Ok(Some(rec))
+                    if rec.node_id == node
+                        && self.inner.store.session_node_current(&rec).unwrap_or(true) =>
+                {
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(session = %id, "reading the session: {e}");
+                    continue;
+                }
+            }
+            tracing::warn!(session = %id, node, "the node runs a session main has no record of; stopping it");
+            let mut stream = link
+                .mux
+                .open(&Open::SessionCommand {
+                    session_id: sid,
+                    command: SessionCommand::Stop,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let reply =
+                tokio::time::timeout(NODE_ANSWER, read_frame::<SessionReply, _>(&mut stream, max))
+                    .await;
+            if !matches!(reply, Ok(Ok(Some(SessionReply::Ok { .. })))) {
+                tracing::warn!(session = %id, node, "the node did not confirm the stop: {reply:?}");
+            }
+        }
+        Ok(())
     }
 
     /// Stops attach tasks and ends every subscriber stream (main is shutting down).
@@ -277,69 +356,103 @@ impl SessionHub {
     /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
     async fn attach_once(&self, id: Uuid, node: &str) -> Result<(), String> {
         let max = self.inner.max_frame_bytes;
-        let mut gaps = 0;
-        loop {
-            let after = self
-                .inner
-                .store
-                .agent_session(&id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "session deleted".to_string())?
-                .last_seq;
-            let link = self
-                .inner
-                .registry
-                .get(node)
-                .ok_or_else(|| format!("node {node} is offline"))?;
-            let mut stream = link
-                .mux
-                .open(&Open::SessionAttach {
-                    session_id: id.to_string(),
-                    after_seq: after,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            loop {
-                // A stream of a dead link may never end by itself; the link ending ends the attach.
-                let frame = tokio::select! {
-                    frame = read_frame::<AttachFrame, _>(&mut stream, max) => {
-                        frame.map_err(|e| format!("attach stream: {e}"))?
-                    }
-                    () = link.cancelled() => return Err("the node's link ended".into()),
-                    () = link.mux.closed() => return Err("the node's link ended".into()),
-                };
-                let ev = match frame {
-                    Some(AttachFrame::Event(ev)) => ev,
-                    Some(AttachFrame::End) => return Ok(()),
-                    None => return Err("the node closed the attach stream".into()),
-                };
-                match self.store_batch(id, vec![ev]) {
-                    Ok(()) => {}
-                    // Should not happen (the node sends contiguous seqs); re-attach from what is stored.
-                    Err(e) if e.starts_with("gap:") && gaps < 3 => {
-                        gaps += 1;
-                        tracing::warn!(session = %id, "{e}; re-attaching");
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
+        let store = &self.inner.store;
+        let rec = store
+            .agent_session(&id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "session deleted".to_string())?;
+        if !store
+            .session_node_current(&rec)
+            .map_err(|e| e.to_string())?
+        {
+            // Whatever now answers to this node id is not the machine the session ran on.
+            if rec.status.is_live() {
+                store
+                    .set_session_status(
+                        &id,
+                        SessionStatus::Failed,
+                        Some(format!(
+                            "node {node} was revoked or re-enrolled since this session started there"
+                        )),
+                    )
+                    .map_err(|e| e.to_string())?;
             }
+            return Err(format!(
+                "node {node} is not the enrolment this session ran on"
+            ));
+        }
+        let mut after = rec.last_seq;
+        let link = self
+            .inner
+            .registry
+            .get(node)
+            .ok_or_else(|| format!("node {node} is offline"))?;
+        let mut stream = link
+            .mux
+            .open(&Open::SessionAttach {
+                session_id: id.to_string(),
+                after_seq: after,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            // A stream of a dead link may never end by itself; the link ending ends the attach.
+            let frame = tokio::select! {
+                frame = read_frame::<AttachFrame, _>(&mut stream, max) => {
+                    frame.map_err(|e| format!("attach stream: {e}"))?
+                }
+                () = link.cancelled() => return Err("the node's link ended".into()),
+                () = link.mux.closed() => return Err("the node's link ended".into()),
+            };
+            let ev = match frame {
+                Some(AttachFrame::Event(ev)) => ev,
+                Some(AttachFrame::End) => return Ok(()),
+                Some(AttachFrame::NotFound) => {
+                    tracing::warn!(session = %id, node, "the node has no such session; marking it failed");
+                    self.inner
+                        .store
+                        .set_session_status(
+                            &id,
+                            SessionStatus::Failed,
+                            Some(
+                                "the node has no such session: it never started it (or lost its store)"
+                                    .into(),
+                            ),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    return Ok(());
+                }
+                None => return Err("the node closed the attach stream".into()),
+            };
+            let seq = ev.seq;
+            self.store_event(id, after, ev)?;
+            after = after.max(seq);
         }
     }
 
-    fn store_batch(&self, id: Uuid, batch: Vec<SessionEvent>) -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
+    /// Stores and publishes one event from the node, `last` being the last seq stored. A hole before it
+    /// (events the node lost) is reported with stand-in error events and the stream goes on: a hole must
+    /// not stop the session's attach.
+    fn store_event(&self, id: Uuid, last: u64, ev: SessionEvent) -> Result<(), String> {
+        let store = &self.inner.store;
+        let seq = ev.seq;
+        if seq > last.saturating_add(1) {
+            tracing::warn!(
+                session = %id,
+                "the node sent seq {seq} after stored seq {last}: events {}..={} were lost; storing \
+                 error events in their place",
+                last + 1,
+                seq - 1
+            );
+            let filled = store
+                .fill_session_hole(&id, last, seq)
+                .map_err(|e| e.to_string())?;
+            self.publish(id, &filled);
         }
-        match self.inner.store.apply_session_events(&id, batch) {
-            Ok(fresh) => {
-                self.publish(id, &fresh);
-                Ok(())
-            }
-            Err(ApplyError::Gap { last, got }) => {
-                Err(format!("gap: node sent seq {got} after stored seq {last}"))
-            }
-            Err(e) => Err(e.to_string()),
-        }
+        let fresh = store
+            .apply_session_events(&id, vec![ev])
+            .map_err(|e| format!("storing event {seq}: {e}"))?;
+        self.publish(id, &fresh);
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! A TCP proxy that can freeze its live connections (bytes stop flowing but sockets stay open: what a
 //! half-open link, a NAT dropping state or a pulled cable, looks like to both ends) or cut them (both
-//! sockets closed at once: a peer or middlebox going away).
+//! sockets closed at once: a peer or middlebox going away), or freeze only what the client sends (answers lost
+//! on the way back while requests still arrive).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub struct Proxy {
     pub accepted: Arc<AtomicU64>,
     freeze: Arc<std::sync::Mutex<CancellationToken>>,
     cut: Arc<std::sync::Mutex<CancellationToken>>,
+    freeze_up: Arc<std::sync::Mutex<CancellationToken>>,
     stop: CancellationToken,
 }
 
@@ -28,9 +30,11 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let freeze = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
         let cut = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let freeze_up = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
         let accepted = Arc::new(AtomicU64::new(0));
         let stop = CancellationToken::new();
         let (f, c, a, s) = (freeze.clone(), cut.clone(), accepted.clone(), stop.clone());
+        let fu = freeze_up.clone();
         tokio::spawn(async move {
             loop {
                 let (client, _) = tokio::select! {
@@ -42,13 +46,14 @@ impl Proxy {
                     continue;
                 };
                 let frozen = f.lock().unwrap().clone();
+                let up_frozen = fu.lock().unwrap().clone();
                 let cut = c.lock().unwrap().clone();
                 let stop = s.clone();
                 tokio::spawn(async move {
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    let up = pump(cr, sw, frozen.clone());
-                    let down = pump(sr, cw, frozen.clone());
+                    let up = pump(cr, sw, frozen.clone(), up_frozen);
+                    let down = pump(sr, cw, frozen.clone(), CancellationToken::new());
                     // Returning drops both sockets: each end sees its connection closed.
                     tokio::select! {
                         _ = async { tokio::join!(up, down) } => {}
@@ -63,6 +68,7 @@ impl Proxy {
             accepted,
             freeze,
             cut,
+            freeze_up,
             stop,
         }
     }
@@ -70,6 +76,14 @@ impl Proxy {
     /// Freezes every connection open now: their bytes stop, their sockets stay open. New connections flow.
     pub fn freeze_existing(&self) {
         let mut f = self.freeze.lock().unwrap();
+        f.cancel();
+        *f = CancellationToken::new();
+    }
+
+    /// Freezes what the client sends on every connection open now; what the target sends still flows. New
+    /// connections flow both ways.
+    pub fn freeze_upstream_existing(&self) {
+        let mut f = self.freeze_up.lock().unwrap();
         f.cancel();
         *f = CancellationToken::new();
     }
@@ -92,8 +106,10 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     frozen: CancellationToken,
+    also_frozen: CancellationToken,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
+    let is_frozen = || frozen.is_cancelled() || also_frozen.is_cancelled();
     loop {
         let n = tokio::select! {
             _ = frozen.cancelled() => {
@@ -101,10 +117,14 @@ async fn pump(
                 std::future::pending::<()>().await;
                 return;
             }
+            _ = also_frozen.cancelled() => {
+                std::future::pending::<()>().await;
+                return;
+            }
             n = from.read(&mut buf) => match n { Ok(0) | Err(_) => return, Ok(n) => n },
         };
-        if frozen.is_cancelled() || to.write_all(&buf[..n]).await.is_err() {
-            if frozen.is_cancelled() {
+        if is_frozen() || to.write_all(&buf[..n]).await.is_err() {
+            if is_frozen() {
                 std::future::pending::<()>().await;
             }
             return;

@@ -458,6 +458,7 @@ fn session_on(main: &TestMain, owner: UserId, node: &str) -> String {
         last_seq: 0,
         created_at: 1,
         updated_at: 1,
+        node_fingerprint: None,
     };
     main.state.store.insert_agent_session(&record).unwrap();
     id.to_string()

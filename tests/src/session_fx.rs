@@ -199,3 +199,40 @@ pub fn wrapper_script(name: &str, body: &str) -> (TempDir, PathBuf) {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     (dir, path)
 }
+
+/// An agent in a process of its own (the `test-agent` binary), so a test can `kill -9` it. Killed on drop.
+pub struct AgentProcess {
+    child: tokio::process::Child,
+}
+
+impl AgentProcess {
+    /// Starts `bin` (the test's `env!("CARGO_BIN_EXE_test-agent")`) with `config`, written next to its state.
+    pub fn start(bin: &str, mut config: vibebridge_agent::NodeConfig) -> AgentProcess {
+        config.server.port = 0;
+        std::fs::create_dir_all(&config.database.path).unwrap();
+        let file = config.database.path.with_extension("toml");
+        std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
+        let child = tokio::process::Command::new(bin)
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        AgentProcess { child }
+    }
+
+    /// `kill -9`: the agent dies without flushing or ending anything; its CLIs are orphaned.
+    pub async fn kill9(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// SIGTERM, then waits for the agent to end (it stops its CLIs and flushes its store).
+    pub async fn stop(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        tokio::time::timeout(crate::WAIT, self.child.wait())
+            .await
+            .expect("the agent did not end on SIGTERM")
+            .unwrap();
+    }
+}

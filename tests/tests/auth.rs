@@ -604,6 +604,7 @@ fn session_on(main: &TestMain, owner: &str, node: &str) -> String {
         id,
         owner,
         node_id: node.into(),
+        node_fingerprint: None,
         path: "/srv/project".into(),
         provider: vibebridge_tunnel::session::Provider::Claude,
         model: None,

@@ -477,3 +477,31 @@ async fn creation_errors_are_clear() {
     assert!(list.as_array().unwrap().is_empty(), "{list}");
     drop(fx.openai);
 }
+
+/// Proves follow-ups queued behind a running turn are bounded: past the limit the node answers 429 `queue_full`.
+#[tokio::test]
+async fn follow_up_queue_is_bounded() {
+    let fx = Fx::new("qfull").await;
+    let id = fx.create("claude", "Slowly [[gate:qfull]]", None).await;
+    fx.claude.wait_held("qfull").await;
+    let path = format!("/api/v1/sessions/{id}/messages");
+    let mut refused = None;
+    for n in 0..40 {
+        let (status, body) = fx
+            .api
+            .post(&path, json!({ "text": format!("more {n}") }))
+            .await;
+        if status != 202 {
+            refused = Some((n, status, body));
+            break;
+        }
+        assert_eq!(body["queued"], true, "{body}");
+    }
+    let (n, status, body) = refused.expect("40 follow-ups were all queued");
+    assert_eq!(
+        (n, status, body["error"]["code"].as_str()),
+        (32, 429, Some("queue_full")),
+        "{body}"
+    );
+    fx.claude.release("qfull");
+}

@@ -39,6 +39,9 @@ pub enum Open {
         /// The last seq main already has (0 for none).
         after_seq: u64,
     },
+    /// Main → node: which sessions have a running CLI; one
+    /// [`LiveSessions`](crate::session::LiveSessions) follows. Main stops those it has no record of.
+    SessionsLive,
     /// Main → node: one file operation; see [`crate::fs`].
     Fs(crate::fs::FsRequest),
     /// Main → node: one git operation; one [`GitReply`](crate::git::GitReply) follows.
@@ -56,6 +59,7 @@ impl Open {
             Open::SessionStart(_) => "session_start",
             Open::SessionCommand { .. } => "session_command",
             Open::SessionAttach { .. } => "session_attach",
+            Open::SessionsLive => "sessions_live",
             Open::Fs(_) => "fs",
             Open::Git(_) => "git",
             Open::Terminal(_) => "terminal",

@@ -1,5 +1,5 @@
 //! Agent sessions on the wire: the one event model both providers are normalised into, and the frames of the
-//! three session stream kinds.
+//! four session stream kinds.
 //!
 //! - [`Open::SessionStart`](crate::protocol::Open::SessionStart): main → node, one request, one
 //!   [`SessionReply`].
@@ -7,7 +7,11 @@
 //!   one [`SessionReply`].
 //! - [`Open::SessionAttach`](crate::protocol::Open::SessionAttach): main → node; the node sends every
 //!   stored event after `after_seq` as [`AttachFrame::Event`], then live events as they happen, then
-//!   [`AttachFrame::End`] once the CLI process has exited and everything it produced was sent.
+//!   [`AttachFrame::End`] once the CLI process has exited and everything it produced was sent; or just
+//!   [`AttachFrame::NotFound`] when it has no such session. A node whose store ends before `after_seq`
+//!   continues numbering after it.
+//! - [`Open::SessionsLive`](crate::protocol::Open::SessionsLive): main → node; the node answers
+//!   [`LiveSessions`], and main stops those it has no record of.
 //!
 //! Sequence numbers start at 1 and are contiguous per session. The node assigns them; main stores events
 //! under the node's numbers, so a re-attach from main's last seq never loses or doubles an event.
@@ -62,6 +66,9 @@ pub enum SessionStatus {
     Stopped,
     /// The agent restarted under it; a new message resumes it through the CLI's own resume.
     Interrupted,
+    /// Main's own state: it asked the node to start the session and lost the answer (a timeout, a cut link),
+    /// so the CLI may or may not run. Main keeps the session and learns its state when it re-attaches.
+    Unknown,
 }
 
 impl SessionStatus {
@@ -73,6 +80,7 @@ impl SessionStatus {
                 | SessionStatus::Running
                 | SessionStatus::WaitingForApproval
                 | SessionStatus::Idle
+                | SessionStatus::Unknown
         )
     }
 
@@ -87,6 +95,7 @@ impl SessionStatus {
             SessionStatus::Failed => "failed",
             SessionStatus::Stopped => "stopped",
             SessionStatus::Interrupted => "interrupted",
+            SessionStatus::Unknown => "unknown",
         }
     }
 }
@@ -427,6 +436,8 @@ pub const ERR_PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
 pub const ERR_TOO_MANY_SESSIONS: &str = "too_many_sessions";
 /// The node has no session (or approval) by that id.
 pub const ERR_NOT_FOUND: &str = "not_found";
+/// The session already holds its limit of follow-ups queued behind the running turn.
+pub const ERR_QUEUE_FULL: &str = "queue_full";
 /// The request is malformed or not possible in the session's state.
 pub const ERR_BAD_REQUEST: &str = "bad_request";
 /// The node failed to do it (disk, process spawn…); the message says what.
@@ -442,6 +453,15 @@ pub enum AttachFrame {
     Event(SessionEvent),
     /// The CLI process ended and every event it produced was sent; re-attach after the next message.
     End,
+    /// The node has no session by that id (it never started it, or lost its store).
+    NotFound,
+}
+
+/// Node → main, the one frame on a [`Open::SessionsLive`](crate::protocol::Open::SessionsLive) stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSessions {
+    /// Sessions whose CLI runs (or is starting) on the node.
+    pub session_ids: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The sending half of an attach stream: a session's stored events after a seq, then live ones, then `End`
-//! once its CLI has ended. An event that still does not fit a frame is replaced by a small error event with
+//! once its CLI has ended. Events are sent only once on disk, waited for a batch at a time (a page from the
+//! store, or the live events already queued), so the fsyncs of a busy session are shared. An event that still does not fit a frame is replaced by a small error event with
 //! the same seq, so one event can never stall the stream (main would re-attach from it and fail forever).
 
 use tokio::io::AsyncWrite;
@@ -29,6 +30,7 @@ pub async fn stream<W: AsyncWrite + Unpin>(
             let Some(end) = page.last().map(|e| e.seq) else {
                 break;
             };
+            log.sync().await.map_err(|e| format!("{e:#}"))?;
             for ev in page {
                 send_event(log, wr, ev, max).await?;
             }
@@ -40,14 +42,21 @@ pub async fn stream<W: AsyncWrite + Unpin>(
                 .map_err(|e| e.to_string())?;
             return Ok(());
         }
-        // Live events in order; a gap or lag falls back to the store.
+        // Live events in order, each batch once on disk; a gap or lag falls back to the store.
         loop {
             tokio::select! {
                 ev = live.recv() => match ev {
                     Ok(ev) if ev.seq <= last => {}
                     Ok(ev) if ev.seq == last + 1 => {
-                        last = ev.seq;
-                        send_event(log, wr, ev, max).await?;
+                        let (batch, in_order) = queued_after(&mut live, ev);
+                        log.sync().await.map_err(|e| format!("{e:#}"))?;
+                        for ev in batch {
+                            last = ev.seq;
+                            send_event(log, wr, ev, max).await?;
+                        }
+                        if !in_order {
+                            break;
+                        }
                     }
                     Ok(_) | Err(_) => break,
                 },
@@ -55,6 +64,27 @@ pub async fn stream<W: AsyncWrite + Unpin>(
             }
         }
     }
+}
+
+/// `first` and the live events already queued after it, up to the first one out of order; whether all were
+/// in order (otherwise the caller goes back to the store).
+fn queued_after(
+    live: &mut tokio::sync::broadcast::Receiver<SessionEvent>,
+    first: SessionEvent,
+) -> (Vec<SessionEvent>, bool) {
+    let mut next = first.seq + 1;
+    let mut batch = vec![first];
+    while batch.len() < PAGE {
+        match live.try_recv() {
+            Ok(ev) if ev.seq == next => {
+                next += 1;
+                batch.push(ev);
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+            Ok(_) | Err(_) => return (batch, false),
+        }
+    }
+    (batch, true)
 }
 
 /// Sends one event; one too big for a frame (stored before events were bounded, or a frame limit lowered
@@ -104,7 +134,7 @@ mod tests {
             loop {
                 match read_frame::<AttachFrame, _>(&mut rx, max).await.unwrap() {
                     Some(AttachFrame::Event(ev)) => events.push(ev),
-                    Some(AttachFrame::End) | None => return events,
+                    Some(AttachFrame::End | AttachFrame::NotFound) | None => return events,
                 }
             }
         };

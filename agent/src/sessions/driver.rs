@@ -151,6 +151,11 @@ enum Deadline {
     Stop,
 }
 
+/// Most follow-ups queued behind a running turn, and their total bytes: a client cannot grow the queue
+/// without bound.
+const MAX_QUEUED: usize = 32;
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+
 struct Loop<B: Backend> {
     backend: B,
     log: Arc<SessionLog>,
@@ -335,6 +340,20 @@ impl<B: Backend> Loop<B> {
                     return false;
                 }
                 if self.turn_running {
+                    let bytes: usize =
+                        self.queue.iter().map(String::len).sum::<usize>() + text.len();
+                    if self.queue.len() >= MAX_QUEUED || bytes > MAX_QUEUED_BYTES {
+                        let _ = reply.send(SessionReply::err(
+                            vibebridge_tunnel::session::ERR_QUEUE_FULL,
+                            format!(
+                                "{} follow-ups already wait behind the running turn (at most {MAX_QUEUED}, \
+                                 {} MiB); wait for the turn to finish, or stop it",
+                                self.queue.len(),
+                                MAX_QUEUED_BYTES >> 20
+                            ),
+                        ));
+                        return false;
+                    }
                     self.queue.push_back(text);
                     let _ = reply.send(SessionReply::Ok { queued: true });
                     return false;

@@ -1,6 +1,10 @@
-//! One session's event log: assigns sequence numbers, bounds each event to fit a tunnel frame, persists it
-//! before anyone sees it, fans it out to attached streams, and keeps the session record (status, provider
-//! id, pending approvals) in step.
+//! One session's event log: assigns sequence numbers, bounds each event to fit a tunnel frame, stores it,
+//! fans it out to attached streams, and keeps the session record (status, provider id, pending approvals)
+//! in step. An event leaves the node only once it is on disk: attach streams wait on [`SessionLog::sync`]
+//! before sending, so after a crash the node never reuses a seq main already has.
+//!
+//! Should the store still end before main's copy (a restored backup, a write that failed), the node continues
+//! after main's last seq: [`SessionLog::catch_up_to`].
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -15,6 +19,11 @@ struct State {
     meta: SessionMeta,
     /// Approvals requested and not yet resolved.
     pending: BTreeSet<String>,
+    /// Last seq that may have reached main before this log was loaded: later ones were written by this
+    /// process and were sent only once stored.
+    base: u64,
+    /// Store ticket of the last event write.
+    ticket: u64,
 }
 
 /// The log of one session. Shared by its driver and every attach stream.
@@ -41,7 +50,7 @@ impl SessionLog {
     /// bounded to fit a `max_frame`-byte tunnel frame.
     pub fn load(
         store: AgentStore,
-        meta: SessionMeta,
+        mut meta: SessionMeta,
         max_frame: usize,
     ) -> anyhow::Result<SessionLog> {
         let mut pending = BTreeSet::new();
@@ -54,10 +63,18 @@ impl SessionLog {
                 track_pending(&mut pending, &ev.body);
             }
         }
+        // The record is written after its event: a crash between them leaves it one behind.
+        meta.last_seq = meta.last_seq.max(after);
+        let base = meta.last_seq;
         Ok(SessionLog {
             id: meta.id,
             store,
-            state: Mutex::new(State { meta, pending }),
+            state: Mutex::new(State {
+                meta,
+                pending,
+                base,
+                ticket: 0,
+            }),
             live: broadcast::channel(4096).0,
             alive: watch::channel(false).0,
             max_frame,
@@ -115,17 +132,23 @@ impl SessionLog {
         Ok(st.meta.clone())
     }
 
-    /// Appends an event: cut to fit a frame, next seq, stored, then published. A store failure is logged and
-    /// the event is still published, so a full disk degrades durability rather than stopping a running agent.
-    pub fn append(&self, mut body: EventBody) -> SessionEvent {
+    /// Appends an event: cut to fit a frame, next seq, stored, then published to attach streams (which send
+    /// it once [`SessionLog::sync`] says it is on disk). A store failure is logged and the event is still
+    /// published, so a full disk degrades durability rather than stopping a running agent; main reports the
+    /// hole it leaves.
+    pub fn append(&self, body: EventBody) -> SessionEvent {
+        let mut st = self.lock();
+        self.append_locked(&mut st, body, now_ms())
+    }
+
+    fn append_locked(&self, st: &mut State, mut body: EventBody, at_ms: u64) -> SessionEvent {
         let cut = super::bound::bound(&mut body, self.max_frame);
         if cut > 0 {
             tracing::debug!(session = %self.id, "cut {cut} bytes from an event to fit a tunnel frame");
         }
-        let mut st = self.lock();
         let event = SessionEvent {
             seq: st.meta.last_seq + 1,
-            at_ms: now_ms(),
+            at_ms,
             body,
         };
         st.meta.last_seq = event.seq;
@@ -138,15 +161,70 @@ impl SessionLog {
             _ => {}
         }
         track_pending(&mut st.pending, &event.body);
-        if let Err(e) = self
+        match self
             .store
             .put_event(&self.id, &event)
-            .and_then(|()| self.store.put_meta(&st.meta))
+            .and_then(|_| self.store.put_meta(&st.meta))
         {
-            tracing::error!(session = %self.id, "storing event {}: {e:#}", event.seq);
+            Ok(ticket) => st.ticket = ticket,
+            Err(e) => tracing::error!(session = %self.id, "storing event {}: {e:#}", event.seq),
         }
         let _ = self.live.send(event.clone());
         event
+    }
+
+    /// Waits until every event appended so far is on disk (see [`AgentStore::sync`]).
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        let ticket = self.lock().ticket;
+        self.store.sync(ticket).await
+    }
+
+    /// Makes the log continue after `main_last` when main already has events past the log's end: the node's
+    /// store lost events main received (a restored backup, a failed write). Events this process appended
+    /// with seqs main already holds never reached main; they move after an error event that reports the
+    /// loss, so main gets them under fresh seqs and no seq means two things.
+    pub fn catch_up_to(&self, main_last: u64) -> anyhow::Result<()> {
+        let mut st = self.lock();
+        let last = st.meta.last_seq;
+        if main_last <= last {
+            return Ok(());
+        }
+        let mut own = Vec::new();
+        let mut after = st.base;
+        loop {
+            let page = self.store.events_after(&self.id, after, 1024)?;
+            let Some(end) = page.last().map(|e| e.seq) else {
+                break;
+            };
+            after = end;
+            own.extend(page);
+        }
+        if let Some(first) = own.first() {
+            self.store.remove_events(&self.id, first.seq..=last)?;
+        }
+        tracing::warn!(
+            session = %self.id,
+            "the node's store ends at seq {last} but main has {main_last}; continuing after main's, \
+             moving {} newer events",
+            own.len()
+        );
+        st.meta.last_seq = main_last;
+        st.base = main_last;
+        self.append_locked(
+            &mut st,
+            EventBody::Error {
+                message: format!(
+                    "the node's session store ended at event {last} while main already had {main_last} \
+                     (the node lost recent events, e.g. a crash or a restored backup); the node continues \
+                     after main's events"
+                ),
+            },
+            now_ms(),
+        );
+        for ev in own {
+            self.append_locked(&mut st, ev.body, ev.at_ms);
+        }
+        Ok(())
     }
 
     /// Appends a status change unless the session is already in that status.
@@ -204,5 +282,87 @@ fn track_pending(pending: &mut BTreeSet<String>, body: &EventBody) {
             pending.remove(approval_id);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vibebridge_tunnel::frame::DEFAULT_MAX_FRAME;
+
+    use super::*;
+
+    fn text(t: &str) -> EventBody {
+        EventBody::AssistantMessage {
+            message_id: "m".into(),
+            text: t.into(),
+        }
+    }
+
+    /// The same session loaded afresh from `log`'s store, as after an agent restart.
+    fn reload(log: &SessionLog) -> SessionLog {
+        SessionLog::load(log.store.clone(), log.meta(), DEFAULT_MAX_FRAME).unwrap()
+    }
+
+    /// Proves a store that ends before main's last seq continues after it, its unsent events moved past an error.
+    #[tokio::test]
+    async fn store_behind_main_continues_after_mains_seq() {
+        let before = SessionLog::scratch();
+        before.append(text("a"));
+        before.append(text("b"));
+        before.sync().await.unwrap();
+        let log = reload(&before);
+        log.append(text("after restart"));
+        // Main has 1..=5: the node lost 3..=5 and wrote its own 3.
+        log.catch_up_to(5).unwrap();
+        let events = log.events_after(2, 100).unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [6, 7]);
+        assert!(
+            matches!(&events[0].body, EventBody::Error { message } if message.contains("main already had 5"))
+        );
+        assert_eq!(events[1].body, text("after restart"));
+        log.catch_up_to(5).unwrap();
+        assert_eq!(log.append(text("next")).seq, 8);
+        assert_eq!(reload(&log).meta().last_seq, 8);
+    }
+
+    /// Proves a record written one event behind its log (a crash between the two writes) loads at the log's end.
+    #[tokio::test]
+    async fn load_takes_the_last_seq_from_the_events() {
+        let log = SessionLog::scratch();
+        log.append(text("a"));
+        let stale = log.meta();
+        let ev = SessionEvent {
+            seq: 2,
+            at_ms: 0,
+            body: text("b"),
+        };
+        log.store.put_event(&log.id, &ev).unwrap();
+        let log = SessionLog::load(log.store.clone(), stale, DEFAULT_MAX_FRAME).unwrap();
+        assert_eq!(log.append(text("c")).seq, 3);
+    }
+
+    /// Proves concurrent syncs all return once a flush covers them (group commit leadership hands over).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_syncs_all_finish() {
+        let log = std::sync::Arc::new(SessionLog::scratch());
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    log.append(text(&i.to_string()));
+                    log.sync().await
+                })
+            })
+            .collect();
+        let all = async {
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), all)
+            .await
+            .expect("every sync finished");
+        let durable = *log.store.commit_durable();
+        assert!(durable >= log.lock().ticket);
     }
 }

@@ -28,9 +28,9 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::session::{
-    ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS,
-    ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody, Provider, SessionCommand,
-    SessionReply, SessionStatus, StartSession,
+    AttachFrame, ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND,
+    ERR_PATH_OUTSIDE_ROOTS, ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody,
+    LiveSessions, Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
 };
 
 use crate::config::{NodeConfig, ProviderConfig};
@@ -353,6 +353,16 @@ impl Sessions {
         }
     }
 
+    /// Sessions whose CLI runs (or is starting) here, for main to stop those it has no record of.
+    pub fn live_ids(&self) -> LiveSessions {
+        let mut session_ids: Vec<String> = lock(&self.inner.live)
+            .keys()
+            .map(|id| id.to_string())
+            .collect();
+        session_ids.sort();
+        LiveSessions { session_ids }
+    }
+
     /// Serves an attach stream: stored events after `after_seq`, then live ones, then `End` once the CLI
     /// has ended and everything was sent. Returns when main closes the stream.
     pub async fn attach(&self, stream: TunnelStream, session_id: &str, after_seq: u64) {
@@ -362,9 +372,19 @@ impl Sessions {
             Some(Ok(Some(log))) => log,
             _ => {
                 tracing::warn!(session = session_id, "attach for an unknown session");
+                let _ = vibebridge_tunnel::frame::write_frame(&mut wr, &AttachFrame::NotFound, max)
+                    .await;
                 return;
             }
         };
+        // Main has events up to `after_seq`: a store that ends before it continues after it.
+        if let Err(e) = log.catch_up_to(after_seq) {
+            tracing::error!(
+                session = session_id,
+                "continuing after main's seq {after_seq}: {e:#}"
+            );
+            return;
+        }
         // Main never writes after the header; a read returning means it closed the stream.
         let closed = async move {
             let mut b = [0u8; 1];

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The client stopped sending (408).
     #[error("{0}")]
     RequestTimeout(String),
+    /// 413 `too_large`: the request cannot be carried to the node (over the tunnel's frame limit).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The node refused a session request; its code is passed through.
     #[error("{message}")]
     NodeRefused {
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::NodeRefused { code, .. } => (
                 match code.as_str() {
                     "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,
@@ -83,6 +87,7 @@ impl ApiError {
                     | "permission_denied" => StatusCode::FORBIDDEN,
                     "too_many_sessions" | "already_exists" | "not_empty" | "git_conflict"
                     | "nothing_to_commit" => StatusCode::CONFLICT,
+                    "queue_full" => StatusCode::TOO_MANY_REQUESTS,
                     "changed_on_node" => StatusCode::PRECONDITION_FAILED,
                     "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                     "range_not_satisfiable" => StatusCode::RANGE_NOT_SATISFIABLE,

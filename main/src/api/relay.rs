@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use vibebridge_tunnel::frame::{FrameError, MAX_ANSWER_BYTES, read_answer};
-use vibebridge_tunnel::mux::TunnelStream;
+use vibebridge_tunnel::mux::{MuxError, TunnelStream};
 use vibebridge_tunnel::protocol::Open;
 
 use super::ApiError;
@@ -72,7 +72,8 @@ impl StreamShares {
     }
 }
 
-/// Opens a stream to `node`; `what` completes "node X is offline; …" (what becomes possible again).
+/// Opens a stream to `node`; `what` completes "node X is offline; …" (what becomes possible again). A request
+/// whose header does not fit one tunnel frame is 413 `too_large`, not the node's fault.
 pub async fn open(
     state: &AppState,
     node: &str,
@@ -81,6 +82,14 @@ pub async fn open(
 ) -> Result<TunnelStream, ApiError> {
     state.registry.open(node, open).await.map_err(|e| match e {
         OpenError::Offline(_) => ApiError::NodeOffline(format!("node {node} is offline; {what}")),
+        // The request itself does not fit one frame: the node is fine, the request is not.
+        OpenError::Mux {
+            source: MuxError::Frame(FrameError::TooLarge { size, max }),
+            ..
+        } => ApiError::PayloadTooLarge(format!(
+            "the request is {size} bytes, over the {max}-byte limit of one tunnel frame \
+             (tunnel.max_frame_bytes); send less (e.g. a shorter prompt or message)"
+        )),
         other => ApiError::NodeOffline(other.to_string()),
     })
 }

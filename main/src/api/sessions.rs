@@ -133,6 +133,17 @@ pub(crate) fn usable_session(
 ) -> Result<SessionRecord, ApiError> {
     let s = visible_session(state, who, id)?;
     match state.store.node(&s.node_id)? {
+        Some(node)
+            if s.node_fingerprint
+                .as_ref()
+                .is_some_and(|f| *f != node.fingerprint) =>
+        {
+            Err(ApiError::Forbidden(format!(
+                "node {:?} was re-enrolled (with a new key) since this session started there; its \
+                 history stays readable, but it cannot be continued: start a new session",
+                s.node_id
+            )))
+        }
         Some(node) if nodes::can_see(who, &node) => Ok(s),
         _ => Err(ApiError::Forbidden(format!(
             "node {:?} of this session was revoked; its history stays readable, but it cannot be \
@@ -180,7 +191,8 @@ fn check_option(name: &str, value: &Option<String>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /api/v1/sessions`: starts a session on a node.
+/// `POST /api/v1/sessions`: starts a session on a node: 201, or 202 with status `unknown` when the node's
+/// answer was lost after it got the request (the session is kept and reconciled when main re-attaches).
 pub async fn create(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -206,6 +218,7 @@ pub async fn create(
         id: Uuid::now_v7(),
         owner: who.user.id,
         node_id: node.id.clone(),
+        node_fingerprint: Some(node.fingerprint.clone()),
         path: req.path.clone(),
         provider: req.provider,
         model: req.model.clone(),
@@ -229,10 +242,26 @@ pub async fn create(
         permission_mode: req.permission_mode,
         prompt: req.prompt,
     });
-    if let Err(e) = node_request(&state, &node.id, &open).await {
-        state.store.remove_agent_session(&rec.id)?;
-        return Err(e);
-    }
+    let (rec, status) = match start_on_node(&state, &node.id, &open).await {
+        Started::Yes => (rec, StatusCode::CREATED),
+        Started::No(e) => {
+            state.store.remove_agent_session(&rec.id)?;
+            return Err(e);
+        }
+        Started::Unknown(e) => {
+            // The node may run the CLI: keep the session, visible and stoppable; re-attaching tells.
+            tracing::warn!(session = %rec.id, node = node.id, "lost the node's answer to a start: {e}");
+            let message = format!(
+                "main lost the node's answer to starting this session ({e}); the session shows its real \
+                 state once the node answers"
+            );
+            let rec = state
+                .store
+                .set_session_status(&rec.id, SessionStatus::Unknown, Some(message))?
+                .ok_or_else(|| ApiError::NotFound(format!("session {}", rec.id)))?;
+            (rec, StatusCode::ACCEPTED)
+        }
+    };
     state.sessions.ensure_attached(rec.id, &node.id);
     state.store.audit(
         AuditEvent::new(format!("user:{}", who.user.username), "session.created")
@@ -240,7 +269,32 @@ pub async fn create(
             .source(Some(peer))
             .detail(format!("{} on {} in {}", rec.provider, node.id, rec.path)),
     );
-    Ok((StatusCode::CREATED, Json(view(&state, rec))))
+    Ok((status, Json(view(&state, rec))))
+}
+
+/// Whether the node started a session.
+enum Started {
+    /// It did.
+    Yes,
+    /// It did not: the request never reached it, or it refused.
+    No(ApiError),
+    /// The request reached it and its answer was lost: it may run the CLI.
+    Unknown(ApiError),
+}
+
+async fn start_on_node(state: &AppState, node: &str, open: &Open) -> Started {
+    let what = "start its agent (or wait for it to reconnect) and try again";
+    let mut stream = match relay::open(state, node, open, what).await {
+        Ok(stream) => stream,
+        Err(e) => return Started::No(e),
+    };
+    match relay::answer(state, node, &mut stream, NODE_REPLY_TIMEOUT).await {
+        Ok(SessionReply::Ok { .. }) => Started::Yes,
+        Ok(SessionReply::Err { code, message }) => {
+            Started::No(ApiError::NodeRefused { code, message })
+        }
+        Err(e) => Started::Unknown(e),
+    }
 }
 
 /// Filters of `GET /api/v1/sessions`.

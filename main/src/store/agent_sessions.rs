@@ -32,6 +32,10 @@ pub struct SessionRecord {
     pub owner: UserId,
     /// Node it runs on.
     pub node_id: String,
+    /// Fingerprint of the node's key when the session started: a node re-enrolled under the same id (a new
+    /// key) does not inherit it. `None` in records from before it was kept.
+    #[serde(default)]
+    pub node_fingerprint: Option<String>,
     /// Working directory on the node (as the node resolved it once started).
     pub path: String,
     /// Which CLI.
@@ -98,7 +102,18 @@ pub enum ApplyError {
         /// Seq received.
         got: u64,
     },
+    /// A node claimed a hole longer than [`MAX_HOLE`] events: broken, not lost events.
+    #[error("node sent seq {got} after stored seq {last}: a hole longer than {MAX_HOLE} events")]
+    HoleTooLarge {
+        /// Last stored seq.
+        last: u64,
+        /// Seq received.
+        got: u64,
+    },
 }
+
+/// The longest hole in a node's seqs that main fills with stand-in error events.
+pub const MAX_HOLE: u64 = 10_000;
 
 impl From<sled::Error> for ApplyError {
     fn from(e: sled::Error) -> Self {
@@ -122,6 +137,35 @@ impl Store {
             self.session_events.remove(k)?;
         }
         Ok(())
+    }
+
+    /// Sets a session's status without an event (main's own knowledge, e.g. `unknown` after a lost start
+    /// answer, `failed` when the node has no such session). Returns the record, if the session exists.
+    pub fn set_session_status(
+        &self,
+        id: &Uuid,
+        status: SessionStatus,
+        message: Option<String>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let _guard = self.lock();
+        let Some(mut rec) = self.agent_session(id)? else {
+            return Ok(None);
+        };
+        rec.status = status;
+        rec.status_message = message;
+        rec.updated_at = now_ms();
+        self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+        Ok(Some(rec))
+    }
+
+    /// Whether `rec` runs on the node now enrolled under its node id: `false` when the node was revoked, or
+    /// re-enrolled with another key since the session started.
+    pub fn session_node_current(&self, rec: &SessionRecord) -> Result<bool, StoreError> {
+        Ok(self.node(&rec.node_id)?.is_some_and(|node| {
+            rec.node_fingerprint
+                .as_ref()
+                .is_none_or(|f| *f == node.fingerprint)
+        }))
     }
 
     /// One session.
@@ -191,6 +235,35 @@ impl Store {
         }
         self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
         Ok(fresh)
+    }
+
+    /// Stands in for events the node lost: each seq after `last` and before `got` gets an error event saying
+    /// so, so the log stays contiguous and followers see the hole reported. Returns the stand-ins stored.
+    pub fn fill_session_hole(
+        &self,
+        id: &Uuid,
+        last: u64,
+        got: u64,
+    ) -> Result<Vec<SessionEvent>, ApplyError> {
+        let hole = got.saturating_sub(last).saturating_sub(1);
+        if hole > MAX_HOLE {
+            return Err(ApplyError::HoleTooLarge { last, got });
+        }
+        let at_ms = now_ms();
+        let stand_ins = (last + 1..got)
+            .map(|seq| SessionEvent {
+                seq,
+                at_ms,
+                body: EventBody::Error {
+                    message: format!(
+                        "event {seq} was lost on the node before it reached main (events {}..={} are missing)",
+                        last + 1,
+                        got - 1
+                    ),
+                },
+            })
+            .collect();
+        self.apply_session_events(id, stand_ins)
     }
 
     /// Folds one event into the record and the approvals index.
@@ -282,121 +355,5 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use vibebridge_tunnel::session::{Resolution, ToolKind};
-
-    fn ev(seq: u64, body: EventBody) -> SessionEvent {
-        SessionEvent {
-            seq,
-            at_ms: seq,
-            body,
-        }
-    }
-
-    /// Stores a fresh session on `node`; its id.
-    fn session(store: &Store, node: &str) -> Uuid {
-        let id = Uuid::now_v7();
-        store
-            .insert_agent_session(&SessionRecord {
-                id,
-                owner: UserId(Uuid::now_v7()),
-                node_id: node.into(),
-                path: "/w".into(),
-                provider: Provider::Claude,
-                model: None,
-                permission_mode: None,
-                title: "t".into(),
-                status: SessionStatus::Starting,
-                status_message: None,
-                provider_session_id: None,
-                reported_model: None,
-                usage: UsageTotals::default(),
-                last_seq: 0,
-                created_at: 0,
-                updated_at: 0,
-            })
-            .unwrap();
-        id
-    }
-
-    fn ask(approval_id: &str) -> EventBody {
-        EventBody::ApprovalRequested {
-            approval_id: approval_id.into(),
-            call_id: None,
-            tool: "Bash".into(),
-            kind: ToolKind::Command,
-            title: "ls".into(),
-            input: Value::Null,
-        }
-    }
-
-    fn resolved(approval_id: &str) -> EventBody {
-        EventBody::ApprovalResolved {
-            approval_id: approval_id.into(),
-            resolution: Resolution::Allowed,
-            message: None,
-        }
-    }
-
-    /// Proves events are stored once under the node's seqs (overlaps skipped, gaps refused) and that the
-    /// record and the approvals index follow them.
-    #[test]
-    fn events_apply_once_in_order() {
-        let (store, dir) = crate::store::temp();
-        let id = session(&store, "n1");
-        let running = EventBody::Status {
-            status: SessionStatus::Running,
-            message: None,
-        };
-        let fresh = store
-            .apply_session_events(&id, vec![ev(1, running.clone()), ev(2, ask("a1"))])
-            .unwrap();
-        assert_eq!(fresh.len(), 2);
-        assert_eq!(store.pending_approvals().unwrap().len(), 1);
-        // A re-attach overlap is skipped, a gap refused.
-        let fresh = store
-            .apply_session_events(&id, vec![ev(2, running.clone())])
-            .unwrap();
-        assert!(fresh.is_empty());
-        assert!(matches!(
-            store.apply_session_events(&id, vec![ev(4, running)]),
-            Err(ApplyError::Gap { last: 2, got: 4 })
-        ));
-        store
-            .apply_session_events(&id, vec![ev(3, resolved("a1"))])
-            .unwrap();
-        assert!(store.pending_approvals().unwrap().is_empty());
-        let rec = store.agent_session(&id).unwrap().unwrap();
-        assert_eq!((rec.last_seq, rec.status), (3, SessionStatus::Running));
-        assert_eq!(store.session_events(&id, 1, 10).unwrap().len(), 2);
-        drop(store);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    /// Proves a session cannot replace or clear another session's pending approval by reusing its id.
-    #[test]
-    fn approval_ids_stay_with_their_session() {
-        let (store, dir) = crate::store::temp();
-        let (mine, theirs) = (session(&store, "n1"), session(&store, "n2"));
-        store
-            .apply_session_events(&mine, vec![ev(1, ask("a1"))])
-            .unwrap();
-        store
-            .apply_session_events(&theirs, vec![ev(1, ask("a1"))])
-            .unwrap();
-        let owner = |store: &Store| store.pending_approval("a1").unwrap().map(|a| a.session_id);
-        assert_eq!(owner(&store), Some(mine));
-        store
-            .apply_session_events(&theirs, vec![ev(2, resolved("a1"))])
-            .unwrap();
-        assert_eq!(owner(&store), Some(mine));
-        store
-            .apply_session_events(&mine, vec![ev(2, resolved("a1"))])
-            .unwrap();
-        assert_eq!(owner(&store), None);
-        drop(store);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
+#[path = "agent_sessions_tests.rs"]
+mod tests;

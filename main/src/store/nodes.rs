@@ -175,7 +175,8 @@ impl Store {
         Ok(node)
     }
 
-    /// Forgets a node and its key (revocation). Returns the removed record.
+    /// Forgets a node and its key (revocation), and the pending approvals of its sessions, which nobody can
+    /// answer any more (they would stay in the inbox for ever). Returns the removed record.
     pub fn remove_node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
         let _guard = self.lock();
         let Some(node) = self.node(id)? else {
@@ -183,6 +184,13 @@ impl Store {
         };
         self.node_keys.remove(&node.fingerprint)?;
         self.nodes.remove(id)?;
+        for item in self.approvals.iter() {
+            let (key, v) = item?;
+            let pending: super::PendingApproval = decode("approvals", &v)?;
+            if pending.node_id == id {
+                self.approvals.remove(key)?;
+            }
+        }
         self.db.flush()?;
         Ok(Some(node))
     }

@@ -5,7 +5,7 @@ export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in
 
 export type Provider = "claude" | "codex";
 
-export type SessionStatus = "starting" | "running" | "waiting_for_approval" | "idle" | "completed" | "failed" | "stopped" | "interrupted";
+export type SessionStatus = "starting" | "running" | "waiting_for_approval" | "idle" | "completed" | "failed" | "stopped" | "interrupted" | "unknown";
 
 export type ToolKind = "file_read" | "file_edit" | "command" | "search" | "web" | "mcp" | "other";
 

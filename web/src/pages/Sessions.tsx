@@ -5,7 +5,7 @@ import type { SessionStatus } from "../api/types.gen";
 import { Link } from "../router";
 import { ErrorBanner, StatusPill, ago, usePoll } from "../util";
 
-const STATUSES: SessionStatus[] = ["starting", "running", "waiting_for_approval", "idle", "completed", "failed", "stopped", "interrupted"];
+const STATUSES: SessionStatus[] = ["starting", "running", "waiting_for_approval", "idle", "completed", "failed", "stopped", "interrupted", "unknown"];
 
 export function SessionsPage() {
   const params = new URLSearchParams(location.search);

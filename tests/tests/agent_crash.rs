@@ -1,0 +1,137 @@
+//! Events stay contiguous on main when a node dies hard: an agent killed with `kill -9` mid-session never
+//! reuses a seq main already has, and a hole in a node's seqs is reported without stopping the attach.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use uuid::Uuid;
+use vibebridge_agent::sessions::store::AgentStore;
+use vibebridge_tests::TestMain;
+use vibebridge_tests::mock::CLI_WAIT;
+use vibebridge_tests::session_fx::{
+    AgentProcess, Fx, assert_contiguous, is_status, is_type, node_config,
+};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_test-agent");
+
+/// Waits until main's history of `id` has `turns` `running` statuses; returns its length.
+async fn wait_running(fx: &Fx, id: &str, turns: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + CLI_WAIT;
+    loop {
+        let history = fx.history(id).await;
+        if history.iter().filter(|e| is_status(e, "running")).count() >= turns {
+            return history.len();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never running");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The node's stored events of session `id` (the agent must be stopped), as main would serve them.
+fn node_events(fx: &Fx, id: &str) -> Vec<serde_json::Value> {
+    let store = AgentStore::open(&fx.dir.path().join("node-n1/sessions.db")).unwrap();
+    let events = store
+        .events_after(&Uuid::parse_str(id).unwrap(), 0, usize::MAX)
+        .unwrap();
+    events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect()
+}
+
+/// Proves an agent `kill -9`ed right after a turn and again mid-turn never reuses a seq main has: main's
+/// events stay contiguous and identical to the node's, the interruption reaches main, and the session resumes.
+#[tokio::test]
+async fn agent_kill9_keeps_node_and_main_identical() {
+    let mut fx = Fx::new("kill9").await;
+    let generation = fx.main.wait_online("n1").await;
+    fx.node.take().unwrap().stop().await;
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let id = fx.create("claude", "Hi [[text:first]]", None).await;
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+    // Right after main has the turn's last events: before the node's store would flush them on its own.
+    agent.kill9().await;
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+
+    fx.message(&id, "Slowly [[gate:k9]]").await;
+    fx.claude.wait_held("k9").await;
+    wait_running(&fx, &id, 2).await;
+    agent.kill9().await;
+    fx.claude.release("k9");
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    fx.main.wait_link("n1", |g| g > generation).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
+    fx.message(&id, "Carry on [[text:back again]]").await;
+    sse.until(CLI_WAIT, |e| {
+        is_type(e, "assistant_message") && e["text"] == "back again"
+    })
+    .await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+    agent.stop().await;
+    let main_events = fx.history(&id).await;
+    assert_contiguous(&main_events);
+    assert_eq!(node_events(&fx, &id), main_events, "node and main differ");
+}
+
+/// Proves a hole in the node's seqs is filled on main with an error event and the attach goes on.
+#[tokio::test]
+async fn hole_in_node_seqs_is_reported_not_fatal() {
+    let mut fx = Fx::new("hole").await;
+    // A finished turn first, so the CLI has saved a conversation to resume.
+    let id = fx.create("claude", "Hi [[text:first]]", None).await;
+    fx.sse(&id)
+        .await
+        .until(CLI_WAIT, |e| is_status(e, "idle"))
+        .await;
+    fx.message(&id, "Slowly [[gate:hole]]").await;
+    fx.claude.wait_held("hole").await;
+    let before = wait_running(&fx, &id, 2).await as u64;
+    // Main stops with the session running; then the node, and its store skips a seq.
+    let ssh = fx.main.ssh;
+    let main = std::mem::replace(
+        &mut fx.main,
+        TestMain::start(&fx.dir.path().join("unused")).await,
+    );
+    main.stop().await;
+    fx.node.take().unwrap().stop().await;
+    fx.claude.release("hole");
+    {
+        let store = AgentStore::open(&fx.dir.path().join("node-n1/sessions.db")).unwrap();
+        let sid = Uuid::parse_str(&id).unwrap();
+        let mut meta = store.meta(&sid).unwrap().unwrap();
+        assert!(meta.last_seq >= before);
+        meta.last_seq += 1;
+        store.put_meta(&meta).unwrap();
+        store.flush();
+    }
+    let old = std::mem::replace(
+        &mut fx.main,
+        TestMain::start_with(fx.dir.path(), Some(ssh), |_| {}).await,
+    );
+    old.stop().await;
+    fx.node = Some(vibebridge_tests::TestNode::start(node_config(
+        &fx.dir, &fx.main, &fx.env,
+    )));
+    fx.main.wait_online("n1").await;
+    fx.api = {
+        let mut api = vibebridge_tests::Api::new(&fx.main);
+        api.token = fx.api.token.clone();
+        api
+    };
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
+    fx.message(&id, "Carry on [[text:after the hole]]").await;
+    sse.until(CLI_WAIT, |e| {
+        is_type(e, "assistant_message") && e["text"] == "after the hole"
+    })
+    .await;
+    let history = fx.history(&id).await;
+    assert_contiguous(&history);
+    assert!(
+        history
+            .iter()
+            .any(|e| is_type(e, "error") && e["message"].as_str().unwrap().contains("was lost")),
+        "no error event reports the hole"
+    );
+}

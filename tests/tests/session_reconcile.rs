@@ -1,0 +1,224 @@
+//! Main and a node agree on which sessions exist: a start whose answer is lost stays visible on main until the
+//! node says what became of it, a node stops a session main has no record of, a node re-enrolled under the
+//! same id inherits nothing, and a request too large to reach the node is refused as such.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use uuid::Uuid;
+use vibebridge_tests::mock::CLI_WAIT;
+use vibebridge_tests::proxy::Proxy;
+use vibebridge_tests::session_fx::{Fx, is_status, node_config, process_alive, wait_for_process};
+use vibebridge_tests::{Api, TestMain, TestNode};
+
+/// Proves a start whose answer is lost after the node started the CLI keeps the session (`unknown`), which
+/// then shows the node's real state and can be stopped.
+#[tokio::test]
+async fn lost_start_answer_keeps_the_session() {
+    let mut fx = Fx::new("loststart").await;
+    let generation = fx.main.wait_online("n1").await;
+    fx.node.take().unwrap().stop().await;
+    let proxy = Proxy::start(fx.main.ssh).await;
+    let mut cfg = node_config(&fx.dir, &fx.main, &fx.env);
+    cfg.node.main_addr = proxy.addr.to_string();
+    fx.node = Some(TestNode::start(cfg));
+    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    // The request reaches the node; its answer never comes back on this link.
+    proxy.freeze_upstream_existing();
+    let (status, body) = fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
+                   "provider": "claude", "prompt": "Slowly [[gate:lost]]"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("unknown")),
+        "{body}"
+    );
+    let id = body["id"].as_str().unwrap().to_string();
+    fx.claude.wait_held("lost").await;
+    fx.main.wait_link("n1", |g| g > generation).await;
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "running")).await;
+    let (status, _) = fx
+        .api
+        .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
+    fx.claude.release("lost");
+}
+
+/// Proves a start lost before it reached the node stays `unknown` on main until the node says it has no such
+/// session, then turns `failed`.
+#[tokio::test]
+async fn start_that_never_arrived_turns_failed() {
+    let mut fx = Fx::new("neverstart").await;
+    let generation = fx.main.wait_online("n1").await;
+    fx.node.take().unwrap().stop().await;
+    let proxy = Proxy::start(fx.main.ssh).await;
+    let mut cfg = node_config(&fx.dir, &fx.main, &fx.env);
+    cfg.node.main_addr = proxy.addr.to_string();
+    fx.node = Some(TestNode::start(cfg));
+    fx.main.wait_link("n1", |g| g > generation).await;
+    proxy.freeze_existing();
+    let (status, body) = fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
+                   "provider": "claude", "prompt": "Hi [[text:never]]"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("unknown")),
+        "{body}"
+    );
+    let id = body["id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + CLI_WAIT;
+    loop {
+        let (_, s) = fx.api.get(&format!("/api/v1/sessions/{id}")).await;
+        if s["status"] == "failed" {
+            assert!(
+                s["status_message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no such session"),
+                "{s}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(fx.claude.model_requests().is_empty());
+}
+
+/// Proves a node that comes online running a session main has no record of stops it.
+#[tokio::test]
+async fn node_stops_a_session_main_does_not_know() {
+    let mut fx = Fx::new("orphan").await;
+    let marker = format!("time.sleep(300.{})", std::process::id());
+    let id = fx
+        .create(
+            "claude",
+            &format!("Run it. [[shell:python3 -c 'import time; {marker}']]"),
+            Some("bypassPermissions"),
+        )
+        .await;
+    wait_for_process(&marker, "the command never started").await;
+    // Main forgets the session while down (a restored backup, or an older main that dropped it).
+    let ssh = fx.main.ssh;
+    let main = std::mem::replace(
+        &mut fx.main,
+        TestMain::start(&fx.dir.path().join("unused")).await,
+    );
+    main.stop().await;
+    {
+        let store = vibebridge_main::Store::open(&fx.dir.path().join("main/db")).unwrap();
+        store
+            .remove_agent_session(&Uuid::parse_str(&id).unwrap())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let old = std::mem::replace(
+        &mut fx.main,
+        TestMain::start_with(fx.dir.path(), Some(ssh), |_| {}).await,
+    );
+    old.stop().await;
+    fx.main.wait_online("n1").await;
+    fx.api = {
+        let mut api = Api::new(&fx.main);
+        api.token = fx.api.token.clone();
+        api
+    };
+    tokio::time::timeout(CLI_WAIT, async {
+        while process_alive(&marker) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the node kept running a session main has no record of");
+}
+
+/// Proves a prompt or message larger than a tunnel frame answers 413 `too_large` (not `node_offline`) and
+/// leaves no session behind.
+#[tokio::test]
+async fn prompt_larger_than_a_frame_is_413() {
+    let fx = Fx::new("bigprompt").await;
+    let big = "a".repeat(vibebridge_tunnel::frame::DEFAULT_MAX_FRAME + 1024);
+    let (status, body) = fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
+                   "provider": "claude", "prompt": big}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
+    let (_, list) = fx.api.get("/api/v1/sessions").await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+    let id = fx.create("claude", "Hi [[text:small]]", None).await;
+    let (status, body) = fx
+        .api
+        .post(
+            &format!("/api/v1/sessions/{id}/messages"),
+            json!({ "text": big }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{body}"
+    );
+}
+
+/// Proves a node id revoked and re-enrolled with a new key (its old session store kept) does not inherit the
+/// old enrolment's live sessions: main marks them failed and refuses to continue them.
+#[tokio::test]
+async fn reenrolled_node_does_not_inherit_sessions() {
+    let mut fx = Fx::new("reenrol").await;
+    let id = fx.create("claude", "Hi [[text:first]]", None).await;
+    fx.sse(&id)
+        .await
+        .until(CLI_WAIT, |e| is_status(e, "idle"))
+        .await;
+    let (status, body) = fx.api.delete("/api/v1/nodes/n1").await;
+    assert_eq!(status, 200, "{body}");
+    fx.node.take().unwrap().stop().await;
+    let cfg = node_config(&fx.dir, &fx.main, &fx.env);
+    std::fs::remove_file(vibebridge_agent::identity::key_path(&cfg.database.path)).unwrap();
+    fx.node = Some(TestNode::start(cfg));
+    fx.main.wait_online("n1").await;
+    let deadline = tokio::time::Instant::now() + CLI_WAIT;
+    loop {
+        let (_, s) = fx.api.get(&format!("/api/v1/sessions/{id}")).await;
+        if s["status"] == "failed" {
+            assert!(
+                s["status_message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("re-enrolled"),
+                "{s}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, body) = fx
+        .api
+        .post(
+            &format!("/api/v1/sessions/{id}/messages"),
+            json!({ "text": "hello again" }),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
