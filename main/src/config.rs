@@ -40,6 +40,11 @@ pub struct ServerConfig {
     pub port: u16,
     /// Host names (besides IP addresses and `localhost`) browsers may reach main by.
     pub allowed_hosts: Vec<String>,
+    /// Live connections (WebSocket and session event streams) one user may hold at once.
+    pub live_connections_per_user: usize,
+    /// How long a live connection's reader may take nothing it was sent before main cuts it.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub slow_consumer_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +53,8 @@ impl Default for ServerConfig {
             host: "127.0.0.1".into(),
             port: 4457,
             allowed_hosts: Vec::new(),
+            live_connections_per_user: 32,
+            slow_consumer_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -166,6 +173,17 @@ impl MainConfig {
                      type, without scheme or port, e.g. \"vibebridge.example.com\""
                 );
             }
+        }
+        if !(1..=10_000).contains(&self.server.live_connections_per_user) {
+            bail!(
+                "server.live_connections_per_user is {}; use a value between 1 and 10000 (a browser tab holds one)",
+                self.server.live_connections_per_user
+            );
+        }
+        if self.server.slow_consumer_timeout < Duration::from_secs(1) {
+            bail!(
+                "server.slow_consumer_timeout must be at least \"1s\"; a reader that takes nothing for that long is cut"
+            );
         }
         if self.ssh.listen.parse::<SocketAddr>().is_err() {
             bail!(

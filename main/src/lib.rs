@@ -51,6 +51,8 @@ pub struct AppState {
     pub started_at: std::time::Instant,
     /// Failed SSH authentications, per source address.
     pub ssh_limiter: Arc<auth::ratelimit::RateLimiter>,
+    /// Live connections (WebSocket, SSE) per user.
+    pub live: Arc<api::live::LiveConnections>,
 }
 
 impl AppState {
@@ -117,6 +119,7 @@ impl Main {
         let registry = NodeRegistry::default();
         let state = AppState {
             started_at: std::time::Instant::now(),
+            live: api::live::LiveConnections::new(config.server.live_connections_per_user),
             ssh_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),

@@ -76,11 +76,11 @@ async fn follow(
                 };
                 let Some(ev) = ev else { return true };
                 let text = if json {
-                    format!("{}\n", ev.json)
+                    format!("{}\n", ev.json())
                 } else {
-                    match serde_json::from_str(&ev.json) {
+                    match serde_json::from_str(ev.json()) {
                         Ok(parsed) => format::event_line(&parsed),
-                        Err(_) => format!("{}\n", ev.json),
+                        Err(_) => format!("{}\n", ev.json()),
                     }
                 };
                 if !write(w, pty, &text).await {

@@ -149,11 +149,28 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SessionEvent>, StoreError> {
+        self.session_events_page(id, after, limit, usize::MAX)
+    }
+
+    /// Stored events after `after`, oldest first: at most `limit` events, and no more than `max_bytes` of
+    /// stored JSON (but always the first event, whatever its size). A page's memory is bounded by bytes, not
+    /// by a count of events that may each be as large as a tunnel frame.
+    pub fn session_events_page(
+        &self,
+        id: &Uuid,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SessionEvent>, StoreError> {
         let start = event_key(id, after.saturating_add(1));
         let end = event_key(id, u64::MAX);
-        let mut out = Vec::new();
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
         for item in self.session_events.range(start..=end).take(limit) {
             let (_, v) = item?;
+            if !out.is_empty() && bytes.saturating_add(v.len()) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(v.len());
             out.push(decode("session_events", &v)?);
         }
         Ok(out)
@@ -371,6 +388,38 @@ mod tests {
         let rec = store.agent_session(&id).unwrap().unwrap();
         assert_eq!((rec.last_seq, rec.status), (3, SessionStatus::Running));
         assert_eq!(store.session_events(&id, 1, 10).unwrap().len(), 2);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Proves a page stops at its byte budget (but always holds one event), so a page of large events
+    /// stays small whatever the count asked for.
+    #[test]
+    fn pages_are_bounded_by_bytes() {
+        let (store, dir) = crate::store::temp();
+        let id = session(&store, "n1");
+        let big = |seq| {
+            ev(
+                seq,
+                EventBody::AssistantMessage {
+                    message_id: "m".into(),
+                    text: "x".repeat(100_000),
+                },
+            )
+        };
+        store
+            .apply_session_events(&id, (1..=10).map(big).collect())
+            .unwrap();
+        let seqs = |p: Vec<SessionEvent>| p.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(store.session_events_page(&id, 0, 256, 250_000).unwrap()),
+            [1, 2]
+        );
+        assert_eq!(
+            seqs(store.session_events_page(&id, 4, 256, 1000).unwrap()),
+            [5]
+        );
+        assert_eq!(store.session_events(&id, 0, 256).unwrap().len(), 10);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
