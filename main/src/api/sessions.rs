@@ -392,16 +392,22 @@ async fn pump(
     });
     tokio::pin!(lost);
     loop {
-        let ev = tokio::select! {
-            ready = tokio::time::timeout(timeout, tx.ready()) => match ready {
-                Ok(Ok(())) => futures::StreamExt::next(&mut events).await,
-                Ok(Err(_)) => return PumpEnd::Done,
-                Err(_) => return PumpEnd::Slow,
-            },
+        // Racing the whole wait (room, then the next event) with the access check: an idle session's
+        // stream still ends when access is lost.
+        let next = tokio::select! {
+            next = async {
+                match tokio::time::timeout(timeout, tx.ready()).await {
+                    Ok(Ok(())) => Ok(futures::StreamExt::next(&mut events).await),
+                    Ok(Err(_)) => Err(PumpEnd::Done),
+                    Err(_) => Err(PumpEnd::Slow),
+                }
+            } => next,
             () = &mut lost => return PumpEnd::Done,
         };
-        let Some(ev) = ev else {
-            return PumpEnd::Done;
+        let ev = match next {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return PumpEnd::Done,
+            Err(end) => return end,
         };
         let size = ev.size();
         match tokio::time::timeout(timeout, tx.send(ev, size)).await {
