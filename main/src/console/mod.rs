@@ -18,6 +18,7 @@ use russh::server::Msg;
 use russh::{Channel, ChannelWriteHalf};
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
 use commands::{Admin, Ctx, Follow, Outcome, Reply};
@@ -83,34 +84,38 @@ async fn follow(
                         Err(_) => format!("{}\n", ev.json()),
                     }
                 };
-                if !write(w, pty, &text).await {
-                    return false;
+                // A reader that stopped reading must not keep this follow (and its link) forever.
+                tokio::select! {
+                    () = &mut stop => return true,
+                    ok = write(w, pty, &text) => if !ok { return false },
                 }
             }
         }
         Follow::Audit => {
-            let mut sub = state.store.watch_audit();
+            let mut feed = state.store.follow_audit();
             loop {
-                let ev = tokio::select! {
+                let next = tokio::select! {
                     () = &mut stop => return true,
-                    ev = &mut sub => ev,
+                    next = feed.recv() => next,
                 };
-                let Some(sled::Event::Insert { value, .. }) = ev else {
-                    if ev.is_none() {
-                        return true;
+                let text = match next {
+                    Ok(entry) if json => {
+                        format!("{}\n", serde_json::to_value(&*entry).unwrap_or(Value::Null))
                     }
-                    continue;
+                    Ok(entry) => format::audit_line(&entry),
+                    // This follower fell behind (its reader is slow); writers never wait for it.
+                    Err(RecvError::Lagged(missed)) if json => {
+                        format!("{}\n", serde_json::json!({ "skipped": missed }))
+                    }
+                    Err(RecvError::Lagged(missed)) => format!(
+                        "({missed} audit entries skipped: this follow fell behind; `audit tail -n N` lists them)\n"
+                    ),
+                    Err(RecvError::Closed) => return true,
                 };
-                let Ok(entry) = serde_json::from_slice::<crate::store::AuditEntry>(&value) else {
-                    continue;
-                };
-                let text = if json {
-                    format!("{}\n", serde_json::to_value(&entry).unwrap_or(Value::Null))
-                } else {
-                    format::audit_line(&entry)
-                };
-                if !write(w, pty, &text).await {
-                    return false;
+                // A reader that stopped reading must not keep this follow (and its link) forever.
+                tokio::select! {
+                    () = &mut stop => return true,
+                    ok = write(w, pty, &text) => if !ok { return false },
                 }
             }
         }

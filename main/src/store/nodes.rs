@@ -101,7 +101,7 @@ impl Store {
         };
         self.nodes.insert(id, encode(&record))?;
         self.node_keys.insert(&record.fingerprint, id)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(record)
     }
 
@@ -153,7 +153,7 @@ impl Store {
         };
         self.node_keys.remove(&node.fingerprint)?;
         self.nodes.remove(id)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(Some(node))
     }
 }
