@@ -51,6 +51,11 @@ pub struct ServerConfig {
     /// An upload that sends nothing for this long is abandoned (408) and changes nothing.
     #[serde(with = "vibebridge_tunnel::config::duration")]
     pub upload_idle_timeout: Duration,
+    /// Live connections (WebSocket and session event streams) one user may hold at once.
+    pub live_connections_per_user: usize,
+    /// How long a live connection's reader may take nothing it was sent before main cuts it.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub slow_consumer_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +68,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),
             upload_idle_timeout: Duration::from_secs(60),
+            live_connections_per_user: 32,
+            slow_consumer_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -208,6 +215,17 @@ impl MainConfig {
         }
         crate::auth::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)
             .map_err(anyhow::Error::msg)?;
+        if !(1..=10_000).contains(&self.server.live_connections_per_user) {
+            bail!(
+                "server.live_connections_per_user is {}; use a value between 1 and 10000 (a browser tab holds one)",
+                self.server.live_connections_per_user
+            );
+        }
+        if self.server.slow_consumer_timeout < Duration::from_secs(1) {
+            bail!(
+                "server.slow_consumer_timeout must be at least \"1s\"; a reader that takes nothing for that long is cut"
+            );
+        }
         if self.ssh.listen.parse::<SocketAddr>().is_err() {
             bail!(
                 "ssh.listen {:?} is not a socket address (e.g. \"0.0.0.0:2222\")",

@@ -63,6 +63,8 @@ pub struct AppState {
     pub setup_code: Arc<String>,
     /// Each user's share of each node's streams for file transfers.
     pub stream_shares: Arc<api::relay::StreamShares>,
+    /// Live connections (WebSocket, SSE) per user.
+    pub live: Arc<api::live::LiveConnections>,
 }
 
 impl AppState {
@@ -131,6 +133,7 @@ impl Main {
         let registry = NodeRegistry::default();
         let state = AppState {
             started_at: std::time::Instant::now(),
+            live: api::live::LiveConnections::new(config.server.live_connections_per_user),
             ssh_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),

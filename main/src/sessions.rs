@@ -22,47 +22,18 @@ use vibebridge_tunnel::session::{
 use crate::registry::{NodeEvent, NodeRegistry};
 use crate::store::Store;
 
-/// An event ready for subscribers: serialised once, shared by all of them.
-#[derive(Debug)]
-pub struct LiveEvent {
-    /// The session.
-    pub session_id: Uuid,
-    /// Its seq.
-    pub seq: u64,
-    /// The SSE event name.
-    pub name: &'static str,
-    /// The event as JSON.
-    pub json: String,
-    /// The browser WebSocket frame for it, built once and shared (refcounted) by every subscriber.
-    pub ws_frame: axum::extract::ws::Utf8Bytes,
-}
+mod live;
 
-impl LiveEvent {
-    /// Wraps a stored event.
-    pub fn new(session_id: Uuid, ev: &SessionEvent) -> LiveEvent {
-        let json = serde_json::to_string(ev).unwrap_or_default();
-        let ws_frame =
-            format!(r#"{{"type":"event","session_id":"{session_id}","event":{json}}}"#).into();
-        LiveEvent {
-            session_id,
-            seq: ev.seq,
-            name: ev.body.sse_name(),
-            json,
-            ws_frame,
-        }
-    }
-}
+pub use live::{LiveEvent, PAGE_BYTES};
 
 /// How long main waits for a node's answer on a reconciling stream.
 const NODE_ANSWER: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Subscribers per session buffer this many events before they must catch up from the store.
-const LIVE_BUFFER: usize = 1024;
-
 struct Inner {
     store: Store,
     registry: NodeRegistry,
-    live: Mutex<HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>>,
+    /// Windows of recent events of followed sessions.
+    live: Arc<live::Windows>,
     /// Sessions with an attach task; the flag asks the task to attach once more when it ends.
     attached: Mutex<HashMap<Uuid, bool>>,
     shutdown: CancellationToken,
@@ -91,7 +62,7 @@ impl SessionHub {
             inner: Arc::new(Inner {
                 store,
                 registry,
-                live: Mutex::new(HashMap::new()),
+                live: Arc::default(),
                 attached: Mutex::new(HashMap::new()),
                 shutdown,
                 max_frame_bytes,
@@ -226,91 +197,20 @@ impl SessionHub {
         self.inner.shutdown.cancelled()
     }
 
-    /// Live events of a session from now on.
-    pub fn subscribe(&self, id: Uuid) -> broadcast::Receiver<Arc<LiveEvent>> {
-        lock(&self.inner.live)
-            .entry(id)
-            .or_insert_with(|| broadcast::channel(LIVE_BUFFER).0)
-            .subscribe()
-    }
-
     /// Stored events of a session after `after`, then live ones, in seq order with none missing or doubled;
-    /// ends when the hub stops. What SSE, the WebSocket and the console's `sessions tail` follow.
+    /// ends when the hub stops. What SSE, the WebSocket and the console's `sessions tail` follow. Holds at
+    /// most one catch-up page ([`PAGE_BYTES`]) besides the event being yielded, however far behind it is.
     pub fn follow(
         &self,
         id: Uuid,
         after: u64,
     ) -> impl futures::Stream<Item = Arc<LiveEvent>> + Send + use<> {
-        /// Where a follower is: its subscription, the last seq it yielded, events read from the store and not
-        /// yet yielded, and whether it has caught up with the store (then only live events are read).
-        struct Follow {
-            hub: SessionHub,
-            rx: Option<broadcast::Receiver<Arc<LiveEvent>>>,
-            last: u64,
-            backlog: Vec<Arc<LiveEvent>>,
-            caught_up: bool,
-        }
-        let start = Follow {
-            hub: self.clone(),
-            rx: None,
-            last: after,
-            backlog: Vec::new(),
-            caught_up: false,
-        };
-        futures::stream::unfold(start, move |mut f| async move {
-            loop {
-                if let Some(ev) = f.backlog.pop() {
-                    return Some((ev, f));
-                }
-                let hub = f.hub.clone();
-                let receiver = f.rx.get_or_insert_with(|| hub.subscribe(id));
-                if !f.caught_up {
-                    // Catch up from the store (after subscribing, so nothing falls between).
-                    match hub.inner.store.session_events(&id, f.last, 256) {
-                        Ok(page) if !page.is_empty() => {
-                            f.last = page.last().map(|e| e.seq).unwrap_or(f.last);
-                            f.backlog = page
-                                .iter()
-                                .rev()
-                                .map(|e| Arc::new(LiveEvent::new(id, e)))
-                                .collect();
-                            continue;
-                        }
-                        Ok(_) => f.caught_up = true,
-                        Err(e) => {
-                            tracing::error!(session = %id, "reading events: {e}");
-                            return None;
-                        }
-                    }
-                }
-                let next = tokio::select! {
-                    () = hub.stopped() => return None,
-                    next = receiver.recv() => next,
-                };
-                match next {
-                    Ok(ev) if ev.seq <= f.last => {}
-                    Ok(ev) if ev.seq == f.last + 1 => {
-                        f.last = ev.seq;
-                        return Some((ev, f));
-                    }
-                    // A gap or a lagging subscriber: catch up from the store.
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => f.caught_up = false,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
+        live::follow(self.clone(), id, after)
     }
 
-    fn publish(&self, id: Uuid, events: &[SessionEvent]) {
-        let mut live = lock(&self.inner.live);
-        let Some(tx) = live.get(&id) else { return };
-        if tx.receiver_count() == 0 {
-            live.remove(&id);
-            return;
-        }
-        for ev in events {
-            let _ = tx.send(Arc::new(LiveEvent::new(id, ev)));
-        }
+    /// How many followers of session `id` are registered now (each `follow` stream being read counts once).
+    pub fn followers(&self, id: Uuid) -> usize {
+        self.inner.live.followers(id)
     }
 
     /// Makes sure an attach task follows the session (call after anything that may start its CLI).
@@ -447,12 +347,12 @@ impl SessionHub {
             let filled = store
                 .fill_session_hole(&id, last, seq)
                 .map_err(|e| e.to_string())?;
-            self.publish(id, &filled);
+            self.inner.live.publish(id, &filled);
         }
         let fresh = store
             .apply_session_events(&id, vec![ev])
             .map_err(|e| format!("storing event {seq}: {e}"))?;
-        self.publish(id, &fresh);
+        self.inner.live.publish(id, &fresh);
         Ok(())
     }
 }

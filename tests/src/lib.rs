@@ -6,6 +6,7 @@ pub mod console;
 pub mod mock;
 pub mod proxy;
 pub mod rbac_fx;
+pub mod seed;
 pub mod session_fx;
 
 use std::net::SocketAddr;
@@ -270,9 +271,14 @@ pub struct Api {
 impl Api {
     /// A client for `main`.
     pub fn new(main: &TestMain) -> Api {
+        Api::at(&format!("http://{}", main.http))
+    }
+
+    /// A client for the main at `base` (`http://host:port`), e.g. one running in another process.
+    pub fn at(base: &str) -> Api {
         Api {
             client: reqwest::Client::new(),
-            base: format!("http://{}", main.http),
+            base: base.to_string(),
             token: None,
             refresh: None,
         }
@@ -451,6 +457,15 @@ impl WsClient {
             .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
             .await
             .unwrap();
+    }
+
+    /// The next message of any kind; `None` once the connection has ended (or after [`WAIT`]).
+    pub async fn recv(&mut self) -> Option<tokio_tungstenite::tungstenite::Message> {
+        use futures::StreamExt;
+        tokio::time::timeout(WAIT, self.socket.next())
+            .await
+            .ok()??
+            .ok()
     }
 
     /// The next JSON text frame; panics after [`WAIT`] or if the connection ends.

@@ -56,12 +56,23 @@ pub enum ApiError {
     /// 429, with seconds to wait.
     #[error("too many attempts; try again in {0} s")]
     TooManyRequests(u64),
+    /// 429 `too_many_connections`: the user holds as many live connections (WebSocket, SSE) as allowed.
+    #[error("{0}")]
+    TooManyConnections(String),
     /// 500: logged in full, answered without detail.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
+    /// The stable `code` string of the error, as its JSON body carries it.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::NodeRefused { code, .. } => code,
+            _ => self.parts().1,
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -98,6 +109,9 @@ impl ApiError {
             ),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
+            ApiError::TooManyConnections(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

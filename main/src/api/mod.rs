@@ -9,6 +9,7 @@ mod fs;
 mod git;
 pub(crate) mod guard;
 mod keys;
+pub mod live;
 pub(crate) mod nodes;
 pub mod relay;
 pub(crate) mod sessions;

@@ -2,26 +2,37 @@
 //!
 //! Client → main, JSON text frames:
 //! - `{"type":"subscribe","session_id":"…","after_seq":N}`: stored events after N, then live ones;
-//!   re-subscribing replaces the previous subscription of that session.
+//!   re-subscribing replaces the previous subscription of that session (however its id is spelled: ids are
+//!   parsed and answered in their canonical form).
 //! - `{"type":"unsubscribe","session_id":"…"}`
 //! - `{"type":"ping"}`
 //!
 //! Main → client: `{"type":"subscribed","session_id","after_seq"}`,
 //! `{"type":"event","session_id","event":{…}}` (in seq order, none missing or doubled),
-//! `{"type":"unsubscribed","session_id"}`, `{"type":"pong"}`, and `{"type":"error","message"}` for a bad
-//! frame; a bad frame never closes the connection.
+//! `{"type":"unsubscribed","session_id"}`, `{"type":"pong"}`, and `{"type":"error","code","message"}` for a bad
+//! frame or a refused subscription; an error never closes the connection.
+//!
+//! Limits: a user holds at most `server.live_connections_per_user` live connections (429
+//! `too_many_connections` at the upgrade), a connection follows at most [`MAX_SUBSCRIPTIONS`] sessions
+//! (`too_many_subscriptions`), and a reader that takes nothing for `server.slow_consumer_timeout` is cut: the
+//! connection closes with code 1013 and a reason starting `slow_consumer`. What waits for a reader is bounded
+//! by bytes ([`super::live::OUTBOX_BYTES`]); followers read the store only as the reader takes events.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 use vibebridge_tunnel::session::SessionEvent;
 
+use super::live::{LiveGuard, OutboxReceiver, OutboxSender, outbox};
 use super::sessions::visible_session;
 use crate::AppState;
 use crate::auth::{self, Approved, AuthUser};
@@ -29,9 +40,9 @@ use crate::auth::{self, Approved, AuthUser};
 /// Largest frame a browser may send.
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Sessions one connection may follow at once.
-const MAX_SUBSCRIPTIONS: usize = 256;
-/// Outgoing frames buffered per connection before subscriptions wait for the browser.
-const OUTBOX: usize = 1024;
+pub const MAX_SUBSCRIPTIONS: usize = 32;
+/// How long a closing frame may take to leave before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Browser → main.
 #[derive(Deserialize, ts_rs::TS)]
@@ -85,6 +96,8 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[ts(optional)]
         session_id: Option<String>,
+        /// Stable code: `bad_frame`, `not_found`, `too_many_subscriptions`, `logged_out`, `access_lost`.
+        code: String,
         /// What went wrong and what to send instead.
         message: String,
     },
@@ -104,50 +117,92 @@ pub async fn upgrade(
                 .into(),
         ));
     }
+    let guard = state.live.open(who.user.id)?;
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| serve(state, who, socket)))
+        .on_upgrade(move |socket| serve(state, who, guard, socket)))
 }
 
 fn json_frame(frame: ServerFrame) -> Message {
     Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
 }
 
-fn error(session_id: Option<String>, message: String) -> Message {
+fn error(session_id: Option<String>, code: &str, message: String) -> Message {
     json_frame(ServerFrame::Error {
         session_id,
+        code: code.into(),
         message,
     })
 }
 
-async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
-    let (mut sink, mut incoming) = socket.split();
-    let (out, mut outbox) = mpsc::channel::<Message>(OUTBOX);
-    let writer = tokio::spawn(async move {
+/// Queues a frame for the browser; false once the connection is gone.
+async fn send(out: &OutboxSender<Message>, msg: Message) -> bool {
+    let size = match &msg {
+        Message::Text(t) => t.len(),
+        _ => 0,
+    };
+    out.send(msg, size).await.is_ok()
+}
+
+/// Writes queued frames to the socket until the outbox ends or a write makes no progress for `timeout`;
+/// then the connection is closed, with code 1013 and a `slow_consumer` reason in the latter case (and `cut`
+/// is cancelled so the connection's reader stops too).
+async fn write_out(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: OutboxReceiver<Message>,
+    timeout: Duration,
+    cut: CancellationToken,
+) {
+    let slow = 'out: loop {
+        let Some((msg, room)) = outbox.recv().await else {
+            break false;
+        };
         // Everything already queued goes out with one flush (one syscall under load, not one per event).
-        'out: while let Some(msg) = outbox.recv().await {
-            if sink.feed(msg).await.is_err() {
-                break;
+        let mut next = Some((msg, room));
+        while let Some((msg, room)) = next.take() {
+            match tokio::time::timeout(timeout, sink.feed(msg)).await {
+                Ok(Ok(())) => drop(room),
+                Ok(Err(_)) => break 'out false,
+                Err(_) => break 'out true,
             }
-            while let Ok(more) = outbox.try_recv() {
-                if sink.feed(more).await.is_err() {
-                    break 'out;
-                }
-            }
-            if sink.flush().await.is_err() {
-                break;
-            }
+            next = outbox.try_recv();
         }
-        let _ = sink.close().await;
+        match tokio::time::timeout(timeout, sink.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break false,
+            Err(_) => break true,
+        }
+    };
+    cut.cancel();
+    let close = slow.then(|| CloseFrame {
+        code: close_code::AGAIN,
+        reason: format!(
+            "slow_consumer: nothing was read for {}s; reconnect and subscribe from your last seq",
+            timeout.as_secs()
+        )
+        .into(),
     });
-    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    if slow {
+        tracing::info!("cut a live connection whose reader took nothing for {timeout:?}");
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(close))).await;
+}
+
+async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSocket) {
+    let (sink, mut incoming) = socket.split();
+    let (out, outbox) = outbox::<Message>();
+    let cut = CancellationToken::new();
+    let timeout = state.config.server.slow_consumer_timeout;
+    let writer = tokio::spawn(write_out(sink, outbox, timeout, cut.clone()));
+    let mut subs: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
     let login_lost = auth::access_lost(state.clone(), &who, |_, _| true);
     tokio::pin!(login_lost);
     loop {
         let msg = tokio::select! {
             msg = incoming.next() => msg,
+            () = cut.cancelled() => break,
             () = &mut login_lost => {
-                let _ = out.send(error(None, "logged out; log in again".into())).await;
+                send(&out, error(None, "logged_out", "logged out; log in again".into())).await;
                 break;
             }
         };
@@ -156,12 +211,8 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
             Message::Text(t) => t,
             Message::Close(_) => break,
             Message::Binary(_) => {
-                let _ = out
-                    .send(error(
-                        None,
-                        "binary frames are not understood; send JSON text frames".into(),
-                    ))
-                    .await;
+                let why = "binary frames are not understood; send JSON text frames";
+                send(&out, error(None, "bad_frame", why.into())).await;
                 continue;
             }
             _ => continue,
@@ -169,26 +220,29 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
         let frame = match serde_json::from_str::<ClientFrame>(&text) {
             Ok(f) => f,
             Err(e) => {
-                let _ = out
-                    .send(error(None, format!(
-                        "bad frame ({e}); expected {{\"type\":\"subscribe\",\"session_id\":…,\"after_seq\":N}}, \
-                         {{\"type\":\"unsubscribe\",\"session_id\":…}} or {{\"type\":\"ping\"}}"
-                    )))
-                    .await;
+                let why = format!(
+                    "bad frame ({e}); expected {{\"type\":\"subscribe\",\"session_id\":…,\"after_seq\":N}}, \
+                     {{\"type\":\"unsubscribe\",\"session_id\":…}} or {{\"type\":\"ping\"}}"
+                );
+                send(&out, error(None, "bad_frame", why)).await;
                 continue;
             }
         };
         match frame {
             ClientFrame::Ping => {
-                let _ = out.send(json_frame(ServerFrame::Pong)).await;
+                send(&out, json_frame(ServerFrame::Pong)).await;
             }
             ClientFrame::Unsubscribe { session_id } => {
-                if let Some(task) = subs.remove(&session_id) {
+                let Ok(id) = Uuid::parse_str(&session_id) else {
+                    let why = format!("no session {session_id:?}; session ids are UUIDs");
+                    send(&out, error(Some(session_id), "not_found", why)).await;
+                    continue;
+                };
+                if let Some(task) = subs.remove(&id) {
                     task.abort();
                 }
-                let _ = out
-                    .send(json_frame(ServerFrame::Unsubscribed { session_id }))
-                    .await;
+                let session_id = id.to_string();
+                send(&out, json_frame(ServerFrame::Unsubscribed { session_id })).await;
             }
             ClientFrame::Subscribe {
                 session_id,
@@ -197,56 +251,34 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
                 let session = match visible_session(&state, &who, &session_id) {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = out.send(error(Some(session_id), e.to_string())).await;
+                        send(&out, error(Some(session_id), e.code(), e.to_string())).await;
                         continue;
                     }
                 };
-                if !subs.contains_key(&session_id) && subs.len() >= MAX_SUBSCRIPTIONS {
-                    let _ = out
-                        .send(error(None, format!(
-                            "at most {MAX_SUBSCRIPTIONS} subscriptions per connection; unsubscribe first"
-                        )))
-                        .await;
+                // One follower per session, whatever spelling of its id the browser used.
+                let id = session.id;
+                subs.retain(|_, task| !task.is_finished());
+                if let Some(old) = subs.remove(&id) {
+                    old.abort();
+                } else if subs.len() >= MAX_SUBSCRIPTIONS {
+                    let why = format!(
+                        "this connection already follows {MAX_SUBSCRIPTIONS} sessions, the most one may; \
+                         unsubscribe from one first"
+                    );
+                    send(
+                        &out,
+                        error(Some(id.to_string()), "too_many_subscriptions", why),
+                    )
+                    .await;
                     continue;
                 }
-                if let Some(old) = subs.remove(&session_id) {
-                    old.abort();
-                }
-                let _ = out
-                    .send(json_frame(ServerFrame::Subscribed {
-                        session_id: session_id.clone(),
-                        after_seq,
-                    }))
-                    .await;
-                let (state, out, who) = (state.clone(), out.clone(), who.clone());
-                subs.insert(
-                    session_id.clone(),
-                    tokio::spawn(async move {
-                        let events = state.sessions.follow(session.id, after_seq);
-                        futures::pin_mut!(events);
-                        let lost = auth::access_lost(state.clone(), &who, |st, w| {
-                            visible_session(st, w, &session_id).is_ok()
-                        });
-                        tokio::pin!(lost);
-                        loop {
-                            tokio::select! {
-                                ev = events.next() => match ev {
-                                    Some(ev) => {
-                                        if out.send(Message::Text(ev.ws_frame.clone())).await.is_err() {
-                                            break;
-                                        }
-                                    }
-                                    None => break,
-                                },
-                                () = &mut lost => {
-                                    let why = "you no longer have access to this session".to_string();
-                                    let _ = out.send(error(Some(session_id.clone()), why)).await;
-                                    break;
-                                }
-                            }
-                        }
-                    }),
-                );
+                let subscribed = ServerFrame::Subscribed {
+                    session_id: id.to_string(),
+                    after_seq,
+                };
+                send(&out, json_frame(subscribed)).await;
+                let follower = follow(state.clone(), who.clone(), id, after_seq, out.clone());
+                subs.insert(id, tokio::spawn(follower));
             }
         }
     }
@@ -255,6 +287,38 @@ async fn serve(state: AppState, who: AuthUser, socket: WebSocket) {
     }
     drop(out);
     let _ = writer.await;
+    drop(guard);
+}
+
+/// One subscription: queues the session's events for the browser, reading the next one only once the
+/// outbox has room, until the connection ends or the user loses access.
+async fn follow(state: AppState, who: AuthUser, id: Uuid, after: u64, out: OutboxSender<Message>) {
+    let session_id = id.to_string();
+    let events = state.sessions.follow(id, after);
+    futures::pin_mut!(events);
+    let lost = auth::access_lost(state.clone(), &who, |st, w| {
+        visible_session(st, w, &session_id).is_ok()
+    });
+    tokio::pin!(lost);
+    loop {
+        let ev = tokio::select! {
+            // Nothing is read (from the store or the live window) for a browser that is not reading.
+            ev = async { out.ready().await.ok()?; events.next().await } => ev,
+            () = &mut lost => {
+                let why = "you no longer have access to this session".to_string();
+                send(&out, error(Some(session_id.clone()), "access_lost", why)).await;
+                return;
+            }
+        };
+        let Some(ev) = ev else { return };
+        if out
+            .send(Message::Text(ev.ws_frame.clone()), ev.size())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -274,6 +338,10 @@ mod tests {
             body: EventBody::UserMessage { text: "hi".into() },
         };
         let live = crate::sessions::LiveEvent::new(id, &ev);
+        assert_eq!(
+            serde_json::from_str::<SessionEvent>(live.json()).unwrap(),
+            ev
+        );
         match serde_json::from_str::<ServerFrame>(&live.ws_frame).unwrap() {
             ServerFrame::Event { session_id, event } => {
                 assert_eq!((session_id, event), (id.to_string(), ev));

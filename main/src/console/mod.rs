@@ -18,6 +18,7 @@ use russh::server::Msg;
 use russh::{Channel, ChannelWriteHalf};
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
 use commands::{Admin, Ctx, Follow, Outcome, Reply};
@@ -138,39 +139,43 @@ async fn follow_feed(
                 let Some(ev) = ev else {
                     return FollowEnd::Stopped;
                 };
-                let text = match serde_json::from_str(&ev.json) {
+                let text = match serde_json::from_str(ev.json()) {
                     Ok(parsed) if !json => printable(&format::event_line(&parsed), false),
-                    _ => printable(&format!("{}\n", ev.json), true),
+                    _ => printable(&format!("{}\n", ev.json()), true),
                 };
-                if !write(w, pty, &text).await {
-                    return FollowEnd::WriteFailed;
+                // A reader that stopped reading must not keep this follow (and its link) forever.
+                tokio::select! {
+                    end = &mut stop => return end,
+                    ok = write(w, pty, &text) => if !ok { return FollowEnd::WriteFailed },
                 }
             }
         }
         Follow::Audit => {
-            let mut sub = state.store.watch_audit();
+            let mut feed = state.store.follow_audit();
             loop {
-                let ev = tokio::select! {
+                let next = tokio::select! {
                     end = &mut stop => return end,
-                    ev = &mut sub => ev,
+                    next = feed.recv() => next,
                 };
-                let Some(sled::Event::Insert { value, .. }) = ev else {
-                    if ev.is_none() {
-                        return FollowEnd::Stopped;
+                let text = match next {
+                    Ok(entry) if json => {
+                        let value = serde_json::to_value(&*entry).unwrap_or(Value::Null);
+                        printable(&format!("{value}\n"), true)
                     }
-                    continue;
+                    Ok(entry) => printable(&format::audit_line(&entry), false),
+                    // This follower fell behind (its reader is slow); writers never wait for it.
+                    Err(RecvError::Lagged(missed)) if json => {
+                        format!("{}\n", serde_json::json!({ "skipped": missed }))
+                    }
+                    Err(RecvError::Lagged(missed)) => format!(
+                        "({missed} audit entries skipped: this follow fell behind; `audit tail -n N` lists them)\n"
+                    ),
+                    Err(RecvError::Closed) => return FollowEnd::Stopped,
                 };
-                let Ok(entry) = serde_json::from_slice::<crate::store::AuditEntry>(&value) else {
-                    continue;
-                };
-                let text = if json {
-                    let value = serde_json::to_value(&entry).unwrap_or(Value::Null);
-                    printable(&format!("{value}\n"), true)
-                } else {
-                    printable(&format::audit_line(&entry), false)
-                };
-                if !write(w, pty, &text).await {
-                    return FollowEnd::WriteFailed;
+                // A reader that stopped reading must not keep this follow (and its link) forever.
+                tokio::select! {
+                    end = &mut stop => return end,
+                    ok = write(w, pty, &text) => if !ok { return FollowEnd::WriteFailed },
                 }
             }
         }

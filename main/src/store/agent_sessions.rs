@@ -193,11 +193,28 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SessionEvent>, StoreError> {
+        self.session_events_page(id, after, limit, usize::MAX)
+    }
+
+    /// Stored events after `after`, oldest first: at most `limit` events, and no more than `max_bytes` of
+    /// stored JSON (but always the first event, whatever its size). A page's memory is bounded by bytes, not
+    /// by a count of events that may each be as large as a tunnel frame.
+    pub fn session_events_page(
+        &self,
+        id: &Uuid,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<SessionEvent>, StoreError> {
         let start = event_key(id, after.saturating_add(1));
         let end = event_key(id, u64::MAX);
-        let mut out = Vec::new();
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
         for item in self.session_events.range(start..=end).take(limit) {
             let (_, v) = item?;
+            if !out.is_empty() && bytes.saturating_add(v.len()) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(v.len());
             out.push(decode("session_events", &v)?);
         }
         Ok(out)

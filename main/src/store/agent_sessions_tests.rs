@@ -168,3 +168,35 @@ fn approval_ids_stay_with_their_session() {
     drop(store);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Proves a page stops at its byte budget (but always holds one event), so a page of large events
+/// stays small whatever the count asked for.
+#[test]
+fn pages_are_bounded_by_bytes() {
+    let (store, dir) = crate::store::temp();
+    let id = session(&store, "n1");
+    let big = |seq| {
+        ev(
+            seq,
+            EventBody::AssistantMessage {
+                message_id: "m".into(),
+                text: "x".repeat(100_000),
+            },
+        )
+    };
+    store
+        .apply_session_events(&id, (1..=10).map(big).collect())
+        .unwrap();
+    let seqs = |p: Vec<SessionEvent>| p.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(store.session_events_page(&id, 0, 256, 250_000).unwrap()),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(store.session_events_page(&id, 4, 256, 1000).unwrap()),
+        [5]
+    );
+    assert_eq!(store.session_events(&id, 0, 256).unwrap().len(), 10);
+    drop(store);
+    std::fs::remove_dir_all(dir).unwrap();
+}

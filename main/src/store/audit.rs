@@ -1,6 +1,14 @@
-//! The append-only audit log: who did what, when, from where.
+//! The append-only audit log: who did what, when, from where; and its live feed for followers.
+//!
+//! Followers (`audit tail --follow`) get new entries from a bounded broadcast channel, never from a sled
+//! watcher: sled's subscriber queue blocks the writer when a follower stops reading, which would block every
+//! audit write (logins included) on the async runtime. A follower that falls behind is told how many entries
+//! it missed instead.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use super::{Store, StoreError, decode, encode, now_ms};
 
@@ -60,6 +68,14 @@ impl AuditEvent {
     }
 }
 
+/// Entries the live audit feed keeps for followers that are behind.
+pub const AUDIT_FEED: usize = 1024;
+
+/// The sending side of the live audit feed, created with the store.
+pub(super) fn feed() -> broadcast::Sender<Arc<AuditEntry>> {
+    broadcast::channel(AUDIT_FEED).0
+}
+
 impl Store {
     /// Appends an event. Failures are logged, never fatal: the action already happened.
     pub fn audit(&self, event: AuditEvent) {
@@ -77,12 +93,15 @@ impl Store {
         };
         tracing::info!(actor = %entry.event.actor, action = %entry.event.action, target = ?entry.event.target, source = ?entry.event.source, "audit");
         self.audit.insert(seq.to_be_bytes(), encode(&entry))?;
+        // Never blocks: a follower that lags loses the oldest entries and is told so.
+        let _ = self.audit_feed.send(Arc::new(entry));
         Ok(())
     }
 
-    /// New audit entries as they are written.
-    pub fn watch_audit(&self) -> sled::Subscriber {
-        self.audit.watch_prefix(Vec::<u8>::new())
+    /// New audit entries as they are written. The channel is bounded ([`AUDIT_FEED`] entries): a receiver
+    /// that falls further behind gets `Lagged(n)` and goes on with newer entries; writers never wait for it.
+    pub fn follow_audit(&self) -> broadcast::Receiver<Arc<AuditEntry>> {
+        self.audit_feed.subscribe()
     }
 
     /// Up to `limit` entries older than `before` (all if `None`), newest first.
@@ -104,6 +123,45 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Proves a follower that never reads neither blocks audit writes nor holds more than the feed's bound:
+    /// it is told how many entries it missed, then gets the newest ones.
+    #[test]
+    fn stalled_follower_does_not_block_writes() {
+        let (store, dir) = crate::store::temp();
+        let mut stalled = store.follow_audit();
+        let n = AUDIT_FEED * 3;
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let writer = store.clone();
+        std::thread::spawn(move || {
+            for i in 0..n {
+                writer.audit(AuditEvent::new("system", "test").detail(format!("{i}")));
+            }
+            let _ = done_tx.send(());
+        });
+        if done
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .is_err()
+        {
+            // Dropping the store would wait for the blocked writer; fail instead of hanging.
+            std::mem::forget(store);
+            panic!("audit writes blocked behind a follower that does not read");
+        }
+        assert_eq!(store.audit_page(None, n + 1).unwrap().len(), n);
+        match stalled.try_recv() {
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                assert_eq!(missed as usize, n - AUDIT_FEED);
+            }
+            other => panic!("expected a lag report, got {other:?}"),
+        }
+        let next = stalled.try_recv().unwrap();
+        assert_eq!(
+            next.event.detail.as_deref(),
+            Some(&*format!("{}", n - AUDIT_FEED))
+        );
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     /// Proves entries come back newest first and page with `before`.
     #[test]

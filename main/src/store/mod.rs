@@ -69,6 +69,8 @@ pub struct Store {
     session_events: sled::Tree,
     approvals: sled::Tree,
     ssh_keys: sled::Tree,
+    /// New audit entries for live followers (bounded, never blocks a writer).
+    audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// Serialises multi-tree writes (user creation, enrolment) so invariants hold without sled transactions.
     write_lock: std::sync::Arc<Mutex<()>>,
 }
@@ -96,6 +98,7 @@ impl Store {
             approvals: db.open_tree("approvals")?,
             ssh_keys: db.open_tree("ssh_keys")?,
             db,
+            audit_feed: audit::feed(),
             write_lock: Default::default(),
         };
         store.check_schema(path)?;
@@ -136,14 +139,27 @@ impl Store {
         }
         let value = generate();
         self.meta.insert(name, value.as_bytes())?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(value)
     }
 
     /// Flushes everything to disk (on shutdown).
     pub fn flush(&self) -> anyhow::Result<()> {
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
+    }
+
+    /// Flushes to disk (fsync) without stalling the async runtime: on a multi-thread runtime the flush runs
+    /// in `block_in_place`, so the worker's other tasks move to another thread while the disk answers (a
+    /// slow or hung disk then delays only the request that needs durability, never the whole of main).
+    fn durable(&self) -> Result<(), sled::Error> {
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker {
+            tokio::task::block_in_place(|| self.db.flush()).map(drop)
+        } else {
+            self.db.flush().map(drop)
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

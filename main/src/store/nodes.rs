@@ -124,7 +124,7 @@ impl Store {
         };
         self.nodes.insert(id, encode(&record))?;
         self.node_keys.insert(&record.fingerprint, id)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(record)
     }
 
@@ -191,7 +191,7 @@ impl Store {
                 self.approvals.remove(key)?;
             }
         }
-        self.db.flush()?;
+        self.durable()?;
         Ok(Some(node))
     }
 }

@@ -49,7 +49,7 @@ impl Store {
             added_at: now_ms(),
         };
         self.ssh_keys.insert(fingerprint.as_bytes(), encode(&key))?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(key)
     }
 
@@ -81,7 +81,7 @@ impl Store {
             return Ok(None);
         };
         self.ssh_keys.remove(key.fingerprint.as_bytes())?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(Some(key))
     }
 }

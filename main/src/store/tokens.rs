@@ -63,7 +63,7 @@ impl Store {
         };
         self.node_tokens
             .insert(token_hash(&token), encode(&record))?;
-        self.db.flush()?;
+        self.durable()?;
         Ok((token, record))
     }
 
@@ -82,7 +82,7 @@ impl Store {
             record.uses_left -= 1;
             self.node_tokens.insert(&key, encode(&record))?;
         }
-        self.db.flush()?;
+        self.durable()?;
         Ok((record.expires_at > now_ms()).then_some(record))
     }
 
@@ -111,7 +111,7 @@ impl Store {
             let t: NodeToken = decode("node_tokens", &v)?;
             if t.id == id {
                 self.node_tokens.remove(k)?;
-                self.db.flush()?;
+                self.durable()?;
                 return Ok(Some(t));
             }
         }

@@ -119,7 +119,7 @@ impl Store {
         self.users.insert(user.id.0.as_bytes(), encode(&user))?;
         self.usernames
             .insert(username, user.id.0.as_bytes().to_vec())?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(user)
     }
 
@@ -192,7 +192,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         change(&mut user);
         self.users.insert(id.0.as_bytes(), encode(&user))?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(user)
     }
 }

@@ -2,10 +2,16 @@
 //! fan out) → browser WebSocket frame, with a scripted provider (`fake-claude`) standing in for the CLI.
 //! Baseline in the same run: the same provider's stdout read straight from a pipe.
 //!
-//! Prints event latency p50/p99 with 1 and 100 WebSocket subscribers, and events/s for one session.
+//! Prints event latency p50/p99 with 1 and 100 WebSocket subscribers, and events/s for one session; then
+//! main's memory with stalled followers: main in its own process (this binary as `helper-main`) serving a
+//! session of 300 events of 400 KiB, followed from seq 0 over 100 WebSockets that never read; its RSS is read
+//! while they stall (`server.slow_consumer_timeout` raised so none is cut during the measurement, and
+//! `server.live_connections_per_user` raised so one user may hold them all).
 //!
-//! Run: `cargo run --release -p vibebridge-tests --bin session-bench` (builds `fake-claude` too).
-//! Sizes via env: `VB_BENCH_LAT_EVENTS` (default 500, sent 2 ms apart), `VB_BENCH_THR_EVENTS` (default 20000).
+//! Run: `cargo run --release -p vibebridge-tests --bin session-bench` (builds `fake-claude` too);
+//! `session-bench --followers` prints only the memory row. Sizes via env: `VB_BENCH_LAT_EVENTS` (default
+//! 500, sent 2 ms apart), `VB_BENCH_THR_EVENTS` (default 20000), `VB_BENCH_FOLLOWERS` (default 100),
+//! `VB_BENCH_FOLLOW_EVENTS` (default 300), `VB_BENCH_FOLLOW_KIB` (default 400).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -183,8 +189,166 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
+/// Resident set size of a process in bytes (VmRSS), `None` if it is gone.
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// `helper-seed DIR COUNT KIB`: writes a session of COUNT events of KIB KiB into main's store at DIR, flushes,
+/// prints its id and exits (so the serving main starts as after a restart, its cache cold).
+fn helper_seed(dir: &str, count: u64, kib: usize) {
+    let store = vibebridge_main::Store::open(&std::path::Path::new(dir).join("db")).unwrap();
+    let owner = vibebridge_main::store::UserId(uuid::Uuid::now_v7());
+    let id = vibebridge_tests::seed::session(&store, owner, count, kib * 1024);
+    store.flush().unwrap();
+    println!("{id}");
+}
+
+/// `helper-main DIR`: main on fresh loopback ports with its store at DIR; prints `ready HTTP_ADDR`, serves until
+/// its stdin closes.
+async fn helper_main(dir: &str) {
+    let mut config = vibebridge_main::MainConfig::default();
+    config.database.path = dir.into();
+    config.server.live_connections_per_user = 1000;
+    config.server.slow_consumer_timeout = Duration::from_secs(3600);
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("ready {}", http.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+        stop.cancel();
+    });
+    vibebridge_main::serve(config, vibebridge_main::Listeners { http, ssh }, shutdown)
+        .await
+        .unwrap();
+}
+
+/// Main's RSS (own process) before and with `followers` WebSockets following a session of `count` events of
+/// `kib` KiB from seq 0 and never reading: `(idle, stalled peak)`.
+async fn followers_rss(followers: usize, count: u64, kib: usize) -> (u64, u64) {
+    let dir = TempDir::new("session-bench-followers");
+    let db = dir.path().join("main");
+    let exe = std::env::current_exe().unwrap();
+    let seeded = tokio::process::Command::new(&exe)
+        .args([
+            "helper-seed",
+            db.to_str().unwrap(),
+            &count.to_string(),
+            &kib.to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(seeded.status.success(), "seeding failed");
+    let id = String::from_utf8(seeded.stdout).unwrap().trim().to_string();
+    let mut child = tokio::process::Command::new(&exe)
+        .args(["helper-main", db.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("helper-main ended");
+        if let Some(a) = line.strip_prefix("ready ") {
+            break a.to_string();
+        }
+    };
+    let mut api = Api::at(&format!("http://{addr}"));
+    let (status, body) = api.auth(true, "bench", "benchmark password").await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = rss_bytes(pid).unwrap();
+    let mut sockets = Vec::new();
+    for _ in 0..followers {
+        let mut ws = WsClient::connect(&api).await.unwrap();
+        ws.send_text(&json!({"type": "subscribe", "session_id": id, "after_seq": 0}).to_string())
+            .await;
+        assert_eq!(ws.next().await["type"], "subscribed");
+        // From here on the socket is never read.
+        sockets.push(ws);
+    }
+    // Every follower fills its socket's buffers and stalls; sample until the figure settles.
+    let mut peak = 0;
+    let mut last_change = std::time::Instant::now();
+    let started = std::time::Instant::now();
+    while last_change.elapsed() < Duration::from_secs(5)
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = rss_bytes(pid).unwrap();
+        if now > peak + 1024 * 1024 {
+            last_change = std::time::Instant::now();
+        }
+        peak = peak.max(now);
+    }
+    drop(sockets);
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    (idle, peak)
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    match args.first().map(String::as_str) {
+        None => bench(true).await,
+        Some("--followers") => bench(false).await,
+        Some("helper-seed") => {
+            helper_seed(&arg(1), arg(2).parse().unwrap(), arg(3).parse().unwrap())
+        }
+        Some("helper-main") => helper_main(&arg(1)).await,
+        Some(other) => {
+            eprintln!("usage: session-bench [--followers]   (got {other:?})");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs the benchmark: the event path rows (if `path`), then the follower memory row.
+async fn bench(path: bool) {
+    if path {
+        event_path().await;
+    }
+    let followers = env_u64("VB_BENCH_FOLLOWERS", 100) as usize;
+    let count = env_u64("VB_BENCH_FOLLOW_EVENTS", 300);
+    let kib = env_u64("VB_BENCH_FOLLOW_KIB", 400) as usize;
+    let (idle, peak) = followers_rss(followers, count, kib).await;
+    let target = 200.0;
+    println!(
+        "\nMain's memory with stalled followers (main in its own process; {followers} WebSockets following one \
+         session of {count} × {kib} KiB events from seq 0, never reading)\n"
+    );
+    println!("| metric | main idle | with stalled followers | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| RSS, {followers} stalled followers | {:.1} MiB | {:.1} MiB | ≤ {target:.0} MiB, {} |",
+        mib(idle),
+        mib(peak),
+        if mib(peak) <= target { "PASS" } else { "FAIL" }
+    );
+}
+
+/// The event path rows: latency with 1 and 100 subscribers, events/s.
+async fn event_path() {
     let lat_events = env_u64("VB_BENCH_LAT_EVENTS", 500);
     let thr_events = env_u64("VB_BENCH_THR_EVENTS", 20_000);
     let interval_us = 2_000;

@@ -521,6 +521,10 @@ session_id: string, } | { "type": "pong" } | { "type": "error",
  */
 session_id?: string, 
 /**
+ * Stable code: `bad_frame`, `not_found`, `too_many_subscriptions`, `logged_out`, `access_lost`.
+ */
+code: string, 
+/**
  * What went wrong and what to send instead.
  */
 message: string, };

@@ -1,0 +1,101 @@
+//! A stalled `audit tail --follow` (the real OpenSSH client, its output never read) neither blocks audit
+//! writes nor freezes main: logins, which are audited, still answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use vibebridge_main::store::AuditEvent;
+use vibebridge_tests::{Api, TempDir, TestMain, WAIT};
+use vibebridge_tunnel::keys;
+
+/// Proves that while an admin's `audit tail --follow` stops reading, thousands of audit writes (far more
+/// than the SSH window, the pipe and the feed hold) still complete, and a login still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_audit_follower_blocks_nothing() {
+    let dir = TempDir::new("audit-follow-stall");
+    let main = TestMain::start(dir.path()).await;
+    let mut api = Api::new(&main);
+    api.auth(true, "alice", "correct horse battery").await;
+    let key_path = dir.path().join("alice_key");
+    let key = keys::load_or_generate(&key_path).unwrap();
+    let public = format!("{} alice@test", keys::public_openssh(key.public_key()));
+    let (status, body) = api
+        .post("/api/v1/auth/me/keys", json!({ "key": public }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let mut ssh = tokio::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-p", &main.ssh.port().to_string(), "-i"])
+        .arg(&key_path)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+        ])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "LogLevel=ERROR",
+            "admin@127.0.0.1",
+            "audit tail -n 1 --follow",
+        ])
+        // stdin stays open: its end (EOF) ends a follow.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ssh could not start (is openssh-client installed?)");
+    let mut out = ssh.stdout.take().unwrap();
+    let stdin = ssh.stdin.take().unwrap();
+    // Wait until the follow is live: a marker written now shows up in its output.
+    let mut seen = String::new();
+    tokio::time::timeout(WAIT, async {
+        while !seen.contains("test.ready") {
+            main.state
+                .store
+                .audit(AuditEvent::new("system", "test.ready"));
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout(std::time::Duration::from_millis(100), out.read(&mut buf))
+                .await
+                .unwrap_or(Ok(0))
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the follow did not start; it printed {seen:?}"));
+
+    // From here on nobody reads `out`: 20,000 entries of 2 KiB are 40 MiB of output.
+    let store = main.state.store.clone();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let detail = "d".repeat(2048);
+        for _ in 0..20_000 {
+            store.audit(AuditEvent::new("system", "test.flood").detail(detail.clone()));
+        }
+        let _ = done_tx.send(());
+    });
+    let written = tokio::task::spawn_blocking(move || done.recv_timeout(WAIT).is_ok())
+        .await
+        .unwrap();
+    assert!(written, "audit writes blocked behind a stalled follower");
+    let mut again = Api::new(&main);
+    let login = tokio::time::timeout(WAIT, again.auth(false, "alice", "correct horse battery"))
+        .await
+        .expect("login froze");
+    assert_eq!(login.0, 200, "{}", login.1);
+    drop((out, stdin));
+    let _ = ssh.kill().await;
+    main.stop().await;
+}
