@@ -4,11 +4,10 @@
 
 use std::process::Stdio;
 
-use serde_json::json;
 use tokio::io::AsyncReadExt;
 use vibebridge_main::store::AuditEvent;
+use vibebridge_tests::console::{add_key, keypair};
 use vibebridge_tests::{Api, TempDir, TestMain, WAIT};
-use vibebridge_tunnel::keys;
 
 /// Proves that while an admin's `audit tail --follow` stops reading, thousands of audit writes (far more
 /// than the SSH window, the pipe and the feed hold) still complete, and a login still answers.
@@ -18,12 +17,8 @@ async fn stalled_audit_follower_blocks_nothing() {
     let main = TestMain::start(dir.path()).await;
     let mut api = Api::new(&main);
     api.auth(true, "alice", "correct horse battery").await;
-    let key_path = dir.path().join("alice_key");
-    let key = keys::load_or_generate(&key_path).unwrap();
-    let public = format!("{} alice@test", keys::public_openssh(key.public_key()));
-    let (status, body) = api
-        .post("/api/v1/auth/me/keys", json!({ "key": public }))
-        .await;
+    let (key_path, public) = keypair(dir.path(), "alice_key");
+    let (status, body) = add_key(&api, &key_path, &public).await;
     assert_eq!(status, 201, "{body}");
 
     let mut ssh = tokio::process::Command::new("ssh")
