@@ -16,7 +16,14 @@ pub struct AuthSession {
     /// The generation of the one refresh token that may be used next; each use moves it on.
     #[serde(default)]
     pub refresh_generation: u64,
+    /// When the generation last moved on, ms since epoch.
+    #[serde(default)]
+    pub rotated_at: u64,
 }
+
+/// How long the refresh token just replaced still works: two tabs of one browser share the cookie
+/// and may both refresh at once; that is not a stolen copy.
+pub const REFRESH_GRACE_MS: u64 = 10_000;
 
 /// What presenting a refresh token did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +46,7 @@ impl Store {
             created_at: now,
             expires_at: now.saturating_add(ttl_ms),
             refresh_generation: 0,
+            rotated_at: 0,
         };
         self.auth_sessions.insert(sid.as_bytes(), encode(&s))?;
         Ok(sid)
@@ -60,17 +68,24 @@ impl Store {
     }
 
     /// Spends the refresh token of generation `presented`: the current one moves the session to the
-    /// next generation; an older one (a copy used twice) ends the whole session.
+    /// next generation; the one just replaced, within [`REFRESH_GRACE_MS`], gets the current generation
+    /// again; an older one (a copy used twice) ends the whole session.
     pub fn rotate_refresh(&self, sid: &str, presented: u64) -> Result<Rotation, StoreError> {
         let _guard = self.lock();
         let Some(mut s) = self.auth_session(sid)? else {
             return Ok(Rotation::Gone);
         };
+        let just_replaced = presented.saturating_add(1) == s.refresh_generation
+            && now_ms().saturating_sub(s.rotated_at) < REFRESH_GRACE_MS;
+        if just_replaced {
+            return Ok(Rotation::Rotated(s.refresh_generation));
+        }
         if s.refresh_generation != presented {
             self.auth_sessions.remove(sid.as_bytes())?;
             return Ok(Rotation::Reused);
         }
         s.refresh_generation += 1;
+        s.rotated_at = now_ms();
         self.auth_sessions.insert(sid.as_bytes(), encode(&s))?;
         Ok(Rotation::Rotated(s.refresh_generation))
     }
