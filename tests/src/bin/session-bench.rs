@@ -358,7 +358,11 @@ async fn event_path() {
     let (_, pipe_rate) = pipe_run(thr_events, 0).await;
 
     let dir = TempDir::new("session-bench");
-    let main = TestMain::start(dir.path()).await;
+    // Up to 100 WebSockets of one user: past the default per-user cap of live connections.
+    let main = TestMain::start_with(dir.path(), None, |c| {
+        c.server.live_connections_per_user = 1000;
+    })
+    .await;
     let mut api = Api::new(&main);
     api.auth(true, "bench", "benchmark password").await;
     let mut cfg = TestNode::enrolling(dir.path(), "bench", &main, main.ssh);
