@@ -164,7 +164,7 @@ impl Default for FilesystemConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ExecutionConfig {
     /// Run web terminals and agent CLIs as this user (name or uid) instead of the agent's own, so
-    /// they cannot read the agent's state. Needs root or `CAP_SETUID`+`CAP_SETGID`.
+    /// they cannot read the agent's state. Needs root or `CAP_SETUID`+`CAP_SETGID`+`CAP_KILL`, and `setpriv`.
     pub run_as: Option<String>,
     /// `run_as`, looked up at start.
     #[serde(skip)]

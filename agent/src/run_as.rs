@@ -3,7 +3,12 @@
 //! Without it, a shell or an agent CLI runs as the agent's own user and can read the agent's state
 //! directory (node key, session logs) like the agent itself. With it, they run as a user to whom that
 //! directory (0700, the agent's) is closed. The agent keeps only what it needs to switch: root, or the
-//! `CAP_SETUID` and `CAP_SETGID` capabilities (systemd: `AmbientCapabilities=CAP_SETUID CAP_SETGID`).
+//! `CAP_SETUID`, `CAP_SETGID` and `CAP_KILL` capabilities (systemd:
+//! `AmbientCapabilities=CAP_SETUID CAP_SETGID CAP_KILL`).
+//!
+//! The switch is made by util-linux's `setpriv`, which also sets the user's own supplementary groups and
+//! clears the inheritable and ambient capabilities: a switch between two non-root users would otherwise
+//! hand the child the agent's `CAP_SETUID`, and with it root.
 
 use std::path::PathBuf;
 
@@ -22,10 +27,13 @@ pub struct RunAs {
     pub home: PathBuf,
     /// Login shell (the web terminal's shell unless `terminal.default_shell` is set).
     pub shell: PathBuf,
+    /// `setpriv`, found on `PATH` at start.
+    pub setpriv: PathBuf,
 }
 
-/// `CAP_SETGID` and `CAP_SETUID` (capability numbers 6 and 7).
-const SWITCH_CAPS: u64 = (1 << 6) | (1 << 7);
+/// `CAP_KILL`, `CAP_SETGID` and `CAP_SETUID` (capability numbers 5, 6 and 7): switch to the user, and
+/// signal its processes (stop a turn, close a terminal).
+const SWITCH_CAPS: u64 = (1 << 5) | (1 << 6) | (1 << 7);
 
 impl RunAs {
     /// Looks `user` (a name or a numeric uid) up and checks this process may switch to it.
@@ -40,12 +48,24 @@ impl RunAs {
                 "execution.run_as: no user {user:?} on this machine; create it (useradd --system …) or fix the name"
             );
         };
+        let setpriv = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
+            .map(|d| d.join("setpriv"))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "execution.run_as needs `setpriv` (util-linux) to switch users safely; install util-linux"
+                )
+            })?;
         let run_as = RunAs {
             name: u.name,
             uid: u.uid.as_raw(),
             gid: u.gid.as_raw(),
             home: u.dir,
             shell: u.shell,
+            setpriv,
         };
         if run_as.uid == 0 {
             bail!(
@@ -62,12 +82,27 @@ impl RunAs {
         }
         if me != 0 && effective_caps().unwrap_or(0) & SWITCH_CAPS != SWITCH_CAPS {
             bail!(
-                "execution.run_as = {:?} needs the agent to run as root or with CAP_SETUID and CAP_SETGID \
-                 (systemd: AmbientCapabilities=CAP_SETUID CAP_SETGID)",
+                "execution.run_as = {:?} needs the agent to run as root or with CAP_SETUID, CAP_SETGID and \
+                 CAP_KILL (systemd: AmbientCapabilities=CAP_SETUID CAP_SETGID CAP_KILL)",
                 run_as.name
             );
         }
         Ok(run_as)
+    }
+
+    /// `program` run as this user: `setpriv` and its arguments, then the program (its own arguments
+    /// follow). The child gets the user's uid, gid and groups, and no capabilities.
+    pub fn command(&self, program: &std::path::Path) -> (PathBuf, Vec<std::ffi::OsString>) {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            format!("--reuid={}", self.uid).into(),
+            format!("--regid={}", self.gid).into(),
+            "--init-groups".into(),
+            "--inh-caps=-all".into(),
+            "--ambient-caps=-all".into(),
+            "--".into(),
+        ];
+        args.push(program.as_os_str().to_owned());
+        (self.setpriv.clone(), args)
     }
 
     /// The environment a login as this user would have (added over the agent's own).

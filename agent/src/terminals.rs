@@ -322,17 +322,22 @@ impl Terminals {
             .unwrap_or_else(|| PathBuf::from("/"));
         let (pty, pts) = pty_process::open()?;
         pty.resize(Size::new(open.rows, open.cols))?;
-        let command = pty_process::Command::new(&shell)
+        let command = match &self.inner.config.execution.user {
+            Some(user) => {
+                let (setpriv, prefix) = user.command(&shell);
+                pty_process::Command::new(setpriv)
+                    .args(prefix)
+                    .envs(user.env())
+            }
+            None => pty_process::Command::new(&shell),
+        };
+        let mut child = command
             .current_dir(&cwd)
             .env("TERM", "xterm-256color")
             .env("COLORTERM", "truecolor")
             .env_remove(crate::REGISTER_TOKEN_ENV)
-            .kill_on_drop(true);
-        let mut child = match &self.inner.config.execution.user {
-            Some(user) => command.uid(user.uid).gid(user.gid).envs(user.env()),
-            None => command,
-        }
-        .spawn(pts)?;
+            .kill_on_drop(true)
+            .spawn(pts)?;
         // The shell is a session leader: its pid is its process group.
         let pgid = child
             .id()

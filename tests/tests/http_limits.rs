@@ -34,9 +34,13 @@ async fn slow_headers_are_cut_off() {
         !String::from_utf8_lossy(&answer).contains("200 OK"),
         "an unfinished request was answered"
     );
-    // A connection that never sends a byte is cut off too (it would otherwise hold a slot).
+    // A connection that never sends a byte is cut off too (it would otherwise hold a slot), and so is
+    // one that sends a single byte of what could be an HTTP/2 preface.
     let mut silent = TcpStream::connect(main.http).await.unwrap();
     until_closed(&mut silent).await;
+    let mut one_byte = TcpStream::connect(main.http).await.unwrap();
+    one_byte.write_all(b"P").await.unwrap();
+    until_closed(&mut one_byte).await;
     // A complete request is still served.
     assert_eq!(Api::new(&main).get("/health").await.0, 200);
     main.stop().await;

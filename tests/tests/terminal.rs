@@ -465,7 +465,7 @@ async fn directory_listing_stays_inside_roots() {
     fx.main.stop().await;
 }
 
-/// Proves `execution.run_as` starts shells as that user, to whom the agent's own key is unreadable (needs root to switch).
+/// Proves `execution.run_as` starts shells as that user, with its groups and no capabilities, to whom the agent's key is unreadable (needs root).
 #[tokio::test]
 async fn run_as_shell_cannot_read_the_agent_state() {
     if !nix::unistd::geteuid().is_root() {
@@ -484,6 +484,15 @@ async fn run_as_shell_cannot_read_the_agent_state() {
     wait_prompt(&mut ws).await;
     type_line(&mut ws, "echo uid-$(id -u)-$((40+2))").await;
     read_until(&mut ws, "uid-65534-42").await;
+    // Only the user's own groups, and no capabilities at all (none to inherit, none ambient).
+    type_line(&mut ws, "echo groups-$(id -G | tr ' ' _)-$((40+2))").await;
+    read_until(&mut ws, "groups-65534-42").await;
+    type_line(
+        &mut ws,
+        "echo caps-$(grep -cE '^Cap(Inh|Prm|Eff|Amb):\\s+0+$' /proc/self/status)-$((40+2))",
+    )
+    .await;
+    read_until(&mut ws, "caps-4-42").await;
     type_line(
         &mut ws,
         &format!(

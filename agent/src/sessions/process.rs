@@ -67,7 +67,15 @@ impl Proc {
         }
         let raw = std::fs::File::create(&spec.raw_path)?;
         let stderr_log = std::fs::File::create(spec.raw_path.with_extension("stderr.log"))?;
-        let mut cmd = Command::new(spec.program);
+        let mut cmd = match spec.run_as {
+            Some(user) => {
+                let (setpriv, prefix) = user.command(spec.program);
+                let mut cmd = Command::new(setpriv);
+                cmd.args(prefix).envs(user.env());
+                cmd
+            }
+            None => Command::new(spec.program),
+        };
         cmd.args(&spec.args)
             .current_dir(spec.cwd)
             .envs(spec.env)
@@ -82,9 +90,6 @@ impl Proc {
             .kill_on_drop(true);
         // The enrolment token is the agent's business, never a CLI's.
         cmd.env_remove(crate::REGISTER_TOKEN_ENV);
-        if let Some(user) = spec.run_as {
-            cmd.uid(user.uid).gid(user.gid).envs(user.env());
-        }
         let mut child = cmd.spawn()?;
         let pgid = child
             .id()

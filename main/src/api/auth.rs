@@ -114,7 +114,10 @@ pub async fn register(
         .map_err(ApiError::TooManyRequests)?;
     check_username(&c.username)?;
     check_password(&c.password)?;
-    if !state.store.has_users() && !from_this_machine(client.peer, &headers) {
+    // Behind a proxy every visitor may look local, so with trusted proxies the code is always asked for.
+    let local =
+        from_this_machine(client.peer, &headers) && state.config.server.trusted_proxies.is_empty();
+    if !state.store.has_users() && !local {
         let given = c.setup_code.as_deref().unwrap_or_default();
         if !tokens_match(&state.setup_code, given) {
             state.store.audit(

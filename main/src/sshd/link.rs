@@ -17,6 +17,8 @@ use crate::store::{AuditEvent, NodeFlag, NodeFlagKind};
 pub struct Link {
     pub state: AppState,
     pub node_id: String,
+    /// The key it authenticated with; the enrolment must still be this one.
+    pub fingerprint: String,
     pub peer: SocketAddr,
     pub ssh: russh::server::Handle,
 }
@@ -36,8 +38,11 @@ impl Link {
             let claim = self.state.registry.claim(&self.node_id);
             let handshake = async {
                 match self.state.store.node(&self.node_id) {
-                    Ok(Some(_)) => self.handshake(&mut inbound).await,
-                    Ok(None) => Err("node revoked".to_string()),
+                    // Same id and same key: a revoked key cannot take over the id enrolled again since.
+                    Ok(Some(n)) if n.fingerprint == self.fingerprint => {
+                        self.handshake(&mut inbound).await
+                    }
+                    Ok(_) => Err("node revoked".to_string()),
                     Err(e) => Err(format!("reading the node record: {e}")),
                 }
             };

@@ -71,6 +71,7 @@ pub async fn run(
             peer,
             pending: None,
             principal: None,
+            node_fingerprint: String::new(),
             channel: None,
             console: std::collections::HashMap::new(),
             shutdown: shutdown.clone(),
@@ -145,6 +146,8 @@ struct Handler {
     /// A verified key main does not know, waiting for a register token.
     pending: Option<(String, PublicKey)>,
     principal: Option<Principal>,
+    /// The fingerprint a node authenticated with: its link must still be that enrolment.
+    node_fingerprint: String,
     channel: Option<Channel<Msg>>,
     /// Console channels waiting for their shell or exec request, with whether a PTY was asked for.
     console: std::collections::HashMap<ChannelId, (Channel<Msg>, bool)>,
@@ -241,6 +244,7 @@ impl russh::server::Handler for Handler {
             .flatten();
         match known {
             Some(node) if node.id == user => {
+                self.node_fingerprint = fingerprint.clone();
                 self.principal = Some(Principal::Node(node.id));
                 return Ok(Auth::Accept);
             }
@@ -323,6 +327,7 @@ impl russh::server::Handler for Handler {
                     &node_id,
                     Some(format!("fingerprint {fingerprint}")),
                 );
+                self.node_fingerprint = fingerprint.clone();
                 self.principal = Some(Principal::Node(node_id));
                 Ok(Auth::Accept)
             }
@@ -439,6 +444,7 @@ impl russh::server::Handler for Handler {
                 let link = link::Link {
                     state: self.state.clone(),
                     node_id: node_id.clone(),
+                    fingerprint: self.node_fingerprint.clone(),
                     peer: self.peer,
                     ssh: session.handle(),
                 };

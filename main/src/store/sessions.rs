@@ -63,6 +63,8 @@ impl Store {
 
     /// Ends a session (logout).
     pub fn revoke_auth_session(&self, sid: &str) -> Result<(), StoreError> {
+        // Under the lock a refresh rotates under, so a rotation racing this cannot put it back.
+        let _guard = self.lock();
         self.auth_sessions.remove(sid.as_bytes())?;
         Ok(())
     }
@@ -96,6 +98,7 @@ impl Store {
         user: UserId,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
+        let _guard = self.lock();
         let mut ended = 0;
         for entry in self.auth_sessions.iter() {
             let (sid, v) = entry?;
