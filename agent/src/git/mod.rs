@@ -55,16 +55,6 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
         ));
     }
     let repo = Repo::open(fs, req.repo())?;
-    let named: Vec<&String> = match &req {
-        GitRequest::Diff { path, .. } => path.iter().collect(),
-        GitRequest::Stage { paths, .. }
-        | GitRequest::Unstage { paths, .. }
-        | GitRequest::Discard { paths, .. } => paths.iter().collect(),
-        _ => Vec::new(),
-    };
-    for path in named {
-        repo.refuse_protected(path)?;
-    }
     Ok(match req {
         GitRequest::Status { .. } => GitAnswer::Status(status::read(&repo)?),
         GitRequest::Diff {
@@ -273,8 +263,19 @@ impl Repo {
             || (self.hide_dots && path.split(|b| *b == b'/').any(|c| c.starts_with(b".")))
     }
 
-    /// `rel`, unless it is a dot-file this node hides.
+    /// `rel`, unless it is one this node never touches: inside a state directory (`protected_state`),
+    /// or a dot-file under `filesystem.hidden = "deny"` (`hidden_denied`).
     fn visible(&self, rel: String) -> Result<String, GitError> {
+        if let Some(state) = self.protected.iter().find(|p| covers(p, rel.as_bytes())) {
+            return Err(GitError::new(
+                vibebridge_tunnel::fs::ERR_PROTECTED,
+                format!(
+                    "{rel:?} is inside {state}, a VibeBridge state directory (node key, databases, session \
+                     logs); git operations never show, stage or discard it. Add it to .gitignore, or move the \
+                     state out of the work tree (database.path)"
+                ),
+            ));
+        }
         if self.hides(rel.as_bytes()) {
             return Err(hidden(&rel));
         }
@@ -300,22 +301,6 @@ impl Repo {
     pub(crate) fn is_protected(&self, path: &[u8]) -> bool {
         let path = path.strip_suffix(b"/").unwrap_or(path);
         self.protected.iter().any(|p| covers(p, path))
-    }
-
-    /// Refuses a request path that names a state directory or something inside it.
-    fn refuse_protected(&self, path: &str) -> Result<(), GitError> {
-        let rel = path.trim_matches('/');
-        match self.protected.iter().find(|p| covers(p, rel.as_bytes())) {
-            Some(state) => Err(GitError::new(
-                vibebridge_tunnel::fs::ERR_PROTECTED,
-                format!(
-                    "{path:?} is inside {state}, a VibeBridge state directory (node key, databases, session \
-                     logs); git operations never show, stage or discard it. Add it to .gitignore, or move the \
-                     state out of the work tree (database.path)"
-                ),
-            )),
-            None => Ok(()),
-        }
     }
 }
 
