@@ -54,10 +54,21 @@ pub fn resolve_dir(
     if !contains(&canonical(roots), &real) {
         return Err(outside(path, &real, roots));
     }
-    if let Some(state) = canonical(protected).iter().find(|p| real.starts_with(p)) {
-        return Err(protected_refusal(path, state));
-    }
+    outside_protected(&canonical(protected), path, &real)?;
     Ok(real)
+}
+
+/// Refuses `real` (canonical, or an entry under a canonical parent), asked for as `asked`, when it is
+/// or lies inside one of the canonical state directories.
+pub fn outside_protected(
+    canonical_protected: &[PathBuf],
+    asked: &str,
+    real: &Path,
+) -> Result<(), PathError> {
+    match canonical_protected.iter().find(|p| real.starts_with(p)) {
+        Some(state) => Err(protected_refusal(asked, state)),
+        None => Ok(()),
+    }
 }
 
 /// The refusal for `asked`, which is or lies inside the state directory `state`.

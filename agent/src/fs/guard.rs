@@ -87,10 +87,16 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// Whether `path` is, or lies inside, a state directory: left out of listings.
-    pub fn is_protected(&self, path: &Path) -> bool {
-        let real = std::fs::canonicalize(path);
-        let real = real.as_deref().unwrap_or(path);
+    /// Whether the listing entry `path` (a canonical directory joined with a name) is, or leads into,
+    /// a state directory: left out of listings. Only a symlink needs resolving to tell.
+    pub fn is_protected(&self, path: &Path, symlink: bool) -> bool {
+        let resolved;
+        let real = if symlink {
+            resolved = std::fs::canonicalize(path);
+            resolved.as_deref().unwrap_or(path)
+        } else {
+            path
+        };
         self.protected.iter().any(|p| real.starts_with(p))
     }
 
@@ -166,9 +172,7 @@ impl<'a> Guard<'a> {
             ));
         }
         let full = real_parent.join(name);
-        if let Some(state) = self.protected.iter().find(|p| full.starts_with(p)) {
-            return Err(roots::protected_refusal(path, state).into());
-        }
+        roots::outside_protected(&self.protected, path, &full)?;
         self.check_hidden(path, &full)?;
         Ok((real_parent, full))
     }
@@ -215,9 +219,7 @@ impl<'a> Guard<'a> {
         if !self.inside(real) {
             return Err(roots::outside(asked, real, &self.cfg.roots).into());
         }
-        if let Some(state) = self.protected.iter().find(|p| real.starts_with(p)) {
-            return Err(roots::protected_refusal(asked, state).into());
-        }
+        roots::outside_protected(&self.protected, asked, real)?;
         self.check_hidden(asked, real)
     }
 

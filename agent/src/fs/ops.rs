@@ -41,7 +41,9 @@ pub fn list(guard: &Guard<'_>, path: Option<&str>, dirs_only: bool) -> Result<Di
             continue;
         }
         let path = dir.join(&raw);
-        if guard.is_protected(&path) {
+        // A file system that does not say the type (Unknown) may be hiding a symlink: resolve it too.
+        let maybe_link = matches!(file_type, RawType::Symlink | RawType::Unknown);
+        if guard.is_protected(&path, maybe_link) {
             continue;
         }
         let is_dir = match file_type {
