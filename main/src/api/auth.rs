@@ -270,11 +270,8 @@ pub async fn refresh(
 ) -> Result<Response, ApiError> {
     let token = refresh_token_from(&headers, body)
         .ok_or_else(|| ApiError::Unauthorized("no refresh token; log in again".into()))?;
-    let who = auth::authenticate(&state, &token, TokenKind::Refresh)?;
-    let presented = state
-        .jwt
-        .verify(&token, TokenKind::Refresh)
-        .map_or(0, |c| c.generation);
+    let (who, claims) = auth::authenticate_claims(&state, &token, TokenKind::Refresh)?;
+    let presented = claims.generation;
     // Each refresh token works once; a second use means a copy exists, so the login ends for everyone.
     let generation = match state.store.rotate_refresh(&who.sid, presented)? {
         Rotation::Rotated(g) => g,

@@ -60,6 +60,15 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Resolves a token of `kind` to a live session and its user.
 pub fn authenticate(state: &AppState, token: &str, kind: TokenKind) -> Result<AuthUser, ApiError> {
+    authenticate_claims(state, token, kind).map(|(who, _)| who)
+}
+
+/// [`authenticate`], also giving the token's claims (a refresh needs its generation).
+pub fn authenticate_claims(
+    state: &AppState,
+    token: &str,
+    kind: TokenKind,
+) -> Result<(AuthUser, jwt::Claims), ApiError> {
     let expired = || ApiError::Unauthorized("session expired or invalid; log in again".into());
     let claims = state.jwt.verify(token, kind).ok_or_else(expired)?;
     let session = state.store.auth_session(&claims.sid)?.ok_or_else(expired)?;
@@ -72,10 +81,11 @@ pub fn authenticate(state: &AppState, token: &str, kind: TokenKind) -> Result<Au
             "this account is disabled; ask an admin".into(),
         ));
     }
-    Ok(AuthUser {
+    let who = AuthUser {
         user,
-        sid: claims.sid,
-    })
+        sid: claims.sid.clone(),
+    };
+    Ok((who, claims))
 }
 
 /// How often a long-lived connection re-checks the access it was opened with ([`access_lost`]).
