@@ -63,9 +63,10 @@ impl Identity {
     /// Loads (or creates on first start) the key and id under `database.path`.
     pub fn load(config: &NodeConfig) -> anyhow::Result<Identity> {
         let dir = &config.database.path;
-        keys::secure_state_dir(dir).with_context(|| {
-            format!("preparing the state dir {} (database.path)", dir.display())
-        })?;
+        // Created private here; the agent makes everything in it private once its stores are open.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .with_context(|| format!("creating the state dir {} (database.path)", dir.display()))?;
         let key = keys::load_or_generate(&key_path(dir))?;
         let node_id = match &config.node.id {
             Some(id) => id.clone(),

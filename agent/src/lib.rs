@@ -63,7 +63,7 @@ impl Agent {
             .push(config.database.path.clone());
         let shared = std::sync::Arc::new(config.clone());
         let sessions = sessions::Sessions::open(shared.clone(), shutdown.child_token())?;
-        // After the session store exists, so its files are covered too.
+        // Once, after the session store exists, so its files are covered too.
         vibebridge_tunnel::keys::secure_state_dir(&config.database.path)?;
         let terminals = terminals::Terminals::new(shared.clone());
         let services = streams::Services {
