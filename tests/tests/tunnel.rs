@@ -188,6 +188,33 @@ fn hello(id: &str) -> Hello {
     }
 }
 
+/// A node's link made by hand: authenticated as `id` with the key in `key_file` (enrolling with `token`)
+/// and the tunnel's control stream open, before any hello. The receiver keeps inbound streams alive.
+async fn raw_link(
+    main: &TestMain,
+    id: &str,
+    key_file: &std::path::Path,
+    token: Option<String>,
+) -> (
+    mux::MuxHandle,
+    tokio::sync::mpsc::Receiver<mux::TunnelStream>,
+    mux::TunnelStream,
+) {
+    let key = vibebridge_tunnel::keys::load_or_generate(key_file).unwrap();
+    let dial = Dial {
+        addr: main.ssh.to_string(),
+        node_id: id.into(),
+        key: std::sync::Arc::new(key),
+        register_token: token,
+        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
+        tunnel: vibebridge_tests::fast_tunnel(),
+    };
+    let conn = client::connect(&dial).await.unwrap();
+    let (mux, inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
+    let control = mux.open(&Open::Control).await.unwrap();
+    (mux, inbound, control)
+}
+
 /// Proves a revocation made after a node authenticated but before its hello wins: the hello is never welcomed.
 #[tokio::test]
 async fn revocation_between_auth_and_hello_wins() {
@@ -195,19 +222,9 @@ async fn revocation_between_auth_and_hello_wins() {
     let main = TestMain::start(dir.path()).await;
     let mut api = Api::new(&main);
     api.auth(true, "alice", "password123").await;
-    let key = vibebridge_tunnel::keys::load_or_generate(&dir.path().join("k")).unwrap();
-    let dial = Dial {
-        addr: main.ssh.to_string(),
-        node_id: "n1".into(),
-        key: std::sync::Arc::new(key),
-        register_token: Some(main.token()),
-        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
-        tunnel: vibebridge_tests::fast_tunnel(),
-    };
     // Authenticated (enrolled) and the tunnel subsystem open, but no hello yet.
-    let conn = client::connect(&dial).await.unwrap();
-    let (mux, _inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
-    let mut control = mux.open(&Open::Control).await.unwrap();
+    let (mux, _inbound, mut control) =
+        raw_link(&main, "n1", &dir.path().join("k"), Some(main.token())).await;
 
     let (status, body) = api.delete("/api/v1/nodes/n1").await;
     assert_eq!(status, 200, "{body}");
@@ -242,18 +259,7 @@ async fn cloned_key_is_refused_and_flagged() {
     let first = main.wait_online("n1").await;
 
     let key_file = dir.path().join("node-n1").join("node_ed25519_key");
-    let key = vibebridge_tunnel::keys::load_or_generate(&key_file).unwrap();
-    let dial = Dial {
-        addr: main.ssh.to_string(),
-        node_id: "n1".into(),
-        key: std::sync::Arc::new(key),
-        register_token: None,
-        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
-        tunnel: vibebridge_tests::fast_tunnel(),
-    };
-    let conn = client::connect(&dial).await.unwrap();
-    let (mux, _inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
-    let mut control = mux.open(&Open::Control).await.unwrap();
+    let (_mux, _inbound, mut control) = raw_link(&main, "n1", &key_file, None).await;
     write_frame(&mut control, &ControlFrame::Hello(hello("n1")), 1 << 20)
         .await
         .unwrap();
@@ -387,28 +393,12 @@ async fn tofu_refuses_a_changed_main_key() {
 async fn version_mismatch_is_refused_with_both_versions() {
     let dir = TempDir::new("version");
     let main = TestMain::start(dir.path()).await;
-    let key = vibebridge_tunnel::keys::load_or_generate(&dir.path().join("k")).unwrap();
-    let dial = Dial {
-        addr: main.ssh.to_string(),
-        node_id: "future".into(),
-        key: std::sync::Arc::new(key),
-        register_token: Some(main.token()),
-        host_key: HostKeyPolicy::Pinned(main.fingerprint.clone()),
-        tunnel: vibebridge_tests::fast_tunnel(),
-    };
-    let conn = client::connect(&dial).await.unwrap();
-    let (mux, _inbound) = mux::spawn(conn.io, Mode::Client, &dial.tunnel);
-    let mut control = mux.open(&Open::Control).await.unwrap();
+    let (mux, _inbound, mut control) =
+        raw_link(&main, "future", &dir.path().join("k"), Some(main.token())).await;
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION + 41,
-        node_id: "future".into(),
-        name: "future".into(),
-        hostname: "h".into(),
-        os: "linux/x86_64".into(),
-        labels: vec![],
-        capabilities: vec![],
-        providers: vec![],
         agent_version: "9.0.0".into(),
+        ..hello("future")
     };
     write_frame(&mut control, &ControlFrame::Hello(hello), 1 << 20)
         .await
