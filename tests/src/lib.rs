@@ -69,6 +69,25 @@ pub fn fast_tunnel() -> TunnelConfig {
     }
 }
 
+/// A fresh ed25519 key and its OpenSSH public line.
+pub fn ssh_key() -> (russh::keys::PrivateKey, String) {
+    let key = russh::keys::PrivateKey::random(
+        &mut vibebridge_tunnel::keys::rng(),
+        russh::keys::Algorithm::Ed25519,
+    )
+    .expect("generating an ed25519 key");
+    let line = vibebridge_tunnel::keys::public_openssh(key.public_key());
+    (key, line)
+}
+
+/// `key`'s SSH signature (SSHSIG, PEM) over `message` in `namespace`, as `ssh-keygen -Y sign` writes it.
+pub fn sshsig(key: &russh::keys::PrivateKey, namespace: &str, message: &str) -> String {
+    key.sign(namespace, russh::keys::HashAlg::Sha512, message.as_bytes())
+        .expect("signing")
+        .to_pem(russh::keys::ssh_key::LineEnding::LF)
+        .expect("encoding a signature")
+}
+
 /// How long tests wait for a state change before failing.
 pub const WAIT: Duration = Duration::from_secs(20);
 

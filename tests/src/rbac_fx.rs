@@ -235,11 +235,7 @@ impl Fx {
             .replace("{password}", password);
         if out.contains("{pubkey}") {
             // A new key, proven: the challenge main would give this caller, signed by the key.
-            let key = russh::keys::PrivateKey::random(
-                &mut vibebridge_tunnel::keys::rng(),
-                russh::keys::Algorithm::Ed25519,
-            )
-            .unwrap();
+            let (key, line) = crate::ssh_key();
             let user = login.id.map(|u| u.to_string()).unwrap_or_default();
             let challenge = self
                 .main
@@ -252,20 +248,9 @@ impl Fx {
                     std::time::Duration::from_secs(600),
                 )
                 .unwrap();
-            let signature = key
-                .sign(
-                    "vibebridge-key",
-                    russh::keys::HashAlg::Sha512,
-                    challenge.as_bytes(),
-                )
-                .unwrap()
-                .to_pem(russh::keys::ssh_key::LineEnding::LF)
-                .unwrap();
+            let signature = crate::sshsig(&key, "vibebridge-key", &challenge);
             out = out
-                .replace(
-                    "{pubkey}",
-                    &vibebridge_tunnel::keys::public_openssh(key.public_key()),
-                )
+                .replace("{pubkey}", &line)
                 .replace("{challenge}", &challenge)
                 .replace("{signature}", &signature.replace('\n', "\\n"));
         }
@@ -400,16 +385,8 @@ async fn register(main: &TestMain, name: &str) -> Login {
 
 /// A fresh ed25519 public key: its OpenSSH line and fingerprint.
 fn public_key() -> (String, String) {
-    let key = russh::keys::PrivateKey::random(
-        &mut vibebridge_tunnel::keys::rng(),
-        russh::keys::Algorithm::Ed25519,
-    )
-    .unwrap();
-    let public = key.public_key();
-    (
-        vibebridge_tunnel::keys::public_openssh(public),
-        vibebridge_tunnel::keys::fingerprint(public),
-    )
+    let (key, line) = crate::ssh_key();
+    (line, vibebridge_tunnel::keys::fingerprint(key.public_key()))
 }
 
 /// A git repository on branch `main` with `readme.txt` committed.

@@ -2,7 +2,9 @@
 //! node visibility per owner/member, the audit log, and clear errors for bad bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WAIT, WsClient};
+use vibebridge_tests::{
+    Api, SseReader, TempDir, TestMain, TestNode, WAIT, WsClient, ssh_key, sshsig,
+};
 
 /// Proves a fresh main cannot be claimed from elsewhere: a forwarded first sign-up needs the setup code main printed.
 #[tokio::test]
@@ -692,29 +694,6 @@ async fn foreign_hosts_and_cross_site_writes_are_refused() {
     main.stop().await;
 }
 
-/// A fresh ed25519 key and its OpenSSH public line.
-fn new_key() -> (russh::keys::PrivateKey, String) {
-    let key = russh::keys::PrivateKey::random(
-        &mut vibebridge_tunnel::keys::rng(),
-        russh::keys::Algorithm::Ed25519,
-    )
-    .unwrap();
-    let line = vibebridge_tunnel::keys::public_openssh(key.public_key());
-    (key, line)
-}
-
-/// `key`'s SSHSIG over `challenge` in `namespace`.
-fn sign(key: &russh::keys::PrivateKey, namespace: &str, challenge: &str) -> String {
-    key.sign(
-        namespace,
-        russh::keys::HashAlg::Sha512,
-        challenge.as_bytes(),
-    )
-    .unwrap()
-    .to_pem(russh::keys::ssh_key::LineEnding::LF)
-    .unwrap()
-}
-
 /// Proves an SSH key is added only with its holder's signature over a challenge issued to that same user.
 #[tokio::test]
 async fn ssh_keys_need_proof_of_possession() {
@@ -755,8 +734,8 @@ async fn ssh_keys_need_proof_of_possession() {
         let api = api.clone();
         async move { api.post("/api/v1/auth/me/keys", body).await }
     };
-    let (key, line) = new_key();
-    let (other, _) = new_key();
+    let (key, line) = ssh_key();
+    let (other, _) = ssh_key();
     let mine = challenge(&alice).await;
     let bobs = challenge(&bob).await;
 
@@ -770,9 +749,9 @@ async fn ssh_keys_need_proof_of_possession() {
         "{body}"
     );
     for (c, s) in [
-        (&mine, sign(&other, "vibebridge-key", &mine)),
-        (&mine, sign(&key, "another-namespace", &mine)),
-        (&bobs, sign(&key, "vibebridge-key", &bobs)),
+        (&mine, sshsig(&other, "vibebridge-key", &mine)),
+        (&mine, sshsig(&key, "another-namespace", &mine)),
+        (&bobs, sshsig(&key, "vibebridge-key", &bobs)),
         (&mine, "not a signature".to_string()),
     ] {
         let (status, body) = add(&alice, &line, Some(c), Some(s)).await;
@@ -792,7 +771,7 @@ async fn ssh_keys_need_proof_of_possession() {
         &alice,
         &line,
         Some(&mine),
-        Some(sign(&key, "vibebridge-key", &mine)),
+        Some(sshsig(&key, "vibebridge-key", &mine)),
     )
     .await;
     assert_eq!(status, 201, "{body}");
