@@ -3,12 +3,12 @@
 //! (`server.live_connections_per_user`), and outboxes bounded by bytes between followers and a socket, whose
 //! reader is cut (with a reason) once it takes nothing for `server.slow_consumer_timeout`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::ApiError;
+use super::quota::{Quota, QuotaGuard};
 use crate::store::UserId;
 
 /// Bytes one live connection may have queued for its reader, beyond what the socket itself buffers.
@@ -19,58 +19,35 @@ const MESSAGE_OVERHEAD: usize = 64;
 /// Live connections open per user.
 pub struct LiveConnections {
     per_user: usize,
-    open: Mutex<HashMap<UserId, usize>>,
+    open: Arc<Quota<UserId>>,
 }
 
 /// One open live connection, counted against its user until dropped.
-pub struct LiveGuard {
-    conns: Arc<LiveConnections>,
-    user: UserId,
-}
+pub type LiveGuard = QuotaGuard<UserId>;
 
 impl LiveConnections {
     /// At most `per_user` live connections per user.
     pub fn new(per_user: usize) -> Arc<LiveConnections> {
         Arc::new(LiveConnections {
             per_user,
-            open: Mutex::new(HashMap::new()),
+            open: Quota::new(),
         })
     }
 
     /// Counts a new live connection of `user`; `too_many_connections` (429) past the cap.
-    pub fn open(self: &Arc<Self>, user: UserId) -> Result<LiveGuard, ApiError> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(user).or_insert(0);
-        if *n >= self.per_user {
-            return Err(ApiError::TooManyConnections(format!(
+    pub fn open(&self, user: UserId) -> Result<LiveGuard, ApiError> {
+        self.open.take(user, self.per_user).ok_or_else(|| {
+            ApiError::TooManyConnections(format!(
                 "you already hold {} live connections (WebSocket and event streams), the most one user may \
                  (server.live_connections_per_user); close other tabs or streams and try again",
                 self.per_user
-            )));
-        }
-        *n += 1;
-        Ok(LiveGuard {
-            conns: self.clone(),
-            user,
+            ))
         })
     }
 
     /// Live connections `user` holds now.
     pub fn count(&self, user: UserId) -> usize {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(&user).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        let mut open = self.conns.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.user) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.user);
-            }
-        }
+        self.open.count(&user)
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod guard;
 mod keys;
 pub mod live;
 pub(crate) mod nodes;
+pub mod quota;
 pub mod relay;
 pub(crate) mod sessions;
 mod terminal;

@@ -2,6 +2,7 @@
 //! frame within a deadline, and turn every way that can fail into an [`ApiError`] that says what to do.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -10,6 +11,7 @@ use vibebridge_tunnel::mux::{MuxError, TunnelStream};
 use vibebridge_tunnel::protocol::Open;
 
 use super::ApiError;
+use super::quota::{Quota, QuotaGuard};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::registry::OpenError;
@@ -17,58 +19,36 @@ use crate::store::{AuditEvent, UserId};
 
 /// How many streams each user has open to each node through the file API: one user's downloads and
 /// uploads may take at most a quarter of a node's `tunnel.max_streams`, so the rest stay for others.
-#[derive(Default)]
 pub struct StreamShares {
-    open: std::sync::Mutex<std::collections::HashMap<(String, UserId), usize>>,
+    open: Arc<Quota<(String, UserId)>>,
 }
 
 /// One stream of a user's share; given back when dropped.
-pub struct SharePermit {
-    shares: std::sync::Arc<StreamShares>,
-    key: (String, UserId),
-}
+pub type SharePermit = QuotaGuard<(String, UserId)>;
 
-impl Drop for SharePermit {
-    fn drop(&mut self) {
-        let mut open = self.shares.lock();
-        if let Some(n) = open.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
+impl Default for StreamShares {
+    fn default() -> Self {
+        StreamShares { open: Quota::new() }
     }
 }
 
 impl StreamShares {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, UserId), usize>> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Takes one stream of `user`'s share of `node`, or says why not.
     pub fn take(
-        self: &std::sync::Arc<Self>,
+        &self,
         node: &str,
         user: UserId,
         max_streams: usize,
     ) -> Result<SharePermit, ApiError> {
         let share = (max_streams / 4).max(1);
-        let key = (node.to_string(), user);
-        let mut open = self.lock();
-        let n = open.entry(key.clone()).or_default();
-        if *n >= share {
-            return Err(ApiError::Busy(format!(
-                "you already have {share} file transfers open on node {node} (a quarter of its \
+        self.open
+            .take((node.to_string(), user), share)
+            .ok_or_else(|| {
+                ApiError::Busy(format!(
+                    "you already have {share} file transfers open on node {node} (a quarter of its \
                  tunnel.max_streams); wait for one to finish"
-            )));
-        }
-        *n += 1;
-        Ok(SharePermit {
-            shares: self.clone(),
-            key,
-        })
+                ))
+            })
     }
 }
 
