@@ -102,17 +102,26 @@ where
         }
         let start = body.len();
         body.resize(start + size, 0);
-        reader
-            .read_exact(&mut body[start..])
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-                _ => FrameError::Io(e),
-            })?;
+        read_body(reader, &mut body[start..]).await?;
         if len & MORE == 0 {
             return Ok(Some(serde_json::from_slice(&body)?));
         }
     }
+}
+
+/// Fills `body` from the stream; an end before it is full is [`FrameError::Truncated`].
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    body: &mut [u8],
+) -> Result<(), FrameError> {
+    reader
+        .read_exact(body)
+        .await
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+            _ => FrameError::Io(e),
+        })
 }
 
 /// Reads a 4-byte length prefix; `Ok(None)` on a clean end of stream when `eof_ok`.
@@ -142,31 +151,15 @@ where
     T: DeserializeOwned,
     R: AsyncRead + Unpin,
 {
-    let mut len = [0u8; 4];
-    let mut got = 0;
-    while got < len.len() {
-        let n = reader.read(&mut len[got..]).await?;
-        if n == 0 {
-            return if got == 0 {
-                Ok(None)
-            } else {
-                Err(FrameError::Truncated)
-            };
-        }
-        got += n;
-    }
-    let size = u32::from_be_bytes(len) as usize;
+    let Some(len) = read_len(reader, true).await? else {
+        return Ok(None);
+    };
+    let size = len as usize;
     if size > max {
         return Err(FrameError::TooLarge { size, max });
     }
     let mut body = vec![0u8; size];
-    reader
-        .read_exact(&mut body)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-            _ => FrameError::Io(e),
-        })?;
+    read_body(reader, &mut body).await?;
     Ok(Some(serde_json::from_slice(&body)?))
 }
 
