@@ -13,6 +13,7 @@ pub mod live;
 pub(crate) mod nodes;
 pub mod quota;
 pub mod relay;
+mod session_events;
 pub(crate) mod sessions;
 mod terminal;
 pub mod types;
@@ -100,8 +101,8 @@ routes! {
     GET "/sessions" => sessions::list,
     POST "/sessions" => sessions::create,
     GET "/sessions/{id}" => sessions::get,
-    GET "/sessions/{id}/events" => sessions::events,
-    GET "/sessions/{id}/stream" => sessions::stream,
+    GET "/sessions/{id}/events" => session_events::events,
+    GET "/sessions/{id}/stream" => session_events::stream,
     POST "/sessions/{id}/messages" => sessions::message,
     POST "/sessions/{id}/stop" => sessions::stop,
     POST "/sessions/{id}/approvals/{approval_id}" => approvals::decide,
