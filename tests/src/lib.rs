@@ -148,6 +148,21 @@ impl TestMain {
         self.state.store.create_node_token(None, 600_000).unwrap().0
     }
 
+    /// The audit actions whose target is `target`, oldest first.
+    pub fn audit_actions(&self, target: &str) -> Vec<String> {
+        let mut v: Vec<_> = self
+            .state
+            .store
+            .audit_page(None, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event.target.as_deref() == Some(target))
+            .map(|e| e.event.action)
+            .collect();
+        v.reverse();
+        v
+    }
+
     /// `http://addr/path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
