@@ -76,7 +76,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-step "1c/5 Web UI: npm ci, typecheck, committed web/dist matches the sources"
+step "1c/5 Web UI: npm ci, typecheck, unit tests, committed web/dist matches the sources"
 # web/package-lock.json pins React, Vite, xterm.js and playwright-core (the browser test's driver); a stamp skips
 # `npm ci` when nothing changed. The UI is rebuilt into a scratch directory and compared with the committed dist:
 # the binary embeds web/dist, so a source change without `npm run build --prefix web` would ship a stale UI.
@@ -89,6 +89,7 @@ else
     cp web/package-lock.json "$web_stamp"
 fi
 (cd web && npx --no-install tsc -b)
+(cd web && node --test unit/)
 dist_check=$(mktemp -d)
 (cd web && npx --no-install vite build --logLevel warn --outDir "$dist_check" --emptyOutDir)
 if ! diff -r web/dist "$dist_check" >/dev/null; then

@@ -58,10 +58,13 @@ export interface Transcript {
   usage: { input: number; output: number; cost: number };
   model: string | null;
   pending: number;
+  /** The usage reported for the turn in progress: shown on its turn-end row. Kept across calls of `apply`, since a
+   * turn's usage and its end can arrive in different batches of live events. */
+  turnUsage: Usage | null;
 }
 
 export function emptyTranscript(): Transcript {
-  return { items: [], status: null, statusMessage: null, lastSeq: 0, usage: { input: 0, output: 0, cost: 0 }, model: null, pending: 0 };
+  return { items: [], status: null, statusMessage: null, lastSeq: 0, usage: { input: 0, output: 0, cost: 0 }, model: null, pending: 0, turnUsage: null };
 }
 
 const FOLDED: ToolKind[] = ["file_read", "search"];
@@ -69,9 +72,8 @@ const FOLDED: ToolKind[] = ["file_read", "search"];
 /** Applies events to a transcript, returning a new one (the input is not changed). */
 export function apply(t: Transcript, events: SessionEvent[]): Transcript {
   const items = t.items.slice();
-  let { status, statusMessage, lastSeq, model, pending } = t;
+  let { status, statusMessage, lastSeq, model, pending, turnUsage } = t;
   const usage = { ...t.usage };
-  let turnUsage: Usage | undefined;
   const findLast = (pred: (i: Item) => boolean): number => {
     for (let i = items.length - 1; i >= 0; i--) if (pred(items[i])) return i;
     return -1;
@@ -192,8 +194,8 @@ export function apply(t: Transcript, events: SessionEvent[]): Transcript {
         turnUsage = ev;
         break;
       case "turn_completed":
-        items.push({ kind: "turn_end", key, isError: ev.is_error, reason: ev.reason, result: ev.result, usage: turnUsage });
-        turnUsage = undefined;
+        items.push({ kind: "turn_end", key, isError: ev.is_error, reason: ev.reason, result: ev.result, usage: turnUsage ?? undefined });
+        turnUsage = null;
         break;
       case "error":
         items.push({ kind: "error", key, message: ev.message });
@@ -202,7 +204,7 @@ export function apply(t: Transcript, events: SessionEvent[]): Transcript {
         break;
     }
   }
-  return { items, status, statusMessage, lastSeq, usage, model, pending };
+  return { items, status, statusMessage, lastSeq, usage, model, pending, turnUsage };
 }
 
 /** Short text of a JSON value, for cards. */
