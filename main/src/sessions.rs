@@ -116,8 +116,9 @@ impl SessionHub {
         }
     }
 
-    /// Asks a node that came online which sessions it runs, and stops those main has no record of for it: a
-    /// CLI nobody can see or stop must not keep running.
+    /// Asks a node that came online which sessions it runs and how far each session's log goes: stops those
+    /// main has no record of (a CLI nobody can see or stop must not keep running) and attaches those main
+    /// holds fewer events of.
     fn stop_unknown(&self, node: &str) {
         let this = self.clone();
         let node = node.to_string();
@@ -151,6 +152,20 @@ impl SessionHub {
             .ok_or_else(|| {
                 "the node closed the stream (an agent older than this main?)".to_string()
             })?;
+        // Sessions the node holds more events of than main: main crashed before writing out their tail, or
+        // it ended while main was away. Attaching fetches the rest (a session not running ends at once).
+        for head in &live.heads {
+            let Ok(id) = Uuid::parse_str(&head.session_id) else {
+                continue;
+            };
+            if let Ok(Some(rec)) = self.inner.store.agent_session(&id)
+                && rec.node_id == node
+                && head.last_seq > rec.last_seq
+            {
+                tracing::info!(session = %id, node, "the node has events after main's seq {}; attaching", rec.last_seq);
+                self.ensure_attached(id, node);
+            }
+        }
         for sid in live.session_ids {
             let Ok(id) = Uuid::parse_str(&sid) else {
                 continue;

@@ -462,6 +462,19 @@ pub enum AttachFrame {
 pub struct LiveSessions {
     /// Sessions whose CLI runs (or is starting) on the node.
     pub session_ids: Vec<String>,
+    /// Every session the node has, with the last seq in its store: main attaches those it holds fewer
+    /// events of (a main that crashed lost the tail it had not written out yet). Absent from older agents.
+    #[serde(default)]
+    pub heads: Vec<SessionHead>,
+}
+
+/// A session and the seq of its last stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionHead {
+    /// The session.
+    pub session_id: String,
+    /// Its last stored seq.
+    pub last_seq: u64,
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::session::{
     AttachFrame, ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND,
     ERR_PATH_OUTSIDE_ROOTS, ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody,
-    LiveSessions, Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
+    LiveSessions, Provider, SessionCommand, SessionHead, SessionReply, SessionStatus, StartSession,
 };
 
 use crate::config::{NodeConfig, ProviderConfig};
@@ -68,6 +68,7 @@ impl Sessions {
     /// stopped as interrupted (their CLI died with it).
     pub fn open(config: Arc<NodeConfig>, shutdown: CancellationToken) -> anyhow::Result<Sessions> {
         let store = AgentStore::open(&config.database.path.join("sessions.db"))?;
+        tokio::spawn(store.clone().keep_synced(shutdown.clone()));
         let sessions = Sessions {
             inner: Arc::new(Inner {
                 store,
@@ -353,14 +354,30 @@ impl Sessions {
         }
     }
 
-    /// Sessions whose CLI runs (or is starting) here, for main to stop those it has no record of.
+    /// Sessions whose CLI runs (or is starting) here, for main to stop those it has no record of; and the
+    /// last stored seq of every session, for main to fetch what it lost.
     pub fn live_ids(&self) -> LiveSessions {
         let mut session_ids: Vec<String> = lock(&self.inner.live)
             .keys()
             .map(|id| id.to_string())
             .collect();
         session_ids.sort();
-        LiveSessions { session_ids }
+        let stored = self.inner.store.all_meta().unwrap_or_else(|e| {
+            tracing::error!("listing sessions for main: {e:#}");
+            Vec::new()
+        });
+        let logs = lock(&self.inner.logs);
+        let heads = stored
+            .into_iter()
+            .map(|meta| SessionHead {
+                session_id: meta.id.to_string(),
+                // A loaded log is ahead of its record by up to one event.
+                last_seq: logs
+                    .get(&meta.id)
+                    .map_or(meta.last_seq, |log| log.meta().last_seq.max(meta.last_seq)),
+            })
+            .collect();
+        LiveSessions { session_ids, heads }
     }
 
     /// Serves an attach stream: stored events after `after_seq`, then live ones, then `End` once the CLI

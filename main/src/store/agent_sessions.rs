@@ -122,9 +122,11 @@ impl From<sled::Error> for ApplyError {
 }
 
 impl Store {
-    /// Stores a new session.
+    /// Stores a new session, on disk before it returns: the node is asked to start it next, and a main that
+    /// crashed and forgot it would stop the CLI as one nobody knows.
     pub fn insert_agent_session(&self, rec: &SessionRecord) -> Result<(), StoreError> {
         self.agent_sessions.insert(rec.id.as_bytes(), encode(rec))?;
+        self.durable()?;
         Ok(())
     }
 
