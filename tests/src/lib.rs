@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod console;
+pub mod fault_fx;
 pub mod mock;
 pub mod proxy;
 pub mod rbac_fx;
@@ -334,17 +335,28 @@ impl Api {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.try_call(method, path, body).await.unwrap()
+    }
+
+    /// [`Api::call`] for a main that may be away (restarting, or behind a cut link): transport errors are
+    /// returned, not panics.
+    pub async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), reqwest::Error> {
         let mut req = self.request(method, path);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.unwrap();
+        let resp = req.send().await?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
+        let text = resp.text().await?;
+        Ok((
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        ))
     }
 
     /// GET.
@@ -399,19 +411,29 @@ pub struct SseReader {
 impl SseReader {
     /// Opens the stream of session `id` after `after` with `api`'s token.
     pub async fn open(api: &Api, id: &str, after: u64) -> SseReader {
-        let mut req = api.client.get(format!(
-            "{}/api/v1/sessions/{id}/stream?after={after}",
-            api.base
-        ));
-        if let Some(t) = &api.token {
-            req = req.bearer_auth(t);
+        Self::try_open(api, id, after)
+            .await
+            .unwrap_or_else(|e| panic!("opening the event stream of {id}: {e}"))
+    }
+
+    /// [`SseReader::open`] for a main that may be away: a transport error or a status other than 200 is
+    /// returned.
+    pub async fn try_open(api: &Api, id: &str, after: u64) -> Result<SseReader, String> {
+        let resp = api
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/v1/sessions/{id}/stream?after={after}"),
+            )
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status() != 200 {
+            return Err(format!("status {}", resp.status()));
         }
-        let resp = req.send().await.unwrap();
-        assert_eq!(resp.status(), 200, "opening the event stream of {id}");
-        SseReader {
+        Ok(SseReader {
             resp,
             buf: String::new(),
-        }
+        })
     }
 
     /// The next event: `(name, data as JSON)`; `None` when the stream ends.

@@ -1,7 +1,8 @@
 //! A TCP proxy that can freeze its live connections (bytes stop flowing but sockets stay open: what a
 //! half-open link, a NAT dropping state or a pulled cable, looks like to both ends) or cut them (both
 //! sockets closed at once: a peer or middlebox going away), or freeze only what the client sends (answers lost
-//! on the way back while requests still arrive).
+//! on the way back while requests still arrive). New connections go to a target that can change, so a
+//! restarted server behind it keeps its address.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     pub accepted: Arc<AtomicU64>,
+    target: Arc<std::sync::Mutex<SocketAddr>>,
     freeze: Arc<std::sync::Mutex<CancellationToken>>,
     cut: Arc<std::sync::Mutex<CancellationToken>>,
     freeze_up: Arc<std::sync::Mutex<CancellationToken>>,
@@ -32,7 +34,9 @@ impl Proxy {
         let cut = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
         let freeze_up = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
         let accepted = Arc::new(AtomicU64::new(0));
+        let target = Arc::new(std::sync::Mutex::new(target));
         let stop = CancellationToken::new();
+        let to = target.clone();
         let (f, c, a, s) = (freeze.clone(), cut.clone(), accepted.clone(), stop.clone());
         let fu = freeze_up.clone();
         tokio::spawn(async move {
@@ -42,7 +46,8 @@ impl Proxy {
                     c = listener.accept() => match c { Ok(c) => c, Err(_) => return },
                 };
                 a.fetch_add(1, Ordering::SeqCst);
-                let Ok(server) = TcpStream::connect(target).await else {
+                let upstream = *to.lock().unwrap();
+                let Ok(server) = TcpStream::connect(upstream).await else {
                     continue;
                 };
                 let frozen = f.lock().unwrap().clone();
@@ -66,11 +71,17 @@ impl Proxy {
         Proxy {
             addr,
             accepted,
+            target,
             freeze,
             cut,
             freeze_up,
             stop,
         }
+    }
+
+    /// Sends new connections to `target` (a restarted server on new ports); open ones stay as they are.
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 
     /// Freezes every connection open now: their bytes stop, their sockets stay open. New connections flow.

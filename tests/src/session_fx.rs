@@ -135,13 +135,18 @@ impl Fx {
 /// CLI sandbox, both providers pointed at the pinned CLIs with the sandbox environment.
 pub fn node_config(dir: &TempDir, main: &TestMain, env: &CliEnv) -> vibebridge_agent::NodeConfig {
     let mut cfg = TestNode::enrolling(dir.path(), "n1", main, main.ssh);
+    with_clis(&mut cfg, env);
+    cfg
+}
+
+/// Roots `cfg` at the CLI sandbox and points both providers at the pinned CLIs with its environment.
+pub fn with_clis(cfg: &mut vibebridge_agent::NodeConfig, env: &CliEnv) {
     cfg.filesystem.roots = vec![env.path().to_path_buf()];
     let vars: BTreeMap<String, String> = env.env().into_iter().collect();
     cfg.providers.claude.command = Some(claude_bin());
     cfg.providers.claude.env = vars.clone();
     cfg.providers.codex.command = Some(codex_bin());
     cfg.providers.codex.env = vars;
-    cfg
 }
 
 /// Whether an event has `type` `t`.
@@ -207,17 +212,48 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     /// Starts `bin` (the test's `env!("CARGO_BIN_EXE_test-agent")`) with `config`, written next to its state.
-    pub fn start(bin: &str, mut config: vibebridge_agent::NodeConfig) -> AgentProcess {
+    pub fn start(bin: &str, config: vibebridge_agent::NodeConfig) -> AgentProcess {
+        Self::spawn(bin, config, None)
+    }
+
+    /// [`AgentProcess::start`] with the agent's log at `filter` (an `EnvFilter`) sent line by line to `lines`.
+    pub fn start_logging(
+        bin: &str,
+        config: vibebridge_agent::NodeConfig,
+        filter: &str,
+        lines: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> AgentProcess {
+        Self::spawn(bin, config, Some((filter, lines)))
+    }
+
+    fn spawn(
+        bin: &str,
+        mut config: vibebridge_agent::NodeConfig,
+        log: Option<(&str, tokio::sync::mpsc::UnboundedSender<String>)>,
+    ) -> AgentProcess {
+        use tokio::io::AsyncBufReadExt;
         config.server.port = 0;
         std::fs::create_dir_all(&config.database.path).unwrap();
         let file = config.database.path.with_extension("toml");
         std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
-        let child = tokio::process::Command::new(bin)
-            .arg(&file)
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.arg(&file)
             .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+            .kill_on_drop(true);
+        if let Some((filter, _)) = &log {
+            // The test log writer prints to stdout.
+            cmd.env("VB_TEST_LOG", filter)
+                .stdout(std::process::Stdio::piped());
+        }
+        let mut child = cmd.spawn().unwrap();
+        if let Some((_, tx)) = log {
+            let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = out.next_line().await {
+                    let _ = tx.send(line);
+                }
+            });
+        }
         AgentProcess { child }
     }
 
