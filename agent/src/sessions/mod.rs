@@ -175,7 +175,13 @@ impl Sessions {
             last_seq: 0,
             executions: 0,
         };
-        if let Err(e) = self.inner.store.put_meta(&meta) {
+        // On disk before main hears "started": a node that crashed and forgot the session would answer
+        // main's attach with "no such session" and the session would be lost.
+        let stored = match self.inner.store.put_meta(&meta) {
+            Ok(ticket) => self.inner.store.sync(ticket).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
             return SessionReply::err(ERR_INTERNAL, format!("storing the session: {e:#}"));
         }
         let log = match self.log_for(id) {
