@@ -81,7 +81,7 @@ impl SessionHub {
             match event {
                 Ok(NodeEvent::Online(node)) => {
                     self.attach_node(&node);
-                    self.stop_unknown(&node);
+                    self.reconcile(&node);
                 }
                 Ok(NodeEvent::Offline(_)) => {}
                 // Missed some: re-check every online node.
@@ -119,13 +119,13 @@ impl SessionHub {
     /// Asks a node that came online which sessions it runs and how far each session's log goes: stops those
     /// main has no record of (a CLI nobody can see or stop must not keep running) and attaches those main
     /// holds fewer events of.
-    fn stop_unknown(&self, node: &str) {
+    fn reconcile(&self, node: &str) {
         let this = self.clone();
         let node = node.to_string();
         tokio::spawn(async move {
             let checked = tokio::select! {
                 () = this.inner.shutdown.cancelled() => return,
-                r = this.stop_unknown_once(&node) => r,
+                r = this.reconcile_once(&node) => r,
             };
             if let Err(e) = checked {
                 tracing::warn!(node, "checking the node's running sessions: {e}");
@@ -133,7 +133,7 @@ impl SessionHub {
         });
     }
 
-    async fn stop_unknown_once(&self, node: &str) -> Result<(), String> {
+    async fn reconcile_once(&self, node: &str) -> Result<(), String> {
         let max = self.inner.max_frame_bytes;
         let link = self
             .inner

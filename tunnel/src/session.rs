@@ -355,6 +355,12 @@ pub fn event_key(session: &[u8; 16], seq: u64) -> [u8; 24] {
     key
 }
 
+/// The seq of a key made by [`event_key`]; `None` for a key of another shape.
+pub fn event_key_seq(key: &[u8]) -> Option<u64> {
+    let seq: [u8; 8] = key.get(16..24)?.try_into().ok()?;
+    (key.len() == 24).then(|| u64::from_be_bytes(seq))
+}
+
 /// Main → node: start a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartSession {
@@ -480,6 +486,15 @@ pub struct SessionHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Proves an event key gives back its seq, and a key of another shape gives none.
+    #[test]
+    fn event_key_round_trips_its_seq() {
+        let key = event_key(&[7; 16], 0x0102_0304_0506_0708);
+        assert_eq!(event_key_seq(&key), Some(0x0102_0304_0506_0708));
+        assert_eq!(event_key_seq(&key[..23]), None);
+        assert_eq!(event_key_seq(&[0; 25]), None);
+    }
 
     /// Proves events flatten into one tagged JSON object, the shape browsers and the store see.
     #[test]

@@ -337,6 +337,9 @@ mod tests {
             body: text("b"),
         };
         log.store.put_event(&log.id, &ev).unwrap();
+        // What the node tells main it has, too, comes from the events.
+        assert_eq!(log.store.last_event_seq(&log.id).unwrap(), 2);
+        assert_eq!(log.store.last_event_seq(&Uuid::now_v7()).unwrap(), 0);
         let log = SessionLog::load(log.store.clone(), stale, DEFAULT_MAX_FRAME).unwrap();
         assert_eq!(log.append(text("c")).seq, 3);
     }

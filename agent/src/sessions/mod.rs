@@ -368,21 +368,23 @@ impl Sessions {
             .map(|id| id.to_string())
             .collect();
         session_ids.sort();
-        let stored = self.inner.store.all_meta().unwrap_or_else(|e| {
-            tracing::error!("listing sessions for main: {e:#}");
-            Vec::new()
-        });
-        let logs = lock(&self.inner.logs);
-        let heads = stored
-            .into_iter()
-            .map(|meta| SessionHead {
-                session_id: meta.id.to_string(),
-                // A loaded log is ahead of its record by up to one event.
-                last_seq: logs
-                    .get(&meta.id)
-                    .map_or(meta.last_seq, |log| log.meta().last_seq.max(meta.last_seq)),
+        let store = &self.inner.store;
+        let heads = store
+            .all_meta()
+            .and_then(|all| {
+                all.iter()
+                    .map(|meta| {
+                        Ok(SessionHead {
+                            session_id: meta.id.to_string(),
+                            last_seq: store.last_event_seq(&meta.id)?,
+                        })
+                    })
+                    .collect()
             })
-            .collect();
+            .unwrap_or_else(|e| {
+                tracing::error!("listing sessions for main: {e:#}");
+                Vec::new()
+            });
         LiveSessions { session_ids, heads }
     }
 

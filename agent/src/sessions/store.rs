@@ -453,6 +453,19 @@ impl AgentStore {
         })
     }
 
+    /// The seq of a session's last stored event (0: none). The events, not the record, are the truth: the
+    /// record is written after its event, so a crash between the two leaves it one behind.
+    pub fn last_event_seq(&self, id: &Uuid) -> anyhow::Result<u64> {
+        let (start, end) = (event_key(id, 0), event_key(id, u64::MAX));
+        self.with_trees(|t| match t.events.range(start..=end).next_back() {
+            Some(item) => {
+                let (k, _) = item?;
+                vibebridge_tunnel::session::event_key_seq(&k).context("corrupt event key")
+            }
+            None => Ok(0),
+        })
+    }
+
     /// Flushes to disk (shutdown).
     pub fn flush(&self) {
         if let Err(e) = self.flush_journal() {
