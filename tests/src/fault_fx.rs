@@ -67,6 +67,21 @@ impl MainProcess {
         }
     }
 
+    /// A node config dialling `addr` (this main's SSH port, or a proxy in front of it), pinned to its host
+    /// key, enrolling with `token`: [`crate::TestNode::enrolling`] for a main in its own process.
+    pub fn node_config(
+        &self,
+        dir: &Path,
+        id: &str,
+        addr: SocketAddr,
+        token: &str,
+    ) -> vibebridge_agent::NodeConfig {
+        let mut c = crate::TestNode::config(dir, id, addr);
+        c.node.main_host_key = Some(self.fingerprint.clone());
+        c.node.register_token = Some(vibebridge_tunnel::config::Secret::new(token));
+        c
+    }
+
     /// `kill -9`: main dies without flushing or closing anything.
     pub async fn kill9(mut self) {
         self.child.kill().await.unwrap();

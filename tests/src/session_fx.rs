@@ -110,6 +110,24 @@ impl Fx {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Stops main (its state stays); returns its SSH address for [`Fx::start_main`]. A placeholder main
+    /// stands in meanwhile.
+    pub async fn stop_main(&mut self) -> std::net::SocketAddr {
+        let ssh = self.main.ssh;
+        let placeholder = TestMain::start(&self.dir.path().join("placeholder")).await;
+        std::mem::replace(&mut self.main, placeholder).stop().await;
+        ssh
+    }
+
+    /// Starts main again on its state, on `ssh` (nodes reconnect on their own); the login stays valid.
+    pub async fn start_main(&mut self, ssh: std::net::SocketAddr) {
+        let main = TestMain::start_with(self.dir.path(), Some(ssh), |_| {}).await;
+        std::mem::replace(&mut self.main, main).stop().await;
+        let token = self.api.token.take();
+        self.api = Api::new(&self.main);
+        self.api.token = token;
+    }
+
     /// Every stored event of a session, through the paged history endpoint.
     pub async fn history(&self, id: &str) -> Vec<Value> {
         let (mut after, mut all) = (0, Vec::new());

@@ -4,7 +4,6 @@
 
 use uuid::Uuid;
 use vibebridge_agent::sessions::store::AgentStore;
-use vibebridge_tests::TestMain;
 use vibebridge_tests::mock::CLI_WAIT;
 use vibebridge_tests::session_fx::{
     AgentProcess, Fx, assert_contiguous, is_status, is_type, node_config,
@@ -88,12 +87,7 @@ async fn hole_in_node_seqs_is_reported_not_fatal() {
     fx.claude.wait_held("hole").await;
     let before = wait_running(&fx, &id, 2).await as u64;
     // Main stops with the session running; then the node, and its store skips a seq.
-    let ssh = fx.main.ssh;
-    let main = std::mem::replace(
-        &mut fx.main,
-        TestMain::start(&fx.dir.path().join("unused")).await,
-    );
-    main.stop().await;
+    let ssh = fx.stop_main().await;
     fx.node.take().unwrap().stop().await;
     fx.claude.release("hole");
     {
@@ -105,20 +99,11 @@ async fn hole_in_node_seqs_is_reported_not_fatal() {
         store.put_meta(&meta).unwrap();
         store.flush();
     }
-    let old = std::mem::replace(
-        &mut fx.main,
-        TestMain::start_with(fx.dir.path(), Some(ssh), |_| {}).await,
-    );
-    old.stop().await;
+    fx.start_main(ssh).await;
     fx.node = Some(vibebridge_tests::TestNode::start(node_config(
         &fx.dir, &fx.main, &fx.env,
     )));
     fx.main.wait_online("n1").await;
-    fx.api = {
-        let mut api = vibebridge_tests::Api::new(&fx.main);
-        api.token = fx.api.token.clone();
-        api
-    };
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
     fx.message(&id, "Carry on [[text:after the hole]]").await;

@@ -22,7 +22,7 @@ use vibebridge_tests::fault_fx::{Browser, MainProcess, Rng, Tmpfs, Transport};
 use vibebridge_tests::mock::{CliEnv, MockAnthropic, MockOpenAi};
 use vibebridge_tests::proxy::Proxy;
 use vibebridge_tests::session_fx::{AgentProcess, with_clis};
-use vibebridge_tests::{Api, TempDir, TestNode, fast_tunnel};
+use vibebridge_tests::{Api, TempDir, fast_tunnel};
 
 const MAIN: &str = env!("CARGO_BIN_EXE_test-main");
 const AGENT: &str = env!("CARGO_BIN_EXE_test-agent");
@@ -307,10 +307,8 @@ async fn world() -> (World, MockAnthropic, MockOpenAi, Vec<String>) {
     for (i, token) in main.tokens.iter().enumerate() {
         let id = format!("n{}", i + 1);
         let link = Proxy::start(main.ssh).await;
-        let mut config = TestNode::config(dir.path(), &id, link.addr);
+        let mut config = main.node_config(dir.path(), &id, link.addr, token);
         with_clis(&mut config, &env);
-        config.node.main_host_key = Some(main.fingerprint.clone());
-        config.node.register_token = Some(vibebridge_tunnel::config::Secret::new(token.clone()));
         let disk = if std::env::var_os("VB_FAULT_DISK").is_none() {
             None
         } else {

@@ -1,6 +1,7 @@
 //! Main and a node agree on which sessions exist: a start whose answer is lost stays visible on main until the
 //! node says what became of it, a node stops a session main has no record of, a node re-enrolled under the
-//! same id inherits nothing, and a request too large to reach the node is refused as such.
+//! same id inherits nothing, a request too large to reach the node is refused as such, and main fetches
+//! back events it lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
@@ -221,4 +222,46 @@ async fn reenrolled_node_does_not_inherit_sessions() {
         )
         .await;
     assert_eq!(status, 403, "{body}");
+}
+
+/// Proves main fetches back events it lost (a main killed before it wrote them out) when the node comes
+/// online, also for a session whose CLI has ended: the node says how far each session's log goes.
+#[tokio::test]
+async fn main_fetches_back_events_it_lost() {
+    let mut fx = Fx::new("refetch").await;
+    let id = fx
+        .create("claude", "Hi [[text:kept on the node]]", None)
+        .await;
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+    // Ended, so only the node's account of its log can make main attach again.
+    let (status, body) = fx
+        .api
+        .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
+    let want = fx.history(&id).await;
+    // With the node away (so no attach refills it), main's copy loses every event of the session, as a
+    // main killed before sled wrote them out would; main restarts and the node comes back.
+    fx.node.take().unwrap().stop().await;
+    let store = &fx.main.state.store;
+    let sid = Uuid::parse_str(&id).unwrap();
+    let mut rec = store.agent_session(&sid).unwrap().unwrap();
+    store.remove_agent_session(&sid).unwrap();
+    rec.last_seq = 0;
+    store.insert_agent_session(&rec).unwrap();
+    assert!(fx.history(&id).await.is_empty());
+    let ssh = fx.stop_main().await;
+    fx.start_main(ssh).await;
+    fx.node = Some(TestNode::start(node_config(&fx.dir, &fx.main, &fx.env)));
+    fx.main.wait_online("n1").await;
+    let deadline = tokio::time::Instant::now() + CLI_WAIT;
+    while fx.history(&id).await != want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "main never fetched back the events it lost"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
