@@ -1,19 +1,39 @@
-//! Pieces of the fault suite (`tests/tests/faults.rs`): main in its own process so it can be `kill -9`ed, a
-//! node store on a small tmpfs that can be filled, browsers that follow sessions over the WebSocket or SSE
-//! and reconnect whatever happens, and a seeded random number generator.
+//! Pieces of the fault suite (`tests/tests/faults.rs`): main in its own process so it can be `kill -9`ed, an
+//! agent process whose store failures are counted, a node store on a small tmpfs that can be filled, and a
+//! seeded random number generator.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::watch;
 
-use crate::{Api, SseReader, WAIT, WsClient};
+use crate::WAIT;
+use crate::session_fx::AgentProcess;
+
+/// The agent log lines that say its session store met a full disk (a write or a flush refused).
+const STORE_FAILED: [&str; 2] = ["refused a write", "flushing the session store failed"];
+
+/// Starts the agent `bin` with `config`, adding one to `failures` for every log line saying its session
+/// store met a full disk.
+pub fn agent_counting_store_failures(
+    bin: &str,
+    config: vibebridge_agent::NodeConfig,
+    failures: &Arc<AtomicU64>,
+) -> AgentProcess {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let failures = failures.clone();
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if STORE_FAILED.iter().any(|s| line.contains(s)) {
+                failures.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    AgentProcess::start_logging(bin, config, "vibebridge_agent=error", tx)
+}
 
 /// Main in a process of its own (the `test-main` binary). Killed on drop.
 pub struct MainProcess {
@@ -89,12 +109,7 @@ impl MainProcess {
 
     /// SIGTERM, then waits for main to end (it closes its links and flushes its store).
     pub async fn stop(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .expect("main did not end on SIGTERM")
-            .unwrap();
+        crate::sigterm_and_wait(&mut self.child, "main").await;
     }
 }
 
@@ -129,7 +144,8 @@ impl Tmpfs {
         })
     }
 
-    /// Fills the file system until a write fails with "no space left".
+    /// Fills the file system until a write fails with "no space left" (a write that finds only part of its
+    /// chunk's room writes that part first).
     pub fn fill(&self) {
         use std::io::Write;
         let mut f = std::fs::File::create(&self.ballast).unwrap();
@@ -142,8 +158,6 @@ impl Tmpfs {
                 Err(e) => panic!("filling the tmpfs: {e}"),
             }
         }
-        // The last partial block.
-        while f.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
     }
 
     /// Frees what [`Tmpfs::fill`] took.
@@ -181,249 +195,5 @@ impl Rng {
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
-    }
-}
-
-/// How a browser follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// One WebSocket subscribed to every session.
-    Ws,
-    /// One SSE stream per session.
-    Sse,
-}
-
-/// What one browser has seen: per session, its events in the order received, and anything out of order.
-#[derive(Default)]
-pub struct Seen {
-    /// Session id → events received, in order.
-    pub events: BTreeMap<String, Vec<Value>>,
-    /// Events that did not follow the last one seen (a gap: lost; at or before it: doubled).
-    pub anomalies: Vec<String>,
-    /// Connections opened (the first one included).
-    pub connects: u64,
-}
-
-impl Seen {
-    fn last(&self, session: &str) -> u64 {
-        self.events
-            .get(session)
-            .and_then(|v| v.last())
-            .map_or(0, |e| e["seq"].as_u64().unwrap_or(0))
-    }
-
-    fn record(&mut self, who: &str, session: &str, ev: Value) {
-        let Some(seq) = ev["seq"].as_u64() else {
-            return;
-        };
-        let last = self.last(session);
-        if seq != last + 1 {
-            let what = if seq <= last { "doubled" } else { "gap" };
-            self.anomalies.push(format!(
-                "{who}: session {session}: seq {seq} after {last} ({what})"
-            ));
-            if seq <= last {
-                return;
-            }
-        }
-        self.events.entry(session.to_string()).or_default().push(ev);
-    }
-}
-
-/// A browser following sessions through main (by way of a proxy that survives main's restarts); it
-/// reconnects after anything ends its connection and resumes after the last event it has.
-pub struct Browser {
-    /// Its name in reports.
-    pub name: String,
-    /// How it follows.
-    pub transport: Transport,
-    /// What it has seen.
-    pub seen: Arc<Mutex<Seen>>,
-    drop_gen: watch::Sender<u64>,
-    paused: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Browser {
-    /// Starts following `sessions` at `base` with `token`.
-    pub fn start(
-        name: &str,
-        transport: Transport,
-        base: &str,
-        token: &str,
-        sessions: &[String],
-    ) -> Browser {
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let (drop_gen, _) = watch::channel(0);
-        let (paused, _) = watch::channel(false);
-        let mut api = Api::at(base);
-        api.token = Some(token.to_string());
-        let api = Arc::new(api);
-        let task = match transport {
-            Transport::Ws => tokio::spawn(follow_ws(
-                name.to_string(),
-                api,
-                sessions.to_vec(),
-                seen.clone(),
-                drop_gen.subscribe(),
-                paused.subscribe(),
-            )),
-            Transport::Sse => {
-                let tasks: Vec<_> = sessions
-                    .iter()
-                    .map(|s| {
-                        tokio::spawn(follow_sse(
-                            name.to_string(),
-                            api.clone(),
-                            s.clone(),
-                            seen.clone(),
-                            drop_gen.subscribe(),
-                            paused.subscribe(),
-                        ))
-                    })
-                    .collect();
-                tokio::spawn(async move {
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                })
-            }
-        };
-        Browser {
-            name: name.to_string(),
-            transport,
-            seen,
-            drop_gen,
-            paused,
-            task,
-        }
-    }
-
-    /// Drops its connections now (as a closed laptop or a lost Wi-Fi does); it reconnects.
-    pub fn drop_connections(&self) {
-        self.drop_gen.send_modify(|g| *g += 1);
-    }
-
-    /// Stops (`true`) or resumes (`false`) reading: a slow consumer.
-    pub fn pause(&self, paused: bool) {
-        self.paused.send_replace(paused);
-    }
-
-    /// The last seq seen of `session`.
-    pub fn last(&self, session: &str) -> u64 {
-        self.seen.lock().unwrap().last(session)
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Waits while `paused` is set; false once the sender is gone.
-async fn while_paused(paused: &mut watch::Receiver<bool>) -> bool {
-    while *paused.borrow_and_update() {
-        if paused.changed().await.is_err() {
-            return false;
-        }
-    }
-    true
-}
-
-async fn reconnect_delay(attempt: &mut u32) {
-    // A browser's retry backoff, not a wait for readiness: the next connect tells whether main is back.
-    let ms = (25u64 << (*attempt).min(4)).min(400);
-    *attempt += 1;
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-async fn follow_ws(
-    name: String,
-    api: Arc<Api>,
-    sessions: Vec<String>,
-    seen: Arc<Mutex<Seen>>,
-    mut drop_gen: watch::Receiver<u64>,
-    mut paused: watch::Receiver<bool>,
-) {
-    use tokio_tungstenite::tungstenite::Message;
-    let mut attempt = 0;
-    loop {
-        drop_gen.borrow_and_update();
-        let Ok(mut ws) = WsClient::connect(&api).await else {
-            reconnect_delay(&mut attempt).await;
-            continue;
-        };
-        seen.lock().unwrap().connects += 1;
-        for s in &sessions {
-            let after = seen.lock().unwrap().last(s);
-            ws.send_text(
-                &json!({"type": "subscribe", "session_id": s, "after_seq": after}).to_string(),
-            )
-            .await;
-        }
-        loop {
-            if !while_paused(&mut paused).await {
-                return;
-            }
-            let msg = tokio::select! {
-                _ = drop_gen.changed() => break,
-                _ = paused.changed() => continue,
-                m = ws.recv() => m,
-            };
-            let Some(Message::Text(text)) = msg else {
-                if msg.is_none() || matches!(msg, Some(Message::Close(_))) {
-                    break;
-                }
-                continue;
-            };
-            let frame: Value = serde_json::from_str(&text).unwrap();
-            match frame["type"].as_str() {
-                Some("event") => {
-                    let s = frame["session_id"].as_str().unwrap().to_string();
-                    seen.lock()
-                        .unwrap()
-                        .record(&name, &s, frame["event"].clone());
-                    attempt = 0;
-                }
-                Some("error") => break,
-                _ => {}
-            }
-        }
-        reconnect_delay(&mut attempt).await;
-    }
-}
-
-async fn follow_sse(
-    name: String,
-    api: Arc<Api>,
-    session: String,
-    seen: Arc<Mutex<Seen>>,
-    mut drop_gen: watch::Receiver<u64>,
-    mut paused: watch::Receiver<bool>,
-) {
-    let mut attempt = 0;
-    loop {
-        drop_gen.borrow_and_update();
-        let after = seen.lock().unwrap().last(&session);
-        let Ok(mut sse) = SseReader::try_open(&api, &session, after).await else {
-            reconnect_delay(&mut attempt).await;
-            continue;
-        };
-        seen.lock().unwrap().connects += 1;
-        loop {
-            if !while_paused(&mut paused).await {
-                return;
-            }
-            let next = tokio::select! {
-                _ = drop_gen.changed() => break,
-                _ = paused.changed() => continue,
-                n = sse.next() => n,
-            };
-            let Some((_, data)) = next else { break };
-            seen.lock().unwrap().record(&name, &session, data);
-            attempt = 0;
-        }
-        reconnect_delay(&mut attempt).await;
     }
 }

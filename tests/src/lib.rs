@@ -2,12 +2,15 @@
 //! (temporary directories, a fast tunnel config, a pausable TCP proxy, an HTTP client).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser_fx;
 pub mod console;
 pub mod fault_fx;
+pub mod fault_world;
 pub mod mock;
 pub mod proxy;
 pub mod rbac_fx;
 pub mod seed;
+pub mod session_driver;
 pub mod session_fx;
 
 use std::net::SocketAddr;
@@ -208,6 +211,16 @@ impl TestMain {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
     }
+}
+
+/// Sends SIGTERM to `child` and waits (up to [`WAIT`]) for it to end; `what` names it in the panic otherwise.
+pub async fn sigterm_and_wait(child: &mut tokio::process::Child, what: &str) {
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("the process still runs") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not end on SIGTERM"))
+        .unwrap();
 }
 
 /// An agent running in-process.

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use vibebridge_agent::sessions::store::AgentStore;
+use vibebridge_tunnel::session::SessionStatus;
+
 use crate::mock::{CliEnv, MockAnthropic, MockOpenAi, claude_bin, codex_bin};
 use crate::{Api, SseReader, TempDir, TestMain, TestNode};
 
@@ -128,25 +131,50 @@ impl Fx {
         self.api.token = token;
     }
 
-    /// Every stored event of a session, through the paged history endpoint.
+    /// Every stored event of a session, through the paged history endpoint in small pages.
     pub async fn history(&self, id: &str) -> Vec<Value> {
-        let (mut after, mut all) = (0, Vec::new());
-        loop {
-            let (status, page) = self
-                .api
-                .get(&format!(
-                    "/api/v1/sessions/{id}/events?after={after}&limit=7"
-                ))
-                .await;
-            assert_eq!(status, 200, "{page}");
-            let events = page["events"].as_array().unwrap().clone();
-            if events.is_empty() {
-                return all;
-            }
-            after = page["next_after"].as_u64().unwrap();
-            all.extend(events);
-        }
+        session_history(&self.api, id, 7).await
     }
+}
+
+/// Every event main stores of session `id`, read through the paged history endpoint `limit` at a time.
+pub async fn session_history(api: &Api, id: &str, limit: usize) -> Vec<Value> {
+    let (mut after, mut all) = (0, Vec::new());
+    loop {
+        let (status, page) = api
+            .get(&format!(
+                "/api/v1/sessions/{id}/events?after={after}&limit={limit}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            return all;
+        }
+        after = page["next_after"].as_u64().unwrap();
+        all.extend(events);
+    }
+}
+
+/// What the node whose state is in `db_dir` (its `database.path`; the agent must be stopped) stores of
+/// session `id`: its events as main would serve them, and its status.
+pub fn node_session(db_dir: &Path, id: &str) -> (Vec<Value>, SessionStatus) {
+    let store = AgentStore::open(&db_dir.join("sessions.db")).unwrap();
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let events = store
+        .events_after(&id, 0, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    (
+        events,
+        store
+            .meta(&id)
+            .unwrap()
+            .expect("the node has the session")
+            .status,
+    )
 }
 
 /// The node config the fixture starts `n1` with: pinned to `main`, enrolling with a fresh token, roots at the
@@ -282,11 +310,6 @@ impl AgentProcess {
 
     /// SIGTERM, then waits for the agent to end (it stops its CLIs and flushes its store).
     pub async fn stop(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        tokio::time::timeout(crate::WAIT, self.child.wait())
-            .await
-            .expect("the agent did not end on SIGTERM")
-            .unwrap();
+        crate::sigterm_and_wait(&mut self.child, "the agent").await;
     }
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use vibebridge_agent::sessions::store::AgentStore;
 use vibebridge_tests::mock::CLI_WAIT;
 use vibebridge_tests::session_fx::{
-    AgentProcess, Fx, assert_contiguous, is_status, is_type, node_config,
+    AgentProcess, Fx, assert_contiguous, is_status, is_type, node_config, node_session,
 };
 
 const AGENT: &str = env!("CARGO_BIN_EXE_test-agent");
@@ -22,18 +22,6 @@ async fn wait_running(fx: &Fx, id: &str, turns: usize) -> usize {
         assert!(tokio::time::Instant::now() < deadline, "never running");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-}
-
-/// The node's stored events of session `id` (the agent must be stopped), as main would serve them.
-fn node_events(fx: &Fx, id: &str) -> Vec<serde_json::Value> {
-    let store = AgentStore::open(&fx.dir.path().join("node-n1/sessions.db")).unwrap();
-    let events = store
-        .events_after(&Uuid::parse_str(id).unwrap(), 0, usize::MAX)
-        .unwrap();
-    events
-        .iter()
-        .map(|e| serde_json::to_value(e).unwrap())
-        .collect()
 }
 
 /// Proves an agent `kill -9`ed right after a turn and again mid-turn never reuses a seq main has: main's
@@ -70,7 +58,11 @@ async fn agent_kill9_keeps_node_and_main_identical() {
     agent.stop().await;
     let main_events = fx.history(&id).await;
     assert_contiguous(&main_events);
-    assert_eq!(node_events(&fx, &id), main_events, "node and main differ");
+    assert_eq!(
+        node_session(&fx.dir.path().join("node-n1"), &id).0,
+        main_events,
+        "node and main differ"
+    );
 }
 
 /// Proves a hole in the node's seqs is filled on main with an error event and the attach goes on.
