@@ -113,6 +113,25 @@ impl Fx {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Restarts node `n1` with its config changed by `tweak` (called before the node starts, so it may also
+    /// change the node's state on disk); returns main's new link generation once it has the new link.
+    pub async fn restart_node(
+        &mut self,
+        tweak: impl FnOnce(&mut vibebridge_agent::NodeConfig),
+    ) -> u64 {
+        let before = self
+            .main
+            .state
+            .registry
+            .get("n1")
+            .map_or(0, |link| link.generation);
+        self.node.take().unwrap().stop().await;
+        let mut cfg = node_config(&self.dir, &self.main, &self.env);
+        tweak(&mut cfg);
+        self.node = Some(TestNode::start(cfg));
+        self.main.wait_link("n1", |g| g > before).await
+    }
+
     /// Stops main (its state stays); returns its SSH address for [`Fx::start_main`]. A placeholder main
     /// stands in meanwhile.
     pub async fn stop_main(&mut self) -> std::net::SocketAddr {

@@ -4,10 +4,8 @@
 
 use serde_json::json;
 use vibebridge_tests::mock::CLI_WAIT;
-use vibebridge_tests::session_fx::{
-    Fx, assert_contiguous, is_status, is_type, node_config, write_prompt,
-};
-use vibebridge_tests::{Api, TestMain, TestNode, WsClient};
+use vibebridge_tests::session_fx::{Fx, assert_contiguous, is_status, is_type, write_prompt};
+use vibebridge_tests::{Api, TestMain, WsClient};
 
 /// Proves a tunnel cut mid-turn loses and doubles nothing: the CLI keeps running on the node, main
 /// re-attaches from its last seq, and an SSE client sees every seq exactly once.
@@ -69,11 +67,7 @@ async fn agent_restart_interrupts_then_resumes() {
     sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
     fx.message(&id, "Think slowly [[gate:never]]").await;
     fx.claude.wait_held("never").await;
-    let generation = fx.main.wait_online("n1").await;
-    fx.node.take().unwrap().stop().await;
-    let cfg = node_config(&fx.dir, &fx.main, &fx.env);
-    fx.node = Some(TestNode::start(cfg));
-    fx.main.wait_link("n1", |g| g > generation).await;
+    fx.restart_node(|_| {}).await;
     sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
     fx.message(&id, "What was the word? [[text:pelican again]]")
         .await;

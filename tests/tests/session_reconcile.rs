@@ -16,13 +16,10 @@ use vibebridge_tests::{Api, TestMain, TestNode};
 #[tokio::test]
 async fn lost_start_answer_keeps_the_session() {
     let mut fx = Fx::new("loststart").await;
-    let generation = fx.main.wait_online("n1").await;
-    fx.node.take().unwrap().stop().await;
     let proxy = Proxy::start(fx.main.ssh).await;
-    let mut cfg = node_config(&fx.dir, &fx.main, &fx.env);
-    cfg.node.main_addr = proxy.addr.to_string();
-    fx.node = Some(TestNode::start(cfg));
-    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let generation = fx
+        .restart_node(|cfg| cfg.node.main_addr = proxy.addr.to_string())
+        .await;
     // The request reaches the node; its answer never comes back on this link.
     proxy.freeze_upstream_existing();
     let (status, body) = fx
@@ -57,13 +54,9 @@ async fn lost_start_answer_keeps_the_session() {
 #[tokio::test]
 async fn start_that_never_arrived_turns_failed() {
     let mut fx = Fx::new("neverstart").await;
-    let generation = fx.main.wait_online("n1").await;
-    fx.node.take().unwrap().stop().await;
     let proxy = Proxy::start(fx.main.ssh).await;
-    let mut cfg = node_config(&fx.dir, &fx.main, &fx.env);
-    cfg.node.main_addr = proxy.addr.to_string();
-    fx.node = Some(TestNode::start(cfg));
-    fx.main.wait_link("n1", |g| g > generation).await;
+    fx.restart_node(|cfg| cfg.node.main_addr = proxy.addr.to_string())
+        .await;
     proxy.freeze_existing();
     let (status, body) = fx
         .api
@@ -193,11 +186,10 @@ async fn reenrolled_node_does_not_inherit_sessions() {
         .await;
     let (status, body) = fx.api.delete("/api/v1/nodes/n1").await;
     assert_eq!(status, 200, "{body}");
-    fx.node.take().unwrap().stop().await;
-    let cfg = node_config(&fx.dir, &fx.main, &fx.env);
-    std::fs::remove_file(vibebridge_agent::identity::key_path(&cfg.database.path)).unwrap();
-    fx.node = Some(TestNode::start(cfg));
-    fx.main.wait_online("n1").await;
+    fx.restart_node(|cfg| {
+        std::fs::remove_file(vibebridge_agent::identity::key_path(&cfg.database.path)).unwrap();
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + CLI_WAIT;
     loop {
         let (_, s) = fx.api.get(&format!("/api/v1/sessions/{id}")).await;
