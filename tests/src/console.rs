@@ -1,12 +1,12 @@
 //! Driving main's admin console with the real OpenSSH client: a main with an admin and a node, key pairs
-//! on disk, exec-mode commands (plain or `--json`), and reading an interactive (`ssh -tt`) session's output
+//! on disk, exec-mode commands (plain or `--json`), and an interactive (`ssh -tt`) session typed into and read
 //! until something appears.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vibebridge_tunnel::keys;
 
 use crate::{Api, TempDir, TestMain, TestNode, WAIT};
@@ -135,6 +135,52 @@ pub async fn read_until(out: &mut tokio::process::ChildStdout, seen: &mut String
         matches!(found, Ok(true)),
         "never saw {want:?}; output so far:\n{seen}"
     );
+}
+
+/// An interactive console session on a PTY (`ssh -tt` as `admin`), opened at its first prompt. Killed on drop.
+pub struct Pty {
+    child: tokio::process::Child,
+    input: tokio::process::ChildStdin,
+    out: tokio::process::ChildStdout,
+    /// Everything read so far (callers clear it to look only at what follows).
+    pub seen: String,
+}
+
+impl Pty {
+    /// Connects with `key` and waits for `user`'s prompt, `vibebridge(USER)> `.
+    pub async fn open(main: &TestMain, key: &Path, user: &str) -> Pty {
+        let mut child = ssh(main, key, "admin")
+            .arg("-tt")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pty = Pty {
+            input: child.stdin.take().unwrap(),
+            out: child.stdout.take().unwrap(),
+            child,
+            seen: String::new(),
+        };
+        pty.expect(&format!("vibebridge({user})> ")).await;
+        pty
+    }
+
+    /// Types `bytes` (`\r` ends a line, `\x03` is Ctrl-C, `\t` asks for completion).
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.input.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads until the output so far contains `want` (see [`read_until`]).
+    pub async fn expect(&mut self, want: &str) {
+        read_until(&mut self.out, &mut self.seen, want).await;
+    }
+
+    /// Waits (up to [`WAIT`]) for `ssh` to exit, e.g. after `exit`; returns its status.
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the console session did not end")
+            .unwrap()
+    }
 }
 
 /// Main with alice (creator, with a registered console key) and a connected node `n1`.

@@ -3,15 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use vibebridge_tests::console::{
-    add_key, exec, exec_as, fixture, json_of, keypair, read_until, ssh,
-};
+use vibebridge_tests::console::{Pty, add_key, exec, exec_as, fixture, json_of, keypair};
 use vibebridge_tests::mock::{CLI_WAIT, CliEnv, MockAnthropic, claude_bin};
-use vibebridge_tests::{Api, SseReader, WAIT};
+use vibebridge_tests::{Api, SseReader};
 use vibebridge_tunnel::keys;
 
 /// Proves every console command works in exec mode with `--json` (parsed and checked), that errors exit
@@ -204,21 +200,10 @@ async fn sessions_and_approvals_from_the_console() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "ok\n");
 
     // Interactive: `sessions tail` shows the history, then a follow-up's reply live; Ctrl-C ends it.
-    let mut child = ssh(main, key, "admin")
-        .arg("-tt")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    read_until(&mut out, &mut seen, "vibebridge(alice)> ").await;
-    input
-        .write_all(format!("sessions tail {id}\r").as_bytes())
-        .await
-        .unwrap();
-    read_until(&mut out, &mut seen, "(following; Ctrl-C to stop)").await;
-    assert!(seen.contains("status idle"), "{seen}");
+    let mut pty = Pty::open(main, key, "alice").await;
+    pty.send(format!("sessions tail {id}\r").as_bytes()).await;
+    pty.expect("(following; Ctrl-C to stop)").await;
+    assert!(pty.seen.contains("status idle"), "{}", pty.seen);
     let (status, body) = fx
         .api
         .post(
@@ -227,13 +212,10 @@ async fn sessions_and_approvals_from_the_console() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    read_until(&mut out, &mut seen, "assistant: tailed live").await;
-    input.write_all(b"\x03exit\r").await.unwrap();
-    let exit = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success(), "{seen}");
+    pty.expect("assistant: tailed live").await;
+    pty.send(b"\x03exit\r").await;
+    let seen = pty.seen.clone();
+    assert!(pty.wait().await.success(), "{seen}");
     sse.until(CLI_WAIT, |e| e["type"] == "status" && e["status"] == "idle")
         .await;
 
@@ -253,39 +235,28 @@ async fn sessions_and_approvals_from_the_console() {
 #[tokio::test]
 async fn interactive_console_on_a_pty() {
     let fx = fixture("pty", |_| {}).await;
-    let mut child = ssh(&fx.main, &fx.key, "admin")
-        .arg("-tt")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    read_until(&mut out, &mut seen, "vibebridge(alice)> ").await;
+    let mut pty = Pty::open(&fx.main, &fx.key, "alice").await;
 
-    input.write_all(b"nodes list\r").await.unwrap();
-    read_until(&mut out, &mut seen, "online").await;
-    assert!(seen.contains("n1"), "{seen}");
+    pty.send(b"nodes list\r").await;
+    pty.expect("online").await;
+    assert!(pty.seen.contains("n1"), "{}", pty.seen);
 
     // Tab completes the command and the node id.
-    seen.clear();
-    input.write_all(b"nod\t").await.unwrap();
-    read_until(&mut out, &mut seen, "nodes ").await;
-    input.write_all(b"sh\tn\t\r").await.unwrap();
-    read_until(&mut out, &mut seen, "fingerprint").await;
+    pty.seen.clear();
+    pty.send(b"nod\t").await;
+    pty.expect("nodes ").await;
+    pty.send(b"sh\tn\t\r").await;
+    pty.expect("fingerprint").await;
 
     // Up arrow recalls the last command.
-    seen.clear();
-    input.write_all(b"\x1b[A\r").await.unwrap();
-    read_until(&mut out, &mut seen, "fingerprint").await;
+    pty.seen.clear();
+    pty.send(b"\x1b[A\r").await;
+    pty.expect("fingerprint").await;
 
     // A live follow: an audit entry written elsewhere shows up; Ctrl-C returns to the prompt.
-    seen.clear();
-    input
-        .write_all(b"audit tail -n 1 --follow\r")
-        .await
-        .unwrap();
-    read_until(&mut out, &mut seen, "(following; Ctrl-C to stop)").await;
+    pty.seen.clear();
+    pty.send(b"audit tail -n 1 --follow\r").await;
+    pty.expect("(following; Ctrl-C to stop)").await;
     fx.main
         .state
         .store
@@ -293,11 +264,11 @@ async fn interactive_console_on_a_pty() {
             "system",
             "test.followed",
         ));
-    read_until(&mut out, &mut seen, "test.followed").await;
-    input.write_all(b"\x03").await.unwrap();
-    read_until(&mut out, &mut seen, "^C").await;
-    input.write_all(b"status\r").await.unwrap();
-    read_until(&mut out, &mut seen, "1 online / 1 total").await;
+    pty.expect("test.followed").await;
+    pty.send(b"\x03").await;
+    pty.expect("^C").await;
+    pty.send(b"status\r").await;
+    pty.expect("1 online / 1 total").await;
 
     // Her key removed while she is connected: the next command is refused.
     let (_, keys) = fx.api.get("/api/v1/auth/me/keys").await;
@@ -307,14 +278,12 @@ async fn interactive_console_on_a_pty() {
         .delete(&format!("/api/v1/auth/me/keys/{key_id}"))
         .await;
     assert_eq!(removed.0, 200, "{}", removed.1);
-    input.write_all(b"status\r").await.unwrap();
-    read_until(&mut out, &mut seen, "console access has ended").await;
+    pty.send(b"status\r").await;
+    pty.expect("console access has ended").await;
 
-    input.write_all(b"exit\r").await.unwrap();
-    let status = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    pty.send(b"exit\r").await;
+    let seen = pty.seen.clone();
+    let status = pty.wait().await;
     assert!(status.success(), "ssh exited {status:?}; output:\n{seen}");
 }
 

@@ -5,8 +5,7 @@
 use std::process::Stdio;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use vibebridge_tests::console::{exec, fixture, read_until, ssh};
+use vibebridge_tests::console::{Pty, exec, fixture, read_until, ssh};
 use vibebridge_tests::{Api, WAIT};
 
 /// Bytes a terminal acts on in what the console printed, other than its own line editing (`\r`, `\n`,
@@ -96,20 +95,9 @@ async fn planted_control_characters_print_as_text() {
     );
 
     // Live: an attempt made while an admin follows the audit log.
-    let mut child = ssh(main, key, "admin")
-        .arg("-tt")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    read_until(&mut out, &mut seen, "vibebridge(alice)> ").await;
-    input
-        .write_all(b"audit tail -n 1 --follow\r")
-        .await
-        .unwrap();
-    read_until(&mut out, &mut seen, "(following; Ctrl-C to stop)").await;
+    let mut pty = Pty::open(main, key, "alice").await;
+    pty.send(b"audit tail -n 1 --follow\r").await;
+    pty.expect("(following; Ctrl-C to stop)").await;
     let live = "\x1b]52;c;bGl2ZQ==\x07";
     let (status, _) = anonymous
         .post(
@@ -118,13 +106,10 @@ async fn planted_control_characters_print_as_text() {
         )
         .await;
     assert_eq!(status, 401);
-    read_until(&mut out, &mut seen, r"\x1b]52;c;bGl2ZQ==\x07").await;
-    input.write_all(b"\x03exit\r").await.unwrap();
-    let exit = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success(), "{seen}");
+    pty.expect(r"\x1b]52;c;bGl2ZQ==\x07").await;
+    pty.send(b"\x03exit\r").await;
+    let seen = pty.seen.clone();
+    assert!(pty.wait().await.success(), "{seen}");
     assert_eq!(raw_controls(&seen), Vec::<String>::new(), "{seen:?}");
 }
 
@@ -144,20 +129,9 @@ async fn lost_access_ends_follows_and_completion() {
     let mut exec_seen = String::new();
     read_until(&mut exec_out, &mut exec_seen, "\n").await;
 
-    let mut child = ssh(&fx.main, &fx.key, "admin")
-        .arg("-tt")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    read_until(&mut out, &mut seen, "vibebridge(alice)> ").await;
-    input
-        .write_all(b"audit tail -n 1 --follow\r")
-        .await
-        .unwrap();
-    read_until(&mut out, &mut seen, "(following; Ctrl-C to stop)").await;
+    let mut pty = Pty::open(&fx.main, &fx.key, "alice").await;
+    pty.send(b"audit tail -n 1 --follow\r").await;
+    pty.expect("(following; Ctrl-C to stop)").await;
 
     let (_, keys) = fx.api.get("/api/v1/auth/me/keys").await;
     let key_id = keys[0]["id"].as_str().unwrap().to_string();
@@ -166,7 +140,7 @@ async fn lost_access_ends_follows_and_completion() {
         .delete(&format!("/api/v1/auth/me/keys/{key_id}"))
         .await;
     assert_eq!(status, 200, "{body}");
-    read_until(&mut out, &mut seen, "console access has ended").await;
+    pty.expect("console access has ended").await;
     read_until(&mut exec_out, &mut exec_seen, "console access has ended").await;
     let code = tokio::time::timeout(WAIT, exec_follow.wait())
         .await
@@ -174,16 +148,14 @@ async fn lost_access_ends_follows_and_completion() {
         .unwrap();
     assert_eq!(code.code(), Some(1), "{exec_seen}");
 
-    seen.clear();
-    input.write_all(b"nodes show n\t\r").await.unwrap();
-    read_until(&mut out, &mut seen, "console access has ended").await;
+    pty.seen.clear();
+    pty.send(b"nodes show n\t\r").await;
+    pty.expect("console access has ended").await;
     assert!(
-        !seen.contains("nodes show n1"),
-        "Tab completed a node id: {seen:?}"
+        !pty.seen.contains("nodes show n1"),
+        "Tab completed a node id: {:?}",
+        pty.seen
     );
-    input.write_all(b"exit\r").await.unwrap();
-    tokio::time::timeout(WAIT, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    pty.send(b"exit\r").await;
+    pty.wait().await;
 }
