@@ -5,7 +5,7 @@
 use serde_json::json;
 use vibebridge_tests::mock::CLI_WAIT;
 use vibebridge_tests::session_fx::{Fx, assert_contiguous, is_status, is_type, write_prompt};
-use vibebridge_tests::{Api, TestMain, WsClient};
+use vibebridge_tests::{Api, WsClient};
 
 /// Proves a tunnel cut mid-turn loses and doubles nothing: the CLI keeps running on the node, main
 /// re-attaches from its last seq, and an SSE client sees every seq exactly once.
@@ -31,24 +31,10 @@ async fn main_restart_mid_turn_keeps_events_contiguous() {
     let mut fx = Fx::new("mrestart").await;
     let id = fx.create("claude", "Slowly [[gate:restart]]", None).await;
     fx.claude.wait_held("restart").await;
-    let ssh = fx.main.ssh;
-    let main = std::mem::replace(
-        &mut fx.main,
-        TestMain::start(&fx.dir.path().join("unused")).await,
-    );
-    main.stop().await;
+    let ssh = fx.stop_main().await;
     fx.claude.release("restart");
-    let old = std::mem::replace(
-        &mut fx.main,
-        TestMain::start_with(fx.dir.path(), Some(ssh), |_| {}).await,
-    );
-    old.stop().await;
+    fx.start_main(ssh).await;
     fx.main.wait_online("n1").await;
-    fx.api = {
-        let mut api = Api::new(&fx.main);
-        api.token = fx.api.token.clone();
-        api
-    };
     let mut sse = fx.sse(&id).await;
     let events = sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
     assert_contiguous(&events);

@@ -6,10 +6,10 @@
 
 use serde_json::json;
 use uuid::Uuid;
+use vibebridge_tests::TestNode;
 use vibebridge_tests::mock::CLI_WAIT;
 use vibebridge_tests::proxy::Proxy;
 use vibebridge_tests::session_fx::{Fx, is_status, node_config, process_alive, wait_for_process};
-use vibebridge_tests::{Api, TestMain, TestNode};
 
 /// Proves a start whose answer is lost after the node started the CLI keeps the session (`unknown`), which
 /// then shows the node's real state and can be stopped.
@@ -105,12 +105,7 @@ async fn node_stops_a_session_main_does_not_know() {
         .await;
     wait_for_process(&marker, "the command never started").await;
     // Main forgets the session while down (a restored backup, or an older main that dropped it).
-    let ssh = fx.main.ssh;
-    let main = std::mem::replace(
-        &mut fx.main,
-        TestMain::start(&fx.dir.path().join("unused")).await,
-    );
-    main.stop().await;
+    let ssh = fx.stop_main().await;
     {
         let store = vibebridge_main::Store::open(&fx.dir.path().join("main/db")).unwrap();
         store
@@ -118,17 +113,8 @@ async fn node_stops_a_session_main_does_not_know() {
             .unwrap();
         store.flush().unwrap();
     }
-    let old = std::mem::replace(
-        &mut fx.main,
-        TestMain::start_with(fx.dir.path(), Some(ssh), |_| {}).await,
-    );
-    old.stop().await;
+    fx.start_main(ssh).await;
     fx.main.wait_online("n1").await;
-    fx.api = {
-        let mut api = Api::new(&fx.main);
-        api.token = fx.api.token.clone();
-        api
-    };
     tokio::time::timeout(CLI_WAIT, async {
         while process_alive(&marker) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
