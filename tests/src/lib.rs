@@ -498,25 +498,57 @@ impl SseReader {
     }
 }
 
+/// A WebSocket to main, as `tokio-tungstenite` gives it.
+pub type WsSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket to main's `path` (under `api`'s base, `http` becoming `ws`) with `api`'s bearer token and
+/// an `Origin` header if given.
+pub async fn ws_connect(
+    api: &Api,
+    path: &str,
+    origin: Option<&str>,
+) -> Result<WsSocket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}{path}", api.base.replacen("http://", "ws://", 1));
+    let mut req = url.into_client_request()?;
+    let headers = req.headers_mut();
+    if let Some(t) = &api.token {
+        headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    if let Some(o) = origin {
+        headers.insert("origin", o.parse().unwrap());
+    }
+    let (socket, _) = tokio_tungstenite::connect_async(req).await?;
+    Ok(socket)
+}
+
+/// The next JSON text frame of `ws`, skipping other frames; panics after [`WAIT`] or if the socket ends.
+pub async fn next_json(ws: &mut WsSocket) -> serde_json::Value {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no WebSocket frame in time")
+            .expect("WebSocket closed")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
 /// A client of main's browser WebSocket (`GET /api/v1/ws`), speaking JSON text frames.
 pub struct WsClient {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: WsSocket,
 }
 
 impl WsClient {
     /// Connects with `api`'s bearer token.
     pub async fn connect(api: &Api) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("{}/api/v1/ws", api.base.replacen("http://", "ws://", 1));
-        let mut req = url.into_client_request()?;
-        if let Some(t) = &api.token {
-            req.headers_mut()
-                .insert("authorization", format!("Bearer {t}").parse().unwrap());
-        }
-        let (socket, _) = tokio_tungstenite::connect_async(req).await?;
-        Ok(WsClient { socket })
+        Ok(WsClient {
+            socket: ws_connect(api, "/api/v1/ws", None).await?,
+        })
     }
 
     /// Sends one JSON text frame (or any text, to test bad input).
@@ -539,16 +571,6 @@ impl WsClient {
 
     /// The next JSON text frame; panics after [`WAIT`] or if the connection ends.
     pub async fn next(&mut self) -> serde_json::Value {
-        use futures::StreamExt;
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .expect("no WebSocket frame in time")
-                .expect("WebSocket closed")
-                .unwrap();
-            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-                return serde_json::from_str(&t).unwrap();
-            }
-        }
+        next_json(&mut self.socket).await
     }
 }

@@ -347,15 +347,10 @@ impl Fx {
 
     /// A WebSocket upgrade to `path` with `token`: 101, or the refusal's status and body.
     async fn upgrade(&self, path: &str, token: Option<String>) -> (u16, Value) {
-        use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
-        let mut req = format!("ws://{}{path}", self.main.http)
-            .into_client_request()
-            .unwrap();
-        if let Some(t) = token {
-            req.headers_mut()
-                .insert("authorization", format!("Bearer {t}").parse().unwrap());
-        }
-        match tokio_tungstenite::connect_async(req).await {
+        use tokio_tungstenite::tungstenite::Error;
+        let mut api = Api::new(&self.main);
+        api.token = token;
+        match crate::ws_connect(&api, path, None).await {
             Ok(_) => (101, Value::Null),
             Err(Error::Http(resp)) => {
                 let body = resp.body().as_deref().unwrap_or_default();

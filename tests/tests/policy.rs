@@ -2,33 +2,14 @@
 //! and no agent session starts, and `node.capabilities` decides which surfaces the node serves at all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
+use vibebridge_tests::{Api, TempDir, TestMain, TestNode, next_json, ws_connect};
 
-/// The first text frame of a terminal opened on node `n1` as `api`'s user.
-async fn terminal_answer(main: &TestMain, api: &Api) -> Value {
-    let url = format!(
-        "ws://{}/api/v1/nodes/n1/terminal?terminal_id=0190a0b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b&cols=80&rows=24",
-        main.http
-    );
-    let mut req = url.into_client_request().unwrap();
-    let bearer = format!("Bearer {}", api.token.as_ref().unwrap());
-    req.headers_mut()
-        .insert("authorization", bearer.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("no frame in time")
-            .expect("socket ended")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
+/// The first text frame of a terminal opened on node `n1` as `api`'s user (of the main `api` talks to).
+async fn terminal_answer(api: &Api) -> Value {
+    let path = "/api/v1/nodes/n1/terminal?terminal_id=0190a0b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b&cols=80&rows=24";
+    let mut ws = ws_connect(api, path, None).await.unwrap();
+    next_json(&mut ws).await
 }
 
 /// Proves a read-only node refuses terminals and agent sessions (`read_only`), that surfaces left out of
@@ -49,7 +30,7 @@ async fn read_only_and_capabilities_bind_every_surface() {
     let node = TestNode::start(cfg);
     main.wait_online("n1").await;
 
-    let refused = terminal_answer(&main, &alice).await;
+    let refused = terminal_answer(&alice).await;
     assert_eq!(refused["type"], "error", "{refused}");
     let why = refused["message"].as_str().unwrap();
     assert!(why.contains("filesystem.read_only"), "{refused}");

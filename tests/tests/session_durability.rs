@@ -5,7 +5,7 @@
 use serde_json::json;
 use vibebridge_tests::mock::CLI_WAIT;
 use vibebridge_tests::session_fx::{Fx, assert_contiguous, is_status, is_type, write_prompt};
-use vibebridge_tests::{Api, WsClient};
+use vibebridge_tests::{Api, WsClient, ws_connect};
 
 /// Proves a tunnel cut mid-turn loses and doubles nothing: the CLI keeps running on the node, main
 /// re-attaches from its last seq, and an SSE client sees every seq exactly once.
@@ -138,17 +138,8 @@ async fn websocket_replays_then_follows() {
     assert_eq!(refused_status(WsClient::connect(&bob).await), 401);
 
     // A page from another origin cannot open it with the user's credentials.
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://{}/api/v1/ws", fx.main.http)
-        .into_client_request()
-        .unwrap();
-    let auth = format!("Bearer {}", fx.api.token.clone().unwrap());
-    req.headers_mut()
-        .insert("authorization", auth.parse().unwrap());
-    req.headers_mut()
-        .insert("origin", "http://evil.example".parse().unwrap());
     assert_eq!(
-        refused_status(tokio_tungstenite::connect_async(req).await),
+        refused_status(ws_connect(&fx.api, "/api/v1/ws", Some("http://evil.example")).await),
         403
     );
 }

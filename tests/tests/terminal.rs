@@ -1,5 +1,5 @@
 //! Web terminals and the directory picker through main: a real shell on a PTY on the node, relayed
-//! browser WebSocket → main → tunnel stream → PTY; reattach with scrollback, close, the grace period,
+//! browser WebWsSocket → main → tunnel stream → PTY; reattach with scrollback, close, the grace period,
 //! authorisation per node and per starter, and clear errors for bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,11 +8,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WAIT, WsSocket, next_json, ws_connect};
 
 struct Fx {
     _dir: TempDir,
@@ -59,28 +55,11 @@ async fn fixture_with(
     }
 }
 
-/// Opens a terminal WebSocket as `api`'s user; `Err` carries the HTTP status of a refused upgrade.
-async fn open(
-    main: &TestMain,
-    api: &Api,
-    node: &str,
-    query: &str,
-    origin: Option<&str>,
-) -> Result<Socket, u16> {
-    let url = format!("ws://{}/api/v1/nodes/{node}/terminal?{query}", main.http);
-    let mut req = url.into_client_request().unwrap();
-    let h = req.headers_mut();
-    h.insert(
-        "authorization",
-        format!("Bearer {}", api.token.as_ref().unwrap())
-            .parse()
-            .unwrap(),
-    );
-    if let Some(o) = origin {
-        h.insert("origin", o.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((s, _)) => Ok(s),
+/// Opens a terminal WebWsSocket as `api`'s user; `Err` carries the HTTP status of a refused upgrade.
+async fn open(api: &Api, node: &str, query: &str, origin: Option<&str>) -> Result<WsSocket, u16> {
+    let path = format!("/api/v1/nodes/{node}/terminal?{query}");
+    match ws_connect(api, &path, origin).await {
+        Ok(s) => Ok(s),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(e) => panic!("connect: {e}"),
     }
@@ -90,22 +69,8 @@ fn query(id: &str) -> String {
     format!("terminal_id={id}&cols=100&rows=30")
 }
 
-/// The next text frame as JSON, skipping output.
-async fn next_text(ws: &mut Socket) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("no frame in time")
-            .expect("socket ended")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
 /// Reads output until it contains `needle`; returns everything read.
-async fn read_until(ws: &mut Socket, needle: &str) -> String {
+async fn read_until(ws: &mut WsSocket, needle: &str) -> String {
     let mut seen = String::new();
     let found = tokio::time::timeout(WAIT, async {
         while let Some(msg) = ws.next().await {
@@ -130,11 +95,11 @@ async fn read_until(ws: &mut Socket, needle: &str) -> String {
 }
 
 /// Waits for bash's first prompt: keys typed before readline is up may be flushed by its terminal set-up.
-async fn wait_prompt(ws: &mut Socket) {
+async fn wait_prompt(ws: &mut WsSocket) {
     read_until(ws, "\x1b[?2004h").await;
 }
 
-async fn type_line(ws: &mut Socket, line: &str) {
+async fn type_line(ws: &mut WsSocket, line: &str) {
     ws.send(Message::Binary(format!("{line}\r").into_bytes().into()))
         .await
         .unwrap();
@@ -159,7 +124,7 @@ async fn wait_gone(pid: u32) {
     }
 }
 
-async fn shell_pid(ws: &mut Socket) -> u32 {
+async fn shell_pid(ws: &mut WsSocket) -> u32 {
     // The echoed command line shows `$$` and `$((40+2))`; only the shell's output has digits in both places.
     type_line(ws, "echo pid-$$-$((40+2))").await;
     let out = read_until(ws, "-42\r\n").await;
@@ -174,10 +139,8 @@ async fn shell_pid(ws: &mut Socket) -> u32 {
 async fn terminal_runs_resizes_reattaches_and_closes() {
     let fx = fixture("term-run", Duration::from_secs(60)).await;
     let id = uuid_like();
-    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
-        .await
-        .unwrap();
-    let hello = next_text(&mut ws).await;
+    let mut ws = open(&fx.alice, "n1", &query(&id), None).await.unwrap();
+    let hello = next_json(&mut ws).await;
     assert_eq!(
         (hello["type"].as_str(), hello["created"].as_bool()),
         (Some("attached"), Some(true)),
@@ -204,10 +167,8 @@ async fn terminal_runs_resizes_reattaches_and_closes() {
     read_until(&mut ws, "41 132").await;
     ws.close(None).await.unwrap();
 
-    let mut again = open(&fx.main, &fx.alice, "n1", &query(&id), None)
-        .await
-        .unwrap();
-    let hello = next_text(&mut again).await;
+    let mut again = open(&fx.alice, "n1", &query(&id), None).await.unwrap();
+    let hello = next_json(&mut again).await;
     assert_eq!(hello["created"], false, "{hello}");
     read_until(&mut again, "vb-42").await; // the scrollback
     assert_eq!(
@@ -222,14 +183,12 @@ async fn terminal_runs_resizes_reattaches_and_closes() {
         .unwrap();
     wait_gone(pid).await;
     // The id now starts a fresh shell.
-    let mut fresh = open(&fx.main, &fx.alice, "n1", &query(&id), None)
-        .await
-        .unwrap();
-    assert_eq!(next_text(&mut fresh).await["created"], true);
+    let mut fresh = open(&fx.alice, "n1", &query(&id), None).await.unwrap();
+    assert_eq!(next_json(&mut fresh).await["created"], true);
     wait_prompt(&mut fresh).await;
     type_line(&mut fresh, "exit 3").await;
     let exit = loop {
-        let f = next_text(&mut fresh).await;
+        let f = next_json(&mut fresh).await;
         if f["type"] == "exit" {
             break f;
         }
@@ -255,20 +214,16 @@ async fn abandoned_terminal_ends_after_grace_period() {
     const GRACE: Duration = Duration::from_millis(1500);
     let fx = fixture("term-grace", GRACE).await;
     let id = uuid_like();
-    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
-        .await
-        .unwrap();
-    next_text(&mut ws).await;
+    let mut ws = open(&fx.alice, "n1", &query(&id), None).await.unwrap();
+    next_json(&mut ws).await;
     wait_prompt(&mut ws).await;
     let pid = shell_pid(&mut ws).await;
     drop(ws); // no close frame, no Close: like a tab that vanished
     let first_drop = std::time::Instant::now();
 
     // Back straight away: the same shell, and it outlives the grace period that started at the first drop.
-    let mut again = open(&fx.main, &fx.alice, "n1", &query(&id), None)
-        .await
-        .unwrap();
-    let hello = next_text(&mut again).await;
+    let mut again = open(&fx.alice, "n1", &query(&id), None).await.unwrap();
+    let hello = next_json(&mut again).await;
     assert_eq!(
         (hello["type"].as_str(), hello["created"].as_bool()),
         (Some("attached"), Some(false)),
@@ -314,31 +269,20 @@ async fn terminal_authorisation_and_bad_input() {
     bob.auth(true, "bob", "password456").await;
     fx.alice.post("/api/v1/users/bob/approve", json!({})).await;
     let id = uuid_like();
+    assert_eq!(open(&bob, "n1", &query(&id), None).await.err(), Some(404));
     assert_eq!(
-        open(&fx.main, &bob, "n1", &query(&id), None).await.err(),
+        open(&fx.alice, "nope", &query(&id), None).await.err(),
         Some(404)
     );
     assert_eq!(
-        open(&fx.main, &fx.alice, "nope", &query(&id), None)
+        open(&fx.alice, "n1", &query(&id), Some("http://evil.example"))
             .await
             .err(),
-        Some(404)
-    );
-    assert_eq!(
-        open(
-            &fx.main,
-            &fx.alice,
-            "n1",
-            &query(&id),
-            Some("http://evil.example")
-        )
-        .await
-        .err(),
         Some(403)
     );
     let same = format!("http://{}", fx.main.http);
     assert!(
-        open(&fx.main, &fx.alice, "n1", &query(&uuid_like()), Some(&same))
+        open(&fx.alice, "n1", &query(&uuid_like()), Some(&same))
             .await
             .is_ok()
     );
@@ -349,19 +293,17 @@ async fn terminal_authorisation_and_bad_input() {
         &format!("terminal_id={id}&rows=5000"),
     ] {
         assert_eq!(
-            open(&fx.main, &fx.alice, "n1", bad, None).await.err(),
+            open(&fx.alice, "n1", bad, None).await.err(),
             Some(400),
             "{bad}"
         );
     }
 
-    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&id), None)
-        .await
-        .unwrap();
-    next_text(&mut ws).await;
+    let mut ws = open(&fx.alice, "n1", &query(&id), None).await.unwrap();
+    next_json(&mut ws).await;
     wait_prompt(&mut ws).await;
     ws.send(Message::Text("not json".into())).await.unwrap();
-    let err = next_text(&mut ws).await;
+    let err = next_json(&mut ws).await;
     assert_eq!(err["type"], "error");
     assert!(err["message"].as_str().unwrap().contains("resize"), "{err}");
     type_line(&mut ws, "echo still-$((1+1))").await;
@@ -373,8 +315,8 @@ async fn terminal_authorisation_and_bad_input() {
         .post("/api/v1/nodes/n1/members", json!({"username": "bob"}))
         .await;
     assert_eq!(code, 200);
-    let mut theirs = open(&fx.main, &bob, "n1", &query(&id), None).await.unwrap();
-    let refused = next_text(&mut theirs).await;
+    let mut theirs = open(&bob, "n1", &query(&id), None).await.unwrap();
+    let refused = next_json(&mut theirs).await;
     assert_eq!(refused["type"], "error");
     assert!(
         refused["message"]
@@ -383,10 +325,8 @@ async fn terminal_authorisation_and_bad_input() {
             .contains("another user"),
         "{refused}"
     );
-    let mut own = open(&fx.main, &bob, "n1", &query(&uuid_like()), None)
-        .await
-        .unwrap();
-    assert_eq!(next_text(&mut own).await["created"], true);
+    let mut own = open(&bob, "n1", &query(&uuid_like()), None).await.unwrap();
+    assert_eq!(next_json(&mut own).await["created"], true);
     fx.node.unwrap().stop().await;
     fx.main.stop().await;
 }
@@ -403,10 +343,8 @@ async fn removed_member_loses_open_terminal() {
         .post("/api/v1/nodes/n1/members", json!({"username": "bob"}))
         .await;
     assert_eq!(code, 200, "{body}");
-    let mut ws = open(&fx.main, &bob, "n1", &query(&uuid_like()), None)
-        .await
-        .unwrap();
-    assert_eq!(next_text(&mut ws).await["type"], "attached");
+    let mut ws = open(&bob, "n1", &query(&uuid_like()), None).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "attached");
     wait_prompt(&mut ws).await;
     let pid = shell_pid(&mut ws).await;
 
@@ -478,7 +416,7 @@ async fn run_as_shell_cannot_read_the_agent_state() {
     .await;
     let key = fx._dir.path().join("node-n1").join("node_ed25519_key");
     assert!(key.exists());
-    let mut ws = open(&fx.main, &fx.alice, "n1", &query(&uuid_like()), None)
+    let mut ws = open(&fx.alice, "n1", &query(&uuid_like()), None)
         .await
         .unwrap();
     wait_prompt(&mut ws).await;
