@@ -2,6 +2,7 @@
 //! (temporary directories, a fast tunnel config, a pausable TCP proxy, an HTTP client).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bench;
 pub mod browser_fx;
 pub mod console;
 pub mod fault_fx;

@@ -5,14 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
+use std::time::Duration;
+use vibebridge_tests::bench::now_ns;
 
 fn field(text: &str, key: &str) -> u64 {
     text.split_whitespace()

@@ -14,14 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use vibebridge_tests::bench::env_or;
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn git(repo: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("git")
@@ -121,8 +115,8 @@ async fn call(api: &Api, path: &str) -> (Duration, Value) {
 
 #[tokio::main]
 async fn main() {
-    let files = env_num("VB_BENCH_FILES", 50_000);
-    let rounds = env_num("VB_BENCH_ROUNDS", 15);
+    let files = env_or::<usize>("VB_BENCH_FILES", 50_000);
+    let rounds = env_or::<usize>("VB_BENCH_ROUNDS", 15);
     let dir = TempDir::new("files-bench");
     let repo = dir.path().join("repo");
     eprintln!("making a repository of {files} files…");

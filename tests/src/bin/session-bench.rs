@@ -15,25 +15,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use vibebridge_tests::bench::{env_or, now_ns, percentiles, rss_bytes};
 use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WsClient};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
 
 /// The `fake-claude` binary built next to this one.
 fn fake_cli() -> PathBuf {
@@ -45,12 +32,6 @@ fn fake_cli() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
-    v.sort();
-    let n = v.len();
-    (v[n * 50 / 100], v[(n * 99 / 100).min(n - 1)])
 }
 
 fn user_line(text: &str) -> String {
@@ -189,19 +170,6 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-/// Resident set size of a process in bytes (VmRSS), `None` if it is gone.
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -328,9 +296,9 @@ async fn bench(path: bool) {
     if path {
         event_path().await;
     }
-    let followers = env_u64("VB_BENCH_FOLLOWERS", 100) as usize;
-    let count = env_u64("VB_BENCH_FOLLOW_EVENTS", 300);
-    let kib = env_u64("VB_BENCH_FOLLOW_KIB", 400) as usize;
+    let followers = env_or::<u64>("VB_BENCH_FOLLOWERS", 100) as usize;
+    let count = env_or::<u64>("VB_BENCH_FOLLOW_EVENTS", 300);
+    let kib = env_or::<u64>("VB_BENCH_FOLLOW_KIB", 400) as usize;
     let (idle, peak) = followers_rss(followers, count, kib).await;
     let target = 200.0;
     println!(
@@ -349,8 +317,8 @@ async fn bench(path: bool) {
 
 /// The event path rows: latency with 1 and 100 subscribers, events/s.
 async fn event_path() {
-    let lat_events = env_u64("VB_BENCH_LAT_EVENTS", 500);
-    let thr_events = env_u64("VB_BENCH_THR_EVENTS", 20_000);
+    let lat_events = env_or::<u64>("VB_BENCH_LAT_EVENTS", 500);
+    let thr_events = env_or::<u64>("VB_BENCH_THR_EVENTS", 20_000);
     let interval_us = 2_000;
 
     let (pipe_lat, _) = pipe_run(lat_events, interval_us).await;

@@ -21,15 +21,9 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vibebridge_tests::TempDir;
+use vibebridge_tests::bench::env_or;
 
 const STEP: Duration = Duration::from_secs(10);
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A terminal under test: send bytes, wait until a byte comes back.
 trait Keys {
@@ -270,8 +264,8 @@ async fn ssh_terminal() -> Result<(Child, Child, impl Keys), String> {
 
 #[tokio::main]
 async fn main() {
-    let keys = env_num("VB_BENCH_KEYS", 2000);
-    let rounds = env_num("VB_BENCH_ROUNDS", 10).max(1);
+    let keys = env_or::<usize>("VB_BENCH_KEYS", 2000);
+    let rounds = env_or::<usize>("VB_BENCH_ROUNDS", 10).max(1);
     let per_round = keys.div_ceil(rounds);
     let skip_ssh = std::env::var("VB_BENCH_SKIP").is_ok_and(|s| s.contains("openssh"));
     let bin = std::env::current_exe()

@@ -32,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use vibebridge_tests::bench::{env_or, percentiles, rss_bytes};
 use vibebridge_tests::{TempDir, TestMain, TestNode};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::backoff::Backoff;
@@ -49,31 +50,11 @@ const FLEET_TOKEN: &str = "vb-bench-fleet-token-0123456789";
 /// How long an idle process is left alone before its RSS is read (a few keepalive rounds of the runtime).
 const SETTLE: Duration = Duration::from_secs(3);
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn skipped(what: &str) -> bool {
     std::env::var("VB_BENCH_SKIP")
         .unwrap_or_default()
         .split(',')
         .any(|s| s.trim() == what)
-}
-
-/// Resident set size of a process in bytes (VmRSS), `None` if it is gone.
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -153,13 +134,6 @@ where
         total += t.await.unwrap();
     }
     total as f64 / start.elapsed().as_secs_f64() / 1e6
-}
-
-/// (p50, p99) of samples.
-fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
-    v.sort();
-    let n = v.len();
-    (v[n * 50 / 100], v[(n * 99 / 100).min(n - 1)])
 }
 
 /// `iters` times: 64-byte write + echoed read, timed one by one into `samples`.
@@ -797,12 +771,12 @@ impl Table {
 }
 
 async fn run_bench() {
-    let single_mb = env_u64("VB_BENCH_MB", 256);
-    let stream_mb = env_u64("VB_BENCH_STREAM_MB", 4);
-    let streams = env_u64("VB_BENCH_STREAMS", 64);
-    let rtt_iters = env_u64("VB_BENCH_RTT_ITERS", 2000);
-    let open_iters = env_u64("VB_BENCH_OPEN_ITERS", 2000);
-    let nodes = env_u64("VB_BENCH_NODES", 1000) as usize;
+    let single_mb = env_or::<u64>("VB_BENCH_MB", 256);
+    let stream_mb = env_or::<u64>("VB_BENCH_STREAM_MB", 4);
+    let streams = env_or::<u64>("VB_BENCH_STREAMS", 64);
+    let rtt_iters = env_or::<u64>("VB_BENCH_RTT_ITERS", 2000);
+    let open_iters = env_or::<u64>("VB_BENCH_OPEN_ITERS", 2000);
+    let nodes = env_or::<u64>("VB_BENCH_NODES", 1000) as usize;
 
     let measured = with_link(|echo, registry| async move {
         let raw_open = move || async move {
