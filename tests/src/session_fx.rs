@@ -101,6 +101,15 @@ impl Fx {
         assert_eq!(status, 202, "{body}");
     }
 
+    /// Asks the node to stop the session; asserts it was accepted (202: the stop is under way).
+    pub async fn stop(&self, id: &str) {
+        let (status, body) = self
+            .api
+            .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+
     /// Answers an approval; asserts it was accepted.
     pub async fn decide(&self, id: &str, approval: &str, decision: &str, message: Option<&str>) {
         let (status, body) = self

@@ -11,6 +11,24 @@ use vibebridge_tests::mock::CLI_WAIT;
 use vibebridge_tests::proxy::Proxy;
 use vibebridge_tests::session_fx::{Fx, is_status, node_config, process_alive, wait_for_process};
 
+/// Starts a claude session whose start answer main never gets: accepted as `unknown` (202); returns its id.
+async fn start_unanswered(fx: &Fx, prompt: &str) -> String {
+    let (status, body) = fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
+                   "provider": "claude", "prompt": prompt}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("unknown")),
+        "{body}"
+    );
+    body["id"].as_str().unwrap().to_string()
+}
+
 /// Proves a start whose answer is lost after the node started the CLI keeps the session (`unknown`), which
 /// then shows the node's real state and can be stopped.
 #[tokio::test]
@@ -22,29 +40,12 @@ async fn lost_start_answer_keeps_the_session() {
         .await;
     // The request reaches the node; its answer never comes back on this link.
     proxy.freeze_upstream_existing();
-    let (status, body) = fx
-        .api
-        .post(
-            "/api/v1/sessions",
-            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
-                   "provider": "claude", "prompt": "Slowly [[gate:lost]]"}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (202, Some("unknown")),
-        "{body}"
-    );
-    let id = body["id"].as_str().unwrap().to_string();
+    let id = start_unanswered(&fx, "Slowly [[gate:lost]]").await;
     fx.claude.wait_held("lost").await;
     fx.main.wait_link("n1", |g| g > generation).await;
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "running")).await;
-    let (status, _) = fx
-        .api
-        .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
-        .await;
-    assert_eq!(status, 202);
+    fx.stop(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
     fx.claude.release("lost");
 }
@@ -58,20 +59,7 @@ async fn start_that_never_arrived_turns_failed() {
     fx.restart_node(|cfg| cfg.node.main_addr = proxy.addr.to_string())
         .await;
     proxy.freeze_existing();
-    let (status, body) = fx
-        .api
-        .post(
-            "/api/v1/sessions",
-            json!({"node_id": "n1", "path": fx.repo.display().to_string(),
-                   "provider": "claude", "prompt": "Hi [[text:never]]"}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (202, Some("unknown")),
-        "{body}"
-    );
-    let id = body["id"].as_str().unwrap().to_string();
+    let id = start_unanswered(&fx, "Hi [[text:never]]").await;
     let deadline = tokio::time::Instant::now() + CLI_WAIT;
     loop {
         let (_, s) = fx.api.get(&format!("/api/v1/sessions/{id}")).await;
@@ -213,11 +201,7 @@ async fn main_fetches_back_events_it_lost() {
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
     // Ended, so only the node's account of its log can make main attach again.
-    let (status, body) = fx
-        .api
-        .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
-        .await;
-    assert_eq!(status, 202, "{body}");
+    fx.stop(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
     let want = fx.history(&id).await;
     // With the node away (so no attach refills it), main's copy loses every event of the session, as a

@@ -186,11 +186,7 @@ async fn claude_stop_mid_tool() {
     sse.until(CLI_WAIT, |e| is_type(e, "tool_call")).await;
     // The tool_call event precedes the command; wait for the command itself to be running.
     wait_for_process(&marker, "the Bash command never started").await;
-    let (status, _) = fx
-        .api
-        .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
-        .await;
-    assert_eq!(status, 202);
+    fx.stop(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
     assert!(!process_alive(&marker), "the tool's process outlived stop");
     fx.message(&id, "Are you there? [[text:resumed]]").await;
@@ -264,11 +260,7 @@ async fn codex_stop_kills_the_command() {
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_type(e, "tool_call")).await;
     wait_for_process(&marker, "the command never started").await;
-    let (status, body) = fx
-        .api
-        .post(&format!("/api/v1/sessions/{id}/stop"), json!({}))
-        .await;
-    assert_eq!(status, 202, "{body}");
+    fx.stop(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
     assert!(!process_alive(&marker), "the command outlived stop");
 }
