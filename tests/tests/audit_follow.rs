@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
 use vibebridge_main::store::AuditEvent;
-use vibebridge_tests::console::{add_key, keypair};
+use vibebridge_tests::console::{add_key, keypair, ssh};
 use vibebridge_tests::{Api, TempDir, TestMain, WAIT};
 
 /// Proves that while an admin's `audit tail --follow` stops reading, thousands of audit writes (far more
@@ -21,34 +21,11 @@ async fn stalled_audit_follower_blocks_nothing() {
     let (status, body) = add_key(&api, &key_path, &public).await;
     assert_eq!(status, 201, "{body}");
 
-    let mut ssh = tokio::process::Command::new("ssh")
-        .args(["-F", "/dev/null", "-p", &main.ssh.port().to_string(), "-i"])
-        .arg(&key_path)
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "LogLevel=ERROR",
-            "admin@127.0.0.1",
-            "audit tail -n 1 --follow",
-        ])
+    let mut ssh = ssh(&main, &key_path, "admin")
+        .arg("audit tail -n 1 --follow")
         // stdin stays open: its end (EOF) ends a follow.
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("ssh could not start (is openssh-client installed?)");
     let mut out = ssh.stdout.take().unwrap();
