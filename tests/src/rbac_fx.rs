@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use reqwest::Method;
 use serde_json::Value;
-use vibebridge_main::store::{Role, SessionRecord, UserId};
-use vibebridge_tunnel::session::{Provider, SessionStatus};
+use vibebridge_main::store::{Role, UserId};
 
 use crate::{Api, TempDir, TestMain, TestNode};
 
@@ -182,8 +181,10 @@ impl Fx {
                 None,
             )
             .unwrap();
-        let own_session = session_on(&main, id(Who::Owner), "n1");
-        let revoked_session = session_on(&main, id(Who::Revoked), "gone");
+        let own_session =
+            crate::seed::session_on(&main.state.store, id(Who::Owner), "n1").to_string();
+        let revoked_session =
+            crate::seed::session_on(&main.state.store, id(Who::Revoked), "gone").to_string();
         store.remove_node("gone").unwrap();
         store.set_disabled(id(Who::Disabled), true).unwrap();
         Fx {
@@ -408,32 +409,6 @@ fn git_repo(root: &std::path::Path) {
             .expect("git is installed");
         assert!(status.success(), "git {args:?}");
     }
-}
-
-/// Stores a session of `owner` on `node` the way main records a started one; its id.
-fn session_on(main: &TestMain, owner: UserId, node: &str) -> String {
-    let id = uuid::Uuid::now_v7();
-    let record = SessionRecord {
-        id,
-        owner,
-        node_id: node.into(),
-        path: "/srv/project".into(),
-        provider: Provider::Claude,
-        model: None,
-        permission_mode: None,
-        title: "fix the build".into(),
-        status: SessionStatus::Idle,
-        status_message: None,
-        provider_session_id: None,
-        reported_model: None,
-        usage: Default::default(),
-        last_seq: 0,
-        created_at: 1,
-        updated_at: 1,
-        node_fingerprint: None,
-    };
-    main.state.store.insert_agent_session(&record).unwrap();
-    id.to_string()
 }
 
 impl Fx {

@@ -1,4 +1,5 @@
-//! Sessions written straight into main's store (no node, no CLI), for tests and benchmarks of followers.
+//! Sessions written straight into main's store (no node, no CLI), for tests of access and of followers, and
+//! for benchmarks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -8,15 +9,14 @@ use vibebridge_main::Store;
 use vibebridge_main::store::{SessionRecord, UsageTotals, UserId};
 use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatus};
 
-/// Stores an idle session of `owner` on node `n0` holding `count` assistant messages of `size` bytes of
-/// text each; its id.
-pub fn session(store: &Store, owner: UserId, count: u64, size: usize) -> Uuid {
+/// Stores an idle session of `owner` on `node` with no events, the way main records a started one; its id.
+pub fn session_on(store: &Store, owner: UserId, node: &str) -> Uuid {
     let id = Uuid::now_v7();
     store
         .insert_agent_session(&SessionRecord {
             id,
             owner,
-            node_id: "n0".into(),
+            node_id: node.into(),
             path: "/w".into(),
             provider: Provider::Claude,
             model: None,
@@ -33,6 +33,13 @@ pub fn session(store: &Store, owner: UserId, count: u64, size: usize) -> Uuid {
             node_fingerprint: None,
         })
         .unwrap();
+    id
+}
+
+/// Stores an idle session of `owner` on node `n0` holding `count` assistant messages of `size` bytes of
+/// text each; its id.
+pub fn session(store: &Store, owner: UserId, count: u64, size: usize) -> Uuid {
+    let id = session_on(store, owner, "n0");
     let text = "x".repeat(size);
     for seq in 1..=count {
         let ev = SessionEvent {

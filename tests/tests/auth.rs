@@ -479,31 +479,10 @@ async fn embedded_ui_is_served() {
     main.stop().await;
 }
 
-/// Stores a session of `owner` on `node` the way main records a started one; its id.
+/// Stores a session of user `owner` on `node` the way main records a started one; its id.
 fn session_on(main: &TestMain, owner: &str, node: &str) -> String {
     let owner = main.state.store.user_by_name(owner).unwrap().unwrap().id;
-    let id = uuid::Uuid::now_v7();
-    let record = vibebridge_main::store::SessionRecord {
-        id,
-        owner,
-        node_id: node.into(),
-        node_fingerprint: None,
-        path: "/srv/project".into(),
-        provider: vibebridge_tunnel::session::Provider::Claude,
-        model: None,
-        permission_mode: None,
-        title: "fix the build".into(),
-        status: vibebridge_tunnel::session::SessionStatus::Idle,
-        status_message: None,
-        provider_session_id: None,
-        reported_model: None,
-        usage: Default::default(),
-        last_seq: 0,
-        created_at: 1,
-        updated_at: 1,
-    };
-    main.state.store.insert_agent_session(&record).unwrap();
-    id.to_string()
+    vibebridge_tests::seed::session_on(&main.state.store, owner, node).to_string()
 }
 
 /// Proves main answers only to IP literals, localhost and `server.allowed_hosts`, and refuses writes marked cross-site.
