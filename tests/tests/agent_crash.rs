@@ -112,3 +112,33 @@ async fn hole_in_node_seqs_is_reported_not_fatal() {
         "no error event reports the hole"
     );
 }
+
+/// Proves a message main was told the node took survives the agent's `kill -9` right after: it is in the
+/// node's log on disk (here the message starts the CLI again, the path that answered before recording it).
+#[tokio::test]
+async fn accepted_message_survives_agent_kill9() {
+    let mut fx = Fx::new("msgkill9").await;
+    let generation = fx.main.wait_online("n1").await;
+    fx.node.take().unwrap().stop().await;
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let id = fx.create("claude", "Hi [[text:first]]", None).await;
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
+    fx.stop(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "stopped")).await;
+    fx.message(&id, "Remember this [[gate:m9]]").await;
+    agent.kill9().await;
+    fx.claude.release("m9");
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    fx.main.wait_link("n1", |g| g > generation).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
+    agent.stop().await;
+    let (on_node, _) = node_session(&fx.dir.path().join("node-n1"), &id);
+    assert!(
+        on_node
+            .iter()
+            .any(|e| is_type(e, "user_message") && e["text"] == "Remember this [[gate:m9]]"),
+        "the node lost a message it had accepted: {on_node:#?}"
+    );
+}

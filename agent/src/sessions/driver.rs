@@ -187,7 +187,8 @@ pub async fn run<B: Backend>(
         deadline: None,
         timeouts,
     };
-    if let Err(e) = lp.start_turn(first).await {
+    // `first` is already in the log: the session recorded it before saying it was taken.
+    if let Err(e) = lp.begin_turn(first).await {
         return lp.finish(Some(e), false).await;
     }
     let mut idle_expired = false;
@@ -251,6 +252,11 @@ impl<B: Backend> Loop<B> {
     async fn start_turn(&mut self, text: String) -> Result<(), String> {
         self.log
             .append(EventBody::UserMessage { text: text.clone() });
+        self.begin_turn(text).await
+    }
+
+    /// Starts a turn whose user message is already in the log.
+    async fn begin_turn(&mut self, text: String) -> Result<(), String> {
         self.log.status(SessionStatus::Running, None);
         self.turn_running = true;
         self.deadline = Some((Instant::now() + self.cfg.turn_timeout, Deadline::Turn));
@@ -358,7 +364,16 @@ impl<B: Backend> Loop<B> {
                     let _ = reply.send(SessionReply::Ok { queued: true });
                     return false;
                 }
-                let result = self.start_turn(text).await;
+                // On disk before main hears it was taken, so a crash cannot lose an acknowledged message. (A
+                // follow-up queued behind a running turn is still held only in memory until its turn starts.)
+                let result = match self.start_turn(text).await {
+                    Ok(()) => self
+                        .log
+                        .sync()
+                        .await
+                        .map_err(|e| format!("storing the message: {e:#}")),
+                    Err(e) => Err(e),
+                };
                 let failed = result.is_err();
                 let _ = reply.send(match result {
                     Ok(()) => SessionReply::Ok { queued: false },

@@ -175,13 +175,9 @@ impl Sessions {
             last_seq: 0,
             executions: 0,
         };
-        // On disk before main hears "started": a node that crashed and forgot the session would answer
-        // main's attach with "no such session" and the session would be lost.
-        let stored = match self.inner.store.put_meta(&meta) {
-            Ok(ticket) => self.inner.store.sync(ticket).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = stored {
+        // Synced with the first message (see `recorded`) before main hears "started": a node that crashed
+        // and forgot the session would answer main's attach with "no such session".
+        if let Err(e) = self.inner.store.put_meta(&meta) {
             return SessionReply::err(ERR_INTERNAL, format!("storing the session: {e:#}"));
         }
         let log = match self.log_for(id) {
@@ -189,9 +185,12 @@ impl Sessions {
             Ok(None) => return SessionReply::err(ERR_INTERNAL, "session vanished"),
             Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
         };
-        let mut live = lock(&self.inner.live);
-        match self.spawn_driver(&mut live, log, req.prompt) {
-            Ok(()) => SessionReply::Ok { queued: false },
+        let spawned = {
+            let mut live = lock(&self.inner.live);
+            self.spawn_driver(&mut live, log.clone(), req.prompt)
+        };
+        match spawned {
+            Ok(()) => recorded(&log).await,
             Err(reply) => reply,
         }
     }
@@ -254,6 +253,10 @@ impl Sessions {
         );
         log.set_alive(true);
         log.status(SessionStatus::Starting, None);
+        // Recorded here, not when the CLI is up, so the caller can have it on disk before it answers.
+        log.append(EventBody::UserMessage {
+            text: first.clone(),
+        });
         let launch = Launch {
             log: log.clone(),
             cfg,
@@ -324,30 +327,32 @@ impl Sessions {
                     reply: Some(reply_tx),
                 },
             };
-            let sender = {
+            let found = {
                 let mut live = lock(&self.inner.live);
                 match live.get(&id) {
-                    Some(l) if !l.cmds.is_closed() => Some(l.cmds.clone()),
+                    Some(l) if !l.cmds.is_closed() => Found::Driver(l.cmds.clone()),
                     // Its driver is ending; wait for it below, then act on the ended session.
-                    Some(_) => None,
-                    None => {
-                        return match command {
-                            SessionCommand::Message { text } => {
-                                match self.spawn_driver(&mut live, log.clone(), text) {
-                                    Ok(()) => SessionReply::Ok { queued: false },
-                                    Err(reply) => reply,
-                                }
-                            }
-                            SessionCommand::Stop => SessionReply::Ok { queued: false },
-                            SessionCommand::Decide { approval_id, .. } => SessionReply::err(
-                                ERR_NOT_FOUND,
-                                format!(
-                                    "no pending approval {approval_id}: the session's CLI is not running"
-                                ),
+                    Some(_) => Found::Ending,
+                    None => Found::Idle(match &command {
+                        SessionCommand::Message { text } => self
+                            .spawn_driver(&mut live, log.clone(), text.clone())
+                            .err(),
+                        SessionCommand::Stop => Some(SessionReply::Ok { queued: false }),
+                        SessionCommand::Decide { approval_id, .. } => Some(SessionReply::err(
+                            ERR_NOT_FOUND,
+                            format!(
+                                "no pending approval {approval_id}: the session's CLI is not running"
                             ),
-                        };
-                    }
+                        )),
+                    }),
                 }
+            };
+            let sender = match found {
+                Found::Driver(sender) => Some(sender),
+                Found::Ending => None,
+                Found::Idle(Some(reply)) => return reply,
+                // A CLI started for the message, which is in the log.
+                Found::Idle(None) => return recorded(&log).await,
             };
             if let Some(sender) = sender
                 && sender.send(cmd).await.is_ok()
@@ -422,6 +427,25 @@ impl Sessions {
                 tracing::debug!(session = session_id, "attach stream ended: {e}");
             },
         }
+    }
+}
+
+/// Where a command for a session goes.
+enum Found {
+    /// The session's running driver.
+    Driver(mpsc::Sender<DriverCmd>),
+    /// A driver that is ending.
+    Ending,
+    /// No driver: answered at once (`Some`), or a CLI was started for a message (`None`).
+    Idle(Option<SessionReply>),
+}
+
+/// The answer to a start or a message that started a CLI: `Ok` once the message, recorded by
+/// [`Sessions::spawn_driver`], is on disk, so a crash cannot lose a message main was told was taken.
+async fn recorded(log: &SessionLog) -> SessionReply {
+    match log.sync().await {
+        Ok(()) => SessionReply::Ok { queued: false },
+        Err(e) => SessionReply::err(ERR_INTERNAL, format!("storing the message: {e:#}")),
     }
 }
 
