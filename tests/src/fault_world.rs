@@ -14,7 +14,7 @@ use crate::browser_fx::{Browser, Transport};
 use crate::fault_fx::{MainProcess, Rng, Tmpfs, agent_counting_store_failures};
 use crate::mock::{CliEnv, MockAnthropic, MockOpenAi};
 use crate::proxy::Proxy;
-use crate::session_driver::{drive, prompt, tick};
+use crate::session_driver::{DriveStats, drive, prompt, tick};
 use crate::session_fx::{AgentProcess, node_session, session_history, with_clis};
 use crate::{Api, TempDir, fast_tunnel};
 
@@ -379,7 +379,7 @@ impl World {
     pub fn start_drivers(
         &self,
         stop: &Arc<AtomicBool>,
-        turns: &Arc<AtomicU64>,
+        stats: &Arc<DriveStats>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let providers = ["claude", "codex"];
         self.sessions
@@ -393,7 +393,7 @@ impl World {
                     id.clone(),
                     providers[i % 2],
                     stop.clone(),
-                    turns.clone(),
+                    stats.clone(),
                 ))
             })
             .collect()

@@ -37,17 +37,69 @@ pub fn prompt(provider: &str, n: u64, last: bool) -> String {
     }
 }
 
-/// Drives one session: answers its approvals, sends the next message once the last one's turn settled.
-/// Once `stop` is set it sends one last message and returns when that turn has settled as `idle`.
+/// What a driver counts.
+#[derive(Default)]
+pub struct DriveStats {
+    /// Messages main accepted (202).
+    pub turns: AtomicU64,
+    /// Accepted messages that never became a `user_message` event: the agent restarted (the session turned
+    /// `interrupted`) before the message was on disk. Each is sent again.
+    pub lost_messages: AtomicU64,
+}
+
+/// Main's events of session `id` after `after`, or `None` while main is away.
+async fn events_after(api: &Api, id: &str, after: u64) -> Option<Vec<serde_json::Value>> {
+    let path = format!("/api/v1/sessions/{id}/events?after={after}&limit=1000");
+    match api.try_call(reqwest::Method::GET, &path, None).await {
+        Ok((200, page)) => page["events"].as_array().cloned(),
+        _ => None,
+    }
+}
+
+/// Where the last message stands, judged from main's events after it was sent.
+enum Sent {
+    /// Its turn has not settled yet (or main is away).
+    Waiting,
+    /// Its `user_message` is stored and a settled status followed it.
+    Settled,
+    /// It never became an event and the session was interrupted since: the agent lost it.
+    Lost,
+}
+
+async fn where_is(api: &Api, id: &str, text: &str, at: u64) -> Sent {
+    let Some(after) = events_after(api, id, at).await else {
+        return Sent::Waiting;
+    };
+    let is_settled =
+        |e: &serde_json::Value| e["type"] == "status" && e["status"].as_str().is_some_and(settled);
+    match after
+        .iter()
+        .position(|e| e["type"] == "user_message" && e["text"] == text)
+    {
+        Some(i) if after[i..].iter().any(is_settled) => Sent::Settled,
+        Some(_) => Sent::Waiting,
+        None if after
+            .iter()
+            .any(|e| e["type"] == "status" && e["status"] == "interrupted") =>
+        {
+            Sent::Lost
+        }
+        None => Sent::Waiting,
+    }
+}
+
+/// Drives one session: answers its approvals, sends the next message once the last one's turn settled
+/// (again, counted, if the agent lost it). Once `stop` is set it sends one last message and returns when
+/// that turn has settled as `idle`.
 pub async fn drive(
     api: Arc<Api>,
     id: String,
     provider: &'static str,
     stop: Arc<AtomicBool>,
-    turns: Arc<AtomicU64>,
+    stats: Arc<DriveStats>,
 ) {
-    let mut sent: Option<u64> = None;
-    let mut last_sent = false;
+    // The message in flight: its text, main's last seq when it was sent, and whether it is the last one.
+    let mut sent: Option<(String, u64, bool)> = None;
     let mut n = 1;
     loop {
         tick().await;
@@ -91,27 +143,32 @@ pub async fn drive(
             }
             continue;
         }
-        let done = sent.is_none_or(|at| last_seq > at + 1);
-        if !(settled(&status) && done) {
+        if !settled(&status) {
             continue;
         }
-        if last_sent && status == "idle" {
-            return;
+        if let Some((text, at, last)) = &sent {
+            match where_is(&api, &id, text, *at).await {
+                Sent::Waiting => continue,
+                Sent::Lost => {
+                    stats.lost_messages.fetch_add(1, Ordering::SeqCst);
+                }
+                Sent::Settled if *last && status == "idle" => return,
+                Sent::Settled => {}
+            }
         }
         let last = stop.load(Ordering::SeqCst);
-        let body = json!({ "text": prompt(provider, n, last) });
+        let text = prompt(provider, n, last);
         if let Ok((202, _)) = api
             .try_call(
                 reqwest::Method::POST,
                 &format!("/api/v1/sessions/{id}/messages"),
-                Some(body),
+                Some(json!({ "text": text })),
             )
             .await
         {
-            sent = Some(last_seq);
-            last_sent = last;
+            sent = Some((text, last_seq, last));
             n += 1;
-            turns.fetch_add(1, Ordering::SeqCst);
+            stats.turns.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 use vibebridge_tests::fault_fx::{Rng, Tmpfs, agent_counting_store_failures};
 use vibebridge_tests::fault_world::{Bins, RECOVER, world};
 use vibebridge_tests::mock::{CliEnv, MockAnthropic};
-use vibebridge_tests::session_driver::tick;
+use vibebridge_tests::session_driver::{DriveStats, tick};
 use vibebridge_tests::session_fx::{node_session, session_history};
 use vibebridge_tests::{Api, TempDir, fast_tunnel};
 
@@ -54,8 +54,8 @@ async fn random_faults_lose_and_double_nothing() {
         eprintln!("fault suite: {note}");
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let turns = Arc::new(AtomicU64::new(0));
-    let drivers = w.start_drivers(&stop, &turns);
+    let stats = Arc::new(DriveStats::default());
+    let drivers = w.start_drivers(&stop, &stats);
     let kinds = w.fault_kinds();
     let mut by_kind = BTreeMap::new();
     for i in 0..count {
@@ -69,6 +69,13 @@ async fn random_faults_lose_and_double_nothing() {
     }
     w.settle(drivers, &stop, seed).await;
     let checked = w.check(seed).await;
+    // Each driver sends only once its last message's turn has settled, so no message waits in a queue:
+    // every accepted one is on the node's disk before its 202.
+    assert_eq!(
+        stats.lost_messages.load(Ordering::SeqCst),
+        0,
+        "the agent lost messages it had accepted (seed {seed})"
+    );
 
     let kinds: Vec<String> = by_kind.iter().map(|(k, v)| format!("{k:?} {v}")).collect();
     let connections: u64 = w
@@ -78,11 +85,12 @@ async fn random_faults_lose_and_double_nothing() {
         .sum();
     eprintln!(
         "fault summary: seed {seed}; {count} faults ({}); {} sessions, {} turns; {checked} events checked on node, \
-         main and {} browsers ({connections} browser connections); lost 0, doubled 0{}",
+         main and {} browsers ({connections} browser connections); lost 0, doubled 0, accepted messages lost {}{}",
         kinds.join(", "),
         w.sessions.len(),
-        turns.load(Ordering::SeqCst),
+        stats.turns.load(Ordering::SeqCst),
         w.browsers.len(),
+        stats.lost_messages.load(Ordering::SeqCst),
         w.notes.iter().map(|n| format!("; {n}")).collect::<String>()
     );
     w.browsers.clear();
