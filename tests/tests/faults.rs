@@ -38,7 +38,6 @@ fn env_u64(name: &str) -> Option<u64> {
 /// session's events are identical on its node, on main and in every browser, contiguous from 1, and every
 /// session ends in the state its node has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "still finds open defects (see issue 12's note); run with --run-ignored all"]
 async fn random_faults_lose_and_double_nothing() {
     let seed = env_u64("VB_FAULT_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
