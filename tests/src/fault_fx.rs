@@ -13,8 +13,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::WAIT;
 use crate::session_fx::AgentProcess;
 
-/// The agent log lines that say its session store met a full disk (a write or a flush refused).
-const STORE_FAILED: [&str; 2] = ["refused a write", "flushing the session store failed"];
+/// The agent log lines that say its session store met a full disk (a write or an fsync refused).
+const STORE_FAILED: [&str; 2] = [
+    "the disk refused a session store write",
+    "fsync of a session log failed",
+];
 
 /// Starts the agent `bin` with `config`, adding one to `failures` for every log line saying its session
 /// store met a full disk.

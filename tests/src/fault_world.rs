@@ -211,7 +211,7 @@ pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
         let link = Proxy::start(main.ssh).await;
         let mut config = main.node_config(dir.path(), &id, link.addr, token);
         with_clis(&mut config, &env);
-        let disk = if std::env::var_os("VB_FAULT_DISK").is_none() {
+        let disk = if std::env::var_os("VB_FAULT_DISK").is_some_and(|v| v == "0") {
             None
         } else {
             match Tmpfs::mount(&config.database.path, 128) {
@@ -232,11 +232,6 @@ pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
             disk,
             store_failures: Arc::default(),
         });
-    }
-    if std::env::var_os("VB_FAULT_DISK").is_none() {
-        notes.push(
-            "disk_full not injected (VB_FAULT_DISK=1 adds it; sled hangs after ENOSPC)".into(),
-        );
     }
     let mut w = World {
         _dir: dir,

@@ -187,7 +187,7 @@ pub async fn session_history(api: &Api, id: &str, limit: usize) -> Vec<Value> {
 /// What the node whose state is in `db_dir` (its `database.path`; the agent must be stopped) stores of
 /// session `id`: its events as main would serve them, and its status.
 pub fn node_session(db_dir: &Path, id: &str) -> (Vec<Value>, SessionStatus) {
-    let store = AgentStore::open(&db_dir.join("sessions.db")).unwrap();
+    let store = AgentStore::open(db_dir).unwrap();
     let id = uuid::Uuid::parse_str(id).unwrap();
     let events = store
         .events_after(&id, 0, usize::MAX)

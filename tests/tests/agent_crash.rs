@@ -83,7 +83,7 @@ async fn hole_in_node_seqs_is_reported_not_fatal() {
     fx.node.take().unwrap().stop().await;
     fx.claude.release("hole");
     {
-        let store = AgentStore::open(&fx.dir.path().join("node-n1/sessions.db")).unwrap();
+        let store = AgentStore::open(&fx.dir.path().join("node-n1")).unwrap();
         let sid = Uuid::parse_str(&id).unwrap();
         let mut meta = store.meta(&sid).unwrap().unwrap();
         assert!(meta.last_seq >= before);

@@ -366,15 +366,12 @@ impl<B: Backend> Loop<B> {
                 }
                 // On disk before main hears it was taken, so a crash cannot lose an acknowledged message. (A
                 // follow-up queued behind a running turn is still held only in memory until its turn starts.)
-                let result = match self.start_turn(text).await {
-                    Ok(()) => self
-                        .log
-                        .sync()
-                        .await
-                        .map_err(|e| format!("storing the message: {e:#}")),
-                    Err(e) => Err(e),
+                // A CLI that cannot take the turn ends the loop; a disk that cannot store it does not (the
+                // turn goes on, its events wait in memory).
+                let (result, failed) = match self.start_turn(text).await {
+                    Ok(()) => (self.log.sync_message().await, false),
+                    Err(e) => (Err(e), true),
                 };
-                let failed = result.is_err();
                 let _ = reply.send(match result {
                     Ok(()) => SessionReply::Ok { queued: false },
                     Err(e) => SessionReply::err(vibebridge_tunnel::session::ERR_INTERNAL, e),

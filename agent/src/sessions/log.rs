@@ -37,6 +37,10 @@ pub struct SessionLog {
     max_frame: usize,
 }
 
+/// How long a message's sender waits for a disk that refuses writes before being told (see
+/// [`SessionLog::sync_message`]); shorter than main's wait for a node's answer.
+pub const MESSAGE_STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -95,12 +99,12 @@ impl SessionLog {
             last_seq: 0,
             executions: 0,
         };
-        SessionLog::load(
-            AgentStore::temporary(),
-            meta,
-            vibebridge_tunnel::frame::DEFAULT_MAX_FRAME,
-        )
-        .expect("an empty store loads")
+        let store = AgentStore::temporary();
+        store
+            .put_meta(&meta)
+            .expect("a temporary store takes a record");
+        SessionLog::load(store, meta, vibebridge_tunnel::frame::DEFAULT_MAX_FRAME)
+            .expect("an empty store loads")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -151,21 +155,10 @@ impl SessionLog {
             at_ms,
             body,
         };
-        st.meta.last_seq = event.seq;
-        match &event.body {
-            EventBody::Status { status, .. } => st.meta.status = *status,
-            EventBody::ProviderSession {
-                provider_session_id,
-                ..
-            } => st.meta.provider_session_id = Some(provider_session_id.clone()),
-            _ => {}
-        }
+        st.meta.observe(&event);
         track_pending(&mut st.pending, &event.body);
-        match self
-            .store
-            .put_event(&self.id, &event)
-            .and_then(|_| self.store.put_meta(&st.meta))
-        {
+        // The store derives the record's status, provider id and last seq from the event itself.
+        match self.store.put_event(&self.id, &event) {
             Ok(ticket) => st.ticket = ticket,
             Err(e) => tracing::error!(session = %self.id, "storing event {}: {e:#}", event.seq),
         }
@@ -177,6 +170,32 @@ impl SessionLog {
     pub async fn sync(&self) -> anyhow::Result<()> {
         let ticket = self.lock().ticket;
         self.store.sync(ticket).await
+    }
+
+    /// Waits until a message just appended is on disk, trying again while the disk refuses (the store keeps
+    /// the events in memory meanwhile), for at most [`MESSAGE_STORE_WAIT`]: main is told a message was taken
+    /// only once a crash cannot lose it. After that the error says the CLI has the message, so nobody sends
+    /// it twice.
+    pub async fn sync_message(&self) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + MESSAGE_STORE_WAIT;
+        let mut backoff = vibebridge_tunnel::backoff::Backoff::new(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        loop {
+            match self.sync().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the node's disk refused to store the message for {} s ({e:#}; is it full?). The CLI has \
+                         the message and works on it, do not send it again; its events are kept in memory and \
+                         reach you once the node's disk has room",
+                        MESSAGE_STORE_WAIT.as_secs()
+                    ));
+                }
+                Err(_) => tokio::time::sleep(backoff.next_delay()).await,
+            }
+        }
     }
 
     /// Makes the log continue after `main_last` when main already has events past the log's end: the node's

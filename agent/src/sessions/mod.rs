@@ -67,7 +67,7 @@ impl Sessions {
     /// Opens the session store under `database.path` and marks sessions that were live when the agent last
     /// stopped as interrupted (their CLI died with it).
     pub fn open(config: Arc<NodeConfig>, shutdown: CancellationToken) -> anyhow::Result<Sessions> {
-        let store = AgentStore::open(&config.database.path.join("sessions.db"))?;
+        let store = AgentStore::open(&config.database.path)?;
         tokio::spawn(store.clone().keep_synced(shutdown.clone()));
         let sessions = Sessions {
             inner: Arc::new(Inner {
@@ -443,9 +443,9 @@ enum Found {
 /// The answer to a start or a message that started a CLI: `Ok` once the message, recorded by
 /// [`Sessions::spawn_driver`], is on disk, so a crash cannot lose a message main was told was taken.
 async fn recorded(log: &SessionLog) -> SessionReply {
-    match log.sync().await {
+    match log.sync_message().await {
         Ok(()) => SessionReply::Ok { queued: false },
-        Err(e) => SessionReply::err(ERR_INTERNAL, format!("storing the message: {e:#}")),
+        Err(e) => SessionReply::err(ERR_INTERNAL, e),
     }
 }
 
