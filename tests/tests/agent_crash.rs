@@ -2,6 +2,7 @@
 //! reuses a seq main already has, and a hole in a node's seqs is reported without stopping the attach.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use serde_json::json;
 use uuid::Uuid;
 use vibebridge_agent::sessions::store::AgentStore;
 use vibebridge_tests::mock::CLI_WAIT;
@@ -140,5 +141,40 @@ async fn accepted_message_survives_agent_kill9() {
             .iter()
             .any(|e| is_type(e, "user_message") && e["text"] == "Remember this [[gate:m9]]"),
         "the node lost a message it had accepted: {on_node:#?}"
+    );
+}
+
+/// Proves a follow-up queued behind a running turn survives the agent's `kill -9`: after the restart the
+/// session's history holds its text, reported as not sent.
+#[tokio::test]
+async fn queued_follow_up_survives_agent_kill9() {
+    let mut fx = Fx::new("queuekill9").await;
+    let generation = fx.main.wait_online("n1").await;
+    fx.node.take().unwrap().stop().await;
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let id = fx.create("claude", "Hi [[gate:q9]]", None).await;
+    fx.claude.wait_held("q9").await;
+    let (status, body) = fx
+        .api
+        .post(
+            &format!("/api/v1/sessions/{id}/messages"),
+            json!({"text": "Then this, please"}),
+        )
+        .await;
+    assert_eq!((status, &body["queued"]), (202, &json!(true)), "{body}");
+    agent.kill9().await;
+    fx.claude.release("q9");
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    fx.main.wait_link("n1", |g| g > generation).await;
+    let mut sse = fx.sse(&id).await;
+    sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
+    agent.stop().await;
+    let (on_node, _) = node_session(&fx.dir.path().join("node-n1"), &id);
+    assert!(
+        on_node.iter().any(|e| is_type(e, "error")
+            && e["message"].as_str().unwrap().contains("not sent")
+            && e["message"].as_str().unwrap().contains("Then this, please")),
+        "the node lost a follow-up it had accepted: {on_node:#?}"
     );
 }

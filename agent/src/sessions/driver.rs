@@ -276,7 +276,13 @@ impl<B: Backend> Loop<B> {
             return true;
         }
         if let Some(next) = self.queue.pop_front() {
-            if let Err(e) = self.start_turn(next).await {
+            // Recorded as a user message before it leaves the queue on disk: a crash between the two
+            // reports it twice rather than not at all.
+            let started = self.start_turn(next).await;
+            if let Err(e) = self.save_queue() {
+                tracing::error!(session = %self.log.id(), "{e}");
+            }
+            if let Err(e) = started {
                 lp_error(&self.log, e);
                 return true;
             }
@@ -360,12 +366,23 @@ impl<B: Backend> Loop<B> {
                         ));
                         return false;
                     }
+                    // In the session record on disk before main hears it was taken, like any message.
                     self.queue.push_back(text);
-                    let _ = reply.send(SessionReply::Ok { queued: true });
+                    if let Err(e) = self.save_queue() {
+                        self.queue.pop_back();
+                        let _ = reply.send(SessionReply::err(
+                            vibebridge_tunnel::session::ERR_INTERNAL,
+                            e,
+                        ));
+                        return false;
+                    }
+                    let _ = reply.send(match self.log.sync_message().await {
+                        Ok(()) => SessionReply::Ok { queued: true },
+                        Err(e) => SessionReply::err(vibebridge_tunnel::session::ERR_INTERNAL, e),
+                    });
                     return false;
                 }
-                // On disk before main hears it was taken, so a crash cannot lose an acknowledged message. (A
-                // follow-up queued behind a running turn is still held only in memory until its turn starts.)
+                // On disk before main hears it was taken, so a crash cannot lose an acknowledged message.
                 // A CLI that cannot take the turn ends the loop; a disk that cannot store it does not (the
                 // turn goes on, its events wait in memory).
                 let (result, failed) = match self.start_turn(text).await {
@@ -381,6 +398,7 @@ impl<B: Backend> Loop<B> {
             DriverCmd::Stop { reply } => {
                 let _ = reply.send(SessionReply::Ok { queued: false });
                 self.queue.clear();
+                self.log.drop_queued("the session was stopped");
                 if !self.turn_running {
                     self.stopping = true;
                     return true;
@@ -448,8 +466,19 @@ impl<B: Backend> Loop<B> {
         }
     }
 
+    /// Writes the queue into the session record, so a crash does not lose an accepted follow-up.
+    fn save_queue(&self) -> Result<(), String> {
+        let queued: Vec<String> = self.queue.iter().cloned().collect();
+        self.log
+            .update_meta(|m| m.queued = queued)
+            .map(drop)
+            .map_err(|e| format!("storing the queued message: {e:#}"))
+    }
+
     /// Ends the CLI and decides the final status.
     async fn finish(mut self, error: Option<String>, idle_expired: bool) -> Exit {
+        self.queue.clear();
+        self.log.drop_queued("the CLI ended before their turn");
         let exit = self.backend.shutdown(STOP_GRACE).await;
         let clean = exit.is_none_or(|s| s.success());
         let (status, message) = if self.stopping {

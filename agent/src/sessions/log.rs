@@ -98,6 +98,7 @@ impl SessionLog {
             status: SessionStatus::Starting,
             last_seq: 0,
             executions: 0,
+            queued: Vec::new(),
         };
         let store = AgentStore::temporary();
         store
@@ -244,6 +245,28 @@ impl SessionLog {
             self.append_locked(&mut st, ev.body, ev.at_ms);
         }
         Ok(())
+    }
+
+    /// Reports the follow-ups still queued in the record as not sent (with their text, so nothing typed is
+    /// lost) and empties the queue: the turn they waited for will not come.
+    pub fn drop_queued(&self, why: &str) {
+        let queued = std::mem::take(&mut self.lock().meta.queued);
+        if queued.is_empty() {
+            return;
+        }
+        let mut message = format!(
+            "{} follow-up{} queued behind the running turn {} not sent ({why}); send again what is still wanted:",
+            queued.len(),
+            if queued.len() == 1 { "" } else { "s" },
+            if queued.len() == 1 { "was" } else { "were" },
+        );
+        for (i, text) in queued.iter().enumerate() {
+            message.push_str(&format!("\n\n{}. {text}", i + 1));
+        }
+        self.append(EventBody::Error { message });
+        if let Err(e) = self.update_meta(|_| {}) {
+            tracing::error!(session = %self.id, "storing the emptied queue: {e:#}");
+        }
     }
 
     /// Appends a status change unless the session is already in that status.

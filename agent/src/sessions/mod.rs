@@ -85,6 +85,7 @@ impl Sessions {
                     .log_for(meta.id)?
                     .ok_or_else(|| anyhow::anyhow!("session {} vanished while loading", meta.id))?;
                 log.cancel_pending("the agent restarted; the CLI that asked is gone");
+                log.drop_queued("the agent restarted while the turn before them ran");
                 log.status(
                     SessionStatus::Interrupted,
                     Some(
@@ -174,6 +175,7 @@ impl Sessions {
             status: SessionStatus::Starting,
             last_seq: 0,
             executions: 0,
+            queued: Vec::new(),
         };
         // Synced with the first message (see `recorded`) before main hears "started": a node that crashed
         // and forgot the session would answer main's attach with "no such session".

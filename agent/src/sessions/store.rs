@@ -59,6 +59,9 @@ pub struct SessionMeta {
     pub last_seq: u64,
     /// Execution processes started so far (names the raw JSONL files).
     pub executions: u32,
+    /// Follow-ups accepted behind a running turn and not yet started, oldest first.
+    #[serde(default)]
+    pub queued: Vec<String>,
 }
 
 impl SessionMeta {
@@ -855,6 +858,7 @@ mod tests {
             status: SessionStatus::Starting,
             last_seq: 0,
             executions: 0,
+            queued: Vec::new(),
         }
     }
 
