@@ -88,18 +88,7 @@ impl SessionLog {
     /// A Claude session's log in a throwaway store (tests).
     #[cfg(test)]
     pub fn scratch() -> SessionLog {
-        let meta = SessionMeta {
-            id: Uuid::now_v7(),
-            provider: vibebridge_tunnel::session::Provider::Claude,
-            path: "/".into(),
-            model: None,
-            permission_mode: None,
-            provider_session_id: None,
-            status: SessionStatus::Starting,
-            last_seq: 0,
-            executions: 0,
-            queued: Vec::new(),
-        };
+        let meta = SessionMeta::new_claude(Uuid::now_v7());
         let store = AgentStore::temporary();
         store
             .put_meta(&meta)

@@ -65,6 +65,23 @@ pub struct SessionMeta {
 }
 
 impl SessionMeta {
+    /// A new Claude session's record in `/` (tests).
+    #[cfg(test)]
+    pub fn new_claude(id: Uuid) -> SessionMeta {
+        SessionMeta {
+            id,
+            provider: Provider::Claude,
+            path: "/".into(),
+            model: None,
+            permission_mode: None,
+            provider_session_id: None,
+            status: SessionStatus::Starting,
+            last_seq: 0,
+            executions: 0,
+            queued: Vec::new(),
+        }
+    }
+
     /// Takes in what `event` says about the session: its seq, and a status or provider id it carries.
     pub fn observe(&mut self, event: &SessionEvent) {
         self.last_seq = event.seq;
@@ -848,18 +865,7 @@ mod tests {
     use super::*;
 
     fn meta(id: Uuid) -> SessionMeta {
-        SessionMeta {
-            id,
-            provider: Provider::Claude,
-            path: "/w".into(),
-            model: None,
-            permission_mode: None,
-            provider_session_id: None,
-            status: SessionStatus::Starting,
-            last_seq: 0,
-            executions: 0,
-            queued: Vec::new(),
-        }
+        SessionMeta::new_claude(id)
     }
 
     fn event(seq: u64, text: &str) -> SessionEvent {
