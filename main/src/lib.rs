@@ -10,9 +10,12 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod http;
+pub mod ops;
+pub mod quota;
 pub mod registry;
 pub mod sessions;
 pub mod sshd;
+pub mod state;
 pub mod store;
 pub mod web;
 
@@ -26,61 +29,11 @@ use vibebridge_tunnel::keys;
 
 pub use config::MainConfig;
 pub use registry::{NodeEvent, NodeRegistry};
+pub use state::AppState;
 pub use store::Store;
 
 /// How long a login or sign-up waits for a password-hash slot before it is answered 503 `server_busy`.
 const PASSWORD_HASH_WAIT: Duration = Duration::from_secs(1);
-
-/// Shared state behind every handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The validated config.
-    pub config: Arc<MainConfig>,
-    /// The database.
-    pub store: Store,
-    /// Token signing.
-    pub jwt: Arc<auth::jwt::Jwt>,
-    /// Connected nodes.
-    pub registry: NodeRegistry,
-    /// Login and sign-up attempts.
-    pub login_limiter: Arc<auth::ratelimit::RateLimiter>,
-    /// `server.trusted_proxies`, parsed: whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Arc<auth::client_ip::TrustedProxies>,
-    /// The global bound on concurrent password hashes.
-    pub password_gate: Arc<auth::password::HashGate>,
-    /// `SHA256:…` of main's SSH host key.
-    pub host_key_fingerprint: String,
-    /// `host:port` nodes dial, for join commands.
-    pub ssh_public_addr: Arc<std::sync::RwLock<String>>,
-    /// Agent sessions: attach tasks and live subscribers.
-    pub sessions: sessions::SessionHub,
-    /// When this main started (for `status`).
-    pub started_at: std::time::Instant,
-    /// Failed SSH authentications, per source address.
-    pub ssh_limiter: Arc<auth::ratelimit::RateLimiter>,
-    /// Required to create the first account from anywhere but this machine; new at every start and
-    /// printed then, so a fresh main reachable from outside cannot be claimed by whoever comes first.
-    pub setup_code: Arc<String>,
-    /// Each user's share of each node's streams for file transfers.
-    pub stream_shares: Arc<api::relay::StreamShares>,
-    /// Live connections (WebSocket, SSE) per user.
-    pub live: Arc<api::live::LiveConnections>,
-}
-
-impl AppState {
-    /// The one-line command that joins a machine to this main with `token`.
-    pub fn join_command(&self, token: &str) -> String {
-        let addr = self
-            .ssh_public_addr
-            .read()
-            .map(|a| a.clone())
-            .unwrap_or_default();
-        format!(
-            "vibebridge-agent run --main {addr} --main-host-key {} --register-token {token} --root \"$PWD\"",
-            self.host_key_fingerprint
-        )
-    }
-}
 
 /// The sockets main serves on, bound by the caller (so tests can bind port 0 and know the address).
 pub struct Listeners {
@@ -133,7 +86,7 @@ impl Main {
         let registry = NodeRegistry::default();
         let state = AppState {
             started_at: std::time::Instant::now(),
-            live: api::live::LiveConnections::new(config.server.live_connections_per_user),
+            live: quota::LiveConnections::new(config.server.live_connections_per_user),
             ssh_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),
@@ -195,7 +148,8 @@ impl Main {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let (token, record) = self.state.store.create_node_token(None, ttl_ms)?;
         self.state.store.audit(
-            store::AuditEvent::new("system", "node_token.created")
+            ops::Actor::system()
+                .audit(store::AuditAction::NodeTokenCreated)
                 .target(record.id)
                 .detail("created at startup"),
         );

@@ -5,7 +5,8 @@
 use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
-use vibebridge_main::store::AuditEvent;
+use vibebridge_main::ops::Actor;
+use vibebridge_main::store::AuditAction;
 use vibebridge_tests::console::{add_key, keypair, ssh};
 use vibebridge_tests::{Api, TempDir, TestMain, WAIT};
 
@@ -34,9 +35,11 @@ async fn stalled_audit_follower_blocks_nothing() {
     let mut seen = String::new();
     tokio::time::timeout(WAIT, async {
         while !seen.contains("test.ready") {
-            main.state
-                .store
-                .audit(AuditEvent::new("system", "test.ready"));
+            main.state.store.audit(
+                Actor::system()
+                    .audit(AuditAction::NodeTokenCreated)
+                    .target("test.ready"),
+            );
             let mut buf = [0u8; 4096];
             let n = tokio::time::timeout(std::time::Duration::from_millis(100), out.read(&mut buf))
                 .await
@@ -54,7 +57,12 @@ async fn stalled_audit_follower_blocks_nothing() {
     std::thread::spawn(move || {
         let detail = "d".repeat(2048);
         for _ in 0..20_000 {
-            store.audit(AuditEvent::new("system", "test.flood").detail(detail.clone()));
+            store.audit(
+                Actor::system()
+                    .audit(AuditAction::NodeTokenCreated)
+                    .target("test.flood")
+                    .detail(detail.clone()),
+            );
         }
         let _ = done_tx.send(());
     });

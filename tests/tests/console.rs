@@ -257,13 +257,11 @@ async fn interactive_console_on_a_pty() {
     pty.seen.clear();
     pty.send(b"audit tail -n 1 --follow\r").await;
     pty.expect("(following; Ctrl-C to stop)").await;
-    fx.main
-        .state
-        .store
-        .audit(vibebridge_main::store::AuditEvent::new(
-            "system",
-            "test.followed",
-        ));
+    fx.main.state.store.audit(
+        vibebridge_main::ops::Actor::system()
+            .audit(vibebridge_main::store::AuditAction::NodeTokenCreated)
+            .target("test.followed"),
+    );
     pty.expect("test.followed").await;
     pty.send(b"\x03").await;
     pty.expect("^C").await;

@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
-use vibebridge_tunnel::session::{Decision, Provider, SessionCommand};
+use vibebridge_tunnel::session::{Decision, Provider};
 
-use super::sessions::{can_see, command, usable_session};
 use super::{ApiError, Body};
-use crate::AppState;
 use crate::api::Path;
 use crate::auth::Approved;
-use crate::store::{AuditEvent, PendingApproval, SessionRecord, rfc3339};
+use crate::ops::{Actor, approvals, sessions};
+use crate::state::AppState;
+use crate::store::{PendingApproval, rfc3339};
 
 /// Body of `POST …/approvals/{approval_id}`.
 #[derive(Deserialize)]
@@ -32,65 +32,13 @@ pub async fn decide(
     Path((id, approval_id)): Path<(String, String)>,
     Body(body): Body<DecideBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = usable_session(&state, &who, &id)?;
-    let pending = state
-        .store
-        .pending_approval(&approval_id)?
-        .filter(|a| a.session_id == s.id)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no pending approval {approval_id:?} in this session (already answered, or its turn ended)"
-            ))
-        })?;
-    decide_approval(
-        &state,
-        &who.user.username,
-        Some(peer),
-        &s,
-        &pending,
-        body.decision,
-        body.message,
-    )
-    .await?;
+    let s = sessions::usable(&state, &who, &id)?;
+    let pending = approvals::pending_in(&state, &s, &approval_id)?;
+    let actor = Actor::of(&who, Some(peer));
+    approvals::decide(&state, &actor, &s, &pending, body.decision, body.message).await?;
     Ok(Json(
         serde_json::json!({ "approval_id": pending.approval_id, "decided": true }),
     ))
-}
-
-/// Answers a pending approval of session `s` on its node, and audits it under `actor`.
-pub(crate) async fn decide_approval(
-    state: &AppState,
-    actor: &str,
-    peer: Option<SocketAddr>,
-    s: &SessionRecord,
-    pending: &PendingApproval,
-    decision: Decision,
-    message: Option<String>,
-) -> Result<(), ApiError> {
-    command(
-        state,
-        s,
-        SessionCommand::Decide {
-            approval_id: pending.approval_id.clone(),
-            decision,
-            message,
-        },
-    )
-    .await?;
-    state.store.audit(
-        AuditEvent::new(format!("user:{actor}"), "session.approval")
-            .target(s.id.to_string())
-            .source(peer)
-            .detail(format!(
-                "{} {}",
-                match decision {
-                    Decision::Allow => "allowed",
-                    Decision::Deny => "denied",
-                },
-                pending.approval_id
-            )),
-    );
-    Ok(())
 }
 
 /// An approval as the inbox shows it.
@@ -110,18 +58,9 @@ pub async fn approvals(
     State(state): State<AppState>,
     Approved(who): Approved,
 ) -> Result<Json<Vec<ApprovalView>>, ApiError> {
-    let mut out = Vec::new();
-    for pending in state.store.pending_approvals()? {
-        if !(who.user.role.is_admin() || pending.owner == who.user.id) {
-            continue;
-        }
-        let session = state.store.agent_session(&pending.session_id)?;
-        if let Some(s) = &session
-            && !can_see(&state, &who, s)?
-        {
-            continue;
-        }
-        out.push(ApprovalView {
+    let out = approvals::visible(&state, &who)?
+        .into_iter()
+        .map(|(pending, session)| ApprovalView {
             session_title: session
                 .as_ref()
                 .map(|s| s.title.clone())
@@ -130,7 +69,7 @@ pub async fn approvals(
             node_online: state.registry.get(&pending.node_id).is_some(),
             requested: rfc3339(pending.requested_at),
             pending,
-        });
-    }
+        })
+        .collect();
     Ok(Json(out))
 }

@@ -5,9 +5,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use crate::AppState;
 use crate::api::Query;
 use crate::auth::Admin;
+use crate::state::AppState;
 use crate::store::{AuditEntry, rfc3339};
 
 /// `?before=SEQ&limit=N`.

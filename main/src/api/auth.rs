@@ -8,12 +8,14 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::extract::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use super::{ApiError, Body, OptionalBody};
-use crate::AppState;
 use crate::auth::client_ip::ClientAddr;
 use crate::auth::jwt::TokenKind;
-use crate::auth::{self, ACCESS_COOKIE, Approved, AuthUser, REFRESH_COOKIE, password};
-use crate::store::{AuditEvent, Role, Rotation, User, rfc3339, tokens_match};
+use crate::auth::{self, Approved, AuthUser, password};
+use crate::ops::Actor;
+use crate::state::AppState;
+use crate::store::{AuditAction, Role, Rotation, User, rfc3339, tokens_match};
 
 /// `{"username","password"}`.
 #[derive(Deserialize)]
@@ -121,9 +123,9 @@ pub async fn register(
         let given = c.setup_code.as_deref().unwrap_or_default();
         if !tokens_match(&state.setup_code, given) {
             state.store.audit(
-                AuditEvent::new(format!("anon:{}", client.ip), "auth.setup_refused")
-                    .target(c.username.clone())
-                    .source(Some(client)),
+                Actor::anonymous(client.ip, Some(client))
+                    .audit(AuditAction::AuthSetupRefused)
+                    .target(c.username.clone()),
             );
             return Err(ApiError::Forbidden(
                 "the first account of a new VibeBridge must be created from the machine main runs on, or \
@@ -136,9 +138,9 @@ pub async fn register(
     let hash = gated(&state, move || password::hash(&pw)).await??;
     let user = state.store.create_user(&c.username, hash)?;
     state.store.audit(
-        AuditEvent::new(format!("user:{}", user.username), "auth.registered")
+        Actor::user(user.username.clone(), Some(client))
+            .audit(AuditAction::AuthRegistered)
             .target(user.username.clone())
-            .source(Some(client))
             .detail(format!("role {}", user.role.as_str())),
     );
     start_session(&state, &user)
@@ -173,9 +175,9 @@ pub async fn login(
     let Some(user) = user.filter(|_| ok) else {
         let _ = limiter.hit(&user_key);
         state.store.audit(
-            AuditEvent::new(format!("user:{}", c.username), "auth.login_failed")
-                .target(c.username.clone())
-                .source(Some(client)),
+            Actor::user(c.username.clone(), Some(client))
+                .audit(AuditAction::AuthLoginFailed)
+                .target(c.username.clone()),
         );
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     };
@@ -185,9 +187,9 @@ pub async fn login(
         ));
     }
     state.store.audit(
-        AuditEvent::new(format!("user:{}", user.username), "auth.login")
-            .target(user.username.clone())
-            .source(Some(client)),
+        Actor::user(user.username.clone(), Some(client))
+            .audit(AuditAction::AuthLogin)
+            .target(user.username.clone()),
     );
     start_session(&state, &user)
 }
@@ -259,7 +261,7 @@ pub struct RefreshBody {
 
 fn refresh_token_from(headers: &HeaderMap, body: RefreshBody) -> Option<String> {
     body.refresh_token
-        .or_else(|| auth::cookie(headers, REFRESH_COOKIE).map(str::to_string))
+        .or_else(|| extract::cookie(headers, REFRESH_COOKIE).map(str::to_string))
 }
 
 /// `POST /api/v1/auth/refresh`: a new access token for a live refresh token (cookie or body).
@@ -270,14 +272,16 @@ pub async fn refresh(
 ) -> Result<Response, ApiError> {
     let token = refresh_token_from(&headers, body)
         .ok_or_else(|| ApiError::Unauthorized("no refresh token; log in again".into()))?;
-    let (who, claims) = auth::authenticate_claims(&state, &token, TokenKind::Refresh)?;
+    let (who, claims) =
+        auth::authenticate_claims(&state.store, &state.jwt, &token, TokenKind::Refresh)?;
     let presented = claims.generation;
     // Each refresh token works once; a second use means a copy exists, so the login ends for everyone.
     let generation = match state.store.rotate_refresh(&who.sid, presented)? {
         Rotation::Rotated(g) => g,
         Rotation::Reused => {
             state.store.audit(
-                AuditEvent::new(format!("user:{}", who.user.username), "auth.refresh_reused")
+                Actor::user(who.user.username.clone(), None::<String>)
+                    .audit(AuditAction::AuthRefreshReused)
                     .target(who.user.username.clone())
                     .detail("a refresh token was used twice; the login was ended"),
             );
@@ -336,9 +340,9 @@ pub async fn logout(
     who: AuthUser,
 ) -> Result<Response, ApiError> {
     state.store.revoke_auth_session(&who.sid)?;
-    state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "auth.logout").source(Some(peer)),
-    );
+    state
+        .store
+        .audit(Actor::user(who.user.username.clone(), Some(peer)).audit(AuditAction::AuthLogout));
     let mut response = Json(serde_json::json!({ "ok": true })).into_response();
     set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);
     set_cookie(&mut response, &state, REFRESH_COOKIE, "", "/api/v1/auth", 0);
@@ -354,9 +358,9 @@ pub async fn logout_all(
 ) -> Result<Response, ApiError> {
     let ended = state.store.revoke_user_sessions(who.user.id, None)?;
     state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "auth.logout_all")
+        Actor::user(who.user.username.clone(), Some(client))
+            .audit(AuditAction::AuthLogoutAll)
             .target(who.user.username.clone())
-            .source(Some(client))
             .detail(format!("{ended} logins ended")),
     );
     let mut response = Json(serde_json::json!({ "ended": ended })).into_response();
@@ -390,12 +394,9 @@ pub async fn change_password(
     if !gated(&state, move || password::verify(&current, &hash)).await? {
         let _ = state.login_limiter.hit(&user_key);
         state.store.audit(
-            AuditEvent::new(
-                format!("user:{}", who.user.username),
-                "auth.password_change_failed",
-            )
-            .target(who.user.username.clone())
-            .source(Some(client)),
+            Actor::user(who.user.username.clone(), Some(client))
+                .audit(AuditAction::AuthPasswordChangeFailed)
+                .target(who.user.username.clone()),
         );
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
@@ -406,13 +407,10 @@ pub async fn change_password(
         .store
         .revoke_user_sessions(who.user.id, Some(&who.sid))?;
     state.store.audit(
-        AuditEvent::new(
-            format!("user:{}", who.user.username),
-            "auth.password_changed",
-        )
-        .target(who.user.username.clone())
-        .source(Some(client))
-        .detail(format!("{ended} other logins ended")),
+        Actor::user(who.user.username.clone(), Some(client))
+            .audit(AuditAction::AuthPasswordChanged)
+            .target(who.user.username.clone())
+            .detail(format!("{ended} other logins ended")),
     );
     Ok(Json(serde_json::json!({ "ended_other_logins": ended })))
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::ops::OpError;
 use crate::store::StoreError;
 
 /// An API failure with a stable `code` string and a message saying what to do.
@@ -117,13 +118,25 @@ impl ApiError {
     }
 }
 
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::NotFound(m) => ApiError::NotFound(m),
+            OpError::Forbidden(m) => ApiError::Forbidden(m),
+            OpError::Conflict(m) => ApiError::Conflict(m),
+            OpError::BadRequest(m) => ApiError::BadRequest(m),
+            OpError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            OpError::Busy(m) => ApiError::Busy(m),
+            OpError::NodeOffline(m) => ApiError::NodeOffline(m),
+            OpError::NodeRefused { code, message } => ApiError::NodeRefused { code, message },
+            OpError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
-            StoreError::NotFound(what) => ApiError::NotFound(what),
-            other => ApiError::Internal(other.into()),
-        }
+        OpError::from(e).into()
     }
 }
 

@@ -13,11 +13,12 @@ use vibebridge_tunnel::git::{
 };
 use vibebridge_tunnel::protocol::Open;
 
-use super::nodes::visible_node;
-use super::{ApiError, Body, relay};
-use crate::AppState;
+use super::{ApiError, Body};
 use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
+use crate::ops::{Actor, nodes, relay};
+use crate::state::AppState;
+use crate::store::AuditAction;
 
 /// How long main waits for a git answer (status of a huge repository takes a while).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -175,7 +176,13 @@ pub async fn create_branch(
         checkout: b.checkout,
     };
     let answer = ask(&state, &who, &id, req).await?;
-    relay::audit(&state, &who, peer, "git.branch_created", &id, detail);
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::GitBranchCreated,
+        &id,
+        detail,
+    );
     status_of(answer)
 }
 
@@ -193,7 +200,13 @@ pub async fn checkout(
         branch: b.branch,
     };
     let answer = ask(&state, &who, &id, req).await?;
-    relay::audit(&state, &who, peer, "git.checked_out", &id, detail);
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::GitCheckedOut,
+        &id,
+        detail,
+    );
     status_of(answer)
 }
 
@@ -239,7 +252,13 @@ pub async fn discard(
         paths: checked_paths(b.paths)?,
     };
     let answer = ask(&state, &who, &id, req).await?;
-    relay::audit(&state, &who, peer, "git.discarded", &id, detail);
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::GitDiscarded,
+        &id,
+        detail,
+    );
     status_of(answer)
 }
 
@@ -271,9 +290,8 @@ pub async fn commit(
         GitAnswer::Committed { id: commit } => {
             relay::audit(
                 &state,
-                &who,
-                peer,
-                "git.committed",
+                &Actor::of(&who, Some(peer)),
+                AuditAction::GitCommitted,
                 &id,
                 format!("{repo}: {commit}"),
             );
@@ -305,7 +323,7 @@ async fn ask(
             "repo is longer than 4096 bytes".into(),
         ));
     }
-    let node = visible_node(state, who, id)?;
+    let node = nodes::visible(state, who, id)?;
     let what = "its repositories can be reached once its agent reconnects";
     let mut stream = relay::open(state, &node.id, &Open::Git(req), what).await?;
     match relay::answer(state, &node.id, &mut stream, ANSWER_TIMEOUT).await? {

@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The middleware: refuses requests failing [`host_allowed`] or, for writes, [`same_origin`].
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::keys;
 
 use super::{ApiError, Body};
-use crate::AppState;
 use crate::api::Path;
 use crate::auth::Approved;
 use crate::auth::jwt::TokenKind;
-use crate::store::{AuditEvent, SshKey, rfc3339};
+use crate::ops::Actor;
+use crate::state::AppState;
+use crate::store::{AuditAction, SshKey, rfc3339};
 
 /// A key as the API shows it.
 #[derive(Serialize)]
@@ -178,9 +179,9 @@ pub async fn add(
         comment,
     )?;
     state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "ssh_key.added")
+        Actor::user(who.user.username.clone(), Some(peer))
+            .audit(AuditAction::SshKeyAdded)
             .target(who.user.username.clone())
-            .source(Some(peer))
             .detail(fingerprint),
     );
     Ok((StatusCode::CREATED, Json(KeyView::from(&key))))
@@ -198,9 +199,9 @@ pub async fn remove(
         .remove_ssh_key(who.user.id, &id)?
         .ok_or_else(|| ApiError::NotFound(format!("you have no SSH key {id:?}")))?;
     state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "ssh_key.removed")
+        Actor::user(who.user.username.clone(), Some(peer))
+            .audit(AuditAction::SshKeyRemoved)
             .target(who.user.username.clone())
-            .source(Some(peer))
             .detail(key.fingerprint.clone()),
     );
     Ok(Json(serde_json::json!({ "removed": key.id })))

@@ -1,55 +1,19 @@
-//! Limits of live connections (the browser WebSocket and session SSE streams), so that one user cannot hold
-//! main's memory through followers: a cap on the live connections each user holds at once
-//! (`server.live_connections_per_user`), and outboxes bounded by bytes between followers and a socket, whose
-//! reader is cut (with a reason) once it takes nothing for `server.slow_consumer_timeout`.
+//! Outboxes of live connections (the browser WebSocket and session SSE streams), so that one user cannot hold
+//! main's memory through followers: bounded by bytes between followers and a socket, whose reader is cut
+//! (with a reason) once it takes nothing for `server.slow_consumer_timeout`. The cap on live connections per
+//! user is [`crate::quota::LiveConnections`].
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::ApiError;
-use super::quota::{Quota, QuotaGuard};
-use crate::store::UserId;
+use crate::auth::{self, AuthUser};
+use crate::state::AppState;
 
 /// Bytes one live connection may have queued for its reader, beyond what the socket itself buffers.
 pub const OUTBOX_BYTES: usize = 256 * 1024;
 /// What each queued message counts for besides its bytes, so small messages are bounded too.
 const MESSAGE_OVERHEAD: usize = 64;
-
-/// Live connections open per user.
-pub struct LiveConnections {
-    per_user: usize,
-    open: Arc<Quota<UserId>>,
-}
-
-/// One open live connection, counted against its user until dropped.
-pub type LiveGuard = QuotaGuard<UserId>;
-
-impl LiveConnections {
-    /// At most `per_user` live connections per user.
-    pub fn new(per_user: usize) -> Arc<LiveConnections> {
-        Arc::new(LiveConnections {
-            per_user,
-            open: Quota::new(),
-        })
-    }
-
-    /// Counts a new live connection of `user`; `too_many_connections` (429) past the cap.
-    pub fn open(&self, user: UserId) -> Result<LiveGuard, ApiError> {
-        self.open.take(user, self.per_user).ok_or_else(|| {
-            ApiError::TooManyConnections(format!(
-                "you already hold {} live connections (WebSocket and event streams), the most one user may \
-                 (server.live_connections_per_user); close other tabs or streams and try again",
-                self.per_user
-            ))
-        })
-    }
-
-    /// Live connections `user` holds now.
-    pub fn count(&self, user: UserId) -> usize {
-        self.open.count(&user)
-    }
-}
 
 /// A queue from followers to one socket writer, bounded by bytes ([`OUTBOX_BYTES`]; a larger message
 /// takes the whole budget). Senders wait while it is full; they fail once the receiver is gone.
@@ -136,27 +100,29 @@ impl<T> Drop for OutboxReceiver<T> {
     }
 }
 
+/// Resolves once `who` has lost their login (logged out, disabled, set back to pending) or what `still`
+/// checks (a node's membership, a session's visibility). Event streams, WebSockets and terminals end on
+/// it: the checks made when they opened are not repeated by anything else.
+pub async fn access_lost<F>(state: AppState, who: &AuthUser, still: F)
+where
+    F: Fn(&AppState, &AuthUser) -> bool,
+{
+    let mut tick = tokio::time::interval(auth::RECHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match who.reread(&state.store) {
+            Some(now) if still(&state, &now) => {}
+            _ => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    /// Proves the per-user cap refuses one connection too many and frees a slot when a connection ends.
-    #[test]
-    fn cap_per_user() {
-        let conns = LiveConnections::new(2);
-        let (alice, bob) = (UserId(uuid::Uuid::now_v7()), UserId(uuid::Uuid::now_v7()));
-        let a1 = conns.open(alice).unwrap();
-        let _a2 = conns.open(alice).unwrap();
-        assert!(matches!(
-            conns.open(alice),
-            Err(ApiError::TooManyConnections(_))
-        ));
-        let _b1 = conns.open(bob).unwrap();
-        drop(a1);
-        assert_eq!(conns.count(alice), 1);
-        let _a3 = conns.open(alice).unwrap();
-    }
 
     /// Proves an outbox holds no more than its byte budget: a sender waits until the reader takes a message,
     /// and fails once the reader is gone.

@@ -1,23 +1,22 @@
 //! The HTTP API: routes, the JSON error shape and the health endpoint.
 
-pub(crate) mod approvals;
+mod approvals;
 mod audit;
 mod auth;
 mod body;
 mod error;
+pub mod extract;
 mod fs;
 mod git;
 pub(crate) mod guard;
 mod keys;
 pub mod live;
-pub(crate) mod nodes;
-pub mod quota;
-pub mod relay;
+mod nodes;
 mod session_events;
-pub(crate) mod sessions;
+mod sessions;
 mod terminal;
 pub mod types;
-pub(crate) mod users;
+mod users;
 mod ws;
 
 use axum::Json;
@@ -29,7 +28,7 @@ use axum::routing::{MethodFilter, get, on};
 pub use body::{Body, OptionalBody, Path, Query};
 pub use error::ApiError;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Declares the API's routes once: [`ROUTES`] lists them and `api_routes` builds the router from the same
 /// rows, so the list cannot drift from what is served (`tests/tests/rbac.rs` needs a row for each).

@@ -8,12 +8,12 @@ use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::protocol::ProviderInfo;
 
-use super::users::find_user;
 use super::{ApiError, Body, OptionalBody};
-use crate::AppState;
 use crate::api::Path;
 use crate::auth::{Approved, AuthUser};
-use crate::store::{AuditEvent, NodeFlagKind, NodeRecord, Role, rfc3339};
+use crate::ops::{Actor, nodes};
+use crate::state::AppState;
+use crate::store::{NodeFlagKind, NodeRecord, rfc3339};
 
 /// A node as the API shows it.
 #[derive(Serialize, ts_rs::TS)]
@@ -98,54 +98,13 @@ fn view(state: &AppState, who: &AuthUser, node: &NodeRecord) -> NodeView {
         flag: node
             .flag
             .as_ref()
-            .filter(|_| can_manage(who, node))
+            .filter(|_| nodes::can_manage(who, node))
             .map(|f| NodeFlagView {
                 kind: f.kind,
                 message: f.message.clone(),
                 at: rfc3339(f.at),
             }),
     }
-}
-
-/// Whether `who` may see and use `node`: its owner, a member, or an admin.
-pub(crate) fn can_see(who: &AuthUser, node: &NodeRecord) -> bool {
-    who.user.role.is_admin() || node.is_allowed(who.user.id, who.user.role == Role::Creator)
-}
-
-fn can_manage(who: &AuthUser, node: &NodeRecord) -> bool {
-    who.user.role.is_admin() || node.is_owner(who.user.id, who.user.role == Role::Creator)
-}
-
-/// Revokes a node: forgets its key and cuts its live link at once. Returns whether it was online. The
-/// caller has checked the actor may.
-pub(crate) fn revoke_node(
-    state: &AppState,
-    actor: &str,
-    peer: Option<SocketAddr>,
-    node: &NodeRecord,
-) -> Result<bool, ApiError> {
-    state.store.remove_node(&node.id)?;
-    let was_online = state.registry.disconnect(&node.id);
-    state.store.audit(
-        AuditEvent::new(format!("user:{actor}"), "node.revoked")
-            .target(node.id.clone())
-            .source(peer)
-            .detail(format!("fingerprint {}", node.fingerprint)),
-    );
-    Ok(was_online)
-}
-
-/// A node the caller may see; "not found" otherwise, so ids of others' nodes do not leak.
-pub(crate) fn visible_node(
-    state: &AppState,
-    who: &AuthUser,
-    id: &str,
-) -> Result<NodeRecord, ApiError> {
-    state
-        .store
-        .node(id)?
-        .filter(|n| can_see(who, n))
-        .ok_or_else(|| ApiError::NotFound(format!("no node {id:?}")))
 }
 
 /// `GET /api/v1/nodes`: the nodes the caller owns or is a member of (admins: all).
@@ -157,7 +116,7 @@ pub async fn list(
     Ok(Json(
         nodes
             .iter()
-            .filter(|n| can_see(&who, n))
+            .filter(|n| nodes::can_see(&who, n))
             .map(|n| view(&state, &who, n))
             .collect(),
     ))
@@ -169,7 +128,7 @@ pub async fn get(
     Approved(who): Approved,
     Path(id): Path<String>,
 ) -> Result<Json<NodeView>, ApiError> {
-    let node = visible_node(&state, &who, &id)?;
+    let node = nodes::visible(&state, &who, &id)?;
     Ok(Json(view(&state, &who, &node)))
 }
 
@@ -198,20 +157,12 @@ pub async fn create_token(
     Approved(who): Approved,
     OptionalBody(req): OptionalBody<TokenRequest>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let ttl = req.ttl.unwrap_or(state.config.auth.node_token_ttl);
-    if ttl.is_zero() || ttl > Duration::from_secs(30 * 24 * 3600) {
-        return Err(ApiError::BadRequest(
-            "ttl must be between 1s and 30 days, e.g. \"1h\"".into(),
-        ));
-    }
-    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    let (token, record) = state.store.create_node_token(Some(who.user.id), ttl_ms)?;
-    state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), "node_token.created")
-            .target(record.id.clone())
-            .source(Some(peer))
-            .detail(format!("expires {}", rfc3339(record.expires_at))),
-    );
+    let (token, record) = nodes::create_token(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        Some(who.user.id),
+        req.ttl,
+    )?;
     Ok(Json(TokenView {
         id: record.id,
         join_command: state.join_command(&token),
@@ -228,13 +179,8 @@ pub async fn revoke(
     Approved(who): Approved,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let node = visible_node(&state, &who, &id)?;
-    if !can_manage(&who, &node) {
-        return Err(ApiError::Forbidden(
-            "only the node's owner or an admin can revoke it".into(),
-        ));
-    }
-    let was_online = revoke_node(&state, &who.user.username, Some(peer), &node)?;
+    let node = nodes::managed(&state, &who, &id, "revoke it")?;
+    let was_online = nodes::revoke(&state, &Actor::of(&who, Some(peer)), &node)?;
     Ok(Json(
         serde_json::json!({ "revoked": id, "was_online": was_online }),
     ))
@@ -255,7 +201,9 @@ pub async fn add_member(
     Path(id): Path<String>,
     Body(body): Body<MemberBody>,
 ) -> Result<Json<NodeView>, ApiError> {
-    set_member(&state, peer, &who, &id, &body.username, true)
+    let actor = Actor::of(&who, Some(peer));
+    let node = nodes::set_member(&state, &actor, &who, &id, &body.username, true)?;
+    Ok(Json(view(&state, &who, &node)))
 }
 
 /// `DELETE /api/v1/nodes/:id/members/:username`.
@@ -265,35 +213,7 @@ pub async fn remove_member(
     Approved(who): Approved,
     Path((id, username)): Path<(String, String)>,
 ) -> Result<Json<NodeView>, ApiError> {
-    set_member(&state, peer, &who, &id, &username, false)
-}
-
-fn set_member(
-    state: &AppState,
-    peer: SocketAddr,
-    who: &AuthUser,
-    id: &str,
-    username: &str,
-    member: bool,
-) -> Result<Json<NodeView>, ApiError> {
-    let node = visible_node(state, who, id)?;
-    if !can_manage(who, &node) {
-        return Err(ApiError::Forbidden(
-            "only the node's owner or an admin can change its members".into(),
-        ));
-    }
-    let user = find_user(state, username)?;
-    let node = state.store.set_node_member(id, user.id, member)?;
-    let action = if member {
-        "node.member_added"
-    } else {
-        "node.member_removed"
-    };
-    state.store.audit(
-        AuditEvent::new(format!("user:{}", who.user.username), action)
-            .target(id.to_string())
-            .source(Some(peer))
-            .detail(user.username),
-    );
-    Ok(Json(view(state, who, &node)))
+    let actor = Actor::of(&who, Some(peer));
+    let node = nodes::set_member(&state, &actor, &who, &id, &username, false)?;
+    Ok(Json(view(&state, &who, &node)))
 }

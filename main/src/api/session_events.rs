@@ -13,12 +13,12 @@ use serde::Deserialize;
 use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
-use super::sessions::visible_session;
 use super::{ApiError, live};
-use crate::AppState;
 use crate::api::{Path, Query};
-use crate::auth::{self, Approved, AuthUser};
+use crate::auth::{Approved, AuthUser};
+use crate::ops::sessions;
 use crate::sessions::LiveEvent;
+use crate::state::AppState;
 
 /// Most events in a history page.
 const MAX_PAGE: usize = 1000;
@@ -41,7 +41,7 @@ pub async fn events(
     Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = visible_session(&state, &who, &id)?;
+    let s = sessions::visible(&state, &who, &id)?;
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PAGE);
     let events = state
         .store
@@ -66,8 +66,11 @@ pub async fn stream(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let s = visible_session(&state, &who, &id)?;
-    let guard = state.live.open(who.user.id)?;
+    let s = sessions::visible(&state, &who, &id)?;
+    let guard = state
+        .live
+        .open(who.user.id)
+        .map_err(ApiError::TooManyConnections)?;
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -126,8 +129,8 @@ async fn pump(
     let events = state.sessions.follow(id, after);
     futures::pin_mut!(events);
     let session_id = id.to_string();
-    let lost = auth::access_lost(state.clone(), &who, |st, w| {
-        visible_session(st, w, &session_id).is_ok()
+    let lost = super::live::access_lost(state.clone(), &who, |st, w| {
+        sessions::visible(st, w, &session_id).is_ok()
     });
     tokio::pin!(lost);
     loop {

@@ -26,11 +26,11 @@ use vibebridge_tunnel::terminal::{
 };
 
 use super::ApiError;
-use super::nodes::visible_node;
-use crate::AppState;
 use crate::api::{Path, Query};
-use crate::auth::{self, Approved, AuthUser};
-use crate::store::AuditEvent;
+use crate::auth::{Approved, AuthUser};
+use crate::ops::{Actor, nodes};
+use crate::state::AppState;
+use crate::store::{AuditAction, AuditEvent};
 
 /// Largest frame a browser may send (a big paste).
 const MAX_CLIENT_FRAME: usize = 1024 * 1024;
@@ -66,7 +66,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let node = visible_node(&state, &who, &id)?;
+    let node = nodes::visible(&state, &who, &id)?;
     if !super::guard::same_origin(&headers) {
         return Err(ApiError::Forbidden(
             "terminals open only from pages served by this main (Origin does not match Host)"
@@ -88,9 +88,9 @@ pub async fn upgrade(
         rows: q.rows,
     };
     tracing::debug!(node.id = %node.id, terminal = %open.terminal_id, user = %who.user.username, "terminal requested");
-    let audit = AuditEvent::new(format!("user:{}", who.user.username), "terminal.opened")
+    let audit = Actor::of(&who, Some(peer))
+        .audit(AuditAction::TerminalOpened)
         .target(node.id.clone())
-        .source(Some(peer))
         .detail(format!("terminal {}", open.terminal_id));
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
@@ -205,8 +205,8 @@ async fn relay(
         }
         let _ = down_out.send(Message::Close(None)).await;
     });
-    let lost = auth::access_lost(state.clone(), &who, |st, w| {
-        visible_node(st, w, &node).is_ok()
+    let lost = super::live::access_lost(state.clone(), &who, |st, w| {
+        nodes::visible(st, w, &node).is_ok()
     });
     tokio::pin!(lost);
     loop {

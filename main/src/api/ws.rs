@@ -32,10 +32,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vibebridge_tunnel::session::SessionEvent;
 
-use super::live::{LiveGuard, OutboxReceiver, OutboxSender, outbox};
-use super::sessions::visible_session;
-use crate::AppState;
-use crate::auth::{self, Approved, AuthUser};
+use super::live::{OutboxReceiver, OutboxSender, outbox};
+use crate::auth::{Approved, AuthUser};
+use crate::ops::sessions;
+use crate::quota::LiveGuard;
+use crate::state::AppState;
 
 /// Largest frame a browser may send.
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
@@ -117,7 +118,10 @@ pub async fn upgrade(
                 .into(),
         ));
     }
-    let guard = state.live.open(who.user.id)?;
+    let guard = state
+        .live
+        .open(who.user.id)
+        .map_err(super::ApiError::TooManyConnections)?;
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| serve(state, who, guard, socket)))
@@ -195,7 +199,7 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     let timeout = state.config.server.slow_consumer_timeout;
     let writer = tokio::spawn(write_out(sink, outbox, timeout, cut.clone()));
     let mut subs: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
-    let login_lost = auth::access_lost(state.clone(), &who, |_, _| true);
+    let login_lost = super::live::access_lost(state.clone(), &who, |_, _| true);
     tokio::pin!(login_lost);
     loop {
         let msg = tokio::select! {
@@ -248,9 +252,10 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
                 session_id,
                 after_seq,
             } => {
-                let session = match visible_session(&state, &who, &session_id) {
+                let session = match sessions::visible(&state, &who, &session_id) {
                     Ok(s) => s,
                     Err(e) => {
+                        let e = super::ApiError::from(e);
                         send(&out, error(Some(session_id), e.code(), e.to_string())).await;
                         continue;
                     }
@@ -296,8 +301,8 @@ async fn follow(state: AppState, who: AuthUser, id: Uuid, after: u64, out: Outbo
     let session_id = id.to_string();
     let events = state.sessions.follow(id, after);
     futures::pin_mut!(events);
-    let lost = auth::access_lost(state.clone(), &who, |st, w| {
-        visible_session(st, w, &session_id).is_ok()
+    let lost = super::live::access_lost(state.clone(), &who, |st, w| {
+        sessions::visible(st, w, &session_id).is_ok()
     });
     tokio::pin!(lost);
     loop {

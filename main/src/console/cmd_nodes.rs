@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use super::commands::{Ctx, Outcome, Reply};
 use super::format::{escape, kv, table};
 use super::words::Args;
-use crate::api::ApiError;
+use crate::ops::{OpError, nodes};
+use crate::store::AuditAction;
 use crate::store::rfc3339;
 
 impl Ctx<'_> {
@@ -32,7 +33,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn nodes_list(&self) -> Result<Outcome, Reply> {
-        let nodes = self.state.store.nodes().map_err(ApiError::from)?;
+        let nodes = self.state.store.nodes().map_err(OpError::from)?;
         let list: Vec<Value> = nodes.iter().map(|n| self.node_json(n)).collect();
         let rows: Vec<Vec<String>> = list
             .iter()
@@ -60,7 +61,7 @@ impl Ctx<'_> {
         self.state
             .store
             .node(id)
-            .map_err(ApiError::from)?
+            .map_err(OpError::from)?
             .ok_or_else(|| Reply::error(1, format!("no node {id:?}; `nodes list` shows them")))
     }
 
@@ -91,9 +92,8 @@ impl Ctx<'_> {
 
     pub(super) fn nodes_revoke(&self, args: &Args) -> Result<Outcome, Reply> {
         let node = self.node(args)?;
-        let was_online =
-            crate::api::nodes::revoke_node(self.state, &self.admin.name, Some(self.peer), &node)?;
-        self.audit("console.nodes.revoke", &node.id, None);
+        let was_online = nodes::revoke(self.state, &self.actor(), &node)?;
+        self.audit(AuditAction::ConsoleNodesRevoke, &node.id, None);
         Ok(Outcome::Done(Reply::ok(
             format!(
                 "revoked node {}{}\n",
@@ -126,9 +126,9 @@ impl Ctx<'_> {
             .state
             .store
             .create_node_token_uses(owner, ttl_ms, uses)
-            .map_err(ApiError::from)?;
+            .map_err(OpError::from)?;
         self.audit(
-            "console.tokens.create",
+            AuditAction::ConsoleTokensCreate,
             &rec.id,
             Some(format!(
                 "ttl {}, uses {uses}",
@@ -147,7 +147,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn tokens_list(&self) -> Result<Outcome, Reply> {
-        let tokens = self.state.store.node_tokens().map_err(ApiError::from)?;
+        let tokens = self.state.store.node_tokens().map_err(OpError::from)?;
         let list: Vec<Value> = tokens
             .iter()
             .map(|t| json!({"id": t.id, "created_at": rfc3339(t.created_at), "expires_at": rfc3339(t.expires_at), "uses_left": t.uses_left}))
@@ -168,10 +168,10 @@ impl Ctx<'_> {
             .state
             .store
             .revoke_node_token(id)
-            .map_err(ApiError::from)?
+            .map_err(OpError::from)?
         {
             Some(t) => {
-                self.audit("console.tokens.revoke", &t.id, None);
+                self.audit(AuditAction::ConsoleTokensRevoke, &t.id, None);
                 Ok(Outcome::Done(Reply::ok(
                     format!("revoked token {}\n", escape(&t.id)),
                     json!({"revoked": t.id}),

@@ -2,7 +2,7 @@
 //! `approvals list|allow|deny`.
 
 use uuid::Uuid;
-use vibebridge_tunnel::session::{Decision, SessionCommand, SessionStatus};
+use vibebridge_tunnel::session::{Decision, SessionStatus};
 
 use serde_json::{Value, json};
 
@@ -10,7 +10,8 @@ use super::commands::Follow;
 use super::commands::{Ctx, Outcome, Reply};
 use super::format::{escape, event_line, kv, table};
 use super::words::Args;
-use crate::api::ApiError;
+use crate::ops::{OpError, approvals, sessions};
+use crate::store::AuditAction;
 use crate::store::rfc3339;
 
 impl Ctx<'_> {
@@ -31,7 +32,7 @@ impl Ctx<'_> {
         self.state
             .store
             .agent_session(&uuid)
-            .map_err(ApiError::from)?
+            .map_err(OpError::from)?
             .ok_or_else(not_found)
     }
 
@@ -49,7 +50,7 @@ impl Ctx<'_> {
             .state
             .store
             .agent_sessions()
-            .map_err(ApiError::from)?
+            .map_err(OpError::from)?
             .into_iter()
             .filter(|s| args.flag("--node").is_none_or(|n| s.node_id == n))
             .filter(|s| status.is_none_or(|st| s.status == st))
@@ -102,8 +103,8 @@ impl Ctx<'_> {
 
     pub(super) async fn sessions_stop(&self, args: &Args) -> Result<Outcome, Reply> {
         let s = self.session(args)?;
-        crate::api::sessions::command(self.state, &s, SessionCommand::Stop).await?;
-        self.audit("console.sessions.stop", &s.id.to_string(), None);
+        sessions::stop(self.state, &self.actor(), &s).await?;
+        self.audit(AuditAction::ConsoleSessionsStop, &s.id.to_string(), None);
         Ok(Outcome::Done(Reply::ok(
             format!("stopping session {}\n", s.id),
             json!({"stopping": s.id}),
@@ -117,7 +118,7 @@ impl Ctx<'_> {
             .state
             .store
             .session_events(&s.id, after, 20)
-            .map_err(ApiError::from)?;
+            .map_err(OpError::from)?;
         let last = events.last().map(|e| e.seq).unwrap_or(after);
         let text: String = events.iter().map(event_line).collect();
         let json = Value::Array(
@@ -140,7 +141,7 @@ impl Ctx<'_> {
             .state
             .store
             .pending_approvals()
-            .map_err(ApiError::from)?;
+            .map_err(OpError::from)?;
         let rows: Vec<Vec<String>> = pending
             .iter()
             .map(|a| {
@@ -177,7 +178,7 @@ impl Ctx<'_> {
             .state
             .store
             .pending_approval(id)
-            .map_err(ApiError::from)?
+            .map_err(OpError::from)?
             .ok_or_else(|| {
                 Reply::error(
                     1,
@@ -188,23 +189,22 @@ impl Ctx<'_> {
             .state
             .store
             .agent_session(&pending.session_id)
-            .map_err(ApiError::from)?
+            .map_err(OpError::from)?
             .ok_or_else(|| Reply::error(1, "the approval's session is gone".into()))?;
-        crate::api::approvals::decide_approval(
+        approvals::decide(
             self.state,
-            &self.admin.name,
-            Some(self.peer),
+            &self.actor(),
             &session,
             &pending,
             decision,
             args.flag("--message").map(str::to_string),
         )
         .await?;
-        let word = match decision {
-            Decision::Allow => "allowed",
-            Decision::Deny => "denied",
+        let (word, action) = match decision {
+            Decision::Allow => ("allowed", AuditAction::ConsoleApprovalsAllowed),
+            Decision::Deny => ("denied", AuditAction::ConsoleApprovalsDenied),
         };
-        self.audit(&format!("console.approvals.{word}"), id, None);
+        self.audit(action, id, None);
         Ok(Outcome::Done(Reply::ok(
             format!("{word} {}\n", escape(id)),
             json!({"approval_id": id, "decision": word}),

@@ -7,13 +7,14 @@ use super::commands::Follow;
 use super::commands::{Ctx, Outcome, Reply};
 use super::format::{audit_line, escape, table};
 use super::words::Args;
-use crate::api::ApiError;
+use crate::ops::{OpError, users};
+use crate::store::AuditAction;
 use crate::store::User;
 use crate::store::rfc3339;
 
 impl Ctx<'_> {
     pub(super) fn users_list(&self) -> Result<Outcome, Reply> {
-        let users = self.state.store.users().map_err(ApiError::from)?;
+        let users = self.state.store.users().map_err(OpError::from)?;
         let rows: Vec<Vec<String>> = users
             .iter()
             .map(|u| {
@@ -49,9 +50,8 @@ impl Ctx<'_> {
 
     pub(super) fn users_approve(&self, args: &Args) -> Result<Outcome, Reply> {
         let name = args.id(1, "user name").map_err(|e| Reply::error(2, e))?;
-        let u =
-            crate::api::users::approve_user(self.state, &self.admin.name, Some(self.peer), name)?;
-        self.audit("console.users.approve", name, None);
+        let u = users::approve(self.state, &self.actor(), name)?;
+        self.audit(AuditAction::ConsoleUsersApprove, name, None);
         Ok(self.user_reply("approved", &u))
     }
 
@@ -60,14 +60,12 @@ impl Ctx<'_> {
         let role = args
             .id(2, "role (admin, user or pending)")
             .map_err(|e| Reply::error(2, e))?;
-        let u = crate::api::users::set_user_role(
-            self.state,
-            &self.admin.name,
-            Some(self.peer),
+        let u = users::set_role(self.state, &self.actor(), name, role)?;
+        self.audit(
+            AuditAction::ConsoleUsersSetRole,
             name,
-            role,
-        )?;
-        self.audit("console.users.set_role", name, Some(format!("role {role}")));
+            Some(format!("role {role}")),
+        );
         Ok(self.user_reply("set-role", &u))
     }
 
@@ -76,20 +74,19 @@ impl Ctx<'_> {
         if self.admin.user.as_ref().is_some_and(|u| u.username == name) {
             return Err(Reply::error(1, "you cannot disable yourself".into()));
         }
-        let u =
-            crate::api::users::disable_user(self.state, &self.admin.name, Some(self.peer), name)?;
-        self.audit("console.users.disable", name, None);
+        let u = users::disable(self.state, &self.actor(), name)?;
+        self.audit(AuditAction::ConsoleUsersDisable, name, None);
         Ok(self.user_reply("disabled", &u))
     }
 
     pub(super) fn users_keys(&self, args: &Args) -> Result<Outcome, Reply> {
         let name = args.id(1, "user name").map_err(|e| Reply::error(2, e))?;
-        let user = crate::api::users::find_user(self.state, name)?;
+        let user = users::find(self.state, name)?;
         let keys = self
             .state
             .store
             .ssh_keys_of(user.id)
-            .map_err(ApiError::from)?;
+            .map_err(OpError::from)?;
         let rows: Vec<Vec<String>> = keys
             .iter()
             .map(|k| vec![k.id.clone(), k.fingerprint.clone(), k.comment.clone()])
@@ -119,7 +116,7 @@ impl Ctx<'_> {
             .state
             .store
             .audit_page(None, n)
-            .map_err(ApiError::from)?;
+            .map_err(OpError::from)?;
         entries.reverse();
         let text: String = entries.iter().map(audit_line).collect();
         let json = serde_json::to_value(&entries).unwrap_or(Value::Null);

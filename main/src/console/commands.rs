@@ -12,9 +12,9 @@ use vibebridge_tunnel::session::{Decision, SessionStatus};
 
 use super::format::kv;
 use super::words::Args;
-use crate::AppState;
-use crate::api::ApiError;
-use crate::store::{AuditEvent, User};
+use crate::ops::{Actor, OpError};
+use crate::state::AppState;
+use crate::store::{AuditAction, User};
 
 /// Who is at the console.
 #[derive(Debug, Clone)]
@@ -120,8 +120,11 @@ impl Reply {
     }
 }
 
-impl From<ApiError> for Reply {
-    fn from(e: ApiError) -> Reply {
+impl From<OpError> for Reply {
+    fn from(e: OpError) -> Reply {
+        if let OpError::Internal(cause) = &e {
+            tracing::error!("console command failed: {cause:#}");
+        }
         Reply::error(1, e.to_string())
     }
 }
@@ -194,18 +197,20 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
 ];
 
 impl Ctx<'_> {
+    /// The admin at this console, from their address, as operations take them.
+    pub(super) fn actor(&self) -> Actor {
+        Actor::console(self.admin.name.clone(), Some(self.peer))
+    }
+
     /// Records a console command in the audit log, with the admin and their address.
-    pub(super) fn audit(&self, action: &str, target: &str, detail: Option<String>) {
+    pub(super) fn audit(&self, action: AuditAction, target: &str, detail: Option<String>) {
         let detail = match detail {
             Some(d) => format!("via SSH console; {d}"),
             None => "via SSH console".to_string(),
         };
-        self.state.store.audit(
-            AuditEvent::new(format!("admin:{}", self.admin.name), action)
-                .target(target)
-                .source(Some(self.peer))
-                .detail(detail),
-        );
+        self.state
+            .store
+            .audit(self.actor().audit(action).target(target).detail(detail));
     }
 
     /// Runs one command line (already split into words; `--json` still among them).
@@ -261,8 +266,8 @@ impl Ctx<'_> {
 
     fn status(&self) -> Result<Outcome, Reply> {
         let store = &self.state.store;
-        let nodes = store.nodes().map_err(ApiError::from)?;
-        let sessions = store.agent_sessions().map_err(ApiError::from)?;
+        let nodes = store.nodes().map_err(OpError::from)?;
+        let sessions = store.agent_sessions().map_err(OpError::from)?;
         let running = sessions
             .iter()
             .filter(|s| {
@@ -274,7 +279,7 @@ impl Ctx<'_> {
                 )
             })
             .count();
-        let pending = store.pending_approvals().map_err(ApiError::from)?.len();
+        let pending = store.pending_approvals().map_err(OpError::from)?.len();
         let uptime = Duration::from_secs(self.state.started_at.elapsed().as_secs());
         let online = self.state.registry.online();
         let json = json!({

@@ -201,7 +201,8 @@ pub fn audit_line(e: &AuditEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::AuditEvent;
+    use crate::ops::Actor;
+    use crate::store::AuditAction;
     use vibebridge_tunnel::session::{EventBody, SessionEvent};
 
     /// Attack strings a user, node or anonymous caller can plant: OSC 52 (set the clipboard), erase line +
@@ -250,9 +251,9 @@ mod tests {
             let entry = AuditEntry {
                 seq: 1,
                 at: 0,
-                event: AuditEvent::new(format!("user:{attack}"), "auth.login_failed")
+                event: Actor::user(*attack, Some(attack))
+                    .audit(AuditAction::AuthLoginFailed)
                     .target(*attack)
-                    .source(Some(attack))
                     .detail(*attack),
             };
             assert_inert(&audit_line(&entry), 1);

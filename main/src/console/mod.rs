@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::AppState;
+use crate::state::AppState;
 use commands::{Admin, Ctx, Follow, Outcome, Reply};
 use line::{Action, Decoder, Editor};
 

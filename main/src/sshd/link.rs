@@ -9,9 +9,10 @@ use vibebridge_tunnel::frame::{read_frame, write_frame};
 use vibebridge_tunnel::mux::{self, Mode, TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
 
-use crate::AppState;
+use crate::ops::Actor;
 use crate::registry::Claim;
-use crate::store::{AuditEvent, NodeFlag, NodeFlagKind};
+use crate::state::AppState;
+use crate::store::{AuditAction, NodeFlag, NodeFlagKind};
 
 /// A node's authenticated SSH connection, about to carry the tunnel.
 pub struct Link {
@@ -148,9 +149,9 @@ impl Link {
                 let _ = control.shutdown().await;
             }
             self.state.store.audit(
-                AuditEvent::new(format!("node:{}", self.node_id), "node.refused")
+                Actor::node(self.node_id.clone(), Some(self.peer))
+                    .audit(AuditAction::NodeRefused)
                     .target(self.node_id.clone())
-                    .source(Some(self.peer))
                     .detail(message.clone()),
             );
             return Err(message);
@@ -208,9 +209,9 @@ impl Link {
             tracing::warn!("could not flag the node: {e}");
         }
         self.state.store.audit(
-            AuditEvent::new(format!("node:{}", self.node_id), "node.key_cloned")
+            Actor::node(self.node_id.clone(), Some(self.peer))
+                .audit(AuditAction::NodeKeyCloned)
                 .target(self.node_id.clone())
-                .source(Some(self.peer))
                 .detail(format!("live link from {live}; second link refused")),
         );
         Some((protocol::REFUSED_DUPLICATE, message))
@@ -236,9 +237,9 @@ impl Link {
             tracing::warn!("could not record node hello: {e}");
         }
         store.audit(
-            AuditEvent::new(format!("node:{}", self.node_id), "node.connected")
+            Actor::node(self.node_id.clone(), Some(self.peer))
+                .audit(AuditAction::NodeConnected)
                 .target(self.node_id.clone())
-                .source(Some(self.peer))
                 .detail(format!(
                     "agent {} on {}",
                     hello.agent_version, hello.hostname
@@ -271,9 +272,9 @@ impl Link {
         if registry.unregister(&link) {
             let _ = store.node_seen(&self.node_id, None);
             store.audit(
-                AuditEvent::new(format!("node:{}", self.node_id), "node.disconnected")
+                Actor::node(self.node_id.clone(), Some(self.peer))
+                    .audit(AuditAction::NodeDisconnected)
                     .target(self.node_id.clone())
-                    .source(Some(self.peer))
                     .detail(reason.clone()),
             );
         }

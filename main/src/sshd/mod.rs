@@ -19,9 +19,10 @@ use tokio_util::task::TaskTracker;
 use vibebridge_tunnel::protocol::valid_node_id;
 use vibebridge_tunnel::{SUBSYSTEM, keys, ssh};
 
-use crate::AppState;
 use crate::console::commands::Admin;
-use crate::store::{AuditEvent, UserId, tokens_match};
+use crate::ops::{self, Actor};
+use crate::state::AppState;
+use crate::store::{AuditAction, UserId, tokens_match};
 
 /// Who an SSH connection authenticated as.
 #[derive(Debug, Clone)]
@@ -192,10 +193,18 @@ impl Handler {
         Ok(Some((admin, ch, pty)))
     }
 
-    fn audit(&self, actor: String, action: &str, target: &str, detail: Option<String>) {
-        let mut e = AuditEvent::new(actor, action)
-            .target(target)
-            .source(Some(self.peer));
+    fn audit(
+        &self,
+        principal: ops::Principal,
+        action: AuditAction,
+        target: &str,
+        detail: Option<String>,
+    ) {
+        let actor = Actor {
+            principal,
+            source: Some(self.peer.to_string()),
+        };
+        let mut e = actor.audit(action).target(target);
         if let Some(d) = detail {
             e = e.detail(d);
         }
@@ -257,8 +266,8 @@ impl russh::server::Handler for Handler {
         match Admin::for_key(&self.state, &fingerprint) {
             Ok(Some(admin)) => {
                 self.audit(
-                    format!("admin:{}", admin.name),
-                    "console.login",
+                    ops::Principal::Console(admin.name.clone()),
+                    AuditAction::ConsoleLogin,
                     &admin.name,
                     Some(format!("key {fingerprint}")),
                 );
@@ -266,7 +275,12 @@ impl russh::server::Handler for Handler {
                 return Ok(Auth::Accept);
             }
             Err(why) => {
-                self.audit(format!("ssh:{user}"), "console.refused", user, Some(why));
+                self.audit(
+                    ops::Principal::SshLogin(user.to_string()),
+                    AuditAction::ConsoleRefused,
+                    user,
+                    Some(why),
+                );
                 return Ok(self.fail(started).await);
             }
             Ok(None) => {}
@@ -291,13 +305,13 @@ impl russh::server::Handler for Handler {
         if node_id != user {
             return Ok(self.fail(started).await);
         }
-        let actor = format!("node:{node_id}");
+        let actor = ops::Principal::Node(node_id.clone());
         // Checked before the token is redeemed, so a one-time token is not spent on an enrolment that
         // cannot succeed (a reinstalled machine with a fresh key, under its old id).
         if self.state.store.node(&node_id).ok().flatten().is_some() {
             self.audit(
                 actor,
-                "node.enroll_refused",
+                AuditAction::NodeEnrollRefused,
                 &node_id,
                 Some("node id already enrolled with another key; token left unused".into()),
             );
@@ -306,7 +320,7 @@ impl russh::server::Handler for Handler {
         let Some(owner) = self.redeem_token(token) else {
             self.audit(
                 actor,
-                "node.enroll_refused",
+                AuditAction::NodeEnrollRefused,
                 &node_id,
                 Some("invalid, expired or used token".into()),
             );
@@ -323,7 +337,7 @@ impl russh::server::Handler for Handler {
             Ok(_) => {
                 self.audit(
                     actor,
-                    "node.enrolled",
+                    AuditAction::NodeEnrolled,
                     &node_id,
                     Some(format!("fingerprint {fingerprint}")),
                 );
@@ -332,7 +346,12 @@ impl russh::server::Handler for Handler {
                 Ok(Auth::Accept)
             }
             Err(e) => {
-                self.audit(actor, "node.enroll_refused", &node_id, Some(e.to_string()));
+                self.audit(
+                    actor,
+                    AuditAction::NodeEnrollRefused,
+                    &node_id,
+                    Some(e.to_string()),
+                );
                 Ok(self.fail(started).await)
             }
         }

@@ -12,6 +12,86 @@ use tokio::sync::broadcast;
 
 use super::{Store, StoreError, decode, encode, now_ms};
 
+/// Declares [`AuditAction`]: each action once, with the dotted name the log stores.
+macro_rules! audit_actions {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every action the audit log records. Stored (and shown) by its dotted name, e.g. `node.revoked`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditAction {
+            $(#[doc = concat!("`", $name, "`")] $variant,)*
+        }
+
+        impl AuditAction {
+            /// Every action.
+            pub const ALL: &[AuditAction] = &[$(AuditAction::$variant,)*];
+
+            /// The dotted name stored in the log.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    AuthRegistered => "auth.registered",
+    AuthSetupRefused => "auth.setup_refused",
+    AuthLogin => "auth.login",
+    AuthLoginFailed => "auth.login_failed",
+    AuthLogout => "auth.logout",
+    AuthLogoutAll => "auth.logout_all",
+    AuthRefreshReused => "auth.refresh_reused",
+    AuthPasswordChanged => "auth.password_changed",
+    AuthPasswordChangeFailed => "auth.password_change_failed",
+    UserApproved => "user.approved",
+    UserRoleChanged => "user.role_changed",
+    UserDisabled => "user.disabled",
+    SshKeyAdded => "ssh_key.added",
+    SshKeyRemoved => "ssh_key.removed",
+    NodeTokenCreated => "node_token.created",
+    NodeEnrolled => "node.enrolled",
+    NodeEnrollRefused => "node.enroll_refused",
+    NodeConnected => "node.connected",
+    NodeDisconnected => "node.disconnected",
+    NodeRefused => "node.refused",
+    NodeKeyCloned => "node.key_cloned",
+    NodeRevoked => "node.revoked",
+    NodeMemberAdded => "node.member_added",
+    NodeMemberRemoved => "node.member_removed",
+    SessionCreated => "session.created",
+    SessionStopped => "session.stopped",
+    SessionApproval => "session.approval",
+    TerminalOpened => "terminal.opened",
+    FsCreated => "fs.created",
+    FsRenamed => "fs.renamed",
+    FsDeleted => "fs.deleted",
+    FsWritten => "fs.written",
+    FsUploaded => "fs.uploaded",
+    GitBranchCreated => "git.branch_created",
+    GitCheckedOut => "git.checked_out",
+    GitDiscarded => "git.discarded",
+    GitCommitted => "git.committed",
+    ConsoleLogin => "console.login",
+    ConsoleRefused => "console.refused",
+    ConsoleUsersApprove => "console.users.approve",
+    ConsoleUsersSetRole => "console.users.set_role",
+    ConsoleUsersDisable => "console.users.disable",
+    ConsoleNodesRevoke => "console.nodes.revoke",
+    ConsoleTokensCreate => "console.tokens.create",
+    ConsoleTokensRevoke => "console.tokens.revoke",
+    ConsoleSessionsStop => "console.sessions.stop",
+    ConsoleApprovalsAllowed => "console.approvals.allowed",
+    ConsoleApprovalsDenied => "console.approvals.denied",
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to record; [`Store::audit`] adds the sequence number and time.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -40,11 +120,11 @@ pub struct AuditEntry {
 }
 
 impl AuditEvent {
-    /// An event by `actor` doing `action`.
-    pub fn new(actor: impl Into<String>, action: &str) -> Self {
+    /// An event by `actor` (spelled by `ops::Actor`) doing `action`.
+    pub fn new(actor: impl Into<String>, action: AuditAction) -> Self {
         AuditEvent {
             actor: actor.into(),
-            action: action.to_string(),
+            action: action.as_str().to_string(),
             ..Default::default()
         }
     }
@@ -135,7 +215,9 @@ mod tests {
         let writer = store.clone();
         std::thread::spawn(move || {
             for i in 0..n {
-                writer.audit(AuditEvent::new("system", "test").detail(format!("{i}")));
+                writer.audit(
+                    AuditEvent::new("system", AuditAction::NodeTokenCreated).detail(format!("{i}")),
+                );
             }
             let _ = done_tx.send(());
         });
@@ -168,7 +250,9 @@ mod tests {
     fn append_and_page() {
         let (store, dir) = crate::store::temp();
         for i in 0..5 {
-            store.audit(AuditEvent::new("system", "test").detail(format!("{i}")));
+            store.audit(
+                AuditEvent::new("system", AuditAction::NodeTokenCreated).detail(format!("{i}")),
+            );
         }
         let page = store.audit_page(None, 3).unwrap();
         let details: Vec<_> = page

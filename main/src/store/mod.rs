@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals};
-pub use audit::{AuditEntry, AuditEvent};
+pub use audit::{AuditAction, AuditEntry, AuditEvent};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use sessions::{AuthSession, Rotation};
 pub use ssh_keys::SshKey;

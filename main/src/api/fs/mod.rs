@@ -17,12 +17,14 @@ use vibebridge_tunnel::protocol::Open;
 
 pub use transfer::{download, read, upload, write};
 
-use super::nodes::visible_node;
-use super::relay::SharePermit;
-use super::{ApiError, Body, relay};
-use crate::AppState;
+use super::{ApiError, Body};
 use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
+use crate::ops::relay;
+use crate::ops::{Actor, nodes};
+use crate::quota::SharePermit;
+use crate::state::AppState;
+use crate::store::AuditAction;
 
 /// How long main waits for a node's answer frame (content then streams without a deadline).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -118,7 +120,13 @@ pub async fn create(
         dir: b.dir,
     };
     let made = entry(one_frame(&state, &who, &id, req).await?)?;
-    relay::audit(&state, &who, peer, "fs.created", &id, b.path.clone());
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::FsCreated,
+        &id,
+        b.path.clone(),
+    );
     Ok((StatusCode::CREATED, made))
 }
 
@@ -139,7 +147,13 @@ pub async fn rename(
         overwrite: b.overwrite,
     };
     let moved = entry(one_frame(&state, &who, &id, req).await?)?;
-    relay::audit(&state, &who, peer, "fs.renamed", &id, what);
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::FsRenamed,
+        &id,
+        what,
+    );
     Ok(moved)
 }
 
@@ -158,7 +172,13 @@ pub async fn delete(
     };
     match one_frame(&state, &who, &id, req).await? {
         FsAnswer::Done => {
-            relay::audit(&state, &who, peer, "fs.deleted", &id, b.path.clone());
+            relay::audit(
+                &state,
+                &Actor::of(&who, Some(peer)),
+                AuditAction::FsDeleted,
+                &id,
+                b.path.clone(),
+            );
             Ok(Json(serde_json::json!({ "deleted": b.path })))
         }
         other => Err(unexpected(&other)),
@@ -194,11 +214,11 @@ async fn open(
     id: &str,
     req: FsRequest,
 ) -> Result<(FsAnswer, TunnelStream, SharePermit), ApiError> {
-    let node = visible_node(state, who, id)?;
-    let permit =
-        state
-            .stream_shares
-            .take(&node.id, who.user.id, state.config.tunnel.max_streams)?;
+    let node = nodes::visible(state, who, id)?;
+    let permit = state
+        .stream_shares
+        .take(&node.id, who.user.id, state.config.tunnel.max_streams)
+        .map_err(ApiError::Busy)?;
     let what = "its files can be reached once its agent reconnects";
     let mut stream = relay::open(state, &node.id, &Open::Fs(req), what).await?;
     let answer = next_answer(state, &node.id, &mut stream).await?;

@@ -15,11 +15,14 @@ use vibebridge_tunnel::fs::{FsAnswer, FsRequest, WriteMode};
 use vibebridge_tunnel::mux::TunnelStream;
 
 use super::{PathQuery, check_path, entry, next_answer, open, unexpected};
-use crate::AppState;
-use crate::api::relay::SharePermit;
-use crate::api::{ApiError, relay};
+use crate::api::ApiError;
 use crate::api::{Path, Query};
 use crate::auth::Approved;
+use crate::ops::Actor;
+use crate::ops::relay;
+use crate::quota::SharePermit;
+use crate::state::AppState;
+use crate::store::AuditAction;
 
 /// Bytes per body chunk of a download.
 const CHUNK: usize = 64 * 1024;
@@ -253,7 +256,13 @@ pub async fn write(
         request,
     )
     .await?;
-    relay::audit(&state, &who, peer, "fs.written", &id, q.path);
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::FsWritten,
+        &id,
+        q.path,
+    );
     Ok(written.into_response())
 }
 
@@ -272,7 +281,13 @@ pub async fn upload(
         WriteMode::CreateNew
     };
     let written = put(&state, &who, &id, q.path.clone(), None, mode, request).await?;
-    relay::audit(&state, &who, peer, "fs.uploaded", &id, q.path);
+    relay::audit(
+        &state,
+        &Actor::of(&who, Some(peer)),
+        AuditAction::FsUploaded,
+        &id,
+        q.path,
+    );
     Ok((StatusCode::CREATED, written).into_response())
 }
 

@@ -1,0 +1,83 @@
+//! Approvals and questions: the pending ones a user may answer, and answering one on its node.
+
+use vibebridge_tunnel::session::{Decision, SessionCommand};
+
+use super::{Actor, OpError, sessions};
+use crate::auth::AuthUser;
+use crate::state::AppState;
+use crate::store::{AuditAction, PendingApproval, SessionRecord};
+
+/// Pending approval `approval_id` of session `s`; "not found" once answered or its turn ended.
+pub fn pending_in(
+    state: &AppState,
+    s: &SessionRecord,
+    approval_id: &str,
+) -> Result<PendingApproval, OpError> {
+    state
+        .store
+        .pending_approval(approval_id)?
+        .filter(|a| a.session_id == s.id)
+        .ok_or_else(|| {
+            OpError::NotFound(format!(
+                "no pending approval {approval_id:?} in this session (already answered, or its turn ended)"
+            ))
+        })
+}
+
+/// Every pending approval or question in the sessions `who` may see (admins: all), oldest first, each with
+/// its session when main still has it.
+pub fn visible(
+    state: &AppState,
+    who: &AuthUser,
+) -> Result<Vec<(PendingApproval, Option<SessionRecord>)>, OpError> {
+    let mut out = Vec::new();
+    for pending in state.store.pending_approvals()? {
+        if !(who.user.role.is_admin() || pending.owner == who.user.id) {
+            continue;
+        }
+        let session = state.store.agent_session(&pending.session_id)?;
+        if let Some(s) = &session
+            && !sessions::can_see(state, who, s)?
+        {
+            continue;
+        }
+        out.push((pending, session));
+    }
+    Ok(out)
+}
+
+/// Answers a pending approval of session `s` on its node (allow or deny a tool call; a question is
+/// answered with `Allow` and the answer as `message`), and audits it.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    s: &SessionRecord,
+    pending: &PendingApproval,
+    decision: Decision,
+    message: Option<String>,
+) -> Result<(), OpError> {
+    sessions::command(
+        state,
+        s,
+        SessionCommand::Decide {
+            approval_id: pending.approval_id.clone(),
+            decision,
+            message,
+        },
+    )
+    .await?;
+    state.store.audit(
+        actor
+            .audit(AuditAction::SessionApproval)
+            .target(s.id.to_string())
+            .detail(format!(
+                "{} {}",
+                match decision {
+                    Decision::Allow => "allowed",
+                    Decision::Deny => "denied",
+                },
+                pending.approval_id
+            )),
+    );
+    Ok(())
+}

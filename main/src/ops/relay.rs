@@ -1,0 +1,76 @@
+//! Relaying one request to a node over its own tunnel stream: open the stream, read the node's answer frame
+//! within a deadline, and turn every way that can fail into an [`OpError`] that says what to do.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use vibebridge_tunnel::frame::{FrameError, MAX_ANSWER_BYTES, read_answer};
+use vibebridge_tunnel::mux::{MuxError, TunnelStream};
+use vibebridge_tunnel::protocol::Open;
+
+use super::{Actor, OpError};
+use crate::registry::OpenError;
+use crate::state::AppState;
+use crate::store::AuditAction;
+
+/// Opens a stream to `node`; `what` completes "node X is offline; …" (what becomes possible again). A request
+/// whose header does not fit one tunnel frame is 413 `too_large`, not the node's fault.
+pub async fn open(
+    state: &AppState,
+    node: &str,
+    open: &Open,
+    what: &str,
+) -> Result<TunnelStream, OpError> {
+    state.registry.open(node, open).await.map_err(|e| match e {
+        OpenError::Offline(_) => OpError::NodeOffline(format!("node {node} is offline; {what}")),
+        // The request itself does not fit one frame: the node is fine, the request is not.
+        OpenError::Mux {
+            source: MuxError::Frame(FrameError::TooLarge { size, max }),
+            ..
+        } => OpError::TooLarge(format!(
+            "the request is {size} bytes, over the {max}-byte limit of one tunnel frame \
+             (tunnel.max_frame_bytes); send less (e.g. a shorter prompt or message)"
+        )),
+        other => OpError::NodeOffline(other.to_string()),
+    })
+}
+
+/// Reads the node's next answer frame, waiting at most `limit`.
+pub async fn answer<T: DeserializeOwned>(
+    state: &AppState,
+    node: &str,
+    stream: &mut TunnelStream,
+    limit: Duration,
+) -> Result<T, OpError> {
+    let max = state.config.tunnel.max_frame_bytes;
+    tokio::time::timeout(limit, read_answer::<T, _>(stream, max, MAX_ANSWER_BYTES))
+        .await
+        .map_err(|_| {
+            OpError::NodeOffline(format!(
+                "node {node} did not answer within {} s",
+                limit.as_secs()
+            ))
+        })?
+        .map_err(|e| match e {
+            FrameError::TooLarge { size, max } => OpError::NodeRefused {
+                code: vibebridge_tunnel::fs::ERR_TOO_LARGE.into(),
+                message: format!(
+                    "node {node}'s answer is {size} bytes, over the {max}-byte limit; ask for less \
+                     (a narrower path, a smaller page)"
+                ),
+            },
+            e => OpError::NodeOffline(format!("node {node}: {e}")),
+        })?
+        .ok_or_else(|| {
+            OpError::NodeOffline(format!(
+                "node {node} closed the stream without answering (an agent older than this main?)"
+            ))
+        })
+}
+
+/// Audits a change `actor` made on `node` through a relayed request.
+pub fn audit(state: &AppState, actor: &Actor, action: AuditAction, node: &str, detail: String) {
+    state
+        .store
+        .audit(actor.audit(action).target(node).detail(detail));
+}

@@ -1,0 +1,60 @@
+//! `AppState`: what every front end (HTTP handlers, the console, the SSH endpoint) and every operation in
+//! [`crate::ops`] works on: config, store, node registry, session hub and the shared limits.
+
+use std::sync::Arc;
+
+use crate::config::MainConfig;
+use crate::registry::NodeRegistry;
+use crate::store::Store;
+use crate::{auth, quota, sessions};
+
+/// Shared state behind every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated config.
+    pub config: Arc<MainConfig>,
+    /// The database.
+    pub store: Store,
+    /// Token signing.
+    pub jwt: Arc<auth::jwt::Jwt>,
+    /// Connected nodes.
+    pub registry: NodeRegistry,
+    /// Login and sign-up attempts.
+    pub login_limiter: Arc<auth::ratelimit::RateLimiter>,
+    /// `server.trusted_proxies`, parsed: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<auth::client_ip::TrustedProxies>,
+    /// The global bound on concurrent password hashes.
+    pub password_gate: Arc<auth::password::HashGate>,
+    /// `SHA256:…` of main's SSH host key.
+    pub host_key_fingerprint: String,
+    /// `host:port` nodes dial, for join commands.
+    pub ssh_public_addr: Arc<std::sync::RwLock<String>>,
+    /// Agent sessions: attach tasks and live subscribers.
+    pub sessions: sessions::SessionHub,
+    /// When this main started (for `status`).
+    pub started_at: std::time::Instant,
+    /// Failed SSH authentications, per source address.
+    pub ssh_limiter: Arc<auth::ratelimit::RateLimiter>,
+    /// Required to create the first account from anywhere but this machine; new at every start and
+    /// printed then, so a fresh main reachable from outside cannot be claimed by whoever comes first.
+    pub setup_code: Arc<String>,
+    /// Each user's share of each node's streams for file transfers.
+    pub stream_shares: Arc<quota::StreamShares>,
+    /// Live connections (WebSocket, SSE) per user.
+    pub live: Arc<quota::LiveConnections>,
+}
+
+impl AppState {
+    /// The one-line command that joins a machine to this main with `token`.
+    pub fn join_command(&self, token: &str) -> String {
+        let addr = self
+            .ssh_public_addr
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        format!(
+            "vibebridge-agent run --main {addr} --main-host-key {} --register-token {token} --root \"$PWD\"",
+            self.host_key_fingerprint
+        )
+    }
+}
