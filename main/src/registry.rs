@@ -37,6 +37,16 @@ pub struct NodeLink {
     pub connected_at: u64,
     last_heartbeat: AtomicU64,
     cancel: CancellationToken,
+    heartbeats: broadcast::Sender<Heartbeat>,
+}
+
+/// A node's heartbeat: its id and when, ms since epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The node.
+    pub node_id: String,
+    /// When, ms since epoch.
+    pub at: u64,
 }
 
 impl NodeLink {
@@ -45,9 +55,14 @@ impl NodeLink {
         self.last_heartbeat.load(Ordering::Relaxed)
     }
 
-    /// Records a heartbeat now.
+    /// Records a heartbeat now and announces it.
     pub fn touch(&self) {
-        self.last_heartbeat.store(now_ms(), Ordering::Relaxed);
+        let at = now_ms();
+        self.last_heartbeat.store(at, Ordering::Relaxed);
+        let _ = self.heartbeats.send(Heartbeat {
+            node_id: self.node_id.clone(),
+            at,
+        });
     }
 
     /// Resolves when the link is told to end (revocation, replacement, shutdown).
@@ -130,6 +145,8 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 pub struct NodeRegistry {
     inner: Arc<Mutex<Inner>>,
     events: broadcast::Sender<NodeEvent>,
+    /// Heartbeats apart from [`NodeEvent`]s, so their flow never makes a link watcher lag.
+    heartbeats: broadcast::Sender<Heartbeat>,
     next_generation: Arc<AtomicU64>,
 }
 
@@ -138,6 +155,7 @@ impl Default for NodeRegistry {
         NodeRegistry {
             inner: Default::default(),
             events: broadcast::channel(1024).0,
+            heartbeats: broadcast::channel(1024).0,
             next_generation: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -183,6 +201,7 @@ impl NodeRegistry {
             connected_at: now,
             last_heartbeat: AtomicU64::new(now),
             cancel: claim.cancel.clone(),
+            heartbeats: self.heartbeats.clone(),
         });
         let mut inner = self.lock();
         inner.pending.remove(&claim.generation);
@@ -266,6 +285,11 @@ impl NodeRegistry {
     /// Node online/offline notifications.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
+    }
+
+    /// Every node's heartbeats from now on.
+    pub fn heartbeats(&self) -> broadcast::Receiver<Heartbeat> {
+        self.heartbeats.subscribe()
     }
 }
 

@@ -574,4 +574,14 @@ impl WsClient {
     pub async fn next(&mut self) -> serde_json::Value {
         next_json(&mut self.socket).await
     }
+
+    /// The first JSON text frame that satisfies `pred`, skipping the others; panics as [`WsClient::next`].
+    pub async fn until(&mut self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        loop {
+            let frame = self.next().await;
+            if pred(&frame) {
+                return frame;
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
 // The browser end-to-end run, driven by tests/tests/browser.rs against `vibebridge up` and the mock model API:
-// register → the local node → add-node command → start a Claude session that writes a file → approve it →
+// register → the local node → add-node command → no polling while the live channel is up → start a Claude session that writes a file → approve it →
 // the diff card and the final answer → reload mid-turn, nothing lost → the files page: edit, save (a conflict
 // overwritten), git status and diff, profile, commit → a terminal runs `echo vb-$((6*7))`,
 // resizes, survives a reload → the session on a phone-size viewport, light and dark. A screenshot of every step goes to
@@ -64,6 +64,19 @@ try {
   const joinCmd = await page.locator("[data-testid=join] pre.cmd").textContent();
   if (!joinCmd.includes("vibebridge-agent run") || !joinCmd.includes("--register-token vbn_")) throw new Error(`join command: ${joinCmd}`);
   await snap("nodes");
+
+  // 2a. Lists follow the live channel's topics, not timers: with the socket up and nothing changing, no list
+  // is fetched again. The window is longer than any period the UI ever polled at (3-5 s) or falls back to.
+  await page.waitForFunction(() => window.__vbLive === "open" && window.__vbPolling === 0);
+  const refetched = [];
+  const onRequest = (r) => {
+    const path = new URL(r.url()).pathname;
+    if (r.method() === "GET" && /^\/api\/v1\/(nodes|approvals|sessions|users)$/.test(path)) refetched.push(path);
+  };
+  page.on("request", onRequest);
+  await page.waitForTimeout(7000);
+  page.off("request", onRequest);
+  if (refetched.length) throw new Error(`lists polled while the live channel was up: ${refetched.join(", ")}`);
 
   // 2b. A second sign-up waits for approval until the creator approves it on the Users page.
   const bobContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -3,7 +3,7 @@
 import { Suspense, lazy, useCallback, useEffect, useState } from "react";
 import { Api, type Me } from "./api/client";
 import { Link, navigate, usePath } from "./router";
-import { useApprovalsChanged, usePoll } from "./util";
+import { useApprovals } from "./api/data";
 import { AuthPage, PendingPage } from "./pages/Auth";
 import { NodesPage } from "./pages/Nodes";
 import { AccountPage } from "./pages/Account";
@@ -54,8 +54,7 @@ export function App() {
 function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout: () => void }) {
   const path = usePath();
   const [theme, setTheme] = useTheme();
-  const inbox = usePoll(() => Api.approvals(), 3000);
-  useApprovalsChanged(inbox.reload);
+  const inbox = useApprovals();
   const pending = inbox.data?.length ?? 0;
   const isAdmin = me.role === "admin" || me.role === "creator";
   useEffect(() => {

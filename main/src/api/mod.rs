@@ -15,9 +15,10 @@ mod nodes;
 mod session_events;
 mod sessions;
 mod terminal;
+pub mod topics;
 pub mod types;
 mod users;
-mod ws;
+pub mod ws;
 
 use axum::Json;
 use axum::Router;

@@ -5,12 +5,17 @@
 //!   re-subscribing replaces the previous subscription of that session (however its id is spelled: ids are
 //!   parsed and answered in their canonical form).
 //! - `{"type":"unsubscribe","session_id":"…"}`
+//! - `{"type":"watch","topics":["approvals","nodes","sessions","users"]}`: the live topics to receive
+//!   (replaces the previous list; `[]` stops them), see [`super::topics`].
 //! - `{"type":"ping"}`
 //!
 //! Main → client: `{"type":"subscribed","session_id","after_seq"}`,
 //! `{"type":"event","session_id","event":{…}}` (in seq order, none missing or doubled),
-//! `{"type":"unsubscribed","session_id"}`, `{"type":"pong"}`, and `{"type":"error","code","message"}` for a bad
-//! frame or a refused subscription; an error never closes the connection.
+//! `{"type":"unsubscribed","session_id"}`, `{"type":"watching","topics"}`, the topic frames
+//! `{"type":"approval","change","approval_id","session_id"}`, `{"type":"node","change","node_id","at"?}`,
+//! `{"type":"session","session_id"}`, `{"type":"user","user_id"}` and `{"type":"resync"}` (refetch every
+//! watched topic), `{"type":"pong"}`, and `{"type":"error","code","message"}` for a bad frame or a refused
+//! subscription; an error never closes the connection.
 //!
 //! Limits: a user holds at most `server.live_connections_per_user` live connections (429
 //! `too_many_connections` at the upgrade), a connection follows at most [`MAX_SUBSCRIPTIONS`] sessions
@@ -18,7 +23,7 @@
 //! connection closes with code 1013 and a reason starting `slow_consumer`. What waits for a reader is bounded
 //! by bytes ([`super::live::OUTBOX_BYTES`]); followers read the store only as the reader takes events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -33,6 +38,7 @@ use uuid::Uuid;
 use vibebridge_tunnel::session::SessionEvent;
 
 use super::live::{OutboxReceiver, OutboxSender, outbox};
+use super::topics::{self, ApprovalChange, NodeChange, Topic};
 use crate::auth::{Approved, AuthUser};
 use crate::ops::sessions;
 use crate::quota::LiveGuard;
@@ -62,6 +68,11 @@ pub enum ClientFrame {
         /// The session.
         session_id: String,
     },
+    /// The live topics to receive, replacing the previous list.
+    Watch {
+        /// The topics (`[]`: none).
+        topics: Vec<Topic>,
+    },
     /// Answered with `pong`.
     Ping,
 }
@@ -89,6 +100,43 @@ pub enum ServerFrame {
         /// The session.
         session_id: String,
     },
+    /// The live topics now watched.
+    Watching {
+        /// The topics.
+        topics: Vec<Topic>,
+    },
+    /// Topic `approvals`: an approval or question was asked or resolved.
+    Approval {
+        /// What happened.
+        change: ApprovalChange,
+        /// The approval.
+        approval_id: String,
+        /// Its session.
+        session_id: String,
+    },
+    /// Topic `nodes`: a node came, went, sent a heartbeat or changed.
+    Node {
+        /// What happened.
+        change: NodeChange,
+        /// The node.
+        node_id: String,
+        /// When, for a heartbeat (RFC 3339).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        at: Option<String>,
+    },
+    /// Topic `sessions`: a session was created or removed, or its status, usage or approvals changed.
+    Session {
+        /// The session.
+        session_id: String,
+    },
+    /// Topic `users`: a user signed up or was approved, given a role, disabled or changed their profile.
+    User {
+        /// The user.
+        user_id: String,
+    },
+    /// Changes were missed (the connection fell behind): refetch every watched topic.
+    Resync,
     /// The answer to a ping.
     Pong,
     /// A bad frame or a refused subscription; the connection stays open.
@@ -127,7 +175,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(state, who, guard, socket)))
 }
 
-fn json_frame(frame: ServerFrame) -> Message {
+pub(super) fn json_frame(frame: ServerFrame) -> Message {
     Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
 }
 
@@ -140,7 +188,7 @@ fn error(session_id: Option<String>, code: &str, message: String) -> Message {
 }
 
 /// Queues a frame for the browser; false once the connection is gone.
-async fn send(out: &OutboxSender<Message>, msg: Message) -> bool {
+pub(super) async fn send(out: &OutboxSender<Message>, msg: Message) -> bool {
     let size = match &msg {
         Message::Text(t) => t.len(),
         _ => 0,
@@ -198,101 +246,142 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     let cut = CancellationToken::new();
     let timeout = state.config.server.slow_consumer_timeout;
     let writer = tokio::spawn(write_out(sink, outbox, timeout, cut.clone()));
-    let mut subs: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
+    let (watched, watching) = tokio::sync::watch::channel(BTreeSet::new());
+    let forwarder = tokio::spawn(topics::forward(
+        state.clone(),
+        who.clone(),
+        watching,
+        out.clone(),
+    ));
     let login_lost = super::live::access_lost(state.clone(), &who, |_, _| true);
+    let mut conn = Conn {
+        state,
+        who: who.clone(),
+        out,
+        subs: HashMap::new(),
+        watched,
+    };
     tokio::pin!(login_lost);
     loop {
         let msg = tokio::select! {
             msg = incoming.next() => msg,
             () = cut.cancelled() => break,
             () = &mut login_lost => {
-                send(&out, error(None, "logged_out", "logged out; log in again".into())).await;
+                conn.error(None, "logged_out", "logged out; log in again".into()).await;
                 break;
             }
         };
-        let Some(Ok(msg)) = msg else { break };
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Close(_) => break,
-            Message::Binary(_) => {
+        match msg {
+            Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
+            Some(Ok(Message::Binary(_))) => {
                 let why = "binary frames are not understood; send JSON text frames";
-                send(&out, error(None, "bad_frame", why.into())).await;
-                continue;
+                conn.error(None, "bad_frame", why.into()).await;
             }
-            _ => continue,
-        };
-        let frame = match serde_json::from_str::<ClientFrame>(&text) {
-            Ok(f) => f,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    forwarder.abort();
+    for (_, task) in conn.subs.drain() {
+        task.abort();
+    }
+    drop(conn);
+    let _ = writer.await;
+    drop(guard);
+}
+
+/// One live connection: who holds it, its outbox, its session followers and its watched topics.
+struct Conn {
+    state: AppState,
+    who: AuthUser,
+    out: OutboxSender<Message>,
+    subs: HashMap<Uuid, JoinHandle<()>>,
+    watched: tokio::sync::watch::Sender<BTreeSet<Topic>>,
+}
+
+impl Conn {
+    async fn send(&self, frame: ServerFrame) {
+        send(&self.out, json_frame(frame)).await;
+    }
+
+    async fn error(&self, session_id: Option<String>, code: &str, message: String) {
+        send(&self.out, error(session_id, code, message)).await;
+    }
+
+    /// Acts on one text frame from the browser.
+    async fn on_text(&mut self, text: &str) {
+        match serde_json::from_str::<ClientFrame>(text) {
+            Ok(ClientFrame::Ping) => self.send(ServerFrame::Pong).await,
+            Ok(ClientFrame::Unsubscribe { session_id }) => self.unsubscribe(session_id).await,
+            Ok(ClientFrame::Subscribe {
+                session_id,
+                after_seq,
+            }) => self.subscribe(session_id, after_seq).await,
+            Ok(ClientFrame::Watch { topics }) => {
+                let topics: BTreeSet<Topic> = topics.into_iter().collect();
+                self.watched.send_replace(topics.clone());
+                let topics = topics.into_iter().collect();
+                self.send(ServerFrame::Watching { topics }).await;
+            }
             Err(e) => {
                 let why = format!(
                     "bad frame ({e}); expected {{\"type\":\"subscribe\",\"session_id\":…,\"after_seq\":N}}, \
-                     {{\"type\":\"unsubscribe\",\"session_id\":…}} or {{\"type\":\"ping\"}}"
+                     {{\"type\":\"unsubscribe\",\"session_id\":…}}, {{\"type\":\"watch\",\"topics\":[…]}} or \
+                     {{\"type\":\"ping\"}}"
                 );
-                send(&out, error(None, "bad_frame", why)).await;
-                continue;
-            }
-        };
-        match frame {
-            ClientFrame::Ping => {
-                send(&out, json_frame(ServerFrame::Pong)).await;
-            }
-            ClientFrame::Unsubscribe { session_id } => {
-                let Ok(id) = Uuid::parse_str(&session_id) else {
-                    let why = format!("no session {session_id:?}; session ids are UUIDs");
-                    send(&out, error(Some(session_id), "not_found", why)).await;
-                    continue;
-                };
-                if let Some(task) = subs.remove(&id) {
-                    task.abort();
-                }
-                let session_id = id.to_string();
-                send(&out, json_frame(ServerFrame::Unsubscribed { session_id })).await;
-            }
-            ClientFrame::Subscribe {
-                session_id,
-                after_seq,
-            } => {
-                let session = match sessions::visible(&state, &who, &session_id) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let e = super::ApiError::from(e);
-                        send(&out, error(Some(session_id), e.code(), e.to_string())).await;
-                        continue;
-                    }
-                };
-                // One follower per session, whatever spelling of its id the browser used.
-                let id = session.id;
-                subs.retain(|_, task| !task.is_finished());
-                if let Some(old) = subs.remove(&id) {
-                    old.abort();
-                } else if subs.len() >= MAX_SUBSCRIPTIONS {
-                    let why = format!(
-                        "this connection already follows {MAX_SUBSCRIPTIONS} sessions, the most one may; \
-                         unsubscribe from one first"
-                    );
-                    send(
-                        &out,
-                        error(Some(id.to_string()), "too_many_subscriptions", why),
-                    )
-                    .await;
-                    continue;
-                }
-                let subscribed = ServerFrame::Subscribed {
-                    session_id: id.to_string(),
-                    after_seq,
-                };
-                send(&out, json_frame(subscribed)).await;
-                let follower = follow(state.clone(), who.clone(), id, after_seq, out.clone());
-                subs.insert(id, tokio::spawn(follower));
+                self.error(None, "bad_frame", why).await;
             }
         }
     }
-    for (_, task) in subs {
-        task.abort();
+
+    async fn unsubscribe(&mut self, session_id: String) {
+        let Ok(id) = Uuid::parse_str(&session_id) else {
+            let why = format!("no session {session_id:?}; session ids are UUIDs");
+            return self.error(Some(session_id), "not_found", why).await;
+        };
+        if let Some(task) = self.subs.remove(&id) {
+            task.abort();
+        }
+        let session_id = id.to_string();
+        self.send(ServerFrame::Unsubscribed { session_id }).await;
     }
-    drop(out);
-    let _ = writer.await;
-    drop(guard);
+
+    async fn subscribe(&mut self, session_id: String, after_seq: u64) {
+        let session = match sessions::visible(&self.state, &self.who, &session_id) {
+            Ok(s) => s,
+            Err(e) => {
+                let e = super::ApiError::from(e);
+                return self.error(Some(session_id), e.code(), e.to_string()).await;
+            }
+        };
+        // One follower per session, whatever spelling of its id the browser used.
+        let id = session.id;
+        self.subs.retain(|_, task| !task.is_finished());
+        if let Some(old) = self.subs.remove(&id) {
+            old.abort();
+        } else if self.subs.len() >= MAX_SUBSCRIPTIONS {
+            let why = format!(
+                "this connection already follows {MAX_SUBSCRIPTIONS} sessions, the most one may; \
+                 unsubscribe from one first"
+            );
+            return self
+                .error(Some(id.to_string()), "too_many_subscriptions", why)
+                .await;
+        }
+        let subscribed = ServerFrame::Subscribed {
+            session_id: id.to_string(),
+            after_seq,
+        };
+        self.send(subscribed).await;
+        let follower = follow(
+            self.state.clone(),
+            self.who.clone(),
+            id,
+            after_seq,
+            self.out.clone(),
+        );
+        self.subs.insert(id, tokio::spawn(follower));
+    }
 }
 
 /// One subscription: queues the session's events for the browser, reading the next one only once the

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatus};
 
-use super::{Store, StoreError, UserId, decode, encode, now_ms};
+use super::{Change, Store, StoreError, UserId, decode, encode, now_ms};
 
 /// Running totals of a session's usage.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
@@ -127,17 +127,22 @@ impl Store {
     pub fn insert_agent_session(&self, rec: &SessionRecord) -> Result<(), StoreError> {
         self.agent_sessions.insert(rec.id.as_bytes(), encode(rec))?;
         self.durable()?;
+        self.changed(session_change(rec));
         Ok(())
     }
 
     /// Removes a session that never started (the node refused it) with its events.
     pub fn remove_agent_session(&self, id: &Uuid) -> Result<(), StoreError> {
         let _guard = self.lock();
+        let Some(rec) = self.agent_session(id)? else {
+            return Ok(());
+        };
         self.agent_sessions.remove(id.as_bytes())?;
         for item in self.session_events.scan_prefix(id.as_bytes()) {
             let (k, _) = item?;
             self.session_events.remove(k)?;
         }
+        self.changed(session_change(&rec));
         Ok(())
     }
 
@@ -157,6 +162,7 @@ impl Store {
         rec.status_message = message;
         rec.updated_at = now_ms();
         self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+        self.changed(session_change(&rec));
         Ok(Some(rec))
     }
 
@@ -234,26 +240,37 @@ impl Store {
             .agent_session(id)?
             .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
         let mut fresh = Vec::new();
-        for ev in events {
-            if ev.seq <= rec.last_seq {
-                continue;
+        let mut changes = Vec::new();
+        let result = (|| {
+            for ev in events {
+                if ev.seq <= rec.last_seq {
+                    continue;
+                }
+                if ev.seq != rec.last_seq + 1 {
+                    self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+                    return Err(ApplyError::Gap {
+                        last: rec.last_seq,
+                        got: ev.seq,
+                    });
+                }
+                self.session_events
+                    .insert(event_key(id, ev.seq), encode(&ev))?;
+                self.index_event(&mut rec, &ev, &mut changes)?;
+                rec.last_seq = ev.seq;
+                rec.updated_at = now_ms();
+                fresh.push(ev);
             }
-            if ev.seq != rec.last_seq + 1 {
-                self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
-                return Err(ApplyError::Gap {
-                    last: rec.last_seq,
-                    got: ev.seq,
-                });
-            }
-            self.session_events
-                .insert(event_key(id, ev.seq), encode(&ev))?;
-            self.index_event(&mut rec, &ev)?;
-            rec.last_seq = ev.seq;
-            rec.updated_at = now_ms();
-            fresh.push(ev);
+            self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+            Ok(())
+        })();
+        // What was stored before a gap is announced too.
+        if !changes.is_empty() {
+            self.changed(session_change(&rec));
         }
-        self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
-        Ok(fresh)
+        for change in changes {
+            self.changed(change);
+        }
+        result.map(|()| fresh)
     }
 
     /// Stands in for events the node lost: each seq after `last` and before `got` gets an error event saying
@@ -285,12 +302,27 @@ impl Store {
         self.apply_session_events(id, stand_ins)
     }
 
-    /// Folds one event into the record and the approvals index.
-    fn index_event(&self, rec: &mut SessionRecord, ev: &SessionEvent) -> Result<(), StoreError> {
+    /// Folds one event into the record and the approvals index; adds the approvals it requested or
+    /// resolved to `changes` (and anything the session list shows: status, usage, a turn, an approval
+    /// makes `changes` non-empty).
+    fn index_event(
+        &self,
+        rec: &mut SessionRecord,
+        ev: &SessionEvent,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), StoreError> {
+        let approval = |approval_id: &str, resolved| Change::Approval {
+            approval_id: approval_id.to_string(),
+            session_id: rec.id,
+            owner: rec.owner,
+            node_id: rec.node_id.clone(),
+            resolved,
+        };
         match &ev.body {
             EventBody::Status { status, message } => {
                 rec.status = *status;
                 rec.status_message = message.clone();
+                changes.push(session_change(rec));
             }
             EventBody::ProviderSession {
                 provider_session_id,
@@ -307,7 +339,10 @@ impl Store {
                 rec.usage.cached_input_tokens += u.cached_input_tokens;
                 rec.usage.cost_usd += u.cost_usd.unwrap_or(0.0);
             }
-            EventBody::TurnCompleted { .. } => rec.usage.turns += 1,
+            EventBody::TurnCompleted { .. } => {
+                rec.usage.turns += 1;
+                changes.push(session_change(rec));
+            }
             EventBody::ApprovalRequested { approval_id, .. }
             | EventBody::Question { approval_id, .. } => {
                 let pending = PendingApproval {
@@ -332,13 +367,17 @@ impl Store {
                     _ => {
                         self.approvals
                             .insert(approval_id.as_bytes(), encode(&pending))?;
+                        changes.push(approval(approval_id, None));
                     }
                 }
             }
-            EventBody::ApprovalResolved { approval_id, .. }
-                if self.approval_session(approval_id)? == Some(rec.id) =>
-            {
+            EventBody::ApprovalResolved {
+                approval_id,
+                resolution,
+                ..
+            } if self.approval_session(approval_id)? == Some(rec.id) => {
                 self.approvals.remove(approval_id.as_bytes())?;
+                changes.push(approval(approval_id, Some(*resolution)));
             }
             _ => {}
         }
@@ -370,6 +409,15 @@ impl Store {
         }
         out.sort_by_key(|a| a.requested_at);
         Ok(out)
+    }
+}
+
+/// The change a session list shows for `rec`.
+fn session_change(rec: &SessionRecord) -> Change {
+    Change::Session {
+        id: rec.id,
+        owner: rec.owner,
+        node_id: rec.node_id.clone(),
     }
 }
 

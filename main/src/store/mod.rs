@@ -8,6 +8,7 @@
 
 mod agent_sessions;
 mod audit;
+mod changes;
 mod nodes;
 mod sessions;
 mod ssh_keys;
@@ -22,6 +23,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditAction, AuditEntry, AuditEvent};
+pub use changes::Change;
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use sessions::{AuthSession, Rotation};
 pub use ssh_keys::SshKey;
@@ -71,6 +73,8 @@ pub struct Store {
     ssh_keys: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
+    /// What changed, for the browser's live topics (bounded, never blocks a writer).
+    changes: tokio::sync::broadcast::Sender<Change>,
     /// Serialises multi-tree writes (user creation, enrolment) so invariants hold without sled transactions.
     write_lock: std::sync::Arc<Mutex<()>>,
 }
@@ -99,6 +103,7 @@ impl Store {
             ssh_keys: db.open_tree("ssh_keys")?,
             db,
             audit_feed: audit::feed(),
+            changes: changes::feed(),
             write_lock: Default::default(),
         };
         store.check_schema(path)?;

@@ -1,9 +1,12 @@
 //! Enrolled nodes: id → public key, owner and members, last hello. The key index makes SSH auth one lookup.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::protocol::Hello;
+use vibebridge_tunnel::session::Resolution;
 
-use super::{Store, StoreError, UserId, decode, encode, now_ms};
+use super::{Change, Store, StoreError, UserId, decode, encode, now_ms};
 
 /// A node main knows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +128,7 @@ impl Store {
         self.nodes.insert(id, encode(&record))?;
         self.node_keys.insert(&record.fingerprint, id)?;
         self.durable()?;
+        self.changed(Change::Node(Arc::new(record.clone())));
         Ok(record)
     }
 
@@ -172,6 +176,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("node {id}")))?;
         f(&mut node);
         self.nodes.insert(id, encode(&node))?;
+        self.changed(Change::Node(Arc::new(node.clone())));
         Ok(node)
     }
 
@@ -184,14 +189,26 @@ impl Store {
         };
         self.node_keys.remove(&node.fingerprint)?;
         self.nodes.remove(id)?;
+        let mut gone = Vec::new();
         for item in self.approvals.iter() {
             let (key, v) = item?;
             let pending: super::PendingApproval = decode("approvals", &v)?;
             if pending.node_id == id {
                 self.approvals.remove(key)?;
+                gone.push(pending);
             }
         }
         self.durable()?;
+        for pending in gone {
+            self.changed(Change::Approval {
+                approval_id: pending.approval_id,
+                session_id: pending.session_id,
+                owner: pending.owner,
+                node_id: pending.node_id,
+                resolved: Some(Resolution::Cancelled),
+            });
+        }
+        self.changed(Change::Node(Arc::new(node.clone())));
         Ok(Some(node))
     }
 }

@@ -120,6 +120,7 @@ impl Store {
         self.usernames
             .insert(username, user.id.0.as_bytes().to_vec())?;
         self.durable()?;
+        self.changed(super::Change::User(user.id));
         Ok(user)
     }
 
@@ -193,6 +194,7 @@ impl Store {
         change(&mut user);
         self.users.insert(id.0.as_bytes(), encode(&user))?;
         self.durable()?;
+        self.changed(super::Change::User(id));
         Ok(user)
     }
 }

@@ -1,9 +1,21 @@
 // The browser's live channel (`/api/v1/ws`): one WebSocket for the whole app, reconnecting with backoff.
 // Each subscription remembers the last seq it delivered and resubscribes from there, and drops anything at or
-// below it, so a reconnect (network loss, main restart) loses and doubles nothing.
-import type { ClientFrame, ServerFrame, SessionEvent } from "./types.gen";
+// below it, so a reconnect (network loss, main restart) loses and doubles nothing. Topic watchers (see
+// `data.ts`) hear what changed among approvals, nodes, sessions and users; after a reconnect they refetch, since
+// changes made while the socket was down were not pushed.
+import type { ClientFrame, ServerFrame, SessionEvent, Topic } from "./types.gen";
 
 type Listener = (ev: SessionEvent) => void;
+/** A frame of one of the live topics; `resync` asks every watcher to refetch. */
+export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "resync" }>;
+type TopicListener = (frame: TopicFrame) => void;
+
+const TOPIC_OF: Record<Exclude<TopicFrame["type"], "resync">, Topic> = {
+  approval: "approvals",
+  node: "nodes",
+  session: "sessions",
+  user: "users",
+};
 interface Sub {
   last: number;
   listener: Listener;
@@ -14,6 +26,7 @@ export type LiveState = "connecting" | "open" | "closed";
 class LiveSocket {
   private ws: WebSocket | null = null;
   private subs = new Map<string, Sub>();
+  private topics = new Map<Topic, Set<TopicListener>>();
   private backoff = 500;
   private timer: number | undefined;
   private stateListeners = new Set<(s: LiveState) => void>();
@@ -21,7 +34,16 @@ class LiveSocket {
 
   private setState(s: LiveState) {
     this.state = s;
+    (window as unknown as { __vbLive?: LiveState }).__vbLive = s;
     this.stateListeners.forEach((l) => l(s));
+  }
+
+  private wanted() {
+    return this.subs.size > 0 || this.topics.size > 0;
+  }
+
+  private sendWatch() {
+    this.send({ type: "watch", topics: [...this.topics.keys()] });
   }
 
   onState(l: (s: LiveState) => void): () => void {
@@ -34,21 +56,30 @@ class LiveSocket {
   }
 
   private connect() {
-    if (this.ws || this.subs.size === 0) return;
+    if (this.ws || !this.wanted()) return;
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws`);
     this.ws = ws;
     this.setState("connecting");
     ws.onopen = () => {
       this.backoff = 500;
-      this.setState("open");
       for (const [id, sub] of this.subs) this.send({ type: "subscribe", session_id: id, after_seq: sub.last });
+      if (this.topics.size > 0) this.sendWatch();
+      this.setState("open");
     };
     ws.onmessage = (m) => {
       let frame: ServerFrame;
       try {
         frame = JSON.parse(m.data as string) as ServerFrame;
       } catch {
+        return;
+      }
+      if (frame.type === "resync") {
+        for (const set of this.topics.values()) set.forEach((l) => l(frame));
+        return;
+      }
+      if (frame.type === "approval" || frame.type === "node" || frame.type === "session" || frame.type === "user") {
+        this.topics.get(TOPIC_OF[frame.type])?.forEach((l) => l(frame));
         return;
       }
       if (frame.type !== "event") {
@@ -68,7 +99,7 @@ class LiveSocket {
     ws.onclose = () => {
       this.ws = null;
       this.setState("closed");
-      if (this.subs.size === 0) return;
+      if (!this.wanted()) return;
       window.clearTimeout(this.timer);
       this.timer = window.setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10_000);
@@ -85,6 +116,26 @@ class LiveSocket {
       if (this.subs.get(sessionId) !== sub) return;
       this.subs.delete(sessionId);
       this.send({ type: "unsubscribe", session_id: sessionId });
+    };
+  }
+
+  /** Hears the changes of `topic` while the socket is up; returns the function that stops. */
+  watch(topic: Topic, listener: TopicListener): () => void {
+    let set = this.topics.get(topic);
+    const fresh = !set;
+    if (!set) {
+      set = new Set();
+      this.topics.set(topic, set);
+    }
+    set.add(listener);
+    if (this.ws) {
+      if (fresh) this.sendWatch();
+    } else this.connect();
+    return () => {
+      const now = this.topics.get(topic);
+      if (!now?.delete(listener) || now.size > 0) return;
+      this.topics.delete(topic);
+      this.sendWatch();
     };
   }
 }

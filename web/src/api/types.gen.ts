@@ -481,6 +481,12 @@ event: JsonValue,
  */
 requested_at: number, };
 
+export type Topic = "approvals" | "nodes" | "sessions" | "users";
+
+export type ApprovalChange = "created" | "answered" | "timed_out" | "cancelled";
+
+export type NodeChange = "online" | "offline" | "heartbeat" | "updated";
+
 export type ClientFrame = { "type": "subscribe", 
 /**
  * The session.
@@ -493,7 +499,11 @@ after_seq: number, } | { "type": "unsubscribe",
 /**
  * The session.
  */
-session_id: string, } | { "type": "ping" };
+session_id: string, } | { "type": "watch", 
+/**
+ * The topics (`[]`: none).
+ */
+topics: Array<Topic>, } | { "type": "ping" };
 
 export type ServerFrame = { "type": "subscribed", 
 /**
@@ -515,7 +525,43 @@ event: SessionEvent, } | { "type": "unsubscribed",
 /**
  * The session.
  */
-session_id: string, } | { "type": "pong" } | { "type": "error", 
+session_id: string, } | { "type": "watching", 
+/**
+ * The topics.
+ */
+topics: Array<Topic>, } | { "type": "approval", 
+/**
+ * What happened.
+ */
+change: ApprovalChange, 
+/**
+ * The approval.
+ */
+approval_id: string, 
+/**
+ * Its session.
+ */
+session_id: string, } | { "type": "node", 
+/**
+ * What happened.
+ */
+change: NodeChange, 
+/**
+ * The node.
+ */
+node_id: string, 
+/**
+ * When, for a heartbeat (RFC 3339).
+ */
+at?: string, } | { "type": "session", 
+/**
+ * The session.
+ */
+session_id: string, } | { "type": "user", 
+/**
+ * The user.
+ */
+user_id: string, } | { "type": "resync" } | { "type": "pong" } | { "type": "error", 
 /**
  * The session it is about, if any.
  */

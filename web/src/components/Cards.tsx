@@ -5,7 +5,7 @@ import { Api } from "../api/client";
 import type { JsonValue } from "../api/types.gen";
 import type { ApprovalCard, Item, QuestionCard, ToolCard } from "../transcript";
 import { preview } from "../transcript";
-import { approvalsChanged, errText } from "../util";
+import { errText } from "../util";
 
 export function Diff({ diff }: { diff: string }) {
   return (
@@ -71,10 +71,7 @@ function useDecide(sessionId: string, approvalId: string) {
     setBusy(true);
     setError(null);
     Api.decide(sessionId, approvalId, decision, message).then(
-      () => {
-        setBusy(false);
-        approvalsChanged();
-      },
+      () => setBusy(false),
       (e) => {
         setError(errText(e));
         setBusy(false);

@@ -4,7 +4,8 @@ import { useEffect, useState, type FormEvent } from "react";
 import { Api } from "../api/client";
 import type { DirListing } from "../api/types.gen";
 import { navigate } from "../router";
-import { ErrorBanner, errText, usePoll } from "../util";
+import { useNodes } from "../api/data";
+import { ErrorBanner, errText } from "../util";
 
 const MODES: Record<string, [string, string][]> = {
   claude: [
@@ -21,7 +22,7 @@ const MODES: Record<string, [string, string][]> = {
 };
 
 export function NewSessionPage() {
-  const nodes = usePoll(() => Api.nodes(), 10000);
+  const nodes = useNodes();
   const [nodeId, setNodeId] = useState(new URLSearchParams(location.search).get("node") ?? "");
   const [listing, setListing] = useState<DirListing | null>(null);
   const [path, setPath] = useState("");

@@ -4,10 +4,11 @@ import { useState } from "react";
 import { Api, type Me } from "../api/client";
 import type { TokenView } from "../api/types.gen";
 import { Link } from "../router";
-import { CopyButton, ErrorBanner, ago, errText, usePoll } from "../util";
+import { useNodes } from "../api/data";
+import { CopyButton, ErrorBanner, ago, errText } from "../util";
 
 export function NodesPage({ me }: { me: Me }) {
-  const nodes = usePoll(() => Api.nodes(), 5000);
+  const nodes = useNodes();
   const [token, setToken] = useState<TokenView | null>(null);
   const [ttl, setTtl] = useState("1h");
   const [error, setError] = useState<string | null>(null);

@@ -9,7 +9,7 @@ import { live, type LiveState } from "../api/live";
 import type { SessionView } from "../api/types.gen";
 import { ItemView } from "../components/Cards";
 import { apply, emptyTranscript, type Transcript } from "../transcript";
-import { ErrorBanner, StatusPill, approvalsChanged, errText } from "../util";
+import { ErrorBanner, StatusPill, errText } from "../util";
 
 function useTranscript(id: string): Transcript {
   const [t, setT] = useState<Transcript>(emptyTranscript);
@@ -25,7 +25,6 @@ function useTranscript(id: string): Transcript {
       setT((cur) => apply(cur, batch));
     };
     const off = live.subscribe(id, 0, (ev) => {
-      if (ev.type === "approval_requested" || ev.type === "approval_resolved") approvalsChanged();
       queue.push(ev);
       if (!frame) frame = requestAnimationFrame(flush);
     });

@@ -1,9 +1,9 @@
 // Sessions across nodes, newest first, filtered by node, provider and status (kept in the URL query).
 import { useState } from "react";
-import { Api } from "../api/client";
 import type { SessionStatus } from "../api/types.gen";
 import { Link } from "../router";
-import { ErrorBanner, StatusPill, ago, usePoll } from "../util";
+import { useNodes, useSessions } from "../api/data";
+import { ErrorBanner, StatusPill, ago } from "../util";
 
 const STATUSES: SessionStatus[] = ["starting", "running", "waiting_for_approval", "idle", "completed", "failed", "stopped", "interrupted", "unknown"];
 
@@ -12,8 +12,8 @@ export function SessionsPage() {
   const [node, setNode] = useState(params.get("node") ?? "");
   const [provider, setProvider] = useState(params.get("provider") ?? "");
   const [status, setStatus] = useState(params.get("status") ?? "");
-  const sessions = usePoll(() => Api.sessions({ node, provider, status }), 4000, [node, provider, status]);
-  const nodes = usePoll(() => Api.nodes(), 30000);
+  const sessions = useSessions({ node, provider, status });
+  const nodes = useNodes();
   const set = (k: string, v: string, f: (v: string) => void) => {
     f(v);
     const q = new URLSearchParams(location.search);

@@ -4,9 +4,9 @@ import { useEffect, useRef, useState } from "react";
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
-import { Api } from "../api/client";
 import type { TerminalClientFrame, TerminalServerFrame } from "../api/types.gen";
-import { ErrorBanner, usePoll } from "../util";
+import { useNodes } from "../api/data";
+import { ErrorBanner } from "../util";
 
 interface Tab {
   id: string;
@@ -26,7 +26,7 @@ function loadTabs(): Tab[] {
 }
 
 export function TerminalsPage() {
-  const nodes = usePoll(() => Api.nodes(), 10000);
+  const nodes = useNodes();
   const [tabs, setTabs] = useState<Tab[]>(loadTabs);
   const [active, setActive] = useState<string | null>(() => loadTabs()[0]?.id ?? null);
   const [node, setNode] = useState("");

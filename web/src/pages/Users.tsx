@@ -1,10 +1,11 @@
 // Admins: approve sign-ups and set roles.
 import { useState } from "react";
 import { Api, type Me, type Role } from "../api/client";
-import { ErrorBanner, ago, errText, usePoll } from "../util";
+import { useUsers } from "../api/data";
+import { ErrorBanner, ago, errText } from "../util";
 
 export function UsersPage({ me }: { me: Me }) {
-  const users = usePoll(() => Api.users(), 10000);
+  const users = useUsers();
   const [error, setError] = useState<string | null>(null);
   const act = (f: () => Promise<unknown>) => {
     setError(null);

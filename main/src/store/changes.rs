@@ -1,0 +1,63 @@
+//! The live feed of what changed in the store, for the browser's topics (`api::topics`): a session's
+//! record, an approval requested or resolved, a node's record, a user. Sent after the write, from a bounded
+//! broadcast channel that never blocks a writer; a follower that falls behind learns it (`Lagged`) and
+//! refetches instead of missing a change.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use uuid::Uuid;
+use vibebridge_tunnel::session::Resolution;
+
+use super::{NodeRecord, Store, UserId};
+
+/// Changes the feed keeps for followers that are behind.
+pub const CHANGES_FEED: usize = 1024;
+
+/// What changed.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A session was created or removed, or its status, usage or pending approvals changed.
+    Session {
+        /// The session.
+        id: Uuid,
+        /// Its owner.
+        owner: UserId,
+        /// Its node.
+        node_id: String,
+    },
+    /// An approval or question was requested or resolved.
+    Approval {
+        /// The approval.
+        approval_id: String,
+        /// Its session.
+        session_id: Uuid,
+        /// The session's owner.
+        owner: UserId,
+        /// The session's node.
+        node_id: String,
+        /// Requested (`None`) or how it was resolved.
+        resolved: Option<Resolution>,
+    },
+    /// A node was enrolled, seen, flagged, given members or revoked: its record then.
+    Node(Arc<NodeRecord>),
+    /// A user was created, approved, given a role, disabled, or set a profile.
+    User(UserId),
+}
+
+/// The sending side of the feed, created with the store.
+pub(super) fn feed() -> broadcast::Sender<Change> {
+    broadcast::channel(CHANGES_FEED).0
+}
+
+impl Store {
+    /// Every change from now on.
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Announces a change (nobody listening is fine).
+    pub(super) fn changed(&self, change: Change) {
+        let _ = self.changes.send(change);
+    }
+}
