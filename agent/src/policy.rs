@@ -8,9 +8,9 @@
 //! `filesystem.hidden` governs what the file and git APIs show and touch; it cannot bind a shell or an
 //! agent CLI, which is one more reason `read_only` refuses them.
 
-use vibebridge_tunnel::fs::ERR_READ_ONLY;
 use vibebridge_tunnel::protocol::Open;
-use vibebridge_tunnel::session::{ERR_CAPABILITY_DISABLED, SessionCommand};
+use vibebridge_tunnel::reply::ErrorCode;
+use vibebridge_tunnel::session::SessionCommand;
 
 use crate::config::NodeConfig;
 
@@ -22,7 +22,7 @@ pub const FS: &str = "fs";
 pub const GIT: &str = "git";
 
 /// Why a stream is refused: a stable code and a message naming the setting.
-pub type Refusal = (&'static str, String);
+pub type Refusal = (ErrorCode, String);
 
 /// Whether the node serves `open`, by its capabilities and `read_only`.
 pub fn admit(config: &NodeConfig, open: &Open) -> Result<(), Refusal> {
@@ -67,7 +67,7 @@ fn offers(config: &NodeConfig, capability: &str, what: &str) -> Result<(), Refus
         return Ok(());
     }
     Err((
-        ERR_CAPABILITY_DISABLED,
+        ErrorCode::CapabilityDisabled,
         format!(
             "this node does not offer {what}: \"{capability}\" is not in its node.capabilities [{}]",
             listed.join(", ")
@@ -77,7 +77,7 @@ fn offers(config: &NodeConfig, capability: &str, what: &str) -> Result<(), Refus
 
 fn refused_read_only(why: &str) -> Refusal {
     (
-        ERR_READ_ONLY,
+        ErrorCode::ReadOnly,
         format!("this node is read-only (filesystem.read_only = true in its config): {why}"),
     )
 }
@@ -143,7 +143,12 @@ mod tests {
     fn verdicts(config: &NodeConfig) -> Vec<(&'static str, &'static str)> {
         opens()
             .into_iter()
-            .map(|(name, open)| (name, admit(config, &open).err().map_or("ok", |e| e.0)))
+            .map(|(name, open)| {
+                (
+                    name,
+                    admit(config, &open).err().map_or("ok", |e| e.0.as_str()),
+                )
+            })
             .collect()
     }
 
@@ -153,7 +158,7 @@ mod tests {
     fn read_only_refuses_surfaces_that_write() {
         let mut config = NodeConfig::default();
         config.filesystem.read_only = true;
-        let ro = ERR_READ_ONLY;
+        let ro = ErrorCode::ReadOnly.as_str();
         assert_eq!(
             verdicts(&config),
             [
@@ -183,7 +188,7 @@ mod tests {
     fn capabilities_bind_every_surface() {
         let mut config = NodeConfig::default();
         config.node.capabilities = vec!["fs".into(), "claude".into()];
-        let off = ERR_CAPABILITY_DISABLED;
+        let off = ErrorCode::CapabilityDisabled.as_str();
         assert_eq!(
             verdicts(&config),
             [

@@ -2,6 +2,7 @@
 //! must resolve, symlinks included, to somewhere inside one of them.
 
 use std::path::{Path, PathBuf};
+use vibebridge_tunnel::reply::ErrorCode;
 
 /// Why a path was refused; the message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,12 +90,12 @@ pub fn holds_protected<'p>(canonical_protected: &'p [PathBuf], real: &Path) -> O
 
 impl PathError {
     /// The stable wire code of this refusal (`bad_request`, `path_not_found`, `path_outside_roots`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            PathError::Invalid(_) => vibebridge_tunnel::session::ERR_BAD_REQUEST,
-            PathError::NotFound(_) => vibebridge_tunnel::session::ERR_PATH_NOT_FOUND,
-            PathError::OutsideRoots(_) => vibebridge_tunnel::session::ERR_PATH_OUTSIDE_ROOTS,
-            PathError::Protected(_) => vibebridge_tunnel::fs::ERR_PROTECTED,
+            PathError::Invalid(_) => ErrorCode::BadRequest,
+            PathError::NotFound(_) => ErrorCode::PathNotFound,
+            PathError::OutsideRoots(_) => ErrorCode::PathOutsideRoots,
+            PathError::Protected(_) => ErrorCode::ProtectedState,
         }
     }
 }
@@ -183,7 +184,7 @@ mod tests {
         for p in [state.clone(), state.join("node"), root.join("alias/node")] {
             let err = resolve_dir(&roots, &protected, &s(&p)).unwrap_err();
             assert!(matches!(err, PathError::Protected(_)), "{p:?}: {err:?}");
-            assert_eq!(err.code(), "protected_state");
+            assert_eq!(err.code(), ErrorCode::ProtectedState);
         }
         let canon = canonical(&protected);
         assert!(holds_protected(&canon, &std::fs::canonicalize(&root).unwrap()).is_some());

@@ -3,12 +3,10 @@
 use tokio::io::{AsyncWriteExt, BufReader};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::frame::{write_answer, write_frame};
-use vibebridge_tunnel::fs::FsReply;
 use vibebridge_tunnel::git::GitReply;
 use vibebridge_tunnel::mux::{TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::Open;
-use vibebridge_tunnel::session::SessionReply;
-use vibebridge_tunnel::terminal::TerminalReply;
+use vibebridge_tunnel::reply::{ErrorCode, Reply};
 
 use crate::config::NodeConfig;
 use crate::sessions::Sessions;
@@ -73,9 +71,11 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
             let reply =
                 tokio::task::spawn_blocking(move || crate::git::handle(&config.filesystem, req))
                     .await
-                    .unwrap_or_else(|e| GitReply::Err {
-                        code: vibebridge_tunnel::session::ERR_INTERNAL.into(),
-                        message: format!("the git operation failed: {e}"),
+                    .unwrap_or_else(|e| {
+                        GitReply::err(
+                            ErrorCode::Internal,
+                            format!("the git operation failed: {e}"),
+                        )
                     });
             if let Err(e) = write_answer(&mut stream, &reply, cfg.max_frame_bytes).await {
                 tracing::debug!("could not deliver a git answer: {e}");
@@ -91,54 +91,24 @@ pub async fn serve(mut stream: TunnelStream, cfg: TunnelConfig, services: Servic
     }
 }
 
-/// Answers a stream the policy refused with its kind's own error frame, then closes it.
-async fn refuse(mut stream: TunnelStream, open: &Open, code: &str, message: String, max: usize) {
-    let (code, sent) = (code.to_string(), message);
-    let written = match open {
-        Open::SessionStart(_) | Open::SessionCommand { .. } => {
-            let reply = SessionReply::Err {
-                code,
-                message: sent,
-            };
-            write_frame(&mut stream, &reply, max).await
+/// Answers a stream the policy refused with the refusal every request kind shares, then closes it.
+async fn refuse(
+    mut stream: TunnelStream,
+    open: &Open,
+    code: ErrorCode,
+    message: String,
+    max: usize,
+) {
+    let answers = !matches!(
+        open,
+        Open::Control | Open::Echo | Open::SessionAttach { .. } | Open::SessionsLive
+    );
+    if answers {
+        // Every request stream's answer is a `Reply<T>`, whose refusal is the same whatever `T` is.
+        let reply: Reply<()> = Reply::err(code, message);
+        if let Err(e) = write_frame(&mut stream, &reply, max).await {
+            tracing::debug!("could not deliver a refusal: {e}");
         }
-        Open::Fs(_) => {
-            write_frame(
-                &mut stream,
-                &FsReply::Err {
-                    code,
-                    message: sent,
-                },
-                max,
-            )
-            .await
-        }
-        Open::Git(_) => {
-            write_frame(
-                &mut stream,
-                &GitReply::Err {
-                    code,
-                    message: sent,
-                },
-                max,
-            )
-            .await
-        }
-        Open::Terminal(_) => {
-            write_frame(
-                &mut stream,
-                &TerminalReply::Err {
-                    code,
-                    message: sent,
-                },
-                max,
-            )
-            .await
-        }
-        Open::Control | Open::Echo | Open::SessionAttach { .. } | Open::SessionsLive => Ok(()),
-    };
-    if let Err(e) = written {
-        tracing::debug!("could not deliver a refusal: {e}");
     }
     let _ = stream.shutdown().await;
 }

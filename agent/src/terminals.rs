@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -15,8 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vibebridge_tunnel::frame::write_frame;
 use vibebridge_tunnel::mux::TunnelStream;
-use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL};
-use vibebridge_tunnel::terminal::{ERR_FORBIDDEN, OpenTerminal, TermFrame, TerminalReply};
+use vibebridge_tunnel::terminal::{OpenTerminal, TermFrame, TerminalAttached, TerminalReply};
 
 use crate::config::NodeConfig;
 
@@ -114,10 +114,10 @@ impl Terminals {
     pub async fn serve(&self, mut stream: TunnelStream, open: OpenTerminal, max_frame: usize) {
         let term = match self.attach_or_start(&open) {
             Ok((term, created)) => {
-                let reply = TerminalReply::Ok {
+                let reply = TerminalReply::Ok(TerminalAttached {
                     created,
                     shell: term.shell.clone(),
-                };
+                });
                 if write_frame(&mut stream, &reply, max_frame).await.is_err() {
                     return;
                 }
@@ -127,10 +127,7 @@ impl Terminals {
                 tracing::info!(terminal = %open.terminal_id, "terminal refused: {message}");
                 let _ = write_frame(
                     &mut stream,
-                    &TerminalReply::Err {
-                        code: code.into(),
-                        message,
-                    },
+                    &TerminalReply::Err { code, message },
                     max_frame,
                 )
                 .await;
@@ -247,16 +244,16 @@ impl Terminals {
     fn attach_or_start(
         &self,
         open: &OpenTerminal,
-    ) -> Result<(Arc<Term>, bool), (&'static str, String)> {
+    ) -> Result<(Arc<Term>, bool), (ErrorCode, String)> {
         if !valid_id(&open.terminal_id) {
             return Err((
-                ERR_BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "terminal_id must be 1-64 characters of A-Z, a-z, 0-9 or '-'".into(),
             ));
         }
         if !(1..=1000).contains(&open.cols) || !(1..=1000).contains(&open.rows) {
             return Err((
-                ERR_BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "cols and rows must be between 1 and 1000".into(),
             ));
         }
@@ -264,7 +261,7 @@ impl Terminals {
         if let Some(t) = map.get(&open.terminal_id) {
             if t.owner != open.owner {
                 return Err((
-                    ERR_FORBIDDEN,
+                    ErrorCode::Forbidden,
                     "this terminal belongs to another user".into(),
                 ));
             }
@@ -273,15 +270,18 @@ impl Terminals {
         let max = self.inner.config.terminal.max_terminals;
         if map.len() >= max {
             return Err((
-                "too_many_terminals",
+                ErrorCode::TooManyTerminals,
                 format!(
                     "this node already runs {max} terminals (terminal.max_terminals); close one first"
                 ),
             ));
         }
-        let term = self
-            .start(open)
-            .map_err(|e| (ERR_INTERNAL, format!("could not start the shell: {e:#}")))?;
+        let term = self.start(open).map_err(|e| {
+            (
+                ErrorCode::Internal,
+                format!("could not start the shell: {e:#}"),
+            )
+        })?;
         map.insert(open.terminal_id.clone(), term.clone());
         Ok((term, true))
     }

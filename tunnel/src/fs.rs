@@ -10,6 +10,8 @@
 //! Every path is absolute on the node and must resolve, symlinks included, inside `filesystem.roots`.
 
 use serde::{Deserialize, Serialize};
+
+use crate::reply::Reply;
 use ts_rs::TS;
 
 /// Most entries one listing returns; the rest are left out and `truncated` is set.
@@ -17,28 +19,6 @@ pub const MAX_ENTRIES: usize = 5000;
 
 /// Longest path accepted anywhere in a request, in bytes (Linux `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
-
-/// Refused: the node is configured `filesystem.read_only`.
-pub const ERR_READ_ONLY: &str = "read_only";
-/// Refused: larger than `filesystem.max_file_bytes`.
-pub const ERR_TOO_LARGE: &str = "too_large";
-/// Refused: a dot-file while `filesystem.hidden = "deny"`.
-pub const ERR_HIDDEN: &str = "hidden_denied";
-/// Refused: the path is (inside, or holds) the node's or main's own state directory — keys, databases,
-/// session logs — which no file, git or session request may touch, whatever the roots say.
-pub const ERR_PROTECTED: &str = "protected_state";
-/// Refused: the target already exists.
-pub const ERR_EXISTS: &str = "already_exists";
-/// Refused: the file changed since the client read it (its `etag` no longer matches).
-pub const ERR_CHANGED: &str = "changed_on_node";
-/// Refused: the operation needs a directory, or a file, and the path is the other kind.
-pub const ERR_WRONG_KIND: &str = "wrong_kind";
-/// Refused: a directory is not empty and `recursive` was not set.
-pub const ERR_NOT_EMPTY: &str = "not_empty";
-/// Refused: a read starts past the end of the file (HTTP 416).
-pub const ERR_RANGE: &str = "range_not_satisfiable";
-/// Refused: the file has other hard links, which may lie outside the roots, so its content is not served.
-pub const ERR_HARD_LINKED: &str = "hard_linked";
 
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -97,7 +77,7 @@ pub enum WriteMode {
     /// Create it or replace it.
     #[default]
     Replace,
-    /// Only create: refuse with [`ERR_EXISTS`] when it exists (uploads without `overwrite`).
+    /// Only create: refuse with [`ErrorCode::AlreadyExists`](crate::reply::ErrorCode::AlreadyExists) when it exists (uploads without `overwrite`).
     CreateNew,
 }
 
@@ -188,20 +168,7 @@ pub enum FsAnswer {
 }
 
 /// Node → main: the answer frame on an `fs` stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum FsReply {
-    /// It worked.
-    Ok(FsAnswer),
-    /// Refused or failed: `path_outside_roots`, `path_not_found`, `bad_request`, `internal` (the session
-    /// codes) or one of the `ERR_*` codes of this module.
-    Err {
-        /// Stable machine-readable reason.
-        code: String,
-        /// What is wrong, naming the rule, and what to do.
-        message: String,
-    },
-}
+pub type FsReply = Reply<FsAnswer>;
 
 #[cfg(test)]
 mod tests {

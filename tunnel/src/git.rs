@@ -6,6 +6,8 @@
 //! requests and answers are relative to the work tree, with `/` separators, as git prints them.
 
 use serde::{Deserialize, Serialize};
+
+use crate::reply::Reply;
 use ts_rs::TS;
 
 /// Most status entries one answer carries; the rest are left out and `truncated` is set.
@@ -14,15 +16,6 @@ pub const MAX_STATUS_ENTRIES: usize = 10_000;
 pub const MAX_LOG_PAGE: usize = 500;
 /// Largest diff text one answer carries, in bytes; files past it are listed without their patch.
 pub const MAX_DIFF_BYTES: usize = 4 * 1024 * 1024;
-
-/// Refused: the directory is not inside a git work tree.
-pub const ERR_NOT_A_REPO: &str = "not_a_repository";
-/// Refused: a branch or revision that does not exist.
-pub const ERR_UNKNOWN_REF: &str = "unknown_ref";
-/// Refused: the operation would lose or clash with local changes, or the repository is mid-merge.
-pub const ERR_GIT_CONFLICT: &str = "git_conflict";
-/// Refused: nothing is staged to commit.
-pub const ERR_NOTHING_TO_COMMIT: &str = "nothing_to_commit";
 
 /// The state of a file on one side (index or work tree), like the letters of `git status --porcelain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -308,20 +301,7 @@ pub enum GitAnswer {
 }
 
 /// Node → main: the answer frame on a `git` stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum GitReply {
-    /// It worked.
-    Ok(GitAnswer),
-    /// Refused or failed: `path_outside_roots`, `path_not_found`, `bad_request`, `internal`,
-    /// `read_only`, or one of the `ERR_*` codes of this module.
-    Err {
-        /// Stable machine-readable reason.
-        code: String,
-        /// What is wrong and what to do.
-        message: String,
-    },
-}
+pub type GitReply = Reply<GitAnswer>;
 
 #[cfg(test)]
 mod tests {

@@ -49,6 +49,7 @@ pub mod git;
 pub mod keys;
 pub mod mux;
 pub mod protocol;
+pub mod reply;
 pub mod session;
 pub mod ssh;
 pub mod terminal;

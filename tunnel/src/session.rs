@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
+use crate::reply::Reply;
+
 /// The coding-agent CLIs a session can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -403,53 +405,23 @@ pub enum SessionCommand {
     },
 }
 
-/// Node → main: the answer to a start or a command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum SessionReply {
-    /// Done.
-    Ok {
-        /// For a message: it waits behind the running turn.
-        #[serde(default)]
-        queued: bool,
-    },
-    /// Refused; nothing changed.
-    Err {
-        /// Stable machine-readable reason: one of the `ERR_*` constants.
-        code: String,
-        /// What is wrong and what to do.
-        message: String,
-    },
+/// Node → main: the answer to a start or a command: [`SessionOk`] or a refusal (nothing changed).
+pub type SessionReply = Reply<SessionOk>;
+
+/// A start or command the node took.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOk {
+    /// For a message: it waits behind the running turn.
+    #[serde(default)]
+    pub queued: bool,
 }
 
-impl SessionReply {
-    /// A refusal.
-    pub fn err(code: &str, message: impl Into<String>) -> SessionReply {
-        SessionReply::Err {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
+impl SessionOk {
+    /// Taken (and, for a message, sent to the CLI).
+    pub const TAKEN: SessionOk = SessionOk { queued: false };
+    /// A message waiting behind the running turn.
+    pub const QUEUED: SessionOk = SessionOk { queued: true };
 }
-
-/// The path does not exist or is not a directory.
-pub const ERR_PATH_NOT_FOUND: &str = "path_not_found";
-/// The path lies outside the node's `filesystem.roots`.
-pub const ERR_PATH_OUTSIDE_ROOTS: &str = "path_outside_roots";
-/// The provider CLI is not installed (or disabled) on the node.
-pub const ERR_PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
-/// The node runs its configured maximum of sessions for this provider.
-pub const ERR_TOO_MANY_SESSIONS: &str = "too_many_sessions";
-/// The node has no session (or approval) by that id.
-pub const ERR_NOT_FOUND: &str = "not_found";
-/// The session already holds its limit of follow-ups queued behind the running turn.
-pub const ERR_QUEUE_FULL: &str = "queue_full";
-/// The request is malformed or not possible in the session's state.
-pub const ERR_BAD_REQUEST: &str = "bad_request";
-/// The node failed to do it (disk, process spawn…); the message says what.
-pub const ERR_INTERNAL: &str = "internal";
-/// The node does not offer this surface: its `node.capabilities` leave it out.
-pub const ERR_CAPABILITY_DISABLED: &str = "capability_disabled";
 
 /// Node → main on an attach stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ts_rs::TS;
 
+use crate::reply::Reply;
+
 /// Main → node, in the `Open` header: which terminal, for whom, at what size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenTerminal {
@@ -32,29 +34,19 @@ pub struct OpenTerminal {
     pub rows: u16,
 }
 
-/// Node → main, the first frame on a terminal stream (length-delimited JSON, as in [`crate::frame`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum TerminalReply {
-    /// Attached.
-    Ok {
-        /// A new shell was started (false: an existing one was reattached).
-        created: bool,
-        /// The shell running in it.
-        shell: String,
-    },
-    /// Refused: `forbidden` (another user's terminal), `bad_request`, `internal` (the shell did not start),
-    /// `read_only` or `capability_disabled` (the node's policy).
-    Err {
-        /// Stable machine-readable reason.
-        code: String,
-        /// What is wrong and what to do.
-        message: String,
-    },
-}
+/// Node → main, the first frame on a terminal stream (length-delimited JSON, as in [`crate::frame`]):
+/// attached, or refused with `forbidden` (another user's terminal), `bad_request`, `internal` (the shell did
+/// not start), `read_only` or `capability_disabled` (the node's policy).
+pub type TerminalReply = Reply<TerminalAttached>;
 
-/// The terminal belongs to another user.
-pub const ERR_FORBIDDEN: &str = "forbidden";
+/// A terminal stream that attached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TerminalAttached {
+    /// A new shell was started (false: an existing one was reattached).
+    pub created: bool,
+    /// The shell running in it.
+    pub shell: String,
+}
 
 /// Largest payload of one terminal frame.
 pub const MAX_TERM_FRAME: usize = 1024 * 1024;

@@ -12,11 +12,11 @@
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use rustix::fs::{Mode, OFlags};
 
-use vibebridge_tunnel::fs::{ERR_HIDDEN, ERR_READ_ONLY, MAX_PATH_BYTES};
-use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS};
+use vibebridge_tunnel::fs::MAX_PATH_BYTES;
 
 use crate::config::{FilesystemConfig, HiddenPolicy};
 use crate::roots::{self, PathError};
@@ -29,15 +29,15 @@ const MAX_NAME_BYTES: usize = 255;
 /// A refused or failed file operation: a stable code and a message naming the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// One of the `ERR_*` codes.
-    pub code: &'static str,
+    /// Why.
+    pub code: ErrorCode,
     /// What is wrong and what to do.
     pub message: String,
 }
 
 impl Refusal {
     /// A refusal with this code.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Refusal {
             code,
             message: message.into(),
@@ -47,16 +47,16 @@ impl Refusal {
     /// An I/O failure on `path`, with the code its kind deserves.
     pub fn io(what: &str, path: &Path, e: &std::io::Error) -> Self {
         let code = match e.kind() {
-            std::io::ErrorKind::NotFound => ERR_PATH_NOT_FOUND,
-            std::io::ErrorKind::AlreadyExists => vibebridge_tunnel::fs::ERR_EXISTS,
-            std::io::ErrorKind::DirectoryNotEmpty => vibebridge_tunnel::fs::ERR_NOT_EMPTY,
+            std::io::ErrorKind::NotFound => ErrorCode::PathNotFound,
+            std::io::ErrorKind::AlreadyExists => ErrorCode::AlreadyExists,
+            std::io::ErrorKind::DirectoryNotEmpty => ErrorCode::NotEmpty,
             std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory => {
-                vibebridge_tunnel::fs::ERR_WRONG_KIND
+                ErrorCode::WrongKind
             }
             std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                "permission_denied"
+                ErrorCode::PermissionDenied
             }
-            _ => vibebridge_tunnel::session::ERR_INTERNAL,
+            _ => ErrorCode::Internal,
         };
         Refusal::new(code, format!("cannot {what} {}: {e}", path.display()))
     }
@@ -123,7 +123,7 @@ impl<'a> Guard<'a> {
     pub fn writable(&self) -> Result<(), Refusal> {
         if self.cfg.read_only {
             return Err(Refusal::new(
-                ERR_READ_ONLY,
+                ErrorCode::ReadOnly,
                 "this node's files are read-only (filesystem.read_only = true in its config)",
             ));
         }
@@ -145,7 +145,7 @@ impl<'a> Guard<'a> {
         let p = self.syntax(path)?;
         let real = std::fs::canonicalize(p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Refusal::new(
-                ERR_PATH_NOT_FOUND,
+                ErrorCode::PathNotFound,
                 format!("{path:?} does not exist on the node"),
             ),
             _ => Refusal::io("resolve", p, &e),
@@ -160,14 +160,14 @@ impl<'a> Guard<'a> {
         let p = self.syntax(path)?;
         let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
             return Err(Refusal::new(
-                ERR_BAD_REQUEST,
+                ErrorCode::BadRequest,
                 format!("{path:?} names no file (it ends in `..` or is `/`)"),
             ));
         };
         let real_parent = self.existing(&parent.to_string_lossy())?;
         if !real_parent.is_dir() {
             return Err(Refusal::new(
-                vibebridge_tunnel::fs::ERR_WRONG_KIND,
+                ErrorCode::WrongKind,
                 format!("{} is not a directory", parent.display()),
             ));
         }
@@ -195,7 +195,7 @@ impl<'a> Guard<'a> {
         beneath::open(&root_fd, rel, flags, mode).map_err(|e| {
             if beneath::swapped(&e) {
                 Refusal::new(
-                    ERR_PATH_OUTSIDE_ROOTS,
+                    ErrorCode::PathOutsideRoots,
                     format!(
                         "{} changed while the node was opening it (a symlink now stands on the way); \
                          refused rather than followed out of the roots (filesystem.roots), try again",
@@ -242,7 +242,7 @@ impl<'a> Guard<'a> {
                 .any(|c| is_dot_name(c.as_os_str()))
         {
             return Err(Refusal::new(
-                ERR_HIDDEN,
+                ErrorCode::HiddenDenied,
                 format!(
                     "{asked:?} is a dot-file, and this node refuses them (filesystem.hidden = \"deny\")"
                 ),
@@ -253,7 +253,7 @@ impl<'a> Guard<'a> {
 
     /// Checks the shape of a path before touching the disk.
     fn syntax<'p>(&self, path: &'p str) -> Result<&'p Path, Refusal> {
-        let bad = |why: String| Err(Refusal::new(ERR_BAD_REQUEST, why));
+        let bad = |why: String| Err(Refusal::new(ErrorCode::BadRequest, why));
         if path.contains('\0') {
             return bad("the path contains a NUL byte".into());
         }
@@ -281,7 +281,7 @@ impl<'a> Guard<'a> {
         }
         if self.roots.is_empty() {
             return Err(Refusal::new(
-                ERR_PATH_OUTSIDE_ROOTS,
+                ErrorCode::PathOutsideRoots,
                 "this node allows no directories: set filesystem.roots in its config (or start it with --root DIR)",
             ));
         }

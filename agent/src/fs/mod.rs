@@ -10,6 +10,7 @@ pub mod transfer;
 mod tests;
 
 use std::sync::Arc;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use tokio::io::AsyncWriteExt;
 use vibebridge_tunnel::frame::{write_answer, write_frame};
@@ -51,10 +52,7 @@ pub async fn serve(
     };
     let frame = match reply {
         Ok(answer) => FsReply::Ok(answer),
-        Err(Refusal { code, message }) => FsReply::Err {
-            code: code.into(),
-            message,
-        },
+        Err(Refusal { code, message }) => FsReply::Err { code, message },
     };
     if let Err(e) = write_answer(&mut stream, &frame, max_frame).await {
         tracing::debug!("could not deliver a file answer: {e}");
@@ -79,7 +77,7 @@ fn answer(guard: &Guard<'_>, req: FsRequest) -> Result<FsAnswer, Refusal> {
             ops::delete(guard, &path, recursive).map(|()| FsAnswer::Done)
         }
         FsRequest::Read { .. } | FsRequest::Write { .. } => Err(Refusal::new(
-            vibebridge_tunnel::session::ERR_INTERNAL,
+            ErrorCode::Internal,
             "content operations are not one-frame operations",
         )),
     }
@@ -112,7 +110,7 @@ async fn read(
             length: p.length,
         }),
         Err(Refusal { code, message }) => FsReply::Err {
-            code: (*code).into(),
+            code: *code,
             message: message.clone(),
         },
     };
@@ -135,7 +133,7 @@ async fn write(
 ) -> Result<FsAnswer, Refusal> {
     if let Err(e) = write_frame(stream, &FsReply::Ok(FsAnswer::Ready), max_frame).await {
         return Err(Refusal::new(
-            vibebridge_tunnel::session::ERR_INTERNAL,
+            ErrorCode::Internal,
             format!("main went away: {e}"),
         ));
     }

@@ -6,14 +6,12 @@ use std::fs::{FileType, Metadata};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use rustix::fs::{AtFlags, FileType as RawType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use vibebridge_tunnel::fs::{
-    DirListing, ERR_EXISTS, ERR_NOT_EMPTY, ERR_WRONG_KIND, Entry, EntryKind, MAX_ENTRIES,
-};
-use vibebridge_tunnel::session::ERR_PATH_NOT_FOUND;
+use vibebridge_tunnel::fs::{DirListing, Entry, EntryKind, MAX_ENTRIES};
 
 use super::beneath;
 use super::guard::{Guard, Refusal};
@@ -26,7 +24,7 @@ pub fn list(guard: &Guard<'_>, path: Option<&str>, dirs_only: bool) -> Result<Di
     let dir = guard.existing(path)?;
     if !dir.is_dir() {
         return Err(Refusal::new(
-            ERR_WRONG_KIND,
+            ErrorCode::WrongKind,
             format!("{path:?} is a file, not a directory; read it instead"),
         ));
     }
@@ -116,7 +114,7 @@ pub fn stat(guard: &Guard<'_>, path: &str) -> Result<Entry, Refusal> {
 pub fn entry(guard: &Guard<'_>, path: &Path) -> Result<Entry, Refusal> {
     let own = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Refusal::new(
-            ERR_PATH_NOT_FOUND,
+            ErrorCode::PathNotFound,
             format!("{} does not exist on the node", path.display()),
         ),
         _ => Refusal::io("stat", path, &e),
@@ -189,7 +187,7 @@ fn kind_of(t: FileType) -> EntryKind {
 fn parent_handle<'p>(guard: &Guard<'_>, full: &'p Path) -> Result<(OwnedFd, &'p OsStr), Refusal> {
     let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
         return Err(Refusal::new(
-            vibebridge_tunnel::session::ERR_BAD_REQUEST,
+            ErrorCode::BadRequest,
             format!("{} names no entry", full.display()),
         ));
     };
@@ -210,7 +208,7 @@ pub fn create(guard: &Guard<'_>, path: &str, dir: bool) -> Result<Entry, Refusal
     };
     made.map_err(|e| match e {
         Errno::EXIST => Refusal::new(
-            ERR_EXISTS,
+            ErrorCode::AlreadyExists,
             format!("{} already exists; pick another name", full.display()),
         ),
         e => Refusal::io("create", &full, &e.into()),
@@ -232,19 +230,19 @@ pub fn rename(guard: &Guard<'_>, from: &str, to: &str, overwrite: bool) -> Resul
         .map_err(|e| Refusal::io("move", &src, &e))?
         .ok_or_else(|| {
             Refusal::new(
-                ERR_PATH_NOT_FOUND,
+                ErrorCode::PathNotFound,
                 format!("{} does not exist on the node", src.display()),
             )
         })?;
     if src_meta.is_dir() && dst.starts_with(&src) {
         return Err(Refusal::new(
-            vibebridge_tunnel::session::ERR_BAD_REQUEST,
+            ErrorCode::BadRequest,
             format!("cannot move {} into itself", src.display()),
         ));
     }
     let exists = || {
         Refusal::new(
-            ERR_EXISTS,
+            ErrorCode::AlreadyExists,
             format!(
                 "{} already exists; set overwrite to replace it",
                 dst.display()
@@ -256,7 +254,7 @@ pub fn rename(guard: &Guard<'_>, from: &str, to: &str, overwrite: bool) -> Resul
         && existing.is_dir() != src_meta.is_dir()
     {
         return Err(Refusal::new(
-            ERR_WRONG_KIND,
+            ErrorCode::WrongKind,
             format!(
                 "cannot replace {} with a different kind of entry",
                 dst.display()
@@ -298,7 +296,7 @@ pub fn delete(guard: &Guard<'_>, path: &str, recursive: bool) -> Result<(), Refu
         .map_err(|e| Refusal::io("delete", &full, &e))?
         .ok_or_else(|| {
             Refusal::new(
-                ERR_PATH_NOT_FOUND,
+                ErrorCode::PathNotFound,
                 format!("{} does not exist on the node", full.display()),
             )
         })?;
@@ -311,7 +309,7 @@ pub fn delete(guard: &Guard<'_>, path: &str, recursive: bool) -> Result<(), Refu
     };
     removed.map_err(|e| match e.kind() {
         std::io::ErrorKind::DirectoryNotEmpty => Refusal::new(
-            ERR_NOT_EMPTY,
+            ErrorCode::NotEmpty,
             format!(
                 "{} is not empty; set recursive to delete it with everything in it",
                 full.display()

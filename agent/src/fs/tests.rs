@@ -2,11 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use vibebridge_tunnel::reply::ErrorCode;
 
-use vibebridge_tunnel::fs::{
-    ERR_CHANGED, ERR_EXISTS, ERR_HIDDEN, ERR_NOT_EMPTY, ERR_READ_ONLY, EntryKind, WriteMode,
-};
-use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_PATH_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS};
+use vibebridge_tunnel::fs::{EntryKind, WriteMode};
 
 mod race;
 
@@ -57,7 +55,7 @@ impl Drop for Tree {
     }
 }
 
-fn code<T: std::fmt::Debug>(r: Result<T, Refusal>) -> &'static str {
+fn code<T: std::fmt::Debug>(r: Result<T, Refusal>) -> ErrorCode {
     match r {
         Ok(v) => panic!("expected a refusal, got {v:?}"),
         Err(e) => e.code,
@@ -72,20 +70,23 @@ fn escapes_are_refused() {
     let cfg = t.cfg();
     let g = Guard::new(&cfg);
     let outside = format!("{}/outside/secret.txt", t.base.display());
-    let cases: Vec<(String, &str)> = vec![
-        (t.p("src/../../outside/secret.txt"), ERR_PATH_OUTSIDE_ROOTS),
-        (t.p("secret"), ERR_PATH_OUTSIDE_ROOTS),
-        (t.p("out/secret.txt"), ERR_PATH_OUTSIDE_ROOTS),
-        (outside.clone(), ERR_PATH_OUTSIDE_ROOTS),
-        ("/etc/passwd".into(), ERR_PATH_OUTSIDE_ROOTS),
-        ("src/main.rs".into(), ERR_BAD_REQUEST),
-        (t.p("src/ma\0in.rs"), ERR_BAD_REQUEST),
-        (t.p(&"n".repeat(300)), ERR_BAD_REQUEST),
+    let cases: Vec<(String, ErrorCode)> = vec![
+        (
+            t.p("src/../../outside/secret.txt"),
+            ErrorCode::PathOutsideRoots,
+        ),
+        (t.p("secret"), ErrorCode::PathOutsideRoots),
+        (t.p("out/secret.txt"), ErrorCode::PathOutsideRoots),
+        (outside.clone(), ErrorCode::PathOutsideRoots),
+        ("/etc/passwd".into(), ErrorCode::PathOutsideRoots),
+        ("src/main.rs".into(), ErrorCode::BadRequest),
+        (t.p("src/ma\0in.rs"), ErrorCode::BadRequest),
+        (t.p(&"n".repeat(300)), ErrorCode::BadRequest),
         (
             format!("{}/{}", t.root.display(), "d/".repeat(2100)),
-            ERR_BAD_REQUEST,
+            ErrorCode::BadRequest,
         ),
-        (t.p("missing.txt"), ERR_PATH_NOT_FOUND),
+        (t.p("missing.txt"), ErrorCode::PathNotFound),
     ];
     for (path, want) in &cases {
         assert_eq!(
@@ -96,33 +97,36 @@ fn escapes_are_refused() {
     }
     assert_eq!(
         code(ops::list(&g, Some(&t.p("out")), false)),
-        ERR_PATH_OUTSIDE_ROOTS
+        ErrorCode::PathOutsideRoots
     );
     assert_eq!(
         code(ops::list(&g, Some(&t.p("..")), false)),
-        ERR_PATH_OUTSIDE_ROOTS
+        ErrorCode::PathOutsideRoots
     );
     for (path, want) in [
-        (t.p("secret"), ERR_PATH_OUTSIDE_ROOTS),
-        (t.p("out/new.txt"), ERR_PATH_OUTSIDE_ROOTS),
-        (t.p("src/../../outside/new.txt"), ERR_PATH_OUTSIDE_ROOTS),
-        (t.p(&"n".repeat(256)), ERR_BAD_REQUEST),
+        (t.p("secret"), ErrorCode::PathOutsideRoots),
+        (t.p("out/new.txt"), ErrorCode::PathOutsideRoots),
+        (
+            t.p("src/../../outside/new.txt"),
+            ErrorCode::PathOutsideRoots,
+        ),
+        (t.p(&"n".repeat(256)), ErrorCode::BadRequest),
     ] {
         let plan = transfer::plan_write(&g, &path, 1, None, WriteMode::Replace).map(|p| p.target);
         assert_eq!(code(plan), want, "write {path:?}");
     }
     assert_eq!(
         code(ops::create(&g, &t.p("out/x"), false)),
-        ERR_PATH_OUTSIDE_ROOTS
+        ErrorCode::PathOutsideRoots
     );
     assert_eq!(
         code(ops::rename(&g, &t.p("src/main.rs"), &outside, true)),
-        ERR_PATH_OUTSIDE_ROOTS
+        ErrorCode::PathOutsideRoots
     );
     // A root itself cannot be deleted or moved: its parent is outside every root.
     assert_eq!(
         code(ops::delete(&g, &t.root.display().to_string(), true)),
-        ERR_PATH_OUTSIDE_ROOTS
+        ErrorCode::PathOutsideRoots
     );
     // Deleting a link out of the roots removes the link, never what it points at.
     ops::delete(&g, &t.p("out"), true).unwrap();
@@ -139,7 +143,7 @@ fn escapes_are_refused() {
 
     let none = FilesystemConfig::default();
     let refusal = ops::stat(&Guard::new(&none), &t.p("src")).unwrap_err();
-    assert_eq!(refusal.code, ERR_PATH_OUTSIDE_ROOTS);
+    assert_eq!(refusal.code, ErrorCode::PathOutsideRoots);
     assert!(refusal.message.contains("filesystem.roots"));
 }
 
@@ -167,10 +171,16 @@ fn hidden_policy_and_read_only() {
     let g = Guard::new(&deny);
     assert!(!names(&deny).contains(&".env".to_string()));
     let refusal = ops::stat(&g, &t.p(".env")).unwrap_err();
-    assert_eq!(refusal.code, ERR_HIDDEN);
+    assert_eq!(refusal.code, ErrorCode::HiddenDenied);
     assert!(refusal.message.contains("filesystem.hidden"));
-    assert_eq!(code(ops::create(&g, &t.p(".git"), true)), ERR_HIDDEN);
-    assert_eq!(code(ops::stat(&g, &t.p("src/../.env"))), ERR_HIDDEN);
+    assert_eq!(
+        code(ops::create(&g, &t.p(".git"), true)),
+        ErrorCode::HiddenDenied
+    );
+    assert_eq!(
+        code(ops::stat(&g, &t.p("src/../.env"))),
+        ErrorCode::HiddenDenied
+    );
 
     let ro = FilesystemConfig {
         read_only: true,
@@ -178,19 +188,19 @@ fn hidden_policy_and_read_only() {
     };
     let g = Guard::new(&ro);
     let refusal = ops::create(&g, &t.p("new.txt"), false).unwrap_err();
-    assert_eq!(refusal.code, ERR_READ_ONLY);
+    assert_eq!(refusal.code, ErrorCode::ReadOnly);
     assert!(refusal.message.contains("filesystem.read_only"));
     assert_eq!(
         code(ops::delete(&g, &t.p("src/main.rs"), false)),
-        ERR_READ_ONLY
+        ErrorCode::ReadOnly
     );
     assert_eq!(
         code(ops::rename(&g, &t.p("src"), &t.p("src2"), false)),
-        ERR_READ_ONLY
+        ErrorCode::ReadOnly
     );
     let plan =
         transfer::plan_write(&g, &t.p("src/main.rs"), 1, None, WriteMode::Replace).map(|p| p.size);
-    assert_eq!(code(plan), ERR_READ_ONLY);
+    assert_eq!(code(plan), ErrorCode::ReadOnly);
     assert!(
         ops::stat(&g, &t.p("src/main.rs")).is_ok(),
         "reads still work"
@@ -227,22 +237,28 @@ fn list_create_rename_delete() {
     ops::create(&g, &t.p("docs"), true).unwrap();
     let made = ops::create(&g, &t.p("docs/a.md"), false).unwrap();
     assert_eq!((made.kind, made.size), (EntryKind::File, 0));
-    assert_eq!(code(ops::create(&g, &t.p("docs/a.md"), false)), ERR_EXISTS);
+    assert_eq!(
+        code(ops::create(&g, &t.p("docs/a.md"), false)),
+        ErrorCode::AlreadyExists
+    );
     assert_eq!(
         code(ops::create(&g, &t.p("nope/a.md"), false)),
-        ERR_PATH_NOT_FOUND
+        ErrorCode::PathNotFound
     );
     assert_eq!(
         code(ops::rename(&g, &t.p("B.txt"), &t.p("docs/a.md"), false)),
-        ERR_EXISTS
+        ErrorCode::AlreadyExists
     );
     assert_eq!(
         code(ops::rename(&g, &t.p("docs"), &t.p("docs/inner"), false)),
-        ERR_BAD_REQUEST
+        ErrorCode::BadRequest
     );
     let moved = ops::rename(&g, &t.p("B.txt"), &t.p("docs/a.md"), true).unwrap();
     assert_eq!(moved.size, 2);
-    assert_eq!(code(ops::delete(&g, &t.p("docs"), false)), ERR_NOT_EMPTY);
+    assert_eq!(
+        code(ops::delete(&g, &t.p("docs"), false)),
+        ErrorCode::NotEmpty
+    );
     ops::delete(&g, &t.p("docs"), true).unwrap();
     assert!(!t.root.join("docs").exists());
 }
@@ -286,14 +302,14 @@ async fn atomic_write_with_etag() {
         WriteMode::Replace,
     )
     .await;
-    assert_eq!(code(stale), ERR_CHANGED);
+    assert_eq!(code(stale), ErrorCode::ChangedOnNode);
     assert_eq!(
         std::fs::read_to_string(t.root.join("src/main.rs")).unwrap(),
         "fn main() { ok() }\n"
     );
     assert_eq!(
         code(write(file.clone(), b"x", None, WriteMode::CreateNew).await),
-        ERR_EXISTS
+        ErrorCode::AlreadyExists
     );
     write(
         t.p("src-link/lib.rs"),
@@ -309,7 +325,7 @@ async fn atomic_write_with_etag() {
         transfer::plan_write(&Guard::new(&cfg), &file, 100, None, WriteMode::Replace).unwrap();
     assert_eq!(
         code(transfer::receive(&plan, &mut &b"short"[..]).await),
-        ERR_BAD_REQUEST
+        ErrorCode::BadRequest
     );
     assert_eq!(
         std::fs::read_to_string(t.root.join("src/main.rs")).unwrap(),
@@ -443,24 +459,31 @@ fn state_dirs_are_protected() {
         "src/.vibebridge/node/key",
         "state-link/node/key",
     ] {
-        assert_eq!(code(ops::stat(&g, &t.p(path))), "protected_state", "{path}");
+        assert_eq!(
+            code(ops::stat(&g, &t.p(path))),
+            ErrorCode::ProtectedState,
+            "{path}"
+        );
     }
     assert_eq!(
         code(ops::list(&g, Some(&t.p("state-link")), false)),
-        "protected_state"
+        ErrorCode::ProtectedState
     );
     assert_eq!(
         code(ops::create(&g, &t.p("src/.vibebridge/node/new"), false)),
-        "protected_state"
+        ErrorCode::ProtectedState
     );
     assert_eq!(
         code(ops::delete(&g, &t.p("src/.vibebridge/node/key"), false)),
-        "protected_state"
+        ErrorCode::ProtectedState
     );
-    assert_eq!(code(ops::delete(&g, &t.p("src"), true)), "protected_state");
+    assert_eq!(
+        code(ops::delete(&g, &t.p("src"), true)),
+        ErrorCode::ProtectedState
+    );
     assert_eq!(
         code(ops::rename(&g, &t.p("src"), &t.p("moved"), false)),
-        "protected_state"
+        ErrorCode::ProtectedState
     );
     assert_eq!(
         code(ops::rename(
@@ -469,7 +492,7 @@ fn state_dirs_are_protected() {
             &t.p("src/.vibebridge/x"),
             false
         )),
-        "protected_state"
+        ErrorCode::ProtectedState
     );
     let refusal = ops::stat(&g, &t.p("src/.vibebridge/node/key")).unwrap_err();
     assert!(

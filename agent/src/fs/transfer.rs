@@ -6,16 +6,13 @@ use std::io::SeekFrom;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
-use vibebridge_tunnel::fs::{
-    ERR_CHANGED, ERR_EXISTS, ERR_HARD_LINKED, ERR_RANGE, ERR_TOO_LARGE, ERR_WRONG_KIND, Entry,
-    EntryKind, WriteMode,
-};
-use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL};
+use vibebridge_tunnel::fs::{Entry, EntryKind, WriteMode};
 
 use super::guard::{Guard, Refusal};
 use super::{beneath, ops};
@@ -47,7 +44,7 @@ pub fn plan_read(
     let file = guard.existing(path)?;
     let not_a_file = || {
         Refusal::new(
-            ERR_WRONG_KIND,
+            ErrorCode::WrongKind,
             format!("{path:?} is not a regular file; list a directory instead of reading it"),
         )
     };
@@ -65,7 +62,7 @@ pub fn plan_read(
     }
     if meta.nlink() > 1 {
         return Err(Refusal::new(
-            ERR_HARD_LINKED,
+            ErrorCode::HardLinked,
             format!(
                 "{path:?} has {} hard links, and another name for it may lie outside the node's roots \
                  (filesystem.roots), so its content is not served; read it through a copy",
@@ -76,7 +73,7 @@ pub fn plan_read(
     let entry = ops::describe(&file, &meta, EntryKind::File, false);
     if offset > entry.size {
         return Err(Refusal::new(
-            ERR_RANGE,
+            ErrorCode::RangeNotSatisfiable,
             format!(
                 "the range starts at byte {offset}, past the end of the {}-byte file",
                 entry.size
@@ -86,7 +83,7 @@ pub fn plan_read(
     let length = length.unwrap_or(u64::MAX).min(entry.size - offset);
     if length > guard.max_bytes() {
         return Err(Refusal::new(
-            ERR_TOO_LARGE,
+            ErrorCode::TooLarge,
             format!(
                 "{length} bytes is more than the node's limit of {} (filesystem.max_file_bytes); read it in ranges",
                 guard.max_bytes()
@@ -151,7 +148,7 @@ pub fn plan_write(
     guard.writable()?;
     if size > guard.max_bytes() {
         return Err(Refusal::new(
-            ERR_TOO_LARGE,
+            ErrorCode::TooLarge,
             format!(
                 "{size} bytes is more than the node's limit of {} bytes (filesystem.max_file_bytes)",
                 guard.max_bytes()
@@ -163,7 +160,7 @@ pub fn plan_write(
     let target = if exists { guard.existing(path)? } else { full };
     let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
         return Err(Refusal::new(
-            ERR_WRONG_KIND,
+            ErrorCode::WrongKind,
             format!("{path:?} is a root directory; only files can be written"),
         ));
     };
@@ -176,7 +173,7 @@ pub fn plan_write(
         }
         if !meta.is_file() {
             return Err(Refusal::new(
-                ERR_WRONG_KIND,
+                ErrorCode::WrongKind,
                 format!(
                     "{} is not a regular file; only files can be written",
                     target.display()
@@ -198,7 +195,7 @@ pub fn plan_write(
 
 fn exists_refusal(target: &Path) -> Refusal {
     Refusal::new(
-        ERR_EXISTS,
+        ErrorCode::AlreadyExists,
         format!(
             "{} already exists; upload with overwrite to replace it",
             target.display()
@@ -215,14 +212,14 @@ fn check_etag(
     match current {
         Some(meta) if ops::etag(meta) == want => Ok(()),
         Some(_) => Err(Refusal::new(
-            ERR_CHANGED,
+            ErrorCode::ChangedOnNode,
             format!(
                 "{} changed on the node since it was read; reload it (or save without if_match to overwrite)",
                 target.display()
             ),
         )),
         None => Err(Refusal::new(
-            ERR_CHANGED,
+            ErrorCode::ChangedOnNode,
             format!(
                 "{} was deleted on the node since it was read",
                 target.display()
@@ -305,7 +302,7 @@ async fn stage_into(
     }
     if got != plan.size {
         return Err(Refusal::new(
-            ERR_BAD_REQUEST,
+            ErrorCode::BadRequest,
             format!(
                 "the upload ended after {got} of {} bytes; nothing was changed",
                 plan.size
@@ -412,5 +409,8 @@ fn temp_name(name: &OsStr) -> OsString {
 
 /// An internal failure of a blocking task.
 pub fn task_failed(e: tokio::task::JoinError) -> Refusal {
-    Refusal::new(ERR_INTERNAL, format!("the file operation failed: {e}"))
+    Refusal::new(
+        ErrorCode::Internal,
+        format!("the file operation failed: {e}"),
+    )
 }

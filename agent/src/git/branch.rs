@@ -8,9 +8,9 @@
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use gix::refs::transaction::PreviousValue;
-use vibebridge_tunnel::git::ERR_UNKNOWN_REF;
 
 use super::log::resolve_commit;
 use super::{GitError, OrGit, Repo};
@@ -40,7 +40,7 @@ pub(crate) fn create(
             Some(id) => (id.detach(), "HEAD".to_string()),
             None => {
                 return Err(GitError::new(
-                    ERR_UNKNOWN_REF,
+                    ErrorCode::UnknownRef,
                     "HEAD has no commit yet, so a branch cannot start there: commit first or give a start",
                 ));
             }
@@ -76,7 +76,7 @@ pub(crate) fn checkout(r: &Repo, name: &str) -> Result<(), GitError> {
         .is_none()
     {
         return Err(GitError::new(
-            ERR_UNKNOWN_REF,
+            ErrorCode::UnknownRef,
             format!("there is no local branch named {name:?}; list branches to see which exist"),
         ));
     }
@@ -131,7 +131,7 @@ pub(crate) fn switch_within(r: &Repo, name: &str, timeout: Duration) -> Result<(
         })?
         .ok_or_else(|| {
             GitError::new(
-                vibebridge_tunnel::session::ERR_INTERNAL,
+                ErrorCode::Internal,
                 format!(
                     "`git checkout {name}` did not finish within {} s and was stopped (a hook or \
                      filter hanging?); the work tree may be partly switched: check it with git status",
@@ -157,7 +157,7 @@ pub(crate) fn switch_within(r: &Repo, name: &str, timeout: Duration) -> Result<(
         )));
     }
     Err(GitError::new(
-        vibebridge_tunnel::session::ERR_INTERNAL,
+        ErrorCode::Internal,
         format!("`git checkout {name}` failed: {stderr}"),
     ))
 }

@@ -5,7 +5,8 @@
 
 use gix::index::entry::{Flags, Mode, Stage};
 use gix::object::tree::EntryKind;
-use vibebridge_tunnel::git::{Author, ERR_NOTHING_TO_COMMIT};
+use vibebridge_tunnel::git::Author;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use super::stage::LockedIndex;
 use super::{GitError, OrGit, Repo};
@@ -67,7 +68,7 @@ pub(crate) fn commit(r: &Repo, message: &str, author: &Author) -> Result<String,
     }
     if tree == head_tree {
         return Err(GitError::new(
-            ERR_NOTHING_TO_COMMIT,
+            ErrorCode::NothingToCommit,
             "nothing is staged, so there is nothing to commit: stage changes first",
         ));
     }

@@ -2,9 +2,8 @@
 //! remote-tracking branches with their targets and upstreams.
 
 use gix::bstr::ByteSlice;
-use vibebridge_tunnel::git::{
-    BranchInfo, BranchList, CommitInfo, ERR_UNKNOWN_REF, GitLog, MAX_LOG_PAGE,
-};
+use vibebridge_tunnel::git::{BranchInfo, BranchList, CommitInfo, GitLog, MAX_LOG_PAGE};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use super::{GitError, OrGit, Repo};
 
@@ -63,7 +62,7 @@ pub(crate) fn resolve_commit(repo: &gix::Repository, rev: &str) -> Result<gix::O
     }
     let unknown = || {
         GitError::new(
-            ERR_UNKNOWN_REF,
+            ErrorCode::UnknownRef,
             format!("no commit is named {rev:?} in this repository; check the branch, tag or id"),
         )
     };

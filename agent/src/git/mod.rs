@@ -22,10 +22,10 @@ mod status;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use vibebridge_tunnel::reply::ErrorCode;
 
-use vibebridge_tunnel::fs::{ERR_HIDDEN, ERR_READ_ONLY, MAX_PATH_BYTES};
-use vibebridge_tunnel::git::{ERR_GIT_CONFLICT, ERR_NOT_A_REPO, GitAnswer, GitReply, GitRequest};
-use vibebridge_tunnel::session::{ERR_BAD_REQUEST, ERR_INTERNAL, ERR_PATH_OUTSIDE_ROOTS};
+use vibebridge_tunnel::fs::MAX_PATH_BYTES;
+use vibebridge_tunnel::git::{GitAnswer, GitReply, GitRequest};
 
 use crate::config::{FilesystemConfig, HiddenPolicy};
 use crate::roots;
@@ -36,11 +36,11 @@ pub fn handle(fs: &FilesystemConfig, req: GitRequest) -> GitReply {
     match run(fs, req) {
         Ok(answer) => GitReply::Ok(answer),
         Err(e) => {
-            if e.code == ERR_INTERNAL {
+            if e.code == ErrorCode::Internal {
                 tracing::warn!(repo, "git request failed: {}", e.message);
             }
             GitReply::Err {
-                code: e.code.into(),
+                code: e.code,
                 message: e.message,
             }
         }
@@ -50,7 +50,7 @@ pub fn handle(fs: &FilesystemConfig, req: GitRequest) -> GitReply {
 fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
     if req.writes() && fs.read_only {
         return Err(GitError::new(
-            ERR_READ_ONLY,
+            ErrorCode::ReadOnly,
             "this node is read-only (filesystem.read_only = true in its config): git changes are refused",
         ));
     }
@@ -113,12 +113,12 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
 /// Why a request was refused or failed: a stable code and a message saying what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GitError {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl GitError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         GitError {
             code,
             message: message.into(),
@@ -126,16 +126,19 @@ impl GitError {
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        GitError::new(ERR_BAD_REQUEST, message)
+        GitError::new(ErrorCode::BadRequest, message)
     }
 
     pub(crate) fn conflict(message: impl Into<String>) -> Self {
-        GitError::new(ERR_GIT_CONFLICT, message)
+        GitError::new(ErrorCode::GitConflict, message)
     }
 
     /// An unexpected failure of git itself (corrupt objects, I/O), with the whole cause chain.
     pub(crate) fn internal(doing: &str, err: &(dyn std::error::Error + 'static)) -> Self {
-        GitError::new(ERR_INTERNAL, format!("{doing} failed: {}", chain(err)))
+        GitError::new(
+            ErrorCode::Internal,
+            format!("{doing} failed: {}", chain(err)),
+        )
     }
 }
 
@@ -189,7 +192,7 @@ impl Repo {
         let repo = gix::discover(&dir).map_err(|e| {
             if e.downcast_any_ref::<gix::discover::upwards::Error>().is_some() {
                 GitError::new(
-                    ERR_NOT_A_REPO,
+                    ErrorCode::NotARepository,
                     format!(
                         "{} is not inside a git work tree (no .git found there or above); run `git init` there first",
                         dir.display()
@@ -201,7 +204,7 @@ impl Repo {
         })?;
         let workdir = repo.workdir().ok_or_else(|| {
             GitError::new(
-                ERR_NOT_A_REPO,
+                ErrorCode::NotARepository,
                 format!(
                     "{} belongs to a bare repository, which has no work tree to show or change",
                     dir.display()
@@ -211,7 +214,7 @@ impl Repo {
         let workdir = std::fs::canonicalize(workdir).or_git("resolving the work tree")?;
         if !roots::contains(&roots::canonical(allowed), &workdir) {
             return Err(GitError::new(
-                ERR_PATH_OUTSIDE_ROOTS,
+                ErrorCode::PathOutsideRoots,
                 format!(
                     "the repository's work tree {} reaches outside the node's allowed roots (filesystem.roots); \
                      git operations touch the whole work tree, so add {} (or a parent) to filesystem.roots",
@@ -232,7 +235,7 @@ impl Repo {
             let real = std::fs::canonicalize(dir).or_git("resolving the git directory")?;
             if !roots::contains(&roots::canonical(allowed), &real) {
                 return Err(GitError::new(
-                    ERR_PATH_OUTSIDE_ROOTS,
+                    ErrorCode::PathOutsideRoots,
                     format!(
                         "the repository at {} keeps {what} at {}, outside the node's allowed roots \
                          (filesystem.roots) (a `.git` file or link points there); add that directory \
@@ -268,7 +271,7 @@ impl Repo {
     fn visible(&self, rel: String) -> Result<String, GitError> {
         if let Some(state) = self.protected.iter().find(|p| covers(p, rel.as_bytes())) {
             return Err(GitError::new(
-                vibebridge_tunnel::fs::ERR_PROTECTED,
+                ErrorCode::ProtectedState,
                 format!(
                     "{rel:?} is inside {state}, a VibeBridge state directory (node key, databases, session \
                      logs); git operations never show, stage or discard it. Add it to .gitignore, or move the \
@@ -307,7 +310,7 @@ impl Repo {
 /// The refusal of a dot-file under `filesystem.hidden = "deny"`.
 pub(crate) fn hidden(path: &str) -> GitError {
     GitError::new(
-        ERR_HIDDEN,
+        ErrorCode::HiddenDenied,
         format!(
             "{path:?} is a dot-file, and this node refuses them (filesystem.hidden = \"deny\")"
         ),
@@ -430,7 +433,7 @@ pub(crate) fn worktree_file(workdir: &Path, rel: &[u8]) -> Result<PathBuf, GitEr
         match std::fs::symlink_metadata(&cur) {
             Ok(md) if md.file_type().is_symlink() => {
                 return Err(GitError::new(
-                    ERR_PATH_OUTSIDE_ROOTS,
+                    ErrorCode::PathOutsideRoots,
                     format!(
                         "{rel} lies beyond the symlink {}; git never follows symlinked directories, \
                          so this node will not either",

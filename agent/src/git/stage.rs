@@ -2,13 +2,13 @@
 //! under git's own `index.lock`.
 
 use std::collections::{BTreeSet, HashSet};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Flags, Mode, Stage, Stat};
 use gix::object::tree::EntryKind;
 use gix::status::index_worktree::Item as WorktreeItem;
 use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
-use vibebridge_tunnel::session::ERR_PATH_NOT_FOUND;
 
 use super::{GitError, OrGit, Repo, Selection, pathspecs, staged, worktree_file};
 
@@ -297,7 +297,7 @@ pub(crate) fn require_known(
         let on_disk = std::fs::symlink_metadata(r.workdir.join(p)).is_ok();
         if !on_disk && !in_tree(index) && !head.is_some_and(in_tree) {
             return Err(GitError::new(
-                ERR_PATH_NOT_FOUND,
+                ErrorCode::PathNotFound,
                 format!("{p} is neither in the work tree nor known to git; check the path"),
             ));
         }

@@ -2,6 +2,7 @@
 //! conflicted path, from the HEAD→index comparison and gix's parallel index→work-tree one, run at once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use gix::bstr::ByteSlice;
 use gix::diff::index::ChangeRef;
@@ -42,7 +43,7 @@ pub(crate) fn read(r: &Repo) -> Result<GitStatus, GitError> {
         let worktree = worktree_changes(repo, index.clone());
         let staged = staged.join().unwrap_or_else(|_| {
             Err(GitError::new(
-                vibebridge_tunnel::session::ERR_INTERNAL,
+                ErrorCode::Internal,
                 "comparing the index with HEAD failed unexpectedly",
             ))
         });

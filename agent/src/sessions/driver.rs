@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use vibebridge_tunnel::session::{
-    Decision, ERR_NOT_FOUND, EventBody, Resolution, SessionReply, SessionStatus, ToolKind,
+    Decision, EventBody, Resolution, SessionOk, SessionReply, SessionStatus, ToolKind,
 };
 
 use super::log::SessionLog;
@@ -346,7 +347,7 @@ impl<B: Backend> Loop<B> {
             DriverCmd::Message { text, reply } => {
                 if self.stopping {
                     let _ = reply.send(SessionReply::err(
-                        vibebridge_tunnel::session::ERR_BAD_REQUEST,
+                        ErrorCode::BadRequest,
                         "the session is stopping; send the message again once it has stopped",
                     ));
                     return false;
@@ -356,7 +357,7 @@ impl<B: Backend> Loop<B> {
                         self.queue.iter().map(String::len).sum::<usize>() + text.len();
                     if self.queue.len() >= MAX_QUEUED || bytes > MAX_QUEUED_BYTES {
                         let _ = reply.send(SessionReply::err(
-                            vibebridge_tunnel::session::ERR_QUEUE_FULL,
+                            ErrorCode::QueueFull,
                             format!(
                                 "{} follow-ups already wait behind the running turn (at most {MAX_QUEUED}, \
                                  {} MiB); wait for the turn to finish, or stop it",
@@ -370,15 +371,12 @@ impl<B: Backend> Loop<B> {
                     self.queue.push_back(text);
                     if let Err(e) = self.save_queue() {
                         self.queue.pop_back();
-                        let _ = reply.send(SessionReply::err(
-                            vibebridge_tunnel::session::ERR_INTERNAL,
-                            e,
-                        ));
+                        let _ = reply.send(SessionReply::err(ErrorCode::Internal, e));
                         return false;
                     }
                     let _ = reply.send(match self.log.sync_message().await {
-                        Ok(()) => SessionReply::Ok { queued: true },
-                        Err(e) => SessionReply::err(vibebridge_tunnel::session::ERR_INTERNAL, e),
+                        Ok(()) => SessionReply::Ok(SessionOk::QUEUED),
+                        Err(e) => SessionReply::err(ErrorCode::Internal, e),
                     });
                     return false;
                 }
@@ -390,13 +388,13 @@ impl<B: Backend> Loop<B> {
                     Err(e) => (Err(e), true),
                 };
                 let _ = reply.send(match result {
-                    Ok(()) => SessionReply::Ok { queued: false },
-                    Err(e) => SessionReply::err(vibebridge_tunnel::session::ERR_INTERNAL, e),
+                    Ok(()) => SessionReply::Ok(SessionOk::TAKEN),
+                    Err(e) => SessionReply::err(ErrorCode::Internal, e),
                 });
                 failed
             }
             DriverCmd::Stop { reply } => {
-                let _ = reply.send(SessionReply::Ok { queued: false });
+                let _ = reply.send(SessionReply::Ok(SessionOk::TAKEN));
                 self.queue.clear();
                 self.log.drop_queued("the session was stopped");
                 if !self.turn_running {
@@ -423,7 +421,7 @@ impl<B: Backend> Loop<B> {
                 let Some(pending) = self.pending.remove(&approval_id) else {
                     if let Some(reply) = reply {
                         let _ = reply.send(SessionReply::err(
-                            ERR_NOT_FOUND,
+                            ErrorCode::NotFound,
                             format!("no pending approval {approval_id} in this session (already answered, or its turn ended)"),
                         ));
                     }
@@ -450,13 +448,10 @@ impl<B: Backend> Loop<B> {
                 let failed = result.is_err();
                 match (reply, result) {
                     (Some(reply), Ok(())) => {
-                        let _ = reply.send(SessionReply::Ok { queued: false });
+                        let _ = reply.send(SessionReply::Ok(SessionOk::TAKEN));
                     }
                     (Some(reply), Err(e)) => {
-                        let _ = reply.send(SessionReply::err(
-                            vibebridge_tunnel::session::ERR_INTERNAL,
-                            e,
-                        ));
+                        let _ = reply.send(SessionReply::err(ErrorCode::Internal, e));
                     }
                     (None, Err(e)) => lp_error(&self.log, e),
                     (None, Ok(())) => {}

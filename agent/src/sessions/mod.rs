@@ -20,6 +20,7 @@ pub mod store;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
@@ -28,9 +29,8 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::session::{
-    AttachFrame, ERR_BAD_REQUEST, ERR_INTERNAL, ERR_NOT_FOUND, ERR_PATH_NOT_FOUND,
-    ERR_PATH_OUTSIDE_ROOTS, ERR_PROVIDER_UNAVAILABLE, ERR_TOO_MANY_SESSIONS, EventBody,
-    LiveSessions, Provider, SessionCommand, SessionHead, SessionReply, SessionStatus, StartSession,
+    AttachFrame, EventBody, LiveSessions, Provider, SessionCommand, SessionHead, SessionOk,
+    SessionReply, SessionStatus, StartSession,
 };
 
 use crate::config::{NodeConfig, ProviderConfig};
@@ -138,10 +138,10 @@ impl Sessions {
     /// Starts a new session.
     pub async fn start(&self, req: StartSession) -> SessionReply {
         let Ok(id) = Uuid::parse_str(&req.session_id) else {
-            return SessionReply::err(ERR_BAD_REQUEST, "session_id must be a UUID");
+            return SessionReply::err(ErrorCode::BadRequest, "session_id must be a UUID");
         };
         if req.prompt.trim().is_empty() {
-            return SessionReply::err(ERR_BAD_REQUEST, "the first prompt is empty");
+            return SessionReply::err(ErrorCode::BadRequest, "the first prompt is empty");
         }
         let cwd = match resolve_dir(
             &self.inner.config.filesystem.roots,
@@ -150,17 +150,20 @@ impl Sessions {
         ) {
             Ok(p) => p,
             Err(e @ PathError::OutsideRoots(_)) => {
-                return SessionReply::err(ERR_PATH_OUTSIDE_ROOTS, e.to_string());
+                return SessionReply::err(ErrorCode::PathOutsideRoots, e.to_string());
             }
             Err(e @ PathError::Protected(_)) => return SessionReply::err(e.code(), e.to_string()),
-            Err(e) => return SessionReply::err(ERR_PATH_NOT_FOUND, e.to_string()),
+            Err(e) => return SessionReply::err(ErrorCode::PathNotFound, e.to_string()),
         };
         match self.inner.store.meta(&id) {
             Ok(Some(_)) => {
-                return SessionReply::err(ERR_BAD_REQUEST, format!("session {id} already exists"));
+                return SessionReply::err(
+                    ErrorCode::BadRequest,
+                    format!("session {id} already exists"),
+                );
             }
             Ok(None) => {}
-            Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
+            Err(e) => return SessionReply::err(ErrorCode::Internal, format!("{e:#}")),
         }
         if let Err(reply) = self.check_provider(req.provider) {
             return reply;
@@ -180,12 +183,12 @@ impl Sessions {
         // Synced with the first message (see `recorded`) before main hears "started": a node that crashed
         // and forgot the session would answer main's attach with "no such session".
         if let Err(e) = self.inner.store.put_meta(&meta) {
-            return SessionReply::err(ERR_INTERNAL, format!("storing the session: {e:#}"));
+            return SessionReply::err(ErrorCode::Internal, format!("storing the session: {e:#}"));
         }
         let log = match self.log_for(id) {
             Ok(Some(log)) => log,
-            Ok(None) => return SessionReply::err(ERR_INTERNAL, "session vanished"),
-            Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
+            Ok(None) => return SessionReply::err(ErrorCode::Internal, "session vanished"),
+            Err(e) => return SessionReply::err(ErrorCode::Internal, format!("{e:#}")),
         };
         let spawned = {
             let mut live = lock(&self.inner.live);
@@ -202,7 +205,7 @@ impl Sessions {
         let cfg = self.provider_config(provider);
         if !cfg.enabled {
             return Err(SessionReply::err(
-                ERR_PROVIDER_UNAVAILABLE,
+                ErrorCode::ProviderUnavailable,
                 format!(
                     "{provider} is disabled on this node (providers.{provider}.enabled = false)"
                 ),
@@ -214,7 +217,7 @@ impl Sessions {
                 None => format!("`{provider}` is not on the agent's PATH; install it or set providers.{provider}.command"),
             };
             SessionReply::err(
-                ERR_PROVIDER_UNAVAILABLE,
+                ErrorCode::ProviderUnavailable,
                 format!("{provider} is not installed on this node: {how}"),
             )
         })
@@ -237,7 +240,7 @@ impl Sessions {
             .count();
         if running >= cfg.max_concurrent {
             return Err(SessionReply::err(
-                ERR_TOO_MANY_SESSIONS,
+                ErrorCode::TooManySessions,
                 format!(
                     "this node already runs {running} {} sessions (providers.{}.max_concurrent = {}); stop one or wait for one to go idle",
                     meta.provider, meta.provider, cfg.max_concurrent
@@ -295,14 +298,17 @@ impl Sessions {
     /// Applies a follow-up, stop or decision.
     pub async fn command(&self, session_id: &str, command: SessionCommand) -> SessionReply {
         let Ok(id) = Uuid::parse_str(session_id) else {
-            return SessionReply::err(ERR_BAD_REQUEST, "session_id must be a UUID");
+            return SessionReply::err(ErrorCode::BadRequest, "session_id must be a UUID");
         };
         let log = match self.log_for(id) {
             Ok(Some(log)) => log,
             Ok(None) => {
-                return SessionReply::err(ERR_NOT_FOUND, format!("no session {id} on this node"));
+                return SessionReply::err(
+                    ErrorCode::NotFound,
+                    format!("no session {id} on this node"),
+                );
             }
-            Err(e) => return SessionReply::err(ERR_INTERNAL, format!("{e:#}")),
+            Err(e) => return SessionReply::err(ErrorCode::Internal, format!("{e:#}")),
         };
         let mut alive = log.alive();
         loop {
@@ -310,7 +316,7 @@ impl Sessions {
             let cmd = match &command {
                 SessionCommand::Message { text } => {
                     if text.trim().is_empty() {
-                        return SessionReply::err(ERR_BAD_REQUEST, "the message is empty");
+                        return SessionReply::err(ErrorCode::BadRequest, "the message is empty");
                     }
                     DriverCmd::Message {
                         text: text.clone(),
@@ -339,9 +345,9 @@ impl Sessions {
                         SessionCommand::Message { text } => self
                             .spawn_driver(&mut live, log.clone(), text.clone())
                             .err(),
-                        SessionCommand::Stop => Some(SessionReply::Ok { queued: false }),
+                        SessionCommand::Stop => Some(SessionReply::Ok(SessionOk::TAKEN)),
                         SessionCommand::Decide { approval_id, .. } => Some(SessionReply::err(
-                            ERR_NOT_FOUND,
+                            ErrorCode::NotFound,
                             format!(
                                 "no pending approval {approval_id}: the session's CLI is not running"
                             ),
@@ -446,8 +452,8 @@ enum Found {
 /// [`Sessions::spawn_driver`], is on disk, so a crash cannot lose a message main was told was taken.
 async fn recorded(log: &SessionLog) -> SessionReply {
     match log.sync_message().await {
-        Ok(()) => SessionReply::Ok { queued: false },
-        Err(e) => SessionReply::err(ERR_INTERNAL, e),
+        Ok(()) => SessionReply::Ok(SessionOk::TAKEN),
+        Err(e) => SessionReply::err(ErrorCode::Internal, e),
     }
 }
 

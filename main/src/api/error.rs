@@ -4,6 +4,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use vibebridge_tunnel::reply::ErrorCode;
+
 use crate::ops::OpError;
 use crate::store::StoreError;
 
@@ -47,7 +49,7 @@ pub enum ApiError {
     #[error("{message}")]
     NodeRefused {
         /// The node's stable code (`path_outside_roots`, `provider_unavailable`…).
-        code: String,
+        code: ErrorCode,
         /// The node's explanation.
         message: String,
     },
@@ -66,55 +68,64 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The stable `code` string of the error, as its JSON body carries it.
-    pub fn code(&self) -> &str {
-        match self {
-            ApiError::NodeRefused { code, .. } => code,
-            _ => self.parts().1,
-        }
+    /// The stable code of the error, as its JSON body carries it (a node's own, passed through).
+    pub fn code(&self) -> ErrorCode {
+        self.parts().1
     }
 
-    fn parts(&self) -> (StatusCode, &'static str) {
+    fn parts(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::ProfileRequired(_) => (StatusCode::BAD_REQUEST, "profile_required"),
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, "length_required"),
-            ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_offline"),
-            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            ApiError::NodeRefused { code, .. } => (
-                match code.as_str() {
-                    "not_found" | "path_not_found" | "unknown_ref" => StatusCode::NOT_FOUND,
-                    "path_outside_roots"
-                    | "read_only"
-                    | "hidden_denied"
-                    | "protected_state"
-                    | "hard_linked"
-                    | "capability_disabled"
-                    | "permission_denied" => StatusCode::FORBIDDEN,
-                    "too_many_sessions" | "already_exists" | "not_empty" | "git_conflict"
-                    | "nothing_to_commit" => StatusCode::CONFLICT,
-                    "queue_full" => StatusCode::TOO_MANY_REQUESTS,
-                    "changed_on_node" => StatusCode::PRECONDITION_FAILED,
-                    "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-                    "range_not_satisfiable" => StatusCode::RANGE_NOT_SATISFIABLE,
-                    "internal" => StatusCode::BAD_GATEWAY,
-                    _ => StatusCode::BAD_REQUEST,
-                },
-                "node_refused",
-            ),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
-            ApiError::TooManyConnections(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            ApiError::ProfileRequired(_) => (StatusCode::BAD_REQUEST, ErrorCode::ProfileRequired),
+            ApiError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, ErrorCode::LengthRequired),
+            ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NodeOffline),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+            ApiError::NodeRefused { code, .. } => (node_status(*code), *code),
+            ApiError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+            }
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServerBusy),
+            ApiError::TooManyConnections(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections)
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
+    }
+}
+
+/// The HTTP status of a node's refusal.
+fn node_status(code: ErrorCode) -> StatusCode {
+    use ErrorCode as E;
+    match code {
+        E::NotFound | E::PathNotFound | E::UnknownRef => StatusCode::NOT_FOUND,
+        E::PathOutsideRoots
+        | E::ReadOnly
+        | E::HiddenDenied
+        | E::ProtectedState
+        | E::HardLinked
+        | E::CapabilityDisabled
+        | E::PermissionDenied
+        | E::Forbidden => StatusCode::FORBIDDEN,
+        E::TooManySessions
+        | E::TooManyTerminals
+        | E::AlreadyExists
+        | E::NotEmpty
+        | E::GitConflict
+        | E::NothingToCommit => StatusCode::CONFLICT,
+        E::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+        E::ChangedOnNode => StatusCode::PRECONDITION_FAILED,
+        E::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        E::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        E::Internal => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -146,10 +157,6 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!("internal error: {e:#}");
         }
-        let code = match &self {
-            ApiError::NodeRefused { code, .. } => code.as_str(),
-            _ => code,
-        };
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
         let mut response = (status, Json(body)).into_response();
         let retry_after = match self {

@@ -12,6 +12,7 @@ use futures::Stream;
 use serde::Deserialize;
 use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use super::{ApiError, live};
 use crate::api::{Path, Query};
@@ -96,7 +97,7 @@ pub async fn stream(
             };
             let data = serde_json::json!({
                 "type": "error",
-                "code": "slow_consumer",
+                "code": ErrorCode::SlowConsumer,
                 "message": format!(
                     "nothing was read for {}s; reconnect with Last-Event-ID to resume",
                     timeout.as_secs()

@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::terminal::{
-    OpenTerminal, TermFrame, TerminalClientFrame, TerminalReply, TerminalServerFrame,
+    OpenTerminal, TermFrame, TerminalAttached, TerminalClientFrame, TerminalReply,
+    TerminalServerFrame,
 };
 
 use super::ApiError;
@@ -130,7 +131,7 @@ async fn relay(
     )
     .await;
     let attached = match reply {
-        Ok(Ok(Some(TerminalReply::Ok { created, shell }))) => {
+        Ok(Ok(Some(TerminalReply::Ok(TerminalAttached { created, shell })))) => {
             if created {
                 state.store.audit(audit);
             }

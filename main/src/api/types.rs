@@ -29,6 +29,7 @@ pub fn typescript() -> String {
     let cfg = Config::new().with_large_int("number");
     let decls = [
         decl::<serde_json::Value>(&cfg),
+        decl::<vibebridge_tunnel::reply::ErrorCode>(&cfg),
         decl::<Provider>(&cfg),
         decl::<SessionStatus>(&cfg),
         decl::<ToolKind>(&cfg),

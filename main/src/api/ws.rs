@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use vibebridge_tunnel::reply::ErrorCode;
 use vibebridge_tunnel::session::SessionEvent;
 
 use super::live::{OutboxReceiver, OutboxSender, outbox};
@@ -146,7 +147,7 @@ pub enum ServerFrame {
         #[ts(optional)]
         session_id: Option<String>,
         /// Stable code: `bad_frame`, `not_found`, `too_many_subscriptions`, `logged_out`, `access_lost`.
-        code: String,
+        code: ErrorCode,
         /// What went wrong and what to send instead.
         message: String,
     },
@@ -179,10 +180,10 @@ pub(super) fn json_frame(frame: ServerFrame) -> Message {
     Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
 }
 
-fn error(session_id: Option<String>, code: &str, message: String) -> Message {
+fn error(session_id: Option<String>, code: ErrorCode, message: String) -> Message {
     json_frame(ServerFrame::Error {
         session_id,
-        code: code.into(),
+        code,
         message,
     })
 }
@@ -267,7 +268,7 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
             msg = incoming.next() => msg,
             () = cut.cancelled() => break,
             () = &mut login_lost => {
-                conn.error(None, "logged_out", "logged out; log in again".into()).await;
+                conn.error(None, ErrorCode::LoggedOut, "logged out; log in again".into()).await;
                 break;
             }
         };
@@ -275,7 +276,7 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
             Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
             Some(Ok(Message::Binary(_))) => {
                 let why = "binary frames are not understood; send JSON text frames";
-                conn.error(None, "bad_frame", why.into()).await;
+                conn.error(None, ErrorCode::BadFrame, why.into()).await;
             }
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
             Some(Ok(_)) => {}
@@ -304,7 +305,7 @@ impl Conn {
         send(&self.out, json_frame(frame)).await;
     }
 
-    async fn error(&self, session_id: Option<String>, code: &str, message: String) {
+    async fn error(&self, session_id: Option<String>, code: ErrorCode, message: String) {
         send(&self.out, error(session_id, code, message)).await;
     }
 
@@ -329,7 +330,7 @@ impl Conn {
                      {{\"type\":\"unsubscribe\",\"session_id\":…}}, {{\"type\":\"watch\",\"topics\":[…]}} or \
                      {{\"type\":\"ping\"}}"
                 );
-                self.error(None, "bad_frame", why).await;
+                self.error(None, ErrorCode::BadFrame, why).await;
             }
         }
     }
@@ -337,7 +338,7 @@ impl Conn {
     async fn unsubscribe(&mut self, session_id: String) {
         let Ok(id) = Uuid::parse_str(&session_id) else {
             let why = format!("no session {session_id:?}; session ids are UUIDs");
-            return self.error(Some(session_id), "not_found", why).await;
+            return self.error(Some(session_id), ErrorCode::NotFound, why).await;
         };
         if let Some(task) = self.subs.remove(&id) {
             task.abort();
@@ -365,7 +366,7 @@ impl Conn {
                  unsubscribe from one first"
             );
             return self
-                .error(Some(id.to_string()), "too_many_subscriptions", why)
+                .error(Some(id.to_string()), ErrorCode::TooManySubscriptions, why)
                 .await;
         }
         let subscribed = ServerFrame::Subscribed {
@@ -400,7 +401,7 @@ async fn follow(state: AppState, who: AuthUser, id: Uuid, after: u64, out: Outbo
             ev = async { out.ready().await.ok()?; events.next().await } => ev,
             () = &mut lost => {
                 let why = "you no longer have access to this session".to_string();
-                send(&out, error(Some(session_id.clone()), "access_lost", why)).await;
+                send(&out, error(Some(session_id.clone()), ErrorCode::AccessLost, why)).await;
                 return;
             }
         };

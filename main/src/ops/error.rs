@@ -1,6 +1,8 @@
 //! `OpError`: how a domain operation fails, whoever asked. The HTTP API turns it into a status and a JSON
 //! error (`ApiError: From<OpError>`), the console into a failed reply.
 
+use vibebridge_tunnel::reply::ErrorCode;
+
 use crate::store::StoreError;
 
 /// A failed operation, with a message that says what to do.
@@ -31,7 +33,7 @@ pub enum OpError {
     #[error("{message}")]
     NodeRefused {
         /// The node's code (`path_outside_roots`, `provider_unavailable`…).
-        code: String,
+        code: ErrorCode,
         /// The node's explanation.
         message: String,
     },

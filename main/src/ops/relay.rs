@@ -2,6 +2,7 @@
 //! within a deadline, and turn every way that can fail into an [`OpError`] that says what to do.
 
 use std::time::Duration;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use serde::de::DeserializeOwned;
 use vibebridge_tunnel::frame::{FrameError, MAX_ANSWER_BYTES, read_answer};
@@ -53,7 +54,7 @@ pub async fn answer<T: DeserializeOwned>(
         })?
         .map_err(|e| match e {
             FrameError::TooLarge { size, max } => OpError::NodeRefused {
-                code: vibebridge_tunnel::fs::ERR_TOO_LARGE.into(),
+                code: ErrorCode::TooLarge,
                 message: format!(
                     "node {node}'s answer is {size} bytes, over the {max}-byte limit; ask for less \
                      (a narrower path, a smaller page)"

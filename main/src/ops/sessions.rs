@@ -230,7 +230,7 @@ pub async fn command(
     };
     let mut stream = relay::open(state, &s.node_id, &open, OFFLINE_HINT).await?;
     let queued = match relay::answer(state, &s.node_id, &mut stream, NODE_REPLY_TIMEOUT).await? {
-        SessionReply::Ok { queued } => queued,
+        SessionReply::Ok(ok) => ok.queued,
         SessionReply::Err { code, message } => {
             return Err(OpError::NodeRefused { code, message });
         }

@@ -2,6 +2,7 @@
 // ApiError with the server's stable code and message.
 import type {
   PasswordChange,
+  ErrorCode,
   ApprovalView,
   BranchList,
   DirListing,
@@ -22,10 +23,14 @@ export type { Role };
 // The user as `GET /auth/me` answers.
 export type Me = UserView;
 
+/** An error's code: main's or the node's, or `network` when main could not be reached at all. */
+export type ApiErrorCode = ErrorCode | "network";
+
 export class ApiError extends Error {
   constructor(
     public status: number,
-    public code: string,
+    /** Main's (or the node's) stable code; `unknown` when the body had none (a proxy's error page). */
+    public code: ApiErrorCode,
     message: string,
   ) {
     super(message);
@@ -55,13 +60,13 @@ async function send(method: string, path: string, init: RequestInit = {}, retry 
   }
   if (!resp.ok) {
     const text = await resp.text().catch(() => "");
-    let err: { code?: string; message?: string } | undefined;
+    let err: { code?: ErrorCode; message?: string } | undefined;
     try {
-      err = (JSON.parse(text) as { error?: { code?: string; message?: string } } | null)?.error;
+      err = (JSON.parse(text) as { error?: { code?: ErrorCode; message?: string } } | null)?.error;
     } catch {
       err = undefined;
     }
-    throw new ApiError(resp.status, err?.code ?? "http_" + resp.status, err?.message ?? `${resp.status} ${resp.statusText}`);
+    throw new ApiError(resp.status, err?.code ?? "unknown", err?.message ?? `${resp.status} ${resp.statusText}`);
   }
   return resp;
 }

@@ -3,6 +3,8 @@
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
+export type ErrorCode = "bad_request" | "internal" | "not_found" | "capability_disabled" | "read_only" | "too_large" | "path_not_found" | "path_outside_roots" | "hidden_denied" | "protected_state" | "permission_denied" | "hard_linked" | "already_exists" | "changed_on_node" | "wrong_kind" | "not_empty" | "range_not_satisfiable" | "not_a_repository" | "unknown_ref" | "git_conflict" | "nothing_to_commit" | "provider_unavailable" | "too_many_sessions" | "queue_full" | "too_many_terminals" | "forbidden" | "unauthorized" | "conflict" | "profile_required" | "method_not_allowed" | "length_required" | "node_offline" | "request_timeout" | "too_many_requests" | "server_busy" | "too_many_connections" | "bad_frame" | "too_many_subscriptions" | "logged_out" | "access_lost" | "slow_consumer" | "unknown";
+
 export type Provider = "claude" | "codex";
 
 export type SessionStatus = "starting" | "running" | "waiting_for_approval" | "idle" | "completed" | "failed" | "stopped" | "interrupted" | "unknown";
@@ -569,7 +571,7 @@ session_id?: string,
 /**
  * Stable code: `bad_frame`, `not_found`, `too_many_subscriptions`, `logged_out`, `access_lost`.
  */
-code: string, 
+code: ErrorCode, 
 /**
  * What went wrong and what to send instead.
  */

@@ -2,10 +2,10 @@
 //! out of the roots, and names taken between a check and a rename.
 
 use std::path::Path;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use rustix::fs::{Mode, OFlags};
-use vibebridge_tunnel::fs::{ERR_EXISTS, ERR_HARD_LINKED, WriteMode};
-use vibebridge_tunnel::session::ERR_PATH_OUTSIDE_ROOTS;
+use vibebridge_tunnel::fs::WriteMode;
 
 use super::super::beneath;
 use super::super::guard::Guard;
@@ -53,7 +53,12 @@ fn a_symlink_swapped_in_after_the_check_is_not_followed() {
             Mode::empty(),
         )
         .unwrap_err();
-    assert_eq!(refusal.code, ERR_PATH_OUTSIDE_ROOTS, "{}", refusal.message);
+    assert_eq!(
+        refusal.code,
+        ErrorCode::PathOutsideRoots,
+        "{}",
+        refusal.message
+    );
     assert!(
         refusal.message.contains("filesystem.roots"),
         "{}",
@@ -97,7 +102,7 @@ fn hard_links_are_not_read_through() {
     let refusal = transfer::plan_read(&g, &t.p("copy.txt"), 0, None)
         .map(|p| p.entry)
         .unwrap_err();
-    assert_eq!(refusal.code, ERR_HARD_LINKED, "{}", refusal.message);
+    assert_eq!(refusal.code, ErrorCode::HardLinked, "{}", refusal.message);
     assert!(
         refusal.message.contains("hard links"),
         "{}",
@@ -124,7 +129,7 @@ async fn names_taken_meanwhile_are_never_replaced() {
     std::fs::write(t.root.join("src/new.txt"), "theirs").unwrap();
     assert_eq!(
         code(transfer::receive(&plan, &mut &body[..]).await),
-        ERR_EXISTS
+        ErrorCode::AlreadyExists
     );
     assert_eq!(
         std::fs::read_to_string(t.root.join("src/new.txt")).unwrap(),
@@ -140,7 +145,7 @@ async fn names_taken_meanwhile_are_never_replaced() {
             &t.p("src/new.txt"),
             false
         )),
-        ERR_EXISTS
+        ErrorCode::AlreadyExists
     );
     assert_eq!(
         std::fs::read_to_string(t.root.join("src/new.txt")).unwrap(),

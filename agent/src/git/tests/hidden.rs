@@ -1,6 +1,7 @@
 //! `filesystem.hidden = "deny"` in the git API: dot-files are neither shown nor touched.
 
 use vibebridge_tunnel::git::{Author, GitAnswer, GitReply, GitRequest};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use super::{Fixture, err_with};
 use crate::config::{FilesystemConfig, HiddenPolicy};
@@ -54,13 +55,13 @@ fn git_hidden_deny_leaves_dot_files_alone() {
     assert_eq!(paths(ok(&fs, diff(false, None, None))), ["a.txt"]);
     assert_eq!(paths(ok(&fs, diff(false, None, Some("HEAD")))), ["a.txt"]);
     let (code, message) = err_with(&fs, diff(false, Some(".env"), None));
-    assert_eq!(code, "hidden_denied", "{message}");
+    assert_eq!(code, ErrorCode::HiddenDenied, "{message}");
     assert!(message.contains("filesystem.hidden"), "{message}");
     let stage = |list: &[&str]| GitRequest::Stage {
         repo: repo.clone(),
         paths: list.iter().map(|p| p.to_string()).collect(),
     };
-    assert_eq!(err_with(&fs, stage(&[".env"])).0, "hidden_denied");
+    assert_eq!(err_with(&fs, stage(&[".env"])).0, ErrorCode::HiddenDenied);
     ok(&fs, stage(&["conf"]));
     assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "conf/b.txt\n");
 
@@ -76,7 +77,7 @@ fn git_hidden_deny_leaves_dot_files_alone() {
         },
     };
     let (code, message) = err_with(&fs, commit.clone());
-    assert_eq!(code, "hidden_denied", "{message}");
+    assert_eq!(code, ErrorCode::HiddenDenied, "{message}");
     assert_eq!(f.git(&["rev-list", "--count", "HEAD"]), "1\n");
     // Unstaging a directory leaves the dot-files in it staged; the default policy still sees them all.
     f.git(&["add", "conf/.secret"]);
@@ -101,6 +102,6 @@ fn git_hidden_deny_leaves_dot_files_alone() {
     let inner = f.root.join(".hidden/inner").display().to_string();
     assert_eq!(
         err_with(&fs, GitRequest::Status { repo: inner }).0,
-        "hidden_denied"
+        ErrorCode::HiddenDenied
     );
 }

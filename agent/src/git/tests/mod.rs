@@ -10,6 +10,7 @@ mod write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use vibebridge_tunnel::git::{GitAnswer, GitReply, GitRequest, GitStatus};
 
@@ -131,7 +132,7 @@ impl Fixture {
     }
 
     /// Our refusal's code and message, or a panic if the request succeeded.
-    pub fn err(&self, req: GitRequest) -> (String, String) {
+    pub fn err(&self, req: GitRequest) -> (ErrorCode, String) {
         err_with(&self.fs(), req)
     }
 
@@ -152,7 +153,7 @@ impl Drop for Fixture {
 }
 
 /// The refusal `req` gets under `fs`.
-pub(super) fn err_with(fs: &FilesystemConfig, req: GitRequest) -> (String, String) {
+pub(super) fn err_with(fs: &FilesystemConfig, req: GitRequest) -> (ErrorCode, String) {
     match super::handle(fs, req) {
         GitReply::Ok(a) => panic!("expected a refusal, got {a:?}"),
         GitReply::Err { code, message } => (code, message),

@@ -1,8 +1,9 @@
 //! Reading: status, diff, log and branches, each compared with the git CLI's own answer.
 
 use vibebridge_tunnel::git::{
-    BranchList, ERR_UNKNOWN_REF, FileState, GitAnswer, GitDiff, GitLog, GitRequest, StatusEntry,
+    BranchList, FileState, GitAnswer, GitDiff, GitLog, GitRequest, StatusEntry,
 };
+use vibebridge_tunnel::reply::ErrorCode;
 
 use super::Fixture;
 
@@ -314,14 +315,14 @@ fn commit_diff_matches_git_show() {
         path: None,
         rev: Some("no-such-branch".into()),
     });
-    assert_eq!(unknown.0, "unknown_ref", "{}", unknown.1);
+    assert_eq!(unknown.0, ErrorCode::UnknownRef, "{}", unknown.1);
     let both = f.err(GitRequest::Diff {
         repo: f.repo_str(),
         staged: true,
         path: None,
         rev: Some("HEAD".into()),
     });
-    assert_eq!(both.0, "bad_request", "{}", both.1);
+    assert_eq!(both.0, ErrorCode::BadRequest, "{}", both.1);
 }
 
 /// `git diff` output from the first hunk on, with the function context after `@@` cut off.
@@ -424,7 +425,7 @@ fn git_log_pages_match_git_log() {
         skip: 0,
         limit: 10,
     });
-    assert_eq!(code, ERR_UNKNOWN_REF);
+    assert_eq!(code, ErrorCode::UnknownRef);
     let empty = Fixture::new();
     assert!(log(&empty, None, 0, 10).commits.is_empty());
 }

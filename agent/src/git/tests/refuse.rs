@@ -1,7 +1,8 @@
 //! Refusals: paths escaping the work tree, repositories outside the roots, non-repositories and
 //! read-only nodes, each with the stable code main relies on.
 
-use vibebridge_tunnel::git::{ERR_NOT_A_REPO, GitAnswer, GitReply, GitRequest};
+use vibebridge_tunnel::git::{GitAnswer, GitReply, GitRequest};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use super::{Fixture, err_with};
 use crate::config::FilesystemConfig;
@@ -45,7 +46,7 @@ fn git_path_escapes_are_refused() {
         ];
         for req in reqs {
             let (code, message) = f.err(req);
-            assert_eq!(code, "bad_request", "{path:?}: {message}");
+            assert_eq!(code, ErrorCode::BadRequest, "{path:?}: {message}");
         }
     }
     assert_eq!(f.read("a"), "changed\n");
@@ -54,7 +55,7 @@ fn git_path_escapes_are_refused() {
         repo: f.repo_str(),
         paths: vec!["no-such-file".into()],
     });
-    assert_eq!(code, "path_not_found");
+    assert_eq!(code, ErrorCode::PathNotFound);
 }
 
 /// Proves a tracked path behind a symlinked directory is never written through: discarding it is
@@ -72,7 +73,7 @@ fn git_symlinked_directory_is_not_followed() {
         repo: f.repo_str(),
         paths: vec!["d/x".into()],
     });
-    assert_eq!(code, "path_outside_roots", "{message}");
+    assert_eq!(code, ErrorCode::PathOutsideRoots, "{message}");
     assert_eq!(
         std::fs::read_to_string(outside.join("x")).unwrap(),
         "precious\n"
@@ -94,10 +95,10 @@ fn git_repo_outside_roots_is_refused() {
             repo: f.repo.join("sub").display().to_string(),
         },
     );
-    assert_eq!(code, "path_outside_roots");
+    assert_eq!(code, ErrorCode::PathOutsideRoots);
     assert!(message.contains("filesystem.roots"), "{message}");
     let (code, _) = err_with(&narrow, GitRequest::Status { repo: f.repo_str() });
-    assert_eq!(code, "path_outside_roots");
+    assert_eq!(code, ErrorCode::PathOutsideRoots);
 }
 
 /// Proves a work tree whose `.git` file (or `.git` symlink) points outside the roots is refused: git would
@@ -121,7 +122,7 @@ fn git_dir_outside_roots_is_refused() {
             repo: wt.display().to_string(),
         },
     );
-    assert_eq!(code, "path_outside_roots", "{message}");
+    assert_eq!(code, ErrorCode::PathOutsideRoots, "{message}");
     assert!(message.contains("git directory"), "{message}");
     let linked = f.root.join("linked");
     std::fs::create_dir_all(&linked).unwrap();
@@ -129,7 +130,7 @@ fn git_dir_outside_roots_is_refused() {
     let repo = linked.display().to_string();
     assert_eq!(
         err_with(&f.fs(), GitRequest::Status { repo }).0,
-        "path_outside_roots"
+        ErrorCode::PathOutsideRoots
     );
     assert!(matches!(
         super::super::handle(&f.fs(), GitRequest::Status { repo: f.repo_str() }),
@@ -149,15 +150,18 @@ fn git_non_repositories_are_refused() {
     let status = |p: &std::path::Path| GitRequest::Status {
         repo: p.display().to_string(),
     };
-    assert_eq!(f.err(status(&plain)).0, ERR_NOT_A_REPO);
-    assert_eq!(f.err(status(&bare)).0, ERR_NOT_A_REPO);
-    assert_eq!(f.err(status(&f.root.join("missing"))).0, "path_not_found");
+    assert_eq!(f.err(status(&plain)).0, ErrorCode::NotARepository);
+    assert_eq!(f.err(status(&bare)).0, ErrorCode::NotARepository);
+    assert_eq!(
+        f.err(status(&f.root.join("missing"))).0,
+        ErrorCode::PathNotFound
+    );
     assert_eq!(
         f.err(GitRequest::Status {
             repo: "repo".into()
         })
         .0,
-        "bad_request"
+        ErrorCode::BadRequest
     );
 }
 
@@ -181,7 +185,7 @@ fn git_read_only_refuses_changes() {
             paths: vec!["a".into()],
         },
     );
-    assert_eq!(code, "read_only");
+    assert_eq!(code, ErrorCode::ReadOnly);
     assert!(message.contains("filesystem.read_only"), "{message}");
     assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "");
 }
@@ -225,7 +229,7 @@ fn git_never_touches_state_dirs() {
         },
     ] {
         let (code, message) = err_with(&fs, req);
-        assert_eq!(code, "protected_state", "{message}");
+        assert_eq!(code, ErrorCode::ProtectedState, "{message}");
         assert!(message.contains("state directory"), "{message}");
     }
     // Staging or discarding the parent leaves the state alone.

@@ -1,11 +1,9 @@
 //! Changing: branches, checkout, stage, unstage, discard and commit, each checked with the git CLI.
 
 use std::os::unix::fs::PermissionsExt;
+use vibebridge_tunnel::reply::ErrorCode;
 
-use vibebridge_tunnel::git::{
-    Author, ERR_GIT_CONFLICT, ERR_NOTHING_TO_COMMIT, ERR_UNKNOWN_REF, FileState, GitAnswer,
-    GitRequest,
-};
+use vibebridge_tunnel::git::{Author, FileState, GitAnswer, GitRequest};
 
 use super::Fixture;
 
@@ -20,7 +18,7 @@ fn stage(f: &Fixture, list: &[&str]) {
     });
 }
 
-fn commit(f: &Fixture, message: &str) -> Result<String, (String, String)> {
+fn commit(f: &Fixture, message: &str) -> Result<String, (ErrorCode, String)> {
     let req = GitRequest::Commit {
         repo: f.repo_str(),
         message: message.into(),
@@ -83,7 +81,7 @@ fn git_create_branch_and_checkout() {
         start: None,
         checkout: false,
     });
-    assert_eq!(code, ERR_GIT_CONFLICT);
+    assert_eq!(code, ErrorCode::GitConflict);
     let empty = Fixture::new();
     let (code, _) = empty.err(GitRequest::CreateBranch {
         repo: empty.repo_str(),
@@ -91,7 +89,7 @@ fn git_create_branch_and_checkout() {
         start: None,
         checkout: false,
     });
-    assert_eq!(code, ERR_UNKNOWN_REF, "no commit to start from");
+    assert_eq!(code, ErrorCode::UnknownRef, "no commit to start from");
     for bad in ["-x", "a..b", "has space", "x.lock"] {
         let (code, _) = f.err(GitRequest::CreateBranch {
             repo: f.repo_str(),
@@ -99,7 +97,7 @@ fn git_create_branch_and_checkout() {
             start: None,
             checkout: false,
         });
-        assert_eq!(code, "bad_request", "{bad}");
+        assert_eq!(code, ErrorCode::BadRequest, "{bad}");
     }
 }
 
@@ -118,7 +116,7 @@ fn git_checkout_refused_with_conflicting_change() {
         repo: f.repo_str(),
         branch: "other".into(),
     });
-    assert_eq!(code, ERR_GIT_CONFLICT, "{message}");
+    assert_eq!(code, ErrorCode::GitConflict, "{message}");
     assert_eq!(head_branch(&f), "main");
     assert_eq!(f.read("a"), "local edit\n");
 
@@ -128,14 +126,14 @@ fn git_checkout_refused_with_conflicting_change() {
         start: Some("other".into()),
         checkout: true,
     });
-    assert_eq!(code, ERR_GIT_CONFLICT);
+    assert_eq!(code, ErrorCode::GitConflict);
     assert!(f.git(&["branch", "--list", "from-other"]).trim().is_empty());
 
     let (code, _) = f.err(GitRequest::Checkout {
         repo: f.repo_str(),
         branch: "nope".into(),
     });
-    assert_eq!(code, ERR_UNKNOWN_REF);
+    assert_eq!(code, ErrorCode::UnknownRef);
 }
 
 /// Proves staging adds changed, new (also inside a named directory), deleted and executable files as
@@ -227,7 +225,7 @@ fn git_stage_refuses_ignored_files() {
         repo: f.repo_str(),
         paths: paths(&["debug.log"]),
     });
-    assert_eq!(code, "bad_request");
+    assert_eq!(code, ErrorCode::BadRequest);
     assert!(message.contains("ignored"), "{message}");
     assert_eq!(f.git(&["diff", "--cached", "--name-only"]), "");
 }
@@ -381,12 +379,12 @@ fn git_commit_into_empty_repo() {
 fn git_commit_refusals() {
     let f = Fixture::with_files(&[("a", "1")]);
     f.write("a", "unstaged only");
-    assert_eq!(commit(&f, "x").unwrap_err().0, ERR_NOTHING_TO_COMMIT);
+    assert_eq!(commit(&f, "x").unwrap_err().0, ErrorCode::NothingToCommit);
     assert_eq!(
         commit(&Fixture::new(), "x").unwrap_err().0,
-        ERR_NOTHING_TO_COMMIT
+        ErrorCode::NothingToCommit
     );
-    assert_eq!(commit(&f, " \n ").unwrap_err().0, "bad_request");
+    assert_eq!(commit(&f, " \n ").unwrap_err().0, ErrorCode::BadRequest);
 
     let m = Fixture::with_files(&[("c", "base\n")]);
     m.git(&["checkout", "-q", "-b", "other"]);
@@ -396,7 +394,7 @@ fn git_commit_refusals() {
     m.write("c", "ours\n");
     m.git(&["commit", "-q", "-am", "ours"]);
     assert!(!m.git_in(&m.repo, &["merge", "other"]).status.success());
-    assert_eq!(commit(&m, "merge").unwrap_err().0, ERR_GIT_CONFLICT);
+    assert_eq!(commit(&m, "merge").unwrap_err().0, ErrorCode::GitConflict);
 }
 
 /// Proves a `git checkout` whose hook hangs is stopped after the timeout with a clear error, rather than

@@ -3,6 +3,7 @@
 //! (the request body goes to the node as it arrives; the node replaces the file in one rename).
 
 use std::net::SocketAddr;
+use vibebridge_tunnel::reply::ErrorCode;
 
 use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -177,7 +178,7 @@ fn served_range(
     match end.and_then(|end| end.checked_sub(1)) {
         Some(last) if offset < size && length > 0 => Ok(Some(last)),
         _ => Err(ApiError::NodeRefused {
-            code: vibebridge_tunnel::fs::ERR_RANGE.into(),
+            code: ErrorCode::RangeNotSatisfiable,
             message: format!(
                 "the range starts at byte {offset}, at or past the end of the {size}-byte file"
             ),
