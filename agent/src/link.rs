@@ -10,6 +10,7 @@ use vibebridge_tunnel::client::{self, ConnectError, Connected, Dial};
 use vibebridge_tunnel::frame::{read_frame, write_frame};
 use vibebridge_tunnel::mux::{self, Mode};
 use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use crate::config::NodeConfig;
 use crate::identity::Identity;
@@ -48,7 +49,7 @@ enum SessionEnd {
     /// The network or main went away: retry with the normal backoff.
     Dropped(String),
     /// Main refused the hello: retry slowly.
-    Refused { code: String, message: String },
+    Refused { code: ErrorCode, message: String },
     /// We are shutting down.
     Shutdown,
 }
@@ -106,7 +107,7 @@ pub async fn run(
                     }
                     SessionEnd::Refused { code, message } => {
                         tracing::error!(%code, "main refused this node: {message}");
-                        let state = if code == protocol::REFUSED_VERSION {
+                        let state = if code == ErrorCode::VersionMismatch {
                             LinkState::VersionMismatch
                         } else {
                             LinkState::AuthFailed
@@ -208,7 +209,7 @@ async fn session(
         let heartbeat_interval = match reply {
             Ok(Some(ControlFrame::Welcome { protocol_version, main_version, heartbeat_interval_ms })) => {
                 if let Err(message) = protocol::check_version(("node", &format!("agent {}", env!("CARGO_PKG_VERSION"))), ("main", protocol_version, &format!("main {main_version}"))) {
-                    return Err(SessionEnd::Refused { code: protocol::REFUSED_VERSION.into(), message });
+                    return Err(SessionEnd::Refused { code: ErrorCode::VersionMismatch, message });
                 }
                 heartbeat_interval(cfg.heartbeat_interval, heartbeat_interval_ms)
             }

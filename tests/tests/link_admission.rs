@@ -111,7 +111,7 @@ async fn cloned_key_is_refused_and_flagged() {
     let ControlFrame::Refused { code, message } = reply else {
         panic!("expected a refusal, got {reply:?}")
     };
-    assert_eq!(code, "duplicate_link", "{message}");
+    assert_eq!(code.as_str(), "duplicate_link", "{message}");
     assert!(message.contains("same key"), "{message}");
 
     assert_eq!(main.state.registry.get("n1").unwrap().generation, first);
@@ -208,7 +208,7 @@ async fn version_mismatch_is_refused_with_both_versions() {
     let ControlFrame::Refused { code, message } = reply else {
         panic!("expected refusal, got {reply:?}")
     };
-    assert_eq!(code, "version_mismatch");
+    assert_eq!(code.as_str(), "version_mismatch");
     assert!(
         message.contains(&format!("protocol {}", PROTOCOL_VERSION + 41)),
         "{message}"

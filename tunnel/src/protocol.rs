@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::reply::ErrorCode;
+
 use crate::session::{SessionCommand, StartSession};
 use crate::terminal::OpenTerminal;
 
@@ -131,8 +133,8 @@ pub enum ControlFrame {
     },
     /// Main → node: the link is refused; main closes it after this frame.
     Refused {
-        /// Stable machine-readable reason, e.g. `version_mismatch`.
-        code: String,
+        /// Stable machine-readable reason: `version_mismatch`, `identity_mismatch`, `duplicate_link`.
+        code: ErrorCode,
         /// What happened and what to do, for the node's log and health endpoint.
         message: String,
     },
@@ -147,14 +149,6 @@ pub enum ControlFrame {
         seq: u64,
     },
 }
-
-/// Refusal code for a protocol version mismatch.
-pub const REFUSED_VERSION: &str = "version_mismatch";
-/// Refusal code for a hello whose node id differs from the authenticated one.
-pub const REFUSED_IDENTITY: &str = "identity_mismatch";
-/// Refusal code for a second live link with a node's key while its first still answers: the key was
-/// copied to another machine.
-pub const REFUSED_DUPLICATE: &str = "duplicate_link";
 
 /// Checks a peer's protocol version against ours; the error names both sides, both versions and which
 /// side to upgrade. Roles are "main" / "node"; software strings say what runs, e.g. "agent 0.1.0".

@@ -112,6 +112,13 @@ error_codes! {
     ServerBusy => "server_busy",
     /// The user holds as many live connections (WebSocket, event streams) as allowed.
     TooManyConnections => "too_many_connections",
+    // Main: node links.
+    /// The node's and main's protocol versions differ; the message says which side to upgrade.
+    VersionMismatch => "version_mismatch",
+    /// The hello names another node than the key belongs to.
+    IdentityMismatch => "identity_mismatch",
+    /// A second live link with a node's key while its first still answers: the key was copied.
+    DuplicateLink => "duplicate_link",
     // Main: live connections.
     /// A WebSocket frame main does not understand.
     BadFrame => "bad_frame",

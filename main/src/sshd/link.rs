@@ -8,6 +8,7 @@ use tracing::Instrument;
 use vibebridge_tunnel::frame::{read_frame, write_frame};
 use vibebridge_tunnel::mux::{self, Mode, TunnelStream, accept_header};
 use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
+use vibebridge_tunnel::reply::ErrorCode;
 
 use crate::ops::Actor;
 use crate::registry::Claim;
@@ -119,11 +120,11 @@ impl Link {
             ),
         )
         .err()
-        .map(|m| (protocol::REFUSED_VERSION, m))
+        .map(|m| (ErrorCode::VersionMismatch, m))
         .or_else(|| {
             (hello.node_id != self.node_id).then(|| {
                 (
-                    protocol::REFUSED_IDENTITY,
+                    ErrorCode::IdentityMismatch,
                     format!(
                         "hello names node {:?} but the key belongs to node {:?}",
                         hello.node_id, self.node_id
@@ -137,7 +138,7 @@ impl Link {
         };
         if let Some((code, message)) = refusal {
             let frame = ControlFrame::Refused {
-                code: code.into(),
+                code,
                 message: message.clone(),
             };
             // Queue the refusal and our FIN; `serve` then closes yamux (which flushes them) before it
@@ -173,7 +174,7 @@ impl Link {
     /// the registered link still answers an echo within `tunnel.dead_after`, two machines hold the key:
     /// the node is flagged for its owner and admins, the clone audited, and the newcomer refused (so
     /// the two do not take the id from each other and each receive the other's traffic).
-    async fn live_duplicate(&self) -> Option<(&'static str, String)> {
+    async fn live_duplicate(&self) -> Option<(ErrorCode, String)> {
         let old = self.state.registry.get(&self.node_id)?;
         if old.mux.is_closed() {
             return None;
@@ -214,7 +215,7 @@ impl Link {
                 .target(self.node_id.clone())
                 .detail(format!("live link from {live}; second link refused")),
         );
-        Some((protocol::REFUSED_DUPLICATE, message))
+        Some((ErrorCode::DuplicateLink, message))
     }
 
     /// The registered life of the link: heartbeats in, acks out, until something ends it.
