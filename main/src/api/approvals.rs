@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::session::{Decision, Provider};
 
+use super::bodies::Decided;
 use super::{ApiError, Body};
 use crate::api::Path;
 use crate::auth::Approved;
@@ -16,11 +17,13 @@ use crate::state::AppState;
 use crate::store::{PendingApproval, rfc3339};
 
 /// Body of `POST …/approvals/{approval_id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "ApprovalDecision")]
 pub struct DecideBody {
     decision: Decision,
     #[serde(default)]
+    #[ts(optional)]
     message: Option<String>,
 }
 
@@ -31,14 +34,15 @@ pub async fn decide(
     Approved(who): Approved,
     Path((id, approval_id)): Path<(String, String)>,
     Body(body): Body<DecideBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     let s = sessions::usable(&state, &who, &id)?;
     let pending = approvals::pending_in(&state, &s, &approval_id)?;
     let actor = Actor::of(&who, Some(peer));
     approvals::decide(&state, &actor, &s, &pending, body.decision, body.message).await?;
-    Ok(Json(
-        serde_json::json!({ "approval_id": pending.approval_id, "decided": true }),
-    ))
+    Ok(Json(Decided {
+        approval_id: pending.approval_id,
+        decided: true,
+    }))
 }
 
 /// An approval as the inbox shows it.

@@ -11,15 +11,19 @@ use crate::state::AppState;
 use crate::store::{AuditEntry, rfc3339};
 
 /// `?before=SEQ&limit=N`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "AuditPage")]
 pub struct Page {
+    #[ts(optional)]
     before: Option<u64>,
+    #[ts(optional)]
     limit: Option<usize>,
 }
 
 /// One entry as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
+#[ts(rename = "AuditEntryView")]
 pub struct EntryView {
     seq: u64,
     at: String,

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::bodies::{AuthStatus, LoggedIn, LoggedOut, LoginsEnded, PasswordChanged};
 use super::extract::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use super::{ApiError, Body, OptionalBody};
 use crate::auth::client_ip::ClientAddr;
@@ -18,13 +19,14 @@ use crate::state::AppState;
 use crate::store::{AuditAction, Role, Rotation, User, rfc3339, tokens_match};
 
 /// `{"username","password"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     username: String,
     password: String,
     /// Only for the first account when it is not created from main's own machine.
     #[serde(default)]
+    #[ts(optional)]
     setup_code: Option<String>,
 }
 
@@ -253,9 +255,10 @@ fn set_cookie(
 }
 
 /// `{"refresh_token"}` for clients that do not keep cookies.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
+    #[ts(optional)]
     refresh_token: Option<String>,
 }
 
@@ -308,11 +311,11 @@ pub async fn refresh(
         cfg.refresh_ttl,
         generation,
     )?;
-    let mut response = Json(serde_json::json!({
-        "user": UserView::from(&who.user),
-        "access_token": access,
-        "expires_in": cfg.access_ttl.as_secs(),
-    }))
+    let mut response = Json(LoggedIn {
+        user: UserView::from(&who.user),
+        access_token: access.clone(),
+        expires_in: cfg.access_ttl.as_secs(),
+    })
     .into_response();
     set_cookie(
         &mut response,
@@ -343,7 +346,7 @@ pub async fn logout(
     state
         .store
         .audit(Actor::user(who.user.username.clone(), Some(peer)).audit(AuditAction::AuthLogout));
-    let mut response = Json(serde_json::json!({ "ok": true })).into_response();
+    let mut response = Json(LoggedOut { ok: true }).into_response();
     set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);
     set_cookie(&mut response, &state, REFRESH_COOKIE, "", "/api/v1/auth", 0);
     Ok(response)
@@ -363,7 +366,7 @@ pub async fn logout_all(
             .target(who.user.username.clone())
             .detail(format!("{ended} logins ended")),
     );
-    let mut response = Json(serde_json::json!({ "ended": ended })).into_response();
+    let mut response = Json(LoginsEnded { ended }).into_response();
     set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);
     set_cookie(&mut response, &state, REFRESH_COOKIE, "", "/api/v1/auth", 0);
     Ok(response)
@@ -384,7 +387,7 @@ pub async fn change_password(
     client: ClientAddr,
     who: AuthUser,
     Body(b): Body<PasswordChange>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PasswordChanged>, ApiError> {
     let user_key = format!("user:{}", who.user.username);
     if state.login_limiter.exhausted(&user_key) {
         return Err(ApiError::TooManyRequests(state.login_limiter.window_secs()));
@@ -412,7 +415,9 @@ pub async fn change_password(
             .target(who.user.username.clone())
             .detail(format!("{ended} other logins ended")),
     );
-    Ok(Json(serde_json::json!({ "ended_other_logins": ended })))
+    Ok(Json(PasswordChanged {
+        ended_other_logins: ended,
+    }))
 }
 
 /// `GET /api/v1/auth/me`.
@@ -421,7 +426,7 @@ pub async fn me(who: AuthUser) -> Json<UserView> {
 }
 
 /// `{"name","email"}`: who the user's commits are by.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     name: String,
@@ -458,8 +463,10 @@ pub async fn set_profile(
 }
 
 /// `GET /api/v1/auth/status`: whether anyone has registered yet (the UI shows creator sign-up if not).
-pub async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "has_users": state.store.has_users() }))
+pub async fn status(State(state): State<AppState>) -> Json<AuthStatus> {
+    Json(AuthStatus {
+        has_users: state.store.has_users(),
+    })
 }
 
 /// A request from main's own machine: a loopback peer that no proxy forwarded (behind a local

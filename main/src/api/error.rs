@@ -157,7 +157,12 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!("internal error: {e:#}");
         }
-        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        let body = super::bodies::ErrorBody {
+            error: super::bodies::ErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         let retry_after = match self {
             ApiError::TooManyRequests(secs) => Some(secs),

@@ -13,6 +13,7 @@ use vibebridge_tunnel::git::{
 };
 use vibebridge_tunnel::protocol::Open;
 
+use super::bodies::Committed;
 use super::{ApiError, Body};
 use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
@@ -24,69 +25,81 @@ use crate::store::AuditAction;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `?repo=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitRepoQuery")]
 pub struct RepoQuery {
     repo: String,
 }
 
 /// `?repo=&staged=&path=&rev=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitDiffQuery")]
 pub struct DiffQuery {
     repo: String,
     #[serde(default)]
     staged: bool,
     #[serde(default)]
+    #[ts(optional)]
     path: Option<String>,
     #[serde(default)]
+    #[ts(optional)]
     rev: Option<String>,
 }
 
 /// `?repo=&rev=&skip=&limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitLogQuery")]
 pub struct LogQuery {
     repo: String,
     #[serde(default)]
+    #[ts(optional)]
     rev: Option<String>,
     #[serde(default)]
     skip: u32,
     #[serde(default)]
+    #[ts(optional)]
     limit: Option<u32>,
 }
 
 /// `POST …/git/branches`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitNewBranch")]
 pub struct NewBranch {
     repo: String,
     name: String,
     #[serde(default)]
+    #[ts(optional)]
     start: Option<String>,
     #[serde(default)]
     checkout: bool,
 }
 
 /// `POST …/git/checkout`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitCheckout")]
 pub struct CheckoutBody {
     repo: String,
     branch: String,
 }
 
 /// `POST …/git/stage`, `unstage`, `discard`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitPaths")]
 pub struct PathsBody {
     repo: String,
     paths: Vec<String>,
 }
 
 /// `POST …/git/commit`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "GitCommit")]
 pub struct CommitBody {
     repo: String,
     message: String,
@@ -269,7 +282,7 @@ pub async fn commit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     Body(b): Body<CommitBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Committed>, ApiError> {
     let (Some(name), Some(email)) = (who.user.name.clone(), who.user.email.clone()) else {
         return Err(ApiError::ProfileRequired(
             "set your name and email first (PUT /api/v1/auth/me/profile, or the profile form in the git panel); commits are authored with them".into(),
@@ -295,7 +308,7 @@ pub async fn commit(
                 &id,
                 format!("{repo}: {commit}"),
             );
-            Ok(Json(serde_json::json!({ "id": commit })))
+            Ok(Json(Committed { id: commit }))
         }
         other => Err(unexpected(&other)),
     }

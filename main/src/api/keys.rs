@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::keys;
 
+use super::bodies::KeyRemoved;
 use super::{ApiError, Body};
 use crate::api::Path;
 use crate::auth::Approved;
@@ -18,7 +19,7 @@ use crate::state::AppState;
 use crate::store::{AuditAction, SshKey, rfc3339};
 
 /// A key as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct KeyView {
     id: String,
     fingerprint: String,
@@ -193,7 +194,7 @@ pub async fn remove(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Approved(who): Approved,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<KeyRemoved>, ApiError> {
     let key = state
         .store
         .remove_ssh_key(who.user.id, &id)?
@@ -204,5 +205,5 @@ pub async fn remove(
             .target(who.user.username.clone())
             .detail(key.fingerprint.clone()),
     );
-    Ok(Json(serde_json::json!({ "removed": key.id })))
+    Ok(Json(KeyRemoved { removed: key.id }))
 }

@@ -3,6 +3,7 @@
 mod approvals;
 mod audit;
 mod auth;
+pub mod bodies;
 mod body;
 mod error;
 pub mod extract;
@@ -132,10 +133,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /health`: liveness for load balancers and `curl`; no authentication, no secrets.
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "nodes_online": state.registry.online(),
-    }))
+async fn health(State(state): State<AppState>) -> Json<bodies::Health> {
+    Json(bodies::Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        nodes_online: state.registry.online(),
+    })
 }

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::protocol::ProviderInfo;
 
+use super::bodies::NodeRevoked;
 use super::{ApiError, Body, OptionalBody};
 use crate::api::Path;
 use crate::auth::{Approved, AuthUser};
@@ -133,10 +134,12 @@ pub async fn get(
 }
 
 /// `{"ttl": "1h"}` (optional).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
+    /// How long the token is valid, e.g. `"1h"` (default `auth.node_token_ttl`, at most 30 days).
     #[serde(default, with = "humantime_serde")]
+    #[ts(type = "string | null", optional)]
     ttl: Option<Duration>,
 }
 
@@ -178,17 +181,19 @@ pub async fn revoke(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Approved(who): Approved,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<NodeRevoked>, ApiError> {
     let node = nodes::managed(&state, &who, &id, "revoke it")?;
     let was_online = nodes::revoke(&state, &Actor::of(&who, Some(peer)), &node)?;
-    Ok(Json(
-        serde_json::json!({ "revoked": id, "was_online": was_online }),
-    ))
+    Ok(Json(NodeRevoked {
+        revoked: id,
+        was_online,
+    }))
 }
 
 /// `{"username": "…"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "NodeMember")]
 pub struct MemberBody {
     username: String,
 }

@@ -14,6 +14,7 @@ use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 use vibebridge_tunnel::reply::ErrorCode;
 
+use super::bodies::{EventsPage, StreamError};
 use super::{ApiError, live};
 use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
@@ -27,11 +28,12 @@ const MAX_PAGE: usize = 1000;
 const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// `?after=SEQ&limit=N`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     #[serde(default)]
     after: u64,
+    #[ts(optional)]
     limit: Option<usize>,
 }
 
@@ -41,19 +43,19 @@ pub async fn events(
     Approved(who): Approved,
     Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EventsPage>, ApiError> {
     let s = sessions::visible(&state, &who, &id)?;
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_PAGE);
     let events = state
         .store
         .session_events_page(&s.id, q.after, limit, MAX_PAGE_BYTES)?;
     let next = events.last().map(|e| e.seq).unwrap_or(q.after);
-    Ok(Json(serde_json::json!({
-        "events": events,
-        "next_after": next,
-        "last_seq": s.last_seq,
-        "more": next < s.last_seq,
-    })))
+    Ok(Json(EventsPage {
+        events,
+        next_after: next,
+        last_seq: s.last_seq,
+        more: next < s.last_seq,
+    }))
 }
 
 /// `GET /api/v1/sessions/{id}/stream?after=SEQ` (or `Last-Event-ID`): stored events after the seq, then
@@ -95,15 +97,17 @@ pub async fn stream(
             let Ok(PumpEnd::Slow) = pump?.await else {
                 return None;
             };
-            let data = serde_json::json!({
-                "type": "error",
-                "code": ErrorCode::SlowConsumer,
-                "message": format!(
+            let data = StreamError {
+                kind: "error",
+                code: ErrorCode::SlowConsumer,
+                message: format!(
                     "nothing was read for {}s; reconnect with Last-Event-ID to resume",
                     timeout.as_secs()
                 ),
-            });
-            let event = Event::default().event("error").data(data.to_string());
+            };
+            let event = Event::default()
+                .event("error")
+                .data(serde_json::to_string(&data).unwrap_or_default());
             Some((Ok(event), (rx, None, guard)))
         },
     );

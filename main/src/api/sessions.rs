@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vibebridge_tunnel::session::{Provider, SessionStatus};
 
+use super::bodies::{MessageAccepted, StopRequested};
 use super::{ApiError, Body};
 use crate::api::{Path, Query};
 use crate::auth::Approved;
@@ -95,11 +96,15 @@ pub async fn create(
 }
 
 /// Filters of `GET /api/v1/sessions`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "SessionListQuery")]
 pub struct ListQuery {
+    #[ts(optional)]
     node: Option<String>,
+    #[ts(optional)]
     provider: Option<Provider>,
+    #[ts(optional)]
     status: Option<SessionStatus>,
 }
 
@@ -133,8 +138,9 @@ pub async fn get(
 }
 
 /// Body of `POST …/messages`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "NewMessage")]
 pub struct MessageBody {
     text: String,
 }
@@ -146,12 +152,15 @@ pub async fn message(
     Approved(who): Approved,
     Path(id): Path<String>,
     Body(body): Body<MessageBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
     let s = sessions::usable(&state, &who, &id)?;
     let queued = sessions::message(&state, &s, body.text).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "accepted": true, "queued": queued })),
+        Json(MessageAccepted {
+            accepted: true,
+            queued,
+        }),
     ))
 }
 
@@ -161,11 +170,14 @@ pub async fn stop(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Approved(who): Approved,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<StopRequested>), ApiError> {
     let s = sessions::usable(&state, &who, &id)?;
     sessions::stop(&state, &Actor::of(&who, Some(peer)), &s).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "stopping": true, "requested_at": rfc3339(now_ms()) })),
+        Json(StopRequested {
+            stopping: true,
+            requested_at: rfc3339(now_ms()),
+        }),
     ))
 }

@@ -39,7 +39,7 @@ const MAX_CLIENT_FRAME: usize = 1024 * 1024;
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The query of the upgrade request.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalQuery {
     terminal_id: String,

@@ -35,9 +35,11 @@ pub async fn approve(
 }
 
 /// `{"role": "admin"|"user"|"pending"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "RoleChange")]
 pub struct RoleBody {
+    #[ts(type = "Role")]
     role: String,
 }
 

@@ -74,15 +74,17 @@ pub fn usable(state: &AppState, who: &AuthUser, id: &str) -> Result<SessionRecor
 }
 
 /// Body of `POST /api/v1/sessions`: what to start, where.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     node_id: String,
     path: String,
     provider: Provider,
     #[serde(default)]
+    #[ts(optional)]
     model: Option<String>,
     #[serde(default)]
+    #[ts(optional)]
     permission_mode: Option<String>,
     prompt: String,
 }

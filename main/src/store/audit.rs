@@ -93,7 +93,7 @@ impl std::fmt::Display for AuditAction {
 }
 
 /// What to record; [`Store::audit`] adds the sequence number and time.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
 pub struct AuditEvent {
     /// `user:<name>`, `node:<id>` or `system`.
     pub actor: String,

@@ -1,24 +1,77 @@
 // HTTP client for main's API: JSON in and out, the access cookie refreshed once on a 401, errors carried as
 // ApiError with the server's stable code and message.
 import type {
-  PasswordChange,
-  ErrorCode,
+  ApprovalDecision,
   ApprovalView,
+  AuthStatus,
   BranchList,
+  Committed,
+  Credentials,
+  Decided,
+  Decision,
+  Deleted,
   DirListing,
   Entry,
+  ErrorCode,
+  EventsPage,
+  EventsQuery,
+  FsCreate,
+  FsDelete,
+  FsRename,
+  GitCheckout,
+  GitCommit,
   GitDiff,
   GitLog,
+  GitNewBranch,
+  GitPaths,
   GitStatus,
+  LoggedIn,
+  LoggedOut,
+  LoginsEnded,
+  MessageAccepted,
+  NewMessage,
+  NewSession,
+  NodeRevoked,
   NodeView,
+  PasswordChange,
+  PasswordChanged,
+  Profile,
+  Provider,
   Role,
-  SessionEvent,
+  RoleChange,
+  SessionListQuery,
+  SessionStatus,
   SessionView,
+  StopRequested,
+  TokenRequest,
   TokenView,
   UserView,
 } from "./types.gen";
 
 export type { Role };
+
+/** The providers main knows, as `Provider` values. */
+export const PROVIDERS: Provider[] = ["claude", "codex"];
+
+/** `s` as a provider, if it names one. */
+export const asProvider = (s: string | null | undefined): Provider | undefined =>
+  PROVIDERS.find((p) => p === s);
+
+/** Every session status, in the order a filter lists them. */
+export const STATUSES: SessionStatus[] = [
+  "starting",
+  "running",
+  "waiting_for_approval",
+  "idle",
+  "completed",
+  "failed",
+  "stopped",
+  "interrupted",
+  "unknown",
+];
+
+/** `s` as a session status, if it names one. */
+export const asStatus = (s: string | null | undefined): SessionStatus | undefined => STATUSES.find((x) => x === s);
 
 // The user as `GET /auth/me` answers.
 export type Me = UserView;
@@ -122,10 +175,11 @@ export const Fs = {
     const resp = await send("PUT", `${nodePath(node)}/fs/upload?${q({ path, overwrite: overwrite || null })}`, { body: file });
     return (await resp.json()) as Entry;
   },
-  create: (node: string, path: string, dir: boolean) => post<Entry>(`${nodePath(node)}/fs/create`, { path, dir }),
-  rename: (node: string, from: string, to: string) => post<Entry>(`${nodePath(node)}/fs/rename`, { from, to }),
+  create: (node: string, path: string, dir: boolean) => post<Entry>(`${nodePath(node)}/fs/create`, { path, dir } satisfies FsCreate),
+  rename: (node: string, from: string, to: string) =>
+    post<Entry>(`${nodePath(node)}/fs/rename`, { from, to, overwrite: false } satisfies FsRename),
   delete: (node: string, path: string, recursive: boolean) =>
-    post<{ deleted: boolean }>(`${nodePath(node)}/fs/delete`, { path, recursive }),
+    post<Deleted>(`${nodePath(node)}/fs/delete`, { path, recursive } satisfies FsDelete),
 };
 
 /** Git on a node: `repo` is any directory in the work tree, paths are relative to the work tree. */
@@ -138,53 +192,48 @@ export const Git = {
   log: (node: string, repo: string, skip: number, limit = 30) => get<GitLog>(`${nodePath(node)}/git/log?${q({ repo, skip, limit })}`),
   branches: (node: string, repo: string) => get<BranchList>(`${nodePath(node)}/git/branches?${q({ repo })}`),
   createBranch: (node: string, repo: string, name: string, checkout: boolean) =>
-    post<GitStatus>(`${nodePath(node)}/git/branches`, { repo, name, checkout }),
-  checkout: (node: string, repo: string, branch: string) => post<GitStatus>(`${nodePath(node)}/git/checkout`, { repo, branch }),
-  stage: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/stage`, { repo, paths }),
-  unstage: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/unstage`, { repo, paths }),
-  discard: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/discard`, { repo, paths }),
-  commit: (node: string, repo: string, message: string) => post<{ id: string }>(`${nodePath(node)}/git/commit`, { repo, message }),
+    post<GitStatus>(`${nodePath(node)}/git/branches`, { repo, name, checkout } satisfies GitNewBranch),
+  checkout: (node: string, repo: string, branch: string) =>
+    post<GitStatus>(`${nodePath(node)}/git/checkout`, { repo, branch } satisfies GitCheckout),
+  stage: (node: string, repo: string, paths: string[]) => post<GitStatus>(`${nodePath(node)}/git/stage`, { repo, paths } satisfies GitPaths),
+  unstage: (node: string, repo: string, paths: string[]) =>
+    post<GitStatus>(`${nodePath(node)}/git/unstage`, { repo, paths } satisfies GitPaths),
+  discard: (node: string, repo: string, paths: string[]) =>
+    post<GitStatus>(`${nodePath(node)}/git/discard`, { repo, paths } satisfies GitPaths),
+  commit: (node: string, repo: string, message: string) =>
+    post<Committed>(`${nodePath(node)}/git/commit`, { repo, message } satisfies GitCommit),
 };
 
 export const Api = {
-  status: () => get<{ has_users: boolean }>("/auth/status"),
+  status: () => get<AuthStatus>("/auth/status"),
   me: () => get<Me>("/auth/me"),
-  setProfile: (name: string, email: string) => put<Me>("/auth/me/profile", { name, email }),
+  setProfile: (name: string, email: string) => put<Me>("/auth/me/profile", { name, email } satisfies Profile),
   node: (id: string) => get<NodeView>(`/nodes/${encodeURIComponent(id)}`),
-  login: (username: string, password: string) => post<{ user: Me }>("/auth/login", { username, password }),
+  login: (username: string, password: string) => post<LoggedIn>("/auth/login", { username, password } satisfies Credentials),
   register: (username: string, password: string, setup_code?: string) =>
-    post<{ user: Me }>("/auth/register", setup_code ? { username, password, setup_code } : { username, password }),
-  logout: () => post<unknown>("/auth/logout"),
-  logoutAll: () => post<{ ended: number }>("/auth/logout-all"),
-  changePassword: (body: PasswordChange) => post<{ ended_other_logins: number }>("/auth/password", body),
+    post<LoggedIn>("/auth/register", (setup_code ? { username, password, setup_code } : { username, password }) satisfies Credentials),
+  logout: () => post<LoggedOut>("/auth/logout"),
+  logoutAll: () => post<LoginsEnded>("/auth/logout-all"),
+  changePassword: (body: PasswordChange) => post<PasswordChanged>("/auth/password", body),
   users: () => get<Me[]>("/users"),
   approve: (user: string) => post<Me>(`/users/${encodeURIComponent(user)}/approve`),
-  setRole: (user: string, role: Role) => post<Me>(`/users/${encodeURIComponent(user)}/role`, { role }),
+  setRole: (user: string, role: Role) => post<Me>(`/users/${encodeURIComponent(user)}/role`, { role } satisfies RoleChange),
   nodes: () => get<NodeView[]>("/nodes"),
-  createToken: (ttl: string) => post<TokenView>("/nodes/tokens", { ttl }),
-  revokeNode: (id: string) => del<unknown>(`/nodes/${encodeURIComponent(id)}`),
+  createToken: (ttl: string) => post<TokenView>("/nodes/tokens", { ttl } satisfies TokenRequest),
+  revokeNode: (id: string) => del<NodeRevoked>(`/nodes/${encodeURIComponent(id)}`),
   listDir: (node: string, path: string | null) =>
     get<DirListing>(`/nodes/${encodeURIComponent(node)}/fs/list?dirs_only=true${path ? `&path=${encodeURIComponent(path)}` : ""}`),
-  sessions: (filters: { node?: string; provider?: string; status?: string }) => {
-    const q = new URLSearchParams(Object.entries(filters).filter(([, v]) => v) as [string, string][]);
-    return get<SessionView[]>(`/sessions${q.size ? `?${q}` : ""}`);
+  sessions: (filters: SessionListQuery) => {
+    const query = q(filters);
+    return get<SessionView[]>(`/sessions${query ? `?${query}` : ""}`);
   },
   session: (id: string) => get<SessionView>(`/sessions/${id}`),
   events: (id: string, after: number) =>
-    get<{ events: SessionEvent[]; next_after: number; last_seq: number; more: boolean }>(
-      `/sessions/${id}/events?after=${after}&limit=1000`,
-    ),
-  createSession: (body: {
-    node_id: string;
-    path: string;
-    provider: string;
-    model?: string;
-    permission_mode?: string;
-    prompt: string;
-  }) => post<SessionView>("/sessions", body),
-  message: (id: string, text: string) => post<{ queued: boolean }>(`/sessions/${id}/messages`, { text }),
-  stop: (id: string) => post<unknown>(`/sessions/${id}/stop`),
-  decide: (id: string, approval: string, decision: "allow" | "deny", message?: string) =>
-    post<unknown>(`/sessions/${id}/approvals/${encodeURIComponent(approval)}`, { decision, message }),
+    get<EventsPage>(`/sessions/${id}/events?${q({ after, limit: 1000 } satisfies EventsQuery)}`),
+  createSession: (body: NewSession) => post<SessionView>("/sessions", body),
+  message: (id: string, text: string) => post<MessageAccepted>(`/sessions/${id}/messages`, { text } satisfies NewMessage),
+  stop: (id: string) => post<StopRequested>(`/sessions/${id}/stop`),
+  decide: (id: string, approval: string, decision: Decision, message?: string) =>
+    post<Decided>(`/sessions/${id}/approvals/${encodeURIComponent(approval)}`, { decision, message } satisfies ApprovalDecision),
   approvals: () => get<ApprovalView[]>("/approvals"),
 };

@@ -3,9 +3,9 @@
 // reload, and a change that arrives during a load causes one more load after it). While the socket is down it
 // falls back to polling, and it reloads once when the socket comes back, since nothing was pushed meanwhile.
 import { useEffect, useRef, useState } from "react";
-import { Api } from "./client";
+import { Api, asProvider, asStatus } from "./client";
 import { live, type LiveState, type TopicFrame } from "./live";
-import type { ApprovalView, NodeView, SessionView, Topic } from "./types.gen";
+import type { ApprovalView, NodeView, SessionListQuery, SessionView, Topic } from "./types.gen";
 import { errText } from "../util";
 
 /** How often a list is fetched while the live channel is down (and only then). */
@@ -136,9 +136,14 @@ export function useApprovals(): Live<ApprovalView[]> {
   return useLive("approvals", () => Api.approvals());
 }
 
-/** The user's sessions (admins: all) matching `filters`. */
+/** The user's sessions (admins: all) matching `filters` (empty or unknown values filter nothing). */
 export function useSessions(filters: { node?: string; provider?: string; status?: string }): Live<SessionView[]> {
-  return useLive("sessions", () => Api.sessions(filters), [filters.node, filters.provider, filters.status]);
+  const query: SessionListQuery = {
+    node: filters.node || undefined,
+    provider: asProvider(filters.provider),
+    status: asStatus(filters.status),
+  };
+  return useLive("sessions", () => Api.sessions(query), [filters.node, filters.provider, filters.status]);
 }
 
 /** Every user (admins). */

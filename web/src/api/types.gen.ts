@@ -794,6 +794,270 @@ export type BranchList = {
  */
 branches: Array<BranchInfo>, };
 
+export type ErrorDetail = { 
+/**
+ * Stable machine-readable reason (main's, or the node's passed through).
+ */
+code: ErrorCode, 
+/**
+ * What is wrong and what to do.
+ */
+message: string, };
+
+export type ErrorBody = { 
+/**
+ * What went wrong.
+ */
+error: ErrorDetail, };
+
+export type Health = { 
+/**
+ * Always `ok` when main answers.
+ */
+status: string, 
+/**
+ * Main's version.
+ */
+version: string, 
+/**
+ * Nodes with a live link now.
+ */
+nodes_online: number, };
+
+export type AuthStatus = { 
+/**
+ * Whether any account exists (if not, the UI offers the creator's sign-up).
+ */
+has_users: boolean, };
+
+export type Credentials = { username: string, password: string, 
+/**
+ * Only for the first account when it is not created from main's own machine.
+ */
+setup_code?: string, };
+
+export type RefreshBody = { refresh_token?: string, };
+
+export type Profile = { name: string, email: string, };
+
+export type LoggedIn = { 
+/**
+ * Who is logged in.
+ */
+user: UserView, 
+/**
+ * Bearer token for API clients that do not keep cookies.
+ */
+access_token: string, 
+/**
+ * Seconds until `access_token` expires.
+ */
+expires_in: number, };
+
+export type LoggedOut = { 
+/**
+ * Always true.
+ */
+ok: boolean, };
+
+export type LoginsEnded = { 
+/**
+ * Logins (this one included) that ended.
+ */
+ended: number, };
+
+export type PasswordChanged = { 
+/**
+ * Other logins of the user that ended with the change.
+ */
+ended_other_logins: number, };
+
+export type KeyView = { id: string, fingerprint: string, public_key: string, comment: string, added_at: string, };
+
+export type KeyRemoved = { 
+/**
+ * The key's id.
+ */
+removed: string, };
+
+export type AuditEvent = { 
+/**
+ * `user:<name>`, `node:<id>` or `system`.
+ */
+actor: string, 
+/**
+ * Dotted action name, e.g. `auth.login_failed`, `node.enrolled`.
+ */
+action: string, 
+/**
+ * What it was done to.
+ */
+target: string | null, 
+/**
+ * Remote address.
+ */
+source: string | null, 
+/**
+ * Extra context (never secrets).
+ */
+detail: string | null, };
+
+export type AuditEntryView = { seq: number, at: string, 
+/**
+ * `user:<name>`, `node:<id>` or `system`.
+ */
+actor: string, 
+/**
+ * Dotted action name, e.g. `auth.login_failed`, `node.enrolled`.
+ */
+action: string, 
+/**
+ * What it was done to.
+ */
+target: string | null, 
+/**
+ * Remote address.
+ */
+source: string | null, 
+/**
+ * Extra context (never secrets).
+ */
+detail: string | null, };
+
+export type RoleChange = { role: Role, };
+
+export type TokenRequest = { 
+/**
+ * How long the token is valid, e.g. `"1h"` (default `auth.node_token_ttl`, at most 30 days).
+ */
+ttl?: string | null, };
+
+export type NodeMember = { username: string, };
+
+export type NodeRevoked = { 
+/**
+ * The node's id.
+ */
+revoked: string, 
+/**
+ * Whether it had a live link, now cut.
+ */
+was_online: boolean, };
+
+export type NewSession = { node_id: string, path: string, provider: Provider, model?: string, permission_mode?: string, prompt: string, };
+
+export type SessionListQuery = { node?: string, provider?: Provider, status?: SessionStatus, };
+
+export type NewMessage = { text: string, };
+
+export type MessageAccepted = { 
+/**
+ * Always true: the node took it.
+ */
+accepted: boolean, 
+/**
+ * It waits behind the running turn.
+ */
+queued: boolean, };
+
+export type StopRequested = { 
+/**
+ * Always true: the node is stopping the session.
+ */
+stopping: boolean, 
+/**
+ * When main asked (RFC 3339).
+ */
+requested_at: string, };
+
+export type EventsQuery = { after: number, limit?: number, };
+
+export type EventsPage = { 
+/**
+ * Events after the page's `after`, oldest first.
+ */
+events: Array<SessionEvent>, 
+/**
+ * The `after` of the next page.
+ */
+next_after: number, 
+/**
+ * The session's last seq now.
+ */
+last_seq: number, 
+/**
+ * Whether more events follow this page.
+ */
+more: boolean, };
+
+export type StreamError = { 
+/**
+ * Always `error`.
+ */
+type: string, 
+/**
+ * Why the stream ended (`slow_consumer`).
+ */
+code: ErrorCode, 
+/**
+ * What to do.
+ */
+message: string, };
+
+export type ApprovalDecision = { decision: Decision, message?: string, };
+
+export type Decided = { 
+/**
+ * The approval.
+ */
+approval_id: string, 
+/**
+ * Always true: the node has the decision.
+ */
+decided: boolean, };
+
+export type AuditPage = { before?: number, limit?: number, };
+
+export type FsListQuery = { path?: string, dirs_only: boolean, };
+
+export type FsPathQuery = { path: string, };
+
+export type FsCreate = { path: string, dir: boolean, };
+
+export type FsRename = { from: string, to: string, overwrite: boolean, };
+
+export type FsDelete = { path: string, recursive: boolean, };
+
+export type FsUploadQuery = { path: string, overwrite: boolean, };
+
+export type Deleted = { 
+/**
+ * The path that was deleted.
+ */
+deleted: string, };
+
+export type GitRepoQuery = { repo: string, };
+
+export type GitDiffQuery = { repo: string, staged: boolean, path?: string, rev?: string, };
+
+export type GitLogQuery = { repo: string, rev?: string, skip: number, limit?: number, };
+
+export type GitNewBranch = { repo: string, name: string, start?: string, checkout: boolean, };
+
+export type GitCheckout = { repo: string, branch: string, };
+
+export type GitPaths = { repo: string, paths: Array<string>, };
+
+export type GitCommit = { repo: string, message: string, };
+
+export type Committed = { 
+/**
+ * The new commit's id.
+ */
+id: string, };
+
+export type TerminalQuery = { terminal_id: string, cols: number, rows: number, };
+
 export type TerminalClientFrame = { "type": "resize", 
 /**
  * Columns.

@@ -1,7 +1,7 @@
 // Start a session: node → directory (browsed on the node, inside its roots) → provider, model, permission mode →
 // first prompt.
 import { useEffect, useState, type FormEvent } from "react";
-import { Api } from "../api/client";
+import { Api, asProvider } from "../api/client";
 import type { DirListing } from "../api/types.gen";
 import { navigate } from "../router";
 import { useNodes } from "../api/data";
@@ -68,10 +68,12 @@ export function NewSessionPage() {
     setBusy(true);
     setError(null);
     try {
+      const chosen = asProvider(provider);
+      if (!chosen) throw new Error(`${provider} is not a provider this main knows`);
       const s = await Api.createSession({
         node_id: nodeId,
         path,
-        provider,
+        provider: chosen,
         model: model.trim() || undefined,
         permission_mode: mode || undefined,
         prompt,

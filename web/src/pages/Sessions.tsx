@@ -1,11 +1,10 @@
 // Sessions across nodes, newest first, filtered by node, provider and status (kept in the URL query).
 import { useState } from "react";
-import type { SessionStatus } from "../api/types.gen";
+import { STATUSES } from "../api/client";
 import { Link } from "../router";
 import { useNodes, useSessions } from "../api/data";
 import { ErrorBanner, StatusPill, ago } from "../util";
 
-const STATUSES: SessionStatus[] = ["starting", "running", "waiting_for_approval", "idle", "completed", "failed", "stopped", "interrupted", "unknown"];
 
 export function SessionsPage() {
   const params = new URLSearchParams(location.search);

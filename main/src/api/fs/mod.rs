@@ -2,7 +2,7 @@
 //! node applies its `filesystem.*` guardrails and answers. Listings and metadata are JSON; content is
 //! streamed both ways (see [`transfer`]).
 
-mod transfer;
+pub(crate) mod transfer;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use vibebridge_tunnel::protocol::Open;
 
 pub use transfer::{download, read, upload, write};
 
+use super::bodies::Deleted;
 use super::{ApiError, Body};
 use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
@@ -30,25 +31,29 @@ use crate::store::AuditAction;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `?path=&dirs_only=` of a listing.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "FsListQuery")]
 pub struct ListQuery {
     #[serde(default)]
+    #[ts(optional)]
     path: Option<String>,
     #[serde(default)]
     dirs_only: bool,
 }
 
 /// `?path=` of a single entry.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "FsPathQuery")]
 pub struct PathQuery {
     path: String,
 }
 
 /// `POST …/fs/create`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "FsCreate")]
 pub struct CreateBody {
     path: String,
     #[serde(default)]
@@ -56,8 +61,9 @@ pub struct CreateBody {
 }
 
 /// `POST …/fs/rename`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "FsRename")]
 pub struct RenameBody {
     from: String,
     to: String,
@@ -66,8 +72,9 @@ pub struct RenameBody {
 }
 
 /// `POST …/fs/delete`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "FsDelete")]
 pub struct DeleteBody {
     path: String,
     #[serde(default)]
@@ -164,7 +171,7 @@ pub async fn delete(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     Body(b): Body<DeleteBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     check_path(&b.path)?;
     let req = FsRequest::Delete {
         path: b.path.clone(),
@@ -179,7 +186,7 @@ pub async fn delete(
                 &id,
                 b.path.clone(),
             );
-            Ok(Json(serde_json::json!({ "deleted": b.path })))
+            Ok(Json(Deleted { deleted: b.path }))
         }
         other => Err(unexpected(&other)),
     }

@@ -29,8 +29,9 @@ use crate::store::AuditAction;
 const CHUNK: usize = 64 * 1024;
 
 /// `PUT …/fs/upload?path=&overwrite=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "FsUploadQuery")]
 pub struct UploadQuery {
     path: String,
     #[serde(default)]
