@@ -28,19 +28,9 @@ pub fn key_path(state_dir: &Path) -> PathBuf {
     state_dir.join("node_ed25519_key")
 }
 
-/// The machine's host name.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// A valid node id derived from the host name.
 pub fn default_node_id() -> String {
-    let cleaned: String = hostname()
+    let cleaned: String = vibebridge_tunnel::runtime::hostname()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
@@ -94,7 +84,7 @@ impl Identity {
             },
         };
         Ok(Identity {
-            name: config.node.name.clone().unwrap_or_else(hostname),
+            name: config.node.name.clone().unwrap_or_else(vibebridge_tunnel::runtime::hostname),
             node_id,
             key: Arc::new(key),
             host_key,

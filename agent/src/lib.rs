@@ -132,31 +132,5 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
-/// Logging to stderr; `RUST_LOG` overrides the default `info,russh=warn`.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-}
-
-/// Cancels `token` on SIGINT or SIGTERM.
-pub async fn shutdown_on_signal(token: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            token.cancel();
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
-    token.cancel();
-}
-
 #[cfg(test)]
 mod proptests;

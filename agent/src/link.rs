@@ -157,7 +157,7 @@ async fn hello(config: &NodeConfig, identity: &Identity) -> Hello {
         protocol_version: protocol::PROTOCOL_VERSION,
         node_id: identity.node_id.clone(),
         name: identity.name.clone(),
-        hostname: crate::identity::hostname(),
+        hostname: vibebridge_tunnel::runtime::hostname(),
         os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
         labels: config.node.labels.clone(),
         capabilities,

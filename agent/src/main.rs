@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             roots,
             data,
         } => {
-            vibebridge_agent::init_tracing();
+            vibebridge_tunnel::runtime::init_tracing();
             let mut cfg = load(config.as_ref())?;
             if let Some(a) = main_addr {
                 cfg.node.main_addr = a;
@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
             }
             cfg.validate().context("invalid configuration")?;
             let shutdown = CancellationToken::new();
-            tokio::spawn(vibebridge_agent::shutdown_on_signal(shutdown.clone()));
+            tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
             vibebridge_agent::run(cfg, shutdown).await
         }
     }

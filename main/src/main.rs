@@ -58,11 +58,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { config } => {
-            vibebridge_agent::init_tracing();
+            vibebridge_tunnel::runtime::init_tracing();
             let config = MainConfig::load(&config)?;
             let listeners = Listeners::bind(&config).await?;
             let shutdown = CancellationToken::new();
-            tokio::spawn(vibebridge_agent::shutdown_on_signal(shutdown.clone()));
+            tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
             vibebridge_main::serve(config, listeners, shutdown).await
         }
         Command::Up {
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             http,
             ssh,
         } => {
-            vibebridge_agent::init_tracing();
+            vibebridge_tunnel::runtime::init_tracing();
             up(data, roots, http, ssh).await
         }
     }
@@ -95,7 +95,7 @@ async fn up(
     let http_addr = listeners.http.local_addr()?;
     let main = Main::open(config)?;
     let public_host = if ssh_addr.ip().is_unspecified() {
-        vibebridge_agent::identity::hostname()
+        vibebridge_tunnel::runtime::hostname()
     } else {
         ssh_addr.ip().to_string()
     };
@@ -144,7 +144,7 @@ async fn up(
     println!();
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(vibebridge_agent::shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
     let agent = vibebridge_agent::Agent::start(node, None, shutdown.clone())?;
     let served = main.serve(listeners, shutdown.clone()).await;
     shutdown.cancel();

@@ -50,6 +50,7 @@ pub mod keys;
 pub mod mux;
 pub mod protocol;
 pub mod reply;
+pub mod runtime;
 pub mod session;
 pub mod ssh;
 pub mod terminal;
