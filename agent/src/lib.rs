@@ -1,5 +1,9 @@
-//! VibeBridge agent: the node side. Dials out to main over SSH, keeps the tunnel alive, and serves the
-//! streams main opens (agent sessions, web terminals, directory listings, echo diagnostics).
+//! VibeBridge agent: the node side. Dials out to main over SSH ([`link`]), keeps the tunnel alive, and
+//! serves the streams main opens ([`streams`], after the node's [`policy`] admits them): agent sessions
+//! driving the `claude` and `codex` CLIs with their events in an append-only store on disk
+//! ([`sessions`]), web terminals on PTYs ([`terminals`]), file operations inside the roots ([`fs`]),
+//! git operations on work trees inside the roots ([`git`]), and echo diagnostics. A local health
+//! endpoint says how the link is ([`health`]).
 //!
 //! Entry point: [`run`], or [`Agent::start`] when the caller wants to watch the link status.
 #![forbid(unsafe_code)]

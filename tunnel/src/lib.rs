@@ -26,11 +26,21 @@
 //!   asks for a shorter one); main answers `HeartbeatAck`. Either side declares the link dead when nothing
 //!   arrives for `dead_after`.
 //! * Main opens every other stream (one per agent session, shell, file or git operation).
-//! * Agent sessions use three kinds, described in [`session`]: `session_start` and `session_command`
-//!   (one request, one [`session::SessionReply`]) and `session_attach` (the session's events from a
-//!   sequence number on, then live, as [`session::AttachFrame`]s).
-//! * `fs_list` lists the sub-directories of a directory inside the node's roots ([`fs`]).
+//! * Agent sessions use four kinds, described in [`session`]: `session_start` and `session_command`
+//!   (one request, one [`session::SessionReply`]), `session_attach` (the session's events from a
+//!   sequence number on, then live, as [`session::AttachFrame`]s) and `sessions_live` (which sessions run
+//!   a CLI, and every session's last stored seq, so main stops strays and fetches what it lost).
+//! * `fs` is one file operation inside the node's roots: list, stat, read (ranges), write (with an
+//!   etag precondition), upload, create, rename, delete ([`fs`]); reads and writes stream their bytes after
+//!   the answer frame.
+//! * `git` is one git operation on a work tree inside the roots: status, diff, log, branches, create a
+//!   branch, checkout, stage, unstage, discard, commit ([`git`]).
 //! * `terminal` attaches to a web terminal's PTY and then carries binary frames ([`terminal`]).
+//! * `echo` sends back what it receives (link diagnostics and benchmarks).
+//!
+//! Every request kind is answered with one [`reply::Reply`]: its answer, or a refusal with an
+//! [`reply::ErrorCode`] and a message that says what to do. The node's policy (`node.capabilities`,
+//! `filesystem.read_only`) refuses whole kinds before they run, with the same frame.
 //!
 //! # Liveness
 //!

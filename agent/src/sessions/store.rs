@@ -1,7 +1,7 @@
 //! The node's session store: one append-only log file per session, `<database.path>/store/<session id>.log`.
 //!
 //! A log is a run of records, each `[payload length: u32 LE][CRC-32 of the payload: u32 LE][payload]`, the
-//! payload a JSON [`Record`]: the session's record (`meta`, written when the session is created and when a
+//! payload a JSON `Record`: the session's record (`meta`, written when the session is created and when a
 //! field that does not follow from its events changes), its events (`event`), and `remove` (events dropped
 //! when the node renumbers after falling behind main). Replaying a log in order gives the session's record
 //! and its events; status, provider id and last seq follow from the events ([`SessionMeta::observe`]), so an
@@ -23,7 +23,7 @@
 //! the cut bytes are first saved beside the log as `<id>.log.cut-<offset>` for a person to look at.
 //!
 //! Stores written by earlier agents (sled, `<database.path>/sessions.db`) are copied into this layout when
-//! the agent first opens them ([`migrate_sled`]); the old database is then renamed `sessions.db.migrated`.
+//! the agent first opens them (`migrate_sled`); the old database is then renamed `sessions.db.migrated`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;

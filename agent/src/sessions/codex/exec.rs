@@ -84,7 +84,7 @@ struct ExecLaunch {
 
 impl Exec {
     /// A fallback driver for the session in `launch`, or why exec may not stand in for it
-    /// ([`check_policy`]).
+    /// (`check_policy`).
     pub fn new(launch: &Launch) -> Result<Exec, String> {
         check_policy(launch.permission_mode.as_deref())?;
         Ok(Exec {
