@@ -84,7 +84,11 @@ impl Identity {
             },
         };
         Ok(Identity {
-            name: config.node.name.clone().unwrap_or_else(vibebridge_tunnel::runtime::hostname),
+            name: config
+                .node
+                .name
+                .clone()
+                .unwrap_or_else(vibebridge_tunnel::runtime::hostname),
             node_id,
             key: Arc::new(key),
             host_key,

@@ -128,7 +128,9 @@ async fn main() -> anyhow::Result<()> {
             }
             cfg.validate().context("invalid configuration")?;
             let shutdown = CancellationToken::new();
-            tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
+            tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(
+                shutdown.clone(),
+            ));
             vibebridge_agent::run(cfg, shutdown).await
         }
     }

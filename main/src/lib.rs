@@ -10,10 +10,10 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod http;
+pub mod hub;
 pub mod ops;
 pub mod quota;
 pub mod registry;
-pub mod sessions;
 pub mod sshd;
 pub mod state;
 pub mod store;
@@ -91,7 +91,7 @@ impl Main {
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),
             )),
-            sessions: sessions::SessionHub::new(
+            hub: hub::SessionHub::new(
                 store.clone(),
                 registry.clone(),
                 config.tunnel.max_frame_bytes,
@@ -181,8 +181,8 @@ impl Main {
             http::serve(listeners.http, app, &server_cfg, http_shutdown).await;
             Ok::<(), std::io::Error>(())
         });
-        tokio::spawn(state.sessions.clone().run());
-        let hub = state.sessions.clone();
+        tokio::spawn(state.hub.clone().run());
+        let hub = state.hub.clone();
         let hub_shutdown = shutdown.clone();
         tokio::spawn(async move {
             hub_shutdown.cancelled().await;

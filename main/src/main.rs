@@ -62,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
             let config = MainConfig::load(&config)?;
             let listeners = Listeners::bind(&config).await?;
             let shutdown = CancellationToken::new();
-            tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
+            tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(
+                shutdown.clone(),
+            ));
             vibebridge_main::serve(config, listeners, shutdown).await
         }
         Command::Up {
@@ -144,7 +146,9 @@ async fn up(
     println!();
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(
+        shutdown.clone(),
+    ));
     let agent = vibebridge_agent::Agent::start(node, None, shutdown.clone())?;
     let served = main.serve(listeners, shutdown.clone()).await;
     shutdown.cancel();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::MainConfig;
 use crate::registry::NodeRegistry;
 use crate::store::Store;
-use crate::{auth, quota, sessions};
+use crate::{auth, hub, quota};
 
 /// Shared state behind every handler. Cheap to clone.
 #[derive(Clone)]
@@ -29,8 +29,8 @@ pub struct AppState {
     pub host_key_fingerprint: String,
     /// `host:port` nodes dial, for join commands.
     pub ssh_public_addr: Arc<std::sync::RwLock<String>>,
-    /// Agent sessions: attach tasks and live subscribers.
-    pub sessions: sessions::SessionHub,
+    /// The session hub: attach tasks to nodes and live subscribers of agent sessions.
+    pub hub: hub::SessionHub,
     /// When this main started (for `status`).
     pub started_at: std::time::Instant,
     /// Failed SSH authentications, per source address.

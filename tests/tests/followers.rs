@@ -47,7 +47,7 @@ async fn stalled_ws_reader_is_cut() {
     assert_eq!(ws.next().await["type"], "subscribed");
     // The reader stops reading: 25 MiB do not fit in the sockets' buffers.
     seed::until("the stalled reader's follower is cut", || {
-        main.state.sessions.followers(id) == 0 && main.state.live.count(user) == 0
+        main.state.hub.followers(id) == 0 && main.state.live.count(user) == 0
     })
     .await;
     let mut seqs = Vec::new();
@@ -88,7 +88,7 @@ async fn stalled_sse_reader_is_cut_with_a_reason() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     seed::until("the stalled reader's follower is cut", || {
-        main.state.sessions.followers(id) == 0
+        main.state.hub.followers(id) == 0
     })
     .await;
     let body = tokio::time::timeout(vibebridge_tests::WAIT, resp.text())
@@ -137,10 +137,7 @@ async fn spellings_of_one_id_are_one_follower() {
             );
         }
     }
-    seed::until("one follower remains", || {
-        main.state.sessions.followers(id) == 1
-    })
-    .await;
+    seed::until("one follower remains", || main.state.hub.followers(id) == 1).await;
     ws.send_text(&json!({"type": "unsubscribe", "session_id": spellings[1]}).to_string())
         .await;
     let frame = ws.next().await;
@@ -148,10 +145,7 @@ async fn spellings_of_one_id_are_one_follower() {
         (&frame["type"], &frame["session_id"]),
         (&json!("unsubscribed"), &json!(canonical))
     );
-    seed::until("no follower remains", || {
-        main.state.sessions.followers(id) == 0
-    })
-    .await;
+    seed::until("no follower remains", || main.state.hub.followers(id) == 0).await;
     main.stop().await;
 }
 

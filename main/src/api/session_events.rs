@@ -18,8 +18,8 @@ use super::bodies::{EventsPage, StreamError};
 use super::{ApiError, live};
 use crate::api::{Path, Query};
 use crate::auth::{Approved, AuthUser};
+use crate::hub::LiveEvent;
 use crate::ops::sessions;
-use crate::sessions::LiveEvent;
 use crate::state::AppState;
 
 /// Most events in a history page.
@@ -131,7 +131,7 @@ async fn pump(
     tx: live::OutboxSender<Arc<LiveEvent>>,
 ) -> PumpEnd {
     let timeout = state.config.server.slow_consumer_timeout;
-    let events = state.sessions.follow(id, after);
+    let events = state.hub.follow(id, after);
     futures::pin_mut!(events);
     let session_id = id.to_string();
     let lost = super::live::access_lost(state.clone(), &who, |st, w| {

@@ -89,7 +89,7 @@ pub enum ServerFrame {
         /// Events after this seq follow.
         after_seq: u64,
     },
-    /// The next event of a session (built once per event by [`crate::sessions::LiveEvent`]).
+    /// The next event of a session (built once per event by [`crate::hub::LiveEvent`]).
     Event {
         /// The session.
         session_id: String,
@@ -389,7 +389,7 @@ impl Conn {
 /// outbox has room, until the connection ends or the user loses access.
 async fn follow(state: AppState, who: AuthUser, id: Uuid, after: u64, out: OutboxSender<Message>) {
     let session_id = id.to_string();
-    let events = state.sessions.follow(id, after);
+    let events = state.hub.follow(id, after);
     futures::pin_mut!(events);
     let lost = super::live::access_lost(state.clone(), &who, |st, w| {
         sessions::visible(st, w, &session_id).is_ok()
@@ -432,7 +432,7 @@ mod tests {
             at_ms: 9,
             body: EventBody::UserMessage { text: "hi".into() },
         };
-        let live = crate::sessions::LiveEvent::new(id, &ev);
+        let live = crate::hub::LiveEvent::new(id, &ev);
         assert_eq!(
             serde_json::from_str::<SessionEvent>(live.json()).unwrap(),
             ev

@@ -129,7 +129,7 @@ async fn follow_feed(
     tokio::pin!(stop);
     match what {
         Follow::Session { id, after } => {
-            let events = state.sessions.follow(id, after);
+            let events = state.hub.follow(id, after);
             tokio::pin!(events);
             loop {
                 let ev = tokio::select! {

@@ -185,7 +185,7 @@ pub async fn start(
     let rec = match &start {
         Start::Started(rec) | Start::Unknown(rec) => rec,
     };
-    state.sessions.ensure_attached(rec.id, &node.id);
+    state.hub.ensure_attached(rec.id, &node.id);
     state.store.audit(
         actor
             .audit(AuditAction::SessionCreated)
@@ -237,7 +237,7 @@ pub async fn command(
             return Err(OpError::NodeRefused { code, message });
         }
     };
-    state.sessions.ensure_attached(s.id, &s.node_id);
+    state.hub.ensure_attached(s.id, &s.node_id);
     Ok(queued)
 }
 

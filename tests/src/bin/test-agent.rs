@@ -14,6 +14,8 @@ async fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let config: NodeConfig = vibebridge_tunnel::config::parse_toml(&text, &path)?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(
+        shutdown.clone(),
+    ));
     vibebridge_agent::run(config, shutdown).await
 }

@@ -34,6 +34,8 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("{line}");
     let shutdown = CancellationToken::new();
-    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(vibebridge_tunnel::runtime::shutdown_on_signal(
+        shutdown.clone(),
+    ));
     main.serve(Listeners { http, ssh }, shutdown).await
 }
