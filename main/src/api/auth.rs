@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::bodies::{AuthStatus, LoggedIn, LoggedOut, LoginsEnded, PasswordChanged};
+use super::bodies::{AuthStatus, LoggedOut, LoginsEnded, PasswordChanged};
 use super::extract::{self, ACCESS_COOKIE, REFRESH_COOKIE};
 use super::{ApiError, Body, OptionalBody};
 use crate::auth::client_ip::ClientAddr;
@@ -42,6 +42,19 @@ pub struct UserView {
     /// Email commits are authored with.
     email: Option<String>,
     created_at: String,
+}
+
+/// `POST /auth/login`, `/auth/register`, `/auth/refresh`: the user and an access token (also set as a
+/// cookie, with the refresh token).
+#[derive(Serialize, ts_rs::TS)]
+pub struct LoggedIn {
+    /// Who is logged in.
+    pub user: UserView,
+    /// Bearer token for API clients that do not keep cookies.
+    pub access_token: String,
+    /// Seconds until `access_token` expires.
+    #[ts(type = "number")]
+    pub expires_in: u64,
 }
 
 impl From<&User> for UserView {

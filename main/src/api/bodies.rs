@@ -7,8 +7,6 @@ use ts_rs::TS;
 use vibebridge_tunnel::reply::ErrorCode;
 use vibebridge_tunnel::session::SessionEvent;
 
-use super::auth::UserView;
-
 /// Every error answer: `{"error": {"code", "message"}}`.
 #[derive(Serialize, TS)]
 pub struct ErrorBody {
@@ -41,19 +39,6 @@ pub struct Health {
 pub struct AuthStatus {
     /// Whether any account exists (if not, the UI offers the creator's sign-up).
     pub has_users: bool,
-}
-
-/// `POST /auth/login`, `/auth/register`, `/auth/refresh`: the user and an access token (also set as a
-/// cookie, with the refresh token).
-#[derive(Serialize, TS)]
-pub struct LoggedIn {
-    /// Who is logged in.
-    pub user: UserView,
-    /// Bearer token for API clients that do not keep cookies.
-    pub access_token: String,
-    /// Seconds until `access_token` expires.
-    #[ts(type = "number")]
-    pub expires_in: u64,
 }
 
 /// `POST /auth/logout`.

@@ -7,6 +7,7 @@ pub mod bodies;
 mod body;
 mod error;
 pub mod extract;
+pub mod frames;
 mod fs;
 mod git;
 pub(crate) mod guard;

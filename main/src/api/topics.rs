@@ -10,72 +10,15 @@
 use std::collections::BTreeSet;
 
 use axum::extract::ws::Message;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
-use vibebridge_tunnel::session::Resolution;
 
+use super::frames::{NodeChange, ServerFrame, Topic, json_frame, send};
 use super::live::OutboxSender;
-use super::ws::{ServerFrame, json_frame};
 use crate::auth::AuthUser;
 use crate::ops;
 use crate::registry::{Heartbeat, NodeEvent};
 use crate::state::AppState;
 use crate::store::{Change, rfc3339};
-
-/// What a browser may watch.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ts_rs::TS,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Topic {
-    /// Approvals and questions waiting for an answer (the inbox).
-    Approvals,
-    /// Nodes: online, offline, heartbeats, their records.
-    Nodes,
-    /// The session list: sessions created, removed, or changing status, usage or pending approvals.
-    Sessions,
-    /// Users: sign-ups, approvals, roles (admins see all; others only themselves).
-    Users,
-}
-
-/// What happened to an approval or question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalChange {
-    /// It was asked.
-    Created,
-    /// Someone allowed, denied or answered it.
-    Answered,
-    /// Nobody answered within the node's `approval_timeout`.
-    TimedOut,
-    /// Its turn, CLI or node ended first.
-    Cancelled,
-}
-
-/// What happened to a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeChange {
-    /// Its link came up.
-    Online,
-    /// Its link ended.
-    Offline,
-    /// It sent a heartbeat (`at`).
-    Heartbeat,
-    /// Its record changed: enrolled, seen, flagged, members, revoked.
-    Updated,
-}
-
-impl From<Option<Resolution>> for ApprovalChange {
-    fn from(r: Option<Resolution>) -> Self {
-        match r {
-            None => ApprovalChange::Created,
-            Some(Resolution::Allowed | Resolution::Denied) => ApprovalChange::Answered,
-            Some(Resolution::TimedOut) => ApprovalChange::TimedOut,
-            Some(Resolution::Cancelled) => ApprovalChange::Cancelled,
-        }
-    }
-}
 
 /// Forwards the changes of the topics in `watched` that `who` may see to the connection, until the
 /// connection ends.
@@ -127,7 +70,7 @@ pub async fn forward(
                 None => !watched.is_empty(),
             }
         };
-        if wanted && !super::ws::send(&out, json_frame(frame)).await {
+        if wanted && !send(&out, json_frame(frame)).await {
             return;
         }
     }

@@ -31,15 +31,14 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::response::Response;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vibebridge_tunnel::reply::ErrorCode;
-use vibebridge_tunnel::session::SessionEvent;
 
+use super::frames::{ClientFrame, ServerFrame, Topic, error, json_frame, send};
 use super::live::{OutboxReceiver, OutboxSender, outbox};
-use super::topics::{self, ApprovalChange, NodeChange, Topic};
+use super::topics;
 use crate::auth::{Approved, AuthUser};
 use crate::ops::sessions;
 use crate::quota::LiveGuard;
@@ -51,107 +50,6 @@ const MAX_CLIENT_FRAME: usize = 64 * 1024;
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// How long a closing frame may take to leave before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// Browser → main.
-#[derive(Deserialize, ts_rs::TS)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientFrame {
-    /// Stored events after `after_seq`, then live ones.
-    Subscribe {
-        /// The session.
-        session_id: String,
-        /// The last seq the browser has (0: from the start).
-        #[serde(default)]
-        after_seq: u64,
-    },
-    /// Stop following a session.
-    Unsubscribe {
-        /// The session.
-        session_id: String,
-    },
-    /// The live topics to receive, replacing the previous list.
-    Watch {
-        /// The topics (`[]`: none).
-        topics: Vec<Topic>,
-    },
-    /// Answered with `pong`.
-    Ping,
-}
-
-/// Main → browser.
-#[derive(Serialize, Deserialize, ts_rs::TS)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame {
-    /// A subscription started; events follow.
-    Subscribed {
-        /// The session.
-        session_id: String,
-        /// Events after this seq follow.
-        after_seq: u64,
-    },
-    /// The next event of a session (built once per event by [`crate::hub::LiveEvent`]).
-    Event {
-        /// The session.
-        session_id: String,
-        /// The event.
-        event: SessionEvent,
-    },
-    /// A subscription ended.
-    Unsubscribed {
-        /// The session.
-        session_id: String,
-    },
-    /// The live topics now watched.
-    Watching {
-        /// The topics.
-        topics: Vec<Topic>,
-    },
-    /// Topic `approvals`: an approval or question was asked or resolved.
-    Approval {
-        /// What happened.
-        change: ApprovalChange,
-        /// The approval.
-        approval_id: String,
-        /// Its session.
-        session_id: String,
-    },
-    /// Topic `nodes`: a node came, went, sent a heartbeat or changed.
-    Node {
-        /// What happened.
-        change: NodeChange,
-        /// The node.
-        node_id: String,
-        /// When, for a heartbeat (RFC 3339).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[ts(optional)]
-        at: Option<String>,
-    },
-    /// Topic `sessions`: a session was created or removed, or its status, usage or approvals changed.
-    Session {
-        /// The session.
-        session_id: String,
-    },
-    /// Topic `users`: a user signed up or was approved, given a role, disabled or changed their profile.
-    User {
-        /// The user.
-        user_id: String,
-    },
-    /// Changes were missed (the connection fell behind): refetch every watched topic.
-    Resync,
-    /// The answer to a ping.
-    Pong,
-    /// A bad frame or a refused subscription; the connection stays open.
-    Error {
-        /// The session it is about, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[ts(optional)]
-        session_id: Option<String>,
-        /// Stable code: `bad_frame`, `not_found`, `too_many_subscriptions`, `logged_out`, `access_lost`.
-        code: ErrorCode,
-        /// What went wrong and what to send instead.
-        message: String,
-    },
-}
 
 /// Upgrades to the live channel.
 pub async fn upgrade(
@@ -174,27 +72,6 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| serve(state, who, guard, socket)))
-}
-
-pub(super) fn json_frame(frame: ServerFrame) -> Message {
-    Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
-}
-
-fn error(session_id: Option<String>, code: ErrorCode, message: String) -> Message {
-    json_frame(ServerFrame::Error {
-        session_id,
-        code,
-        message,
-    })
-}
-
-/// Queues a frame for the browser; false once the connection is gone.
-pub(super) async fn send(out: &OutboxSender<Message>, msg: Message) -> bool {
-    let size = match &msg {
-        Message::Text(t) => t.len(),
-        _ => 0,
-    };
-    out.send(msg, size).await.is_ok()
 }
 
 /// Writes queued frames to the socket until the outbox ends or a write makes no progress for `timeout`;
@@ -420,7 +297,7 @@ async fn follow(state: AppState, who: AuthUser, id: Uuid, after: u64, out: Outbo
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use vibebridge_tunnel::session::EventBody;
+    use vibebridge_tunnel::session::{EventBody, SessionEvent};
 
     /// Proves the event frame built once per event (LiveEvent) has exactly the shape ServerFrame documents,
     /// so the generated TypeScript type describes what browsers really receive.
