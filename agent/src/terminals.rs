@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 use vibebridge_tunnel::reply::ErrorCode;
 
 use nix::sys::signal::{Signal, killpg};
@@ -157,30 +158,34 @@ impl Terminals {
         }
         // Input runs in its own task: a frame read must never be cut in half by output arriving.
         let input_term = term.clone();
-        let mut input = tokio::spawn(async move {
-            loop {
-                match TermFrame::read(&mut rd).await {
-                    Ok(Some(TermFrame::Data(bytes))) => {
-                        let mut w = input_term.writer.lock().await;
-                        if w.write_all(&bytes).await.is_err() || w.flush().await.is_err() {
+        let mut input = tokio::spawn(
+            async move {
+                loop {
+                    match TermFrame::read(&mut rd).await {
+                        Ok(Some(TermFrame::Data(bytes))) => {
+                            let mut w = input_term.writer.lock().await;
+                            if w.write_all(&bytes).await.is_err() || w.flush().await.is_err() {
+                                return false;
+                            }
+                        }
+                        Ok(Some(TermFrame::Resize { cols, rows })) => {
+                            if (1..=1000).contains(&cols) && (1..=1000).contains(&rows) {
+                                let _ =
+                                    input_term.writer.lock().await.resize(Size::new(rows, cols));
+                            }
+                        }
+                        Ok(Some(TermFrame::Close)) => return true,
+                        Ok(Some(TermFrame::Exit(_))) => {}
+                        Ok(None) => return false,
+                        Err(e) => {
+                            tracing::debug!("terminal stream: {e}");
                             return false;
                         }
                     }
-                    Ok(Some(TermFrame::Resize { cols, rows })) => {
-                        if (1..=1000).contains(&cols) && (1..=1000).contains(&rows) {
-                            let _ = input_term.writer.lock().await.resize(Size::new(rows, cols));
-                        }
-                    }
-                    Ok(Some(TermFrame::Close)) => return true,
-                    Ok(Some(TermFrame::Exit(_))) => {}
-                    Ok(None) => return false,
-                    Err(e) => {
-                        tracing::debug!("terminal stream: {e}");
-                        return false;
-                    }
                 }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
         let mut closed_by_user = false;
         while ok {
             tokio::select! {
@@ -359,6 +364,7 @@ impl Terminals {
         tracing::info!(terminal = %open.terminal_id, shell = %term.shell, cwd = %cwd.display(), "terminal started");
         let cap = self.inner.config.terminal.scrollback_bytes;
         let (this, t, id) = (self.clone(), term.clone(), open.terminal_id.clone());
+        let span = tracing::info_span!("terminal", terminal = %id);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 16 * 1024];
             let code = loop {
@@ -393,7 +399,7 @@ impl Terminals {
                 let _ = out.send(Out::Exit(code)).await;
             }
             t.ended.cancel();
-        });
+        }.instrument(span));
         Ok(term)
     }
 }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -122,15 +123,19 @@ impl SessionHub {
     fn reconcile(&self, node: &str) {
         let this = self.clone();
         let node = node.to_string();
-        tokio::spawn(async move {
-            let checked = tokio::select! {
-                () = this.inner.shutdown.cancelled() => return,
-                r = this.reconcile_once(&node) => r,
-            };
-            if let Err(e) = checked {
-                tracing::warn!(node, "checking the node's running sessions: {e}");
+        let span = tracing::info_span!("reconcile", node = %node);
+        tokio::spawn(
+            async move {
+                let checked = tokio::select! {
+                    () = this.inner.shutdown.cancelled() => return,
+                    r = this.reconcile_once(&node) => r,
+                };
+                if let Err(e) = checked {
+                    tracing::warn!(node, "checking the node's running sessions: {e}");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 
     async fn reconcile_once(&self, node: &str) -> Result<(), String> {
@@ -240,6 +245,7 @@ impl SessionHub {
         }
         let this = self.clone();
         let node = node.to_string();
+        let span = tracing::info_span!("attach", session = %id, node = %node);
         tokio::spawn(async move {
             loop {
                 let result = tokio::select! {
@@ -265,7 +271,7 @@ impl SessionHub {
                     return;
                 }
             }
-        });
+        }.instrument(span));
     }
 
     /// Follows one attach stream until `End` (Ok) or until it breaks (Err).

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use vibebridge_tunnel::reply::ErrorCode;
 
 use serde_json::Value;
@@ -323,22 +324,25 @@ impl<B: Backend> Loop<B> {
             self.deadline = None;
         }
         let (timeouts, after) = (self.timeouts.clone(), self.cfg.approval_timeout);
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            if let Some(tx) = timeouts.upgrade() {
-                let _ = tx
-                    .send(DriverCmd::Decide {
-                        approval_id,
-                        decision: Decision::Deny,
-                        message: Some(format!(
-                            "nobody answered within approval_timeout ({})",
-                            humantime::format_duration(after)
-                        )),
-                        reply: None,
-                    })
-                    .await;
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(after).await;
+                if let Some(tx) = timeouts.upgrade() {
+                    let _ = tx
+                        .send(DriverCmd::Decide {
+                            approval_id,
+                            decision: Decision::Deny,
+                            message: Some(format!(
+                                "nobody answered within approval_timeout ({})",
+                                humantime::format_duration(after)
+                            )),
+                            reply: None,
+                        })
+                        .await;
+                }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
     }
 
     /// Handles a command; returns true when the loop should end.

@@ -20,6 +20,7 @@ pub mod store;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 use vibebridge_tunnel::reply::ErrorCode;
 
 use tokio::io::AsyncReadExt;
@@ -281,7 +282,7 @@ impl Sessions {
                 // Dropping the driver kills its CLI; the next agent start marks the session interrupted.
                 () = shutdown.cancelled() => {}
             }
-        });
+        }.instrument(tracing::info_span!("session", session = %meta.id, provider = %meta.provider)));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -102,18 +103,21 @@ impl Proc {
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(stderr) = child.stderr.take() {
             let tail = stderr_tail.clone();
-            tokio::spawn(async move {
-                let mut log = std::io::LineWriter::new(stderr_log);
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let _ = writeln!(log, "{line}");
-                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
-                    if t.len() == STDERR_TAIL_LINES {
-                        t.pop_front();
+            tokio::spawn(
+                async move {
+                    let mut log = std::io::LineWriter::new(stderr_log);
+                    let mut lines = BufReader::new(stderr).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let _ = writeln!(log, "{line}");
+                        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                        if t.len() == STDERR_TAIL_LINES {
+                            t.pop_front();
+                        }
+                        t.push_back(line);
                     }
-                    t.push_back(line);
                 }
-            });
+                .instrument(tracing::Span::current()),
+            );
         }
         Ok(Proc {
             stdin: child.stdin.take(),
@@ -190,11 +194,14 @@ impl Proc {
     /// before it starts (`codex exec -`), without the caller waiting on the pipe.
     pub fn feed_stdin(&mut self, text: String) {
         if let Some(mut stdin) = self.stdin.take() {
-            tokio::spawn(async move {
-                if let Err(e) = stdin.write_all(text.as_bytes()).await {
-                    tracing::debug!("writing the prompt to the CLI: {e}");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = stdin.write_all(text.as_bytes()).await {
+                        tracing::debug!("writing the prompt to the CLI: {e}");
+                    }
                 }
-            });
+                .instrument(tracing::Span::current()),
+            );
         }
     }
 

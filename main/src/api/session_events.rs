@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use axum::Json;
 use axum::extract::State;
@@ -81,7 +82,10 @@ pub async fn stream(
         .unwrap_or(q.after);
     let (tx, rx) = live::outbox::<Arc<LiveEvent>>();
     let timeout = state.config.server.slow_consumer_timeout;
-    let pump = AbortOnDropHandle::new(tokio::spawn(pump(state, who, s.id, after, tx)));
+    let span = tracing::info_span!("sse_follow", session = %s.id, user = %who.user.username);
+    let pump = AbortOnDropHandle::new(tokio::spawn(
+        pump(state, who, s.id, after, tx).instrument(span),
+    ));
     let sse = futures::stream::unfold(
         (rx, Some(pump), guard),
         move |(mut rx, pump, guard)| async move {

@@ -15,11 +15,15 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::terminal::{
     OpenTerminal, TermFrame, TerminalAttached, TerminalClientFrame, TerminalReply,
@@ -112,43 +116,14 @@ async fn relay(
     socket: WebSocket,
     audit: AuditEvent,
 ) {
-    let (mut sink, mut incoming) = socket.split();
-    let fail = |message: String| text(&TerminalServerFrame::Error { message });
-    let mut stream = match state.registry.open(&node, &Open::Terminal(open)).await {
-        Ok(s) => s,
-        Err(e) => {
+    let span = tracing::info_span!("terminal", node = %node, terminal = %open.terminal_id);
+    let (mut sink, incoming) = socket.split();
+    let (stream, attached) = match attach(&state, &node, open, audit).await {
+        Ok(attached) => attached,
+        Err(message) => {
             let _ = sink
-                .send(fail(format!("{e}; try again once the node is online")))
+                .send(text(&TerminalServerFrame::Error { message }))
                 .await;
-            let _ = sink.close().await;
-            return;
-        }
-    };
-    let max = state.config.tunnel.max_frame_bytes;
-    let reply = tokio::time::timeout(
-        ATTACH_TIMEOUT,
-        read_frame::<TerminalReply, _>(&mut stream, max),
-    )
-    .await;
-    let attached = match reply {
-        Ok(Ok(Some(TerminalReply::Ok(TerminalAttached { created, shell })))) => {
-            if created {
-                state.store.audit(audit);
-            }
-            TerminalServerFrame::Attached { created, shell }
-        }
-        Ok(Ok(Some(TerminalReply::Err { message, .. }))) => {
-            let _ = sink.send(fail(message)).await;
-            let _ = sink.close().await;
-            return;
-        }
-        other => {
-            let why = match other {
-                Err(_) => "the node did not attach the terminal within 15 s".to_string(),
-                Ok(Err(e)) => format!("terminal stream: {e}"),
-                _ => "the node closed the terminal without answering (an older agent?)".to_string(),
-            };
-            let _ = sink.send(fail(why)).await;
             let _ = sink.close().await;
             return;
         }
@@ -156,58 +131,115 @@ async fn relay(
     if sink.send(text(&attached)).await.is_err() {
         return;
     }
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (rd, wr) = tokio::io::split(stream);
     // One writer owns the socket; output and error messages queue to it.
-    let (out, mut outbox) = mpsc::channel::<Message>(256);
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = outbox.recv().await {
-            let last = matches!(&msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || last {
+    let (out, outbox) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(write_socket(sink, outbox).instrument(span.clone()));
+    let down = tokio::spawn(node_to_browser(rd, out.clone()).instrument(span.clone()));
+    browser_to_node(&state, &who, &node, incoming, wr, &out, down)
+        .instrument(span)
+        .await;
+    drop(out);
+    let _ = writer.await;
+}
+
+/// Opens the terminal stream and waits for the node to attach it: the stream and the `attached` frame for
+/// the browser, or what to tell the browser instead.
+async fn attach(
+    state: &AppState,
+    node: &str,
+    open: OpenTerminal,
+    audit: AuditEvent,
+) -> Result<(TunnelStream, TerminalServerFrame), String> {
+    let mut stream = state
+        .registry
+        .open(node, &Open::Terminal(open))
+        .await
+        .map_err(|e| format!("{e}; try again once the node is online"))?;
+    let max = state.config.tunnel.max_frame_bytes;
+    let reply = tokio::time::timeout(
+        ATTACH_TIMEOUT,
+        read_frame::<TerminalReply, _>(&mut stream, max),
+    )
+    .await;
+    match reply {
+        Ok(Ok(Some(TerminalReply::Ok(TerminalAttached { created, shell })))) => {
+            if created {
+                state.store.audit(audit);
+            }
+            Ok((stream, TerminalServerFrame::Attached { created, shell }))
+        }
+        Ok(Ok(Some(TerminalReply::Err { message, .. }))) => Err(message),
+        Err(_) => Err("the node did not attach the terminal within 15 s".to_string()),
+        Ok(Err(e)) => Err(format!("terminal stream: {e}")),
+        Ok(Ok(None)) => {
+            Err("the node closed the terminal without answering (an older agent?)".to_string())
+        }
+    }
+}
+
+/// Writes queued messages to the browser until the queue ends or a close goes out.
+async fn write_socket(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: mpsc::Receiver<Message>,
+) {
+    while let Some(msg) = outbox.recv().await {
+        let last = matches!(&msg, Message::Close(_));
+        if sink.send(msg).await.is_err() || last {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Forwards the shell's output to the browser until it exits, another tab takes the terminal over, or the
+/// node is lost; then closes the browser's socket.
+async fn node_to_browser(mut rd: ReadHalf<TunnelStream>, out: mpsc::Sender<Message>) {
+    loop {
+        let msg = match TermFrame::read(&mut rd).await {
+            Ok(Some(TermFrame::Data(bytes))) => Message::Binary(bytes.into()),
+            Ok(Some(TermFrame::Exit(code))) => {
+                let _ = out.send(text(&TerminalServerFrame::Exit { code })).await;
                 break;
             }
-        }
-        let _ = sink.close().await;
-    });
-    let down_out = out.clone();
-    let mut down = tokio::spawn(async move {
-        loop {
-            let msg = match TermFrame::read(&mut rd).await {
-                Ok(Some(TermFrame::Data(bytes))) => Message::Binary(bytes.into()),
-                Ok(Some(TermFrame::Exit(code))) => {
-                    let _ = down_out
-                        .send(text(&TerminalServerFrame::Exit { code }))
-                        .await;
-                    break;
-                }
-                Ok(Some(_)) => continue,
-                Ok(None) => {
-                    // Another browser tab took this terminal over.
-                    let _ = down_out
-                        .send(text(&TerminalServerFrame::Error {
-                            message: "this terminal was opened somewhere else".into(),
-                        }))
-                        .await;
-                    break;
-                }
-                Err(e) => {
-                    let _ = down_out
-                        .send(text(&TerminalServerFrame::Error {
-                            message: format!(
-                                "lost the node ({e}); reconnecting reattaches the shell"
-                            ),
-                        }))
-                        .await;
-                    break;
-                }
-            };
-            if down_out.send(msg).await.is_err() {
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                let message = "this terminal was opened somewhere else".into();
+                let _ = out
+                    .send(text(&TerminalServerFrame::Error { message }))
+                    .await;
                 break;
             }
+            Err(e) => {
+                let message = format!("lost the node ({e}); reconnecting reattaches the shell");
+                let _ = out
+                    .send(text(&TerminalServerFrame::Error { message }))
+                    .await;
+                break;
+            }
+        };
+        if out.send(msg).await.is_err() {
+            break;
         }
-        let _ = down_out.send(Message::Close(None)).await;
-    });
-    let lost = super::live::access_lost(state.clone(), &who, |st, w| {
-        nodes::visible(st, w, &node).is_ok()
+    }
+    let _ = out.send(Message::Close(None)).await;
+}
+
+/// Forwards keystrokes, resizes and a close from the browser to the node until either side ends or `who`
+/// loses the node (then the shell is closed). Ending our half tells the node the browser left; it keeps
+/// the shell for its grace period.
+async fn browser_to_node(
+    state: &AppState,
+    who: &AuthUser,
+    node: &str,
+    mut incoming: SplitStream<WebSocket>,
+    mut wr: WriteHalf<TunnelStream>,
+    out: &mpsc::Sender<Message>,
+    mut down: JoinHandle<()>,
+) {
+    let node_id = node.to_string();
+    let lost = super::live::access_lost(state.clone(), who, move |st, w| {
+        nodes::visible(st, w, &node_id).is_ok()
     });
     tokio::pin!(lost);
     loop {
@@ -223,17 +255,11 @@ async fn relay(
         };
         let frame = match msg {
             Some(Ok(Message::Binary(bytes))) => TermFrame::Data(bytes.to_vec()),
-            Some(Ok(Message::Text(t))) => match serde_json::from_str::<TerminalClientFrame>(&t) {
-                Ok(TerminalClientFrame::Resize { cols, rows }) => TermFrame::Resize { cols, rows },
-                Ok(TerminalClientFrame::Close) => TermFrame::Close,
-                Err(e) => {
+            Some(Ok(Message::Text(t))) => match client_frame(&t) {
+                Ok(frame) => frame,
+                Err(message) => {
                     let _ = out
-                        .send(text(&TerminalServerFrame::Error {
-                            message: format!(
-                                "bad frame ({e}); send keystrokes as binary frames, or \
-                                 {{\"type\":\"resize\",\"cols\":N,\"rows\":N}} / {{\"type\":\"close\"}}"
-                            ),
-                        }))
+                        .send(text(&TerminalServerFrame::Error { message }))
                         .await;
                     continue;
                 }
@@ -246,9 +272,18 @@ async fn relay(
             break;
         }
     }
-    // Ending our half tells the node the browser left (it keeps the shell for its grace period).
     let _ = wr.shutdown().await;
     down.abort();
-    drop(out);
-    let _ = writer.await;
+}
+
+/// A text frame from the browser as the frame for the node, or what is wrong with it.
+fn client_frame(t: &str) -> Result<TermFrame, String> {
+    match serde_json::from_str::<TerminalClientFrame>(t) {
+        Ok(TerminalClientFrame::Resize { cols, rows }) => Ok(TermFrame::Resize { cols, rows }),
+        Ok(TerminalClientFrame::Close) => Ok(TermFrame::Close),
+        Err(e) => Err(format!(
+            "bad frame ({e}); send keystrokes as binary frames, or \
+             {{\"type\":\"resize\",\"cols\":N,\"rows\":N}} / {{\"type\":\"close\"}}"
+        )),
+    }
 }

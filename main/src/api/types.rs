@@ -51,6 +51,7 @@ pub fn typescript() -> String {
         decl::<super::nodes::TokenView>(&cfg),
         decl::<UsageTotals>(&cfg),
         decl::<super::sessions::SessionView>(&cfg),
+        decl::<crate::store::ApprovalKind>(&cfg),
         decl::<PendingApproval>(&cfg),
         decl::<super::approvals::ApprovalView>(&cfg),
         decl::<super::frames::Topic>(&cfg),

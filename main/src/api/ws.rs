@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+use tracing::Instrument;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -125,12 +126,10 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     let timeout = state.config.server.slow_consumer_timeout;
     let writer = tokio::spawn(write_out(sink, outbox, timeout, cut.clone()));
     let (watched, watching) = tokio::sync::watch::channel(BTreeSet::new());
-    let forwarder = tokio::spawn(topics::forward(
-        state.clone(),
-        who.clone(),
-        watching,
-        out.clone(),
-    ));
+    let span = tracing::info_span!("ws_topics", user = %who.user.username);
+    let forwarder = tokio::spawn(
+        topics::forward(state.clone(), who.clone(), watching, out.clone()).instrument(span),
+    );
     let login_lost = super::live::access_lost(state.clone(), &who, |_, _| true);
     let mut conn = Conn {
         state,
@@ -258,7 +257,9 @@ impl Conn {
             after_seq,
             self.out.clone(),
         );
-        self.subs.insert(id, tokio::spawn(follower));
+        let span = tracing::info_span!("ws_follow", session = %id, user = %self.who.user.username);
+        self.subs
+            .insert(id, tokio::spawn(follower.instrument(span)));
     }
 }
 

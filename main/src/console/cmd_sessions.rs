@@ -2,7 +2,7 @@
 //! `approvals list|allow|deny`.
 
 use uuid::Uuid;
-use vibebridge_tunnel::session::{Decision, SessionStatus};
+use vibebridge_tunnel::session::{Decision, EventBody, SessionStatus};
 
 use serde_json::{Value, json};
 
@@ -11,8 +11,8 @@ use super::commands::{Ctx, Outcome, Reply};
 use super::format::{escape, event_line, kv, table};
 use super::words::Args;
 use crate::ops::{OpError, approvals, sessions};
-use crate::store::AuditAction;
 use crate::store::rfc3339;
+use crate::store::{ApprovalKind, AuditAction};
 
 impl Ctx<'_> {
     pub(super) fn session_json(&self, s: &crate::store::SessionRecord) -> Value {
@@ -149,14 +149,18 @@ impl Ctx<'_> {
                     a.approval_id.clone(),
                     a.session_id.to_string(),
                     a.node_id.clone(),
-                    a.kind.clone(),
-                    a.event["title"]
-                        .as_str()
-                        .or(a.event["tool"].as_str())
-                        .unwrap_or("-")
-                        .chars()
-                        .take(50)
-                        .collect(),
+                    match a.kind {
+                        ApprovalKind::Approval => "approval".into(),
+                        ApprovalKind::Question => "question".into(),
+                    },
+                    match &a.event.body {
+                        EventBody::ApprovalRequested { title, .. } => title.as_str(),
+                        EventBody::Question { .. } => "a question",
+                        _ => "-",
+                    }
+                    .chars()
+                    .take(50)
+                    .collect(),
                 ]
             })
             .collect();

@@ -8,6 +8,7 @@ mod link;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use russh::keys::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
@@ -469,7 +470,8 @@ impl russh::server::Handler for Handler {
                 };
                 let io = ssh::channel_io(channel);
                 let shutdown = self.shutdown.clone();
-                self.tasks.spawn(link.serve(io, shutdown));
+                let span = tracing::info_span!("node_link", node = %node_id);
+                self.tasks.spawn(link.serve(io, shutdown).instrument(span));
             }
             _ => {
                 tracing::warn!(peer = %self.peer, subsystem = %name, "refusing unknown subsystem");

@@ -2,7 +2,6 @@
 //! index of pending approvals for the needs-attention inbox.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatus};
 
@@ -64,6 +63,16 @@ pub struct SessionRecord {
     pub updated_at: u64,
 }
 
+/// What a pending approval asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// Allow or deny a tool call.
+    Approval,
+    /// Answer a question.
+    Question,
+}
+
 /// An approval or question waiting for a human.
 #[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct PendingApproval {
@@ -76,10 +85,10 @@ pub struct PendingApproval {
     pub owner: UserId,
     /// The session's node.
     pub node_id: String,
-    /// `approval` or `question`.
-    pub kind: String,
-    /// The requesting event, as stored.
-    pub event: Value,
+    /// A tool call to allow, or a question to answer.
+    pub kind: ApprovalKind,
+    /// The requesting event (`approval_requested` or `question`), as stored.
+    pub event: SessionEvent,
     /// When it was asked, ms since epoch.
     pub requested_at: u64,
 }
@@ -351,11 +360,11 @@ impl Store {
                     owner: rec.owner,
                     node_id: rec.node_id.clone(),
                     kind: if matches!(ev.body, EventBody::Question { .. }) {
-                        "question".into()
+                        ApprovalKind::Question
                     } else {
-                        "approval".into()
+                        ApprovalKind::Approval
                     },
-                    event: serde_json::to_value(ev).unwrap_or(Value::Null),
+                    event: ev.clone(),
                     requested_at: ev.at_ms,
                 };
                 // Ids come from the node: one node must not replace another session's approval.

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 use super::*;
+use serde_json::Value;
 use vibebridge_tunnel::session::{Resolution, ToolKind};
 
 fn ev(seq: u64, body: EventBody) -> SessionEvent {

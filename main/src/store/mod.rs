@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use anyhow::{Context, bail};
 use serde::{Serialize, de::DeserializeOwned};
 
-pub use agent_sessions::{ApplyError, PendingApproval, SessionRecord, UsageTotals};
+pub use agent_sessions::{ApplyError, ApprovalKind, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditAction, AuditEntry, AuditEvent};
 pub use changes::Change;
 pub use logins::{AuthSession, Rotation};

@@ -423,6 +423,8 @@ turns: number, };
 
 export type SessionView = { id: string, node_id: string, node_online: boolean, path: string, provider: Provider, model: string | null, permission_mode: string | null, title: string, status: SessionStatus, status_message: string | null, provider_session_id: string | null, reported_model: string | null, usage: UsageTotals, last_seq: number, pending_approvals: number, owner: string, created_at: string, updated_at: string, };
 
+export type ApprovalKind = "approval" | "question";
+
 export type PendingApproval = { 
 /**
  * Id to answer with.
@@ -441,13 +443,13 @@ owner: string,
  */
 node_id: string, 
 /**
- * `approval` or `question`.
+ * A tool call to allow, or a question to answer.
  */
-kind: string, 
+kind: ApprovalKind, 
 /**
- * The requesting event, as stored.
+ * The requesting event (`approval_requested` or `question`), as stored.
  */
-event: JsonValue, 
+event: SessionEvent, 
 /**
  * When it was asked, ms since epoch.
  */
@@ -471,13 +473,13 @@ owner: string,
  */
 node_id: string, 
 /**
- * `approval` or `question`.
+ * A tool call to allow, or a question to answer.
  */
-kind: string, 
+kind: ApprovalKind, 
 /**
- * The requesting event, as stored.
+ * The requesting event (`approval_requested` or `question`), as stored.
  */
-event: JsonValue, 
+event: SessionEvent, 
 /**
  * When it was asked, ms since epoch.
  */

@@ -1,7 +1,7 @@
 // Needs attention: every pending approval or question across nodes, oldest first, answerable in place.
 import { useState } from "react";
 import { Api } from "../api/client";
-import type { ApprovalView, JsonValue } from "../api/types.gen";
+import type { ApprovalView } from "../api/types.gen";
 import { Link } from "../router";
 import { preview } from "../transcript";
 import { ErrorBanner, ago, errText } from "../util";
@@ -24,7 +24,7 @@ export function InboxPage({ items, error, reload }: { items: ApprovalView[] | nu
 function InboxItem({ a, reload }: { a: ApprovalView; reload: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const [text, setText] = useState("");
-  const ev = a.event as { [k: string]: JsonValue };
+  const ev = a.event;
   const isQuestion = a.kind === "question";
   const decide = (d: "allow" | "deny", message?: string) =>
     Api.decide(a.session_id, a.approval_id, d, message).then(reload, (e) => setError(errText(e)));
@@ -40,8 +40,10 @@ function InboxItem({ a, reload }: { a: ApprovalView; reload: () => void }) {
         </span>
       </div>
       <p>
-        {isQuestion ? "Question: " : `${String(ev.tool ?? "tool")}: `}
-        <span className="tool-title">{isQuestion ? preview(ev.questions ?? null, 300) : String(ev.title ?? "")}</span>
+        {ev.type === "question" ? "Question: " : ev.type === "approval_requested" ? `${ev.tool}: ` : ""}
+        <span className="tool-title">
+          {ev.type === "question" ? preview(ev.questions, 300) : ev.type === "approval_requested" ? ev.title : ""}
+        </span>
       </p>
       <div className="row wrap">
         {isQuestion ? (
