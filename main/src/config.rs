@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::config::Secret;
@@ -169,14 +169,7 @@ pub struct MainSection {
 impl MainConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> anyhow::Result<MainConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let config: MainConfig =
-            vibebridge_tunnel::config::parse_toml(&text, &path.display().to_string())?;
-        config
-            .validate()
-            .with_context(|| format!("invalid config {}", path.display()))?;
-        Ok(config)
+        vibebridge_tunnel::config::load_file(path, MainConfig::validate)
     }
 
     /// Checks values; each message names the key and what to do.

@@ -105,6 +105,20 @@ impl std::fmt::Display for Secret {
     }
 }
 
+/// Reads the TOML config file at `path` into `T` and checks it with `validate`; every error names the file
+/// (and the offending key, where there is one). Main's and the agent's `load` are this.
+pub fn load_file<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    validate: impl FnOnce(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    let config: T = parse_toml(&text, &path.display().to_string())?;
+    validate(&config).with_context(|| format!("invalid config {}", path.display()))?;
+    Ok(config)
+}
+
 /// Parses a TOML config into `T`, turning errors into a message naming the file and the offending key.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> anyhow::Result<T> {
     toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {}", e.to_string().trim_end()))
