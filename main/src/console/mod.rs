@@ -15,10 +15,11 @@ use std::sync::Arc;
 
 use russh::ChannelMsg;
 use russh::server::Msg;
-use russh::{Channel, ChannelWriteHalf};
+use russh::{Channel, ChannelReadHalf, ChannelWriteHalf};
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 
 use crate::state::AppState;
 use commands::{Admin, Ctx, Follow, Outcome, Reply};
@@ -239,152 +240,208 @@ pub async fn exec(
 
 /// The interactive console on a PTY.
 pub async fn interactive(state: AppState, admin: Admin, peer: SocketAddr, channel: Channel<Msg>) {
-    let (mut rd, w) = channel.split();
-    let w: Writer = Arc::new(w);
-    let prompt = format!("vibebridge({})> ", format::escape(&admin.name));
-    let ctx = Ctx {
-        state: &state,
-        admin: &admin,
-        peer,
+    let span = tracing::info_span!("console", admin = %admin.name, %peer);
+    let (rd, w) = channel.split();
+    let mut console = Console {
+        ctx: Ctx {
+            state: &state,
+            admin: &admin,
+            peer,
+        },
+        w: Arc::new(w),
+        prompt: format!("vibebridge({})> ", format::escape(&admin.name)),
+        editor: Editor::default(),
     };
-    let banner = format!(
-        "VibeBridge {} admin console. Type `help` for commands, Tab to complete, Ctrl-D to leave.\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    write(&w, true, &banner).await;
-    write(&w, true, &prompt).await;
-    let (mut decoder, mut editor) = (Decoder::default(), Editor::default());
-    // Input typed after the Ctrl-C that ended a follow, still to be handled.
-    let mut typed_ahead: Option<Vec<u8>> = None;
-    'input: loop {
-        let data = match typed_ahead.take() {
-            Some(data) => data,
-            None => match rd.wait().await {
-                Some(ChannelMsg::Data { data }) => data.to_vec(),
-                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
-                _ => continue,
-            },
-        };
-        for key in decoder.feed(&data) {
-            match editor.key(key) {
-                Action::Redraw => {
-                    write(&w, true, &editor.render(&prompt)).await;
-                }
-                Action::ClearScreen => {
-                    write(
-                        &w,
-                        true,
-                        &format!("\x1b[H\x1b[2J{}", editor.render(&prompt)),
-                    )
-                    .await;
-                }
-                Action::Full => {
-                    write(&w, true, "\x07").await;
-                }
-                Action::Interrupt => {
-                    write(&w, true, "^C\n").await;
-                    write(&w, true, &prompt).await;
-                }
-                Action::Eof => {
-                    write(&w, true, "\n").await;
-                    break 'input;
-                }
-                Action::Complete => {
-                    let before = editor.before_cursor();
-                    let (done, partial) = match before.rsplit_once(' ') {
-                        Some((head, p)) => (head.to_string(), p.to_string()),
-                        None => (String::new(), before.clone()),
-                    };
-                    let words = words::split_words(&done).unwrap_or_default();
-                    let options = commands::complete(&state, &admin, &words, &partial);
-                    match options.as_slice() {
-                        [] => {
-                            write(&w, true, "\x07").await;
-                        }
-                        [one] => {
-                            editor.replace_partial(partial.chars().count(), &format!("{one} "));
-                            write(&w, true, &editor.render(&prompt)).await;
-                        }
-                        many => {
-                            let prefix = line::common_prefix(many);
-                            if prefix.len() > partial.len() {
-                                editor.replace_partial(partial.chars().count(), &prefix);
-                            } else {
-                                write(&w, true, &format!("\n{}\n", many.join("  "))).await;
-                            }
-                            write(&w, true, &editor.render(&prompt)).await;
-                        }
-                    }
-                }
-                Action::Submit(text) => {
-                    write(&w, true, "\n").await;
-                    let mut words = match words::split_words(&text) {
-                        Ok(words) => words,
-                        Err(e) => {
-                            write(&w, true, &printable(&format!("error: {e}\n"), false)).await;
-                            write(&w, true, &prompt).await;
-                            continue;
-                        }
-                    };
-                    if matches!(
-                        words.first().map(String::as_str),
-                        Some("exit" | "quit" | "logout")
-                    ) {
-                        break 'input;
-                    }
-                    let json = take_json_flag(&mut words);
-                    match ctx.run(&words).await {
-                        Outcome::Done(reply) => {
-                            write(&w, true, &render(&reply, json)).await;
-                        }
-                        Outcome::Follow { backlog, what } => {
-                            write(&w, true, &render(&backlog, json)).await;
-                            write(&w, true, "(following; Ctrl-C to stop)\n").await;
-                            // Input keeps being read so Ctrl-C can end the follow.
-                            let stop = Arc::new(Notify::new());
-                            let ended = Arc::new(Notify::new());
-                            let (st, ad, w2, stop2, ended2) = (
-                                state.clone(),
-                                admin.clone(),
-                                w.clone(),
-                                stop.clone(),
-                                ended.clone(),
-                            );
-                            let task = tokio::spawn(async move {
-                                follow(&st, &ad, what, json, &w2, true, stop2.notified()).await;
-                                ended2.notify_one();
-                            });
-                            loop {
-                                tokio::select! {
-                                    () = ended.notified() => break,
-                                    msg = rd.wait() => match msg {
-                                        Some(ChannelMsg::Data { data }) if data.contains(&0x03) => {
-                                            stop.notify_one();
-                                            let _ = task.await;
-                                            write(&w, true, "^C\n").await;
-                                            if let Some(at) = data.iter().position(|b| *b == 0x03)
-                                                && at + 1 < data.len()
-                                            {
-                                                typed_ahead = Some(data[at + 1..].to_vec());
-                                            }
-                                            break;
-                                        }
-                                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                                            task.abort();
-                                            break 'input;
-                                        }
-                                        _ => {}
-                                    },
-                                }
-                            }
-                        }
-                    }
-                    write(&w, true, &prompt).await;
+    console.run(rd).instrument(span).await;
+}
+
+/// What the input loop does after an action.
+enum Next {
+    /// Read the next keys.
+    Read,
+    /// Handle these bytes, typed after the Ctrl-C that ended a follow, before reading more.
+    TypedAhead(Vec<u8>),
+    /// Close the console.
+    Leave,
+}
+
+/// One interactive console: who is at it, where it writes, and the line being edited.
+struct Console<'a> {
+    ctx: Ctx<'a>,
+    w: Writer,
+    prompt: String,
+    editor: Editor,
+}
+
+impl Console<'_> {
+    async fn say(&self, text: &str) {
+        write(&self.w, true, text).await;
+    }
+
+    /// Reads keys until the admin leaves or the channel closes.
+    async fn run(&mut self, mut rd: ChannelReadHalf) {
+        let banner = format!(
+            "VibeBridge {} admin console. Type `help` for commands, Tab to complete, Ctrl-D to leave.\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        self.say(&banner).await;
+        self.say(&self.prompt.clone()).await;
+        let mut decoder = Decoder::default();
+        let mut typed_ahead: Option<Vec<u8>> = None;
+        'input: loop {
+            let data = match typed_ahead.take() {
+                Some(data) => data,
+                None => match rd.wait().await {
+                    Some(ChannelMsg::Data { data }) => data.to_vec(),
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
+                    _ => continue,
+                },
+            };
+            for key in decoder.feed(&data) {
+                let action = self.editor.key(key);
+                match self.act(action, &mut rd).await {
+                    Next::Read => {}
+                    Next::TypedAhead(rest) => typed_ahead = Some(rest),
+                    Next::Leave => break 'input,
                 }
             }
         }
+        let _ = self.w.exit_status(0).await;
+        let _ = self.w.eof().await;
+        let _ = self.w.close().await;
     }
-    let _ = w.exit_status(0).await;
-    let _ = w.eof().await;
-    let _ = w.close().await;
+
+    /// Carries out one editor action.
+    async fn act(&mut self, action: Action, rd: &mut ChannelReadHalf) -> Next {
+        match action {
+            Action::Redraw => self.say(&self.editor.render(&self.prompt)).await,
+            Action::ClearScreen => {
+                let screen = format!("\x1b[H\x1b[2J{}", self.editor.render(&self.prompt));
+                self.say(&screen).await;
+            }
+            Action::Full => self.say("\x07").await,
+            Action::Interrupt => {
+                self.say("^C\n").await;
+                self.say(&self.prompt.clone()).await;
+            }
+            Action::Eof => {
+                self.say("\n").await;
+                return Next::Leave;
+            }
+            Action::Complete => self.complete().await,
+            Action::Submit(text) => {
+                self.say("\n").await;
+                let next = self.submit(&text, rd).await;
+                if !matches!(next, Next::Leave) {
+                    self.say(&self.prompt.clone()).await;
+                }
+                return next;
+            }
+        }
+        Next::Read
+    }
+
+    /// Tab: completes the word before the cursor, or lists the choices.
+    async fn complete(&mut self) {
+        let before = self.editor.before_cursor();
+        let (done, partial) = match before.rsplit_once(' ') {
+            Some((head, p)) => (head.to_string(), p.to_string()),
+            None => (String::new(), before.clone()),
+        };
+        let words = words::split_words(&done).unwrap_or_default();
+        let options = commands::complete(self.ctx.state, self.ctx.admin, &words, &partial);
+        match options.as_slice() {
+            [] => return self.say("\x07").await,
+            [one] => {
+                self.editor
+                    .replace_partial(partial.chars().count(), &format!("{one} "));
+            }
+            many => {
+                let prefix = line::common_prefix(many);
+                if prefix.len() > partial.len() {
+                    self.editor
+                        .replace_partial(partial.chars().count(), &prefix);
+                } else {
+                    self.say(&format!("\n{}\n", many.join("  "))).await;
+                }
+            }
+        }
+        self.say(&self.editor.render(&self.prompt)).await;
+    }
+
+    /// Enter: runs the line as a command and prints its answer (or follows what it follows).
+    async fn submit(&mut self, text: &str, rd: &mut ChannelReadHalf) -> Next {
+        let mut words = match words::split_words(text) {
+            Ok(words) => words,
+            Err(e) => {
+                self.say(&printable(&format!("error: {e}\n"), false)).await;
+                return Next::Read;
+            }
+        };
+        if matches!(
+            words.first().map(String::as_str),
+            Some("exit" | "quit" | "logout")
+        ) {
+            return Next::Leave;
+        }
+        let json = take_json_flag(&mut words);
+        match self.ctx.run(&words).await {
+            Outcome::Done(reply) => {
+                self.say(&render(&reply, json)).await;
+                Next::Read
+            }
+            Outcome::Follow { backlog, what } => {
+                self.say(&render(&backlog, json)).await;
+                self.say("(following; Ctrl-C to stop)\n").await;
+                self.follow_until_interrupt(what, json, rd).await
+            }
+        }
+    }
+
+    /// Follows `what` while input keeps being read, so Ctrl-C ends the follow (and what was typed after it
+    /// is kept); the channel closing ends the console.
+    async fn follow_until_interrupt(
+        &self,
+        what: Follow,
+        json: bool,
+        rd: &mut ChannelReadHalf,
+    ) -> Next {
+        let stop = Arc::new(Notify::new());
+        let ended = Arc::new(Notify::new());
+        let (st, ad, w, stop2, ended2) = (
+            self.ctx.state.clone(),
+            self.ctx.admin.clone(),
+            self.w.clone(),
+            stop.clone(),
+            ended.clone(),
+        );
+        let task = tokio::spawn(
+            async move {
+                follow(&st, &ad, what, json, &w, true, stop2.notified()).await;
+                ended2.notify_one();
+            }
+            .in_current_span(),
+        );
+        loop {
+            tokio::select! {
+                () = ended.notified() => return Next::Read,
+                msg = rd.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) if data.contains(&0x03) => {
+                        stop.notify_one();
+                        let _ = task.await;
+                        self.say("^C\n").await;
+                        return match data.iter().position(|b| *b == 0x03) {
+                            Some(at) if at + 1 < data.len() => Next::TypedAhead(data[at + 1..].to_vec()),
+                            _ => Next::Read,
+                        };
+                    }
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                        task.abort();
+                        return Next::Leave;
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
 }
