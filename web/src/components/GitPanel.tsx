@@ -72,15 +72,114 @@ export function GitPanel({
   /** A checkout or discard changed files on disk. */
   onWorkTreeChanged: () => void;
 }) {
+  const git = useGitStatus(node, repo, visible, tick, onWorkTreeChanged);
+  const { status, notRepo, error, busy, branches, load, act, stage, unstage, discard } = git;
+  const [sel, setSel] = useState<{ path: string; staged: boolean } | null>(null);
+  const [split, setSplit] = useState(() => localStorage.getItem("vb-diff-split") === "1");
+  const narrow = useNarrow();
+  const diffRef = useRef<HTMLDivElement>(null);
+
+  // A file that left the status (committed, discarded) has no diff to show any more.
+  useEffect(() => {
+    if (sel && status && !status.entries.some((e) => e.path === sel.path)) setSel(null);
+  }, [status, sel]);
+
+  if (notRepo)
+    return (
+      <div className="git-panel" data-testid="git-panel">
+        <p className="muted pad" data-testid="not-a-repo">
+          Not a git repository: <span className="path">{repo}</span>
+        </p>
+      </div>
+    );
+  if (!status)
+    return (
+      <div className="git-panel" data-testid="git-panel">
+        <ErrorBanner error={error} />
+        {!error && <p className="muted pad">Reading the git status…</p>}
+      </div>
+    );
+
+  const g = groups(status.entries);
+  const abs = (rel: string) => `${status.workdir.replace(/\/$/, "")}/${rel}`;
+  const show = (path: string, staged: boolean) => {
+    setSel({ path, staged });
+    if (narrow) requestAnimationFrame(() => diffRef.current?.scrollIntoView({ block: "start" }));
+  };
+
+  const unstagedPaths = [...g.changes, ...g.untracked].map((e) => e.path);
+  const clean = status.entries.length === 0;
+
+  return (
+    <div className="git-panel" data-testid="git-panel">
+      <div className="git-side">
+        <BranchBar node={node} repo={repo} status={status} branches={branches} busy={busy} act={act} />
+        <ErrorBanner error={error} />
+        <div className="row spread git-summary">
+          <span className="muted" data-testid="git-summary">
+            {clean ? "Nothing to commit, working tree clean" : `${status.entries.length} changed path${status.entries.length > 1 ? "s" : ""}`}
+            {status.truncated ? " (more not shown)" : ""}
+          </span>
+          <span className="row">
+            {unstagedPaths.length > 0 && (
+              <button type="button" className="small" disabled={busy} onClick={() => void stage(unstagedPaths)}>
+                Stage all
+              </button>
+            )}
+            <button type="button" className="small icon" aria-label="Refresh git status" title="Refresh" onClick={load}>
+              ⟳
+            </button>
+          </span>
+        </div>
+        {(["conflicted", "staged", "changes", "untracked"] as const).map((group) => (
+          <StatusGroup
+            key={group}
+            group={group}
+            list={g[group]}
+            sel={sel}
+            busy={busy}
+            onShow={show}
+            onOpen={(rel) => onOpenFile(abs(rel))}
+            stage={stage}
+            unstage={unstage}
+            discard={discard}
+          />
+        ))}
+        <CommitBox node={node} repo={repo} me={me} onMe={onMe} staged={g.staged.length} onCommitted={load} />
+      </div>
+      <div className="git-main">
+        <div ref={diffRef}>
+          {sel && (
+            <DiffPane
+              node={node}
+              repo={repo}
+              sel={sel}
+              status={status}
+              split={split && !narrow}
+              narrow={narrow}
+              onSplit={(s) => {
+                setSplit(s);
+                localStorage.setItem("vb-diff-split", s ? "1" : "0");
+              }}
+              onClose={() => setSel(null)}
+            />
+          )}
+        </div>
+        {!sel && !clean && <p className="muted">Pick a changed file to see its diff.</p>}
+        <History node={node} repo={repo} head={status.head} />
+      </div>
+    </div>
+  );
+}
+
+/** The git status of `repo` on `node`, read again when the panel shows, when `tick` changes and after every
+ * action; the actions (stage, unstage, discard, and `act` for the branch bar) answer the new status. */
+function useGitStatus(node: string, repo: string, visible: boolean, tick: number, onWorkTreeChanged: () => void) {
   const [status, setStatus] = useState<GitStatus | null>(null);
   const [notRepo, setNotRepo] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [branches, setBranches] = useState<BranchInfo[]>([]);
-  const [sel, setSel] = useState<{ path: string; staged: boolean } | null>(null);
-  const [split, setSplit] = useState(() => localStorage.getItem("vb-diff-split") === "1");
-  const narrow = useNarrow();
-  const diffRef = useRef<HTMLDivElement>(null);
 
   const load = useCallback(() => {
     setError(null);
@@ -109,11 +208,6 @@ export function GitPanel({
     );
   }, [node, repo, hasStatus, status?.branch, status?.head]);
 
-  // A file that left the status (committed, discarded) has no diff to show any more.
-  useEffect(() => {
-    if (sel && status && !status.entries.some((e) => e.path === sel.path)) setSel(null);
-  }, [status, sel]);
-
   /** Runs one git action that answers the new status; false when it failed (the error is shown). */
   const act = async (f: () => Promise<GitStatus>, touchesFiles = false): Promise<boolean> => {
     setBusy(true);
@@ -136,31 +230,33 @@ export function GitPanel({
     const q = untracked ? `Delete the untracked ${what}? This cannot be undone.` : `Discard the unstaged changes to ${what}? This cannot be undone.`;
     if (confirm(q)) void act(() => Git.discard(node, repo, paths), true);
   };
+  return { status, notRepo, error, busy, branches, load, act, stage, unstage, discard };
+}
 
-  if (notRepo)
-    return (
-      <div className="git-panel" data-testid="git-panel">
-        <p className="muted pad" data-testid="not-a-repo">
-          Not a git repository: <span className="path">{repo}</span>
-        </p>
-      </div>
-    );
-  if (!status)
-    return (
-      <div className="git-panel" data-testid="git-panel">
-        <ErrorBanner error={error} />
-        {!error && <p className="muted pad">Reading the git status…</p>}
-      </div>
-    );
-
-  const g = groups(status.entries);
-  const abs = (rel: string) => `${status.workdir.replace(/\/$/, "")}/${rel}`;
-  const show = (path: string, staged: boolean) => {
-    setSel({ path, staged });
-    if (narrow) requestAnimationFrame(() => diffRef.current?.scrollIntoView({ block: "start" }));
-  };
-
-  const row = (e: StatusEntry, group: Group) => {
+/** One group of the status (conflicted, staged, changes or untracked) with its rows and group actions. */
+function StatusGroup({
+  group,
+  list,
+  sel,
+  busy,
+  onShow,
+  onOpen,
+  stage,
+  unstage,
+  discard,
+}: {
+  group: Group;
+  list: StatusEntry[];
+  sel: { path: string; staged: boolean } | null;
+  busy: boolean;
+  onShow: (path: string, staged: boolean) => void;
+  /** Opens a work-tree-relative path in the editor. */
+  onOpen: (rel: string) => void;
+  stage: (paths: string[]) => Promise<boolean>;
+  unstage: (paths: string[]) => Promise<boolean>;
+  discard: (paths: string[], untracked: boolean) => void;
+}) {
+  const row = (e: StatusEntry) => {
     const state = group === "staged" ? e.staged : group === "changes" ? e.unstaged : group === "untracked" ? "untracked" : "conflicted";
     const staged = group === "staged";
     const slash = e.path.lastIndexOf("/");
@@ -170,7 +266,7 @@ export function GitPanel({
         <button
           type="button"
           className="git-file"
-          onClick={() => show(e.path, staged)}
+          onClick={() => onShow(e.path, staged)}
           title={e.orig_path ? `${e.orig_path} → ${e.path}` : e.path}
           aria-label={`${e.path}, ${state.replace(/_/g, " ")}`}
           aria-current={selected || undefined}
@@ -183,7 +279,7 @@ export function GitPanel({
         </button>
         <span className="git-actions">
           {state !== "deleted" && (
-            <button type="button" className="icon" aria-label={`Open ${e.path}`} title="Open in the editor" onClick={() => onOpenFile(abs(e.path))}>
+            <button type="button" className="icon" aria-label={`Open ${e.path}`} title="Open in the editor" onClick={() => onOpen(e.path)}>
               ✎
             </button>
           )}
@@ -206,80 +302,24 @@ export function GitPanel({
     );
   };
 
-  const section = (group: Group) => {
-    const list = g[group];
-    if (!list.length) return null;
-    const paths = list.map((e) => e.path);
-    return (
-      <section className="git-group" aria-label={TITLES[group]} data-testid={`git-group-${group}`}>
-        <h3>
-          {TITLES[group]} <span className="count">{list.length}</span>
-          {group === "staged" ? (
-            <button type="button" className="small" disabled={busy} onClick={() => void unstage(paths)}>
-              Unstage all
-            </button>
-          ) : group === "changes" ? (
-            <button type="button" className="small" disabled={busy} onClick={() => discard(paths, false)}>
-              Discard all
-            </button>
-          ) : null}
-        </h3>
-        <ul>{list.map((e) => row(e, group))}</ul>
-      </section>
-    );
-  };
-  const unstagedPaths = [...g.changes, ...g.untracked].map((e) => e.path);
-  const clean = status.entries.length === 0;
-
+  if (!list.length) return null;
+  const paths = list.map((e) => e.path);
   return (
-    <div className="git-panel" data-testid="git-panel">
-      <div className="git-side">
-        <BranchBar node={node} repo={repo} status={status} branches={branches} busy={busy} act={act} />
-        <ErrorBanner error={error} />
-        <div className="row spread git-summary">
-          <span className="muted" data-testid="git-summary">
-            {clean ? "Nothing to commit, working tree clean" : `${status.entries.length} changed path${status.entries.length > 1 ? "s" : ""}`}
-            {status.truncated ? " (more not shown)" : ""}
-          </span>
-          <span className="row">
-            {unstagedPaths.length > 0 && (
-              <button type="button" className="small" disabled={busy} onClick={() => void stage(unstagedPaths)}>
-                Stage all
-              </button>
-            )}
-            <button type="button" className="small icon" aria-label="Refresh git status" title="Refresh" onClick={load}>
-              ⟳
-            </button>
-          </span>
-        </div>
-        {section("conflicted")}
-        {section("staged")}
-        {section("changes")}
-        {section("untracked")}
-        <CommitBox node={node} repo={repo} me={me} onMe={onMe} staged={g.staged.length} onCommitted={load} />
-      </div>
-      <div className="git-main">
-        <div ref={diffRef}>
-          {sel && (
-            <DiffPane
-              node={node}
-              repo={repo}
-              sel={sel}
-              status={status}
-              split={split && !narrow}
-              narrow={narrow}
-              onSplit={(s) => {
-                setSplit(s);
-                localStorage.setItem("vb-diff-split", s ? "1" : "0");
-              }}
-              onClose={() => setSel(null)}
-            />
-          )}
-        </div>
-        {!sel && !clean && <p className="muted">Pick a changed file to see its diff.</p>}
-        <History node={node} repo={repo} head={status.head} />
-      </div>
-    </div>
+    <section className="git-group" aria-label={TITLES[group]} data-testid={`git-group-${group}`}>
+      <h3>
+        {TITLES[group]} <span className="count">{list.length}</span>
+        {group === "staged" ? (
+          <button type="button" className="small" disabled={busy} onClick={() => void unstage(paths)}>
+            Unstage all
+          </button>
+        ) : group === "changes" ? (
+          <button type="button" className="small" disabled={busy} onClick={() => discard(paths, false)}>
+            Discard all
+          </button>
+        ) : null}
+      </h3>
+      <ul>{list.map((e) => row(e))}</ul>
+    </section>
   );
 }
 

@@ -5,44 +5,17 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, Api, Fs, type Me } from "../api/client";
 import type { Entry, NodeView } from "../api/types.gen";
-import { CodeEditor, type EditorHandle } from "../components/Editor";
+import { CodeEditor } from "../components/Editor";
+import { baseName, under, useEditorTabs } from "../components/editorTabs";
 import { FileTree, useDirs } from "../components/FileTree";
 import { Icon } from "../components/Icons";
 import { GitPanel, useNarrow } from "../components/GitPanel";
 import { Link, navigate, useLeaveGuard, useSearch } from "../router";
 import { ErrorBanner, errText } from "../util";
 
-/** Larger files are offered for download instead of opened (the editor holds the whole text). */
-const MAX_EDIT_BYTES = 5 * 1024 * 1024;
 
-interface Tab {
-  id: number;
-  path: string;
-  state: "loading" | "ready" | "binary" | "large" | "error";
-  text?: string;
-  etag: string | null;
-  dirty: boolean;
-  saving: boolean;
-  conflict: boolean;
-  error?: string;
-}
-
-const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1) || p;
 const parentOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
 const join = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`);
-const under = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith("/") ? dir : dir + "/");
-
-/** Decodes file bytes for the editor, or says why it cannot be edited as text. */
-function decode(bytes: Uint8Array): { text: string } | { why: "binary" } {
-  if (bytes.subarray(0, 8192).includes(0)) return { why: "binary" };
-  try {
-    return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes) };
-  } catch {
-    return { why: "binary" };
-  }
-}
-
-let nextTabId = 1;
 
 type Pending = { kind: "file" | "dir"; dir: string } | { kind: "rename"; entry: Entry };
 
@@ -52,19 +25,14 @@ export function FilesPage({ node, me, onMe }: { node: string; me: Me; onMe: (m: 
   const narrow = useNarrow();
   const [view, setView] = useState<"tree" | "editor" | "git">(() => (search.get("view") === "git" ? "git" : "tree"));
   const [info, setInfo] = useState<NodeView | null>(null);
-  const [tabs, setTabs] = useState<Tab[]>([]);
-  const [active, setActive] = useState<number | null>(null);
   const [selected, setSelected] = useState<Entry | null>(null);
   const [pending, setPending] = useState<Pending | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [tick, setTick] = useState(0);
   const dirs = useDirs(node);
-  const handles = useRef(new Map<number, EditorHandle>());
-  const tabsRef = useRef(tabs);
-  tabsRef.current = tabs;
-  const activeRef = useRef(active);
-  activeRef.current = active;
+  const editor = useEditorTabs(node, { onOpen: () => setView("editor"), onSaved: () => setTick((x) => x + 1) });
+  const { tabs, active, setActive, handles, update, openFile, save, reload, close } = editor;
   const upload = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
@@ -81,107 +49,12 @@ export function FilesPage({ node, me, onMe }: { node: string; me: Me; onMe: (m: 
     (to) => to.startsWith(`/nodes/${node}/files`),
   );
 
-  const update = (id: number, patch: Partial<Tab>) => setTabs((ts) => ts.map((t) => (t.id === id ? { ...t, ...patch } : t)));
-
-  const read = async (id: number, path: string, size?: number) => {
-    try {
-      if (size === undefined) {
-        const st = await Fs.stat(node, path);
-        if (st.kind === "dir") return update(id, { state: "error", error: "This is a directory." });
-        size = st.size;
-      }
-      if (size > MAX_EDIT_BYTES) return update(id, { state: "large" });
-      const { bytes, etag } = await Fs.read(node, path);
-      const d = decode(bytes);
-      if ("why" in d) return update(id, { state: "binary", etag });
-      update(id, { state: "ready", text: d.text, etag });
-    } catch (e) {
-      if (e instanceof ApiError && e.code === "too_large") update(id, { state: "large" });
-      else update(id, { state: "error", error: errText(e) });
-    }
-  };
-
-  const openFile = (path: string, size?: number) => {
-    setView("editor");
-    const open = tabsRef.current.find((t) => t.path === path);
-    if (open) {
-      setActive(open.id);
-      return;
-    }
-    const id = nextTabId++;
-    setTabs((ts) => [...ts, { id, path, state: "loading", etag: null, dirty: false, saving: false, conflict: false }]);
-    setActive(id);
-    void read(id, path, size);
-  };
-
-  const save = async (id: number, overwrite = false) => {
-    const t = tabsRef.current.find((x) => x.id === id);
-    const h = handles.current.get(id);
-    if (!t || !h || t.state !== "ready" || t.saving) return;
-    if (!t.dirty && !overwrite) return;
-    const { text, doc } = h.snapshot();
-    update(id, { saving: true, error: undefined });
-    try {
-      const entry = await Fs.write(node, t.path, text, overwrite ? null : t.etag);
-      h.markSaved(doc);
-      update(id, { saving: false, conflict: false, etag: entry.etag });
-      setTick((x) => x + 1);
-    } catch (e) {
-      if (e instanceof ApiError && e.code === "changed_on_node") update(id, { saving: false, conflict: true });
-      else update(id, { saving: false, error: errText(e) });
-    }
-  };
-
-  const reload = async (id: number) => {
-    const t = tabsRef.current.find((x) => x.id === id);
-    const h = handles.current.get(id);
-    if (!t || !h) return;
-    try {
-      const { bytes, etag } = await Fs.read(node, t.path);
-      const d = decode(bytes);
-      if ("why" in d) return update(id, { state: "binary", etag, dirty: false });
-      h.reset(d.text);
-      update(id, { etag, conflict: false, error: undefined });
-    } catch (e) {
-      update(id, { error: errText(e) });
-    }
-  };
-
-  /** After a checkout or discard: clean tabs whose file changed on disk show the new content. */
+  /** After a checkout or discard: clean tabs show what is on disk now, and the tree is listed again. */
   const reloadClean = () => {
-    for (const t of tabsRef.current) {
-      if (t.state !== "ready" || t.dirty) continue;
-      Fs.stat(node, t.path).then(
-        (st) => st.etag !== t.etag && void reload(t.id),
-        () => update(t.id, { state: "error", error: "The file is gone from the node." }),
-      );
-    }
+    editor.reloadClean();
     dirs.refresh(root ?? "");
     for (const p of dirs.open) dirs.refresh(p);
   };
-
-  const close = (id: number) => {
-    const t = tabsRef.current.find((x) => x.id === id);
-    if (!t) return;
-    if (t.dirty && !confirm(`Discard your unsaved changes to ${baseName(t.path)}?`)) return;
-    const i = tabsRef.current.indexOf(t);
-    const rest = tabsRef.current.filter((x) => x.id !== id);
-    setTabs(rest);
-    handles.current.delete(id);
-    if (activeRef.current === id) setActive(rest[Math.min(i, rest.length - 1)]?.id ?? null);
-  };
-
-  // Ctrl/Cmd-S saves the tab in front wherever the focus is on this page (and never opens the browser's dialog).
-  useEffect(() => {
-    const key = (e: KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "s") {
-        e.preventDefault();
-        if (activeRef.current != null) void save(activeRef.current);
-      }
-    };
-    window.addEventListener("keydown", key);
-    return () => window.removeEventListener("keydown", key);
-  });
 
   // Where new files, folders and uploads go: the selected folder, the selected file's folder, or the top.
   const targetDir = selected ? (selected.kind === "dir" ? selected.path : parentOf(selected.path)) : root;
@@ -203,7 +76,7 @@ export function FilesPage({ node, me, onMe }: { node: string; me: Me; onMe: (m: 
         const from = pending.entry.path;
         const to = join(parentOf(from), name);
         await Fs.rename(node, from, to);
-        setTabs((ts) => ts.map((t) => (under(t.path, from) ? { ...t, path: to + t.path.slice(from.length) } : t)));
+        editor.moved(from, to);
         setSelected({ ...pending.entry, name, path: to });
         dirs.refresh(parentOf(from));
       } else {
@@ -222,7 +95,7 @@ export function FilesPage({ node, me, onMe }: { node: string; me: Me; onMe: (m: 
     run(async () => {
       const e = selected;
       if (!e) return;
-      const open = tabsRef.current.filter((t) => under(t.path, e.path));
+      const open = tabs.filter((t) => under(t.path, e.path));
       const unsaved = open.filter((t) => t.dirty).length;
       const q = `Delete ${e.path}${e.kind === "dir" ? " (a folder)" : ""}?${unsaved ? ` ${unsaved} open file(s) with unsaved changes are lost.` : ""}`;
       if (!confirm(q)) return;
@@ -233,8 +106,7 @@ export function FilesPage({ node, me, onMe }: { node: string; me: Me; onMe: (m: 
         if (!confirm(`${e.path} is not empty. Delete it with everything inside?`)) return;
         await Fs.delete(node, e.path, true);
       }
-      setTabs((ts) => ts.filter((t) => !under(t.path, e.path)));
-      if (open.some((t) => t.id === activeRef.current)) setActive(null);
+      editor.dropped(e.path);
       setSelected(null);
       dirs.refresh(parentOf(e.path));
       setTick((x) => x + 1);
