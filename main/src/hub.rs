@@ -15,12 +15,13 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vibebridge_tunnel::frame::read_frame;
+use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::{
     AttachFrame, LiveSessions, SessionCommand, SessionEvent, SessionReply, SessionStatus,
 };
 
-use crate::registry::{NodeEvent, NodeRegistry};
+use crate::registry::{NodeEvent, NodeLink, NodeRegistry};
 use crate::store::Store;
 
 mod live;
@@ -138,18 +139,20 @@ impl SessionHub {
         );
     }
 
-    async fn reconcile_once(&self, node: &str) -> Result<(), String> {
-        let max = self.inner.max_frame_bytes;
+    /// Opens a stream of kind `open` to `node`: the node's live link and the stream, or why not.
+    async fn open(&self, node: &str, open: &Open) -> Result<(Arc<NodeLink>, TunnelStream), String> {
         let link = self
             .inner
             .registry
             .get(node)
             .ok_or_else(|| format!("node {node} is offline"))?;
-        let mut stream = link
-            .mux
-            .open(&Open::SessionsLive)
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = link.mux.open(open).await.map_err(|e| e.to_string())?;
+        Ok((link, stream))
+    }
+
+    async fn reconcile_once(&self, node: &str) -> Result<(), String> {
+        let max = self.inner.max_frame_bytes;
+        let (_, mut stream) = self.open(node, &Open::SessionsLive).await?;
         let live: LiveSessions = tokio::time::timeout(NODE_ANSWER, read_frame(&mut stream, max))
             .await
             .map_err(|_| "no answer".to_string())?
@@ -189,14 +192,11 @@ impl SessionHub {
                 }
             }
             tracing::warn!(session = %id, node, "the node runs a session main has no record of; stopping it");
-            let mut stream = link
-                .mux
-                .open(&Open::SessionCommand {
-                    session_id: sid,
-                    command: SessionCommand::Stop,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
+            let stop = Open::SessionCommand {
+                session_id: sid,
+                command: SessionCommand::Stop,
+            };
+            let (_, mut stream) = self.open(node, &stop).await?;
             let reply =
                 tokio::time::timeout(NODE_ANSWER, read_frame::<SessionReply, _>(&mut stream, max))
                     .await;
@@ -303,19 +303,11 @@ impl SessionHub {
             ));
         }
         let mut after = rec.last_seq;
-        let link = self
-            .inner
-            .registry
-            .get(node)
-            .ok_or_else(|| format!("node {node} is offline"))?;
-        let mut stream = link
-            .mux
-            .open(&Open::SessionAttach {
-                session_id: id.to_string(),
-                after_seq: after,
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let open = Open::SessionAttach {
+            session_id: id.to_string(),
+            after_seq: after,
+        };
+        let (link, mut stream) = self.open(node, &open).await?;
         loop {
             // A stream of a dead link may never end by itself; the link ending ends the attach.
             let frame = tokio::select! {
