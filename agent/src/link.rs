@@ -155,7 +155,7 @@ async fn hello(config: &NodeConfig, identity: &Identity) -> Hello {
     }
     Hello {
         protocol_version: protocol::PROTOCOL_VERSION,
-        node_id: identity.node_id.clone(),
+        node_id: identity.node_id.clone().into(),
         name: identity.name.clone(),
         hostname: vibebridge_tunnel::runtime::hostname(),
         os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),

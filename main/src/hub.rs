@@ -304,7 +304,7 @@ impl SessionHub {
         }
         let mut after = rec.last_seq;
         let open = Open::SessionAttach {
-            session_id: id.to_string(),
+            session_id: id.into(),
             after_seq: after,
         };
         let (link, mut stream) = self.open(node, &open).await?;

@@ -56,6 +56,7 @@ pub mod config;
 pub mod frame;
 pub mod fs;
 pub mod git;
+pub mod ids;
 pub mod keys;
 pub mod mux;
 pub mod protocol;

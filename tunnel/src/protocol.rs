@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{NodeId, SessionId};
 use crate::reply::ErrorCode;
 
 use crate::session::{SessionCommand, StartSession};
@@ -28,7 +29,7 @@ pub enum Open {
     /// [`SessionReply`](crate::session::SessionReply) follows.
     SessionCommand {
         /// The session.
-        session_id: String,
+        session_id: SessionId,
         /// What to do.
         #[serde(flatten)]
         command: SessionCommand,
@@ -37,7 +38,7 @@ pub enum Open {
     /// [`AttachFrame`](crate::session::AttachFrame)s.
     SessionAttach {
         /// The session.
-        session_id: String,
+        session_id: SessionId,
         /// The last seq main already has (0 for none).
         after_seq: u64,
     },
@@ -96,7 +97,7 @@ pub struct Hello {
     /// The node's [`PROTOCOL_VERSION`].
     pub protocol_version: u32,
     /// The node id; must equal the SSH username the link authenticated as.
-    pub node_id: String,
+    pub node_id: NodeId,
     /// Display name.
     pub name: String,
     /// The machine's host name.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
+use crate::ids::{ApprovalId, SessionId};
 use crate::reply::Reply;
 
 /// The coding-agent CLIs a session can run.
@@ -256,7 +257,7 @@ pub enum EventBody {
     /// The agent wants permission to run a tool; answer through the approvals endpoint.
     ApprovalRequested {
         /// Id to answer with.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// The tool call it is about, when the CLI says.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         call_id: Option<String>,
@@ -273,14 +274,14 @@ pub enum EventBody {
     /// answer as `message`, or `deny` to decline.
     Question {
         /// Id to answer with.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// The question(s) as the CLI gave them.
         questions: Value,
     },
     /// An approval or question was answered (or timed out, or became moot).
     ApprovalResolved {
         /// The approval.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// How it ended.
         resolution: Resolution,
         /// The reason given with a denial, or the answer to a question.
@@ -367,7 +368,7 @@ pub fn event_key_seq(key: &[u8]) -> Option<u64> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartSession {
     /// Main's id for the session (a UUID); the node keys its store by it.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Absolute working directory on the node; must lie inside the node's roots.
     pub path: String,
     /// Which CLI.
@@ -396,7 +397,7 @@ pub enum SessionCommand {
     /// Answer an approval or question.
     Decide {
         /// The approval.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// Allow or deny.
         decision: Decision,
         /// Reason for a denial, or the answer to a question.
@@ -439,7 +440,7 @@ pub enum AttachFrame {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSessions {
     /// Sessions whose CLI runs (or is starting) on the node.
-    pub session_ids: Vec<String>,
+    pub session_ids: Vec<SessionId>,
     /// Every session the node has, with the last seq in its store: main attaches those it holds fewer
     /// events of (a main that crashed lost the tail it had not written out yet). Absent from older agents.
     #[serde(default)]
@@ -450,7 +451,7 @@ pub struct LiveSessions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionHead {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Its last stored seq.
     pub last_seq: u64,
 }

@@ -9,6 +9,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
+use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::reply::ErrorCode;
 
 use serde_json::Value;
@@ -42,7 +43,7 @@ pub enum DriverCmd {
     /// An approval decision; `reply` is `None` when the approval timed out.
     Decide {
         /// The approval.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// Allow or deny.
         decision: Decision,
         /// Denial reason or answer.
@@ -163,7 +164,7 @@ struct Loop<B: Backend> {
     log: Arc<SessionLog>,
     cfg: ProviderConfig,
     queue: VecDeque<String>,
-    pending: HashMap<String, B::Pending>,
+    pending: HashMap<ApprovalId, B::Pending>,
     turn_running: bool,
     stopping: bool,
     deadline: Option<(Instant, Deadline)>,
@@ -296,7 +297,7 @@ impl<B: Backend> Loop<B> {
     }
 
     fn ask(&mut self, pending: B::Pending, ask: Ask) {
-        let approval_id = uuid::Uuid::now_v7().to_string();
+        let approval_id = ApprovalId::from(uuid::Uuid::now_v7().to_string());
         self.log.append(match ask {
             Ask::Approval {
                 call_id,

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
+use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::session::{EventBody, Resolution, SessionEvent, SessionStatus};
 
 use super::store::{AgentStore, SessionMeta};
@@ -18,7 +19,7 @@ use super::store::{AgentStore, SessionMeta};
 struct State {
     meta: SessionMeta,
     /// Approvals requested and not yet resolved.
-    pending: BTreeSet<String>,
+    pending: BTreeSet<ApprovalId>,
     /// Last seq that may have reached main before this log was loaded: later ones were written by this
     /// process and were sent only once stored.
     base: u64,
@@ -267,7 +268,7 @@ impl SessionLog {
 
     /// Resolves every pending approval as cancelled (the CLI that asked is gone).
     pub fn cancel_pending(&self, why: &str) {
-        let pending: Vec<String> = self.lock().pending.iter().cloned().collect();
+        let pending: Vec<ApprovalId> = self.lock().pending.iter().cloned().collect();
         for approval_id in pending {
             self.append(EventBody::ApprovalResolved {
                 approval_id,
@@ -303,7 +304,7 @@ impl SessionLog {
     }
 }
 
-fn track_pending(pending: &mut BTreeSet<String>, body: &EventBody) {
+fn track_pending(pending: &mut BTreeSet<ApprovalId>, body: &EventBody) {
     match body {
         EventBody::ApprovalRequested { approval_id, .. }
         | EventBody::Question { approval_id, .. } => {

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
+use vibebridge_tunnel::ids::SessionId;
 use vibebridge_tunnel::reply::ErrorCode;
 
 use tokio::io::AsyncReadExt;
@@ -377,9 +378,9 @@ impl Sessions {
     /// Sessions whose CLI runs (or is starting) here, for main to stop those it has no record of; and the
     /// last stored seq of every session, for main to fetch what it lost.
     pub fn live_ids(&self) -> LiveSessions {
-        let mut session_ids: Vec<String> = lock(&self.inner.live)
+        let mut session_ids: Vec<SessionId> = lock(&self.inner.live)
             .keys()
-            .map(|id| id.to_string())
+            .map(|id| SessionId::from(*id))
             .collect();
         session_ids.sort();
         let store = &self.inner.store;
@@ -389,7 +390,7 @@ impl Sessions {
                 all.iter()
                     .map(|meta| {
                         Ok(SessionHead {
-                            session_id: meta.id.to_string(),
+                            session_id: meta.id.into(),
                             last_seq: store.last_event_seq(&meta.id)?,
                         })
                     })

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use ts_rs::TS;
+use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::reply::ErrorCode;
 use vibebridge_tunnel::session::SessionEvent;
 
@@ -115,7 +116,7 @@ pub struct StopRequested {
 #[derive(Serialize, TS)]
 pub struct Decided {
     /// The approval.
-    pub approval_id: String,
+    pub approval_id: ApprovalId,
     /// Always true: the node has the decision.
     pub decided: bool,
 }

@@ -4,6 +4,7 @@
 
 use axum::extract::ws::Message;
 use serde::{Deserialize, Serialize};
+use vibebridge_tunnel::ids::{ApprovalId, SessionId};
 use vibebridge_tunnel::reply::ErrorCode;
 use vibebridge_tunnel::session::{Resolution, SessionEvent};
 
@@ -123,9 +124,9 @@ pub enum ServerFrame {
         /// What happened.
         change: ApprovalChange,
         /// The approval.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// Its session.
-        session_id: String,
+        session_id: SessionId,
     },
     /// Topic `nodes`: a node came, went, sent a heartbeat or changed.
     Node {

@@ -100,7 +100,7 @@ fn store_frame(
             let frame = ServerFrame::Approval {
                 change: resolved.into(),
                 approval_id,
-                session_id: session_id.to_string(),
+                session_id: session_id.into(),
             };
             (Some(Topic::Approvals), frame)
         }),

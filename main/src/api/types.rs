@@ -30,6 +30,9 @@ pub fn typescript() -> String {
     let decls = [
         decl::<serde_json::Value>(&cfg),
         decl::<vibebridge_tunnel::reply::ErrorCode>(&cfg),
+        decl::<vibebridge_tunnel::ids::NodeId>(&cfg),
+        decl::<vibebridge_tunnel::ids::SessionId>(&cfg),
+        decl::<vibebridge_tunnel::ids::ApprovalId>(&cfg),
         decl::<Provider>(&cfg),
         decl::<SessionStatus>(&cfg),
         decl::<ToolKind>(&cfg),

@@ -246,7 +246,7 @@ impl Conn {
                 .await;
         }
         let subscribed = ServerFrame::Subscribed {
-            session_id: id.to_string(),
+            session_id: id.into(),
             after_seq,
         };
         self.send(subscribed).await;

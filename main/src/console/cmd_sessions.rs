@@ -146,7 +146,7 @@ impl Ctx<'_> {
             .iter()
             .map(|a| {
                 vec![
-                    a.approval_id.clone(),
+                    a.approval_id.to_string(),
                     a.session_id.to_string(),
                     a.node_id.clone(),
                     match a.kind {

@@ -349,7 +349,7 @@ pub fn complete(state: &AppState, admin: &Admin, before: &[String], partial: &st
             ("approvals", "allow" | "deny") => state
                 .store
                 .pending_approvals()
-                .map(|a| a.into_iter().map(|a| a.approval_id).collect())
+                .map(|a| a.into_iter().map(|a| a.approval_id.into()).collect())
                 .unwrap_or_default(),
             ("users", _) if before.len() == 2 => state
                 .store

@@ -155,7 +155,7 @@ pub async fn start(
     };
     state.store.insert_agent_session(&rec)?;
     let open = Open::SessionStart(StartSession {
-        session_id: rec.id.to_string(),
+        session_id: rec.id.into(),
         path: req.path,
         provider: req.provider,
         model: req.model,
@@ -227,7 +227,7 @@ pub async fn command(
     command: SessionCommand,
 ) -> Result<bool, OpError> {
     let open = Open::SessionCommand {
-        session_id: s.id.to_string(),
+        session_id: s.id.into(),
         command,
     };
     let mut stream = relay::open(state, &s.node_id, &open, OFFLINE_HINT).await?;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatus};
 
 use super::{Change, Store, StoreError, UserId, decode, encode, now_ms};
@@ -77,7 +78,7 @@ pub enum ApprovalKind {
 #[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct PendingApproval {
     /// Id to answer with.
-    pub approval_id: String,
+    pub approval_id: ApprovalId,
     /// Its session.
     pub session_id: Uuid,
     /// The session's owner.
@@ -320,8 +321,8 @@ impl Store {
         ev: &SessionEvent,
         changes: &mut Vec<Change>,
     ) -> Result<(), StoreError> {
-        let approval = |approval_id: &str, resolved| Change::Approval {
-            approval_id: approval_id.to_string(),
+        let approval = |approval_id: &ApprovalId, resolved| Change::Approval {
+            approval_id: approval_id.clone(),
             session_id: rec.id,
             owner: rec.owner,
             node_id: rec.node_id.clone(),
@@ -370,7 +371,7 @@ impl Store {
                 // Ids come from the node: one node must not replace another session's approval.
                 match self.approval_session(approval_id)? {
                     Some(other) if other != rec.id => tracing::warn!(
-                        session = %rec.id, %other, approval_id,
+                        session = %rec.id, %other, %approval_id,
                         "ignored an approval whose id another session already uses"
                     ),
                     _ => {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
 use serde_json::Value;
+use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::session::{Resolution, ToolKind};
 
 fn ev(seq: u64, body: EventBody) -> SessionEvent {
@@ -134,7 +135,7 @@ fn revoking_a_node_drops_its_pending_approvals() {
         .apply_session_events(&kept, vec![ev(1, ask("a2"))])
         .unwrap();
     store.remove_node("n1").unwrap().unwrap();
-    let left: Vec<String> = store
+    let left: Vec<ApprovalId> = store
         .pending_approvals()
         .unwrap()
         .into_iter()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use uuid::Uuid;
+use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::session::Resolution;
 
 use super::{NodeRecord, Store, UserId};
@@ -29,7 +30,7 @@ pub enum Change {
     /// An approval or question was requested or resolved.
     Approval {
         /// The approval.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// Its session.
         session_id: Uuid,
         /// The session's owner.

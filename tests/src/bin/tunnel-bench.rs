@@ -569,7 +569,7 @@ async fn simulated_link(conn: Connected, dial: &Dial) {
     let (mut rd, mut wr) = tokio::io::split(control);
     let hello = Hello {
         protocol_version: protocol::PROTOCOL_VERSION,
-        node_id: dial.node_id.clone(),
+        node_id: dial.node_id.clone().into(),
         name: dial.node_id.clone(),
         hostname: "simulated".into(),
         os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),

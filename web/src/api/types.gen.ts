@@ -5,6 +5,12 @@ export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in
 
 export type ErrorCode = "bad_request" | "internal" | "not_found" | "capability_disabled" | "read_only" | "too_large" | "path_not_found" | "path_outside_roots" | "hidden_denied" | "protected_state" | "permission_denied" | "hard_linked" | "already_exists" | "changed_on_node" | "wrong_kind" | "not_empty" | "range_not_satisfiable" | "not_a_repository" | "unknown_ref" | "git_conflict" | "nothing_to_commit" | "provider_unavailable" | "too_many_sessions" | "queue_full" | "too_many_terminals" | "forbidden" | "unauthorized" | "conflict" | "profile_required" | "method_not_allowed" | "length_required" | "node_offline" | "request_timeout" | "too_many_requests" | "server_busy" | "too_many_connections" | "version_mismatch" | "identity_mismatch" | "duplicate_link" | "bad_frame" | "too_many_subscriptions" | "logged_out" | "access_lost" | "slow_consumer" | "unknown";
 
+export type NodeId = string;
+
+export type SessionId = string;
+
+export type ApprovalId = string;
+
 export type Provider = "claude" | "codex";
 
 export type SessionStatus = "starting" | "running" | "waiting_for_approval" | "idle" | "completed" | "failed" | "stopped" | "interrupted" | "unknown";
@@ -123,7 +129,7 @@ diff?: string | null, } | { "type": "approval_requested",
 /**
  * Id to answer with.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * The tool call it is about, when the CLI says.
  */
@@ -147,7 +153,7 @@ input: JsonValue, } | { "type": "question",
 /**
  * Id to answer with.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * The question(s) as the CLI gave them.
  */
@@ -155,7 +161,7 @@ questions: JsonValue, } | { "type": "approval_resolved",
 /**
  * The approval.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * How it ended.
  */
@@ -285,7 +291,7 @@ diff?: string | null, } | { "type": "approval_requested",
 /**
  * Id to answer with.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * The tool call it is about, when the CLI says.
  */
@@ -309,7 +315,7 @@ input: JsonValue, } | { "type": "question",
 /**
  * Id to answer with.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * The question(s) as the CLI gave them.
  */
@@ -317,7 +323,7 @@ questions: JsonValue, } | { "type": "approval_resolved",
 /**
  * The approval.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * How it ended.
  */
@@ -429,7 +435,7 @@ export type PendingApproval = {
 /**
  * Id to answer with.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * Its session.
  */
@@ -459,7 +465,7 @@ export type ApprovalView = { session_title: string, provider: Provider | null, n
 /**
  * Id to answer with.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * Its session.
  */
@@ -541,11 +547,11 @@ change: ApprovalChange,
 /**
  * The approval.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * Its session.
  */
-session_id: string, } | { "type": "node", 
+session_id: SessionId, } | { "type": "node", 
 /**
  * What happened.
  */
@@ -1012,7 +1018,7 @@ export type Decided = {
 /**
  * The approval.
  */
-approval_id: string, 
+approval_id: ApprovalId, 
 /**
  * Always true: the node has the decision.
  */
