@@ -9,6 +9,7 @@ mod actor;
 pub mod approvals;
 mod error;
 pub mod nodes;
+pub mod rank;
 pub mod relay;
 pub mod sessions;
 pub mod users;
