@@ -446,6 +446,28 @@ impl World {
         }
     }
 
+    /// The accepted messages (session, text) that are not a `user_message` of their session's history on
+    /// main (which [`World::check`] proves equal to the node's).
+    pub async fn missing_messages(&self, stats: &DriveStats) -> Vec<(String, String)> {
+        let accepted = stats.accepted.lock().unwrap().clone();
+        let mut missing = Vec::new();
+        for (id, _) in &self.sessions {
+            let history = session_history(&self.api, id, 500).await;
+            let said: std::collections::HashSet<&str> = history
+                .iter()
+                .filter(|e| e["type"] == "user_message")
+                .filter_map(|e| e["text"].as_str())
+                .collect();
+            missing.extend(
+                accepted
+                    .iter()
+                    .filter(|(sid, text)| sid == id && !said.contains(text.as_str()))
+                    .cloned(),
+            );
+        }
+        missing
+    }
+
     /// Checks that every session's events are identical on its node, on main and in every browser,
     /// contiguous from 1, and that it ended `idle` on both main and node. Returns the events checked.
     pub async fn check(&self, seed: u64) -> usize {

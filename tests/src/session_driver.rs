@@ -2,8 +2,8 @@
 //! allow, sends the next message once the last one's turn has settled, and retries while main is away.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -42,9 +42,12 @@ pub fn prompt(provider: &str, n: u64, last: bool) -> String {
 pub struct DriveStats {
     /// Messages main accepted (202).
     pub turns: AtomicU64,
-    /// Accepted messages that never became a `user_message` event: the agent restarted (the session turned
-    /// `interrupted`) before the message was on disk. Each is sent again.
-    pub lost_messages: AtomicU64,
+    /// Every message main accepted (202): the session and the text. Each must be a `user_message` of the
+    /// session's final history ([`crate::fault_world::World::missing_messages`]).
+    pub accepted: Mutex<Vec<(String, String)>>,
+    /// Times a driver presumed its message lost during the run (no `user_message` yet and the session
+    /// `interrupted` since, which a main still catching up also shows) and sent the next one.
+    pub resent: AtomicU64,
 }
 
 /// Main's events of session `id` after `after`, or `None` while main is away.
@@ -149,8 +152,10 @@ pub async fn drive(
         if let Some((text, at, last)) = &sent {
             match where_is(&api, &id, text, *at).await {
                 Sent::Waiting => continue,
+                // Presumed lost (it may still be on its way to main): send the next one. Whether any
+                // accepted message was really lost is judged at the end, on the final history.
                 Sent::Lost => {
-                    stats.lost_messages.fetch_add(1, Ordering::SeqCst);
+                    stats.resent.fetch_add(1, Ordering::SeqCst);
                 }
                 Sent::Settled if *last && status == "idle" => return,
                 Sent::Settled => {}
@@ -166,6 +171,11 @@ pub async fn drive(
             )
             .await
         {
+            stats
+                .accepted
+                .lock()
+                .unwrap()
+                .push((id.clone(), text.clone()));
             sent = Some((text, last_seq, last));
             n += 1;
             stats.turns.fetch_add(1, Ordering::SeqCst);
