@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod http;
 pub mod hub;
+pub mod import;
 pub mod ops;
 pub mod quota;
 pub mod registry;
