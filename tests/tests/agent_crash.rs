@@ -12,6 +12,21 @@ use vibebridge_tests::session_fx::{
 
 const AGENT: &str = env!("CARGO_BIN_EXE_test-agent");
 
+/// Replaces the fixture's in-process node with the agent in a process of its own (so it can be `kill -9`ed);
+/// returns it once main has its link, with the link's generation.
+async fn agent_process(fx: &mut Fx) -> (AgentProcess, u64) {
+    let generation = fx.main.wait_online("n1").await;
+    fx.node.take().unwrap().stop().await;
+    restart(fx, generation).await
+}
+
+/// Starts the agent process (again) and waits until main has a link newer than `generation`.
+async fn restart(fx: &Fx, generation: u64) -> (AgentProcess, u64) {
+    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
+    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    (agent, generation)
+}
+
 /// Waits until main's history of `id` has `turns` `running` statuses; returns its length.
 async fn wait_running(fx: &Fx, id: &str, turns: usize) -> usize {
     let deadline = tokio::time::Instant::now() + CLI_WAIT;
@@ -30,25 +45,20 @@ async fn wait_running(fx: &Fx, id: &str, turns: usize) -> usize {
 #[tokio::test]
 async fn agent_kill9_keeps_node_and_main_identical() {
     let mut fx = Fx::new("kill9").await;
-    let generation = fx.main.wait_online("n1").await;
-    fx.node.take().unwrap().stop().await;
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, generation) = agent_process(&mut fx).await;
     let id = fx.create("claude", "Hi [[text:first]]", None).await;
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
     // Right after main has the turn's last events: before the node's store would flush them on its own.
     agent.kill9().await;
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, generation) = restart(&fx, generation).await;
 
     fx.message(&id, "Slowly [[gate:k9]]").await;
     fx.claude.wait_held("k9").await;
     wait_running(&fx, &id, 2).await;
     agent.kill9().await;
     fx.claude.release("k9");
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, _) = restart(&fx, generation).await;
     sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
     fx.message(&id, "Carry on [[text:back again]]").await;
     sse.until(CLI_WAIT, |e| {
@@ -119,10 +129,7 @@ async fn hole_in_node_seqs_is_reported_not_fatal() {
 #[tokio::test]
 async fn accepted_message_survives_agent_kill9() {
     let mut fx = Fx::new("msgkill9").await;
-    let generation = fx.main.wait_online("n1").await;
-    fx.node.take().unwrap().stop().await;
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, generation) = agent_process(&mut fx).await;
     let id = fx.create("claude", "Hi [[text:first]]", None).await;
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
@@ -131,8 +138,7 @@ async fn accepted_message_survives_agent_kill9() {
     fx.message(&id, "Remember this [[gate:m9]]").await;
     agent.kill9().await;
     fx.claude.release("m9");
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, _) = restart(&fx, generation).await;
     sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
     agent.stop().await;
     let (on_node, _) = node_session(&fx.dir.path().join("node-n1"), &id);
@@ -149,10 +155,7 @@ async fn accepted_message_survives_agent_kill9() {
 #[tokio::test]
 async fn queued_follow_up_survives_agent_kill9() {
     let mut fx = Fx::new("queuekill9").await;
-    let generation = fx.main.wait_online("n1").await;
-    fx.node.take().unwrap().stop().await;
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    let generation = fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, generation) = agent_process(&mut fx).await;
     let id = fx.create("claude", "Hi [[gate:q9]]", None).await;
     fx.claude.wait_held("q9").await;
     let (status, body) = fx
@@ -165,8 +168,7 @@ async fn queued_follow_up_survives_agent_kill9() {
     assert_eq!((status, &body["queued"]), (202, &json!(true)), "{body}");
     agent.kill9().await;
     fx.claude.release("q9");
-    let agent = AgentProcess::start(AGENT, node_config(&fx.dir, &fx.main, &fx.env));
-    fx.main.wait_link("n1", |g| g > generation).await;
+    let (agent, _) = restart(&fx, generation).await;
     let mut sse = fx.sse(&id).await;
     sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
     agent.stop().await;
