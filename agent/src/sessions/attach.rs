@@ -26,11 +26,13 @@ pub async fn stream<W: AsyncWrite + Unpin>(
     loop {
         let was_alive = *alive.borrow_and_update();
         loop {
-            let page = until_stored(log, || async { log.events_after(last, PAGE) }).await;
+            let page = log
+                .until_stored(|| async { log.events_after(last, PAGE) })
+                .await;
             let Some(end) = page.last().map(|e| e.seq) else {
                 break;
             };
-            until_stored(log, || log.sync()).await;
+            log.until_stored(|| log.sync()).await;
             for ev in page {
                 send_event(log, wr, ev, max).await?;
             }
@@ -49,7 +51,7 @@ pub async fn stream<W: AsyncWrite + Unpin>(
                     Ok(ev) if ev.seq <= last => {}
                     Ok(ev) if ev.seq == last + 1 => {
                         let (batch, in_order) = queued_after(&mut live, ev);
-                        until_stored(log, || log.sync()).await;
+                        log.until_stored(|| log.sync()).await;
                         for ev in batch {
                             last = ev.seq;
                             send_event(log, wr, ev, max).await?;
@@ -61,38 +63,6 @@ pub async fn stream<W: AsyncWrite + Unpin>(
                     Ok(_) | Err(_) => break,
                 },
                 _ = alive.changed() => break,
-            }
-        }
-    }
-}
-
-/// Retries a store operation until it succeeds: a store that cannot write (a full disk) holds the stream
-/// rather than ending it, since main would not attach again while the link is up. Sending resumes once the
-/// store has room and everything appended meanwhile is on disk. Ends when the stream's task is dropped.
-async fn until_stored<T, F, Fut>(log: &SessionLog, op: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let mut backoff = vibebridge_tunnel::backoff::Backoff::new(
-        std::time::Duration::from_millis(50),
-        std::time::Duration::from_secs(2),
-    );
-    let mut failing = false;
-    loop {
-        match op().await {
-            Ok(v) => {
-                if failing {
-                    tracing::info!(session = %log.id(), "the session store works again; sending on");
-                }
-                return v;
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(session = %log.id(), "the session store failed; holding the attach stream until it works: {e:#}");
-                    failing = true;
-                }
-                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

@@ -163,30 +163,53 @@ impl SessionLog {
         self.store.sync(ticket).await
     }
 
-    /// Waits until a message just appended is on disk, trying again while the disk refuses (the store keeps
-    /// the events in memory meanwhile), for at most [`MESSAGE_STORE_WAIT`]: main is told a message was taken
-    /// only once a crash cannot lose it. After that the error says the CLI has the message, so nobody sends
-    /// it twice.
-    pub async fn sync_message(&self) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + MESSAGE_STORE_WAIT;
+    /// Retries a store operation until it succeeds: a store that cannot write (a full disk) holds its caller
+    /// (an attach stream, a message's answer) rather than failing it; the store keeps the events in memory
+    /// meanwhile and the caller goes on once the store has room and everything appended is on disk. Ends
+    /// when the caller's future is dropped.
+    pub async fn until_stored<T, F, Fut>(&self, op: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
         let mut backoff = vibebridge_tunnel::backoff::Backoff::new(
             std::time::Duration::from_millis(50),
-            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(2),
         );
+        let mut failing = false;
         loop {
-            match self.sync().await {
-                Ok(()) => return Ok(()),
-                Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(format!(
-                        "the node's disk refused to store the message for {} s ({e:#}; is it full?). The CLI has \
-                         the message and works on it, do not send it again; its events are kept in memory and \
-                         reach you once the node's disk has room",
-                        MESSAGE_STORE_WAIT.as_secs()
-                    ));
+            match op().await {
+                Ok(v) => {
+                    if failing {
+                        tracing::info!(session = %self.id, "the session store works again; going on");
+                    }
+                    return v;
                 }
-                Err(_) => tokio::time::sleep(backoff.next_delay()).await,
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(session = %self.id, "the session store failed; holding until it works: {e:#}");
+                        failing = true;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
             }
         }
+    }
+
+    /// Waits until a message just appended is on disk ([`SessionLog::until_stored`]), for at most
+    /// [`MESSAGE_STORE_WAIT`]: main is told a message was taken only once a crash cannot lose it. After that
+    /// the error says the CLI has the message, so nobody sends it twice.
+    pub async fn sync_message(&self) -> Result<(), String> {
+        tokio::time::timeout(MESSAGE_STORE_WAIT, self.until_stored(|| self.sync()))
+            .await
+            .map_err(|_| {
+                format!(
+                    "the node's disk refused to store the message for {} s (is it full?). The CLI has the \
+                     message and works on it, do not send it again; its events are kept in memory and reach \
+                     you once the node's disk has room",
+                    MESSAGE_STORE_WAIT.as_secs()
+                )
+            })
     }
 
     /// Makes the log continue after `main_last` when main already has events past the log's end: the node's
