@@ -25,7 +25,7 @@
 //! Stores written by earlier agents (sled, `<database.path>/sessions.db`) are copied into this layout when
 //! the agent first opens them (`migrate_sled`); the old database is then renamed `sessions.db.migrated`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -159,6 +159,9 @@ impl Drop for Inner {
 #[derive(Default)]
 struct Logs {
     by_id: HashMap<Uuid, Log>,
+    /// The logs holding records no fsync has covered yet (a non-empty tail): what a flush visits, so its
+    /// cost follows the sessions writing, not every session the node ever had.
+    pending: HashSet<Uuid>,
     /// Bytes of records that no fsync has covered yet, over every log.
     unsynced: usize,
     /// Whether a log file was created since the directory was last fsynced.
@@ -583,6 +586,7 @@ impl AgentStore {
             bytes,
         });
         logs.unsynced += span.len as usize;
+        logs.pending.insert(*id);
         Ok(ticket)
     }
 
@@ -657,7 +661,11 @@ impl AgentStore {
             // Every write whose ticket is at most this one finished: tickets are taken under this lock.
             let covered = self.last_ticket();
             let mut jobs = Vec::new();
-            for (id, log) in logs.by_id.iter_mut().filter(|(_, l)| !l.tail.is_empty()) {
+            let pending: Vec<Uuid> = logs.pending.iter().copied().collect();
+            for id in pending {
+                let Some(log) = logs.by_id.get_mut(&id) else {
+                    continue;
+                };
                 if !log.written
                     && let Err(e) = log.rewrite()
                 {
@@ -667,7 +675,7 @@ impl AgentStore {
                     )));
                     continue;
                 }
-                jobs.push((*id, log.file.clone(), log.end()));
+                jobs.push((id, log.file.clone(), log.end()));
             }
             (covered, jobs, std::mem::take(&mut logs.new_files))
         };
@@ -690,7 +698,11 @@ impl AgentStore {
                 Ok(()) if !log.written => {}
                 Ok(()) => {
                     let freed = log.synced_to(len);
+                    let synced = log.tail.is_empty();
                     logs.unsynced -= freed;
+                    if synced {
+                        logs.pending.remove(&id);
+                    }
                 }
                 Err(e) => {
                     tracing::error!(session = %id, "fsync of a session log failed; writing it again: {e}");
@@ -703,9 +715,9 @@ impl AgentStore {
         }
         // Everything up to `covered` is on disk but for the records still in memory.
         let oldest_unsynced = logs
-            .by_id
-            .values()
-            .filter_map(|l| l.tail.front())
+            .pending
+            .iter()
+            .filter_map(|id| logs.by_id.get(id)?.tail.front())
             .map(|p| p.ticket)
             .min();
         let durable = oldest_unsynced.map_or(covered, |t| covered.min(t - 1));
@@ -1023,6 +1035,7 @@ mod tests {
         store.put_event(&id, &event(5, "e5")).unwrap();
         store.sync(store.last_ticket()).await.unwrap();
         assert_eq!(lock(&store.inner.logs).unsynced, 0);
+        assert!(lock(&store.inner.logs).pending.is_empty());
         drop(store);
         let store = AgentStore::open(&dir.0).unwrap();
         assert_eq!(texts(&store, &id), ["1:e1", "2:e2", "3:e3", "4:e4", "5:e5"]);
