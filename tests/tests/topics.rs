@@ -222,3 +222,32 @@ async fn user_changes_reach_admins_and_the_user() {
         ]
     );
 }
+
+/// Proves a bad watch frame (an unknown topic, topics that are not a list) is answered with `bad_frame` and
+/// changes nothing: the connection stays open and keeps the topics it watched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_watch_frames_are_refused_and_change_nothing() {
+    let (_dir, _main, [(alice, _), (_, bob_id), _]) = users("topics-bad").await;
+    let mut ws = watching(&alice, &["users"]).await;
+    for bad in [
+        json!({"type": "watch", "topics": ["approvals", "bogus"]}),
+        json!({"type": "watch", "topics": "users"}),
+        json!({"type": "watch"}),
+    ] {
+        ws.send_text(&bad.to_string()).await;
+        let frame = ws.next().await;
+        assert_eq!(
+            (&frame["type"], &frame["code"]),
+            (&json!("error"), &json!("bad_frame")),
+            "{bad}: {frame}"
+        );
+    }
+    let (status, _) = alice
+        .post("/api/v1/users/bob/role", json!({"role": "user"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        ws.next().await,
+        json!({"type": "user", "user_id": bob_id.to_string()})
+    );
+}
