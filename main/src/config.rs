@@ -56,6 +56,8 @@ pub struct ServerConfig {
     /// How long a live connection's reader may take nothing it was sent before main cuts it.
     #[serde(with = "vibebridge_tunnel::config::duration")]
     pub slow_consumer_timeout: Duration,
+    /// Changes to workspaces, projects, tasks and comments one user may make per minute (429 beyond).
+    pub writes_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +72,7 @@ impl Default for ServerConfig {
             upload_idle_timeout: Duration::from_secs(60),
             live_connections_per_user: 32,
             slow_consumer_timeout: Duration::from_secs(30),
+            writes_per_minute: 600,
         }
     }
 }
@@ -254,6 +257,9 @@ impl MainConfig {
         }
         if self.auth.access_ttl.is_zero() || self.auth.refresh_ttl < self.auth.access_ttl {
             bail!("auth.access_ttl must be > 0 and auth.refresh_ttl at least as long");
+        }
+        if self.server.writes_per_minute == 0 {
+            bail!("server.writes_per_minute must be at least 1");
         }
         if self.auth.login_attempts_per_minute == 0 {
             bail!("auth.login_attempts_per_minute must be at least 1");

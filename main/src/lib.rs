@@ -98,6 +98,10 @@ impl Main {
                 config.tunnel.max_frame_bytes,
                 CancellationToken::new(),
             ),
+            write_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
+                config.server.writes_per_minute,
+                Duration::from_secs(60),
+            )),
             login_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.auth.login_attempts_per_minute,
                 Duration::from_secs(60),

@@ -96,6 +96,8 @@ error_codes! {
     Unauthorized => "unauthorized",
     /// Conflicts with existing state (a name taken, already approved…).
     Conflict => "conflict",
+    /// An edit named a version that is no longer current; the error carries the current record.
+    Stale => "stale",
     /// The action needs the user's name and email (a commit's author).
     ProfileRequired => "profile_required",
     /// The path exists, the method does not.

@@ -22,6 +22,10 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What is wrong and what to do.
     pub message: String,
+    /// With `stale`: the record as it is now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub current: Option<serde_json::Value>,
 }
 
 /// `GET /health`.

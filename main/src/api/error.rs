@@ -33,6 +33,14 @@ pub enum ApiError {
     /// 409: conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// 409 `stale`: an edit named an old version; `current` is the record now.
+    #[error("{message}")]
+    Stale {
+        /// What happened and what to do.
+        message: String,
+        /// The current record.
+        current: Box<serde_json::Value>,
+    },
     /// 411: a streamed upload without `Content-Length`.
     #[error("{0}")]
     LengthRequired(String),
@@ -84,6 +92,7 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::Stale { .. } => (StatusCode::CONFLICT, ErrorCode::Stale),
             ApiError::LengthRequired(_) => (StatusCode::LENGTH_REQUIRED, ErrorCode::LengthRequired),
             ApiError::NodeOffline(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NodeOffline),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
@@ -135,6 +144,7 @@ impl From<OpError> for ApiError {
             OpError::NotFound(m) => ApiError::NotFound(m),
             OpError::Forbidden(m) => ApiError::Forbidden(m),
             OpError::Conflict(m) => ApiError::Conflict(m),
+            OpError::Stale { message, current } => ApiError::Stale { message, current },
             OpError::BadRequest(m) => ApiError::BadRequest(m),
             OpError::TooLarge(m) => ApiError::PayloadTooLarge(m),
             OpError::Busy(m) => ApiError::Busy(m),
@@ -161,6 +171,10 @@ impl IntoResponse for ApiError {
             error: super::bodies::ErrorDetail {
                 code,
                 message: self.to_string(),
+                current: match &self {
+                    ApiError::Stale { current, .. } => Some((**current).clone()),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, Json(body)).into_response();

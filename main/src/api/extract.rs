@@ -119,3 +119,46 @@ impl FromRequestParts<AppState> for Admin {
         Ok(Admin(user))
     }
 }
+
+/// An approved user making a change to the work model (workspaces, projects, tasks, comments), with the
+/// address it came from; each counts against `server.writes_per_minute` for that user (429 beyond).
+pub struct Writer {
+    /// Who.
+    pub who: AuthUser,
+    /// The audit actor: the user, from the client's address.
+    pub actor: crate::ops::Actor,
+}
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Approved(who) = Approved::from_request_parts(parts, state).await?;
+        let addr = ClientAddr::from_request_parts(parts, state).await?;
+        state
+            .write_limiter
+            .hit(&who.user.id.to_string())
+            .map_err(ApiError::TooManyRequests)?;
+        let actor = crate::ops::Actor::of(&who, Some(addr.peer));
+        Ok(Writer { who, actor })
+    }
+}
+
+/// An approved user reading the work model, with the audit actor (for reads that are audited: exports).
+pub struct Reader {
+    /// Who.
+    pub who: AuthUser,
+    /// The audit actor.
+    pub actor: crate::ops::Actor,
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Approved(who) = Approved::from_request_parts(parts, state).await?;
+        let addr = ClientAddr::from_request_parts(parts, state).await?;
+        let actor = crate::ops::Actor::of(&who, Some(addr.peer));
+        Ok(Reader { who, actor })
+    }
+}

@@ -2,6 +2,8 @@
 //! ([`ServerFrame`]), the topics a browser may watch, and queueing one frame for a connection's writer.
 //! [`super::ws`] serves the connection; [`super::topics`] produces the topic frames.
 
+use std::collections::BTreeSet;
+
 use axum::extract::ws::Message;
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::ids::{ApprovalId, SessionId};
@@ -9,6 +11,8 @@ use vibebridge_tunnel::reply::ErrorCode;
 use vibebridge_tunnel::session::{Resolution, SessionEvent};
 
 use super::live::OutboxSender;
+use crate::ops::tasks::TaskView;
+use crate::store::{TaskId, WorkspaceId};
 
 /// What a browser may watch.
 #[derive(
@@ -24,6 +28,17 @@ pub enum Topic {
     Sessions,
     /// Users: sign-ups, approvals, roles (admins see all; others only themselves).
     Users,
+    /// The workspaces one may read: created, renamed, reconfigured, members changed, deleted.
+    Workspaces,
+}
+
+/// What one connection watches: topics, and the workspace whose board it shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watched {
+    /// The topics.
+    pub topics: BTreeSet<Topic>,
+    /// The workspace whose tasks, projects and comments are pushed.
+    pub workspace: Option<WorkspaceId>,
 }
 
 /// What happened to an approval or question.
@@ -86,6 +101,10 @@ pub enum ClientFrame {
     Watch {
         /// The topics (`[]`: none).
         topics: Vec<Topic>,
+        /// The workspace (id or key prefix) whose tasks, projects and comments to receive (absent: none).
+        #[serde(default)]
+        #[ts(optional)]
+        workspace: Option<String>,
     },
     /// Answered with `pong`.
     Ping,
@@ -118,6 +137,10 @@ pub enum ServerFrame {
     Watching {
         /// The topics.
         topics: Vec<Topic>,
+        /// The workspace whose board changes follow.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        workspace_id: Option<WorkspaceId>,
     },
     /// Topic `approvals`: an approval or question was asked or resolved.
     Approval {
@@ -148,6 +171,36 @@ pub enum ServerFrame {
     User {
         /// The user.
         user_id: String,
+    },
+    /// Topic `workspaces` (and the watched workspace): a workspace was created, changed or deleted.
+    Workspace {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// It was deleted (or the receiver no longer belongs to it).
+        removed: bool,
+    },
+    /// The watched workspace: a task was created, edited, moved or deleted.
+    Task {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: TaskId,
+        /// The task now; absent when it was deleted or is no longer visible to the receiver.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        task: Option<Box<TaskView>>,
+    },
+    /// The watched workspace: a task's comments or activity changed.
+    TaskNotes {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: TaskId,
+    },
+    /// The watched workspace: its projects changed.
+    Projects {
+        /// The workspace.
+        workspace_id: WorkspaceId,
     },
     /// Changes were missed (the connection fell behind): refetch every watched topic.
     Resync,

@@ -3,15 +3,13 @@
 //! answers one frame. `repo` is any directory inside the work tree, an absolute path on the node.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
 use vibebridge_tunnel::git::{
-    Author, BranchList, GitAnswer, GitDiff, GitLog, GitReply, GitRequest, GitStatus, MAX_LOG_PAGE,
+    Author, BranchList, GitAnswer, GitDiff, GitLog, GitRequest, GitStatus, MAX_LOG_PAGE,
 };
-use vibebridge_tunnel::protocol::Open;
 
 use super::bodies::Committed;
 use super::{ApiError, Body};
@@ -20,9 +18,6 @@ use crate::auth::{Approved, AuthUser};
 use crate::ops::{Actor, nodes, relay};
 use crate::state::AppState;
 use crate::store::AuditAction;
-
-/// How long main waits for a git answer (status of a huge repository takes a while).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `?repo=`.
 #[derive(Deserialize, ts_rs::TS)]
@@ -331,18 +326,8 @@ async fn ask(
     id: &str,
     req: GitRequest,
 ) -> Result<GitAnswer, ApiError> {
-    if req.repo().len() > vibebridge_tunnel::fs::MAX_PATH_BYTES {
-        return Err(ApiError::BadRequest(
-            "repo is longer than 4096 bytes".into(),
-        ));
-    }
     let node = nodes::visible(state, who, id)?;
-    let what = "its repositories can be reached once its agent reconnects";
-    let mut stream = relay::open(state, &node.id, &Open::Git(req), what).await?;
-    match relay::answer(state, &node.id, &mut stream, ANSWER_TIMEOUT).await? {
-        GitReply::Ok(answer) => Ok(answer),
-        GitReply::Err { code, message } => Err(ApiError::NodeRefused { code, message }),
-    }
+    Ok(relay::git(state, &node.id, req).await?)
 }
 
 fn status_of(answer: GitAnswer) -> Result<Json<GitStatus>, ApiError> {
@@ -353,7 +338,5 @@ fn status_of(answer: GitAnswer) -> Result<Json<GitStatus>, ApiError> {
 }
 
 fn unexpected(answer: &GitAnswer) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!(
-        "the node answered out of protocol: {answer:?}"
-    ))
+    relay::unexpected(answer).into()
 }

@@ -14,12 +14,15 @@ pub(crate) mod guard;
 mod keys;
 pub mod live;
 mod nodes;
+mod projects;
 mod session_events;
 mod sessions;
+mod tasks;
 mod terminal;
 pub mod topics;
 pub mod types;
 mod users;
+mod workspaces;
 pub mod ws;
 
 use axum::Json;
@@ -111,6 +114,35 @@ routes! {
     GET "/approvals" => approvals::approvals,
     GET "/ws" => ws::upgrade,
     GET "/audit" => audit::list,
+    GET "/workspaces" => workspaces::list,
+    POST "/workspaces" => workspaces::create,
+    GET "/workspaces/{id}" => workspaces::get,
+    PATCH "/workspaces/{id}" => workspaces::update,
+    DELETE "/workspaces/{id}" => workspaces::delete,
+    POST "/workspaces/{id}/members" => workspaces::set_member,
+    DELETE "/workspaces/{id}/members/{username}" => workspaces::remove_member,
+    GET "/workspaces/{id}/templates" => workspaces::templates,
+    PUT "/workspaces/{id}/templates/{name}" => workspaces::put_template,
+    DELETE "/workspaces/{id}/templates/{name}" => workspaces::delete_template,
+    GET "/workspaces/{id}/board" => workspaces::board,
+    GET "/workspaces/{id}/tasks" => workspaces::tasks,
+    POST "/workspaces/{id}/tasks" => workspaces::create_task,
+    GET "/workspaces/{id}/projects" => workspaces::projects,
+    POST "/workspaces/{id}/projects" => workspaces::create_project,
+    GET "/projects/{id}" => projects::get,
+    PATCH "/projects/{id}" => projects::update,
+    DELETE "/projects/{id}" => projects::delete,
+    GET "/projects/{id}/branches" => projects::branches,
+    GET "/tasks/{id}" => tasks::get,
+    PATCH "/tasks/{id}" => tasks::update,
+    DELETE "/tasks/{id}" => tasks::delete,
+    POST "/tasks/{id}/move" => tasks::move_to,
+    GET "/tasks/{id}/subtasks" => tasks::subtasks,
+    GET "/tasks/{id}/comments" => tasks::comments,
+    POST "/tasks/{id}/comments" => tasks::add_comment,
+    PATCH "/tasks/{id}/comments/{comment_id}" => tasks::edit_comment,
+    DELETE "/tasks/{id}/comments/{comment_id}" => tasks::delete_comment,
+    GET "/tasks/{id}/activity" => tasks::activity,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

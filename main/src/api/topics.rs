@@ -7,32 +7,30 @@
 //! user's to admins and that user. A follower that falls behind the store's feed is told `resync` (refetch
 //! everything watched) rather than missing a change.
 
-use std::collections::BTreeSet;
-
 use axum::extract::ws::Message;
 use tokio::sync::{broadcast, watch};
 
-use super::frames::{NodeChange, ServerFrame, Topic, json_frame, send};
+use super::frames::{NodeChange, ServerFrame, Topic, Watched, json_frame, send};
 use super::live::OutboxSender;
 use crate::auth::AuthUser;
 use crate::ops;
 use crate::registry::{Heartbeat, NodeEvent};
 use crate::state::AppState;
-use crate::store::{Change, rfc3339};
+use crate::store::{Change, WorkspaceId, rfc3339};
 
 /// Forwards the changes of the topics in `watched` that `who` may see to the connection, until the
 /// connection ends.
 pub async fn forward(
     state: AppState,
     who: AuthUser,
-    mut watched: watch::Receiver<BTreeSet<Topic>>,
+    mut watched: watch::Receiver<Watched>,
     out: OutboxSender<Message>,
 ) {
     let mut changes = state.store.changes();
     let mut nodes = state.registry.subscribe();
     let mut heartbeats = state.registry.heartbeats();
     loop {
-        let frame = tokio::select! {
+        let routed = tokio::select! {
             changed = watched.changed() => {
                 if changed.is_err() {
                     return;
@@ -40,14 +38,19 @@ pub async fn forward(
                 continue;
             }
             change = changes.recv() => match change {
-                Ok(change) => store_frame(&state, &who, change),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some((None, ServerFrame::Resync)),
+                Ok(change) => {
+                    if !watched.borrow().wants(route_of(&change)) {
+                        continue;
+                    }
+                    store_frame(&state, &who, change).map(|f| (Route::All, f))
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((Route::All, ServerFrame::Resync)),
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             event = nodes.recv() => match event {
                 Ok(NodeEvent::Online(id)) => node_frame(&state, &who, id, NodeChange::Online, None),
                 Ok(NodeEvent::Offline(id)) => node_frame(&state, &who, id, NodeChange::Offline, None),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some((Some(Topic::Nodes), ServerFrame::Resync)),
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((Route::Topic(Topic::Nodes), ServerFrame::Resync)),
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             beat = heartbeats.recv() => match beat {
@@ -59,36 +62,63 @@ pub async fn forward(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
-        let Some((topic, frame)) = frame else {
+        let Some((route, frame)) = routed else {
             continue;
         };
-        let wanted = {
-            let watched = watched.borrow();
-            match topic {
-                Some(t) => watched.contains(&t),
-                // A resync of the store's feed concerns every watched topic.
-                None => !watched.is_empty(),
-            }
-        };
-        if wanted && !send(&out, json_frame(frame)).await {
+        if watched.borrow().wants(route) && !send(&out, json_frame(frame)).await {
             return;
         }
     }
 }
 
+/// Who a change is for, by what they watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Those watching the topic.
+    Topic(Topic),
+    /// Those watching the `workspaces` topic, or this workspace's board.
+    Workspace(WorkspaceId),
+    /// Those watching this workspace's board.
+    Board(WorkspaceId),
+    /// Everyone watching anything (a resync).
+    All,
+}
+
+impl Watched {
+    /// Whether a change routed `route` concerns this connection.
+    pub fn wants(&self, route: Route) -> bool {
+        match route {
+            Route::Topic(t) => self.topics.contains(&t),
+            Route::Workspace(id) => {
+                self.topics.contains(&Topic::Workspaces) || self.workspace == Some(id)
+            }
+            Route::Board(id) => self.workspace == Some(id),
+            Route::All => !self.topics.is_empty() || self.workspace.is_some(),
+        }
+    }
+}
+
+/// The route of a store change.
+fn route_of(change: &Change) -> Route {
+    match change {
+        Change::Session { .. } => Route::Topic(Topic::Sessions),
+        Change::Approval { .. } => Route::Topic(Topic::Approvals),
+        Change::Node(_) => Route::Topic(Topic::Nodes),
+        Change::User(_) => Route::Topic(Topic::Users),
+        Change::Workspace(ws) => Route::Workspace(ws.ws.id),
+        Change::Project { workspace_id } | Change::TaskNotes { workspace_id, .. } => {
+            Route::Board(*workspace_id)
+        }
+        Change::Task { task, .. } => Route::Board(task.workspace_id),
+    }
+}
+
 /// The frame for a store change, if `who` may see its subject.
-fn store_frame(
-    state: &AppState,
-    who: &AuthUser,
-    change: Change,
-) -> Option<(Option<Topic>, ServerFrame)> {
+fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<ServerFrame> {
     match change {
         Change::Session { id, owner, node_id } => may_see_session(state, who, owner, &node_id)
-            .then(|| {
-                let frame = ServerFrame::Session {
-                    session_id: id.to_string(),
-                };
-                (Some(Topic::Sessions), frame)
+            .then(|| ServerFrame::Session {
+                session_id: id.to_string(),
             }),
         Change::Approval {
             approval_id,
@@ -96,28 +126,58 @@ fn store_frame(
             owner,
             node_id,
             resolved,
-        } => may_see_session(state, who, owner, &node_id).then(|| {
-            let frame = ServerFrame::Approval {
-                change: resolved.into(),
-                approval_id,
-                session_id: session_id.into(),
-            };
-            (Some(Topic::Approvals), frame)
+        } => may_see_session(state, who, owner, &node_id).then(|| ServerFrame::Approval {
+            change: resolved.into(),
+            approval_id,
+            session_id: session_id.into(),
         }),
-        Change::Node(node) => ops::nodes::can_see(who, &node).then(|| {
-            let frame = ServerFrame::Node {
-                change: NodeChange::Updated,
-                node_id: node.id.clone(),
-                at: None,
-            };
-            (Some(Topic::Nodes), frame)
+        Change::Node(node) => ops::nodes::can_see(who, &node).then(|| ServerFrame::Node {
+            change: NodeChange::Updated,
+            node_id: node.id.clone(),
+            at: None,
         }),
-        Change::User(id) => (who.user.role.is_admin() || who.user.id == id).then(|| {
-            let frame = ServerFrame::User {
+        Change::User(id) => {
+            (who.user.role.is_admin() || who.user.id == id).then(|| ServerFrame::User {
                 user_id: id.to_string(),
-            };
-            (Some(Topic::Users), frame)
-        }),
+            })
+        }
+        Change::Workspace(ws) => {
+            // Members of the workspace as it is now; a deleted one, its members then.
+            let readable = ops::workspaces::role_of(&who.user, &ws.ws).is_some();
+            readable.then_some(ServerFrame::Workspace {
+                workspace_id: ws.ws.id,
+                removed: ws.removed,
+            })
+        }
+        Change::Project { workspace_id } => {
+            ops::workspaces::access(state, &who.user, &workspace_id.to_string())
+                .ok()
+                .map(|_| ServerFrame::Projects { workspace_id })
+        }
+        Change::TaskNotes {
+            workspace_id,
+            task_id,
+        } => {
+            let access =
+                ops::workspaces::access(state, &who.user, &workspace_id.to_string()).ok()?;
+            let task = state.store.task(task_id).ok()??;
+            task.visible_to(who.user.id, access.is_admin())
+                .then_some(ServerFrame::TaskNotes {
+                    workspace_id,
+                    task_id,
+                })
+        }
+        Change::Task { task, removed } => {
+            let access =
+                ops::workspaces::access(state, &who.user, &task.workspace_id.to_string()).ok()?;
+            let shown = (!removed && task.visible_to(who.user.id, access.is_admin()))
+                .then(|| Box::new(ops::tasks::view(state, &access, (*task).clone())));
+            Some(ServerFrame::Task {
+                workspace_id: task.workspace_id,
+                task_id: task.id,
+                task: shown,
+            })
+        }
     }
 }
 
@@ -148,7 +208,7 @@ fn node_frame(
     node_id: String,
     change: NodeChange,
     at: Option<u64>,
-) -> Option<(Option<Topic>, ServerFrame)> {
+) -> Option<(Route, ServerFrame)> {
     let node = state.store.node(&node_id).ok()??;
     ops::nodes::can_see(who, &node).then(|| {
         let frame = ServerFrame::Node {
@@ -156,6 +216,6 @@ fn node_frame(
             node_id,
             at: at.map(rfc3339),
         };
-        (Some(Topic::Nodes), frame)
+        (Route::Topic(Topic::Nodes), frame)
     })
 }

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vibebridge_tunnel::reply::ErrorCode;
 
-use super::frames::{ClientFrame, ServerFrame, Topic, error, json_frame, send};
+use super::frames::{ClientFrame, ServerFrame, Topic, Watched, error, json_frame, send};
 use super::live::{OutboxReceiver, OutboxSender, outbox};
 use super::topics;
 use crate::auth::{Approved, AuthUser};
@@ -125,7 +125,7 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     let cut = CancellationToken::new();
     let timeout = state.config.server.slow_consumer_timeout;
     let writer = tokio::spawn(write_out(sink, outbox, timeout, cut.clone()));
-    let (watched, watching) = tokio::sync::watch::channel(BTreeSet::new());
+    let (watched, watching) = tokio::sync::watch::channel(Watched::default());
     let span = tracing::info_span!("ws_topics", user = %who.user.username);
     let forwarder = tokio::spawn(
         topics::forward(state.clone(), who.clone(), watching, out.clone()).instrument(span),
@@ -173,7 +173,7 @@ struct Conn {
     who: AuthUser,
     out: OutboxSender<Message>,
     subs: HashMap<Uuid, JoinHandle<()>>,
-    watched: tokio::sync::watch::Sender<BTreeSet<Topic>>,
+    watched: tokio::sync::watch::Sender<Watched>,
 }
 
 impl Conn {
@@ -194,12 +194,7 @@ impl Conn {
                 session_id,
                 after_seq,
             }) => self.subscribe(session_id, after_seq).await,
-            Ok(ClientFrame::Watch { topics }) => {
-                let topics: BTreeSet<Topic> = topics.into_iter().collect();
-                self.watched.send_replace(topics.clone());
-                let topics = topics.into_iter().collect();
-                self.send(ServerFrame::Watching { topics }).await;
-            }
+            Ok(ClientFrame::Watch { topics, workspace }) => self.watch(topics, workspace).await,
             Err(e) => {
                 let why = format!(
                     "bad frame ({e}); expected {{\"type\":\"subscribe\",\"session_id\":…,\"after_seq\":N}}, \
@@ -209,6 +204,32 @@ impl Conn {
                 self.error(None, ErrorCode::BadFrame, why).await;
             }
         }
+    }
+
+    /// Replaces what the connection watches; a workspace the user may not read is refused (not found) and
+    /// nothing changes.
+    async fn watch(&mut self, topics: Vec<Topic>, workspace: Option<String>) {
+        let workspace_id = match workspace {
+            Some(id) => match crate::ops::workspaces::access(&self.state, &self.who.user, &id) {
+                Ok(access) => Some(access.ws.id),
+                Err(e) => {
+                    let e = super::ApiError::from(e);
+                    return self.error(None, e.code(), e.to_string()).await;
+                }
+            },
+            None => None,
+        };
+        let topics: BTreeSet<Topic> = topics.into_iter().collect();
+        self.watched.send_replace(Watched {
+            topics: topics.clone(),
+            workspace: workspace_id,
+        });
+        let topics = topics.into_iter().collect();
+        self.send(ServerFrame::Watching {
+            topics,
+            workspace_id,
+        })
+        .await;
     }
 
     async fn unsubscribe(&mut self, session_id: String) {

@@ -17,6 +17,14 @@ pub enum OpError {
     /// Conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// An edit named a version of the record that is no longer current.
+    #[error("{message}")]
+    Stale {
+        /// What happened and what to do.
+        message: String,
+        /// The current record, as the API shows it.
+        current: Box<serde_json::Value>,
+    },
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
@@ -47,6 +55,11 @@ impl From<StoreError> for OpError {
         match e {
             StoreError::Conflict(what) => OpError::Conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => OpError::NotFound(what),
+            StoreError::Invalid(what) => OpError::BadRequest(what),
+            StoreError::Stale(task) => OpError::Stale {
+                message: StoreError::Stale(task.clone()).to_string(),
+                current: Box::new(serde_json::to_value(&*task).unwrap_or_default()),
+            },
             other => OpError::Internal(other.into()),
         }
     }

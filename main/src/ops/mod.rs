@@ -2,17 +2,23 @@
 //! parse their input, call an operation with the [`Actor`] who asked, and render its result or its
 //! [`OpError`]. Operations check visibility and permissions, change the store, relay to nodes and audit.
 //!
-//! One noun per file: [`users`], [`nodes`], [`sessions`], [`approvals`], and [`relay`] (one request to a
-//! node over its own tunnel stream).
+//! One noun per file: [`users`], [`nodes`], [`sessions`], [`approvals`], [`relay`] (one request to a node
+//! over its own tunnel stream), and the work model: [`workspaces`], [`projects`], [`tasks`], [`board`],
+//! [`comments`].
 
 mod actor;
 pub mod approvals;
+pub mod board;
+pub mod comments;
 mod error;
 pub mod nodes;
+pub mod projects;
 pub mod rank;
 pub mod relay;
 pub mod sessions;
+pub mod tasks;
 pub mod users;
+pub mod workspaces;
 
 pub use actor::{Actor, Principal};
 pub use error::OpError;

@@ -5,11 +5,16 @@ use std::time::Duration;
 use super::{Actor, OpError};
 use crate::auth::AuthUser;
 use crate::state::AppState;
-use crate::store::{AuditAction, NodeRecord, NodeToken, Role, UserId, rfc3339};
+use crate::store::{AuditAction, NodeRecord, NodeToken, Role, User, UserId, rfc3339};
 
 /// Whether `who` may see and use `node`: its owner, a member, or an admin.
 pub fn can_see(who: &AuthUser, node: &NodeRecord) -> bool {
-    who.user.role.is_admin() || node.is_allowed(who.user.id, who.user.role == Role::Creator)
+    user_can_see(&who.user, node)
+}
+
+/// [`can_see`] for a user rather than a login.
+pub fn user_can_see(user: &User, node: &NodeRecord) -> bool {
+    user.role.is_admin() || node.is_allowed(user.id, user.role == Role::Creator)
 }
 
 /// Whether `who` may revoke `node` or change its members: its owner or an admin.

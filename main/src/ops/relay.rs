@@ -6,6 +6,7 @@ use vibebridge_tunnel::reply::ErrorCode;
 
 use serde::de::DeserializeOwned;
 use vibebridge_tunnel::frame::{FrameError, MAX_ANSWER_BYTES, read_answer};
+use vibebridge_tunnel::git::{GitAnswer, GitReply, GitRequest};
 use vibebridge_tunnel::mux::{MuxError, TunnelStream};
 use vibebridge_tunnel::protocol::Open;
 
@@ -67,6 +68,29 @@ pub async fn answer<T: DeserializeOwned>(
                 "node {node} closed the stream without answering (an agent older than this main?)"
             ))
         })
+}
+
+/// How long main waits for a git answer (status of a huge repository takes a while).
+const GIT_ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs one git request on `node` (the caller has checked the actor may use it).
+pub async fn git(state: &AppState, node: &str, req: GitRequest) -> Result<GitAnswer, OpError> {
+    if req.repo().len() > vibebridge_tunnel::fs::MAX_PATH_BYTES {
+        return Err(OpError::BadRequest("repo is longer than 4096 bytes".into()));
+    }
+    let what = "its repositories can be reached once its agent reconnects";
+    let mut stream = open(state, node, &Open::Git(req), what).await?;
+    match answer(state, node, &mut stream, GIT_ANSWER_TIMEOUT).await? {
+        GitReply::Ok(answer) => Ok(answer),
+        GitReply::Err { code, message } => Err(OpError::NodeRefused { code, message }),
+    }
+}
+
+/// The node answered a git request with the wrong kind of answer.
+pub fn unexpected(answer: &GitAnswer) -> OpError {
+    OpError::Internal(anyhow::anyhow!(
+        "the node answered out of protocol: {answer:?}"
+    ))
 }
 
 /// Audits a change `actor` made on `node` through a relayed request.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use vibebridge_tunnel::ids::ApprovalId;
 use vibebridge_tunnel::session::Resolution;
 
-use super::{NodeRecord, Store, UserId};
+use super::{NodeRecord, Store, Task, TaskId, UserId, Workspace, WorkspaceId};
 
 /// Changes the feed keeps for followers that are behind.
 pub const CHANGES_FEED: usize = 1024;
@@ -44,6 +44,36 @@ pub enum Change {
     Node(Arc<NodeRecord>),
     /// A user was created, approved, given a role, disabled, or set a profile.
     User(UserId),
+    /// A workspace was created, renamed, reconfigured, given or lost members, or deleted.
+    Workspace(Arc<WorkspaceChange>),
+    /// A project of the workspace was created, changed or deleted.
+    Project {
+        /// Its workspace.
+        workspace_id: WorkspaceId,
+    },
+    /// A task was created, edited, moved or (`removed`) deleted: its record then.
+    Task {
+        /// The task.
+        task: Arc<Task>,
+        /// Deleted.
+        removed: bool,
+    },
+    /// A task's comments or activity changed.
+    TaskNotes {
+        /// Its workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: TaskId,
+    },
+}
+
+/// A workspace as it is after a change (or was, when `removed`).
+#[derive(Debug)]
+pub struct WorkspaceChange {
+    /// The record.
+    pub ws: Workspace,
+    /// Deleted.
+    pub removed: bool,
 }
 
 /// The sending side of the feed, created with the store.

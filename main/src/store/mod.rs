@@ -4,16 +4,23 @@
 //! (key fingerprint → node id), `node_tokens` (sha256(token) → [`NodeToken`]), `auth_sessions`
 //! (sid → [`AuthSession`]), `audit` (big-endian seq → [`AuditEntry`]), `meta` (schema version, secrets),
 //! `agent_sessions` (session UUID → [`SessionRecord`]), `session_events` (UUID ‖ big-endian seq → event),
-//! `approvals` (approval id → [`PendingApproval`]), `ssh_keys` (fingerprint → [`SshKey`]).
+//! `approvals` (approval id → [`PendingApproval`]), `ssh_keys` (fingerprint → [`SshKey`]). The work model:
+//! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
+//! `task_order`, `task_archive`, `task_numbers`, `task_children` ([`tasks`]), `task_comments` and
+//! `task_activity` ([`task_notes`]).
 
 mod agent_sessions;
 mod audit;
 mod changes;
 mod logins;
 mod nodes;
+mod projects;
 mod ssh_keys;
+mod task_notes;
+mod tasks;
 mod tokens;
 mod users;
+mod workspaces;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -23,12 +30,19 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use agent_sessions::{ApplyError, ApprovalKind, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditAction, AuditEntry, AuditEvent};
-pub use changes::Change;
+pub use changes::{Change, WorkspaceChange};
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
+pub use projects::{Project, ProjectId, ProjectScripts};
 pub use ssh_keys::SshKey;
+pub use task_notes::{Activity, ActivityKind, Comment, CommentId};
+pub use tasks::{Cursor, Place, Priority, Task, TaskId};
 pub use tokens::{NodeToken, tokens_match};
 pub use users::{Role, User, UserId};
+pub use workspaces::{
+    AgentDefaults, Member, PromptTemplate, StatusName, TaskStatus, Workspace, WorkspaceId,
+    WorkspaceRole, WorkspaceSettings,
+};
 
 /// Version of the on-disk layout; a store written by a newer version is refused.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -53,6 +67,12 @@ pub enum StoreError {
     /// The record does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A value the store cannot accept (an exhausted position key space…).
+    #[error("{0}")]
+    Invalid(String),
+    /// An edit named a version of the task that is no longer current; here is the current one.
+    #[error("task {} changed since you loaded it (now version {})", .0.id, .0.version)]
+    Stale(Box<Task>),
 }
 
 /// Handle to main's database. Cheap to clone.
@@ -71,6 +91,17 @@ pub struct Store {
     session_events: sled::Tree,
     approvals: sled::Tree,
     ssh_keys: sled::Tree,
+    workspaces: sled::Tree,
+    key_prefixes: sled::Tree,
+    prompt_templates: sled::Tree,
+    projects: sled::Tree,
+    tasks: sled::Tree,
+    task_order: sled::Tree,
+    task_archive: sled::Tree,
+    task_numbers: sled::Tree,
+    task_children: sled::Tree,
+    task_comments: sled::Tree,
+    task_activity: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -101,6 +132,17 @@ impl Store {
             session_events: db.open_tree("session_events")?,
             approvals: db.open_tree("approvals")?,
             ssh_keys: db.open_tree("ssh_keys")?,
+            workspaces: db.open_tree("workspaces")?,
+            key_prefixes: db.open_tree("key_prefixes")?,
+            prompt_templates: db.open_tree("prompt_templates")?,
+            projects: db.open_tree("projects")?,
+            tasks: db.open_tree("tasks")?,
+            task_order: db.open_tree("task_order")?,
+            task_archive: db.open_tree("task_archive")?,
+            task_numbers: db.open_tree("task_numbers")?,
+            task_children: db.open_tree("task_children")?,
+            task_comments: db.open_tree("task_comments")?,
+            task_activity: db.open_tree("task_activity")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),

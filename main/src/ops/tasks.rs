@@ -1,0 +1,532 @@
+//! Tasks: reading one (its ACL decides who sees it), creating, editing (refused when stale), moving on the
+//! board (never stale: a move says where), archiving, deleting; the board and the list view with filters.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::workspaces::{Access, check_name};
+use super::{Actor, OpError};
+use crate::state::AppState;
+use crate::store::{
+    ActivityKind, AuditAction, Place, Priority, ProjectId, Task, TaskId, TaskStatus, User, UserId,
+    WorkspaceRole,
+};
+
+/// Tasks per column of a board page, unless asked otherwise.
+pub const DEFAULT_PAGE: usize = 50;
+/// The most tasks one page may ask for.
+pub const MAX_PAGE: usize = 500;
+
+/// A task as the API shows it: the record, its key and how many subtasks it has.
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+pub struct TaskView {
+    /// The record.
+    #[serde(flatten)]
+    pub task: Task,
+    /// `WEB-42`.
+    pub key: String,
+    /// Subtasks.
+    pub subtasks: u32,
+}
+
+/// A view of `task` in `access`'s workspace.
+pub fn view(state: &AppState, access: &Access, task: Task) -> TaskView {
+    TaskView {
+        key: access.ws.task_key(task.number),
+        subtasks: u32::try_from(state.store.subtask_count(task.id)).unwrap_or(u32::MAX),
+        task,
+    }
+}
+
+/// Task `id` (a UUID, or a key such as `WEB-42`) of the workspace, if `who` may see it.
+pub fn get(state: &AppState, who: &User, access: &Access, id: &str) -> Result<Task, OpError> {
+    let task = match TaskId::parse(id) {
+        Some(id) => state.store.task(id)?,
+        None => match number_in_key(id, &access.ws.settings.key_prefix) {
+            Some(n) => state.store.task_by_number(access.ws.id, n)?,
+            None => None,
+        },
+    };
+    task.filter(|t| t.workspace_id == access.ws.id && t.visible_to(who.id, access.is_admin()))
+        .ok_or_else(|| OpError::NotFound(format!("no task {id:?}")))
+}
+
+/// Task `id` (a UUID, or a key such as `WEB-42`) anywhere, with its workspace as `who` may act in it;
+/// "not found" when they may not see it.
+pub fn find(state: &AppState, who: &User, id: &str) -> Result<(Access, Task), OpError> {
+    let not_found = || OpError::NotFound(format!("no task {id:?}"));
+    let ws_id = match TaskId::parse(id) {
+        Some(tid) => state
+            .store
+            .task(tid)?
+            .ok_or_else(not_found)?
+            .workspace_id
+            .to_string(),
+        None => id.rsplit_once('-').ok_or_else(not_found)?.0.to_string(),
+    };
+    let access = super::workspaces::access(state, who, &ws_id).map_err(|_| not_found())?;
+    let task = get(state, who, &access, id)?;
+    Ok((access, task))
+}
+
+/// The number in `WEB-42` when the prefix is `prefix` (case-insensitive).
+pub fn number_in_key(key: &str, prefix: &str) -> Option<u64> {
+    let (p, n) = key.rsplit_once('-')?;
+    p.eq_ignore_ascii_case(prefix).then(|| n.parse().ok())?
+}
+
+/// A new task.
+#[derive(Debug, Default, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// Title (1–500 characters).
+    pub title: String,
+    /// Markdown.
+    #[serde(default)]
+    #[ts(optional)]
+    pub description: Option<String>,
+    /// Status (default `todo`).
+    #[ts(optional)]
+    pub status: Option<TaskStatus>,
+    /// Priority (default `none`).
+    #[ts(optional)]
+    pub priority: Option<Priority>,
+    /// Usernames of members to assign.
+    #[ts(optional)]
+    pub assignees: Option<Vec<String>>,
+    /// Labels.
+    #[ts(optional)]
+    pub labels: Option<Vec<String>>,
+    /// The parent task (id or key).
+    #[ts(optional)]
+    pub parent: Option<String>,
+    /// Due date, `YYYY-MM-DD`.
+    #[ts(optional)]
+    pub due: Option<String>,
+    /// The project.
+    #[ts(optional)]
+    pub project_id: Option<ProjectId>,
+    /// Usernames of the only members (besides admins) who see it.
+    #[ts(optional)]
+    pub restricted_to: Option<Vec<String>>,
+    /// `top` (default) or `bottom` of its column.
+    #[ts(optional)]
+    pub place: Option<Edge>,
+}
+
+/// An end of a column.
+#[derive(Debug, Clone, Copy, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Edge {
+    /// First.
+    Top,
+    /// Last.
+    Bottom,
+}
+
+/// Changes to a task; absent fields stay, `null` clears an optional one.
+#[derive(Debug, Default, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPatch {
+    /// The version the editor saw; a newer task refuses the edit (409 with the current task).
+    pub version: u64,
+    /// Title.
+    #[ts(optional)]
+    pub title: Option<String>,
+    /// Markdown.
+    #[ts(optional)]
+    pub description: Option<String>,
+    /// Status (to the top of its column).
+    #[ts(optional)]
+    pub status: Option<TaskStatus>,
+    /// Priority.
+    #[ts(optional)]
+    pub priority: Option<Priority>,
+    /// Usernames (replaces the list).
+    #[ts(optional)]
+    pub assignees: Option<Vec<String>>,
+    /// Labels (replaces the list).
+    #[ts(optional)]
+    pub labels: Option<Vec<String>>,
+    /// Parent (id or key), `null` for none.
+    #[serde(default, deserialize_with = "some")]
+    #[ts(optional, type = "string | null")]
+    pub parent: Option<Option<String>>,
+    /// Due date, `null` for none.
+    #[serde(default, deserialize_with = "some")]
+    #[ts(optional, type = "string | null")]
+    pub due: Option<Option<String>>,
+    /// Project, `null` for none.
+    #[serde(default, deserialize_with = "some")]
+    #[ts(optional, type = "string | null")]
+    pub project_id: Option<Option<ProjectId>>,
+    /// Archived or not.
+    #[ts(optional)]
+    pub archived: Option<bool>,
+    /// Usernames who alone (with admins) see it; `null` for everyone in the workspace.
+    #[serde(default, deserialize_with = "some")]
+    #[ts(optional, type = "string[] | null")]
+    pub restricted_to: Option<Option<Vec<String>>>,
+}
+
+/// Present (even as `null`) → `Some`.
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Where a task moves.
+#[derive(Debug, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct MoveTask {
+    /// The column.
+    pub status: TaskStatus,
+    /// The task it should follow (absent: first, unless `before` is given).
+    #[ts(optional)]
+    pub after: Option<TaskId>,
+    /// The task it should precede.
+    #[ts(optional)]
+    pub before: Option<TaskId>,
+}
+
+/// Creates a task (member).
+pub fn create(
+    state: &AppState,
+    who: &User,
+    access: &Access,
+    new: NewTask,
+) -> Result<TaskView, OpError> {
+    access.require(WorkspaceRole::Member, "create tasks")?;
+    let mut draft = Task {
+        id: TaskId::new(),
+        workspace_id: access.ws.id,
+        project_id: None,
+        number: 0,
+        title: check_name("title", &new.title, 500)?,
+        description: check_description(new.description.unwrap_or_default())?,
+        status: new.status.unwrap_or(TaskStatus::Todo),
+        priority: new.priority.unwrap_or_default(),
+        assignees: members(state, access, new.assignees.unwrap_or_default())?,
+        labels: check_labels(new.labels.unwrap_or_default())?,
+        parent: None,
+        due: new.due.map(check_due).transpose()?,
+        position: String::new(),
+        created_by: Some(who.id),
+        created_at: 0,
+        updated_at: 0,
+        archived: false,
+        restricted_to: new
+            .restricted_to
+            .map(|names| members(state, access, names))
+            .transpose()?,
+        version: 0,
+    };
+    if let Some(p) = new.parent {
+        draft.parent = Some(get(state, who, access, &p)?.id);
+    }
+    if let Some(p) = new.project_id {
+        draft.project_id = Some(super::projects::get(state, access, p)?.id);
+    }
+    let place = match new.place {
+        Some(Edge::Bottom) => Place::Bottom,
+        _ => Place::Top,
+    };
+    let task = state.store.create_task(draft, place)?;
+    state.store.append_activity(
+        access.ws.id,
+        task.id,
+        Some(who.id),
+        vec![(None, ActivityKind::Created)],
+        true,
+    )?;
+    Ok(view(state, access, task))
+}
+
+/// Edits a task (member): refused with the current task when `patch.version` is stale.
+pub fn update(
+    state: &AppState,
+    actor: &Actor,
+    who: &User,
+    access: &Access,
+    task: &Task,
+    patch: TaskPatch,
+) -> Result<TaskView, OpError> {
+    access.require(WorkspaceRole::Member, "edit tasks")?;
+    let title = patch
+        .title
+        .map(|t| check_name("title", &t, 500))
+        .transpose()?;
+    let description = patch.description.map(check_description).transpose()?;
+    let assignees = patch
+        .assignees
+        .map(|a| members(state, access, a))
+        .transpose()?;
+    let labels = patch.labels.map(check_labels).transpose()?;
+    let due = patch
+        .due
+        .map(|d| d.map(check_due).transpose())
+        .transpose()?;
+    let parent = match patch.parent {
+        Some(Some(p)) => {
+            let parent = get(state, who, access, &p)?;
+            if parent.id == task.id || is_descendant(state, parent.id, task.id)? {
+                return Err(OpError::BadRequest(
+                    "a task cannot be its own parent or the parent of an ancestor".into(),
+                ));
+            }
+            Some(Some(parent.id))
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
+    let project = match patch.project_id {
+        Some(Some(p)) => Some(Some(super::projects::get(state, access, p)?.id)),
+        other => other.map(|_| None),
+    };
+    let restricted = patch
+        .restricted_to
+        .map(|r| r.map(|names| members(state, access, names)).transpose())
+        .transpose()?;
+    let (old, new) = state
+        .store
+        .update_task(task.id, Some(patch.version), |t| {
+            if let Some(v) = title {
+                t.title = v;
+            }
+            if let Some(v) = description {
+                t.description = v;
+            }
+            if let Some(v) = patch.status {
+                t.status = v;
+            }
+            if let Some(v) = patch.priority {
+                t.priority = v;
+            }
+            if let Some(v) = assignees {
+                t.assignees = v;
+            }
+            if let Some(v) = labels {
+                t.labels = v;
+            }
+            if let Some(v) = due {
+                t.due = v;
+            }
+            if let Some(v) = parent {
+                t.parent = v;
+            }
+            if let Some(v) = project {
+                t.project_id = v;
+            }
+            if let Some(v) = patch.archived {
+                t.archived = v;
+            }
+            if let Some(v) = restricted {
+                t.restricted_to = v;
+            }
+            Ok::<_, OpError>(())
+        })
+        .map_err(|e| stale_view(state, access, e))?;
+    if old.restricted_to != new.restricted_to {
+        state.store.audit(
+            actor
+                .audit(AuditAction::TaskAccessChanged)
+                .target(access.ws.task_key(new.number))
+                .detail(match &new.restricted_to {
+                    Some(ids) => format!("limited to {} people", ids.len()),
+                    None => "open to the workspace".into(),
+                }),
+        );
+    }
+    state
+        .store
+        .append_activity(access.ws.id, new.id, Some(who.id), diff(&old, &new), true)?;
+    Ok(view(state, access, new))
+}
+
+/// Moves a task to a column and place (member). Concurrent moves all land, in some order.
+pub fn move_to(
+    state: &AppState,
+    who: &User,
+    access: &Access,
+    task: &Task,
+    to: MoveTask,
+) -> Result<TaskView, OpError> {
+    access.require(WorkspaceRole::Member, "move tasks")?;
+    if task.archived {
+        return Err(OpError::Conflict(
+            "the task is archived; restore it (archived: false) before moving it".into(),
+        ));
+    }
+    let place = match (to.after, to.before) {
+        (None, None) => Place::Top,
+        (after, before) => Place::Near { after, before },
+    };
+    let (old, new) = state.store.move_task(task.id, to.status, &place)?;
+    state
+        .store
+        .append_activity(access.ws.id, new.id, Some(who.id), diff(&old, &new), true)?;
+    Ok(view(state, access, new))
+}
+
+/// Deletes a task with its comments and activity (admin, or its creator).
+pub fn delete(
+    state: &AppState,
+    actor: &Actor,
+    who: &User,
+    access: &Access,
+    task: &Task,
+) -> Result<(), OpError> {
+    if !(access.is_admin()
+        || (task.created_by == Some(who.id) && access.role >= WorkspaceRole::Member))
+    {
+        return Err(OpError::Forbidden(
+            "only the task's creator or a workspace admin can delete it; archive it instead".into(),
+        ));
+    }
+    let t = state.store.delete_task(task.id)?;
+    state.store.audit(
+        actor
+            .audit(AuditAction::TaskDeleted)
+            .target(access.ws.task_key(t.number))
+            .detail(t.title),
+    );
+    Ok(())
+}
+
+/// A stale edit's error, carrying the current task as the API shows it.
+fn stale_view(state: &AppState, access: &Access, e: OpError) -> OpError {
+    match e {
+        OpError::Stale { message, current } => {
+            let current = serde_json::from_value::<Task>(*current)
+                .map(|t| serde_json::to_value(view(state, access, t)).unwrap_or_default())
+                .unwrap_or_default();
+            OpError::Stale {
+                message: format!("{message}; reload it and apply your change again"),
+                current: Box::new(current),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Whether `task` is below `ancestor` (following parents, bounded).
+fn is_descendant(state: &AppState, task: TaskId, ancestor: TaskId) -> Result<bool, OpError> {
+    let mut at = state.store.task(task)?;
+    for _ in 0..1000 {
+        match at.and_then(|t| t.parent) {
+            Some(p) if p == ancestor => return Ok(true),
+            Some(p) => at = state.store.task(p)?,
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// The activity entries `old` → `new` makes.
+pub fn diff(old: &Task, new: &Task) -> Vec<(Option<u64>, ActivityKind)> {
+    let mut out = Vec::new();
+    if old.status != new.status {
+        out.push(ActivityKind::Moved {
+            from: old.status,
+            to: new.status,
+        });
+    }
+    if old.assignees != new.assignees {
+        let added: Vec<UserId> = new
+            .assignees
+            .iter()
+            .filter(|u| !old.assignees.contains(u))
+            .copied()
+            .collect();
+        let removed: Vec<UserId> = old
+            .assignees
+            .iter()
+            .filter(|u| !new.assignees.contains(u))
+            .copied()
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            out.push(ActivityKind::Assigned { added, removed });
+        }
+    }
+    if old.archived != new.archived {
+        out.push(ActivityKind::Archived {
+            archived: new.archived,
+        });
+    }
+    let mut fields = Vec::new();
+    let pairs: [(&str, bool); 8] = [
+        ("title", old.title != new.title),
+        ("description", old.description != new.description),
+        ("priority", old.priority != new.priority),
+        ("labels", old.labels != new.labels),
+        ("parent", old.parent != new.parent),
+        ("due", old.due != new.due),
+        ("project", old.project_id != new.project_id),
+        ("access", old.restricted_to != new.restricted_to),
+    ];
+    for (name, changed) in pairs {
+        if changed {
+            fields.push(name.to_string());
+        }
+    }
+    if !fields.is_empty() {
+        out.push(ActivityKind::Edited { fields });
+    }
+    out.into_iter().map(|k| (None, k)).collect()
+}
+
+/// The user ids of members named by username (or id); a name that is not a member is refused.
+pub fn members(
+    state: &AppState,
+    access: &Access,
+    names: Vec<String>,
+) -> Result<Vec<UserId>, OpError> {
+    if names.len() > 50 {
+        return Err(OpError::BadRequest("name at most 50 people".into()));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let user = super::users::find(state, name.trim_start_matches('@'))
+            .ok()
+            .filter(|u| access.ws.role_of(u.id).is_some())
+            .ok_or_else(|| {
+                OpError::BadRequest(format!(
+                    "{name:?} is not a member of workspace {:?}; invite them first",
+                    access.ws.name
+                ))
+            })?;
+        if !out.contains(&user.id) {
+            out.push(user.id);
+        }
+    }
+    Ok(out)
+}
+
+fn check_description(d: String) -> Result<String, OpError> {
+    if d.len() > 200_000 {
+        return Err(OpError::BadRequest(
+            "description is over 200,000 bytes; attach long material as a file instead".into(),
+        ));
+    }
+    Ok(d)
+}
+
+fn check_labels(labels: Vec<String>) -> Result<Vec<String>, OpError> {
+    if labels.len() > 20 {
+        return Err(OpError::BadRequest("a task takes at most 20 labels".into()));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(labels.len());
+    for l in labels {
+        let l = check_name("label", &l, 40)?;
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+/// A `YYYY-MM-DD` date (an RFC 3339 time is cut to its date).
+pub fn check_due(d: String) -> Result<String, OpError> {
+    let day = d.get(..10).unwrap_or(&d);
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map(|date| date.format("%Y-%m-%d").to_string())
+        .map_err(|_| OpError::BadRequest(format!("due {d:?} is not a date; write YYYY-MM-DD")))
+}
