@@ -2,3 +2,4 @@
 //! the file, line and column); the workspace importer maps them onto workspaces, projects and tasks.
 
 pub mod vibe_kanban;
+pub mod vibe_kanban_local;
