@@ -10,6 +10,7 @@ pub mod fault_world;
 pub mod mock;
 pub mod proxy;
 pub mod rbac_fx;
+pub mod rbac_work;
 pub mod seed;
 pub mod session_driver;
 pub mod session_fx;

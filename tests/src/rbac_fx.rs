@@ -115,6 +115,7 @@ pub struct Fx {
     logins: Vec<Login>,
     own_session: String,
     revoked_session: String,
+    work: crate::rbac_work::WorkFx,
 }
 
 const PASSWORD: &str = "password123";
@@ -186,6 +187,15 @@ impl Fx {
         let revoked_session =
             crate::seed::session_on(&main.state.store, id(Who::Revoked), "gone").to_string();
         store.remove_node("gone").unwrap();
+        let target = store.user_by_name("target").unwrap().unwrap().id;
+        store.set_role(target, Role::User).unwrap();
+        let work = crate::rbac_work::WorkFx::setup(
+            store,
+            id(Who::Owner),
+            id(Who::Member),
+            id(Who::Revoked),
+            target,
+        );
         store.set_disabled(id(Who::Disabled), true).unwrap();
         Fx {
             _dir: dir,
@@ -195,6 +205,7 @@ impl Fx {
             logins,
             own_session,
             revoked_session,
+            work,
         }
     }
 
@@ -204,6 +215,7 @@ impl Fx {
         let target = store.user_by_name("target").unwrap().unwrap().id;
         store.set_role(target, Role::Pending).unwrap();
         store.set_node_member("n1", target, true).unwrap();
+        self.work.reset(store);
         for file in ["mv", "rm"] {
             std::fs::write(self.root.join(format!("{file}-{}.txt", who.name())), "x").unwrap();
         }
@@ -269,6 +281,9 @@ impl Fx {
             };
             out = out.replace("{key}", &key);
         }
+        out = self
+            .work
+            .fill(&self.main.state.store, &out, login.id, &self.root);
         if out.contains("{spare}") {
             let spare = if revoked {
                 "gone".to_string()
@@ -386,7 +401,7 @@ fn public_key() -> (String, String) {
 }
 
 /// A git repository on branch `main` with `readme.txt` committed.
-fn git_repo(root: &std::path::Path) {
+pub fn git_repo(root: &std::path::Path) {
     std::fs::write(root.join("readme.txt"), "hello\n").unwrap();
     for args in [
         &["init", "-q", "-b", "main"][..],

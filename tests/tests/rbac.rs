@@ -17,7 +17,10 @@ use vibebridge_tests::rbac_fx::{COLUMNS, Fx, Row, r};
 /// The matrix. Placeholders: `{node}` the node (the revoked one for `revoked`), `{session}` a session of
 /// the node's owner (the revoked owner's own for `revoked`), `{root}` the node's root (a git repository
 /// with `readme.txt`), `{who}` the caller's name, `{key}` an SSH key id of the caller's, `{pubkey}` a
-/// fresh public key, `{spare}` a node like `{node}` made for this request, `{uuid}` a fresh UUID.
+/// fresh public key, `{spare}` a node like `{node}` made for this request, `{uuid}` a fresh UUID; the work
+/// model's (`tests/src/rbac_work.rs`): `{ws}` the workspace, `{spare_ws}` one like it made for this request,
+/// `{prefix}` a fresh key prefix, `{task}` a fresh task (with `{comment}` by the caller and `{attachment}`),
+/// `{project}` a fresh project on `{node}`.
 #[rustfmt::skip]
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -30,6 +33,11 @@ fn rows() -> Vec<Row> {
     let act = "U D H H A A A D D"; // ... while its node is enrolled
     let admin = "U D D D D A A D D";
     let login = "U A A A A A A D A"; // anyone logged in, pending too
+    // The workspace: the node's owner owns it, its member is a member, the revoked column is a viewer, the
+    // outsider is not in it (404), instance admins act as its admins.
+    let ws_read = "U D H A A A A D A";
+    let ws_write = "U D H A A A A D D"; // members, not viewers
+    let ws_admin = "U D H D A A A D D";
     vec![
         r(M::GET, "/health", "/health", "", ok),
         r(M::GET, "/api/v1/auth/status", "/api/v1/auth/status", "", ok),
@@ -83,6 +91,39 @@ fn rows() -> Vec<Row> {
         r(M::GET, "/api/v1/approvals", "/api/v1/approvals", "", user),
         r(M::GET, "/api/v1/ws", "/api/v1/ws", "", user),
         r(M::GET, "/api/v1/audit", "/api/v1/audit", "", admin),
+        r(M::GET, "/api/v1/workspaces", "/api/v1/workspaces", "", user),
+        r(M::POST, "/api/v1/workspaces", "/api/v1/workspaces", r#"{"name":"W {who}","key_prefix":"{prefix}"}"#, user),
+        r(M::GET, "/api/v1/workspaces/{id}", "/api/v1/workspaces/{ws}", "", ws_read),
+        r(M::PATCH, "/api/v1/workspaces/{id}", "/api/v1/workspaces/{ws}", r#"{"prompt_prefix":"by {who}"}"#, ws_admin),
+        r(M::DELETE, "/api/v1/workspaces/{id}", "/api/v1/workspaces/{spare_ws}?confirm=Spare", "", ws_admin),
+        r(M::POST, "/api/v1/workspaces/{id}/members", "/api/v1/workspaces/{ws}/members", r#"{"username":"target","role":"viewer"}"#, ws_admin),
+        r(M::DELETE, "/api/v1/workspaces/{id}/members/{username}", "/api/v1/workspaces/{ws}/members/target", "", ws_admin),
+        r(M::GET, "/api/v1/workspaces/{id}/templates", "/api/v1/workspaces/{ws}/templates", "", ws_read),
+        r(M::PUT, "/api/v1/workspaces/{id}/templates/{name}", "/api/v1/workspaces/{ws}/templates/t2", r#"{"body":"by {who}"}"#, ws_admin),
+        r(M::DELETE, "/api/v1/workspaces/{id}/templates/{name}", "/api/v1/workspaces/{ws}/templates/t1", "", ws_admin),
+        r(M::GET, "/api/v1/workspaces/{id}/board", "/api/v1/workspaces/{ws}/board?q=task", "", ws_read),
+        r(M::GET, "/api/v1/workspaces/{id}/tasks", "/api/v1/workspaces/{ws}/tasks?limit=5", "", ws_read),
+        r(M::POST, "/api/v1/workspaces/{id}/tasks", "/api/v1/workspaces/{ws}/tasks", r#"{"title":"by {who}"}"#, ws_write),
+        r(M::GET, "/api/v1/workspaces/{id}/export", "/api/v1/workspaces/{ws}/export", "", ws_read),
+        r(M::POST, "/api/v1/workspaces/{id}/import", "/api/v1/workspaces/{ws}/import", r#"{"format":"vibebridge.workspace","version":1,"name":"W","settings":{"key_prefix":"X","status_names":[]},"members":[],"projects":[],"templates":[],"tasks":[]}"#, ws_write),
+        r(M::GET, "/api/v1/workspaces/{id}/projects", "/api/v1/workspaces/{ws}/projects", "", ws_read),
+        r(M::POST, "/api/v1/workspaces/{id}/projects", "/api/v1/workspaces/{ws}/projects", r#"{"node_id":"n1","repo_path":"{root}"}"#, ws_write),
+        r(M::GET, "/api/v1/projects/{id}", "/api/v1/projects/{project}", "", ws_read),
+        r(M::PATCH, "/api/v1/projects/{id}", "/api/v1/projects/{project}", r#"{"name":"by {who}"}"#, ws_admin),
+        r(M::DELETE, "/api/v1/projects/{id}", "/api/v1/projects/{project}", "", ws_admin),
+        r(M::GET, "/api/v1/projects/{id}/branches", "/api/v1/projects/{project}/branches", "", ws_write),
+        r(M::GET, "/api/v1/tasks/{id}", "/api/v1/tasks/{task}", "", ws_read),
+        r(M::PATCH, "/api/v1/tasks/{id}", "/api/v1/tasks/{task}", r#"{"version":1,"title":"by {who}"}"#, ws_write),
+        r(M::DELETE, "/api/v1/tasks/{id}", "/api/v1/tasks/{task}", "", ws_admin),
+        r(M::POST, "/api/v1/tasks/{id}/move", "/api/v1/tasks/{task}/move", r#"{"status":"done"}"#, ws_write),
+        r(M::GET, "/api/v1/tasks/{id}/subtasks", "/api/v1/tasks/{task}/subtasks", "", ws_read),
+        r(M::GET, "/api/v1/tasks/{id}/comments", "/api/v1/tasks/{task}/comments", "", ws_read),
+        r(M::POST, "/api/v1/tasks/{id}/comments", "/api/v1/tasks/{task}/comments", r#"{"body":"by @{who}"}"#, ws_write),
+        r(M::PATCH, "/api/v1/tasks/{id}/comments/{comment_id}", "/api/v1/tasks/{task}/comments/{comment}", r#"{"body":"edited"}"#, ws_write),
+        r(M::DELETE, "/api/v1/tasks/{id}/comments/{comment_id}", "/api/v1/tasks/{task}/comments/{comment}", "", ws_write),
+        r(M::GET, "/api/v1/tasks/{id}/activity", "/api/v1/tasks/{task}/activity", "", ws_read),
+        r(M::GET, "/api/v1/tasks/{id}/attachments", "/api/v1/tasks/{task}/attachments", "", ws_read),
+        r(M::GET, "/api/v1/tasks/{id}/attachments/{attachment_id}", "/api/v1/tasks/{task}/attachments/{attachment}", "", ws_read),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.
         Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },
@@ -98,7 +139,18 @@ fn judge(status: u16, body: &Value) -> char {
     match status {
         401 => 'U',
         403 => 'D',
-        404 if message.starts_with("no node \"") || message.starts_with("no session \"") => 'H',
+        404 if [
+            "no node \"",
+            "no session \"",
+            "no workspace \"",
+            "no task \"",
+            "no project \"",
+        ]
+        .iter()
+        .any(|p| message.starts_with(p)) =>
+        {
+            'H'
+        }
         400 if malformed.iter().any(|m| message.starts_with(m)) => '?',
         _ => 'A',
     }

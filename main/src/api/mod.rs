@@ -127,6 +127,8 @@ routes! {
     GET "/workspaces/{id}/board" => workspaces::board,
     GET "/workspaces/{id}/tasks" => workspaces::tasks,
     POST "/workspaces/{id}/tasks" => workspaces::create_task,
+    GET "/workspaces/{id}/export" => workspaces::export,
+    POST "/workspaces/{id}/import" => workspaces::import,
     GET "/workspaces/{id}/projects" => workspaces::projects,
     POST "/workspaces/{id}/projects" => workspaces::create_project,
     GET "/projects/{id}" => projects::get,
@@ -143,6 +145,8 @@ routes! {
     PATCH "/tasks/{id}/comments/{comment_id}" => tasks::edit_comment,
     DELETE "/tasks/{id}/comments/{comment_id}" => tasks::delete_comment,
     GET "/tasks/{id}/activity" => tasks::activity,
+    GET "/tasks/{id}/attachments" => tasks::attachments,
+    GET "/tasks/{id}/attachments/{attachment_id}" => tasks::attachment,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

@@ -3,6 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde::Serialize;
 
 use super::extract::Writer;
@@ -11,7 +13,7 @@ use crate::auth::Approved;
 use crate::ops::comments::{self, CommentBody};
 use crate::ops::tasks::{self, MoveTask, TaskPatch, TaskView};
 use crate::state::AppState;
-use crate::store::{Activity, Comment, CommentId, TaskId};
+use crate::store::{Activity, Attachment, AttachmentId, Comment, CommentId, TaskId};
 
 /// `GET /tasks/:id`.
 pub async fn get(
@@ -164,4 +166,56 @@ pub async fn activity(
 ) -> Result<Json<Vec<Activity>>, ApiError> {
     let (_, task) = tasks::find(&state, &who.user, &id)?;
     Ok(Json(comments::activity(&state, &task)?))
+}
+
+/// `GET /tasks/:id/attachments`.
+pub async fn attachments(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Attachment>>, ApiError> {
+    let (_, task) = tasks::find(&state, &who.user, &id)?;
+    Ok(Json(state.store.attachments(task.id)?))
+}
+
+/// `GET /tasks/:id/attachments/:attachment_id`: the file (always as a download, never rendered inline).
+pub async fn attachment(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path((id, attachment)): Path<(String, AttachmentId)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (_, task) = tasks::find(&state, &who.user, &id)?;
+    let not_found = || ApiError::NotFound(format!("no attachment {attachment}"));
+    let meta = state
+        .store
+        .attachments(task.id)?
+        .into_iter()
+        .find(|a| a.id == attachment)
+        .ok_or_else(not_found)?;
+    let bytes = state
+        .store
+        .attachment_bytes(task.id, attachment)?
+        .ok_or_else(not_found)?;
+    let safe_name: String = meta
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe_name}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        bytes,
+    ))
 }

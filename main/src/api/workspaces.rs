@@ -5,17 +5,22 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::extract::Writer;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::extract::{Reader, Writer};
 use super::{ApiError, Body, Path, Query};
 use crate::auth::Approved;
 use crate::ops::board::{Board, BoardQuery};
 use crate::ops::projects::NewProject;
 use crate::ops::tasks::{NewTask, TaskView};
+use crate::ops::transfer::{self, ImportReport};
 use crate::ops::workspaces::{self, Access, NewWorkspace, SettingsPatch};
 use crate::ops::{board, projects, tasks};
 use crate::state::AppState;
 use crate::store::{
-    Project, PromptTemplate, UserId, WorkspaceId, WorkspaceRole, WorkspaceSettings, rfc3339,
+    Priority, Project, ProjectId, PromptTemplate, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
+    WorkspaceSettings, rfc3339,
 };
 
 /// A member as the API shows them.
@@ -240,20 +245,38 @@ pub async fn board(
     Ok(Json(board::board(&state, &who.user, &access, &q)?))
 }
 
-/// `?…board filters…&archived=&offset=`: the list view.
+/// `?q=&assignee=&label=&priority=&project=&status=&limit=&archived=&offset=`: the list view. (The board's
+/// filters again, not flattened: query strings carry numbers as text, which a flattened struct cannot
+/// parse.)
 #[derive(Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 #[ts(rename = "TaskListQuery")]
 pub struct ListQuery {
-    /// Filters.
-    #[serde(flatten)]
-    pub filter: BoardQuery,
+    /// Words that must all appear.
+    #[ts(optional)]
+    pub q: Option<String>,
+    /// An assignee's username, or `none`.
+    #[ts(optional)]
+    pub assignee: Option<String>,
+    /// A label.
+    #[ts(optional)]
+    pub label: Option<String>,
+    /// A priority.
+    #[ts(optional)]
+    pub priority: Option<Priority>,
+    /// A project.
+    #[ts(optional)]
+    pub project: Option<ProjectId>,
+    /// One status.
+    #[ts(optional)]
+    pub status: Option<TaskStatus>,
+    /// Tasks per page (default 50, at most 500).
+    #[ts(optional)]
+    pub limit: Option<usize>,
     /// Archived tasks instead of the board's.
-    #[serde(default)]
     #[ts(optional)]
     pub archived: Option<bool>,
     /// Tasks to skip.
-    #[serde(default)]
     #[ts(optional)]
     pub offset: Option<usize>,
 }
@@ -277,7 +300,17 @@ pub async fn tasks(
     let access = workspaces::access(&state, &who.user, &id)?;
     let archived = q.archived.unwrap_or(false);
     let offset = q.offset.unwrap_or(0);
-    let (tasks, total) = board::list(&state, &who.user, &access, &q.filter, archived, offset)?;
+    let filter = BoardQuery {
+        q: q.q,
+        assignee: q.assignee,
+        label: q.label,
+        priority: q.priority,
+        project: q.project,
+        status: q.status,
+        after: None,
+        limit: q.limit,
+    };
+    let (tasks, total) = board::list(&state, &who.user, &access, &filter, archived, offset)?;
     Ok(Json(TaskPage { tasks, total }))
 }
 
@@ -312,5 +345,47 @@ pub async fn create_project(
     let access = workspaces::access(&state, &w.who.user, &id)?;
     Ok(Json(
         projects::create(&state, &w.actor, &w.who.user, &access, body).await?,
+    ))
+}
+
+/// `GET /workspaces/:id/export`: the workspace as one JSON document (a download).
+pub async fn export(
+    State(state): State<AppState>,
+    r: Reader,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let access = workspaces::access(&state, &r.who.user, &id)?;
+    let doc = transfer::export(&state, &r.actor, &r.who.user, &access)?;
+    let name = format!(
+        "attachment; filename=\"{}-export.json\"",
+        access.ws.settings.key_prefix.to_lowercase()
+    );
+    Ok(([(header::CONTENT_DISPOSITION, name)], Json(doc)))
+}
+
+/// `POST /workspaces/:id/import`: the file as the raw body (at most 512 MiB); answers the report.
+pub async fn import(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> Result<Json<ImportReport>, ApiError> {
+    let access = workspaces::access(&state, &w.who.user, &id)?;
+    let bytes = axum::body::to_bytes(request.into_body(), transfer::MAX_IMPORT_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "an import is at most {} MiB; split the file or remove attachments",
+                transfer::MAX_IMPORT_BYTES >> 20
+            ))
+        })?;
+    if bytes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "send the file as the request body (our export JSON, a Vibe Kanban export ZIP or db.sqlite)"
+                .into(),
+        ));
+    }
+    Ok(Json(
+        transfer::import(&state, &w.actor, &w.who.user, &access, bytes).await?,
     ))
 }

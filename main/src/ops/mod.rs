@@ -11,12 +11,14 @@ pub mod approvals;
 pub mod board;
 pub mod comments;
 mod error;
+pub mod import_vk;
 pub mod nodes;
 pub mod projects;
 pub mod rank;
 pub mod relay;
 pub mod sessions;
 pub mod tasks;
+pub mod transfer;
 pub mod users;
 pub mod workspaces;
 

@@ -7,7 +7,7 @@
 //! `approvals` (approval id → [`PendingApproval`]), `ssh_keys` (fingerprint → [`SshKey`]). The work model:
 //! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
 //! `task_order`, `task_archive`, `task_numbers`, `task_children` ([`tasks`]), `task_comments` and
-//! `task_activity` ([`task_notes`]).
+//! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]).
 
 mod agent_sessions;
 mod audit;
@@ -35,7 +35,7 @@ pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use projects::{Project, ProjectId, ProjectScripts};
 pub use ssh_keys::SshKey;
-pub use task_notes::{Activity, ActivityKind, Comment, CommentId};
+pub use task_notes::{Activity, ActivityKind, Attachment, AttachmentId, Comment, CommentId};
 pub use tasks::{Cursor, Place, Priority, Task, TaskId};
 pub use tokens::{NodeToken, tokens_match};
 pub use users::{Role, User, UserId};
@@ -102,6 +102,8 @@ pub struct Store {
     task_children: sled::Tree,
     task_comments: sled::Tree,
     task_activity: sled::Tree,
+    task_attachments: sled::Tree,
+    task_files: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -143,6 +145,8 @@ impl Store {
             task_children: db.open_tree("task_children")?,
             task_comments: db.open_tree("task_comments")?,
             task_activity: db.open_tree("task_activity")?,
+            task_attachments: db.open_tree("task_attachments")?,
+            task_files: db.open_tree("task_files")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),

@@ -12,6 +12,28 @@ uuid_id!(
     CommentId
 );
 
+uuid_id!(
+    /// An attachment id (UUIDv7).
+    AttachmentId
+);
+
+/// A file attached to a task (its bytes are stored beside it, in `task_files`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct Attachment {
+    /// Id.
+    pub id: AttachmentId,
+    /// The task.
+    pub task_id: TaskId,
+    /// File name (no directories).
+    pub filename: String,
+    /// MIME type (`application/octet-stream` when unknown).
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// When, ms since epoch.
+    pub created_at: u64,
+}
+
 /// A comment on a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Comment {
@@ -198,6 +220,35 @@ impl Store {
                 task_id: task,
             });
         }
+        Ok(())
+    }
+
+    /// A task's attachments, oldest first.
+    pub fn attachments(&self, task: TaskId) -> Result<Vec<Attachment>, StoreError> {
+        self.task_attachments
+            .scan_prefix(task.bytes())
+            .values()
+            .map(|v| decode("task_attachments", &v?))
+            .collect()
+    }
+
+    /// An attachment's bytes.
+    pub fn attachment_bytes(
+        &self,
+        task: TaskId,
+        id: AttachmentId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut key = task.bytes().to_vec();
+        key.extend_from_slice(id.bytes());
+        Ok(self.task_files.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Stores an attachment with its bytes (flushed with the import that brings it).
+    pub fn put_attachment(&self, a: &Attachment, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut key = a.task_id.bytes().to_vec();
+        key.extend_from_slice(a.id.bytes());
+        self.task_files.insert(&key, bytes)?;
+        self.task_attachments.insert(key, encode(a))?;
         Ok(())
     }
 

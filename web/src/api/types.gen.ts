@@ -3,7 +3,7 @@
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
-export type ErrorCode = "bad_request" | "internal" | "not_found" | "capability_disabled" | "read_only" | "too_large" | "path_not_found" | "path_outside_roots" | "hidden_denied" | "protected_state" | "permission_denied" | "hard_linked" | "already_exists" | "changed_on_node" | "wrong_kind" | "not_empty" | "range_not_satisfiable" | "not_a_repository" | "unknown_ref" | "git_conflict" | "nothing_to_commit" | "provider_unavailable" | "too_many_sessions" | "queue_full" | "too_many_terminals" | "forbidden" | "unauthorized" | "conflict" | "profile_required" | "method_not_allowed" | "length_required" | "node_offline" | "request_timeout" | "too_many_requests" | "server_busy" | "too_many_connections" | "version_mismatch" | "identity_mismatch" | "duplicate_link" | "bad_frame" | "too_many_subscriptions" | "logged_out" | "access_lost" | "slow_consumer" | "unknown";
+export type ErrorCode = "bad_request" | "internal" | "not_found" | "capability_disabled" | "read_only" | "too_large" | "path_not_found" | "path_outside_roots" | "hidden_denied" | "protected_state" | "permission_denied" | "hard_linked" | "already_exists" | "changed_on_node" | "wrong_kind" | "not_empty" | "range_not_satisfiable" | "not_a_repository" | "unknown_ref" | "git_conflict" | "nothing_to_commit" | "provider_unavailable" | "too_many_sessions" | "queue_full" | "too_many_terminals" | "forbidden" | "unauthorized" | "conflict" | "stale" | "profile_required" | "method_not_allowed" | "length_required" | "node_offline" | "request_timeout" | "too_many_requests" | "server_busy" | "too_many_connections" | "version_mismatch" | "identity_mismatch" | "duplicate_link" | "bad_frame" | "too_many_subscriptions" | "logged_out" | "access_lost" | "slow_consumer" | "unknown";
 
 export type NodeId = string;
 
@@ -491,7 +491,7 @@ event: SessionEvent,
  */
 requested_at: number, };
 
-export type Topic = "approvals" | "nodes" | "sessions" | "users";
+export type Topic = "approvals" | "nodes" | "sessions" | "users" | "workspaces";
 
 export type ApprovalChange = "created" | "answered" | "timed_out" | "cancelled";
 
@@ -513,7 +513,11 @@ session_id: string, } | { "type": "watch",
 /**
  * The topics (`[]`: none).
  */
-topics: Array<Topic>, } | { "type": "ping" };
+topics: Array<Topic>, 
+/**
+ * The workspace (id or key prefix) whose tasks, projects and comments to receive (absent: none).
+ */
+workspace?: string, } | { "type": "ping" };
 
 export type ServerFrame = { "type": "subscribed", 
 /**
@@ -539,7 +543,11 @@ session_id: string, } | { "type": "watching",
 /**
  * The topics.
  */
-topics: Array<Topic>, } | { "type": "approval", 
+topics: Array<Topic>, 
+/**
+ * The workspace whose board changes follow.
+ */
+workspace_id?: WorkspaceId, } | { "type": "approval", 
 /**
  * What happened.
  */
@@ -571,7 +579,39 @@ session_id: string, } | { "type": "user",
 /**
  * The user.
  */
-user_id: string, } | { "type": "resync" } | { "type": "pong" } | { "type": "error", 
+user_id: string, } | { "type": "workspace", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * It was deleted (or the receiver no longer belongs to it).
+ */
+removed: boolean, } | { "type": "task", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * The task now; absent when it was deleted or is no longer visible to the receiver.
+ */
+task?: TaskView, } | { "type": "task_notes", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * The task.
+ */
+task_id: TaskId, } | { "type": "projects", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, } | { "type": "resync" } | { "type": "pong" } | { "type": "error", 
 /**
  * The session it is about, if any.
  */
@@ -810,7 +850,11 @@ code: ErrorCode,
 /**
  * What is wrong and what to do.
  */
-message: string, };
+message: string, 
+/**
+ * With `stale`: the record as it is now.
+ */
+current?: JsonValue, };
 
 export type ErrorBody = { 
 /**
@@ -1093,4 +1137,1168 @@ code: number, } | { "type": "error",
  * What happened and what to do.
  */
 message: string, };
+
+export type WorkspaceId = string;
+
+export type ProjectId = string;
+
+export type TaskId = string;
+
+export type CommentId = string;
+
+export type WorkspaceRole = "viewer" | "member" | "admin" | "owner";
+
+export type TaskStatus = "backlog" | "todo" | "in_progress" | "in_review" | "done" | "cancelled";
+
+export type Priority = "none" | "low" | "medium" | "high" | "urgent";
+
+export type StatusName = { 
+/**
+ * The category.
+ */
+status: TaskStatus, 
+/**
+ * What the workspace calls it.
+ */
+name: string, };
+
+export type AgentDefaults = { 
+/**
+ * `claude` or `codex`.
+ */
+provider?: string, 
+/**
+ * The model, as the CLI names it.
+ */
+model?: string, 
+/**
+ * The CLI's permission mode.
+ */
+permission_mode?: string, };
+
+export type WorkspaceSettings = { 
+/**
+ * Task keys are `<prefix>-<number>`: 1–10 capital letters or digits, starting with a letter.
+ */
+key_prefix: string, 
+/**
+ * The name shown for each status, in board order.
+ */
+status_names: Array<StatusName>, 
+/**
+ * Defaults for runs.
+ */
+agent: AgentDefaults, 
+/**
+ * Runs of this workspace at once (more wait, queued); 0 means no limit.
+ */
+run_concurrency: number, 
+/**
+ * Put before every run's prompt.
+ */
+prompt_prefix: string, };
+
+export type PromptTemplate = { 
+/**
+ * The name used after `@` (letters, digits, `-`, `_`).
+ */
+name: string, 
+/**
+ * The text it stands for (Markdown).
+ */
+body: string, 
+/**
+ * Last change, ms since epoch.
+ */
+updated_at: number, };
+
+export type ProjectScripts = { 
+/**
+ * Run in a new worktree before the agent starts (install dependencies…).
+ */
+setup: string, 
+/**
+ * Run when a run ends.
+ */
+cleanup: string, 
+/**
+ * Starts the project's dev server.
+ */
+dev: string, };
+
+export type Project = { 
+/**
+ * Id.
+ */
+id: ProjectId, 
+/**
+ * Its workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * The node the repository is on.
+ */
+node_id: string, 
+/**
+ * The repository's work tree on that node (absolute, inside the node's roots).
+ */
+repo_path: string, 
+/**
+ * The branch runs start from and merge into.
+ */
+base_branch: string, 
+/**
+ * Scripts.
+ */
+scripts: ProjectScripts, 
+/**
+ * Globs of untracked files copied into each run's worktree (e.g. `.env`).
+ */
+copy_files: Array<string>, 
+/**
+ * A run's branch name; `{key}` and `{slug}` are replaced (default `vb/{key}-{slug}`).
+ */
+branch_template: string, 
+/**
+ * Who created it.
+ */
+created_by: string, 
+/**
+ * When, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Last change, ms since epoch.
+ */
+updated_at: number, };
+
+export type Task = { 
+/**
+ * Id.
+ */
+id: TaskId, 
+/**
+ * Its workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * Its project, if any.
+ */
+project_id?: ProjectId, 
+/**
+ * The number in its key (`WEB-42` → 42).
+ */
+number: number, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Description, Markdown.
+ */
+description: string, 
+/**
+ * Status category.
+ */
+status: TaskStatus, 
+/**
+ * Priority.
+ */
+priority: Priority, 
+/**
+ * Assigned users.
+ */
+assignees: string[], 
+/**
+ * Labels.
+ */
+labels: Array<string>, 
+/**
+ * The parent task, for a subtask.
+ */
+parent?: TaskId, 
+/**
+ * Due date, `YYYY-MM-DD`.
+ */
+due?: string, 
+/**
+ * Position key within its status column (ordered as bytes).
+ */
+position: string, 
+/**
+ * Who created it (`None` for imported tasks whose creator had no account).
+ */
+created_by?: string, 
+/**
+ * When, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Last change, ms since epoch.
+ */
+updated_at: number, 
+/**
+ * Off the board (kept, searchable, restorable).
+ */
+archived: boolean, 
+/**
+ * When set, only these members (and the workspace's admins) see the task.
+ */
+restricted_to?: string[], 
+/**
+ * Bumped by every change; an edit naming an older version is refused.
+ */
+version: number, };
+
+export type Comment = { 
+/**
+ * Id.
+ */
+id: CommentId, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * Who wrote it (`None`: imported from someone without an account here).
+ */
+author?: string, 
+/**
+ * The author's name when they have no account here (imports).
+ */
+author_name?: string, 
+/**
+ * Markdown.
+ */
+body: string, 
+/**
+ * Members named with `@name` in the body.
+ */
+mentions: string[], 
+/**
+ * When, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Last edit, ms since epoch.
+ */
+edited_at?: number, };
+
+export type ActivityKind = { "type": "created" } | { "type": "moved", 
+/**
+ * From.
+ */
+from: TaskStatus, 
+/**
+ * To.
+ */
+to: TaskStatus, } | { "type": "assigned", 
+/**
+ * Newly assigned.
+ */
+added: string[], 
+/**
+ * No longer assigned.
+ */
+removed: string[], } | { "type": "edited", 
+/**
+ * Which (`title`, `description`, `priority`…).
+ */
+fields: Array<string>, } | { "type": "commented", 
+/**
+ * The comment.
+ */
+comment_id: CommentId, } | { "type": "archived", 
+/**
+ * Archived (true) or restored.
+ */
+archived: boolean, } | { "type": "imported", 
+/**
+ * What was imported from.
+ */
+source: string, 
+/**
+ * What it said.
+ */
+note: string, };
+
+export type Activity = { 
+/**
+ * Order within the task.
+ */
+seq: number, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * When, ms since epoch.
+ */
+at: number, 
+/**
+ * Who (`None`: main itself, or an import).
+ */
+actor?: string, 
+/**
+ * What happened.
+ */
+kind: ActivityKind, };
+
+export type NewWorkspace = { 
+/**
+ * Display name (1–100 characters).
+ */
+name: string, 
+/**
+ * Task key prefix: 1–10 capital letters or digits, starting with a letter (`WEB`).
+ */
+key_prefix: string, };
+
+export type SettingsPatch = { 
+/**
+ * New display name.
+ */
+name?: string, 
+/**
+ * New key prefix (existing tasks' keys follow it).
+ */
+key_prefix?: string, 
+/**
+ * New display names of statuses (those listed).
+ */
+status_names?: Array<StatusName>, 
+/**
+ * Run defaults.
+ */
+agent?: AgentDefaults, 
+/**
+ * Runs at once (0: no limit).
+ */
+run_concurrency?: number, 
+/**
+ * Put before every run's prompt.
+ */
+prompt_prefix?: string, };
+
+export type MemberView = { 
+/**
+ * User id.
+ */
+user_id: string, 
+/**
+ * Username (what `@mentions` and filters use).
+ */
+username: string, 
+/**
+ * Full name, when set.
+ */
+name?: string, 
+/**
+ * Role here.
+ */
+role: WorkspaceRole, 
+/**
+ * Joined, RFC 3339.
+ */
+added_at: string, };
+
+export type WorkspaceView = { 
+/**
+ * Id.
+ */
+id: WorkspaceId, 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Settings.
+ */
+settings: WorkspaceSettings, 
+/**
+ * The caller's effective role.
+ */
+role: WorkspaceRole, 
+/**
+ * Members.
+ */
+members: Array<MemberView>, 
+/**
+ * Created, RFC 3339.
+ */
+created_at: string, 
+/**
+ * Last changed, RFC 3339.
+ */
+updated_at: string, };
+
+export type DeleteQuery = { 
+/**
+ * The workspace's exact name.
+ */
+confirm: string, };
+
+export type WorkspaceDeleted = { 
+/**
+ * The deleted workspace.
+ */
+deleted: WorkspaceId, };
+
+export type MemberBody = { 
+/**
+ * The user's name.
+ */
+username: string, 
+/**
+ * Their role (default `member`).
+ */
+role?: WorkspaceRole, };
+
+export type TemplateBody = { 
+/**
+ * Markdown.
+ */
+body: string, };
+
+export type BoardQuery = { 
+/**
+ * Words that must all appear in the key, title, description or labels (case-insensitive).
+ */
+q?: string, 
+/**
+ * An assignee's username, or `none` for unassigned tasks.
+ */
+assignee?: string, 
+/**
+ * A label.
+ */
+label?: string, 
+/**
+ * A priority.
+ */
+priority?: Priority, 
+/**
+ * A project.
+ */
+project?: ProjectId, 
+/**
+ * One column only (for the next page of a column).
+ */
+status?: TaskStatus, 
+/**
+ * Continue a column after this cursor (from `next`).
+ */
+after?: string, 
+/**
+ * Tasks per column (default 50, at most 500).
+ */
+limit?: number, };
+
+export type Column = { 
+/**
+ * Its status.
+ */
+status: TaskStatus, 
+/**
+ * What the workspace calls it.
+ */
+name: string, 
+/**
+ * The page of tasks, in order.
+ */
+tasks: Array<TaskView>, 
+/**
+ * Tasks in the column (before filters and access).
+ */
+total: number, 
+/**
+ * Cursor of the next page (`after`), when there is one.
+ */
+next?: string, };
+
+export type Board = { 
+/**
+ * Columns in board order (or the one asked for).
+ */
+columns: Array<Column>, };
+
+export type TaskListQuery = { 
+/**
+ * Words that must all appear.
+ */
+q?: string, 
+/**
+ * An assignee's username, or `none`.
+ */
+assignee?: string, 
+/**
+ * A label.
+ */
+label?: string, 
+/**
+ * A priority.
+ */
+priority?: Priority, 
+/**
+ * A project.
+ */
+project?: ProjectId, 
+/**
+ * One status.
+ */
+status?: TaskStatus, 
+/**
+ * Tasks per page (default 50, at most 500).
+ */
+limit?: number, 
+/**
+ * Archived tasks instead of the board's.
+ */
+archived?: boolean, 
+/**
+ * Tasks to skip.
+ */
+offset?: number, };
+
+export type TaskPage = { 
+/**
+ * The tasks.
+ */
+tasks: Array<TaskView>, 
+/**
+ * Matching tasks in all.
+ */
+total: number, };
+
+export type NewProject = { 
+/**
+ * Display name (default: the repository directory's name).
+ */
+name?: string, 
+/**
+ * The node.
+ */
+node_id: string, 
+/**
+ * A directory in the repository's work tree on that node (absolute).
+ */
+repo_path: string, 
+/**
+ * The branch runs start from (default: the repository's current branch).
+ */
+base_branch?: string, 
+/**
+ * Scripts.
+ */
+scripts?: ProjectScripts, 
+/**
+ * Globs of untracked files copied into each run's worktree.
+ */
+copy_files?: Array<string>, 
+/**
+ * A run's branch name (default `vb/{key}-{slug}`).
+ */
+branch_template?: string, };
+
+export type ProjectPatch = { 
+/**
+ * Display name.
+ */
+name?: string, 
+/**
+ * Base branch (checked on the node).
+ */
+base_branch?: string, 
+/**
+ * Scripts.
+ */
+scripts?: ProjectScripts, 
+/**
+ * Globs.
+ */
+copy_files?: Array<string>, 
+/**
+ * Branch template.
+ */
+branch_template?: string, };
+
+export type ProjectView = { 
+/**
+ * The caller may use its node (start runs, open its files).
+ */
+can_run: boolean, 
+/**
+ * Id.
+ */
+id: ProjectId, 
+/**
+ * Its workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * The node the repository is on.
+ */
+node_id: string, 
+/**
+ * The repository's work tree on that node (absolute, inside the node's roots).
+ */
+repo_path: string, 
+/**
+ * The branch runs start from and merge into.
+ */
+base_branch: string, 
+/**
+ * Scripts.
+ */
+scripts: ProjectScripts, 
+/**
+ * Globs of untracked files copied into each run's worktree (e.g. `.env`).
+ */
+copy_files: Array<string>, 
+/**
+ * A run's branch name; `{key}` and `{slug}` are replaced (default `vb/{key}-{slug}`).
+ */
+branch_template: string, 
+/**
+ * Who created it.
+ */
+created_by: string, 
+/**
+ * When, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Last change, ms since epoch.
+ */
+updated_at: number, };
+
+export type ProjectDeleted = { 
+/**
+ * The deleted project.
+ */
+deleted: ProjectId, };
+
+export type TaskView = { 
+/**
+ * `WEB-42`.
+ */
+key: string, 
+/**
+ * Subtasks.
+ */
+subtasks: number, 
+/**
+ * Id.
+ */
+id: TaskId, 
+/**
+ * Its workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * Its project, if any.
+ */
+project_id?: ProjectId, 
+/**
+ * The number in its key (`WEB-42` → 42).
+ */
+number: number, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Description, Markdown.
+ */
+description: string, 
+/**
+ * Status category.
+ */
+status: TaskStatus, 
+/**
+ * Priority.
+ */
+priority: Priority, 
+/**
+ * Assigned users.
+ */
+assignees: string[], 
+/**
+ * Labels.
+ */
+labels: Array<string>, 
+/**
+ * The parent task, for a subtask.
+ */
+parent?: TaskId, 
+/**
+ * Due date, `YYYY-MM-DD`.
+ */
+due?: string, 
+/**
+ * Position key within its status column (ordered as bytes).
+ */
+position: string, 
+/**
+ * Who created it (`None` for imported tasks whose creator had no account).
+ */
+created_by?: string, 
+/**
+ * When, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Last change, ms since epoch.
+ */
+updated_at: number, 
+/**
+ * Off the board (kept, searchable, restorable).
+ */
+archived: boolean, 
+/**
+ * When set, only these members (and the workspace's admins) see the task.
+ */
+restricted_to?: string[], 
+/**
+ * Bumped by every change; an edit naming an older version is refused.
+ */
+version: number, };
+
+export type Edge = "top" | "bottom";
+
+export type NewTask = { 
+/**
+ * Title (1–500 characters).
+ */
+title: string, 
+/**
+ * Markdown.
+ */
+description?: string, 
+/**
+ * Status (default `todo`).
+ */
+status?: TaskStatus, 
+/**
+ * Priority (default `none`).
+ */
+priority?: Priority, 
+/**
+ * Usernames of members to assign.
+ */
+assignees?: Array<string>, 
+/**
+ * Labels.
+ */
+labels?: Array<string>, 
+/**
+ * The parent task (id or key).
+ */
+parent?: string, 
+/**
+ * Due date, `YYYY-MM-DD`.
+ */
+due?: string, 
+/**
+ * The project.
+ */
+project_id?: ProjectId, 
+/**
+ * Usernames of the only members (besides admins) who see it.
+ */
+restricted_to?: Array<string>, 
+/**
+ * `top` (default) or `bottom` of its column.
+ */
+place?: Edge, };
+
+export type TaskPatch = { 
+/**
+ * The version the editor saw; a newer task refuses the edit (409 with the current task).
+ */
+version: number, 
+/**
+ * Title.
+ */
+title?: string, 
+/**
+ * Markdown.
+ */
+description?: string, 
+/**
+ * Status (to the top of its column).
+ */
+status?: TaskStatus, 
+/**
+ * Priority.
+ */
+priority?: Priority, 
+/**
+ * Usernames (replaces the list).
+ */
+assignees?: Array<string>, 
+/**
+ * Labels (replaces the list).
+ */
+labels?: Array<string>, 
+/**
+ * Parent (id or key), `null` for none.
+ */
+parent?: string | null, 
+/**
+ * Due date, `null` for none.
+ */
+due?: string | null, 
+/**
+ * Project, `null` for none.
+ */
+project_id?: string | null, 
+/**
+ * Archived or not.
+ */
+archived?: boolean, 
+/**
+ * Usernames who alone (with admins) see it; `null` for everyone in the workspace.
+ */
+restricted_to?: string[] | null, };
+
+export type MoveTask = { 
+/**
+ * The column.
+ */
+status: TaskStatus, 
+/**
+ * The task it should follow (absent: first, unless `before` is given).
+ */
+after?: TaskId, 
+/**
+ * The task it should precede.
+ */
+before?: TaskId, };
+
+export type TaskDeleted = { 
+/**
+ * The deleted task.
+ */
+deleted: TaskId, };
+
+export type CommentBody = { 
+/**
+ * Markdown.
+ */
+body: string, };
+
+export type CommentDeleted = { 
+/**
+ * The deleted comment.
+ */
+deleted: CommentId, };
+
+export type AttachmentId = string;
+
+export type Attachment = { 
+/**
+ * Id.
+ */
+id: AttachmentId, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * File name (no directories).
+ */
+filename: string, 
+/**
+ * MIME type (`application/octet-stream` when unknown).
+ */
+content_type: string, 
+/**
+ * Bytes.
+ */
+size: number, 
+/**
+ * When, ms since epoch.
+ */
+created_at: number, };
+
+export type ExportMember = { 
+/**
+ * Username.
+ */
+username: string, 
+/**
+ * Role.
+ */
+role: WorkspaceRole, };
+
+export type ExportProject = { 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Node id.
+ */
+node_id: string, 
+/**
+ * Repository path on the node.
+ */
+repo_path: string, 
+/**
+ * Base branch.
+ */
+base_branch: string, 
+/**
+ * Scripts.
+ */
+scripts: ProjectScripts, 
+/**
+ * Globs copied into worktrees.
+ */
+copy_files: Array<string>, 
+/**
+ * Branch template.
+ */
+branch_template: string, 
+/**
+ * Creator's username.
+ */
+created_by?: string, 
+/**
+ * Created, ms since epoch.
+ */
+created_at: number, };
+
+export type ExportComment = { 
+/**
+ * Author's username (or name, for an imported author without an account).
+ */
+author?: string, 
+/**
+ * Markdown.
+ */
+body: string, 
+/**
+ * Created, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Edited, ms since epoch.
+ */
+edited_at?: number, };
+
+export type ExportActivity = { 
+/**
+ * When, ms since epoch.
+ */
+at: number, 
+/**
+ * Who.
+ */
+actor?: string, 
+/**
+ * What, as the store has it, with user ids and comment ids replaced (see `people`, `comment`).
+ */
+kind: ActivityKind, 
+/**
+ * Usernames of the user ids in `kind`, in the order they appear.
+ */
+people: Array<string>, 
+/**
+ * For a `commented` entry, the comment's index in the task's `comments`.
+ */
+comment?: number, };
+
+export type ExportAttachment = { 
+/**
+ * File name.
+ */
+filename: string, 
+/**
+ * MIME type.
+ */
+content_type: string, 
+/**
+ * The bytes, standard base64.
+ */
+base64: string, 
+/**
+ * Added, ms since epoch.
+ */
+created_at: number, };
+
+export type ExportTask = { 
+/**
+ * Its number (the key is the prefix and this).
+ */
+number: number, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Markdown.
+ */
+description: string, 
+/**
+ * Status.
+ */
+status: TaskStatus, 
+/**
+ * Priority.
+ */
+priority: Priority, 
+/**
+ * Assignees' usernames.
+ */
+assignees: Array<string>, 
+/**
+ * Labels.
+ */
+labels: Array<string>, 
+/**
+ * The parent's number.
+ */
+parent?: number, 
+/**
+ * Due date.
+ */
+due?: string, 
+/**
+ * Index in `projects`.
+ */
+project?: number, 
+/**
+ * Position key in its column.
+ */
+position: string, 
+/**
+ * Creator's username.
+ */
+created_by?: string, 
+/**
+ * Created, ms since epoch.
+ */
+created_at: number, 
+/**
+ * Last change, ms since epoch.
+ */
+updated_at: number, 
+/**
+ * Archived.
+ */
+archived: boolean, 
+/**
+ * Usernames who alone (with admins) see it.
+ */
+restricted_to?: Array<string>, 
+/**
+ * Comments, oldest first.
+ */
+comments: Array<ExportComment>, 
+/**
+ * Activity, oldest first.
+ */
+activity: Array<ExportActivity>, 
+/**
+ * Files, base64.
+ */
+attachments: Array<ExportAttachment>, };
+
+export type WorkspaceExport = { 
+/**
+ * Always `vibebridge.workspace`.
+ */
+format: string, 
+/**
+ * The document's version.
+ */
+version: number, 
+/**
+ * The workspace's name.
+ */
+name: string, 
+/**
+ * Its settings.
+ */
+settings: WorkspaceSettings, 
+/**
+ * Members by username.
+ */
+members: Array<ExportMember>, 
+/**
+ * Projects.
+ */
+projects: Array<ExportProject>, 
+/**
+ * Prompt templates.
+ */
+templates: Array<PromptTemplate>, 
+/**
+ * Tasks, by number.
+ */
+tasks: Array<ExportTask>, };
+
+export type ImportCounts = { 
+/**
+ * Projects.
+ */
+projects: number, 
+/**
+ * Tasks.
+ */
+tasks: number, 
+/**
+ * Comments.
+ */
+comments: number, 
+/**
+ * Activity entries.
+ */
+activity: number, 
+/**
+ * Attachments.
+ */
+attachments: number, };
+
+export type SkippedItem = { 
+/**
+ * What (`ISS-3 (Web)`, `project Web`, `person Bob`).
+ */
+item: string, 
+/**
+ * Why, and what was done instead.
+ */
+reason: string, };
+
+export type ImportReport = { 
+/**
+ * `vibebridge`, `vibe_kanban_zip` or `vibe_kanban_db`.
+ */
+format: string, 
+/**
+ * What was created.
+ */
+created: ImportCounts, 
+/**
+ * Names in the file that matched members here.
+ */
+matched_people: Array<string>, 
+/**
+ * Names that matched no member (their tasks are unassigned, with a note in the activity).
+ */
+unmatched_people: Array<string>, 
+/**
+ * What was not brought in, or not as it was, and why.
+ */
+skipped: Array<SkippedItem>, };
 

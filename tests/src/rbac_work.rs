@@ -1,0 +1,194 @@
+//! The work model's part of the RBAC matrix fixture: a workspace laid out like node `n1` (its owner owns
+//! it, its member is a member, the revoked node's owner is a viewer, the outsider is not in it), and fresh
+//! tasks, comments, attachments, projects and spare workspaces for requests that change or delete them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use vibebridge_main::store::{
+    Attachment, AttachmentId, Comment, CommentId, Member, Place, Priority, Project, ProjectId,
+    Store, Task, TaskId, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
+};
+
+/// The workspace every work-model cell uses.
+pub struct WorkFx {
+    ws: WorkspaceId,
+    owner: UserId,
+    member: UserId,
+    viewer: UserId,
+    target: UserId,
+}
+
+impl WorkFx {
+    /// Creates workspace `WEB` owned by `owner`, with `member` (member), `viewer` (viewer) and `target`.
+    pub fn setup(
+        store: &Store,
+        owner: UserId,
+        member: UserId,
+        viewer: UserId,
+        target: UserId,
+    ) -> WorkFx {
+        let ws = spare(store, "W", "WEB", owner, member, viewer);
+        let fx = WorkFx {
+            ws,
+            owner,
+            member,
+            viewer,
+            target,
+        };
+        fx.reset(store);
+        fx
+    }
+
+    /// Puts back what cells change: `target` a member, template `t1` present.
+    pub fn reset(&self, store: &Store) {
+        store
+            .update_workspace(self.ws, |w| {
+                w.members.retain(|m| m.user_id != self.target);
+                w.members.push(member(self.target, WorkspaceRole::Member));
+                Ok::<_, vibebridge_main::store::StoreError>(())
+            })
+            .unwrap();
+        store
+            .set_prompt_template(self.ws, "t1", Some("text".into()))
+            .unwrap();
+    }
+
+    /// `template` with `{ws}`, `{prefix}`, `{spare_ws}`, `{task}`, `{comment}`, `{attachment}` and
+    /// `{project}` filled in; `caller` authors the comment.
+    pub fn fill(
+        &self,
+        store: &Store,
+        template: &str,
+        caller: Option<UserId>,
+        root: &Path,
+    ) -> String {
+        let mut out = template.replace("{ws}", &self.ws.to_string());
+        if out.contains("{prefix}") {
+            let n = uuid::Uuid::now_v7().as_u128();
+            let letters: String = (0..8)
+                .map(|i| char::from(b'A' + ((n >> (i * 5)) % 26) as u8))
+                .collect();
+            out = out.replace("{prefix}", &letters);
+        }
+        if out.contains("{spare_ws}") {
+            let prefix: String = format!("S{}", &uuid::Uuid::now_v7().simple().to_string()[20..28])
+                .to_uppercase()
+                .chars()
+                .map(|c| if c.is_ascii_digit() { c } else { 'X' })
+                .collect();
+            let id = spare(
+                store,
+                "Spare",
+                &prefix,
+                self.owner,
+                self.member,
+                self.viewer,
+            );
+            out = out.replace("{spare_ws}", &id.to_string());
+        }
+        if out.contains("{task}") {
+            let task = store.create_task(self.draft(), Place::Top).unwrap();
+            if out.contains("{comment}") {
+                let comment = Comment {
+                    id: CommentId::new(),
+                    task_id: task.id,
+                    author: Some(caller.unwrap_or(self.owner)),
+                    author_name: None,
+                    body: "hello".into(),
+                    mentions: Vec::new(),
+                    created_at: 1,
+                    edited_at: None,
+                };
+                store.put_comment(self.ws, &comment, true).unwrap();
+                out = out.replace("{comment}", &comment.id.to_string());
+            }
+            if out.contains("{attachment}") {
+                let a = Attachment {
+                    id: AttachmentId::new(),
+                    task_id: task.id,
+                    filename: "a.txt".into(),
+                    content_type: "text/plain".into(),
+                    size: 2,
+                    created_at: 1,
+                };
+                store.put_attachment(&a, b"hi").unwrap();
+                out = out.replace("{attachment}", &a.id.to_string());
+            }
+            out = out.replace("{task}", &task.id.to_string());
+        }
+        if out.contains("{project}") {
+            let p = Project {
+                id: ProjectId::new(),
+                workspace_id: self.ws,
+                name: "p".into(),
+                node_id: "n1".into(),
+                repo_path: root.display().to_string(),
+                base_branch: "main".into(),
+                scripts: Default::default(),
+                copy_files: Vec::new(),
+                branch_template: "vb/{key}-{slug}".into(),
+                created_by: self.owner,
+                created_at: 1,
+                updated_at: 1,
+            };
+            store.create_project(&p).unwrap();
+            out = out.replace("{project}", &p.id.to_string());
+        }
+        out
+    }
+
+    fn draft(&self) -> Task {
+        Task {
+            id: TaskId::new(),
+            workspace_id: self.ws,
+            project_id: None,
+            number: 0,
+            title: "a task".into(),
+            description: String::new(),
+            status: TaskStatus::Todo,
+            priority: Priority::None,
+            assignees: Vec::new(),
+            labels: Vec::new(),
+            parent: None,
+            due: None,
+            position: String::new(),
+            created_by: Some(self.owner),
+            created_at: 0,
+            updated_at: 0,
+            archived: false,
+            restricted_to: None,
+            version: 0,
+        }
+    }
+}
+
+fn member(user_id: UserId, role: WorkspaceRole) -> Member {
+    Member {
+        user_id,
+        role,
+        added_at: 1,
+    }
+}
+
+/// A workspace named `name` with the matrix's layout.
+fn spare(
+    store: &Store,
+    name: &str,
+    prefix: &str,
+    owner: UserId,
+    member_id: UserId,
+    viewer: UserId,
+) -> WorkspaceId {
+    let ws = store
+        .create_workspace(name.into(), prefix.into(), owner)
+        .unwrap();
+    store
+        .update_workspace(ws.id, |w| {
+            w.members.push(member(member_id, WorkspaceRole::Member));
+            w.members.push(member(viewer, WorkspaceRole::Viewer));
+            Ok::<_, vibebridge_main::store::StoreError>(())
+        })
+        .unwrap();
+    ws.id
+}

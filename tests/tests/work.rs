@@ -1,0 +1,401 @@
+//! The work model over the API: workspaces, roles, tasks with versions and private tasks, projects checked
+//! on their node, live board changes on the WebSocket, export → import round trips and Vibe Kanban imports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use vibebridge_tests::{Api, TempDir, TestMain, TestNode, WsClient, rbac_fx::git_repo};
+
+/// Main with alice (the creator), bob and carol (approved), each logged in; alice owns workspace WEB with
+/// bob as `role`.
+async fn team(tag: &str, bob_role: &str) -> (TempDir, TestMain, Api, Api, Api, String) {
+    let dir = TempDir::new(tag);
+    let main = TestMain::start(dir.path()).await;
+    let mut apis = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let mut api = Api::new(&main);
+        assert_eq!(api.auth(true, name, "correct horse battery").await.0, 200);
+        apis.push(api);
+    }
+    for name in ["bob", "carol"] {
+        let (s, b) = apis[0]
+            .post(&format!("/api/v1/users/{name}/approve"), json!({}))
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let (s, ws) = apis[0]
+        .post(
+            "/api/v1/workspaces",
+            json!({"name": "Web", "key_prefix": "web"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ws}");
+    let id = ws["id"].as_str().unwrap().to_string();
+    let (s, b) = apis[0]
+        .post(
+            &format!("/api/v1/workspaces/{id}/members"),
+            json!({"username": "bob", "role": bob_role}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let carol = apis.pop().unwrap();
+    let bob = apis.pop().unwrap();
+    let alice = apis.pop().unwrap();
+    (dir, main, alice, bob, carol, id)
+}
+
+async fn patch(api: &Api, path: &str, body: Value) -> (u16, Value) {
+    api.call(Method::PATCH, path, Some(body)).await
+}
+
+/// Proves tasks get keys, an edit naming an old version is refused with the current task (409 `stale`),
+/// and the activity log records what changed.
+#[tokio::test]
+async fn stale_edits_are_refused_with_the_current_task() {
+    let (_dir, main, alice, bob, _carol, ws) = team("work-stale", "member").await;
+    let (s, t) = alice
+        .post(
+            &format!("/api/v1/workspaces/{ws}/tasks"),
+            json!({"title": "Fix login", "priority": "high"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(
+        (t["key"].as_str(), t["version"].as_u64()),
+        (Some("WEB-1"), Some(1))
+    );
+    let (s, t2) = patch(
+        &bob,
+        "/api/v1/tasks/WEB-1",
+        json!({"version": 1, "title": "Fix the login"}),
+    )
+    .await;
+    assert_eq!((s, t2["version"].as_u64()), (200, Some(2)), "{t2}");
+    let (s, e) = patch(
+        &alice,
+        "/api/v1/tasks/WEB-1",
+        json!({"version": 1, "title": "Mine"}),
+    )
+    .await;
+    assert_eq!(s, 409, "{e}");
+    assert_eq!(e["error"]["code"], "stale");
+    assert_eq!(e["error"]["current"]["title"], "Fix the login");
+    assert_eq!(e["error"]["current"]["key"], "WEB-1");
+    let (_, activity) = alice.get("/api/v1/tasks/WEB-1/activity").await;
+    let kinds: Vec<&str> = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "edited"]);
+    main.stop().await;
+}
+
+/// Proves a viewer reads but cannot edit, a non-member gets 404, and a private task is invisible to a member
+/// it does not name.
+#[tokio::test]
+async fn viewers_read_outsiders_see_nothing_private_tasks_stay_private() {
+    let (_dir, main, alice, bob, carol, ws) = team("work-roles", "viewer").await;
+    let (s, _) = alice
+        .post(
+            &format!("/api/v1/workspaces/{ws}/tasks"),
+            json!({"title": "Secret", "restricted_to": ["alice"]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = alice
+        .post(
+            &format!("/api/v1/workspaces/{ws}/tasks"),
+            json!({"title": "Open"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, board) = bob.get(&format!("/api/v1/workspaces/{ws}/board")).await;
+    assert_eq!(s, 200, "{board}");
+    let titles: Vec<&str> = board["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["tasks"].as_array().unwrap())
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Open"]);
+    assert_eq!(bob.get("/api/v1/tasks/WEB-1").await.0, 404);
+    let (s, e) = bob
+        .post(
+            &format!("/api/v1/workspaces/{ws}/tasks"),
+            json!({"title": "no"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{e}");
+    assert_eq!(carol.get(&format!("/api/v1/workspaces/{ws}")).await.0, 404);
+    assert_eq!(carol.get("/api/v1/tasks/WEB-2").await.0, 404);
+    // The last owner cannot leave.
+    let (s, e) = alice
+        .delete(&format!("/api/v1/workspaces/{ws}/members/alice"))
+        .await;
+    assert_eq!(s, 409, "{e}");
+    main.stop().await;
+}
+
+/// Proves a project is checked on its node (a git work tree with commits), and a workspace member who may
+/// not use the node cannot put a project there.
+#[tokio::test]
+async fn projects_are_checked_on_their_node() {
+    let (dir, main, alice, bob, _carol, ws) = team("work-projects", "member").await;
+    let root = std::fs::canonicalize(dir.path()).unwrap().join("repos");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    git_repo(&root.join("app"));
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(root.join("empty"))
+        .status()
+        .unwrap();
+    let mut cfg = TestNode::config(dir.path(), "n1", main.ssh);
+    cfg.node.main_host_key = Some(main.fingerprint.clone());
+    cfg.node.register_token = Some(vibebridge_tunnel::config::Secret::new(main.token()));
+    cfg.filesystem.roots = vec![root.clone()];
+    let node = TestNode::start(cfg);
+    main.wait_online("n1").await;
+    let path = format!("/api/v1/workspaces/{ws}/projects");
+    let app = root.join("app").display().to_string();
+    let (s, e) = bob
+        .post(&path, json!({"node_id": "n1", "repo_path": app}))
+        .await;
+    assert_eq!(s, 403, "{e}");
+    let empty = root.join("empty").display().to_string();
+    let (s, e) = alice
+        .post(&path, json!({"node_id": "n1", "repo_path": empty}))
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no commits"),
+        "{e}"
+    );
+    let (s, p) = alice
+        .post(&path, json!({"node_id": "n1", "repo_path": app}))
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(
+        (p["name"].as_str(), p["base_branch"].as_str()),
+        (Some("app"), Some("main"))
+    );
+    let (s, b) = bob
+        .get(&format!("/api/v1/projects/{}", p["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((s, b["can_run"].as_bool()), (200, Some(false)), "{b}");
+    node.stop().await;
+    main.stop().await;
+}
+
+/// Proves a move is pushed, with the task as it now is, to another member watching the workspace, and
+/// that a move between two tasks lands between them.
+#[tokio::test]
+async fn moves_are_pushed_live_to_the_board() {
+    let (_dir, main, alice, bob, _carol, ws) = team("work-live", "member").await;
+    for title in ["a", "b", "c"] {
+        let (s, _) = alice
+            .post(
+                &format!("/api/v1/workspaces/{ws}/tasks"),
+                json!({"title": title, "status": "todo", "place": "bottom"}),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    let mut live = WsClient::connect(&bob).await.unwrap();
+    live.send_text(&json!({"type": "watch", "topics": [], "workspace": "WEB"}).to_string())
+        .await;
+    let ack = live.next().await;
+    assert_eq!(ack["workspace_id"].as_str(), Some(ws.as_str()), "{ack}");
+    let (_, a) = alice.get("/api/v1/tasks/WEB-1").await;
+    let (_, b) = alice.get("/api/v1/tasks/WEB-2").await;
+    let (s, moved) = alice
+        .post(
+            "/api/v1/tasks/WEB-3/move",
+            json!({"status": "todo", "after": a["id"], "before": b["id"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    let frame = live.until(|f| f["type"] == "task").await;
+    assert_eq!(frame["task"]["key"], "WEB-3");
+    assert_eq!(frame["task"]["version"], 2);
+    let (_, board) = bob
+        .get(&format!("/api/v1/workspaces/{ws}/board?status=todo"))
+        .await;
+    let order: Vec<&str> = board["columns"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["a", "c", "b"]);
+    main.stop().await;
+}
+
+/// Proves export → import into a new workspace → export gives the same document (but for the workspace's
+/// name and key prefix).
+#[tokio::test]
+async fn export_import_round_trip_is_lossless() {
+    let (_dir, main, alice, bob, _carol, ws) = team("work-export", "member").await;
+    let tasks = format!("/api/v1/workspaces/{ws}/tasks");
+    let (_, parent) = alice
+        .post(
+            &tasks,
+            json!({"title": "Epic", "labels": ["ui"], "due": "2027-01-31"}),
+        )
+        .await;
+    let (_, _) = alice
+        .post(&tasks, json!({"title": "Child", "parent": "WEB-1", "assignees": ["bob"], "restricted_to": ["bob"]}))
+        .await;
+    let (s, _) = bob
+        .post(
+            "/api/v1/tasks/WEB-2/comments",
+            json!({"body": "on it @alice"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = alice
+        .post("/api/v1/tasks/WEB-1/move", json!({"status": "in_progress"}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = patch(
+        &alice,
+        "/api/v1/tasks/WEB-2",
+        json!({"version": 1, "assignees": ["alice", "bob"]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(parent["key"], "WEB-1");
+    let (s, first) = alice.get(&format!("/api/v1/workspaces/{ws}/export")).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["tasks"].as_array().unwrap().len(), 2);
+    let (_, copy) = alice
+        .post(
+            "/api/v1/workspaces",
+            json!({"name": "Copy", "key_prefix": "CPY"}),
+        )
+        .await;
+    let copy = copy["id"].as_str().unwrap();
+    let resp = alice
+        .request(Method::POST, &format!("/api/v1/workspaces/{copy}/import"))
+        .body(serde_json::to_vec(&first).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["created"]["tasks"], 2, "{report}");
+    assert_eq!(report["created"]["comments"], 1, "{report}");
+    let (_, mut second) = alice
+        .get(&format!("/api/v1/workspaces/{copy}/export"))
+        .await;
+    second["name"] = first["name"].clone();
+    second["settings"]["key_prefix"] = first["settings"]["key_prefix"].clone();
+    assert_eq!(second, first);
+    main.stop().await;
+}
+
+fn zip(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Proves a Vibe Kanban cloud export ZIP imports with its statuses, priorities, parents, people matched by
+/// name (others reported and left unassigned) and attachments, and that a broken one is refused naming the
+/// file.
+#[tokio::test]
+async fn vibe_kanban_cloud_exports_import_with_a_report() {
+    let (_dir, main, alice, _bob, _carol, ws) = team("work-vk", "member").await;
+    let issues = "Issue ID,Title,Description,Status,Priority,Project,Assignee(s),Creator,Created,Updated,Start Date,Due Date,Completed,Parent Issue\n\
+        ISS-1,Epic,\"Big, \"\"quoted\"\" thing\",In progress,Urgent,Web,bob,alice,2026-01-02T03:04:05Z,2026-01-03T00:00:00Z,,2026-02-01T00:00:00Z,,\n\
+        ISS-2,Child,,Blocked,Low,Web,Zed Unknown,alice,2026-01-04T00:00:00Z,2026-01-04T00:00:00Z,,,,ISS-1\n";
+    let file = zip(&[
+        ("issues.csv", issues),
+        (
+            "projects.csv",
+            "Name,Created,Updated\nWeb,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n",
+        ),
+        (
+            "users.csv",
+            "Email,Name\nbob@example.com,bob\nzed@example.com,Zed Unknown\n",
+        ),
+        (
+            "attachments.csv",
+            "Issue ID,Filename,Content Type,Size (bytes),File Path in ZIP\nISS-1,notes.txt,text/plain,5,attachments/ISS-1/notes.txt\n",
+        ),
+        ("attachments/ISS-1/notes.txt", "hello"),
+    ]);
+    let post = |body: Vec<u8>| {
+        alice
+            .request(Method::POST, &format!("/api/v1/workspaces/{ws}/import"))
+            .body(body)
+            .send()
+    };
+    let resp = post(file).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["format"], "vibe_kanban_zip");
+    assert_eq!(
+        (
+            report["created"]["tasks"].as_u64(),
+            report["created"]["attachments"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert!(
+        report["unmatched_people"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Zed Unknown")),
+        "{report}"
+    );
+    let reasons = report["skipped"].to_string();
+    assert!(
+        reasons.contains("Blocked") && reasons.contains("project Web"),
+        "{report}"
+    );
+    let (_, epic) = alice.get("/api/v1/tasks/WEB-1").await;
+    assert_eq!(
+        (epic["status"].as_str(), epic["priority"].as_str()),
+        (Some("in_progress"), Some("urgent"))
+    );
+    assert_eq!(epic["description"], "Big, \"quoted\" thing");
+    assert_eq!(epic["due"], "2026-02-01");
+    assert_eq!(epic["subtasks"], 1);
+    let (_, child) = alice.get("/api/v1/tasks/WEB-2").await;
+    assert_eq!(
+        (
+            child["status"].as_str(),
+            child["assignees"].as_array().unwrap().len()
+        ),
+        (Some("todo"), 0)
+    );
+    let (_, files) = alice.get("/api/v1/tasks/WEB-1/attachments").await;
+    assert_eq!(files[0]["filename"], "notes.txt");
+
+    let broken = zip(&[("projects.csv", "Name,Created,Updated\n")]);
+    let resp = post(broken).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(".csv: missing from the archive"),
+        "{e}"
+    );
+    main.stop().await;
+}
