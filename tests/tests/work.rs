@@ -399,3 +399,61 @@ async fn vibe_kanban_cloud_exports_import_with_a_report() {
     );
     main.stop().await;
 }
+
+/// A Vibe Kanban `db.sqlite` of the current schema (`tests/fixtures/vibe-kanban/local-v2.sql`): project Web
+/// with a parent task (one attempt) and its subtask.
+fn vibe_kanban_db(dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("db.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(include_str!("../fixtures/vibe-kanban/local-v2.sql"))
+        .unwrap();
+    conn.execute_batch(
+        "INSERT INTO projects (id, name) VALUES (X'0000000000000000000000000000000A', 'Web');
+         INSERT INTO tasks (id, project_id, title, description, status, created_at, updated_at) VALUES
+           (X'000000000000000000000000000000B1', X'0000000000000000000000000000000A', 'Parent', 'Do **it**',
+            'inreview', '2026-01-15 10:23:45.123', '2026-01-16 08:00:00');
+         INSERT INTO workspaces (id, task_id, branch, created_at) VALUES
+           (X'000000000000000000000000000000C1', X'000000000000000000000000000000B1', 'vk/1-parent',
+            '2026-01-15 11:00:00');
+         INSERT INTO tasks (id, project_id, title, status, parent_workspace_id) VALUES
+           (X'000000000000000000000000000000B2', X'0000000000000000000000000000000A', 'Child', 'todo',
+            X'000000000000000000000000000000C1');",
+    )
+    .unwrap();
+    conn.close().unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// Proves a Vibe Kanban local database imports: statuses, descriptions, the parent found through its attempt,
+/// the attempt kept as an activity note, its project reported.
+#[tokio::test]
+async fn vibe_kanban_local_databases_import() {
+    let (dir, main, alice, _bob, _carol, ws) = team("work-vkdb", "member").await;
+    let resp = alice
+        .request(Method::POST, &format!("/api/v1/workspaces/{ws}/import"))
+        .body(vibe_kanban_db(dir.path()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["format"], "vibe_kanban_db");
+    assert_eq!(report["created"]["tasks"], 2, "{report}");
+    assert!(
+        report["skipped"].to_string().contains("project Web"),
+        "{report}"
+    );
+    let (_, parent) = alice.get("/api/v1/tasks/WEB-1").await;
+    assert_eq!(
+        (parent["status"].as_str(), parent["description"].as_str()),
+        (Some("in_review"), Some("Do **it**"))
+    );
+    assert_eq!(parent["labels"], json!(["Web"]));
+    assert_eq!(parent["subtasks"], 1);
+    let (_, activity) = alice.get("/api/v1/tasks/WEB-1/activity").await;
+    assert!(
+        activity.to_string().contains("on branch vk/1-parent"),
+        "{activity}"
+    );
+    main.stop().await;
+}

@@ -147,8 +147,7 @@ pub fn mentions(state: &AppState, access: &Access, body: &str) -> Vec<UserId> {
 pub fn mentioned_names(body: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut prev: Option<char> = None;
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in body.char_indices() {
         if c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || p == '.' || p == '_') {
             let rest = &body[i + 1..];
             let len = rest

@@ -11,7 +11,6 @@ pub mod approvals;
 pub mod board;
 pub mod comments;
 mod error;
-pub mod import_vk;
 pub mod nodes;
 pub mod projects;
 pub mod rank;

@@ -76,7 +76,7 @@ pub fn list(state: &AppState, who: &User) -> Result<Vec<Access>, OpError> {
         .into_iter()
         .filter_map(|ws| role_of(who, &ws).map(|role| Access { ws, role }))
         .collect();
-    out.sort_by(|a, b| a.ws.name.to_lowercase().cmp(&b.ws.name.to_lowercase()));
+    out.sort_by_key(|a| a.ws.name.to_lowercase());
     Ok(out)
 }
 

@@ -557,3 +557,7 @@ fn tail_id(key: &[u8]) -> Option<TaskId> {
     let tail = key.get(key.len().checked_sub(16)?..)?;
     uuid::Uuid::from_slice(tail).ok().map(TaskId)
 }
+
+#[cfg(test)]
+#[path = "tasks_tests.rs"]
+mod tests;

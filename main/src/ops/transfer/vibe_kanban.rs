@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-use super::transfer::{People, Plan, PlannedTask, SkippedItem};
-use super::workspaces::Access;
+use super::{People, Plan, PlannedTask, SkippedItem};
 use crate::import::vibe_kanban::{self as vk, CloudExport};
 use crate::import::vibe_kanban_local::{LocalExport, LocalStatus};
+use crate::ops::workspaces::Access;
 use crate::state::AppState;
 use crate::store::{
     ActivityKind, Attachment, AttachmentId, Priority, Task, TaskId, TaskStatus, now_ms,
@@ -176,7 +176,7 @@ pub fn plan_cloud(state: &AppState, access: &Access, export: CloudExport) -> Pla
         task.created_at = ms(issue.created.as_ref()).unwrap_or(now);
         task.updated_at = ms(issue.updated.as_ref()).unwrap_or(task.created_at);
         if let Some(due) = &issue.due {
-            match super::tasks::check_due(due.clone()) {
+            match crate::ops::tasks::check_due(due.clone()) {
                 Ok(d) => task.due = Some(d),
                 Err(_) => plan.report.skipped.push(SkippedItem {
                     item: format!("{item}: due date"),

@@ -1,0 +1,315 @@
+//! Writing a [`Plan`] into a workspace, and matching the people a file names with its members.
+
+use std::collections::HashMap;
+
+use super::{ExportMember, ImportReport, Plan, SkippedItem};
+use crate::ops::workspaces::Access;
+use crate::ops::{Actor, OpError};
+use crate::state::AppState;
+use crate::store::{
+    ActivityKind, AuditAction, Member, ProjectId, TaskId, TaskStatus, User, UserId, WorkspaceRole,
+    WorkspaceSettings, now_ms,
+};
+
+/// Matching people named in a file with the workspace's members: by username, full name or email
+/// (case-insensitive). Remembers who matched and who did not, for the report.
+pub struct People {
+    members: Vec<User>,
+    matched: Vec<String>,
+    unmatched: Vec<String>,
+}
+
+impl People {
+    /// The workspace's members.
+    pub fn new(state: &AppState, access: &Access) -> People {
+        let members = access
+            .ws
+            .members
+            .iter()
+            .filter_map(|m| state.store.user(m.user_id).ok().flatten())
+            .collect();
+        People {
+            members,
+            matched: Vec::new(),
+            unmatched: Vec::new(),
+        }
+    }
+
+    /// Counts the approved users named `usernames` as members too (they are about to join).
+    pub fn add<'a>(&mut self, state: &AppState, usernames: impl Iterator<Item = &'a str>) {
+        for name in usernames {
+            if let Ok(Some(u)) = state.store.user_by_name(name)
+                && u.role != crate::store::Role::Pending
+                && !u.disabled
+                && !self.members.iter().any(|m| m.id == u.id)
+            {
+                self.members.push(u);
+            }
+        }
+    }
+
+    /// The member named `name`, noting the outcome.
+    pub fn find(&mut self, name: &str) -> Option<UserId> {
+        let name = name.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let hit = self.members.iter().find(|u| {
+            u.username.eq_ignore_ascii_case(name)
+                || u.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                || u.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(name))
+        });
+        let list = if hit.is_some() {
+            &mut self.matched
+        } else {
+            &mut self.unmatched
+        };
+        if !list.iter().any(|n| n == name) {
+            list.push(name.to_string());
+        }
+        hit.map(|u| u.id)
+    }
+
+    /// The members among `names`; the others are reported for `item`.
+    pub fn all(&mut self, names: &[String], item: &str, report: &mut ImportReport) -> Vec<UserId> {
+        let mut out = Vec::new();
+        for n in names {
+            match self.find(n) {
+                Some(id) if !out.contains(&id) => out.push(id),
+                Some(_) => {}
+                None => report.skipped.push(SkippedItem {
+                    item: format!("{item}: {n}"),
+                    reason: "no member of this workspace has that name; left unassigned".into(),
+                }),
+            }
+        }
+        out
+    }
+
+    /// Puts the matched and unmatched names into the report.
+    pub fn finish(self, report: &mut ImportReport) {
+        report.matched_people = self.matched;
+        report.unmatched_people = self.unmatched;
+    }
+}
+
+/// Adds the export's members who have an account here (an owner only when the importer is one; else admin).
+fn add_members(
+    state: &AppState,
+    who: &User,
+    access: &Access,
+    members: &[ExportMember],
+    report: &mut ImportReport,
+) -> Result<(), OpError> {
+    let mut added = Vec::new();
+    for m in members {
+        let user = state
+            .store
+            .user_by_name(&m.username)?
+            .filter(|u| u.role != crate::store::Role::Pending && !u.disabled);
+        let Some(user) = user else {
+            report.skipped.push(SkippedItem {
+                item: format!("member {}", m.username),
+                reason: "no approved account with that username here; invite them later".into(),
+            });
+            continue;
+        };
+        if access.ws.role_of(user.id).is_some() || user.id == who.id {
+            continue;
+        }
+        let role = if m.role == WorkspaceRole::Owner && access.role < WorkspaceRole::Owner {
+            WorkspaceRole::Admin
+        } else {
+            m.role
+        };
+        added.push(Member {
+            user_id: user.id,
+            role,
+            added_at: now_ms(),
+        });
+    }
+    if !added.is_empty() {
+        state.store.update_workspace(access.ws.id, |ws| {
+            for m in added {
+                if ws.role_of(m.user_id).is_none() {
+                    ws.members.push(m);
+                }
+            }
+            Ok::<_, OpError>(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes a plan into the workspace (member; projects need admin, or they are skipped).
+pub fn apply(
+    state: &AppState,
+    actor: &Actor,
+    who: &User,
+    access: &Access,
+    mut plan: Plan,
+) -> Result<ImportReport, OpError> {
+    access.require(WorkspaceRole::Member, "import into it")?;
+    let mut report = std::mem::take(&mut plan.report);
+    if access.is_admin() {
+        add_members(state, who, access, &plan.members, &mut report)?;
+        if let Some(settings) = plan.settings.take() {
+            state.store.update_workspace(access.ws.id, |ws| {
+                let prefix = ws.settings.key_prefix.clone();
+                ws.settings = WorkspaceSettings {
+                    key_prefix: prefix,
+                    ..settings
+                };
+                Ok::<_, OpError>(())
+            })?;
+        }
+    } else if !plan.members.is_empty() || plan.settings.is_some() {
+        report.skipped.push(SkippedItem {
+            item: "members and settings".into(),
+            reason: "only a workspace admin can import them".into(),
+        });
+    }
+    // Projects.
+    let mut project_ids: Vec<Option<ProjectId>> = Vec::new();
+    for mut p in plan.projects {
+        if !access.is_admin() {
+            report.skipped.push(SkippedItem {
+                item: format!("project {}", p.name),
+                reason: "only a workspace admin can import projects".into(),
+            });
+            project_ids.push(None);
+            continue;
+        }
+        p.id = ProjectId::new();
+        p.workspace_id = access.ws.id;
+        state.store.create_project(&p)?;
+        project_ids.push(Some(p.id));
+        report.created.projects += 1;
+    }
+    for t in plan.templates {
+        if access.is_admin() {
+            state
+                .store
+                .set_prompt_template(access.ws.id, &t.name, Some(t.body))?;
+        } else {
+            report.skipped.push(SkippedItem {
+                item: format!("template @{}", t.name),
+                reason: "only a workspace admin can import templates".into(),
+            });
+        }
+    }
+    // Numbers: the source's, after the workspace's own; or the next free ones.
+    let ws = state
+        .store
+        .workspace(access.ws.id)?
+        .ok_or_else(|| OpError::NotFound(format!("no workspace {}", access.ws.id)))?;
+    let offset = ws.next_number - 1;
+    let mut next_free = ws.next_number
+        + plan
+            .tasks
+            .iter()
+            .filter_map(|t| t.number)
+            .max()
+            .unwrap_or(0);
+    let ids: Vec<TaskId> = plan.tasks.iter().map(|_| TaskId::new()).collect();
+    let mut tasks = Vec::with_capacity(plan.tasks.len());
+    let mut last_position: HashMap<TaskStatus, Option<String>> = HashMap::new();
+    for (i, planned) in plan.tasks.iter_mut().enumerate() {
+        let Some(mut task) = planned.task.take() else {
+            continue;
+        };
+        task.id = ids[i];
+        task.workspace_id = access.ws.id;
+        task.number = match planned.number {
+            Some(n) => n + offset,
+            None => {
+                next_free += 1;
+                next_free - 1
+            }
+        };
+        task.parent = planned.parent.map(|p| ids[p]);
+        task.project_id = planned
+            .project
+            .and_then(|p| project_ids.get(p).copied().flatten());
+        if task.position.is_empty() || crate::ops::rank::validate(&task.position).is_err() {
+            let last = match last_position.get(&task.status) {
+                Some(p) => p.clone(),
+                None => state
+                    .store
+                    .column(access.ws.id, task.status, None, usize::MAX)?
+                    .last()
+                    .map(|t| t.position.clone()),
+            };
+            task.position = crate::ops::rank::between(last.as_deref(), None)
+                .map_err(|e| OpError::Internal(anyhow::anyhow!("position: {e}")))?;
+            last_position.insert(task.status, Some(task.position.clone()));
+        }
+        task.version = 1;
+        tasks.push(task);
+    }
+    let max_number = tasks.iter().map(|t| t.number).max().unwrap_or(0);
+    state.store.update_workspace(access.ws.id, |ws| {
+        ws.next_number = ws.next_number.max(max_number + 1);
+        Ok::<_, OpError>(())
+    })?;
+    state.store.insert_tasks(&tasks)?;
+    report.created.tasks = tasks.len();
+    for (i, planned) in plan.tasks.into_iter().enumerate() {
+        let task_id = ids[i];
+        let mut comment_ids = Vec::new();
+        for mut c in planned.comments {
+            c.task_id = task_id;
+            comment_ids.push(c.id);
+            state.store.put_comment(access.ws.id, &c, false)?;
+            report.created.comments += 1;
+        }
+        let actors: Vec<Option<UserId>> = planned.activity.iter().map(|(_, a, _)| *a).collect();
+        let entries: Vec<(Option<u64>, ActivityKind)> = planned
+            .activity
+            .into_iter()
+            .map(|(at, _, kind)| {
+                let kind = match kind {
+                    ActivityKind::Commented { comment_id } => {
+                        let index = comment_id.0.as_u128() as usize;
+                        match comment_ids.get(index) {
+                            Some(id) => ActivityKind::Commented { comment_id: *id },
+                            None => ActivityKind::Commented { comment_id },
+                        }
+                    }
+                    other => other,
+                };
+                (Some(at), kind)
+            })
+            .collect();
+        report.created.activity += entries.len();
+        for ((at, kind), actor) in entries.into_iter().zip(actors) {
+            state
+                .store
+                .append_activity(access.ws.id, task_id, actor, vec![(at, kind)], false)?;
+        }
+        for (mut a, bytes) in planned.attachments {
+            a.task_id = task_id;
+            state.store.put_attachment(&a, &bytes)?;
+            report.created.attachments += 1;
+        }
+    }
+    state.store.flush_notes()?;
+    state.store.audit(
+        actor
+            .audit(AuditAction::WorkspaceImported)
+            .target(access.ws.id.to_string())
+            .detail(format!(
+                "{}: {} tasks, {} projects, {} skipped, by {}",
+                report.format,
+                report.created.tasks,
+                report.created.projects,
+                report.skipped.len(),
+                who.username
+            )),
+    );
+    Ok(report)
+}
