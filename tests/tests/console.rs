@@ -353,3 +353,50 @@ async fn refusals_and_revocation() {
     assert!(audit.to_string().contains("console.refused"), "{audit}");
     fx.node.take().unwrap().stop().await;
 }
+
+/// Proves `workspaces list|show` and `tasks list|show` answer from the real `ssh` client, as text and as
+/// JSON, with filters and clear errors for unknown keys.
+#[tokio::test]
+async fn workspaces_and_tasks_from_the_console() {
+    let fx = fixture("work", |_| {}).await;
+    let (main, key, api) = (&fx.main, fx.key.as_path(), &fx.api);
+    let (s, ws) = api
+        .post(
+            "/api/v1/workspaces",
+            json!({"name": "Web", "key_prefix": "WEB"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ws}");
+    for (title, status) in [("Fix login", "todo"), ("Ship it", "done")] {
+        let (s, _) = api
+            .post(
+                "/api/v1/workspaces/WEB/tasks",
+                json!({"title": title, "status": status}),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    let list = json_of(main, key, "workspaces list").await;
+    assert_eq!(list[0]["key_prefix"], "WEB", "{list}");
+    let show = json_of(main, key, "workspaces show web").await;
+    assert_eq!(show["members"][0]["username"], "alice", "{show}");
+    let todo = json_of(main, key, "tasks list --workspace WEB --status todo").await;
+    let keys: Vec<&str> = todo
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["WEB-1"]);
+    let task = json_of(main, key, "tasks show WEB-2").await;
+    assert_eq!(
+        (task["title"].as_str(), task["status"].as_str()),
+        (Some("Ship it"), Some("done"))
+    );
+    let (code, out, _) = exec(main, key, "tasks list").await;
+    assert_eq!(code, 0);
+    assert!(out.contains("WEB-1") && out.contains("Fix login"), "{out}");
+    let (code, out, _) = exec(main, key, "tasks show NOPE-1").await;
+    assert_eq!(code, 1);
+    assert!(out.contains("no task"), "{out}");
+}

@@ -190,6 +190,16 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
     ),
     ("audit", &["tail"], "audit tail [-n N] [--follow]"),
     (
+        "workspaces",
+        &["list", "show"],
+        "workspaces list | show KEY",
+    ),
+    (
+        "tasks",
+        &["list", "show"],
+        "tasks list [--workspace KEY] [--status S] | show KEY-N",
+    ),
+    (
         "exit",
         &[],
         "exit                          leave the console (also Ctrl-D)",
@@ -237,6 +247,10 @@ impl Ctx<'_> {
             ("tokens", "create") => self.tokens_create(&args),
             ("tokens", "list") => self.tokens_list(),
             ("tokens", "revoke") => self.tokens_revoke(&args),
+            ("workspaces", "list") => self.workspaces_list(&args),
+            ("workspaces", "show") => self.workspaces_show(&args),
+            ("tasks", "list") => self.tasks_list(&args),
+            ("tasks", "show") => self.tasks_show(&args),
             ("sessions", "list") => self.sessions_list(&args),
             ("sessions", "show") => self.sessions_show(&args),
             ("sessions", "stop") => self.sessions_stop(&args).await,

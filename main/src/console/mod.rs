@@ -5,6 +5,7 @@
 mod cmd_nodes;
 mod cmd_sessions;
 mod cmd_users;
+mod cmd_work;
 pub mod commands;
 pub mod format;
 pub mod line;
