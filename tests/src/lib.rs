@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod browser_fx;
 pub mod console;
+pub mod e2e;
 pub mod fault_fx;
 pub mod fault_world;
 pub mod mock;

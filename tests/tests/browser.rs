@@ -3,83 +3,20 @@
 //! the mock Anthropic API. Screenshots of every step land in `target/e2e/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use vibebridge_tests::TempDir;
+use vibebridge_tests::e2e::{Groups, chromium, target_dir, vibebridge_bin, workspace};
 use vibebridge_tests::mock::{CliEnv, MockAnthropic, claude_bin};
 
 /// The whole browser run may take this long (two cores, a CLI start per turn).
 const RUN_LIMIT: Duration = Duration::from_secs(300);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
-
-/// The `vibebridge` binary of this checkout (`scripts/test.sh` builds it before the tests).
-fn vibebridge_bin() -> PathBuf {
-    let bin = target_dir().join("debug/vibebridge");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p vibebridge-main --bin vibebridge` first (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-fn chromium() -> PathBuf {
-    let bin =
-        PathBuf::from(std::env::var("VB_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
-    assert!(
-        bin.is_file(),
-        "{} is missing: install Debian's `chromium` (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-/// Ends what the test started even when it fails: SIGTERM to `up`'s and the UI script's groups (so `up` can
-/// end its CLIs and shells, and playwright its Chromium), a short wait, then SIGKILL to both groups.
-/// `kill_on_drop` alone reaches only the direct children.
-struct Groups(Vec<Pid>);
-
-impl Groups {
-    /// The process group led by `child`, started with `process_group(0)`.
-    fn add(&mut self, child: &tokio::process::Child) {
-        self.0.push(Pid::from_raw(child.id().unwrap() as i32));
-    }
-}
-
-impl Drop for Groups {
-    fn drop(&mut self) {
-        for &group in &self.0 {
-            let _ = killpg(group, Signal::SIGTERM);
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while self.0.iter().any(|&g| running(g)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for &group in &self.0 {
-            let _ = killpg(group, Signal::SIGKILL);
-        }
-    }
-}
-
-/// Whether process `pid` exists and is not a zombie.
-fn running(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
-}
 
 /// Runs git in `repo` with the test environment's identity; panics on failure, returns stdout.
 fn git(env: &CliEnv, repo: &Path, args: &[&str]) -> String {

@@ -13,6 +13,11 @@ import { NewSessionPage } from "./pages/NewSession";
 import { SessionPage } from "./pages/Session";
 import { InboxPage } from "./pages/Inbox";
 import { TerminalsPage } from "./pages/Terminals";
+import { WorkspaceSwitcher, WorkspacesPage } from "./pages/work/Workspaces";
+import { BoardPage } from "./pages/work/Board";
+import { ProjectsPage } from "./pages/work/Projects";
+import { MembersPage } from "./pages/work/Members";
+import { SettingsPage } from "./pages/work/Settings";
 
 // The files workbench brings CodeMirror along: loaded the first time it is opened.
 const FilesPage = lazy(() => import("./pages/Files").then((m) => ({ default: m.FilesPage })));
@@ -67,18 +72,31 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   const nav: [string, string, number?][] = [
     ["/sessions", "Sessions"],
     ["/sessions/new", "New session"],
+    ["/w", "Boards"],
     ["/inbox", "Inbox", pending],
     ["/nodes", "Nodes"],
     ["/terminals", "Terminals"],
   ];
   if (isAdmin) nav.push(["/users", "Users"]);
   const active = (href: string) =>
-    href === "/sessions" ? path === "/sessions" || (path.startsWith("/sessions/") && path !== "/sessions/new") : path.startsWith(href);
+    href === "/sessions"
+      ? path === "/sessions" || (path.startsWith("/sessions/") && path !== "/sessions/new")
+      : href === "/w"
+        ? path === "/w" || path.startsWith("/w/")
+        : path.startsWith(href);
 
   let page;
   const m = path.match(/^\/sessions\/([0-9a-f-]{36})$/);
   const files = path.match(/^\/nodes\/([^/]+)\/files$/);
+  const work = path.match(/^\/w\/([^/]+)(?:\/(projects|members|settings))?\/?$/);
   if (m) page = <SessionPage id={m[1]} />;
+  else if (work) {
+    const key = decodeURIComponent(work[1]);
+    if (work[2] === "projects") page = <ProjectsPage key={key} wsKey={key} />;
+    else if (work[2] === "members") page = <MembersPage key={key} wsKey={key} me={me} />;
+    else if (work[2] === "settings") page = <SettingsPage key={key} wsKey={key} />;
+    else page = <BoardPage key={key} wsKey={key} me={me} />;
+  } else if (path === "/w" || path === "/w/") page = <WorkspacesPage />;
   else if (files)
     page = (
       <Suspense fallback={<p className="loading">Loading the editor…</p>}>
@@ -112,6 +130,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
           ))}
         </nav>
         <div className="who">
+          <WorkspaceSwitcher />
           <select aria-label="Theme" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
             <option value="system">Auto</option>
             <option value="light">Light</option>

@@ -6,7 +6,7 @@
 //! `agent_sessions` (session UUID → [`SessionRecord`]), `session_events` (UUID ‖ big-endian seq → event),
 //! `approvals` (approval id → [`PendingApproval`]), `ssh_keys` (fingerprint → [`SshKey`]). The work model:
 //! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
-//! `task_order`, `task_archive`, `task_numbers`, `task_children` ([`tasks`]), `task_comments` and
+//! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]).
 
 mod agent_sessions;
@@ -100,6 +100,8 @@ pub struct Store {
     task_archive: sled::Tree,
     task_numbers: sled::Tree,
     task_children: sled::Tree,
+    column_counts: sled::Tree,
+    child_counts: sled::Tree,
     task_comments: sled::Tree,
     task_activity: sled::Tree,
     task_attachments: sled::Tree,
@@ -143,6 +145,8 @@ impl Store {
             task_archive: db.open_tree("task_archive")?,
             task_numbers: db.open_tree("task_numbers")?,
             task_children: db.open_tree("task_children")?,
+            column_counts: db.open_tree("column_counts")?,
+            child_counts: db.open_tree("child_counts")?,
             task_comments: db.open_tree("task_comments")?,
             task_activity: db.open_tree("task_activity")?,
             task_attachments: db.open_tree("task_attachments")?,

@@ -2,7 +2,8 @@
 //! `task_order` (workspace ‖ status byte ‖ position key ‖ 0 ‖ task id → ∅) lists a column in order, a page
 //! at a time; `task_archive` (workspace ‖ task id → ∅) holds archived tasks, off the board;
 //! `task_numbers` (workspace ‖ big-endian number → task id) resolves `WEB-42`; `task_children` (parent ‖
-//! child → ∅) counts subtasks.
+//! child → ∅) counts subtasks; `column_counts` (workspace ‖ status byte → big-endian count) sizes columns and `child_counts` (parent →
+//! count) counts subtasks, each in one read.
 //!
 //! Position keys come from `ops::rank`: main computes a moved task's key from its new neighbours' keys under
 //! the store's lock, so two people moving at once both land where they asked, in some order, and no other
@@ -223,6 +224,10 @@ impl Store {
         self.write_task(Some(&old), &new)?;
         self.durable().map_err(StoreError::from)?;
         self.announce_task(&new, false);
+        if old.parent != new.parent {
+            // The former parent's subtask count changed too.
+            self.announce_parent(old.parent);
+        }
         Ok((old, new))
     }
 
@@ -306,11 +311,25 @@ impl Store {
         Ok(out)
     }
 
-    /// How many tasks a status column holds (not archived).
+    /// How many tasks a status column holds (not archived): a counter kept with the order index, so a
+    /// board of any size answers it in one read.
     pub fn column_len(&self, ws: WorkspaceId, status: TaskStatus) -> usize {
-        self.task_order
-            .scan_prefix(column_prefix(ws, status))
-            .count()
+        read_counter(&self.column_counts, &column_prefix(ws, status))
+    }
+
+    /// Adds `delta` to the counter at `key` of `tree` (under the lock the caller holds).
+    fn bump(&self, tree: &sled::Tree, key: &[u8], delta: i64) -> Result<(), StoreError> {
+        let n = read_counter(tree, key) as i64 + delta;
+        if n <= 0 {
+            tree.remove(key)?;
+        } else {
+            tree.insert(key, &(n as u64).to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, ws: WorkspaceId, status: TaskStatus, delta: i64) -> Result<(), StoreError> {
+        self.bump(&self.column_counts, &column_prefix(ws, status), delta)
     }
 
     /// A workspace's archived tasks.
@@ -340,9 +359,9 @@ impl Store {
         Ok(out)
     }
 
-    /// How many subtasks a task has.
+    /// How many subtasks a task has (a counter kept with `task_children`: one read).
     pub fn subtask_count(&self, id: TaskId) -> usize {
-        self.task_children.scan_prefix(id.bytes()).count()
+        read_counter(&self.child_counts, id.bytes())
     }
 
     /// A task's subtasks.
@@ -444,16 +463,19 @@ impl Store {
     /// Writes `new` and its index entries, replacing `old`'s (under the lock the caller holds).
     fn write_task(&self, old: Option<&Task>, new: &Task) -> Result<(), StoreError> {
         if let Some(old) = old {
-            self.task_order.remove(order_key(
-                old.workspace_id,
-                old.status,
-                &old.position,
-                old.id,
-            ))?;
+            let key = order_key(old.workspace_id, old.status, &old.position, old.id);
+            if self.task_order.remove(key)?.is_some() {
+                self.count(old.workspace_id, old.status, -1)?;
+            }
             self.task_archive
                 .remove(archive_key(old.workspace_id, old.id))?;
-            if let Some(parent) = old.parent {
-                self.task_children.remove(pair_key(parent, old.id))?;
+            if let Some(parent) = old.parent
+                && self
+                    .task_children
+                    .remove(pair_key(parent, old.id))?
+                    .is_some()
+            {
+                self.bump(&self.child_counts, parent.bytes(), -1)?;
             }
         }
         if new.archived {
@@ -464,9 +486,15 @@ impl Store {
                 order_key(new.workspace_id, new.status, &new.position, new.id),
                 &[],
             )?;
+            self.count(new.workspace_id, new.status, 1)?;
         }
-        if let Some(parent) = new.parent {
-            self.task_children.insert(pair_key(parent, new.id), &[])?;
+        if let Some(parent) = new.parent
+            && self
+                .task_children
+                .insert(pair_key(parent, new.id), &[])?
+                .is_none()
+        {
+            self.bump(&self.child_counts, parent.bytes(), 1)?;
         }
         self.task_numbers.insert(
             number_key(new.workspace_id, new.number),
@@ -481,19 +509,20 @@ impl Store {
         let Some(task) = self.task(id)? else {
             return Ok(());
         };
-        self.task_order.remove(order_key(
-            task.workspace_id,
-            task.status,
-            &task.position,
-            id,
-        ))?;
+        let key = order_key(task.workspace_id, task.status, &task.position, id);
+        if self.task_order.remove(key)?.is_some() {
+            self.count(task.workspace_id, task.status, -1)?;
+        }
         self.task_archive
             .remove(archive_key(task.workspace_id, id))?;
         self.task_numbers
             .remove(number_key(task.workspace_id, task.number))?;
-        if let Some(parent) = task.parent {
-            self.task_children.remove(pair_key(parent, id))?;
+        if let Some(parent) = task.parent
+            && self.task_children.remove(pair_key(parent, id))?.is_some()
+        {
+            self.bump(&self.child_counts, parent.bytes(), -1)?;
         }
+        self.child_counts.remove(id.bytes())?;
         for tree in [
             &self.task_children,
             &self.task_comments,
@@ -507,11 +536,23 @@ impl Store {
         Ok(())
     }
 
+    /// Announces a task's change, and its parent's (whose subtask count a new, deleted or re-parented
+    /// subtask changes; an extra frame for an edit that did not is harmless).
     fn announce_task(&self, task: &Task, removed: bool) {
         self.changed(Change::Task {
             task: Arc::new(task.clone()),
             removed,
         });
+        self.announce_parent(task.parent);
+    }
+
+    fn announce_parent(&self, parent: Option<TaskId>) {
+        if let Some(parent) = parent.and_then(|p| self.task(p).ok().flatten()) {
+            self.changed(Change::Task {
+                task: Arc::new(parent),
+                removed: false,
+            });
+        }
     }
 }
 
@@ -550,6 +591,17 @@ fn number_key(ws: WorkspaceId, number: u64) -> Vec<u8> {
     let mut k = ws.bytes().to_vec();
     k.extend_from_slice(&number.to_be_bytes());
     k
+}
+
+/// A big-endian counter (0 when absent or malformed).
+fn read_counter(tree: &sled::Tree, key: &[u8]) -> usize {
+    tree.get(key)
+        .ok()
+        .flatten()
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, |b| {
+            usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX)
+        })
 }
 
 /// The task id in the last 16 bytes of an index key.

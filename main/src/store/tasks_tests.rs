@@ -36,6 +36,8 @@ fn board(store: &Store, ws: WorkspaceId) -> Vec<(TaskStatus, Vec<TaskId>)> {
         .into_iter()
         .map(|s| {
             let col = store.column(ws, s, None, usize::MAX).unwrap();
+            // The column's counter agrees with its index.
+            assert_eq!(store.column_len(ws, s), col.len(), "{s:?}");
             // Positions are strictly increasing within a column: no ties, no reordering.
             for pair in col.windows(2) {
                 assert!(pair[0].position < pair[1].position, "{pair:?}");

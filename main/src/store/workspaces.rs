@@ -400,8 +400,10 @@ impl Store {
         for project in self.projects_of(id)? {
             self.projects.remove(project.id.bytes())?;
         }
-        for key in self.prompt_templates.scan_prefix(id.bytes()).keys() {
-            self.prompt_templates.remove(key?)?;
+        for tree in [&self.prompt_templates, &self.column_counts] {
+            for key in tree.scan_prefix(id.bytes()).keys() {
+                tree.remove(key?)?;
+            }
         }
         self.key_prefixes
             .remove(ws.settings.key_prefix.as_bytes())?;

@@ -85,6 +85,8 @@ export class ApiError extends Error {
     /** Main's (or the node's) stable code; `unknown` when the body had none (a proxy's error page). */
     public code: ApiErrorCode,
     message: string,
+    /** With 409 `stale`: the record as it is now. */
+    public current?: unknown,
   ) {
     super(message);
   }
@@ -101,7 +103,7 @@ async function refresh(): Promise<boolean> {
 }
 
 /** One request, the access cookie refreshed once on a 401; a non-2xx answer becomes an ApiError. */
-async function send(method: string, path: string, init: RequestInit = {}, retry = true): Promise<Response> {
+export async function send(method: string, path: string, init: RequestInit = {}, retry = true): Promise<Response> {
   let resp: Response;
   try {
     resp = await fetch(`/api/v1${path}`, { ...init, method, credentials: "same-origin" });
@@ -113,13 +115,13 @@ async function send(method: string, path: string, init: RequestInit = {}, retry 
   }
   if (!resp.ok) {
     const text = await resp.text().catch(() => "");
-    let err: { code?: ErrorCode; message?: string } | undefined;
+    let err: { code?: ErrorCode; message?: string; current?: unknown } | undefined;
     try {
-      err = (JSON.parse(text) as { error?: { code?: ErrorCode; message?: string } } | null)?.error;
+      err = (JSON.parse(text) as { error?: { code?: ErrorCode; message?: string; current?: unknown } } | null)?.error;
     } catch {
       err = undefined;
     }
-    throw new ApiError(resp.status, err?.code ?? "unknown", err?.message ?? `${resp.status} ${resp.statusText}`);
+    throw new ApiError(resp.status, err?.code ?? "unknown", err?.message ?? `${resp.status} ${resp.statusText}`, err?.current);
   }
   return resp;
 }
@@ -140,6 +142,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 export const get = <T>(path: string) => api<T>("GET", path);
 export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
 export const del = <T>(path: string) => api<T>("DELETE", path);
+export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
 const put = <T>(path: string, body: unknown) => api<T>("PUT", path, body);
 
 /** A file's bytes as read, with the etag to write back over exactly them. */
@@ -149,7 +152,7 @@ export interface FileContent {
 }
 
 const nodePath = (node: string) => `/nodes/${encodeURIComponent(node)}`;
-const q = (params: Record<string, string | number | boolean | null | undefined>) =>
+export const q = (params: Record<string, string | number | boolean | null | undefined>) =>
   new URLSearchParams(Object.entries(params).filter(([, v]) => v != null && v !== "").map(([k, v]) => [k, String(v)])).toString();
 
 /** Files on a node: every path is absolute on the node. */

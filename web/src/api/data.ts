@@ -4,8 +4,9 @@
 // falls back to polling, and it reloads once when the socket comes back, since nothing was pushed meanwhile.
 import { useEffect, useRef, useState } from "react";
 import { Api, asProvider, asStatus } from "./client";
-import { live, type LiveState, type TopicFrame } from "./live";
-import type { ApprovalView, NodeView, SessionListQuery, SessionView, Topic } from "./types.gen";
+import { live, type BoardFrame, type LiveState, type TopicFrame } from "./live";
+import type { ApprovalView, NodeView, SessionListQuery, SessionView, Topic, WorkspaceView } from "./types.gen";
+import { Work } from "./work";
 import { errText } from "../util";
 
 /** How often a list is fetched while the live channel is down (and only then). */
@@ -149,4 +150,52 @@ export function useSessions(filters: { node?: string; provider?: string; status?
 /** Every user (admins). */
 export function useUsers() {
   return useLive("users", () => Api.users());
+}
+
+/** The workspaces the user belongs to (admins: all). */
+export function useWorkspaces(): Live<WorkspaceView[]> {
+  return useLive("workspaces", () => Work.workspaces());
+}
+
+/** One workspace (`key`: its id or key prefix), reloaded when it changes. */
+export function useWorkspace(key: string): Live<WorkspaceView> {
+  return useLive("workspaces", () => Work.workspace(key), [key]);
+}
+
+/**
+ * Hands `onFrame` the board changes of workspace `id` (null: none yet). A `resync` frame stands for "refetch":
+ * main's own, one when the socket comes back, and one every FALLBACK_POLL_MS while it is down.
+ */
+export function useBoardFrames(id: string | null, onFrame: (frame: BoardFrame) => void) {
+  const ref = useRef(onFrame);
+  ref.current = onFrame;
+  useEffect(() => {
+    if (!id) return;
+    const resync = () => ref.current({ type: "resync" });
+    let timer: number | undefined;
+    const onState = (s: LiveState) => {
+      if (s === "open") {
+        if (timer !== undefined) {
+          window.clearInterval(timer);
+          timer = undefined;
+          setPolling(-1);
+          resync();
+        }
+      } else if (timer === undefined) {
+        timer = window.setInterval(resync, FALLBACK_POLL_MS);
+        setPolling(1);
+      }
+    };
+    const unwatch = live.watchBoard(id, (f) => ref.current(f));
+    const unState = live.onState(onState);
+    onState(live.state);
+    return () => {
+      unwatch();
+      unState();
+      if (timer !== undefined) {
+        window.clearInterval(timer);
+        setPolling(-1);
+      }
+    };
+  }, [id]);
 }

@@ -1,20 +1,29 @@
 // The browser's live channel (`/api/v1/ws`): one WebSocket for the whole app, reconnecting with backoff.
 // Each subscription remembers the last seq it delivered and resubscribes from there, and drops anything at or
 // below it, so a reconnect (network loss, main restart) loses and doubles nothing. Topic watchers (see
-// `data.ts`) hear what changed among approvals, nodes, sessions and users; after a reconnect they refetch, since
-// changes made while the socket was down were not pushed.
+// `data.ts`) hear what changed among approvals, nodes, sessions, users and workspaces; after a reconnect they
+// refetch, since changes made while the socket was down were not pushed. Board watchers hear the task, comment
+// and project changes of one workspace (the socket follows one at a time: the one watched last).
 import type { ClientFrame, ServerFrame, SessionEvent, Topic } from "./types.gen";
 
 type Listener = (ev: SessionEvent) => void;
 /** A frame of one of the live topics; `resync` asks every watcher to refetch. */
-export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "resync" }>;
+export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "workspace" | "resync" }>;
 type TopicListener = (frame: TopicFrame) => void;
+/** A change on the watched workspace's board; `resync` asks to refetch. */
+export type BoardFrame = Extract<ServerFrame, { type: "task" | "task_notes" | "projects" | "resync" }>;
+type BoardListener = (frame: BoardFrame) => void;
+interface BoardWatch {
+  workspace: string;
+  listener: BoardListener;
+}
 
 const TOPIC_OF: Record<Exclude<TopicFrame["type"], "resync">, Topic> = {
   approval: "approvals",
   node: "nodes",
   session: "sessions",
   user: "users",
+  workspace: "workspaces",
 };
 interface Sub {
   last: number;
@@ -27,6 +36,8 @@ class LiveSocket {
   private ws: WebSocket | null = null;
   private subs = new Map<string, Sub>();
   private topics = new Map<Topic, Set<TopicListener>>();
+  /** Board watchers, the last one's workspace followed. */
+  private boards: BoardWatch[] = [];
   private backoff = 500;
   private timer: number | undefined;
   private stateListeners = new Set<(s: LiveState) => void>();
@@ -39,11 +50,17 @@ class LiveSocket {
   }
 
   private wanted() {
-    return this.subs.size > 0 || this.topics.size > 0;
+    return this.subs.size > 0 || this.topics.size > 0 || this.boards.length > 0;
+  }
+
+  /** The workspace whose board the socket follows (the last watcher's). */
+  private boardWorkspace(): string | undefined {
+    return this.boards[this.boards.length - 1]?.workspace;
   }
 
   private sendWatch() {
-    this.send({ type: "watch", topics: [...this.topics.keys()] });
+    const workspace = this.boardWorkspace();
+    this.send(workspace ? { type: "watch", topics: [...this.topics.keys()], workspace } : { type: "watch", topics: [...this.topics.keys()] });
   }
 
   onState(l: (s: LiveState) => void): () => void {
@@ -64,7 +81,7 @@ class LiveSocket {
     ws.onopen = () => {
       this.backoff = 500;
       for (const [id, sub] of this.subs) this.send({ type: "subscribe", session_id: id, after_seq: sub.last });
-      if (this.topics.size > 0) this.sendWatch();
+      if (this.topics.size > 0 || this.boards.length > 0) this.sendWatch();
       this.setState("open");
     };
     ws.onmessage = (m) => {
@@ -76,9 +93,16 @@ class LiveSocket {
       }
       if (frame.type === "resync") {
         for (const set of this.topics.values()) set.forEach((l) => l(frame));
+        [...this.boards].forEach((b) => b.listener(frame));
         return;
       }
-      if (frame.type === "approval" || frame.type === "node" || frame.type === "session" || frame.type === "user") {
+      if (frame.type === "task" || frame.type === "task_notes" || frame.type === "projects") {
+        // Listeners name the workspace by id or key prefix; the page checks the id it loaded.
+        const followed = this.boardWorkspace();
+        [...this.boards].filter((b) => b.workspace === followed).forEach((b) => b.listener(frame));
+        return;
+      }
+      if (frame.type === "approval" || frame.type === "node" || frame.type === "session" || frame.type === "user" || frame.type === "workspace") {
         this.topics.get(TOPIC_OF[frame.type])?.forEach((l) => l(frame));
         return;
       }
@@ -116,6 +140,26 @@ class LiveSocket {
       if (this.subs.get(sessionId) !== sub) return;
       this.subs.delete(sessionId);
       this.send({ type: "unsubscribe", session_id: sessionId });
+    };
+  }
+
+  /**
+   * Hears the board changes of `workspace` (id or key prefix) while the socket is up; the socket follows the
+   * workspace watched last. Returns the function that stops.
+   */
+  watchBoard(workspace: string, listener: BoardListener): () => void {
+    const entry = { workspace, listener };
+    const before = this.boardWorkspace();
+    this.boards.push(entry);
+    if (this.ws) {
+      if (before !== workspace) this.sendWatch();
+    } else this.connect();
+    return () => {
+      const i = this.boards.indexOf(entry);
+      if (i < 0) return;
+      const was = this.boardWorkspace();
+      this.boards.splice(i, 1);
+      if (this.boardWorkspace() !== was) this.sendWatch();
     };
   }
 

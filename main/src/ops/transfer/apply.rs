@@ -50,19 +50,18 @@ impl People {
 
     /// The member named `name`, noting the outcome.
     pub fn find(&mut self, name: &str) -> Option<UserId> {
+        self.find_or(name, None)
+    }
+
+    /// The member named `name`, or else the one with `email`; the outcome is noted under `name`.
+    pub fn find_or(&mut self, name: &str, email: Option<&str>) -> Option<UserId> {
         let name = name.trim();
         if name.is_empty() {
             return None;
         }
-        let hit = self.members.iter().find(|u| {
-            u.username.eq_ignore_ascii_case(name)
-                || u.name
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                || u.email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(name))
-        });
+        let hit = self
+            .lookup(name)
+            .or_else(|| email.and_then(|e| self.lookup(e.trim())));
         let list = if hit.is_some() {
             &mut self.matched
         } else {
@@ -71,7 +70,19 @@ impl People {
         if !list.iter().any(|n| n == name) {
             list.push(name.to_string());
         }
-        hit.map(|u| u.id)
+        hit
+    }
+
+    fn lookup(&self, name: &str) -> Option<UserId> {
+        let same = |v: Option<&str>| v.is_some_and(|v| v.eq_ignore_ascii_case(name));
+        self.members
+            .iter()
+            .find(|u| {
+                u.username.eq_ignore_ascii_case(name)
+                    || same(u.name.as_deref())
+                    || same(u.email.as_deref())
+            })
+            .map(|u| u.id)
     }
 
     /// The members among `names`; the others are reported for `item`.

@@ -90,9 +90,7 @@ pub fn plan_cloud(state: &AppState, access: &Access, export: CloudExport) -> Pla
         .map(|u| (u.name.clone(), u.email.clone()))
         .collect();
     let find = |people: &mut People, name: &str| {
-        people
-            .find(name)
-            .or_else(|| emails.get(name).and_then(|e| people.find(e)))
+        people.find_or(name, emails.get(name).map(String::as_str))
     };
     for p in &export.projects {
         plan.report.skipped.push(SkippedItem {

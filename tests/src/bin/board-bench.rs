@@ -1,0 +1,336 @@
+//! Benchmark of the board: a workspace of 10,000 tasks in 100 projects, with comments, served by main in a
+//! process of its own (this binary as `helper-main`).
+//!
+//! Prints: the board load (every column's first page of 50) through the API, p50/p99, against reading the
+//! same records straight from the store in the same run (ratio target ≤ 3×, p50 ≤ 50 ms); a move seen by
+//! 100 WebSocket viewers of the workspace, p50/p99 from the request to each viewer's frame (target p99 ≤
+//! 50 ms); task creates per second sustained through the API by 8 clients (target 1,000/s); main's RSS with
+//! the workspace loaded.
+//!
+//! Run: `cargo build --release -p vibebridge-tests --bins && ./target/release/board-bench`. Sizes via env:
+//! `VB_BENCH_TASKS` (10000), `VB_BENCH_PROJECTS` (100), `VB_BENCH_COMMENTS` (2 per task), `VB_BENCH_LOADS`
+//! (200 board loads), `VB_BENCH_VIEWERS` (100), `VB_BENCH_MOVES` (100), `VB_BENCH_CREATE_SECS` (5).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use vibebridge_main::store::{
+    Comment, CommentId, Priority, Project, ProjectId, Role, Store, Task, TaskId, TaskStatus,
+    WorkspaceId,
+};
+use vibebridge_tests::bench::{env_or, percentiles, rss_bytes};
+use vibebridge_tests::{Api, TempDir, WsClient};
+
+const PASSWORD: &str = "benchmark password";
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Seeds the store at `dir`: user `bench` (creator), workspace BENCH, `projects` projects, `tasks` tasks
+/// spread over them and the six columns, `comments` comments per task. Returns the workspace.
+fn seed(dir: &Path, tasks: usize, projects: usize, comments: usize) -> WorkspaceId {
+    let store = Store::open(dir).unwrap();
+    let hash = vibebridge_main::auth::password::hash(PASSWORD).unwrap();
+    let user = store.create_user("bench", hash).unwrap();
+    store.set_role(user.id, Role::Creator).unwrap();
+    let ws = store
+        .create_workspace("Bench".into(), "BENCH".into(), user.id)
+        .unwrap();
+    let project_ids: Vec<ProjectId> = (0..projects)
+        .map(|i| {
+            let p = Project {
+                id: ProjectId::new(),
+                workspace_id: ws.id,
+                name: format!("project-{i:03}"),
+                node_id: "n1".into(),
+                repo_path: format!("/srv/repo-{i}"),
+                base_branch: "main".into(),
+                scripts: Default::default(),
+                copy_files: Vec::new(),
+                branch_template: "vb/{key}-{slug}".into(),
+                created_by: user.id,
+                created_at: 1,
+                updated_at: 1,
+            };
+            store.create_project(&p).unwrap();
+            p.id
+        })
+        .collect();
+    let per_status = tasks.div_ceil(TaskStatus::ALL.len());
+    let keys = vibebridge_main::ops::rank::spaced(per_status);
+    let mut batch = Vec::with_capacity(tasks);
+    for i in 0..tasks {
+        let status = TaskStatus::ALL[i % TaskStatus::ALL.len()];
+        batch.push(Task {
+            id: TaskId::new(),
+            workspace_id: ws.id,
+            project_id: Some(project_ids[i % projects.max(1)]),
+            number: i as u64 + 1,
+            title: format!("Task {i}: make the thing work on every platform"),
+            description: "A description of **some** length, with a list:\n- one\n- two\n".repeat(3),
+            status,
+            priority: [Priority::None, Priority::Low, Priority::High][i % 3],
+            assignees: vec![user.id],
+            labels: vec![format!("area-{}", i % 7)],
+            parent: None,
+            due: None,
+            position: keys[i / TaskStatus::ALL.len()].clone(),
+            created_by: Some(user.id),
+            created_at: 1,
+            updated_at: 1,
+            archived: false,
+            restricted_to: None,
+            version: 1,
+        });
+    }
+    store.insert_tasks(&batch).unwrap();
+    store
+        .update_workspace(ws.id, |w| {
+            w.next_number = tasks as u64 + 1;
+            Ok::<_, vibebridge_main::store::StoreError>(())
+        })
+        .unwrap();
+    for t in &batch {
+        for c in 0..comments {
+            let comment = Comment {
+                id: CommentId::new(),
+                task_id: t.id,
+                author: Some(user.id),
+                author_name: None,
+                body: format!("comment {c}: looks good, but check the edge case"),
+                mentions: Vec::new(),
+                created_at: 1,
+                edited_at: None,
+            };
+            store.put_comment(ws.id, &comment, false).unwrap();
+        }
+    }
+    store.flush().unwrap();
+    ws.id
+}
+
+/// The baseline: the board's records (each column's first 50) read straight from the store, `loads` times.
+fn store_loads(dir: &Path, ws: WorkspaceId, loads: usize) -> Vec<Duration> {
+    let store = Store::open(dir).unwrap();
+    (0..loads)
+        .map(|_| {
+            let t = Instant::now();
+            let n: usize = TaskStatus::ALL
+                .into_iter()
+                .map(|s| store.column(ws, s, None, 50).unwrap().len())
+                .sum();
+            assert!(n > 0);
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// `helper-main DIR`: main on fresh loopback ports with its store at DIR; prints `ready HTTP_ADDR`, serves
+/// until its stdin closes.
+async fn helper_main(dir: &str) {
+    let mut config = vibebridge_main::MainConfig::default();
+    config.database.path = dir.into();
+    config.server.live_connections_per_user = 1000;
+    config.server.writes_per_minute = u32::MAX;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("ready {}", http.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+        stop.cancel();
+    });
+    if let Err(e) =
+        vibebridge_main::serve(config, vibebridge_main::Listeners { http, ssh }, shutdown).await
+    {
+        eprintln!("helper-main: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("helper-main") {
+        return helper_main(&args[2]).await;
+    }
+    let tasks: usize = env_or("VB_BENCH_TASKS", 10_000);
+    let projects: usize = env_or("VB_BENCH_PROJECTS", 100);
+    let comments: usize = env_or("VB_BENCH_COMMENTS", 2);
+    let loads: usize = env_or("VB_BENCH_LOADS", 200);
+    let viewers: usize = env_or("VB_BENCH_VIEWERS", 100);
+    let moves: usize = env_or("VB_BENCH_MOVES", 100);
+    let create_secs: u64 = env_or("VB_BENCH_CREATE_SECS", 5);
+
+    let dir = TempDir::new("board-bench");
+    let db = dir.path().join("main");
+    let started = Instant::now();
+    // Main keeps its sled database in `<database.path>/db`.
+    let ws = seed(&db.join("db"), tasks, projects, comments);
+    eprintln!(
+        "seeded {tasks} tasks, {projects} projects, {} comments in {:.1} s",
+        tasks * comments,
+        started.elapsed().as_secs_f64()
+    );
+    let (store_p50, store_p99) = percentiles(store_loads(&db.join("db"), ws, loads));
+
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new(&exe)
+        .args(["helper-main", db.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("helper-main ended");
+        if let Some(a) = line.strip_prefix("ready ") {
+            break a.to_string();
+        }
+    };
+    let mut api = Api::at(&format!("http://{addr}"));
+    let (status, body) = api.auth(false, "bench", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Board loads through the API.
+    let board = format!("/api/v1/workspaces/{ws}/board");
+    let mut api_lat = Vec::with_capacity(loads);
+    let mut body_bytes = 0;
+    for _ in 0..loads {
+        // Timed to the last byte of the answer; parsing it is the client's work and comes after.
+        let t = Instant::now();
+        let resp = api
+            .request(reqwest::Method::GET, &board)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap();
+        api_lat.push(t.elapsed());
+        assert_eq!(status, 200);
+        body_bytes = body.len();
+        let b: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(b["columns"][0]["tasks"].as_array().unwrap().len(), 50);
+    }
+    let (api_p50, api_p99) = percentiles(api_lat);
+    let rss_loaded = rss_bytes(pid).unwrap_or(0);
+
+    // A move seen by `viewers` WebSockets watching the workspace.
+    let mut sockets = Vec::with_capacity(viewers);
+    for _ in 0..viewers {
+        let mut live = WsClient::connect(&api).await.unwrap();
+        live.send_text(&json!({"type": "watch", "topics": [], "workspace": "BENCH"}).to_string())
+            .await;
+        assert_eq!(live.next().await["type"], "watching");
+        sockets.push(live);
+    }
+    let (_, todo) = api.get(&format!("{board}?status=todo&limit=20")).await;
+    let ids: Vec<String> = todo["columns"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut move_lat = Vec::with_capacity(moves * viewers);
+    for m in 0..moves {
+        let id = &ids[m % ids.len()];
+        let to = if m % 2 == 0 { "in_progress" } else { "todo" };
+        let t = Instant::now();
+        let (s, moved) = api
+            .post(&format!("/api/v1/tasks/{id}/move"), json!({"status": to}))
+            .await;
+        assert_eq!(s, 200, "{moved}");
+        let version = moved["version"].clone();
+        let waits = sockets.iter_mut().map(|live| {
+            let (id, version) = (id.clone(), version.clone());
+            async move {
+                live.until(|f: &Value| {
+                    f["type"] == "task"
+                        && f["task_id"] == id.as_str()
+                        && f["task"]["version"] == version
+                })
+                .await;
+                t.elapsed()
+            }
+        });
+        move_lat.extend(futures::future::join_all(waits).await);
+    }
+    let (move_p50, move_p99) = percentiles(move_lat);
+    drop(sockets);
+
+    // Creates per second, sustained by 8 clients.
+    let deadline = Instant::now() + Duration::from_secs(create_secs);
+    let create = format!("/api/v1/workspaces/{ws}/tasks");
+    let clients = (0..8).map(|c| {
+        let mut client = Api::at(&format!("http://{addr}"));
+        client.token = api.token.clone();
+        let api = client;
+        let create = create.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let (s, b) = api
+                    .post(&create, json!({"title": format!("created {c}-{n}")}))
+                    .await;
+                assert_eq!(s, 200, "{b}");
+                n += 1;
+            }
+            n
+        })
+    });
+    let t = Instant::now();
+    let created: u64 = futures::future::join_all(clients)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .sum();
+    let per_sec = created as f64 / t.elapsed().as_secs_f64();
+    let rss_end = rss_bytes(pid).unwrap_or(0);
+
+    println!(
+        "board-bench: {tasks} tasks in {projects} projects, {} comments; a board answer is {} KiB",
+        tasks * comments,
+        body_bytes >> 10
+    );
+    println!("{:<44}{:>12}{:>12}{:>10}", "", "p50", "p99", "ratio");
+    println!(
+        "{:<44}{:>12}{:>12}{:>10}",
+        "board load, store (6 columns x 50)",
+        ms(store_p50),
+        ms(store_p99),
+        "1.0x"
+    );
+    println!(
+        "{:<44}{:>12}{:>12}{:>10}",
+        "board load, API (GET …/board)",
+        ms(api_p50),
+        ms(api_p99),
+        format!("{:.1}x", api_p50.as_secs_f64() / store_p50.as_secs_f64())
+    );
+    println!(
+        "{:<44}{:>12}{:>12}",
+        format!("move seen by {viewers} WebSocket viewers"),
+        ms(move_p50),
+        ms(move_p99)
+    );
+    println!("{:<44}{:>12.0}", "task creates/s (8 clients, API)", per_sec);
+    println!(
+        "{:<44}{:>9} MiB",
+        "main RSS, workspace loaded",
+        rss_loaded >> 20
+    );
+    println!(
+        "{:<44}{:>9} MiB",
+        "main RSS, after the creates",
+        rss_end >> 20
+    );
+    drop(child);
+}

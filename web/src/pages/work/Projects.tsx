@@ -1,0 +1,248 @@
+// A workspace's projects: the list, and creating one: an online node → a directory browsed on it (a git work
+// tree inside the node's roots) → base branch (default: the repository's current one) → scripts, files to copy
+// into each run's worktree, and the branch template. Main checks the path on the node; its errors show as sent.
+import { useEffect, useState, type FormEvent } from "react";
+import { Api } from "../../api/client";
+import type { DirListing, NewProject, Project, WorkspaceView } from "../../api/types.gen";
+import { Work } from "../../api/work";
+import { useBoardFrames, useNodes, useWorkspace } from "../../api/data";
+import { ErrorBanner, ago, errText } from "../../util";
+import { WorkspaceHead, canAdmin, canEdit, userName } from "./common";
+
+export function ProjectsPage({ wsKey }: { wsKey: string }) {
+  const wsLive = useWorkspace(wsKey);
+  const ws = wsLive.data;
+  const [projects, setProjects] = useState<Project[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+  const load = () => ws && Work.projects(ws.id).then(setProjects, (e) => setError(errText(e)));
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useEffect(() => void load(), [ws?.id]);
+  useBoardFrames(ws?.id ?? null, (f) => (f.type === "projects" || f.type === "resync") && void load());
+  if (!ws) return <section>{wsLive.error ? <ErrorBanner error={wsLive.error} /> : <p className="loading">Loading…</p>}</section>;
+  return (
+    <section>
+      <WorkspaceHead ws={ws}>
+        {canEdit(ws) && !creating && (
+          <button type="button" className="primary" onClick={() => setCreating(true)}>
+            New project
+          </button>
+        )}
+      </WorkspaceHead>
+      <ErrorBanner error={error} />
+      {creating && (
+        <NewProjectForm
+          ws={ws}
+          onDone={(p) => {
+            setCreating(false);
+            if (p) void load();
+          }}
+        />
+      )}
+      {projects && projects.length === 0 && !creating && <p className="muted">No project yet.</p>}
+      <div className="cards">
+        {(projects ?? []).map((p) => (
+          <article key={p.id} className="card node" data-testid="project">
+            <header>
+              <h2>{p.name}</h2>
+            </header>
+            <dl>
+              <dt>Node</dt>
+              <dd>
+                <code>{p.node_id}</code>
+              </dd>
+              <dt>Repository</dt>
+              <dd className="path">{p.repo_path}</dd>
+              <dt>Base branch</dt>
+              <dd>{p.base_branch}</dd>
+              <dt>Branches</dt>
+              <dd>
+                <code>{p.branch_template}</code>
+              </dd>
+              {p.scripts.setup && (
+                <>
+                  <dt>Setup</dt>
+                  <dd>
+                    <code>{p.scripts.setup}</code>
+                  </dd>
+                </>
+              )}
+              {p.scripts.dev && (
+                <>
+                  <dt>Dev</dt>
+                  <dd>
+                    <code>{p.scripts.dev}</code>
+                  </dd>
+                </>
+              )}
+              {p.copy_files.length > 0 && (
+                <>
+                  <dt>Copied files</dt>
+                  <dd>{p.copy_files.join(", ")}</dd>
+                </>
+              )}
+              <dt>Created</dt>
+              <dd>
+                {ago(new Date(p.created_at).toISOString())} by {userName(ws.members, p.created_by)}
+              </dd>
+            </dl>
+            {canAdmin(ws) && (
+              <button
+                type="button"
+                className="small danger"
+                onClick={() =>
+                  confirm(`Remove project ${p.name} from ${ws.name}? The repository on the node is not touched.`) &&
+                  Work.deleteProject(p.id).then(() => void load(), (e) => setError(errText(e)))
+                }
+              >
+                Remove
+              </button>
+            )}
+          </article>
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project | null) => void }) {
+  const nodes = useNodes();
+  const online = (nodes.data ?? []).filter((n) => n.online);
+  const [nodeId, setNodeId] = useState("");
+  const [listing, setListing] = useState<DirListing | null>(null);
+  const [path, setPath] = useState("");
+  const [name, setName] = useState("");
+  const [base, setBase] = useState("");
+  const [setup, setSetup] = useState("");
+  const [cleanup, setCleanup] = useState("");
+  const [dev, setDev] = useState("");
+  const [copy, setCopy] = useState("");
+  const [template, setTemplate] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (!nodeId && online.length) setNodeId(online[0].id);
+  }, [nodeId, online]);
+  const browse = (p: string | null) => {
+    if (!nodeId) return;
+    setError(null);
+    Api.listDir(nodeId, p).then(
+      (l) => {
+        setListing(l);
+        if (l.path) setPath(l.path);
+      },
+      (e) => setError(errText(e)),
+    );
+  };
+  useEffect(() => {
+    setListing(null);
+    setPath("");
+    if (nodeId) browse(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [nodeId]);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const body: NewProject = { node_id: nodeId, repo_path: path.trim() };
+    if (name.trim()) body.name = name.trim();
+    if (base.trim()) body.base_branch = base.trim();
+    if (setup.trim() || cleanup.trim() || dev.trim()) body.scripts = { setup: setup.trim(), cleanup: cleanup.trim(), dev: dev.trim() };
+    const globs = copy.split(/[\n,]/).map((g) => g.trim()).filter(Boolean);
+    if (globs.length) body.copy_files = globs;
+    if (template.trim()) body.branch_template = template.trim();
+    Work.createProject(ws.id, body).then(onDone, (err) => {
+      setError(errText(err));
+      setBusy(false);
+    });
+  };
+  return (
+    <form className="card form new-project" onSubmit={submit} aria-label="New project">
+      <h2>New project</h2>
+      <label>
+        Node
+        <select value={nodeId} onChange={(e) => setNodeId(e.target.value)} required>
+          {online.length === 0 && <option value="">no node is online</option>}
+          {online.map((n) => (
+            <option key={n.id} value={n.id}>
+              {n.name} ({n.hostname ?? n.id})
+            </option>
+          ))}
+        </select>
+      </label>
+      <fieldset className="picker">
+        <legend>Repository</legend>
+        <div className="picker-path">
+          <input aria-label="Repository path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="pick below or type an absolute path" required />
+          <button type="button" className="small" onClick={() => browse(path || null)}>
+            Open
+          </button>
+        </div>
+        {listing && (
+          <ul className="dirs" aria-label="Sub-directories">
+            {listing.path && (
+              <li>
+                <button type="button" className="dir up" onClick={() => browse(listing.parent)}>
+                  ↑ {listing.parent ? "up" : "all roots"}
+                </button>
+              </li>
+            )}
+            {listing.entries.map((d) => (
+              <li key={d.path}>
+                <button type="button" className="dir" onClick={() => browse(d.path)}>
+                  📁 {d.name}
+                </button>
+              </li>
+            ))}
+            {listing.entries.length === 0 && <li className="muted">no sub-directories</li>}
+            {listing.truncated && <li className="muted">(more not shown)</li>}
+          </ul>
+        )}
+      </fieldset>
+      <div className="grid2">
+        <label>
+          Name (optional)
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="the directory's name" />
+        </label>
+        <label>
+          Base branch (optional)
+          <input value={base} onChange={(e) => setBase(e.target.value)} placeholder="the current branch" />
+        </label>
+      </div>
+      <details>
+        <summary>Scripts, copied files, branch names</summary>
+        <div className="form">
+          <label>
+            Setup script
+            <textarea rows={2} value={setup} onChange={(e) => setSetup(e.target.value)} placeholder="npm ci" />
+          </label>
+          <label>
+            Cleanup script
+            <textarea rows={2} value={cleanup} onChange={(e) => setCleanup(e.target.value)} />
+          </label>
+          <label>
+            Dev server script
+            <textarea rows={2} value={dev} onChange={(e) => setDev(e.target.value)} placeholder="npm run dev" />
+          </label>
+          <label>
+            Files to copy into each run (globs, one a line)
+            <textarea rows={2} value={copy} onChange={(e) => setCopy(e.target.value)} placeholder=".env" />
+          </label>
+          <label>
+            Branch template
+            <input value={template} onChange={(e) => setTemplate(e.target.value)} placeholder="vb/{key}-{slug}" />
+          </label>
+        </div>
+      </details>
+      <ErrorBanner error={error} />
+      <div className="row">
+        <button type="submit" className="primary" disabled={busy || !nodeId || !path.trim()}>
+          Create project
+        </button>
+        <button type="button" onClick={() => onDone(null)}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
