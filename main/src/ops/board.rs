@@ -233,7 +233,7 @@ fn format_cursor((pos, id): &Cursor) -> String {
 fn parse_cursor(s: &str) -> Result<Cursor, OpError> {
     s.split_once('.')
         .and_then(|(pos, id)| {
-            crate::ops::rank::validate(pos).ok()?;
+            crate::store::rank::validate(pos).ok()?;
             Some((pos.to_string(), TaskId::parse(id)?))
         })
         .ok_or_else(|| {

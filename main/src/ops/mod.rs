@@ -13,7 +13,6 @@ pub mod comments;
 mod error;
 pub mod nodes;
 pub mod projects;
-pub mod rank;
 pub mod relay;
 pub mod sessions;
 pub mod tasks;

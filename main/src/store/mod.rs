@@ -15,6 +15,7 @@ mod changes;
 mod logins;
 mod nodes;
 mod projects;
+pub mod rank;
 mod ssh_keys;
 mod task_notes;
 mod tasks;

@@ -456,7 +456,7 @@ impl Store {
                 }
             }
         };
-        crate::ops::rank::between(lower.as_deref(), upper.as_deref())
+        super::rank::between(lower.as_deref(), upper.as_deref())
             .map_err(|e| StoreError::Invalid(format!("position: {e}")))
     }
 

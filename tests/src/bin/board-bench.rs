@@ -61,7 +61,7 @@ fn seed(dir: &Path, tasks: usize, projects: usize, comments: usize) -> Workspace
         })
         .collect();
     let per_status = tasks.div_ceil(TaskStatus::ALL.len());
-    let keys = vibebridge_main::ops::rank::spaced(per_status);
+    let keys = vibebridge_main::store::rank::spaced(per_status);
     let mut batch = Vec::with_capacity(tasks);
     for i in 0..tasks {
         let status = TaskStatus::ALL[i % TaskStatus::ALL.len()];

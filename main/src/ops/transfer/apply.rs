@@ -246,7 +246,7 @@ pub fn apply(
         task.project_id = planned
             .project
             .and_then(|p| project_ids.get(p).copied().flatten());
-        if task.position.is_empty() || crate::ops::rank::validate(&task.position).is_err() {
+        if task.position.is_empty() || crate::store::rank::validate(&task.position).is_err() {
             let last = match last_position.get(&task.status) {
                 Some(p) => p.clone(),
                 None => state
@@ -255,7 +255,7 @@ pub fn apply(
                     .last()
                     .map(|t| t.position.clone()),
             };
-            task.position = crate::ops::rank::between(last.as_deref(), None)
+            task.position = crate::store::rank::between(last.as_deref(), None)
                 .map_err(|e| OpError::Internal(anyhow::anyhow!("position: {e}")))?;
             last_position.insert(task.status, Some(task.position.clone()));
         }
