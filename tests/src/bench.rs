@@ -37,3 +37,47 @@ pub fn now_ns() -> u128 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
 }
+
+/// The `helper-main DIR` mode of a benchmark binary: main with `config` (its store at DIR) on fresh loopback
+/// ports in this process; prints `ready HTTP_ADDR`, serves until stdin closes (the benchmark ended).
+pub async fn serve_helper_main(config: vibebridge_main::MainConfig) {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("ready {}", http.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+        stop.cancel();
+    });
+    if let Err(e) =
+        vibebridge_main::serve(config, vibebridge_main::Listeners { http, ssh }, shutdown).await
+    {
+        eprintln!("helper-main: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Starts this benchmark binary as `helper-main DB_DIR` and waits for its address: the child (ended when
+/// dropped), its pid (for RSS) and `HOST:PORT`.
+pub async fn spawn_helper_main(db: &std::path::Path) -> (tokio::process::Child, u32, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new(&exe)
+        .args(["helper-main", db.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("helper-main ended");
+        if let Some(a) = line.strip_prefix("ready ") {
+            break a.to_string();
+        }
+    };
+    (child, pid, addr)
+}

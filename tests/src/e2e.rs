@@ -74,3 +74,54 @@ impl Drop for Groups {
 fn running(pid: Pid) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
+
+/// Starts the real `vibebridge up` (main and a local node rooted at `env`'s directory, state in `data`) in a
+/// process group of its own with `PATH` = `path`, and waits for the UI address it prints. Its further output
+/// is drained in the background.
+pub async fn up(
+    bin: &Path,
+    env: &crate::mock::CliEnv,
+    data: &Path,
+    path: &std::ffi::OsStr,
+) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut up = tokio::process::Command::new(bin)
+        .args([
+            "up",
+            "--http",
+            "127.0.0.1:0",
+            "--ssh",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(data)
+        .arg("--root")
+        .arg(env.path())
+        .env_clear()
+        .env("PATH", path)
+        .env("LANG", "C.UTF-8")
+        .env("SHELL", "/bin/bash")
+        .env("RUST_LOG", "warn")
+        .envs(env.env())
+        .current_dir(env.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(up.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = out.next_line().await.unwrap() {
+            if let Some(u) = line.trim().strip_prefix("Open the UI:") {
+                return u.trim().to_string();
+            }
+        }
+        panic!("vibebridge up ended without printing the UI address");
+    })
+    .await
+    .expect("vibebridge up did not start within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    (up, url)
+}

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use vibebridge_tests::TempDir;
-use vibebridge_tests::e2e::{Groups, chromium, target_dir, vibebridge_bin, workspace};
+use vibebridge_tests::e2e::{Groups, chromium, target_dir, up, vibebridge_bin, workspace};
 use vibebridge_tests::mock::CliEnv;
 
 /// The whole board run may take this long (two cores shared with other builds).
@@ -40,46 +40,15 @@ async fn board_end_to_end() {
     let shots = target_dir().join("e2e-board");
     let _ = std::fs::remove_dir_all(&shots);
 
-    let mut up = Command::new(&bin)
-        .args([
-            "up",
-            "--http",
-            "127.0.0.1:0",
-            "--ssh",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(data.path())
-        .arg("--root")
-        .arg(env.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LANG", "C.UTF-8")
-        .env("SHELL", "/bin/bash")
-        .env("RUST_LOG", "warn")
-        .envs(env.env())
-        .current_dir(env.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let (mut up, url) = up(
+        &bin,
+        &env,
+        data.path(),
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )
+    .await;
     let mut groups = Groups(Vec::new());
     groups.add(&up);
-    let mut out = BufReader::new(up.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = out.next_line().await.unwrap() {
-            if let Some(u) = line.trim().strip_prefix("Open the UI:") {
-                return u.trim().to_string();
-            }
-        }
-        panic!("vibebridge up ended without printing the UI address");
-    })
-    .await
-    .expect("vibebridge up did not start within 60 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
 
     let mut ui = Command::new("node")
         .arg(&script)

@@ -3,7 +3,9 @@
 // tasks by quick add → drag one across columns with the mouse and one with the keyboard, a second browser
 // sees both moves live → filter by text (kept in the URL) → open a task, comment, see the activity → a stale
 // edit refused with the current values shown → assignee, label, subtask → the list view → a status renamed in the settings → export,
-// and import into a new workspace with the report shown → the phone layout (columns scroll sideways, the drawer is full
+// and import into a new workspace with the report shown → a prompt template and the prompt prefix in the settings, the
+// template picked from the `@` suggestions in a description, a member in a comment → a due date on the card →
+// archive (the task leaves the watcher's board live) and restore → the phone layout (columns scroll sideways, the drawer is full
 // screen). A screenshot of every step goes to $VB_SHOTS.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -269,6 +271,77 @@ try {
   await snap("import-vibe-kanban-board");
   await page.goto(`${URL}/w/WEB`);
   await page.locator("[data-testid=board]").waitFor();
+
+  // 10e. Prompt templates in the settings: `tests` added and listed; the prompt prefix saved with the other settings.
+  await page.getByRole("navigation", { name: "Workspace" }).getByRole("link", { name: "Settings" }).click();
+  const newTemplate = page.locator("form[aria-label='New template']");
+  await newTemplate.getByLabel("Template name").fill("tests");
+  await newTemplate.getByLabel("Template text").fill("Run the whole test suite.");
+  await newTemplate.getByRole("button", { name: "Add template" }).click();
+  await page.locator("[data-testid=template]", { hasText: "@tests" }).filter({ hasText: "Run the whole test suite." }).waitFor();
+  const general = page.locator("form[aria-label=Settings]");
+  await general.getByLabel("Prompt prefix").fill("Follow the repository's STYLE.md.");
+  await general.getByRole("button", { name: "Save" }).click();
+  await general.getByText("Saved.").waitFor();
+  const prefix = await page.evaluate(async () => (await (await fetch("/api/v1/workspaces/WEB")).json()).settings.prompt_prefix);
+  if (prefix !== "Follow the repository's STYLE.md.") throw new Error(`the prompt prefix is ${JSON.stringify(prefix)}`);
+  await snap("prompt-templates");
+
+  // 10f. In WEB-2's description, `@tes` suggests the template; Enter puts its text in place of `@tes`, and the
+  // preview and the saved description show it. In the comment box `@bo` suggests bob, a mention.
+  await page.getByRole("navigation", { name: "Workspace" }).getByRole("link", { name: "Board" }).click();
+  await card(page, "in_progress", "Second task").getByRole("link", { name: "Second task" }).click();
+  await page.waitForURL(/[?&]task=WEB-2/);
+  await drawer.getByTestId("task-title").filter({ hasText: "Second task" }).waitFor();
+  await drawer.getByRole("button", { name: "Edit title and description" }).click();
+  const description = drawer.getByLabel("Description");
+  await description.fill("Before merging: ");
+  await description.press("End");
+  await description.pressSequentially("@tes");
+  await drawer.getByRole("listbox", { name: "Suggestions" }).getByRole("option", { name: /^tests/ }).waitFor();
+  await snap("template-suggested");
+  await description.press("Enter");
+  await drawer.getByRole("listbox", { name: "Suggestions" }).waitFor({ state: "detached" });
+  const written = await description.inputValue();
+  if (written !== "Before merging: Run the whole test suite.") throw new Error(`the description reads ${JSON.stringify(written)}`);
+  await drawer.getByRole("button", { name: "Preview" }).click();
+  await drawer.locator(".markdown.preview", { hasText: "Run the whole test suite." }).waitFor();
+  await drawer.getByRole("button", { name: "Save" }).click();
+  await drawer.locator(".task-text .markdown", { hasText: "Before merging: Run the whole test suite." }).waitFor();
+  const commentBox = drawer.getByLabel("New comment");
+  const suggested = drawer.getByRole("listbox", { name: "Suggestions" });
+  await commentBox.pressSequentially("@");
+  await suggested.getByRole("option", { name: /^@alice/ }).waitFor();
+  await commentBox.press("Escape"); // closes the list, not the drawer
+  await suggested.waitFor({ state: "detached" });
+  await commentBox.press("Backspace");
+  await commentBox.pressSequentially("Thanks @bo");
+  await suggested.getByRole("option", { name: /^@bob/ }).waitFor();
+  await commentBox.press("Enter");
+  if ((await commentBox.inputValue()) !== "Thanks @bob ") throw new Error(`the comment reads ${JSON.stringify(await commentBox.inputValue())}`);
+  await drawer.getByRole("button", { name: "Comment" }).click();
+  await drawer.locator("[data-testid=comment] .mention", { hasText: "@bob" }).waitFor();
+  await snap("template-inserted");
+
+  // 10g. A due date set in the drawer shows on the card, in the watcher's browser too.
+  await drawer.getByLabel("Due date", { exact: true }).fill("2030-01-15");
+  await drawer.getByRole("button", { name: "Clear the due date" }).waitFor();
+  await card(page, "in_progress", "Second task").getByTestId("due").filter({ hasText: "Due 2030-01-15" }).waitFor();
+  await card(watcher, "in_progress", "Second task").getByTestId("due").filter({ hasText: "Due 2030-01-15" }).waitFor();
+  await snap("due-date", watcher);
+
+  // 10h. Archived, WEB-2 leaves the board, the watcher's live; restored, it comes back.
+  await drawer.getByRole("button", { name: "Archive", exact: true }).click();
+  await drawer.getByTestId("archived").waitFor();
+  await card(watcher, "in_progress", "Second task").waitFor({ state: "detached" });
+  await card(page, "in_progress", "Second task").waitFor({ state: "detached" });
+  await snap("archived");
+  await snap("archived-seen-live", watcher);
+  await drawer.getByRole("button", { name: "Restore", exact: true }).click();
+  await drawer.getByTestId("archived").waitFor({ state: "detached" });
+  await card(watcher, "in_progress", "Second task").waitFor();
+  await drawer.getByRole("button", { name: "Close" }).click();
+  await drawer.waitFor({ state: "detached" });
 
   // 11. The phone layout: the columns scroll sideways, the drawer covers the screen.
   const phone = await newPage({ width: 390, height: 844 });

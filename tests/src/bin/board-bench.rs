@@ -16,7 +16,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use vibebridge_main::store::{
     Comment, CommentId, Priority, Project, ProjectId, Role, Store, Task, TaskId, TaskStatus,
     WorkspaceId,
@@ -136,21 +135,7 @@ async fn helper_main(dir: &str) {
     config.database.path = dir.into();
     config.server.live_connections_per_user = 1000;
     config.server.writes_per_minute = u32::MAX;
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    println!("ready {}", http.local_addr().unwrap());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let stop = shutdown.clone();
-    std::thread::spawn(move || {
-        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
-        stop.cancel();
-    });
-    if let Err(e) =
-        vibebridge_main::serve(config, vibebridge_main::Listeners { http, ssh }, shutdown).await
-    {
-        eprintln!("helper-main: {e:#}");
-        std::process::exit(1);
-    }
+    vibebridge_tests::bench::serve_helper_main(config).await;
 }
 
 #[tokio::main]
@@ -179,23 +164,7 @@ async fn main() {
     );
     let (store_p50, store_p99) = percentiles(store_loads(&db.join("db"), ws, loads));
 
-    let exe = std::env::current_exe().unwrap();
-    let mut child = tokio::process::Command::new(&exe)
-        .args(["helper-main", db.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("helper-main ended");
-        if let Some(a) = line.strip_prefix("ready ") {
-            break a.to_string();
-        }
-    };
+    let (child, pid, addr) = vibebridge_tests::bench::spawn_helper_main(&db).await;
     let mut api = Api::at(&format!("http://{addr}"));
     let (status, body) = api.auth(false, "bench", PASSWORD).await;
     assert_eq!(status, 200, "{body}");

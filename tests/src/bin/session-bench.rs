@@ -191,18 +191,7 @@ async fn helper_main(dir: &str) {
     config.database.path = dir.into();
     config.server.live_connections_per_user = 1000;
     config.server.slow_consumer_timeout = Duration::from_secs(3600);
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    println!("ready {}", http.local_addr().unwrap());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let stop = shutdown.clone();
-    std::thread::spawn(move || {
-        let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
-        stop.cancel();
-    });
-    vibebridge_main::serve(config, vibebridge_main::Listeners { http, ssh }, shutdown)
-        .await
-        .unwrap();
+    vibebridge_tests::bench::serve_helper_main(config).await;
 }
 
 /// Main's RSS (own process) before and with `followers` WebSockets following a session of `count` events of
@@ -223,22 +212,7 @@ async fn followers_rss(followers: usize, count: u64, kib: usize) -> (u64, u64) {
         .unwrap();
     assert!(seeded.status.success(), "seeding failed");
     let id = String::from_utf8(seeded.stdout).unwrap().trim().to_string();
-    let mut child = tokio::process::Command::new(&exe)
-        .args(["helper-main", db.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("helper-main ended");
-        if let Some(a) = line.strip_prefix("ready ") {
-            break a.to_string();
-        }
-    };
+    let (mut child, pid, addr) = vibebridge_tests::bench::spawn_helper_main(&db).await;
     let mut api = Api::at(&format!("http://{addr}"));
     let (status, body) = api.auth(true, "bench", "benchmark password").await;
     assert_eq!(status, 200, "{body}");

@@ -1,6 +1,6 @@
-// The work model's API: workspaces, their members, projects, tasks on the board, comments and activity.
+// The work model's API: workspaces, their members and prompt templates, projects, tasks on the board, comments and activity.
 // A workspace is named by its id or its key prefix (`WEB`), a task by its id or key (`WEB-42`).
-import { del, get, patch, post, q, send } from "./client";
+import { api, del, get, patch, post, q, send } from "./client";
 import type {
   Activity,
   Board,
@@ -16,12 +16,14 @@ import type {
   NewWorkspace,
   Project,
   ProjectDeleted,
+  PromptTemplate,
   SettingsPatch,
   TaskDeleted,
   TaskListQuery,
   TaskPage,
   TaskPatch,
   TaskView,
+  TemplateBody,
   WorkspaceDeleted,
   WorkspaceRole,
   WorkspaceView,
@@ -43,6 +45,11 @@ export const Work = {
   setMember: (id: string, username: string, role: WorkspaceRole) =>
     post<WorkspaceView>(`${ws(id)}/members`, { username, role } satisfies MemberBody),
   removeMember: (id: string, username: string) => del<WorkspaceView>(`${ws(id)}/members/${encodeURIComponent(username)}`),
+  templates: (id: string) => get<PromptTemplate[]>(`${ws(id)}/templates`),
+  /** Creates or replaces template `name`; answers the workspace's templates. */
+  setTemplate: (id: string, name: string, body: string) =>
+    api<PromptTemplate[]>("PUT", `${ws(id)}/templates/${encodeURIComponent(name)}`, { body } satisfies TemplateBody),
+  deleteTemplate: (id: string, name: string) => del<PromptTemplate[]>(`${ws(id)}/templates/${encodeURIComponent(name)}`),
   board: (id: string, filters: BoardQuery) => get<Board>(`${ws(id)}/board${query(filters)}`),
   tasks: (id: string, filters: TaskListQuery) => get<TaskPage>(`${ws(id)}/tasks${query(filters)}`),
   createTask: (id: string, body: NewTask) => post<TaskView>(`${ws(id)}/tasks`, body),

@@ -372,8 +372,13 @@ function CardBody({ task, members, overlay }: { task: TaskView; members: MemberV
       <Link href={withParam("task", task.key)} className="task-title" draggable={false}>
         {task.title}
       </Link>
-      {(task.labels.length > 0 || task.assignees.length > 0 || task.subtasks > 0) && (
+      {(task.labels.length > 0 || task.assignees.length > 0 || task.subtasks > 0 || task.due) && (
         <div className="card-foot">
+          {task.due && (
+            <span className="due" data-testid="due" title="Due date">
+              Due {task.due}
+            </span>
+          )}
           {task.labels.map((l) => (
             <span key={l} className="tag">
               {l}

@@ -1,10 +1,12 @@
-// A task's comments in the drawer: Markdown with `@name` mentions, add; edit and delete one's own.
+// A task's comments in the drawer: Markdown with `@name` mentions (typing `@` suggests members), add; edit and
+// delete one's own.
 import { useState, type FormEvent } from "react";
 import type { Me } from "../../api/client";
 import type { Comment, TaskView, WorkspaceView } from "../../api/types.gen";
 import { Work } from "../../api/work";
 import { ErrorBanner, ago, errText } from "../../util";
 import { Avatar, Markdown, userName } from "./common";
+import { AtTextarea } from "./AtTextarea";
 
 export function Comments({
   task,
@@ -80,7 +82,7 @@ export function Comments({
             </div>
             {editing?.id === c.id ? (
               <form onSubmit={saveEdit} className="form">
-                <textarea aria-label="Edit comment" rows={3} value={editing.body} onChange={(e) => setEditing({ ...editing, body: e.target.value })} />
+                <AtTextarea aria-label="Edit comment" rows={3} value={editing.body} onValue={(body) => setEditing({ ...editing, body })} members={ws.members} />
                 <div className="row">
                   <button type="submit" className="small primary" disabled={!editing.body.trim()}>
                     Save
@@ -99,11 +101,12 @@ export function Comments({
       </ol>
       {editable && (
         <form className="form" onSubmit={add}>
-          <textarea
+          <AtTextarea
             aria-label="New comment"
             rows={3}
             value={body}
-            onChange={(e) => setBody(e.target.value)}
+            onValue={setBody}
+            members={ws.members}
             placeholder="Comment (Markdown; @name mentions a member)"
             onKeyDown={(e) => {
               if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) (e.currentTarget.form as HTMLFormElement).requestSubmit();

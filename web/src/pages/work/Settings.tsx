@@ -1,13 +1,14 @@
-// A workspace's settings: name, key prefix, the statuses' display names; export and import (a Vibe Kanban
+// A workspace's settings: name, key prefix, the statuses' display names and the prompt prefix; its prompt
+// templates (written `@name` in descriptions); export and import (a Vibe Kanban
 // cloud ZIP, its local db.sqlite, or our own JSON; main tells them apart) with the import's report; delete with
 // the name typed to confirm.
-import { useState, type FormEvent } from "react";
-import type { ImportReport, SettingsPatch, WorkspaceView } from "../../api/types.gen";
+import { useEffect, useState, type FormEvent } from "react";
+import type { ImportReport, PromptTemplate, SettingsPatch, WorkspaceView } from "../../api/types.gen";
 import { Work } from "../../api/work";
 import { useWorkspace } from "../../api/data";
 import { navigate } from "../../router";
 import { ErrorBanner, errText } from "../../util";
-import { WorkspaceHead, canAdmin, statusName } from "./common";
+import { Markdown, WorkspaceHead, canAdmin, statusName } from "./common";
 
 export function SettingsPage({ wsKey }: { wsKey: string }) {
   const wsLive = useWorkspace(wsKey);
@@ -19,6 +20,13 @@ export function SettingsPage({ wsKey }: { wsKey: string }) {
       <WorkspaceHead ws={ws} />
       {!admin && <p className="muted">Only the workspace's admins change its settings.</p>}
       {admin && <General key={ws.id} ws={ws} />}
+      {!admin && (
+        <div className="card form">
+          <h2>Prompt prefix</h2>
+          {ws.settings.prompt_prefix ? <pre className="prompt-prefix">{ws.settings.prompt_prefix}</pre> : <p className="muted">None.</p>}
+        </div>
+      )}
+      <Templates key={`templates-${ws.id}`} ws={ws} admin={admin} />
       <div className="card form">
         <h2>Export</h2>
         <p className="muted">The whole workspace as one JSON document: members by name, projects, tasks, comments, activity.</p>
@@ -36,6 +44,7 @@ function General({ ws }: { ws: WorkspaceView }) {
   const [name, setName] = useState(ws.name);
   const [prefix, setPrefix] = useState(ws.settings.key_prefix);
   const [names, setNames] = useState(ws.settings.status_names.map((s) => ({ ...s })));
+  const [promptPrefix, setPromptPrefix] = useState(ws.settings.prompt_prefix);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
   const submit = (e: FormEvent) => {
@@ -45,6 +54,7 @@ function General({ ws }: { ws: WorkspaceView }) {
     if (prefix.trim() !== ws.settings.key_prefix) patch.key_prefix = prefix.trim();
     const changed = names.filter((n) => n.name.trim() !== statusName(ws, n.status));
     if (changed.length) patch.status_names = changed.map((n) => ({ status: n.status, name: n.name.trim() }));
+    if (promptPrefix !== ws.settings.prompt_prefix) patch.prompt_prefix = promptPrefix;
     setError(null);
     Work.updateWorkspace(ws.id, patch).then(
       (w) => {
@@ -78,6 +88,11 @@ function General({ ws }: { ws: WorkspaceView }) {
           ))}
         </div>
       </fieldset>
+      <label>
+        Prompt prefix
+        <span className="muted">Put before every run's prompt in this workspace (Markdown).</span>
+        <textarea rows={4} value={promptPrefix} onChange={(e) => setPromptPrefix(e.target.value)} placeholder="e.g. Follow the repository's STYLE.md." />
+      </label>
       <ErrorBanner error={error} />
       <div className="row">
         <button type="submit" className="primary">
@@ -86,6 +101,123 @@ function General({ ws }: { ws: WorkspaceView }) {
         {saved && <span className="muted">Saved.</span>}
       </div>
     </form>
+  );
+}
+
+/** What a template name may be, as main checks it. */
+const TEMPLATE_NAME = "[A-Za-z0-9_\\-]{1,64}";
+
+/** The workspace's prompt templates: listed for everyone; added, edited and deleted by admins. */
+function Templates({ ws, admin }: { ws: WorkspaceView; admin: boolean }) {
+  const [list, setList] = useState<PromptTemplate[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [body, setBody] = useState("");
+  const [name, setName] = useState("");
+  const [newBody, setNewBody] = useState("");
+  useEffect(() => {
+    Work.templates(ws.id).then(setList, (e) => setError(errText(e)));
+  }, [ws.id]);
+  const done = (then: () => void) => (l: PromptTemplate[]) => {
+    setList(l);
+    setError(null);
+    then();
+  };
+  const add = (e: FormEvent) => {
+    e.preventDefault();
+    const n = name.trim();
+    if (!n || !newBody.trim()) return;
+    if (list?.some((t) => t.name === n) && !confirm(`Replace the template @${n}?`)) return;
+    Work.setTemplate(ws.id, n, newBody).then(
+      done(() => {
+        setName("");
+        setNewBody("");
+      }),
+      (err) => setError(errText(err)),
+    );
+  };
+  const saveEdit = (e: FormEvent) => {
+    e.preventDefault();
+    if (!editing) return;
+    Work.setTemplate(ws.id, editing, body).then(
+      done(() => setEditing(null)),
+      (err) => setError(errText(err)),
+    );
+  };
+  const remove = (t: PromptTemplate) => {
+    if (!confirm(`Delete the template @${t.name}?`)) return;
+    Work.deleteTemplate(ws.id, t.name).then(
+      done(() => {}),
+      (err) => setError(errText(err)),
+    );
+  };
+  return (
+    <div className="card form" aria-label="Prompt templates" role="region">
+      <h2>Prompt templates</h2>
+      <p className="muted">Reusable text: writing @name in a task's description offers the template, and picking it puts its text in.</p>
+      {!list && !error && <p className="loading">Loading…</p>}
+      {list && list.length === 0 && <p className="muted">No templates yet.</p>}
+      <ul className="plain templates" data-testid="templates">
+        {(list ?? []).map((t) => (
+          <li key={t.name} className="template" data-testid="template">
+            <div className="row">
+              <strong>@{t.name}</strong>
+              <span className="grow" />
+              {admin && editing !== t.name && (
+                <>
+                  <button
+                    type="button"
+                    className="link"
+                    aria-label={`Edit @${t.name}`}
+                    onClick={() => {
+                      setEditing(t.name);
+                      setBody(t.body);
+                    }}
+                  >
+                    Edit
+                  </button>
+                  <button type="button" className="link" aria-label={`Delete @${t.name}`} onClick={() => remove(t)}>
+                    Delete
+                  </button>
+                </>
+              )}
+            </div>
+            {editing === t.name ? (
+              <form className="form" onSubmit={saveEdit} aria-label={`Edit template @${t.name}`}>
+                <textarea aria-label="Template text" rows={4} value={body} onChange={(e) => setBody(e.target.value)} required />
+                <div className="row">
+                  <button type="submit" className="small primary" disabled={!body.trim()}>
+                    Save
+                  </button>
+                  <button type="button" className="small" onClick={() => setEditing(null)}>
+                    Cancel
+                  </button>
+                </div>
+              </form>
+            ) : (
+              <Markdown source={t.body} />
+            )}
+          </li>
+        ))}
+      </ul>
+      {admin && (
+        <form className="form" onSubmit={add} aria-label="New template">
+          <h3>Add a template</h3>
+          <label>
+            Template name
+            <input value={name} onChange={(e) => setName(e.target.value)} required pattern={TEMPLATE_NAME} maxLength={64} placeholder="tests" />
+          </label>
+          <label>
+            Template text
+            <textarea rows={4} value={newBody} onChange={(e) => setNewBody(e.target.value)} required placeholder="Markdown" />
+          </label>
+          <button type="submit" className="primary small" disabled={!name.trim() || !newBody.trim()}>
+            Add template
+          </button>
+        </form>
+      )}
+      <ErrorBanner error={error} />
+    </div>
   );
 }
 

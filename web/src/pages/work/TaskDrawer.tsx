@@ -1,15 +1,18 @@
 // The task drawer (`?task=WEB-3`): title and Markdown description (edit with preview), status, priority,
-// assignees, labels, subtasks, comments and activity. Every edit names the version it was made on; when
-// someone else changed the task first, main refuses it (409 `stale`) and the drawer shows the task as it is
-// now, says so, and keeps the unsaved text. Full screen on phones.
+// assignees, labels, due date, who may see it, subtasks, comments and activity; archive and restore, and delete
+// (its creator or an admin). Typing `@` in the description suggests the workspace's prompt templates (their body
+// goes in) and members. Every edit names the version it was made on; when someone else changed the task first,
+// main refuses it (409 `stale`) and the drawer shows the task as it is now, says so, and keeps the unsaved text.
+// Full screen on phones.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, type Me } from "../../api/client";
-import type { Activity, Comment, Priority, TaskPatch, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
+import type { Activity, Comment, Priority, PromptTemplate, TaskPatch, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
 import { Work } from "../../api/work";
 import { useBoardFrames } from "../../api/data";
 import { Link } from "../../router";
 import { ErrorBanner, ago, errText } from "../../util";
-import { Avatar, Markdown, PRIORITIES, STATUSES, canEdit, memberOf, statusName, userName, withParam } from "./common";
+import { Avatar, Markdown, PRIORITIES, STATUSES, canAdmin, canEdit, memberOf, statusName, userName, withParam } from "./common";
+import { AtTextarea } from "./AtTextarea";
 import { Comments } from "./Comments";
 
 interface Draft {
@@ -29,7 +32,14 @@ export function TaskDrawer({ taskKey, ws, me, onClose }: { taskKey: string; ws: 
   const [subtasks, setSubtasks] = useState<TaskView[]>([]);
   const [comments, setComments] = useState<Comment[] | null>(null);
   const [activity, setActivity] = useState<Activity[] | null>(null);
+  const [templates, setTemplates] = useState<PromptTemplate[]>([]);
   const editable = canEdit(ws);
+  // As main allows it: the task's creator (a member at least) or an admin.
+  const deletable = !!task && (canAdmin(ws) || (editable && task.created_by === me.id));
+  useEffect(() => {
+    // Only for the `@` suggestions: without them the description is still edited as text.
+    Work.templates(ws.id).then(setTemplates, () => setTemplates([]));
+  }, [ws.id]);
 
   const loadNotes = useCallback((id: string) => {
     Work.comments(id).then(setComments, (e) => setError(errText(e)));
@@ -109,6 +119,11 @@ export function TaskDrawer({ taskKey, ws, me, onClose }: { taskKey: string; ws: 
           <span className="task-key">{task?.key ?? taskKey}</span>
           <span className="grow" />
           {editable && task && (
+            <button type="button" className="small" onClick={() => save({ archived: !task.archived })}>
+              {task.archived ? "Restore" : "Archive"}
+            </button>
+          )}
+          {deletable && (
             <button type="button" className="small danger" onClick={remove}>
               Delete
             </button>
@@ -118,6 +133,11 @@ export function TaskDrawer({ taskKey, ws, me, onClose }: { taskKey: string; ws: 
           </button>
         </div>
         <ErrorBanner error={error} />
+        {task?.archived && (
+          <p className="notice" data-testid="archived">
+            Archived: off the board, kept and searchable. Restore puts it back.
+          </p>
+        )}
         {gone && <p className="error">This task was deleted, or you may no longer see it.</p>}
         {notice && (
           <div className="notice" role="alert" data-testid="stale-notice">
@@ -148,7 +168,15 @@ export function TaskDrawer({ taskKey, ws, me, onClose }: { taskKey: string; ws: 
                 {preview ? (
                   <Markdown source={draft.description || "*Nothing yet.*"} className="preview" />
                 ) : (
-                  <textarea aria-label="Description" rows={8} value={draft.description} onChange={(e) => setDraft({ ...draft, description: e.target.value })} placeholder="Markdown" />
+                  <AtTextarea
+                    aria-label="Description"
+                    rows={8}
+                    value={draft.description}
+                    onValue={(description) => setDraft({ ...draft, description })}
+                    templates={templates}
+                    members={ws.members}
+                    placeholder="Markdown; @name inserts a prompt template or mentions a member"
+                  />
                 )}
                 {task.version > draft.version && <p className="warn">Someone changed this task since you started editing; saving will be refused.</p>}
                 <div className="row">
@@ -195,6 +223,12 @@ function Fields({ ws, task, editable, save }: { ws: WorkspaceView; task: TaskVie
   // Tasks hold user ids; edits name usernames.
   const assigned = task.assignees.map((a) => memberOf(ws.members, a)?.username).filter((u): u is string => !!u);
   const toggle = (u: string) => save({ assignees: assigned.includes(u) ? assigned.filter((a) => a !== u) : [...assigned, u] });
+  // The same for who may see it; nobody ticked is everyone (`null`).
+  const restricted = (task.restricted_to ?? []).map((a) => memberOf(ws.members, a)?.username).filter((u): u is string => !!u);
+  const restrict = (u: string) => {
+    const next = restricted.includes(u) ? restricted.filter((a) => a !== u) : [...restricted, u];
+    save({ restricted_to: next.length ? next : null });
+  };
   return (
     <dl className="task-fields">
       <dt>Status</dt>
@@ -259,12 +293,37 @@ function Fields({ ws, task, editable, save }: { ws: WorkspaceView; task: TaskVie
           </form>
         )}
       </dd>
-      {task.due && (
-        <>
-          <dt>Due</dt>
-          <dd>{task.due}</dd>
-        </>
-      )}
+      <dt>Due</dt>
+      <dd className="row">
+        {/* Not held to task.due while the edit is on its way; a new version (saved or refused) shows main's. */}
+        <input
+          key={task.version}
+          type="date"
+          aria-label="Due date"
+          defaultValue={task.due ?? ""}
+          disabled={!editable}
+          onChange={(e) => e.target.value !== (task.due ?? "") && save({ due: e.target.value || null })}
+        />
+        {task.due && editable && (
+          <button type="button" className="link" aria-label="Clear the due date" onClick={() => save({ due: null })}>
+            ×
+          </button>
+        )}
+      </dd>
+      <dt>Only visible to</dt>
+      <dd>
+        <fieldset className="chips plain-fieldset" aria-label="Only visible to">
+          {ws.members.map((m) => (
+            <label key={m.username} className="check">
+              <input type="checkbox" checked={restricted.includes(m.username)} disabled={!editable} onChange={() => restrict(m.username)} />
+              {m.username}
+            </label>
+          ))}
+        </fieldset>
+        <span className="muted" data-testid="visibility">
+          {task.restricted_to ? "Only these members, the task's creator and the workspace's admins see it." : "Everyone in the workspace."}
+        </span>
+      </dd>
       <dt>Created</dt>
       <dd>
         {ago(new Date(task.created_at).toISOString())}
