@@ -457,3 +457,58 @@ async fn vibe_kanban_local_databases_import() {
     );
     main.stop().await;
 }
+
+/// Proves work-model writes are limited per user (429 with `Retry-After` past `server.writes_per_minute`,
+/// reads unaffected), and a body that is no known format is refused saying what to send.
+#[tokio::test]
+async fn writes_are_rate_limited_and_bad_imports_refused() {
+    let dir = TempDir::new("work-limits");
+    let main = TestMain::start_with(dir.path(), None, |c| c.server.writes_per_minute = 3).await;
+    let mut alice = Api::new(&main);
+    assert_eq!(
+        alice.auth(true, "alice", "correct horse battery").await.0,
+        200
+    );
+    let (s, _) = alice
+        .post(
+            "/api/v1/workspaces",
+            json!({"name": "Web", "key_prefix": "WEB"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for title in ["a", "b"] {
+        assert_eq!(
+            alice
+                .post("/api/v1/workspaces/WEB/tasks", json!({"title": title}))
+                .await
+                .0,
+            200
+        );
+    }
+    let resp = alice
+        .request(Method::POST, "/api/v1/workspaces/WEB/tasks")
+        .json(&json!({"title": "c"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(alice.get("/api/v1/workspaces/WEB/board").await.0, 200);
+    main.stop().await;
+
+    let (_dir2, main, alice, _bob, _carol, ws) = team("work-bad-import", "member").await;
+    let resp = alice
+        .request(Method::POST, &format!("/api/v1/workspaces/{ws}/import"))
+        .body("title,status\nnot,an export\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let e: Value = resp.json().await.unwrap();
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("line 1") && message.contains("Vibe Kanban export ZIP"),
+        "{e}"
+    );
+    main.stop().await;
+}

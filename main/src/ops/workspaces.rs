@@ -151,6 +151,9 @@ pub fn update(
             check_name("status name", &s.name, 40)?;
         }
     }
+    if let Some(agent) = &patch.agent {
+        check_agent(agent)?;
+    }
     if patch
         .prompt_prefix
         .as_ref()
@@ -425,6 +428,34 @@ pub fn check_name(field: &str, value: &str, max: usize) -> Result<String, OpErro
     Ok(v.to_string())
 }
 
+/// Run defaults: a provider main knows, and a model and permission mode a CLI flag can carry.
+fn check_agent(agent: &AgentDefaults) -> Result<(), OpError> {
+    if let Some(p) = agent.provider.as_deref()
+        && !matches!(p, "claude" | "codex")
+    {
+        return Err(OpError::BadRequest(format!(
+            "agent.provider {p:?} must be \"claude\" or \"codex\" (or absent to ask each time)"
+        )));
+    }
+    for (field, value) in [
+        ("model", &agent.model),
+        ("permission_mode", &agent.permission_mode),
+    ] {
+        if let Some(v) = value
+            && (v.is_empty()
+                || v.len() > 100
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/[]".contains(c)))
+        {
+            return Err(OpError::BadRequest(format!(
+                "agent.{field} {v:?} must be 1–100 letters, digits or -_.:/[] (as the CLI takes it)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_prefix(p: &str) -> Result<String, OpError> {
     let p = p.trim().to_ascii_uppercase();
     let ok = (1..=10).contains(&p.len())
@@ -467,6 +498,27 @@ mod tests {
             expand_templates("Fix it. @tests Mail a@tests.com, @nobody @style.", &ts),
             "Fix it. Run the tests. Mail a@tests.com, @nobody Follow STYLE.md."
         );
+    }
+
+    /// Proves run defaults take only a known provider and CLI-safe model and mode names.
+    #[test]
+    fn agent_defaults_are_checked() {
+        let ok = AgentDefaults {
+            provider: Some("codex".into()),
+            model: Some("gpt-5.1-codex".into()),
+            permission_mode: Some("on-request".into()),
+        };
+        assert!(check_agent(&ok).is_ok());
+        let bad_provider = AgentDefaults {
+            provider: Some("gemini".into()),
+            ..AgentDefaults::default()
+        };
+        assert!(check_agent(&bad_provider).is_err());
+        let bad_model = AgentDefaults {
+            model: Some("x --dangerously-skip".into()),
+            ..AgentDefaults::default()
+        };
+        assert!(check_agent(&bad_model).is_err());
     }
 
     /// Proves key prefixes are normalised to capitals and bad ones refused with the rule.

@@ -1,4 +1,4 @@
-// A workspace's settings: name, key prefix, the statuses' display names and the prompt prefix; its prompt
+// A workspace's settings: name, key prefix, the statuses' display names, run defaults and the prompt prefix; its prompt
 // templates (written `@name` in descriptions); export and import (a Vibe Kanban
 // cloud ZIP, its local db.sqlite, or our own JSON; main tells them apart) with the import's report; delete with
 // the name typed to confirm.
@@ -45,6 +45,12 @@ function General({ ws }: { ws: WorkspaceView }) {
   const [prefix, setPrefix] = useState(ws.settings.key_prefix);
   const [names, setNames] = useState(ws.settings.status_names.map((s) => ({ ...s })));
   const [promptPrefix, setPromptPrefix] = useState(ws.settings.prompt_prefix);
+  const [agent, setAgent] = useState({
+    provider: ws.settings.agent.provider ?? "",
+    model: ws.settings.agent.model ?? "",
+    permission_mode: ws.settings.agent.permission_mode ?? "",
+  });
+  const [concurrency, setConcurrency] = useState(String(ws.settings.run_concurrency));
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
   const submit = (e: FormEvent) => {
@@ -55,6 +61,21 @@ function General({ ws }: { ws: WorkspaceView }) {
     const changed = names.filter((n) => n.name.trim() !== statusName(ws, n.status));
     if (changed.length) patch.status_names = changed.map((n) => ({ status: n.status, name: n.name.trim() }));
     if (promptPrefix !== ws.settings.prompt_prefix) patch.prompt_prefix = promptPrefix;
+    const nowAgent = {
+      provider: agent.provider || undefined,
+      model: agent.model.trim() || undefined,
+      permission_mode: agent.permission_mode.trim() || undefined,
+    };
+    const was = ws.settings.agent;
+    if ((was.provider ?? undefined) !== nowAgent.provider || (was.model ?? undefined) !== nowAgent.model || (was.permission_mode ?? undefined) !== nowAgent.permission_mode) {
+      patch.agent = nowAgent;
+    }
+    const n = Number(concurrency);
+    if (!Number.isInteger(n) || n < 0) {
+      setError("Runs at once must be a whole number (0 for no limit).");
+      return;
+    }
+    if (n !== ws.settings.run_concurrency) patch.run_concurrency = n;
     setError(null);
     Work.updateWorkspace(ws.id, patch).then(
       (w) => {
@@ -86,6 +107,32 @@ function General({ ws }: { ws: WorkspaceView }) {
               <input value={n.name} onChange={(e) => setNames(names.map((x, j) => (j === i ? { ...x, name: e.target.value } : x)))} required />
             </label>
           ))}
+        </div>
+      </fieldset>
+      <fieldset className="picker">
+        <legend>Runs</legend>
+        <div className="grid2">
+          <label>
+            Default agent
+            <select value={agent.provider} onChange={(e) => setAgent({ ...agent, provider: e.target.value })} aria-label="Default agent">
+              <option value="">Ask each time</option>
+              <option value="claude">Claude Code</option>
+              <option value="codex">Codex</option>
+            </select>
+          </label>
+          <label>
+            Model
+            <input value={agent.model} onChange={(e) => setAgent({ ...agent, model: e.target.value })} placeholder="the CLI's default" />
+          </label>
+          <label>
+            Permission mode
+            <input value={agent.permission_mode} onChange={(e) => setAgent({ ...agent, permission_mode: e.target.value })} placeholder="the CLI's default" />
+          </label>
+          <label>
+            Runs at once
+            <input type="number" min={0} value={concurrency} onChange={(e) => setConcurrency(e.target.value)} aria-label="Runs at once" />
+            <span className="muted">0: no limit; more runs wait, queued.</span>
+          </label>
         </div>
       </fieldset>
       <label>
