@@ -2,7 +2,7 @@
 // first prompt.
 import { useEffect, useState, type FormEvent } from "react";
 import { Api, asProvider } from "../api/client";
-import type { DirListing } from "../api/types.gen";
+import { DirPicker, NodeSelect } from "../components/NodeDirPicker";
 import { navigate } from "../router";
 import { useNodes } from "../api/data";
 import { ErrorBanner, errText } from "../util";
@@ -24,7 +24,6 @@ const MODES: Record<string, [string, string][]> = {
 export function NewSessionPage() {
   const nodes = useNodes();
   const [nodeId, setNodeId] = useState(new URLSearchParams(location.search).get("node") ?? "");
-  const [listing, setListing] = useState<DirListing | null>(null);
   const [path, setPath] = useState("");
   const [provider, setProvider] = useState("claude");
   const [model, setModel] = useState("");
@@ -36,32 +35,11 @@ export function NewSessionPage() {
   const node = online.find((n) => n.id === nodeId);
 
   useEffect(() => {
-    if (!nodeId && online.length) setNodeId(online[0].id);
-  }, [nodeId, online]);
-  useEffect(() => {
     if (node && node.providers.length && !node.providers.some((p) => p.name === provider)) setProvider(node.providers[0].name);
   }, [node, provider]);
   useEffect(() => {
     setMode(MODES[provider]?.[0][0] ?? "");
   }, [provider]);
-
-  const browse = (p: string | null) => {
-    if (!nodeId) return;
-    setError(null);
-    Api.listDir(nodeId, p).then(
-      (l) => {
-        setListing(l);
-        if (l.path) setPath(l.path);
-      },
-      (e) => setError(errText(e)),
-    );
-  };
-  useEffect(() => {
-    setListing(null);
-    setPath("");
-    if (nodeId) browse(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [nodeId]);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -89,46 +67,8 @@ export function NewSessionPage() {
     <section>
       <h1>New session</h1>
       <form className="card form" onSubmit={submit}>
-        <label>
-          Node
-          <select value={nodeId} onChange={(e) => setNodeId(e.target.value)} required>
-            {online.length === 0 && <option value="">no node is online</option>}
-            {online.map((n) => (
-              <option key={n.id} value={n.id}>
-                {n.name} ({n.hostname ?? n.id})
-              </option>
-            ))}
-          </select>
-        </label>
-        <fieldset className="picker">
-          <legend>Directory</legend>
-          <div className="picker-path">
-            <input aria-label="Directory" value={path} onChange={(e) => setPath(e.target.value)} placeholder="pick below or type an absolute path" required />
-            <button type="button" className="small" onClick={() => browse(path || null)}>
-              Open
-            </button>
-          </div>
-          {listing && (
-            <ul className="dirs" aria-label="Sub-directories">
-              {listing.path && (
-                <li>
-                  <button type="button" className="dir up" onClick={() => browse(listing.parent)}>
-                    ↑ {listing.parent ? "up" : "all roots"}
-                  </button>
-                </li>
-              )}
-              {listing.entries.map((d) => (
-                <li key={d.path}>
-                  <button type="button" className="dir" onClick={() => browse(d.path)}>
-                    📁 {d.name}
-                  </button>
-                </li>
-              ))}
-              {listing.entries.length === 0 && <li className="muted">no sub-directories</li>}
-              {listing.truncated && <li className="muted">(more not shown)</li>}
-            </ul>
-          )}
-        </fieldset>
+        <NodeSelect online={online} nodeId={nodeId} setNodeId={setNodeId} />
+        <DirPicker nodeId={nodeId} path={path} setPath={setPath} legend="Directory" onError={setError} />
         <div className="grid2">
           <label>
             Provider

@@ -2,8 +2,8 @@
 // tree inside the node's roots) → base branch (default: the repository's current one) → scripts, files to copy
 // into each run's worktree, and the branch template. Main checks the path on the node; its errors show as sent.
 import { useEffect, useState, type FormEvent } from "react";
-import { Api } from "../../api/client";
-import type { DirListing, NewProject, Project, WorkspaceView } from "../../api/types.gen";
+import type { NewProject, Project, WorkspaceView } from "../../api/types.gen";
+import { DirPicker, NodeSelect } from "../../components/NodeDirPicker";
 import { Work } from "../../api/work";
 import { useBoardFrames, useNodes, useWorkspace } from "../../api/data";
 import { ErrorBanner, ago, errText } from "../../util";
@@ -109,7 +109,6 @@ function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project
   const nodes = useNodes();
   const online = (nodes.data ?? []).filter((n) => n.online);
   const [nodeId, setNodeId] = useState("");
-  const [listing, setListing] = useState<DirListing | null>(null);
   const [path, setPath] = useState("");
   const [name, setName] = useState("");
   const [base, setBase] = useState("");
@@ -120,26 +119,6 @@ function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project
   const [template, setTemplate] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  useEffect(() => {
-    if (!nodeId && online.length) setNodeId(online[0].id);
-  }, [nodeId, online]);
-  const browse = (p: string | null) => {
-    if (!nodeId) return;
-    setError(null);
-    Api.listDir(nodeId, p).then(
-      (l) => {
-        setListing(l);
-        if (l.path) setPath(l.path);
-      },
-      (e) => setError(errText(e)),
-    );
-  };
-  useEffect(() => {
-    setListing(null);
-    setPath("");
-    if (nodeId) browse(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [nodeId]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
@@ -159,46 +138,8 @@ function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project
   return (
     <form className="card form new-project" onSubmit={submit} aria-label="New project">
       <h2>New project</h2>
-      <label>
-        Node
-        <select value={nodeId} onChange={(e) => setNodeId(e.target.value)} required>
-          {online.length === 0 && <option value="">no node is online</option>}
-          {online.map((n) => (
-            <option key={n.id} value={n.id}>
-              {n.name} ({n.hostname ?? n.id})
-            </option>
-          ))}
-        </select>
-      </label>
-      <fieldset className="picker">
-        <legend>Repository</legend>
-        <div className="picker-path">
-          <input aria-label="Repository path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="pick below or type an absolute path" required />
-          <button type="button" className="small" onClick={() => browse(path || null)}>
-            Open
-          </button>
-        </div>
-        {listing && (
-          <ul className="dirs" aria-label="Sub-directories">
-            {listing.path && (
-              <li>
-                <button type="button" className="dir up" onClick={() => browse(listing.parent)}>
-                  ↑ {listing.parent ? "up" : "all roots"}
-                </button>
-              </li>
-            )}
-            {listing.entries.map((d) => (
-              <li key={d.path}>
-                <button type="button" className="dir" onClick={() => browse(d.path)}>
-                  📁 {d.name}
-                </button>
-              </li>
-            ))}
-            {listing.entries.length === 0 && <li className="muted">no sub-directories</li>}
-            {listing.truncated && <li className="muted">(more not shown)</li>}
-          </ul>
-        )}
-      </fieldset>
+      <NodeSelect online={online} nodeId={nodeId} setNodeId={setNodeId} />
+      <DirPicker nodeId={nodeId} path={path} setPath={setPath} legend="Repository" label="Repository path" onError={setError} />
       <div className="grid2">
         <label>
           Name (optional)
