@@ -36,6 +36,9 @@ pub use store::Store;
 /// How long a login or sign-up waits for a password-hash slot before it is answered 503 `server_busy`.
 const PASSWORD_HASH_WAIT: Duration = Duration::from_secs(1);
 
+/// Imports main reads at once; each may hold its file (up to 512 MiB) in memory, so more wait their turn.
+const IMPORTS_AT_ONCE: usize = 2;
+
 /// The sockets main serves on, bound by the caller (so tests can bind port 0 and know the address).
 pub struct Listeners {
     /// HTTP API and UI.
@@ -98,6 +101,7 @@ impl Main {
                 config.tunnel.max_frame_bytes,
                 CancellationToken::new(),
             ),
+            import_gate: Arc::new(tokio::sync::Semaphore::new(IMPORTS_AT_ONCE)),
             write_limiter: Arc::new(auth::ratelimit::RateLimiter::new(
                 config.server.writes_per_minute,
                 Duration::from_secs(60),

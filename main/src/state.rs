@@ -40,6 +40,8 @@ pub struct AppState {
     pub setup_code: Arc<String>,
     /// Each user's share of each node's streams for file transfers.
     pub stream_shares: Arc<quota::StreamShares>,
+    /// Imports being read at once (each may hold its whole file, up to 512 MiB, in memory).
+    pub import_gate: Arc<tokio::sync::Semaphore>,
     /// Changes to the work model, per user (`server.writes_per_minute`).
     pub write_limiter: Arc<auth::ratelimit::RateLimiter>,
     /// Live connections (WebSocket, SSE) per user.

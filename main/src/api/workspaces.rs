@@ -363,6 +363,9 @@ pub async fn export(
     Ok(([(header::CONTENT_DISPOSITION, name)], Json(doc)))
 }
 
+/// How long an import waits for a slot (`AppState::import_gate`) before it is answered 503 `server_busy`.
+const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `POST /workspaces/:id/import`: the file as the raw body (at most 512 MiB); answers the report.
 pub async fn import(
     State(state): State<AppState>,
@@ -371,6 +374,11 @@ pub async fn import(
     request: axum::extract::Request,
 ) -> Result<Json<ImportReport>, ApiError> {
     let access = workspaces::access(&state, &w.who.user, &id)?;
+    // Each import may hold its whole file in memory: a few at a time, the others told to retry.
+    let _slot = tokio::time::timeout(IMPORT_WAIT, state.import_gate.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::Busy("other imports are being read; try again in a moment".into()))?
+        .map_err(|_| ApiError::Busy("main is shutting down".into()))?;
     let bytes = axum::body::to_bytes(request.into_body(), transfer::MAX_IMPORT_BYTES)
         .await
         .map_err(|_| {

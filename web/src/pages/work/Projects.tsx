@@ -4,6 +4,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import type { NewProject, Project, WorkspaceView } from "../../api/types.gen";
 import { DirPicker, NodeSelect } from "../../components/NodeDirPicker";
+import { Git } from "../../api/client";
 import { Work } from "../../api/work";
 import { useBoardFrames, useNodes, useWorkspace } from "../../api/data";
 import { ErrorBanner, ago, errText } from "../../util";
@@ -119,6 +120,20 @@ function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project
   const [template, setTemplate] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // The local branches of the directory chosen, when it is a repository, to pick the base branch from.
+  const [branches, setBranches] = useState<string[]>([]);
+  useEffect(() => {
+    setBranches([]);
+    if (!nodeId || !path.startsWith("/")) return;
+    let live = true;
+    Git.branches(nodeId, path).then(
+      (b) => live && setBranches(b.branches.filter((x) => !x.remote).map((x) => x.name)),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [nodeId, path]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
@@ -147,7 +162,12 @@ function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project
         </label>
         <label>
           Base branch (optional)
-          <input value={base} onChange={(e) => setBase(e.target.value)} placeholder="the current branch" />
+          <input value={base} onChange={(e) => setBase(e.target.value)} placeholder="the current branch" list="base-branches" />
+          <datalist id="base-branches">
+            {branches.map((b) => (
+              <option key={b} value={b} />
+            ))}
+          </datalist>
         </label>
       </div>
       <details>
