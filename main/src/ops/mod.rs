@@ -15,6 +15,7 @@ pub mod nodes;
 pub mod projects;
 pub mod relay;
 pub mod sessions;
+mod task_fields;
 pub mod tasks;
 pub mod transfer;
 pub mod users;

@@ -17,6 +17,8 @@ mod nodes;
 mod projects;
 pub mod rank;
 mod ssh_keys;
+mod task;
+mod task_index;
 mod task_notes;
 mod tasks;
 mod tokens;
