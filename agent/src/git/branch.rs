@@ -5,8 +5,6 @@
 //! local changes that do not clash, and refuses when they would be overwritten. `git checkout` does
 //! exactly that, so switching runs it.
 
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 use vibebridge_tunnel::reply::ErrorCode;
 
@@ -100,9 +98,6 @@ fn branch_ref(name: &str) -> Result<String, GitError> {
 /// may hang; the request, and the blocking thread serving it, must not.
 pub(crate) const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Most of git's error output kept for the answer.
-const MAX_STDERR: u64 = 64 * 1024;
-
 /// Runs `git checkout <name> --` in the work tree. The branch is known to exist, so a refusal is
 /// about local changes (or a lock held by another git process).
 fn switch(r: &Repo, name: &str) -> Result<(), GitError> {
@@ -111,18 +106,8 @@ fn switch(r: &Repo, name: &str) -> Result<(), GitError> {
 
 /// [`switch`], stopping git (and every hook it started) after `timeout`.
 pub(crate) fn switch_within(r: &Repo, name: &str, timeout: Duration) -> Result<(), GitError> {
-    let mut cmd = Command::new("git");
-    cmd.args(["checkout", "--quiet", name, "--"])
-        .current_dir(&r.workdir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        // Only the work tree decides which repository git uses.
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env_remove("GIT_COMMON_DIR");
-    let out = bounded(cmd, timeout)
+    let cmd = super::cli::git(&r.workdir, ["checkout", "--quiet", name, "--"]);
+    let out = super::cli::bounded(cmd, timeout, 0)
         .map_err(|e| {
             GitError::internal(
                 "running `git checkout` (switching branches needs the git CLI on the node's PATH)",
@@ -160,52 +145,4 @@ pub(crate) fn switch_within(r: &Repo, name: &str, timeout: Duration) -> Result<(
         ErrorCode::Internal,
         format!("`git checkout {name}` failed: {stderr}"),
     ))
-}
-
-/// What a bounded command left: its exit status and the start of its error output.
-struct Finished {
-    status: ExitStatus,
-    stderr: String,
-}
-
-/// Runs `cmd` in a process group of its own with no input; `None` when it ran past `timeout`, in which
-/// case the whole group (git and its hooks) has been killed and git reaped.
-fn bounded(mut cmd: Command, timeout: Duration) -> std::io::Result<Option<Finished>> {
-    use std::os::unix::process::CommandExt;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd.spawn()?;
-    let pid = child.id();
-    let (err_tx, err_rx) = std::sync::mpsc::channel();
-    if let Some(mut pipe) = child.stderr.take() {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let _ = (&mut pipe).take(MAX_STDERR).read_to_end(&mut kept);
-            // Drained, so git never blocks on a full pipe.
-            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-            let _ = err_tx.send(String::from_utf8_lossy(&kept).into_owned());
-        });
-    }
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(child.wait());
-    });
-    let status = match done_rx.recv_timeout(timeout) {
-        Ok(status) => status?,
-        Err(_) => {
-            if let Ok(pgid) = i32::try_from(pid) {
-                let pgid = nix::unistd::Pid::from_raw(pgid);
-                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = done_rx.recv();
-            return Ok(None);
-        }
-    };
-    // A hook's background process may hold the pipe open; its output is not worth waiting for.
-    let stderr = err_rx
-        .recv_timeout(Duration::from_secs(1))
-        .unwrap_or_default();
-    Ok(Some(Finished { status, stderr }))
 }

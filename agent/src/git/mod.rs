@@ -11,6 +11,7 @@
 //! a commit whose staged changes include one is refused.
 
 mod branch;
+pub(crate) mod cli;
 mod commit;
 mod diff;
 mod discard;
@@ -20,6 +21,8 @@ mod staged;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod worktree;
+mod worktree_carry;
 
 use std::path::{Path, PathBuf};
 use vibebridge_tunnel::reply::ErrorCode;
@@ -112,12 +115,28 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
 
 /// Why a request was refused or failed: a stable code and a message saying what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GitError {
+pub struct GitError {
     code: ErrorCode,
     message: String,
 }
 
+impl std::fmt::Display for GitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl GitError {
+    /// The stable code a refusal carries to main.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// What went wrong and what to do.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         GitError {
             code,

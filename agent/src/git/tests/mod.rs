@@ -5,6 +5,7 @@
 mod hidden;
 mod read;
 mod refuse;
+mod worktree;
 mod write;
 
 use std::path::{Path, PathBuf};

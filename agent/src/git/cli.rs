@@ -1,0 +1,112 @@
+//! Running the `git` CLI where gix cannot yet do a job safely (switching branches in a populated work tree,
+//! worktrees, applying a patch): bounded in time (git and every hook it starts are killed together past the
+//! limit) and in output, with no input, and with only the work tree choosing the repository.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+/// Most of git's error output kept for an answer.
+const MAX_STDERR: u64 = 64 * 1024;
+
+/// What a bounded command left: its exit status, its output (at most the bytes asked for) and the start of
+/// its error output.
+pub(crate) struct Finished {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output, cut at the limit given.
+    pub stdout: Vec<u8>,
+    /// Standard error, cut at 64 KiB.
+    pub stderr: String,
+}
+
+/// `git ARGS` in `cwd`, with the environment that keeps a caller's `GIT_DIR` and friends from choosing
+/// another repository, and prompts off.
+pub(crate) fn git<I, S>(cwd: &Path, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_OBJECT_DIRECTORY")
+        .env_remove("GIT_COMMON_DIR");
+    cmd
+}
+
+/// Runs `cmd` in a process group of its own with no input, keeping at most `max_stdout` bytes of its
+/// output; `None` when it ran past `timeout`, in which case the whole group (git and its hooks) has been
+/// killed and git reaped.
+pub(crate) fn bounded(
+    mut cmd: Command,
+    timeout: Duration,
+    max_stdout: u64,
+) -> std::io::Result<Option<Finished>> {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    let drain = |pipe: Option<Box<dyn Read + Send>>, max: u64| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(mut pipe) = pipe {
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                let _ = (&mut pipe).take(max).read_to_end(&mut kept);
+                // Drained, so git never blocks on a full pipe.
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+                let _ = tx.send(kept);
+            });
+        }
+        rx
+    };
+    let out_rx = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        max_stdout,
+    );
+    let err_rx = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        MAX_STDERR,
+    );
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    let status = match done_rx.recv_timeout(timeout) {
+        Ok(status) => status?,
+        Err(_) => {
+            if let Ok(pgid) = i32::try_from(pid) {
+                let pgid = nix::unistd::Pid::from_raw(pgid);
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = done_rx.recv();
+            return Ok(None);
+        }
+    };
+    // A hook's background process may hold a pipe open; its output is not worth waiting for.
+    let wait = Duration::from_secs(1);
+    let stdout = out_rx.recv_timeout(wait).unwrap_or_default();
+    let stderr =
+        String::from_utf8_lossy(&err_rx.recv_timeout(wait).unwrap_or_default()).into_owned();
+    Ok(Some(Finished {
+        status,
+        stdout,
+        stderr,
+    }))
+}
