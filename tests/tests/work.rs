@@ -512,3 +512,46 @@ async fn writes_are_rate_limited_and_bad_imports_refused() {
     );
     main.stop().await;
 }
+
+/// Proves an imported project is held to the same rule as a created one: a node the importer may not use
+/// (or that is not enrolled) is refused in the report, and the tasks still come in without it.
+#[tokio::test]
+async fn imported_projects_need_node_access() {
+    let (_dir, main, alice, _bob, _carol, ws) = team("work-import-node", "member").await;
+    let doc = json!({
+        "format": "vibebridge.workspace", "version": 1, "name": "W",
+        "settings": {"key_prefix": "X", "status_names": []},
+        "members": [], "templates": [],
+        "projects": [{"name": "elsewhere", "node_id": "not-enrolled", "repo_path": "/srv/x",
+                      "base_branch": "main", "scripts": {"setup": "", "cleanup": "", "dev": ""},
+                      "copy_files": [], "branch_template": "vb/{key}", "created_at": 1}],
+        "tasks": [{"number": 1, "title": "t", "description": "", "status": "todo", "priority": "none",
+                   "assignees": [], "labels": [], "project": 0, "position": "V", "created_at": 1,
+                   "updated_at": 1, "archived": false, "comments": [], "activity": [], "attachments": []}]
+    });
+    let resp = alice
+        .request(Method::POST, &format!("/api/v1/workspaces/{ws}/import"))
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            report["created"]["projects"].as_u64(),
+            report["created"]["tasks"].as_u64()
+        ),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    assert!(
+        report["skipped"]
+            .to_string()
+            .contains("not allowed on node"),
+        "{report}"
+    );
+    let (_, task) = alice.get("/api/v1/tasks/WEB-1").await;
+    assert!(task.get("project_id").is_none_or(Value::is_null), "{task}");
+    main.stop().await;
+}

@@ -205,7 +205,10 @@ pub(super) fn order_key(
 }
 
 pub(super) fn position_of(order_key: &[u8], prefix_len: usize) -> String {
-    let body = &order_key[prefix_len..order_key.len().saturating_sub(17)];
+    // A key too short to hold a position (never written by this store) reads as an empty one.
+    let body = order_key
+        .get(prefix_len..order_key.len().saturating_sub(17))
+        .unwrap_or_default();
     String::from_utf8_lossy(body).into_owned()
 }
 

@@ -195,6 +195,23 @@ pub fn apply(
             project_ids.push(None);
             continue;
         }
+        // As when creating one: only someone allowed on the node may put a project there.
+        let allowed = state
+            .store
+            .node(&p.node_id)?
+            .is_some_and(|n| crate::ops::nodes::user_can_see(who, &n));
+        if !allowed {
+            report.skipped.push(SkippedItem {
+                item: format!("project {}", p.name),
+                reason: format!(
+                    "you are not allowed on node {:?} (or it is not enrolled here); create the project \
+                     on a node you may use, then set it on its tasks",
+                    p.node_id
+                ),
+            });
+            project_ids.push(None);
+            continue;
+        }
         p.id = ProjectId::new();
         p.workspace_id = access.ws.id;
         state.store.create_project(&p)?;
