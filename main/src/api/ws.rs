@@ -210,7 +210,16 @@ impl Conn {
     /// nothing changes.
     async fn watch(&mut self, topics: Vec<Topic>, workspace: Option<String>) {
         let workspace_id = match workspace {
-            Some(id) => match crate::ops::workspaces::access(&self.state, &self.who.user, &id) {
+            Some(id) => match self
+                .state
+                .store
+                .user(self.who.user.id)
+                .map_err(crate::ops::OpError::from)
+                .and_then(|u| {
+                    let user =
+                        u.ok_or_else(|| crate::ops::OpError::NotFound("no such user".into()))?;
+                    crate::ops::workspaces::access(&self.state, &user, &id)
+                }) {
                 Ok(access) => Some(access.ws.id),
                 Err(e) => {
                     let e = super::ApiError::from(e);

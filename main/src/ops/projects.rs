@@ -103,6 +103,9 @@ pub async fn create(
     let name = check_name("name", new.name.as_deref().unwrap_or(&default_name), 100)?;
     let template = check_template(new.branch_template.as_deref())?;
     let copy_files = check_globs(new.copy_files.unwrap_or_default())?;
+    if let Some(s) = &new.scripts {
+        check_scripts(s)?;
+    }
     let now = now_ms();
     let project = Project {
         id: ProjectId::new(),
@@ -150,6 +153,21 @@ pub async fn update(
     patch: ProjectPatch,
 ) -> Result<Project, OpError> {
     may_manage(who, access, project, "change this project")?;
+    // What runs on the node (scripts, copied files, branches) is changed only by someone allowed there, as
+    // creating the project was.
+    let touches_node = patch.base_branch.is_some()
+        || patch.scripts.is_some()
+        || patch.copy_files.is_some()
+        || patch.branch_template.is_some();
+    if touches_node && !can_run(state, who, project) {
+        return Err(OpError::Forbidden(format!(
+            "you are not allowed on node {:?}: only its users change what this project runs there",
+            project.node_id
+        )));
+    }
+    if let Some(s) = &patch.scripts {
+        check_scripts(s)?;
+    }
     let name = patch
         .name
         .map(|n| check_name("name", &n, 100))
@@ -285,7 +303,23 @@ fn check_branch(branches: &BranchList, name: &str) -> Result<String, OpError> {
     )))
 }
 
-fn check_template(t: Option<&str>) -> Result<String, OpError> {
+/// Scripts of at most 64 KiB each.
+pub(crate) fn check_scripts(s: &ProjectScripts) -> Result<(), OpError> {
+    for (name, text) in [
+        ("setup", &s.setup),
+        ("cleanup", &s.cleanup),
+        ("dev", &s.dev),
+    ] {
+        if text.len() > 64 * 1024 {
+            return Err(OpError::BadRequest(format!(
+                "the {name} script is over 64 KiB; put long scripts in the repository and call them"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_template(t: Option<&str>) -> Result<String, OpError> {
     let t = t.map(str::trim).filter(|t| !t.is_empty());
     let t = t.unwrap_or(DEFAULT_BRANCH_TEMPLATE);
     let sample = t.replace("{key}", "WEB-1").replace("{slug}", "fix-login");
@@ -306,7 +340,7 @@ fn check_template(t: Option<&str>) -> Result<String, OpError> {
     Ok(t.to_string())
 }
 
-fn check_globs(globs: Vec<String>) -> Result<Vec<String>, OpError> {
+pub(crate) fn check_globs(globs: Vec<String>) -> Result<Vec<String>, OpError> {
     if globs.len() > 100 {
         return Err(OpError::BadRequest(
             "copy_files takes at most 100 globs".into(),

@@ -22,8 +22,8 @@ pub const MAX_KEY_LEN: usize = 48;
 /// Why two keys have nothing between them, or a key is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RankError {
-    /// The key has a character outside `0-9A-Za-z`, is empty, or ends in `0`.
-    #[error("{0:?} is not a position key (base-62 digits, not empty, not ending in 0)")]
+    /// The key has a character outside `0-9A-Za-z`, is empty or too long, or ends in `0`.
+    #[error("{0:?} is not a position key (1–256 base-62 digits, not ending in 0)")]
     Invalid(String),
     /// The lower neighbour does not sort before the upper one.
     #[error("position {0:?} does not sort before {1:?}")]
@@ -34,10 +34,16 @@ fn digit(c: u8) -> usize {
     DIGITS.iter().position(|d| *d == c).unwrap_or(0)
 }
 
+/// The longest key accepted from outside (an import); the store re-spaces a column long before keys grow
+/// to this ([`MAX_KEY_LEN`]).
+pub const MAX_ACCEPTED_LEN: usize = 256;
+
 /// Checks that `key` is a position key.
 pub fn validate(key: &str) -> Result<(), RankError> {
-    let ok =
-        !key.is_empty() && key.bytes().all(|c| c.is_ascii_alphanumeric()) && !key.ends_with('0');
+    let ok = !key.is_empty()
+        && key.len() <= MAX_ACCEPTED_LEN
+        && key.bytes().all(|c| c.is_ascii_alphanumeric())
+        && !key.ends_with('0');
     if ok {
         Ok(())
     } else {
@@ -60,34 +66,43 @@ pub fn between(lower: Option<&str>, upper: Option<&str>) -> Result<String, RankE
 }
 
 /// The digits of a fraction strictly between `a` (empty: 0) and `b` (`None`: 1), `a < b`, neither ending
-/// in the zero digit.
+/// in the zero digit. A loop, not recursion: a long run of top digits in `a` must not grow the stack.
 fn midpoint(a: &[u8], b: Option<&[u8]>) -> Vec<u8> {
-    if let Some(b) = b {
-        // Copy the common prefix (reading `a` as padded with zeros), then split the rest.
-        let n = (0..b.len())
-            .take_while(|&i| a.get(i).copied().unwrap_or(DIGITS[0]) == b[i])
-            .count();
-        if n > 0 {
-            let mut out = b[..n].to_vec();
-            out.extend(midpoint(a.get(n..).unwrap_or(&[]), Some(&b[n..])));
+    let (mut a, mut b) = (a, b);
+    let mut out = Vec::new();
+    loop {
+        if let Some(bb) = b {
+            // Copy the common prefix (reading `a` as padded with zeros), then split the rest.
+            let n = (0..bb.len())
+                .take_while(|&i| a.get(i).copied().unwrap_or(DIGITS[0]) == bb[i])
+                .count();
+            if n > 0 {
+                out.extend_from_slice(&bb[..n]);
+                a = a.get(n..).unwrap_or(&[]);
+                b = Some(&bb[n..]);
+                continue;
+            }
+        }
+        let da = a.first().map_or(0, |&c| digit(c));
+        let db = b
+            .and_then(|b| b.first())
+            .map_or(DIGITS.len(), |&c| digit(c));
+        if db > da + 1 {
+            out.push(DIGITS[(da + db).div_ceil(2)]);
             return out;
         }
-    }
-    let da = a.first().map_or(0, |&c| digit(c));
-    let db = b
-        .and_then(|b| b.first())
-        .map_or(DIGITS.len(), |&c| digit(c));
-    if db - da > 1 {
-        return vec![DIGITS[(da + db).div_ceil(2)]];
-    }
-    // Adjacent first digits: keep `b`'s first digit if `b` goes on (it is then above `a` and below `b`), else
-    // `a`'s first digit followed by something above the rest of `a`.
-    match b {
-        Some(b) if b.len() > 1 => vec![b[0]],
-        _ => {
-            let mut out = vec![DIGITS[da]];
-            out.extend(midpoint(a.get(1..).unwrap_or(&[]), None));
-            out
+        // Adjacent first digits: keep `b`'s first digit if `b` goes on (it is then above `a` and below
+        // `b`), else `a`'s first digit followed by something above the rest of `a`.
+        match b {
+            Some(bb) if bb.len() > 1 => {
+                out.push(bb[0]);
+                return out;
+            }
+            _ => {
+                out.push(DIGITS[da]);
+                a = a.get(1..).unwrap_or(&[]);
+                b = None;
+            }
         }
     }
 }
@@ -146,6 +161,21 @@ mod tests {
         assert!(matches!(
             between(Some("a"), Some("a")),
             Err(RankError::Unordered(..))
+        ));
+    }
+
+    /// Proves a key after a long run of top digits is computed without recursion (it once overflowed the
+    /// stack at 30,000 `z`s), and keys over the accepted length are refused.
+    #[test]
+    fn long_keys_neither_overflow_nor_pass() {
+        let long = "z".repeat(MAX_ACCEPTED_LEN);
+        let next = between(Some(&long), None).unwrap();
+        assert!(next.as_str() > long.as_str());
+        let deep = "z".repeat(100_000);
+        assert!(midpoint(deep.as_bytes(), None).len() > deep.len());
+        assert!(matches!(
+            validate(&"a".repeat(MAX_ACCEPTED_LEN + 1)),
+            Err(RankError::Invalid(_))
         ));
     }
 

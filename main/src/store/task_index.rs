@@ -2,6 +2,7 @@
 //! writing and removing a task with every index entry, and the position a placed task gets from its
 //! neighbours. All of it runs under the store's lock, held by the caller.
 
+use super::rank::{MAX_KEY_LEN, between, spaced};
 use super::task::{Place, Task, TaskId};
 use super::workspaces::{TaskStatus, WorkspaceId};
 use super::{Store, StoreError, encode};
@@ -27,8 +28,74 @@ impl Store {
         self.bump(&self.column_counts, &column_prefix(ws, status), delta)
     }
 
-    /// The position key for a task placed at `place` in a column (`moving` is skipped as a neighbour).
+    /// The position key for a task placed at `place` in a column (`moving` is skipped as a neighbour). When
+    /// keys at that spot have grown past [`MAX_KEY_LEN`] (many inserts at one place), the column is first
+    /// re-spaced with short keys.
     pub(super) fn position_for(
+        &self,
+        ws: WorkspaceId,
+        status: TaskStatus,
+        place: &Place,
+        moving: Option<TaskId>,
+    ) -> Result<String, StoreError> {
+        let key = self.key_between_neighbours(ws, status, place, moving)?;
+        if key.len() <= MAX_KEY_LEN {
+            return Ok(key);
+        }
+        self.respace(ws, status, moving)?;
+        self.key_between_neighbours(ws, status, place, moving)
+    }
+
+    /// Gives every task of a column but `moving` a fresh, short, evenly spaced key, in the same order.
+    fn respace(
+        &self,
+        ws: WorkspaceId,
+        status: TaskStatus,
+        moving: Option<TaskId>,
+    ) -> Result<(), StoreError> {
+        let column: Vec<Task> = self
+            .column(ws, status, None, usize::MAX)?
+            .into_iter()
+            .filter(|t| Some(t.id) != moving)
+            .collect();
+        for (old, key) in column.iter().zip(spaced(column.len())) {
+            let mut new = old.clone();
+            new.position = key;
+            self.write_task(Some(old), &new)?;
+            self.changed(super::Change::Task {
+                task: std::sync::Arc::new(new),
+                removed: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// The first key of the column above `pos` (past any run of keys equal to it), skipping `moving`.
+    fn first_key_above(
+        &self,
+        ws: WorkspaceId,
+        status: TaskStatus,
+        pos: &str,
+        moving: Option<TaskId>,
+    ) -> Result<Option<String>, StoreError> {
+        let prefix = column_prefix(ws, status);
+        let mut start = prefix.clone();
+        start.extend_from_slice(pos.as_bytes());
+        // Keys equal to `pos` continue with the 0 separator; every greater key sorts at or after 1.
+        start.push(1);
+        for k in self.task_order.range(start..).keys() {
+            let k = k?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if tail_id(&k) != moving {
+                return Ok(Some(position_of(&k, prefix.len())));
+            }
+        }
+        Ok(None)
+    }
+
+    fn key_between_neighbours(
         &self,
         ws: WorkspaceId,
         status: TaskStatus,
@@ -104,7 +171,12 @@ impl Store {
                 }
             }
         };
-        super::rank::between(lower.as_deref(), upper.as_deref())
+        let upper = match (&lower, upper) {
+            // Neighbours sharing a key (a restored or imported task): go past the run of equal keys.
+            (Some(l), Some(u)) if *l >= u => self.first_key_above(ws, status, l, moving)?,
+            (_, upper) => upper,
+        };
+        between(lower.as_deref(), upper.as_deref())
             .map_err(|e| StoreError::Invalid(format!("position: {e}")))
     }
 
@@ -175,6 +247,8 @@ impl Store {
             &self.task_children,
             &self.task_comments,
             &self.task_activity,
+            &self.task_attachments,
+            &self.task_files,
         ] {
             for key in tree.scan_prefix(id.bytes()).keys() {
                 tree.remove(key?)?;

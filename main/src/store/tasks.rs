@@ -43,6 +43,13 @@ impl Store {
             .workspace(draft.workspace_id)?
             .ok_or_else(|| StoreError::NotFound(format!("workspace {}", draft.workspace_id)))?;
         draft.number = self.take_task_number(&mut ws)?;
+        // An import may have used numbers above the counter; never give one twice.
+        while self
+            .task_numbers
+            .contains_key(number_key(draft.workspace_id, draft.number))?
+        {
+            draft.number = self.take_task_number(&mut ws)?;
+        }
         draft.position = self.position_for(draft.workspace_id, draft.status, &place, None)?;
         let now = now_ms();
         draft.created_at = now;
@@ -58,6 +65,7 @@ impl Store {
     /// one flush at the end. The caller has made numbers unique and advanced the workspace's counter.
     pub fn insert_tasks(&self, tasks: &[Task]) -> Result<(), StoreError> {
         let _guard = self.lock();
+        // Every number is checked before anything is written, so a clash writes nothing.
         for task in tasks {
             if self
                 .task_numbers
@@ -68,6 +76,8 @@ impl Store {
                     task.number, task.workspace_id
                 )));
             }
+        }
+        for task in tasks {
             self.write_task(None, task)?;
         }
         self.durable()?;
@@ -100,7 +110,11 @@ impl Store {
         new.id = old.id;
         new.workspace_id = old.workspace_id;
         new.number = old.number;
-        if new.status != old.status && new.position == old.position {
+        if old.archived && !new.archived {
+            // A restored task goes to the top: its old key may have been given to another task since.
+            new.position =
+                self.position_for(new.workspace_id, new.status, &Place::Top, Some(id))?;
+        } else if new.status != old.status && new.position == old.position {
             // A status change without a place goes to the top of its new column.
             new.position = self.position_for(new.workspace_id, new.status, &Place::Top, None)?;
         }

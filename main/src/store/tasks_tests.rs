@@ -168,3 +168,78 @@ fn concurrent_moves_converge() {
     drop(store);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Proves hundreds of inserts at one spot never grow keys past `MAX_KEY_LEN` (the column is re-spaced,
+/// order kept), and a restored task whose key another task took since is placed anew, so moves between the
+/// two still work.
+#[test]
+fn keys_stay_short_and_restored_tasks_are_placed_anew() {
+    let (store, dir) = temp();
+    let ws = store
+        .create_workspace("W".into(), "W".into(), UserId::new())
+        .unwrap()
+        .id;
+    let first = store
+        .create_task(draft(ws, "first"), Place::Bottom)
+        .unwrap();
+    let mut model = vec![first.id];
+    for i in 0..400 {
+        let t = store
+            .create_task(draft(ws, &format!("t{i}")), Place::Bottom)
+            .unwrap();
+        store
+            .move_task(
+                t.id,
+                TaskStatus::Todo,
+                &Place::Near {
+                    after: Some(first.id),
+                    before: None,
+                },
+            )
+            .unwrap();
+        model.insert(1, t.id);
+    }
+    let col = store
+        .column(ws, TaskStatus::Todo, None, usize::MAX)
+        .unwrap();
+    assert!(
+        col.iter()
+            .all(|t| t.position.len() <= crate::store::rank::MAX_KEY_LEN)
+    );
+    assert_eq!(col.iter().map(|t| t.id).collect::<Vec<_>>(), model);
+
+    let ws2 = store
+        .create_workspace("V".into(), "V".into(), UserId::new())
+        .unwrap()
+        .id;
+    let a = store.create_task(draft(ws2, "a"), Place::Top).unwrap();
+    store
+        .update_task(a.id, None, |t| {
+            t.archived = true;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let b = store.create_task(draft(ws2, "b"), Place::Top).unwrap();
+    assert_eq!(a.position, b.position, "b took a's old key");
+    let (_, a) = store
+        .update_task(a.id, None, |t| {
+            t.archived = false;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    assert_ne!(a.position, b.position);
+    let c = store.create_task(draft(ws2, "c"), Place::Bottom).unwrap();
+    store
+        .move_task(
+            c.id,
+            TaskStatus::Todo,
+            &Place::Near {
+                after: Some(a.id),
+                before: Some(b.id),
+            },
+        )
+        .unwrap();
+    board(&store, ws2);
+    drop(store);
+    std::fs::remove_dir_all(dir).ok();
+}

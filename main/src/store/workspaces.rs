@@ -383,7 +383,9 @@ impl Store {
     /// Takes the next task number of a workspace (under the lock the caller holds).
     pub(super) fn take_task_number(&self, ws: &mut Workspace) -> Result<u64, StoreError> {
         let number = ws.next_number;
-        ws.next_number += 1;
+        ws.next_number = ws.next_number.checked_add(1).ok_or_else(|| {
+            StoreError::Invalid("the workspace has used every task number".into())
+        })?;
         self.workspaces.insert(ws.id.bytes(), encode(&*ws))?;
         Ok(number)
     }

@@ -7,8 +7,8 @@ use crate::ops::workspaces::Access;
 use crate::ops::{Actor, OpError};
 use crate::state::AppState;
 use crate::store::{
-    ActivityKind, AuditAction, Member, ProjectId, TaskId, TaskStatus, User, UserId, WorkspaceRole,
-    WorkspaceSettings, now_ms,
+    ActivityKind, AuditAction, Member, ProjectId, Task, TaskId, TaskStatus, User, UserId,
+    WorkspaceRole, now_ms,
 };
 
 /// Matching people named in a file with the workspace's members: by username, full name or email
@@ -156,6 +156,118 @@ fn add_members(
     Ok(())
 }
 
+/// Holds an imported task to the limits a created one has (title, description, labels, due date), cutting
+/// what is over them and saying so in the report.
+fn sanitize(task: &mut Task, report: &mut ImportReport) {
+    let item = format!("task {}", task.number);
+    let mut note = |what: &str| {
+        report.skipped.push(SkippedItem {
+            item: item.clone(),
+            reason: what.to_string(),
+        })
+    };
+    let title: String = task
+        .title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let title = title.trim();
+    if title.chars().count() > 500 {
+        note("its title was over 500 characters and was cut");
+    }
+    task.title = match title.chars().take(500).collect::<String>() {
+        t if t.is_empty() => "(untitled)".into(),
+        t => t,
+    };
+    if task.description.len() > MAX_DESCRIPTION {
+        let mut cut = MAX_DESCRIPTION;
+        while !task.description.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        task.description.truncate(cut);
+        note("its description was over 200,000 bytes and was cut");
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for l in task.labels.drain(..) {
+        let l: String = l
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(40)
+            .collect();
+        if !l.is_empty() && !labels.contains(&l) && labels.len() < 20 {
+            labels.push(l);
+        }
+    }
+    task.labels = labels;
+    if let Some(due) = task.due.take() {
+        match crate::ops::tasks::check_due(due.clone()) {
+            Ok(d) => task.due = Some(d),
+            Err(_) => note(&format!(
+                "its due date {due:?} is not a date and was left out"
+            )),
+        }
+    }
+}
+
+/// The largest description kept, as for a created task.
+const MAX_DESCRIPTION: usize = 200_000;
+
+/// The largest task number taken from a file.
+const MAX_TASK_NUMBER: u64 = 1_000_000_000;
+
+/// Positions of an import: a task keeps its key when it is valid, short and free in its column; the others
+/// get fresh, evenly spaced keys after the column's last (so ten thousand of them stay short).
+#[derive(Default)]
+struct Places {
+    taken: HashMap<TaskStatus, std::collections::HashSet<String>>,
+}
+
+impl Places {
+    /// Whether `task` keeps its key (noting it as taken).
+    fn keep(&mut self, state: &AppState, access: &Access, task: &Task) -> Result<bool, OpError> {
+        let taken = match self.taken.entry(task.status) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let column = state
+                    .store
+                    .column(access.ws.id, task.status, None, usize::MAX)?;
+                e.insert(column.into_iter().map(|t| t.position).collect())
+            }
+        };
+        let ok = crate::store::rank::validate(&task.position).is_ok()
+            && task.position.len() <= crate::store::rank::MAX_KEY_LEN
+            && !taken.contains(&task.position);
+        if ok {
+            taken.insert(task.position.clone());
+        }
+        Ok(ok)
+    }
+
+    /// Gives the tasks without a key (in their order) keys after their column's last.
+    fn place(&self, tasks: &mut [Task]) -> Result<(), OpError> {
+        let mut by_status: HashMap<TaskStatus, Vec<usize>> = HashMap::new();
+        for (i, t) in tasks.iter().enumerate() {
+            if t.position.is_empty() {
+                by_status.entry(t.status).or_default().push(i);
+            }
+        }
+        for (status, idx) in by_status {
+            let last = self
+                .taken
+                .get(&status)
+                .and_then(|keys| keys.iter().max().cloned());
+            let base = crate::store::rank::between(last.as_deref(), None)
+                .map_err(|e| OpError::Internal(anyhow::anyhow!("position: {e}")))?;
+            let keys = crate::store::rank::spaced(idx.len());
+            for (i, key) in idx.into_iter().zip(keys) {
+                tasks[i].position = format!("{base}{key}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes a plan into the workspace (member; projects need admin, or they are skipped).
 pub fn apply(
     state: &AppState,
@@ -169,14 +281,20 @@ pub fn apply(
     if access.is_admin() {
         add_members(state, who, access, &plan.members, &mut report)?;
         if let Some(settings) = plan.settings.take() {
-            state.store.update_workspace(access.ws.id, |ws| {
-                let prefix = ws.settings.key_prefix.clone();
-                ws.settings = WorkspaceSettings {
-                    key_prefix: prefix,
-                    ..settings
-                };
-                Ok::<_, OpError>(())
-            })?;
+            // Through the same checks as a settings change; the key prefix stays the target's.
+            let patch = crate::ops::workspaces::SettingsPatch {
+                status_names: Some(settings.status_names),
+                agent: Some(settings.agent),
+                run_concurrency: Some(settings.run_concurrency),
+                prompt_prefix: Some(settings.prompt_prefix),
+                ..Default::default()
+            };
+            if let Err(e) = crate::ops::workspaces::update(state, actor, access, patch) {
+                report.skipped.push(SkippedItem {
+                    item: "settings".into(),
+                    reason: format!("{e}; the workspace keeps its own"),
+                });
+            }
         }
     } else if !plan.members.is_empty() || plan.settings.is_some() {
         report.skipped.push(SkippedItem {
@@ -212,6 +330,33 @@ pub fn apply(
             project_ids.push(None);
             continue;
         }
+        let checked = crate::ops::projects::check_template(Some(&p.branch_template))
+            .and_then(|t| {
+                crate::ops::projects::check_scripts(&p.scripts)?;
+                Ok((t, crate::ops::projects::check_globs(p.copy_files.clone())?))
+            })
+            .and_then(|(t, g)| {
+                Ok((
+                    t,
+                    g,
+                    crate::ops::workspaces::check_name("name", &p.name, 100)?,
+                ))
+            });
+        match checked {
+            Ok((template, globs, name)) => {
+                p.branch_template = template;
+                p.copy_files = globs;
+                p.name = name;
+            }
+            Err(e) => {
+                report.skipped.push(SkippedItem {
+                    item: format!("project {}", p.name),
+                    reason: e.to_string(),
+                });
+                project_ids.push(None);
+                continue;
+            }
+        }
         p.id = ProjectId::new();
         p.workspace_id = access.ws.id;
         state.store.create_project(&p)?;
@@ -220,9 +365,14 @@ pub fn apply(
     }
     for t in plan.templates {
         if access.is_admin() {
-            state
-                .store
-                .set_prompt_template(access.ws.id, &t.name, Some(t.body))?;
+            if let Err(e) =
+                crate::ops::workspaces::set_template(state, actor, access, &t.name, Some(t.body))
+            {
+                report.skipped.push(SkippedItem {
+                    item: format!("template @{}", t.name),
+                    reason: e.to_string(),
+                });
+            }
         } else {
             report.skipped.push(SkippedItem {
                 item: format!("template @{}", t.name),
@@ -230,22 +380,30 @@ pub fn apply(
             });
         }
     }
-    // Numbers: the source's, after the workspace's own; or the next free ones.
+    // Numbers: the source's, after the workspace's own; or the next free ones. A number that is too large or
+    // given twice in the file gets a free one, reported.
     let ws = state
         .store
         .workspace(access.ws.id)?
         .ok_or_else(|| OpError::NotFound(format!("no workspace {}", access.ws.id)))?;
     let offset = ws.next_number - 1;
-    let mut next_free = ws.next_number
-        + plan
-            .tasks
-            .iter()
-            .filter_map(|t| t.number)
-            .max()
-            .unwrap_or(0);
+    let mut seen = std::collections::HashSet::new();
+    for planned in plan.tasks.iter_mut() {
+        if let Some(n) = planned.number
+            && (n == 0 || n > MAX_TASK_NUMBER || !seen.insert(n))
+        {
+            report.skipped.push(SkippedItem {
+                item: format!("task number {n}"),
+                reason: "too large, zero or given twice in the file; the task got a new number"
+                    .into(),
+            });
+            planned.number = None;
+        }
+    }
+    let mut next_free = ws.next_number + seen.iter().max().copied().unwrap_or(0);
     let ids: Vec<TaskId> = plan.tasks.iter().map(|_| TaskId::new()).collect();
     let mut tasks = Vec::with_capacity(plan.tasks.len());
-    let mut last_position: HashMap<TaskStatus, Option<String>> = HashMap::new();
+    let mut places = Places::default();
     for (i, planned) in plan.tasks.iter_mut().enumerate() {
         let Some(mut task) = planned.task.take() else {
             continue;
@@ -263,22 +421,14 @@ pub fn apply(
         task.project_id = planned
             .project
             .and_then(|p| project_ids.get(p).copied().flatten());
-        if task.position.is_empty() || crate::store::rank::validate(&task.position).is_err() {
-            let last = match last_position.get(&task.status) {
-                Some(p) => p.clone(),
-                None => state
-                    .store
-                    .column(access.ws.id, task.status, None, usize::MAX)?
-                    .last()
-                    .map(|t| t.position.clone()),
-            };
-            task.position = crate::store::rank::between(last.as_deref(), None)
-                .map_err(|e| OpError::Internal(anyhow::anyhow!("position: {e}")))?;
-            last_position.insert(task.status, Some(task.position.clone()));
-        }
         task.version = 1;
+        sanitize(&mut task, &mut report);
+        if !places.keep(state, access, &task)? {
+            task.position.clear();
+        }
         tasks.push(task);
     }
+    places.place(&mut tasks)?;
     let max_number = tasks.iter().map(|t| t.number).max().unwrap_or(0);
     state.store.update_workspace(access.ws.id, |ws| {
         ws.next_number = ws.next_number.max(max_number + 1);
@@ -291,6 +441,13 @@ pub fn apply(
         let mut comment_ids = Vec::new();
         for mut c in planned.comments {
             c.task_id = task_id;
+            if c.body.len() > crate::ops::comments::MAX_COMMENT_BYTES {
+                let mut cut = crate::ops::comments::MAX_COMMENT_BYTES;
+                while !c.body.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                c.body.truncate(cut);
+            }
             comment_ids.push(c.id);
             state.store.put_comment(access.ws.id, &c, false)?;
             report.created.comments += 1;

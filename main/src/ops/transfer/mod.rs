@@ -120,25 +120,24 @@ pub async fn import(
     bytes: bytes::Bytes,
 ) -> Result<ImportReport, OpError> {
     access.require(WorkspaceRole::Member, "import into it")?;
-    let bad = |e: crate::import::vibe_kanban::ImportError| OpError::BadRequest(format!("{e}"));
-    let plan = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        let export = tokio::task::spawn_blocking(move || {
-            crate::import::vibe_kanban::read_cloud_export(&bytes, Default::default())
-        })
-        .await
-        .map_err(|e| OpError::Internal(e.into()))?
-        .map_err(bad)?;
-        vibe_kanban::plan_cloud(state, access, export)
-    } else if bytes.starts_with(b"SQLite format 3\0") {
-        let export = tokio::task::spawn_blocking(move || {
-            crate::import::vibe_kanban_local::read_local_db(&bytes, Default::default())
-        })
-        .await
-        .map_err(|e| OpError::Internal(e.into()))?
-        .map_err(bad)?;
-        vibe_kanban::plan_local(access, export)
-    } else {
-        plan_own(state, access, &bytes)?
-    };
-    apply(state, actor, who, access, plan)
+    // Parsing and writing thousands of records is blocking work: off the async workers.
+    let (state, actor, who, access) = (state.clone(), actor.clone(), who.clone(), access.clone());
+    tokio::task::spawn_blocking(move || {
+        let bad = |e: crate::import::vibe_kanban::ImportError| OpError::BadRequest(format!("{e}"));
+        let plan = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            let export = crate::import::vibe_kanban::read_cloud_export(&bytes, Default::default())
+                .map_err(bad)?;
+            vibe_kanban::plan_cloud(&state, &access, export)
+        } else if bytes.starts_with(b"SQLite format 3\0") {
+            let export =
+                crate::import::vibe_kanban_local::read_local_db(&bytes, Default::default())
+                    .map_err(bad)?;
+            vibe_kanban::plan_local(&access, export)
+        } else {
+            plan_own(&state, &access, &bytes)?
+        };
+        apply(&state, &actor, &who, &access, plan)
+    })
+    .await
+    .map_err(|e| OpError::Internal(e.into()))?
 }

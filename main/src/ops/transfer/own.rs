@@ -39,6 +39,7 @@ pub fn plan_own(state: &AppState, access: &Access, doc: &[u8]) -> Result<Plan, O
         )));
     }
     let mut people = People::new(state, access);
+    let trusted = access.is_admin();
     if access.is_admin() {
         // The export's members join first (see `add_members`), so they match as people too.
         people.add(state, export.members.iter().map(|m| m.username.as_str()));
@@ -87,12 +88,22 @@ pub fn plan_own(state: &AppState, access: &Access, doc: &[u8]) -> Result<Plan, O
             .restricted_to
             .as_ref()
             .map(|names| people.all(names, &key, &mut plan.report));
-        let created_by = t.created_by.as_deref().and_then(|n| people.find(n));
+        // Authorship is taken from the file only from an admin: a member's file cannot make a comment or a
+        // task look written by someone else (their names stay, as text).
+        let created_by = t
+            .created_by
+            .as_deref()
+            .filter(|_| trusted)
+            .and_then(|n| people.find(n));
         let comments = t
             .comments
             .into_iter()
             .map(|c| {
-                let author = c.author.as_deref().and_then(|n| people.find(n));
+                let author = c
+                    .author
+                    .as_deref()
+                    .filter(|_| trusted)
+                    .and_then(|n| people.find(n));
                 Comment {
                     id: CommentId::new(),
                     task_id: TaskId(uuid::Uuid::nil()),
@@ -109,7 +120,11 @@ pub fn plan_own(state: &AppState, access: &Access, doc: &[u8]) -> Result<Plan, O
             .activity
             .into_iter()
             .map(|a| {
-                let actor = a.actor.as_deref().and_then(|n| people.find(n));
+                let actor = a
+                    .actor
+                    .as_deref()
+                    .filter(|_| trusted)
+                    .and_then(|n| people.find(n));
                 (
                     a.at,
                     actor,
