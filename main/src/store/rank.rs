@@ -17,7 +17,7 @@
 const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Keys longer than this are a sign the list should be re-spaced ([`spaced`]).
-pub const MAX_KEY_LEN: usize = 48;
+pub const MAX_KEY_LEN: usize = 128;
 
 /// Why two keys have nothing between them, or a key is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
