@@ -602,3 +602,65 @@ async fn a_members_import_credits_no_one_else() {
     assert!(task.get("created_by").is_none_or(Value::is_null), "{task}");
     main.stop().await;
 }
+
+/// Proves two parent changes at once cannot make a cycle (exactly one of A→B and B→A lands), and a comment
+/// deleted while being edited stays deleted.
+#[tokio::test]
+async fn racing_edits_cannot_make_cycles_or_revive_comments() {
+    let (_dir, main, alice, bob, _carol, ws) = team("work-races", "member").await;
+    for title in ["A", "B"] {
+        let (s, _) = alice
+            .post(
+                &format!("/api/v1/workspaces/{ws}/tasks"),
+                json!({"title": title}),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(
+            patch(
+                &alice,
+                "/api/v1/tasks/WEB-1",
+                json!({"version": version(&alice, "WEB-1").await, "parent": "WEB-2"})
+            ),
+            patch(
+                &bob,
+                "/api/v1/tasks/WEB-2",
+                json!({"version": version(&bob, "WEB-2").await, "parent": "WEB-1"})
+            ),
+        );
+        let landed = [a.0, b.0].iter().filter(|s| **s == 200).count();
+        assert!(landed <= 1, "both parent links landed: {a:?} {b:?}");
+        // Undo for the next round.
+        for key in ["WEB-1", "WEB-2"] {
+            let v = version(&alice, key).await;
+            assert_eq!(
+                patch(
+                    &alice,
+                    &format!("/api/v1/tasks/{key}"),
+                    json!({"version": v, "parent": null})
+                )
+                .await
+                .0,
+                200
+            );
+        }
+    }
+    let (_, c) = bob
+        .post("/api/v1/tasks/WEB-1/comments", json!({"body": "typo hre"}))
+        .await;
+    let path = format!("/api/v1/tasks/WEB-1/comments/{}", c["id"].as_str().unwrap());
+    assert_eq!(alice.delete(&path).await.0, 200);
+    let (s, _) = patch(&bob, &path, json!({"body": "typo here"})).await;
+    assert_eq!(s, 404);
+    let (_, comments) = bob.get("/api/v1/tasks/WEB-1/comments").await;
+    assert_eq!(comments, json!([]));
+    main.stop().await;
+}
+
+async fn version(api: &Api, key: &str) -> u64 {
+    api.get(&format!("/api/v1/tasks/{key}")).await.1["version"]
+        .as_u64()
+        .unwrap()
+}

@@ -78,17 +78,21 @@ pub fn edit(
     body: CommentBody,
 ) -> Result<Comment, OpError> {
     access.require(WorkspaceRole::Member, "edit comments")?;
-    let mut comment = find(state, task, id)?;
-    if comment.author != Some(who.id) {
-        return Err(OpError::Forbidden(
-            "only its author can edit a comment".into(),
-        ));
-    }
-    comment.body = check(body.body)?;
-    comment.mentions = mentions(state, access, &comment.body);
-    comment.edited_at = Some(now_ms());
-    state.store.put_comment(access.ws.id, &comment, true)?;
-    Ok(comment)
+    let body = check(body.body)?;
+    let mentions = mentions(state, access, &body);
+    state
+        .store
+        .update_comment(access.ws.id, task.id, id, |comment| {
+            if comment.author != Some(who.id) {
+                return Err(OpError::Forbidden(
+                    "only its author can edit a comment".into(),
+                ));
+            }
+            comment.body = body;
+            comment.mentions = mentions;
+            comment.edited_at = Some(now_ms());
+            Ok(())
+        })
 }
 
 /// Deletes a comment (its author, or a workspace admin).

@@ -312,6 +312,14 @@ pub fn update(
                 t.due = v;
             }
             if let Some(v) = parent {
+                // Checked again under the store's lock: two parent changes at once cannot make a cycle.
+                if let Some(p) = v
+                    && (p == t.id || is_descendant(state, p, t.id)?)
+                {
+                    return Err(OpError::BadRequest(
+                        "a task cannot be its own parent or the parent of an ancestor".into(),
+                    ));
+                }
                 t.parent = v;
             }
             if let Some(v) = project {

@@ -160,6 +160,31 @@ impl Store {
         Ok(())
     }
 
+    /// Changes an existing comment under the store's lock; `change` may refuse. A comment deleted meanwhile
+    /// is "not found", never written back.
+    pub fn update_comment<E: From<StoreError>>(
+        &self,
+        ws: WorkspaceId,
+        task: TaskId,
+        id: CommentId,
+        change: impl FnOnce(&mut Comment) -> Result<(), E>,
+    ) -> Result<Comment, E> {
+        let _guard = self.lock();
+        let mut comment = self
+            .comment(task, id)?
+            .ok_or_else(|| StoreError::NotFound(format!("comment {id}")))?;
+        change(&mut comment)?;
+        self.task_comments
+            .insert(comment_key(task, id), encode(&comment))
+            .map_err(StoreError::from)?;
+        self.durable().map_err(StoreError::from)?;
+        self.changed(Change::TaskNotes {
+            workspace_id: ws,
+            task_id: task,
+        });
+        Ok(comment)
+    }
+
     /// Deletes a comment.
     pub fn delete_comment(
         &self,
@@ -167,6 +192,7 @@ impl Store {
         task: TaskId,
         id: CommentId,
     ) -> Result<(), StoreError> {
+        let _guard = self.lock();
         self.task_comments
             .remove(comment_key(task, id))?
             .ok_or_else(|| StoreError::NotFound(format!("comment {id}")))?;
