@@ -336,6 +336,18 @@ impl World {
                 let node = &self.nodes[n];
                 let before = node.store_failures.load(Ordering::SeqCst);
                 node.disk.as_ref().unwrap().fill();
+                // The store meets the full disk at its next write. Its sessions' drivers may all be waiting
+                // (a message in flight through a restart), so one more message makes sure a write comes:
+                // the node stores it (or queues it, mid-turn) before it answers.
+                let poke = self.sessions.iter().find(|(_, i)| *i == n).map(|(id, _)| {
+                    let mut api = Api::at(&self.base());
+                    api.token = self.api.token.clone();
+                    let path = format!("/api/v1/sessions/{id}/messages");
+                    tokio::spawn(async move {
+                        let body = json!({"text": "A poke while the disk is full. [[text:poked]]"});
+                        let _ = api.try_call(reqwest::Method::POST, &path, Some(body)).await;
+                    })
+                });
                 // Full until the node's store has met it (a write or a flush refused), then room again.
                 let deadline = tokio::time::Instant::now() + RECOVER;
                 while node.store_failures.load(Ordering::SeqCst) == before {
@@ -347,6 +359,10 @@ impl World {
                     tick().await;
                 }
                 node.disk.as_ref().unwrap().free();
+                if let Some(poke) = poke {
+                    // Answered once the disk has room again; whatever it answers, it is not judged.
+                    let _ = tokio::time::timeout(RECOVER, poke).await;
+                }
                 format!("disk full on {}'s store", node.id)
             }
         }
