@@ -84,7 +84,6 @@ pub async fn up(
     data: &Path,
     path: &std::ffi::OsStr,
 ) -> (tokio::process::Child, String) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let mut up = tokio::process::Command::new(bin)
         .args([
             "up",
@@ -111,7 +110,15 @@ pub async fn up(
         .process_group(0)
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(up.stdout.take().unwrap()).lines();
+    let url = ui_address(up.stdout.take().unwrap()).await;
+    (up, url)
+}
+
+/// Waits (up to 60 s) for the `Open the UI: URL` line `vibebridge up` prints on `stdout` and returns the
+/// URL; the rest of its output is drained in the background so `up` never blocks on a full pipe.
+pub async fn ui_address(stdout: tokio::process::ChildStdout) -> String {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut out = BufReader::new(stdout).lines();
     let url = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = out.next_line().await.unwrap() {
             if let Some(u) = line.trim().strip_prefix("Open the UI:") {
@@ -123,5 +130,38 @@ pub async fn up(
     .await
     .expect("vibebridge up did not start within 60 s");
     tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    (up, url)
+    url
+}
+
+/// Starts a browser script of `web/e2e/` with node in a process group of its own, its `VB_*` variables set
+/// (`vars`, plus `VB_CHROMIUM`); its stdout is piped for the caller to read, stdin as `stdin` says.
+pub fn ui_script(
+    script: &Path,
+    vars: &[(&str, &std::ffi::OsStr)],
+    stdin: std::process::Stdio,
+) -> tokio::process::Child {
+    tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(workspace().join("web"))
+        .envs(vars.iter().copied())
+        .env("VB_CHROMIUM", chromium())
+        .stdin(stdin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// Stops `vibebridge up` with SIGTERM (so it ends its node, CLIs and shells) and asserts it exits cleanly
+/// within 30 s.
+pub async fn stop_up(up: &mut tokio::process::Child) {
+    let pid = Pid::from_raw(up.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(30), up.wait())
+        .await
+        .expect("vibebridge up did not stop on SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "vibebridge up exited with {exit}");
 }

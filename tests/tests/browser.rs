@@ -7,12 +7,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 use vibebridge_tests::TempDir;
-use vibebridge_tests::e2e::{Groups, chromium, target_dir, up, vibebridge_bin, workspace};
+use vibebridge_tests::e2e::{
+    Groups, chromium, stop_up, target_dir, ui_script, up, vibebridge_bin, workspace,
+};
 use vibebridge_tests::mock::{CliEnv, MockAnthropic, claude_bin};
 
 /// The whole browser run may take this long (two cores, a CLI start per turn).
@@ -44,7 +43,8 @@ fn git(env: &CliEnv, repo: &Path, args: &[&str]) -> String {
 /// that runs `echo vb-$((6*7))`, resizes and reattaches, and the phone layout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_end_to_end() {
-    let chromium = chromium();
+    // Checked before anything starts, so a missing browser says so at once.
+    chromium();
     let script = workspace().join("web/e2e/ui.mjs");
     assert!(
         workspace()
@@ -74,20 +74,16 @@ async fn browser_end_to_end() {
     let mut groups = Groups(Vec::new());
     groups.add(&up);
 
-    let mut ui = Command::new("node")
-        .arg(&script)
-        .current_dir(workspace().join("web"))
-        .env("VB_URL", &url)
-        .env("VB_REPO", std::fs::canonicalize(&repo).unwrap())
-        .env("VB_SHOTS", &shots)
-        .env("VB_CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let repo_dir = std::fs::canonicalize(&repo).unwrap();
+    let mut ui = ui_script(
+        &script,
+        &[
+            ("VB_URL", std::ffi::OsStr::new(&url)),
+            ("VB_REPO", repo_dir.as_os_str()),
+            ("VB_SHOTS", shots.as_os_str()),
+        ],
+        std::process::Stdio::piped(),
+    );
     groups.add(&ui);
     // Re-bound after `ui` so it drops first: `ui`'s kill_on_drop must not SIGKILL node before playwright
     // has had the SIGTERM that makes it close Chromium (which it starts in a process group of its own).
@@ -143,11 +139,5 @@ async fn browser_end_to_end() {
     }
 
     // SIGTERM lets `up` end its CLIs and shells; then nothing of it may be left.
-    let pid = Pid::from_raw(up.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(30), up.wait())
-        .await
-        .expect("vibebridge up did not stop on SIGTERM")
-        .unwrap();
-    assert!(exit.success(), "vibebridge up exited with {exit}");
+    stop_up(&mut up).await;
 }

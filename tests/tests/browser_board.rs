@@ -3,15 +3,13 @@
 //! step land in `target/e2e-board/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use vibebridge_tests::TempDir;
-use vibebridge_tests::e2e::{Groups, chromium, target_dir, up, vibebridge_bin, workspace};
+use vibebridge_tests::e2e::{
+    Groups, chromium, stop_up, target_dir, ui_script, up, vibebridge_bin, workspace,
+};
 use vibebridge_tests::mock::CliEnv;
 
 /// The whole board run may take this long (two cores shared with other builds).
@@ -22,7 +20,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// browser, a text filter kept in the URL, a comment with a mention, and the phone layout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn board_end_to_end() {
-    let chromium = chromium();
+    // Checked before anything starts, so a missing browser says so at once.
+    chromium();
     let script = workspace().join("web/e2e/board.mjs");
     assert!(
         workspace()
@@ -50,21 +49,17 @@ async fn board_end_to_end() {
     let mut groups = Groups(Vec::new());
     groups.add(&up);
 
-    let mut ui = Command::new("node")
-        .arg(&script)
-        .current_dir(workspace().join("web"))
-        .env("VB_URL", &url)
-        .env("VB_REPO", std::fs::canonicalize(&repo).unwrap())
-        .env("VB_SHOTS", &shots)
-        .env("VB_VK_ZIP", &vk_zip)
-        .env("VB_CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let repo_dir = std::fs::canonicalize(&repo).unwrap();
+    let mut ui = ui_script(
+        &script,
+        &[
+            ("VB_URL", std::ffi::OsStr::new(&url)),
+            ("VB_REPO", repo_dir.as_os_str()),
+            ("VB_SHOTS", shots.as_os_str()),
+            ("VB_VK_ZIP", vk_zip.as_os_str()),
+        ],
+        std::process::Stdio::null(),
+    );
     groups.add(&ui);
     // Re-bound after `ui` so it drops first: `ui`'s kill_on_drop must not SIGKILL node before playwright
     // has had the SIGTERM that makes it close Chromium (which it starts in a process group of its own).
@@ -88,13 +83,7 @@ async fn board_end_to_end() {
     );
 
     // SIGTERM lets `up` stop its node cleanly; then nothing of it may be left.
-    let pid = Pid::from_raw(up.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(30), up.wait())
-        .await
-        .expect("vibebridge up did not stop on SIGTERM")
-        .unwrap();
-    assert!(exit.success(), "vibebridge up exited with {exit}");
+    stop_up(&mut up).await;
 }
 
 /// A small Vibe Kanban cloud export: two issues of project Web, one assigned to alice (who will match), one

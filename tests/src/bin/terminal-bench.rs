@@ -142,18 +142,7 @@ async fn start_up(bin: &PathBuf, dir: &TempDir) -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(u) = line.trim().strip_prefix("Open the UI:") {
-                return u.trim().to_string();
-            }
-        }
-        panic!("vibebridge up ended before printing its address");
-    })
-    .await
-    .expect("vibebridge up did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = vibebridge_tests::e2e::ui_address(child.stdout.take().unwrap()).await;
     (child, url)
 }
 
