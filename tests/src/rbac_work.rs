@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use vibebridge_main::store::{
-    Attachment, AttachmentId, Comment, CommentId, Member, Place, Priority, Project, ProjectId,
-    Store, Task, TaskId, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
+    Attachment, AttachmentId, Comment, CommentId, Member, Place, Project, ProjectId, Store, Task,
+    TaskStatus, UserId, WorkspaceId, WorkspaceRole,
 };
 
 /// The workspace every work-model cell uses.
@@ -140,25 +140,8 @@ impl WorkFx {
 
     fn draft(&self) -> Task {
         Task {
-            id: TaskId::new(),
-            workspace_id: self.ws,
-            project_id: None,
-            number: 0,
-            title: "a task".into(),
-            description: String::new(),
-            status: TaskStatus::Todo,
-            priority: Priority::None,
-            assignees: Vec::new(),
-            labels: Vec::new(),
-            parent: None,
-            due: None,
-            position: String::new(),
             created_by: Some(self.owner),
-            created_at: 0,
-            updated_at: 0,
-            archived: false,
-            restricted_to: None,
-            version: 0,
+            ..Task::draft(self.ws, "a task", TaskStatus::Todo)
         }
     }
 }

@@ -197,29 +197,19 @@ pub fn create(
     new: NewTask,
 ) -> Result<TaskView, OpError> {
     access.require(WorkspaceRole::Member, "create tasks")?;
+    let title = check_name("title", &new.title, 500)?;
     let mut draft = Task {
-        id: TaskId::new(),
-        workspace_id: access.ws.id,
-        project_id: None,
-        number: 0,
-        title: check_name("title", &new.title, 500)?,
         description: check_description(new.description.unwrap_or_default())?,
-        status: new.status.unwrap_or(TaskStatus::Todo),
         priority: new.priority.unwrap_or_default(),
         assignees: members(state, access, new.assignees.unwrap_or_default())?,
         labels: check_labels(new.labels.unwrap_or_default())?,
-        parent: None,
         due: new.due.map(check_due).transpose()?,
-        position: String::new(),
         created_by: Some(who.id),
-        created_at: 0,
-        updated_at: 0,
-        archived: false,
         restricted_to: new
             .restricted_to
             .map(|names| members(state, access, names))
             .transpose()?,
-        version: 0,
+        ..Task::draft(access.ws.id, title, new.status.unwrap_or(TaskStatus::Todo))
     };
     if let Some(p) = new.parent {
         draft.parent = Some(get(state, who, access, &p)?.id);

@@ -92,6 +92,32 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task not stored yet: `title` in `status` of workspace `workspace_id`, nothing else set. Creating it
+    /// gives it its number, position, times and version; an import sets what its file says.
+    pub fn draft(workspace_id: WorkspaceId, title: impl Into<String>, status: TaskStatus) -> Task {
+        Task {
+            id: TaskId::new(),
+            workspace_id,
+            project_id: None,
+            number: 0,
+            title: title.into(),
+            description: String::new(),
+            status,
+            priority: Priority::None,
+            assignees: Vec::new(),
+            labels: Vec::new(),
+            parent: None,
+            due: None,
+            position: String::new(),
+            created_by: None,
+            created_at: 0,
+            updated_at: 0,
+            archived: false,
+            restricted_to: None,
+            version: 1,
+        }
+    }
+
     /// Whether `user` (with admin rights in the workspace or not) may see the task.
     pub fn visible_to(&self, user: UserId, ws_admin: bool) -> bool {
         ws_admin

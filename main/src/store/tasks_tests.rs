@@ -8,27 +8,7 @@ use super::*;
 use crate::store::{Store, UserId, temp};
 
 fn draft(ws: WorkspaceId, title: &str) -> Task {
-    Task {
-        id: TaskId::new(),
-        workspace_id: ws,
-        project_id: None,
-        number: 0,
-        title: title.into(),
-        description: String::new(),
-        status: TaskStatus::Todo,
-        priority: Priority::None,
-        assignees: Vec::new(),
-        labels: Vec::new(),
-        parent: None,
-        due: None,
-        position: String::new(),
-        created_by: None,
-        created_at: 0,
-        updated_at: 0,
-        archived: false,
-        restricted_to: None,
-        version: 0,
-    }
+    Task::draft(ws, title, TaskStatus::Todo)
 }
 
 fn board(store: &Store, ws: WorkspaceId) -> Vec<(TaskStatus, Vec<TaskId>)> {

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vibebridge_main::store::{
-    Comment, CommentId, Priority, Project, ProjectId, Role, Store, Task, TaskId, TaskStatus,
-    WorkspaceId,
+    Comment, CommentId, Priority, Project, ProjectId, Role, Store, Task, TaskStatus, WorkspaceId,
 };
 use vibebridge_tests::bench::{env_or, percentiles, rss_bytes};
 use vibebridge_tests::{Api, TempDir, WsClient};
@@ -65,25 +64,21 @@ fn seed(dir: &Path, tasks: usize, projects: usize, comments: usize) -> Workspace
     for i in 0..tasks {
         let status = TaskStatus::ALL[i % TaskStatus::ALL.len()];
         batch.push(Task {
-            id: TaskId::new(),
-            workspace_id: ws.id,
             project_id: Some(project_ids[i % projects.max(1)]),
             number: i as u64 + 1,
-            title: format!("Task {i}: make the thing work on every platform"),
             description: "A description of **some** length, with a list:\n- one\n- two\n".repeat(3),
-            status,
             priority: [Priority::None, Priority::Low, Priority::High][i % 3],
             assignees: vec![user.id],
             labels: vec![format!("area-{}", i % 7)],
-            parent: None,
-            due: None,
             position: keys[i / TaskStatus::ALL.len()].clone(),
             created_by: Some(user.id),
             created_at: 1,
             updated_at: 1,
-            archived: false,
-            restricted_to: None,
-            version: 1,
+            ..Task::draft(
+                ws.id,
+                format!("Task {i}: make the thing work on every platform"),
+                status,
+            )
         });
     }
     store.insert_tasks(&batch).unwrap();

@@ -56,25 +56,8 @@ fn note(note: String) -> ActivityKind {
 
 fn draft(access: &Access, title: String, description: String, status: TaskStatus) -> Task {
     Task {
-        id: TaskId::new(),
-        workspace_id: access.ws.id,
-        project_id: None,
-        number: 0,
-        title,
         description,
-        status,
-        priority: Priority::None,
-        assignees: Vec::new(),
-        labels: Vec::new(),
-        parent: None,
-        due: None,
-        position: String::new(),
-        created_by: None,
-        created_at: 0,
-        updated_at: 0,
-        archived: false,
-        restricted_to: None,
-        version: 1,
+        ..Task::draft(access.ws.id, title, status)
     }
 }
 
