@@ -277,12 +277,6 @@ impl Store {
         self.task_attachments.insert(key, encode(a))?;
         Ok(())
     }
-
-    /// Flushes an import's comments and activity.
-    pub fn flush_notes(&self) -> Result<(), StoreError> {
-        self.durable()?;
-        Ok(())
-    }
 }
 
 fn comment_key(task: TaskId, id: CommentId) -> Vec<u8> {

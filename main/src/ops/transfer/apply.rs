@@ -482,7 +482,8 @@ pub fn apply(
             report.created.attachments += 1;
         }
     }
-    state.store.flush_notes()?;
+    // One flush for every comment, activity entry and attachment written above.
+    state.store.flush()?;
     state.store.audit(
         actor
             .audit(AuditAction::WorkspaceImported)
