@@ -16,7 +16,7 @@ use crate::ops::projects::NewProject;
 use crate::ops::tasks::{NewTask, TaskView};
 use crate::ops::transfer::{self, ImportReport};
 use crate::ops::workspaces::{self, Access, NewWorkspace, SettingsPatch};
-use crate::ops::{board, projects, tasks};
+use crate::ops::{board, projects, tasks, templates};
 use crate::state::AppState;
 use crate::store::{
     Priority, Project, ProjectId, PromptTemplate, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
@@ -200,7 +200,7 @@ pub async fn templates(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PromptTemplate>>, ApiError> {
     let access = workspaces::access(&state, &who.user, &id)?;
-    Ok(Json(workspaces::templates(&state, &access)?))
+    Ok(Json(templates::list(&state, &access)?))
 }
 
 /// `{body}`: a template's text.
@@ -219,8 +219,8 @@ pub async fn put_template(
     Body(body): Body<TemplateBody>,
 ) -> Result<Json<Vec<PromptTemplate>>, ApiError> {
     let access = workspaces::access(&state, &w.who.user, &id)?;
-    workspaces::set_template(&state, &w.actor, &access, &name, Some(body.body))?;
-    Ok(Json(workspaces::templates(&state, &access)?))
+    templates::set_template(&state, &w.actor, &access, &name, Some(body.body))?;
+    Ok(Json(templates::list(&state, &access)?))
 }
 
 /// `DELETE /workspaces/:id/templates/:name`.
@@ -230,8 +230,8 @@ pub async fn delete_template(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Json<Vec<PromptTemplate>>, ApiError> {
     let access = workspaces::access(&state, &w.who.user, &id)?;
-    workspaces::set_template(&state, &w.actor, &access, &name, None)?;
-    Ok(Json(workspaces::templates(&state, &access)?))
+    templates::set_template(&state, &w.actor, &access, &name, None)?;
+    Ok(Json(templates::list(&state, &access)?))
 }
 
 /// `GET /workspaces/:id/board?q=&assignee=&label=&priority=&project=&status=&after=&limit=`.

@@ -3,8 +3,8 @@
 //! [`OpError`]. Operations check visibility and permissions, change the store, relay to nodes and audit.
 //!
 //! One noun per file: [`users`], [`nodes`], [`sessions`], [`approvals`], [`relay`] (one request to a node
-//! over its own tunnel stream), and the work model: [`workspaces`], [`projects`], [`tasks`], [`board`],
-//! [`comments`].
+//! over its own tunnel stream), and the work model: [`workspaces`], [`templates`], [`projects`], [`tasks`],
+//! [`board`], [`comments`], [`transfer`].
 
 mod actor;
 pub mod approvals;
@@ -17,6 +17,7 @@ pub mod relay;
 pub mod sessions;
 mod task_fields;
 pub mod tasks;
+pub mod templates;
 pub mod transfer;
 pub mod users;
 pub mod workspaces;

@@ -1,5 +1,5 @@
 //! Workspaces: who may see one and what each role may do there; creating, configuring and deleting one;
-//! its members and prompt templates.
+//! its members. (Its prompt templates are [`super::templates`].)
 //!
 //! Permissions (the seed's): reading needs membership; editing tasks needs `member`; settings, projects and
 //! members need `admin`; owners and deletion need `owner`. Instance admins act as a workspace admin
@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::{Actor, OpError};
 use crate::state::AppState;
 use crate::store::{
-    AgentDefaults, AuditAction, Member, PromptTemplate, StatusName, TaskStatus, User, Workspace,
-    WorkspaceId, WorkspaceRole, now_ms,
+    AgentDefaults, AuditAction, Member, StatusName, User, Workspace, WorkspaceId, WorkspaceRole,
+    now_ms,
 };
 
 /// A workspace as one user may act in it.
@@ -343,80 +343,6 @@ fn last_owner() -> OpError {
     )
 }
 
-/// A workspace's prompt templates (members read them).
-pub fn templates(state: &AppState, access: &Access) -> Result<Vec<PromptTemplate>, OpError> {
-    Ok(state.store.prompt_templates(access.ws.id)?)
-}
-
-/// Creates, replaces or (`body: None`) deletes template `name` (admin).
-pub fn set_template(
-    state: &AppState,
-    actor: &Actor,
-    access: &Access,
-    name: &str,
-    body: Option<String>,
-) -> Result<(), OpError> {
-    access.require(WorkspaceRole::Admin, "change its prompt templates")?;
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(OpError::BadRequest(
-            "a template name is 1–64 letters, digits, '-' or '_' (it is written @name)".into(),
-        ));
-    }
-    if body.as_ref().is_some_and(|b| b.len() > 100_000) {
-        return Err(OpError::BadRequest(
-            "a template is at most 100,000 bytes".into(),
-        ));
-    }
-    let deleting = body.is_none();
-    let existed = state.store.set_prompt_template(access.ws.id, name, body)?;
-    if deleting && !existed {
-        return Err(OpError::NotFound(format!("no template {name:?}")));
-    }
-    state.store.audit(
-        actor
-            .audit(AuditAction::WorkspaceTemplateChanged)
-            .target(access.ws.id.to_string())
-            .detail(if deleting {
-                format!("deleted @{name}")
-            } else {
-                format!("set @{name}")
-            }),
-    );
-    Ok(())
-}
-
-/// Replaces each `@name` of a template in `text` by the template's body (one level; unknown names stay).
-pub fn expand_templates(text: &str, templates: &[PromptTemplate]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('@') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-            .unwrap_or(after.len());
-        let preceded_by_word = out
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_alphanumeric() || c == '.');
-        match templates.iter().find(|t| t.name == after[..len]) {
-            Some(t) if len > 0 && !preceded_by_word => out.push_str(&t.body),
-            _ => {
-                out.push('@');
-                out.push_str(&after[..len]);
-            }
-        }
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// A trimmed display name of 1–`max` characters without control characters.
 pub fn check_name(field: &str, value: &str, max: usize) -> Result<String, OpError> {
     let v = value.trim();
@@ -470,35 +396,9 @@ fn check_prefix(p: &str) -> Result<String, OpError> {
     Ok(p)
 }
 
-/// The display name of each status, in board order.
-pub fn status_names(ws: &Workspace) -> Vec<(TaskStatus, String)> {
-    TaskStatus::ALL
-        .into_iter()
-        .map(|s| (s, ws.settings.status_name(s).to_string()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(name: &str, body: &str) -> PromptTemplate {
-        PromptTemplate {
-            name: name.into(),
-            body: body.into(),
-            updated_at: 0,
-        }
-    }
-
-    /// Proves `@name` expands to the template, while e-mail addresses and unknown names stay as written.
-    #[test]
-    fn templates_expand_only_whole_names() {
-        let ts = [t("tests", "Run the tests."), t("style", "Follow STYLE.md")];
-        assert_eq!(
-            expand_templates("Fix it. @tests Mail a@tests.com, @nobody @style.", &ts),
-            "Fix it. Run the tests. Mail a@tests.com, @nobody Follow STYLE.md."
-        );
-    }
 
     /// Proves run defaults take only a known provider and CLI-safe model and mode names.
     #[test]

@@ -366,7 +366,7 @@ pub fn apply(
     for t in plan.templates {
         if access.is_admin() {
             if let Err(e) =
-                crate::ops::workspaces::set_template(state, actor, access, &t.name, Some(t.body))
+                crate::ops::templates::set_template(state, actor, access, &t.name, Some(t.body))
             {
                 report.skipped.push(SkippedItem {
                     item: format!("template @{}", t.name),
