@@ -15,6 +15,7 @@ pub mod rbac_work;
 pub mod seed;
 pub mod session_driver;
 pub mod session_fx;
+pub mod work_fx;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
