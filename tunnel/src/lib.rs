@@ -61,6 +61,7 @@ pub mod keys;
 pub mod mux;
 pub mod protocol;
 pub mod reply;
+pub mod run;
 pub mod runtime;
 pub mod session;
 pub mod ssh;

@@ -22,6 +22,7 @@ use ts_rs::TS;
 
 use crate::ids::{ApprovalId, SessionId};
 use crate::reply::Reply;
+use crate::run::{ProcessKind, ProcessStatus, RunPrepared, RunSpec};
 
 /// The coding-agent CLIs a session can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
@@ -306,6 +307,58 @@ pub enum EventBody {
         /// What happened and, where we know, what to do.
         message: String,
     },
+    /// Where a run works; the first event of a run's session.
+    RunPrepared(RunPrepared),
+    /// An execution process of a run started (numbered from 1 in the order they start).
+    ProcessStarted {
+        /// Its number in the run.
+        process: u32,
+        /// What it is.
+        kind: ProcessKind,
+        /// The script it runs, for scripts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// HEAD of the work tree when it started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_commit: Option<String>,
+    },
+    /// Output of a script process (stdout and stderr, as they come).
+    ProcessOutput {
+        /// The process.
+        process: u32,
+        /// The text.
+        text: String,
+    },
+    /// An execution process ended.
+    ProcessEnded {
+        /// The process.
+        process: u32,
+        /// How.
+        status: ProcessStatus,
+        /// Its exit code, when it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i64>,
+        /// HEAD of the work tree when it ended (after the turn's commit, for a turn).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_commit: Option<String>,
+        /// Why it failed or was killed, for humans.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// What a turn left uncommitted was committed to the run's branch.
+    AutoCommitted {
+        /// The new commit.
+        commit: String,
+        /// Its message's first line.
+        summary: String,
+        /// Files it changed.
+        files: u32,
+    },
+    /// Committing what a turn left failed; the work stays in the work tree.
+    AutoCommitFailed {
+        /// What failed and what to do.
+        message: String,
+    },
     /// A CLI record this version does not normalise, kept verbatim so nothing is lost.
     Raw {
         /// Which CLI produced it.
@@ -325,13 +378,18 @@ impl EventBody {
             | EventBody::ApprovalRequested { .. }
             | EventBody::Question { .. } => "tool_call",
             EventBody::ToolResult { .. } | EventBody::ApprovalResolved { .. } => "tool_result",
-            EventBody::Error { .. } => "error",
+            EventBody::Error { .. } | EventBody::AutoCommitFailed { .. } => "error",
             EventBody::TurnCompleted { .. } => "complete",
             EventBody::UserMessage { .. }
             | EventBody::AssistantDelta { .. }
             | EventBody::AssistantMessage { .. }
             | EventBody::Thinking { .. }
             | EventBody::Usage(_)
+            | EventBody::RunPrepared(_)
+            | EventBody::ProcessStarted { .. }
+            | EventBody::ProcessOutput { .. }
+            | EventBody::ProcessEnded { .. }
+            | EventBody::AutoCommitted { .. }
             | EventBody::Raw { .. } => "log",
         }
     }
@@ -381,6 +439,9 @@ pub struct StartSession {
     pub permission_mode: Option<String>,
     /// The first message.
     pub prompt: String,
+    /// The session is a run of a task: prepare its work tree first (then `path` is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Box<RunSpec>>,
 }
 
 /// Main → node: act on an existing session.
@@ -415,13 +476,22 @@ pub struct SessionOk {
     /// For a message: it waits behind the running turn.
     #[serde(default)]
     pub queued: bool,
+    /// For the start of a run: where it works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Box<RunPrepared>>,
 }
 
 impl SessionOk {
     /// Taken (and, for a message, sent to the CLI).
-    pub const TAKEN: SessionOk = SessionOk { queued: false };
+    pub const TAKEN: SessionOk = SessionOk {
+        queued: false,
+        run: None,
+    };
     /// A message waiting behind the running turn.
-    pub const QUEUED: SessionOk = SessionOk { queued: true };
+    pub const QUEUED: SessionOk = SessionOk {
+        queued: true,
+        run: None,
+    };
 }
 
 /// Node → main on an attach stream.
