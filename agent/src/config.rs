@@ -35,6 +35,67 @@ pub struct NodeConfig {
     pub reconnect: ReconnectConfig,
     /// `[tunnel]`: liveness and limits.
     pub tunnel: TunnelConfig,
+    /// `[worktrees]`: where task runs get their worktrees.
+    pub worktrees: WorktreesConfig,
+    /// `[runs]`: task runs' scripts.
+    pub runs: RunsConfig,
+}
+
+/// `[worktrees]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorktreesConfig {
+    /// The directory run worktrees are made in; default: beside the state directory (see
+    /// [`default_worktrees_root`]). It is reachable by sessions, terminals, the file and git views like a root.
+    pub root: Option<PathBuf>,
+}
+
+/// `[runs]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunsConfig {
+    /// Longest a setup or cleanup script may run before it is stopped.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub script_timeout: Duration,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            script_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Where run worktrees go when `worktrees.root` is not set: systemd's second `StateDirectory=` entry when
+/// there is one (the unit lists `vibebridge-agent vibebridge-agent-worktrees`), else a sibling of the state
+/// directory named `<state>-worktrees`: beside the node's state, never inside it.
+pub fn default_worktrees_root(
+    state: &Path,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> PathBuf {
+    if let Some(dirs) = env("STATE_DIRECTORY") {
+        let dirs = dirs.to_string_lossy().to_string();
+        if let Some(second) = dirs.split(':').nth(1).filter(|d| !d.is_empty()) {
+            return PathBuf::from(second);
+        }
+    }
+    let mut name = state
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "vibebridge-agent".into());
+    name.push("-worktrees");
+    state.with_file_name(name)
+}
+
+impl NodeConfig {
+    /// The directory run worktrees are made in.
+    pub fn worktrees_root(&self) -> PathBuf {
+        match &self.worktrees.root {
+            Some(root) => root.clone(),
+            None => default_worktrees_root(&self.database.path, |k| std::env::var_os(k)),
+        }
+    }
 }
 
 /// `[server]`.
@@ -351,6 +412,25 @@ impl NodeConfig {
         if self.reconnect.auth_failure_max < self.reconnect.auth_failure_min {
             bail!("reconnect.auth_failure_max must be at least reconnect.auth_failure_min");
         }
+        if let Some(root) = &self.worktrees.root
+            && !root.is_absolute()
+        {
+            bail!(
+                "worktrees.root {:?} must be an absolute path",
+                root.display()
+            );
+        }
+        let worktrees = self.worktrees_root();
+        if worktrees.starts_with(&self.database.path) {
+            bail!(
+                "worktrees.root {} lies inside the node's state directory {}; put it beside it, not inside",
+                worktrees.display(),
+                self.database.path.display()
+            );
+        }
+        if self.runs.script_timeout.is_zero() {
+            bail!("runs.script_timeout must be greater than zero, e.g. \"30m\"");
+        }
         self.tunnel.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
@@ -392,5 +472,26 @@ mod tests {
             PathBuf::from("/home/a/.local/state/vibebridge-agent")
         );
         assert_eq!(default_state_dir(env(&[])), PathBuf::from("./data/node"));
+    }
+
+    /// Proves run worktrees default to systemd's second state directory, else a sibling of the state directory.
+    #[test]
+    fn default_worktrees_root_is_beside_the_state() {
+        let none = |_: &str| None;
+        assert_eq!(
+            default_worktrees_root(Path::new("/home/a/.local/state/vibebridge-agent"), none),
+            PathBuf::from("/home/a/.local/state/vibebridge-agent-worktrees")
+        );
+        let systemd = |k: &str| {
+            (k == "STATE_DIRECTORY").then(|| {
+                std::ffi::OsString::from(
+                    "/var/lib/vibebridge-agent:/var/lib/vibebridge-agent-worktrees",
+                )
+            })
+        };
+        assert_eq!(
+            default_worktrees_root(Path::new("/var/lib/vibebridge-agent"), systemd),
+            PathBuf::from("/var/lib/vibebridge-agent-worktrees")
+        );
     }
 }

@@ -22,6 +22,7 @@ pub mod roots;
 /// environment of every shell and CLI the agent starts.
 pub const REGISTER_TOKEN_ENV: &str = "VIBEBRIDGE_REGISTER_TOKEN";
 pub mod run_as;
+pub mod runs;
 pub mod sessions;
 pub mod streams;
 pub mod terminals;
@@ -65,6 +66,22 @@ impl Agent {
             .filesystem
             .protected
             .push(config.database.path.clone());
+        // Run worktrees are reachable like a root: the run's session, terminal, file and git views work there.
+        let worktrees = config.worktrees_root();
+        if !config
+            .filesystem
+            .roots
+            .iter()
+            .any(|r| worktrees.starts_with(r))
+        {
+            std::fs::create_dir_all(&worktrees).map_err(|e| {
+                anyhow::anyhow!(
+                    "creating worktrees.root {}: {e}; create it or set worktrees.root",
+                    worktrees.display()
+                )
+            })?;
+            config.filesystem.roots.push(worktrees.canonicalize()?);
+        }
         let shared = std::sync::Arc::new(config.clone());
         let sessions = sessions::Sessions::open(shared.clone(), shutdown.child_token())?;
         // Once, after the session store exists, so its files are covered too.

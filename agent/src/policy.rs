@@ -100,6 +100,7 @@ mod tests {
                 model: None,
                 permission_mode: None,
                 prompt: "hi".into(),
+                run: None,
             })
         };
         vec![

@@ -138,7 +138,12 @@ fn repo_lock(repo: &Path) -> Arc<Mutex<()>> {
 }
 
 /// Runs git in `cwd`; its output on success, else an error saying what failed.
-fn run(cwd: &Path, args: &[&str], doing: &str, max_stdout: u64) -> Result<Vec<u8>, GitError> {
+pub(crate) fn run(
+    cwd: &Path,
+    args: &[&str],
+    doing: &str,
+    max_stdout: u64,
+) -> Result<Vec<u8>, GitError> {
     let out = bounded(git(cwd, args), GIT_TIMEOUT, max_stdout)
         .map_err(|e| GitError::internal(&format!("running git to {doing} (is git on PATH?)"), &e))?
         .ok_or_else(|| {
@@ -159,7 +164,8 @@ fn run(cwd: &Path, args: &[&str], doing: &str, max_stdout: u64) -> Result<Vec<u8
     Ok(out.stdout)
 }
 
-fn run_text(cwd: &Path, args: &[&str], doing: &str) -> Result<String, GitError> {
+/// [`run`], its output as trimmed text.
+pub(crate) fn run_text(cwd: &Path, args: &[&str], doing: &str) -> Result<String, GitError> {
     let out = run(cwd, args, doing, 16 * 1024 * 1024)?;
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
@@ -348,4 +354,66 @@ pub fn remove_if_safe(repo: &Path, path: &Path) -> Result<Removal, GitError> {
         0,
     )?;
     Ok(Removal::Removed)
+}
+
+/// Checks the existing local `branch` out into a new worktree under `root` (named like [`create`] names
+/// them, with `-2`, `-3`… added while the directory exists). Serialised with the repository's other git
+/// administration. Refused when the branch does not exist; git refuses a branch checked out elsewhere.
+pub fn add_existing(repo: &Path, root: &Path, branch: &str) -> Result<PathBuf, GitError> {
+    let lock = repo_lock(repo);
+    let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let branch_ref = format!("refs/heads/{branch}");
+    if run(
+        repo,
+        &["show-ref", "--verify", "--quiet", &branch_ref],
+        "",
+        0,
+    )
+    .is_err()
+    {
+        return Err(GitError::new(
+            ErrorCode::UnknownRef,
+            format!("there is no local branch {branch:?} in {}", repo.display()),
+        ));
+    }
+    let name = branch.replace('/', "-");
+    let path = (1..)
+        .map(|n| match n {
+            1 => root.join(&name),
+            n => root.join(format!("{name}-{n}")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| root.join(&name));
+    std::fs::create_dir_all(root)
+        .map_err(|e| GitError::internal(&format!("creating {}", root.display()), &e))?;
+    let path_arg = path.to_string_lossy().into_owned();
+    run(
+        repo,
+        &["worktree", "add", "--quiet", &path_arg, branch],
+        &format!("check branch {branch:?} out into a new worktree"),
+        0,
+    )?;
+    Ok(path)
+}
+
+/// Undoes what this agent has just created and nobody has worked in yet: removes the worktree at `path`
+/// (forcibly) and, when given, deletes `branch`. Best effort, serialised like the rest; for rolling back a
+/// preparation that failed half-way.
+pub fn undo_new(repo: &Path, path: &Path, branch: Option<&str>) {
+    let lock = repo_lock(repo);
+    let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let path_arg = path.to_string_lossy().into_owned();
+    if let Err(e) = run(
+        repo,
+        &["worktree", "remove", "--force", &path_arg],
+        "remove the new worktree",
+        0,
+    ) {
+        tracing::warn!("rolling back {}: {e}", path.display());
+    }
+    if let Some(branch) = branch
+        && let Err(e) = run(repo, &["branch", "-D", branch], "delete the new branch", 0)
+    {
+        tracing::warn!("rolling back branch {branch}: {e}");
+    }
 }

@@ -96,8 +96,15 @@ fn for_each_text(
         EventBody::Status { message, .. } | EventBody::ApprovalResolved { message, .. } => {
             message.iter_mut().for_each(text);
         }
-        EventBody::ProviderSession { .. } | EventBody::Usage(_) => {}
+        EventBody::ProviderSession { .. }
+        | EventBody::Usage(_)
+        | EventBody::RunPrepared(_)
+        | EventBody::AutoCommitted { .. } => {}
+        EventBody::ProcessStarted { command, .. } => command.iter_mut().for_each(text),
+        EventBody::ProcessEnded { message, .. } => message.iter_mut().for_each(text),
         EventBody::UserMessage { text: t }
+        | EventBody::ProcessOutput { text: t, .. }
+        | EventBody::AutoCommitFailed { message: t }
         | EventBody::AssistantDelta { text: t, .. }
         | EventBody::AssistantMessage { text: t, .. }
         | EventBody::Thinking { text: t }

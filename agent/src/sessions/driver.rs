@@ -20,6 +20,7 @@ use vibebridge_tunnel::session::{
 };
 
 use super::log::SessionLog;
+use super::run_hooks::RunHooks;
 use crate::config::ProviderConfig;
 use crate::run_as::RunAs;
 
@@ -73,6 +74,8 @@ pub struct Launch {
     pub resume: Option<String>,
     /// The user the CLI runs as (`execution.run_as`).
     pub run_as: Option<RunAs>,
+    /// What a task run does around the turns (setup, processes, cleanup, commit); `None` for a plain session.
+    pub hooks: Option<Arc<RunHooks>>,
 }
 
 impl Launch {
@@ -159,8 +162,26 @@ enum Deadline {
 const MAX_QUEUED: usize = 32;
 const MAX_QUEUED_BYTES: usize = 8 << 20;
 
+/// Work between turns that the loop waits for while it still answers commands.
+enum Post {
+    /// The run's setup script; the first turn starts after it.
+    Setup,
+    /// The run's cleanup and commit after a turn.
+    TurnEnd,
+}
+
+/// What a [`Post`] step resolves to.
+type PostFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 struct Loop<B: Backend> {
     backend: B,
+    hooks: Option<Arc<RunHooks>>,
+    /// Run work in progress between turns; `turn_running` stays true meanwhile, so follow-ups queue.
+    post: Option<(Post, PostFuture)>,
+    /// The first message, held while the setup script runs.
+    first: Option<String>,
+    /// The running turn's process number (runs).
+    turn_process: Option<u32>,
     log: Arc<SessionLog>,
     cfg: ProviderConfig,
     queue: VecDeque<String>,
@@ -181,6 +202,10 @@ pub async fn run<B: Backend>(
 ) -> Exit {
     let mut lp = Loop {
         backend,
+        hooks: launch.hooks.clone(),
+        post: None,
+        first: None,
+        turn_process: None,
         log: launch.log.clone(),
         cfg: launch.cfg.clone(),
         queue: VecDeque::new(),
@@ -190,9 +215,18 @@ pub async fn run<B: Backend>(
         deadline: None,
         timeouts,
     };
-    // `first` is already in the log: the session recorded it before saying it was taken.
-    if let Err(e) = lp.begin_turn(first).await {
-        return lp.finish(Some(e), false).await;
+    // `first` is already in the log: the session recorded it before saying it was taken. A run sets up first.
+    match lp.hooks.clone() {
+        Some(hooks) => {
+            lp.first = Some(first);
+            lp.turn_running = true;
+            lp.post = Some((Post::Setup, Box::pin(hooks.setup())));
+        }
+        None => {
+            if let Err(e) = lp.begin_turn(first).await {
+                return lp.finish(Some(e), false).await;
+            }
+        }
     }
     let mut idle_expired = false;
     loop {
@@ -203,11 +237,25 @@ pub async fn run<B: Backend>(
                 None => std::future::pending().await,
             }
         };
+        let post = async {
+            match lp.post.as_mut() {
+                Some((_, f)) => f.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            result = post => {
+                if let Some(e) = lp.post_done(result).await {
+                    return lp.finish(Some(e), false).await;
+                }
+                if lp.stopping && !lp.turn_running {
+                    break;
+                }
+            }
             step = lp.backend.step() => match step {
                 Step::Continue => {}
                 Step::TurnDone => {
-                    if lp.turn_done().await {
+                    if lp.turn_ended() && lp.turn_done().await {
                         break;
                     }
                 }
@@ -262,8 +310,57 @@ impl<B: Backend> Loop<B> {
     async fn begin_turn(&mut self, text: String) -> Result<(), String> {
         self.log.status(SessionStatus::Running, None);
         self.turn_running = true;
+        if let Some(hooks) = &self.hooks {
+            self.turn_process = Some(hooks.turn_started().await);
+        }
         self.deadline = Some((Instant::now() + self.cfg.turn_timeout, Deadline::Turn));
         self.backend.send_message(&text).await
+    }
+
+    /// The CLI says the turn ended. A run cleans up and commits before the turn counts as done: returns
+    /// false when that work was started (the loop waits for it), true when the turn is done now.
+    fn turn_ended(&mut self) -> bool {
+        let (Some(hooks), Some(process)) = (self.hooks.clone(), self.turn_process.take()) else {
+            return true;
+        };
+        if !self.pending.is_empty() {
+            self.pending.clear();
+            self.log
+                .cancel_pending("the turn ended before the approval was answered");
+        }
+        self.deadline = None;
+        let failed = self.log.last_turn_failed();
+        self.post = Some((
+            Post::TurnEnd,
+            Box::pin(async move {
+                hooks.turn_ended(process, failed).await;
+                Ok(())
+            }),
+        ));
+        false
+    }
+
+    /// Work between turns finished; `Some(error)` ends the session with it.
+    async fn post_done(&mut self, result: Result<(), String>) -> Option<String> {
+        let (what, _) = self.post.take()?;
+        match (what, result) {
+            (Post::Setup, Err(e)) => Some(e),
+            (Post::Setup, Ok(())) => {
+                if self.stopping {
+                    self.turn_running = false;
+                    return None;
+                }
+                let first = self.first.take().unwrap_or_default();
+                self.begin_turn(first).await.err()
+            }
+            (Post::TurnEnd, _) => {
+                if self.turn_done().await {
+                    self.turn_running = false;
+                    self.stopping = true;
+                }
+                None
+            }
+        }
     }
 
     /// A turn ended: approvals it left are moot; the next queued message starts, or the session idles.
@@ -402,6 +499,18 @@ impl<B: Backend> Loop<B> {
                 let _ = reply.send(SessionReply::Ok(SessionOk::TAKEN));
                 self.queue.clear();
                 self.log.drop_queued("the session was stopped");
+                if let Some((what, post)) = self.post.take() {
+                    // Dropping the script's future kills its process group.
+                    drop(post);
+                    if let Some(hooks) = &self.hooks {
+                        hooks.kill_open("stopped by a user");
+                    }
+                    if matches!(what, Post::TurnEnd) {
+                        self.turn_process = None;
+                    }
+                    self.stopping = true;
+                    return true;
+                }
                 if !self.turn_running {
                     self.stopping = true;
                     return true;
@@ -480,6 +589,14 @@ impl<B: Backend> Loop<B> {
         self.queue.clear();
         self.log.drop_queued("the CLI ended before their turn");
         let exit = self.backend.shutdown(STOP_GRACE).await;
+        if let Some(hooks) = &self.hooks {
+            // A turn or script the end cut short; its work stays in the work tree.
+            hooks.kill_open(if self.stopping {
+                "stopped by a user"
+            } else {
+                "the session ended while it ran"
+            });
+        }
         let clean = exit.is_none_or(|s| s.success());
         let (status, message) = if self.stopping {
             (

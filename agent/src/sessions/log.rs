@@ -316,6 +316,20 @@ impl SessionLog {
         self.store.events_after(&self.id, after, limit)
     }
 
+    /// Whether the last turn ended in an error, judged by its `turn_completed` among the latest events.
+    pub fn last_turn_failed(&self) -> bool {
+        let last = self.meta().last_seq;
+        self.events_after(last.saturating_sub(32), 32)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find_map(|ev| match &ev.body {
+                EventBody::TurnCompleted { is_error, .. } => Some(*is_error),
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
     /// Whether a driver (a CLI process or its turn loop) is running for the session.
     pub fn alive(&self) -> watch::Receiver<bool> {
         self.alive.subscribe()

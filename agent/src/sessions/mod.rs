@@ -15,6 +15,7 @@ pub mod driver;
 pub mod lines;
 pub mod log;
 pub mod process;
+pub mod run_hooks;
 pub mod store;
 
 use std::collections::HashMap;
@@ -39,7 +40,9 @@ use crate::config::{NodeConfig, ProviderConfig};
 use crate::roots::{PathError, resolve_dir};
 use driver::{DriverCmd, Exit, Launch};
 use log::SessionLog;
+use run_hooks::{RunHooks, RunState};
 use store::{AgentStore, SessionMeta};
+use vibebridge_tunnel::run::{RunMode, RunSpec};
 
 struct Live {
     provider: Provider,
@@ -87,6 +90,14 @@ impl Sessions {
                     .log_for(meta.id)?
                     .ok_or_else(|| anyhow::anyhow!("session {} vanished while loading", meta.id))?;
                 log.cancel_pending("the agent restarted; the CLI that asked is gone");
+                if let Some(hooks) = RunHooks::new(
+                    log.clone(),
+                    sessions.root_dir().join(meta.id.to_string()),
+                    sessions.inner.config.runs.script_timeout,
+                    None,
+                ) {
+                    hooks.kill_open("the agent restarted while it ran");
+                }
                 log.drop_queued("the agent restarted while the turn before them ran");
                 log.status(
                     SessionStatus::Interrupted,
@@ -145,17 +156,9 @@ impl Sessions {
         if req.prompt.trim().is_empty() {
             return SessionReply::err(ErrorCode::BadRequest, "the first prompt is empty");
         }
-        let cwd = match resolve_dir(
-            &self.inner.config.filesystem.roots,
-            &self.inner.config.filesystem.protected,
-            &req.path,
-        ) {
+        let cwd = match self.resolve(&req.path) {
             Ok(p) => p,
-            Err(e @ PathError::OutsideRoots(_)) => {
-                return SessionReply::err(ErrorCode::PathOutsideRoots, e.to_string());
-            }
-            Err(e @ PathError::Protected(_)) => return SessionReply::err(e.code(), e.to_string()),
-            Err(e) => return SessionReply::err(ErrorCode::PathNotFound, e.to_string()),
+            Err(reply) => return reply,
         };
         match self.inner.store.meta(&id) {
             Ok(Some(_)) => {
@@ -170,6 +173,15 @@ impl Sessions {
         if let Err(reply) = self.check_provider(req.provider) {
             return reply;
         }
+        // A run works in the work tree it prepares (the project's working copy is only its source).
+        let (cwd, run) = match req.run {
+            None => (cwd, None),
+            Some(spec) => match self.prepare_run(*spec, &cwd).await {
+                Ok(run) => (PathBuf::from(&run.prepared.path), Some(Box::new(run))),
+                Err(reply) => return reply,
+            },
+        };
+        let prepared = run.as_ref().map(|r| r.prepared.clone());
         let meta = SessionMeta {
             id,
             provider: req.provider,
@@ -181,6 +193,7 @@ impl Sessions {
             last_seq: 0,
             executions: 0,
             queued: Vec::new(),
+            run,
         };
         // Synced with the first message (see `recorded`) before main hears "started": a node that crashed
         // and forgot the session would answer main's attach with "no such session".
@@ -192,14 +205,85 @@ impl Sessions {
             Ok(None) => return SessionReply::err(ErrorCode::Internal, "session vanished"),
             Err(e) => return SessionReply::err(ErrorCode::Internal, format!("{e:#}")),
         };
+        if let Some(p) = &prepared {
+            log.append(EventBody::RunPrepared(p.clone()));
+        }
         let spawned = {
             let mut live = lock(&self.inner.live);
             self.spawn_driver(&mut live, log.clone(), req.prompt)
         };
         match spawned {
-            Ok(()) => recorded(&log).await,
+            Ok(()) => match recorded(&log).await {
+                SessionReply::Ok(mut ok) => {
+                    ok.run = prepared.map(Box::new);
+                    SessionReply::Ok(ok)
+                }
+                refused => refused,
+            },
             Err(reply) => reply,
         }
+    }
+
+    /// A directory main named, resolved inside the roots, or the refusal to send.
+    fn resolve(&self, path: &str) -> Result<PathBuf, SessionReply> {
+        resolve_dir(
+            &self.inner.config.filesystem.roots,
+            &self.inner.config.filesystem.protected,
+            path,
+        )
+        .map_err(|e| match e {
+            e @ PathError::OutsideRoots(_) => {
+                SessionReply::err(ErrorCode::PathOutsideRoots, e.to_string())
+            }
+            e @ PathError::Protected(_) => SessionReply::err(e.code(), e.to_string()),
+            e => SessionReply::err(ErrorCode::PathNotFound, e.to_string()),
+        })
+    }
+
+    /// Prepares a run's work tree in the project's working copy `repo`, with a port no other live run of this
+    /// node has.
+    async fn prepare_run(
+        &self,
+        spec: RunSpec,
+        repo: &std::path::Path,
+    ) -> Result<RunState, SessionReply> {
+        if self.inner.config.filesystem.read_only {
+            return Err(SessionReply::err(
+                ErrorCode::ReadOnly,
+                "this node is read-only (filesystem.read_only = true): runs cannot work here",
+            ));
+        }
+        // An adopted worktree is named by path: it must lie inside the roots like any other path.
+        if let RunMode::Existing { path: Some(p), .. } = &spec.mode {
+            self.resolve(p)?;
+        }
+        let taken: Vec<u16> = self
+            .inner
+            .store
+            .all_meta()
+            .map(|all| {
+                all.iter()
+                    .filter(|m| m.status.is_live() || m.status == SessionStatus::Interrupted)
+                    .filter_map(|m| m.run.as_ref().map(|r| r.prepared.port))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let root = self.inner.config.worktrees_root();
+        let (repo, spec2) = (repo.to_path_buf(), spec.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            crate::runs::prepare(&spec2, &repo, &root, &|port| taken.contains(&port))
+        })
+        .await
+        .map_err(|e| SessionReply::err(ErrorCode::Internal, format!("preparing the run: {e}")))?
+        .map_err(|e| SessionReply::err(e.code(), e.message().to_string()))?;
+        Ok(RunState {
+            spec,
+            prepared,
+            setup_done: false,
+            processes: 0,
+            turns: 0,
+            open: Vec::new(),
+        })
     }
 
     /// The CLI binary for `provider`, or why it cannot run here.
@@ -264,12 +348,24 @@ impl Sessions {
         log.append(EventBody::UserMessage {
             text: first.clone(),
         });
+        let raw_dir = self.root_dir().join(meta.id.to_string());
+        let hooks = RunHooks::new(
+            log.clone(),
+            raw_dir.clone(),
+            self.inner.config.runs.script_timeout,
+            self.inner.config.execution.user.clone(),
+        );
+        let mut cfg = cfg;
+        if let Some(h) = &hooks {
+            cfg.env.extend(h.env().iter().cloned());
+        }
         let launch = Launch {
             log: log.clone(),
             cfg,
+            hooks,
             program,
             cwd: PathBuf::from(&meta.path),
-            raw_dir: self.root_dir().join(meta.id.to_string()),
+            raw_dir,
             model: meta.model.clone(),
             permission_mode: meta.permission_mode.clone(),
             resume: meta.provider_session_id.clone(),

@@ -71,6 +71,9 @@ pub struct SessionMeta {
     /// Follow-ups accepted behind a running turn and not yet started, oldest first.
     #[serde(default)]
     pub queued: Vec<String>,
+    /// The task run this session is, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Box<super::run_hooks::RunState>>,
 }
 
 impl SessionMeta {
@@ -88,6 +91,7 @@ impl SessionMeta {
             last_seq: 0,
             executions: 0,
             queued: Vec::new(),
+            run: None,
         }
     }
 
