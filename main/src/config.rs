@@ -28,6 +28,29 @@ pub struct MainConfig {
     pub main: MainSection,
     /// `[tunnel]`: liveness and limits.
     pub tunnel: TunnelConfig,
+    /// `[runs]`: task runs on nodes.
+    pub runs: RunsConfig,
+}
+
+/// `[runs]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunsConfig {
+    /// How long a run may wait to start (its node offline, the workspace at its limit) before it fails.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub queue_timeout: Duration,
+    /// How long main waits for a node to prepare a run's work tree and start its agent.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub start_timeout: Duration,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            queue_timeout: Duration::from_secs(24 * 3600),
+            start_timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 /// `[server]`.
@@ -177,6 +200,11 @@ impl MainConfig {
 
     /// Checks values; each message names the key and what to do.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.runs.queue_timeout.is_zero() || self.runs.start_timeout.is_zero() {
+            bail!(
+                "runs.queue_timeout and runs.start_timeout must be greater than zero, e.g. \"24h\" and \"10m\""
+            );
+        }
         if self.server.max_connections == 0 {
             bail!(
                 "server.max_connections is 0; set it to the number of browser connections to allow, e.g. 1024"

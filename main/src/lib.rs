@@ -191,6 +191,8 @@ impl Main {
             Ok::<(), std::io::Error>(())
         });
         tokio::spawn(state.hub.clone().run());
+        tokio::spawn(ops::runs::track::run(state.clone()));
+        tokio::spawn(ops::runs::queue::run(state.clone()));
         let hub = state.hub.clone();
         let hub_shutdown = shutdown.clone();
         tokio::spawn(async move {

@@ -197,6 +197,15 @@ pub enum ServerFrame {
         /// The task.
         task_id: TaskId,
     },
+    /// The watched workspace: a run of a task was created or changed.
+    Run {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: TaskId,
+        /// The run now.
+        run: Box<crate::store::Run>,
+    },
     /// The watched workspace: its projects changed.
     Projects {
         /// The workspace.

@@ -15,6 +15,7 @@ mod keys;
 pub mod live;
 mod nodes;
 mod projects;
+mod runs;
 mod session_events;
 mod sessions;
 mod tasks;
@@ -147,6 +148,10 @@ routes! {
     GET "/tasks/{id}/activity" => tasks::activity,
     GET "/tasks/{id}/attachments" => tasks::attachments,
     GET "/tasks/{id}/attachments/{attachment_id}" => tasks::attachment,
+    GET "/tasks/{id}/runs" => runs::list,
+    POST "/tasks/{id}/runs" => runs::start,
+    GET "/runs/{id}" => runs::get,
+    POST "/runs/{id}/stop" => runs::stop,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

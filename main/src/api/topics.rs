@@ -110,13 +110,14 @@ fn route_of(change: &Change) -> Route {
             Route::Board(*workspace_id)
         }
         Change::Task { task, .. } => Route::Board(task.workspace_id),
+        Change::Run(run) => Route::Board(run.workspace_id),
     }
 }
 
 /// The frame for a store change, if `who` may see its subject.
 fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<ServerFrame> {
     match change {
-        Change::Session { id, owner, node_id } => may_see_session(state, who, owner, &node_id)
+        Change::Session { id, owner, node_id } => may_see_session(state, who, id, owner, &node_id)
             .then(|| ServerFrame::Session {
                 session_id: id.to_string(),
             }),
@@ -126,10 +127,12 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
             owner,
             node_id,
             resolved,
-        } => may_see_session(state, who, owner, &node_id).then(|| ServerFrame::Approval {
-            change: resolved.into(),
-            approval_id,
-            session_id: session_id.into(),
+        } => may_see_session(state, who, session_id, owner, &node_id).then(|| {
+            ServerFrame::Approval {
+                change: resolved.into(),
+                approval_id,
+                session_id: session_id.into(),
+            }
         }),
         Change::Node(node) => ops::nodes::can_see(who, &node).then(|| ServerFrame::Node {
             change: NodeChange::Updated,
@@ -167,6 +170,18 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
                     task_id,
                 })
         }
+        Change::Run(run) => {
+            let user = current(state, who)?;
+            let access =
+                ops::workspaces::access(state, &user, &run.workspace_id.to_string()).ok()?;
+            let task = state.store.task(run.task_id).ok()??;
+            task.visible_to(who.user.id, access.is_admin())
+                .then(|| ServerFrame::Run {
+                    workspace_id: run.workspace_id,
+                    task_id: run.task_id,
+                    run: Box::new((*run).clone()),
+                })
+        }
         Change::Task { task, removed } => {
             let user = current(state, who)?;
             let access =
@@ -198,19 +213,21 @@ fn current(state: &AppState, who: &AuthUser) -> Option<crate::store::User> {
 fn may_see_session(
     state: &AppState,
     who: &AuthUser,
+    session: uuid::Uuid,
     owner: crate::store::UserId,
     node_id: &str,
 ) -> bool {
     if who.user.role.is_admin() {
         return true;
     }
-    owner == who.user.id
+    let own = owner == who.user.id
         && state
             .store
             .node(node_id)
             .ok()
             .flatten()
-            .is_none_or(|node| ops::nodes::can_see(who, &node))
+            .is_none_or(|node| ops::nodes::can_see(who, &node));
+    own || ops::runs::can_see_session(state, who, session)
 }
 
 /// The frame for a link event of `node_id`, if `who` may see the node.

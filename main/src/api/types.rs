@@ -176,6 +176,17 @@ pub fn typescript() -> String {
         decl::<crate::ops::transfer::ImportCounts>(&cfg),
         decl::<crate::ops::transfer::SkippedItem>(&cfg),
         decl::<crate::ops::transfer::ImportReport>(&cfg),
+        decl::<vibebridge_tunnel::run::RunMode>(&cfg),
+        decl::<vibebridge_tunnel::run::RunPrepared>(&cfg),
+        decl::<vibebridge_tunnel::run::ProcessKind>(&cfg),
+        decl::<vibebridge_tunnel::run::ProcessStatus>(&cfg),
+        decl::<crate::store::RunId>(&cfg),
+        decl::<crate::store::RunStatus>(&cfg),
+        decl::<crate::store::Run>(&cfg),
+        decl::<crate::store::ExecutionProcess>(&cfg),
+        decl::<crate::ops::runs::NewRun>(&cfg),
+        decl::<crate::ops::runs::NewRunMode>(&cfg),
+        decl::<crate::ops::runs::RunDetail>(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust definitions by vibebridge_main::api::types; do not edit.\n\

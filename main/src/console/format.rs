@@ -168,6 +168,35 @@ pub fn event_line(ev: &vibebridge_tunnel::session::SessionEvent) -> String {
                 .unwrap_or_default()
         ),
         E::Error { message } => format!("ERROR {message}"),
+        E::RunPrepared(p) => format!(
+            "run works in {} on {}",
+            p.path,
+            p.branch.as_deref().unwrap_or("a detached HEAD")
+        ),
+        E::ProcessStarted { process, kind, .. } => {
+            format!("process {process} {} started", kind.name())
+        }
+        E::ProcessOutput { process, text } => format!("[{process}] {text}"),
+        E::ProcessEnded {
+            process,
+            status,
+            exit_code,
+            ..
+        } => format!(
+            "process {process} {status:?}{}",
+            exit_code
+                .map(|c| format!(" (exit {c})"))
+                .unwrap_or_default()
+        ),
+        E::AutoCommitted {
+            commit, summary, ..
+        } => {
+            format!(
+                "committed {}: {summary}",
+                commit.get(..10).unwrap_or(commit)
+            )
+        }
+        E::AutoCommitFailed { message } => format!("COMMIT FAILED {message}"),
         E::Raw { line, .. } => format!("raw {}", line.chars().take(120).collect::<String>()),
     };
     let one_line: String = escape(&what.replace(['\r', '\n'], " "))

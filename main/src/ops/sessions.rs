@@ -7,14 +7,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use uuid::Uuid;
 use vibebridge_tunnel::protocol::Open;
+use vibebridge_tunnel::run::{RunPrepared, RunSpec};
 use vibebridge_tunnel::session::{
-    Provider, SessionCommand, SessionReply, SessionStatus, StartSession,
+    Provider, SessionCommand, SessionOk, SessionReply, SessionStatus, StartSession,
 };
 
 use super::{Actor, OpError, nodes, relay};
 use crate::auth::AuthUser;
 use crate::state::AppState;
-use crate::store::{AuditAction, SessionRecord, UsageTotals, now_ms};
+use crate::store::{AuditAction, NodeRecord, SessionRecord, UsageTotals, UserId, now_ms};
 
 /// How long main waits for a node to answer a session request.
 const NODE_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,7 +31,8 @@ pub fn can_see(state: &AppState, who: &AuthUser, s: &SessionRecord) -> Result<bo
         return Ok(true);
     }
     if s.owner != who.user.id {
-        return Ok(false);
+        // A run's session is the team's: members of its workspace who may see its task see it.
+        return Ok(super::runs::can_see_session(state, who, s.id));
     }
     Ok(state
         .store
@@ -63,6 +65,17 @@ pub fn usable(state: &AppState, who: &AuthUser, id: &str) -> Result<SessionRecor
                  history stays readable, but it cannot be continued: start a new session",
                 s.node_id
             )))
+        }
+        // Someone else's session is steerable only as a run of a workspace where they are a member.
+        Some(_)
+            if s.owner != who.user.id
+                && !who.user.role.is_admin()
+                && !super::runs::can_steer_session(state, who, s.id) =>
+        {
+            Err(OpError::Forbidden(
+                "only members of the run's workspace who may use its node can steer this session"
+                    .into(),
+            ))
         }
         Some(node) if nodes::can_see(who, &node) => Ok(s),
         _ => Err(OpError::Forbidden(format!(
@@ -120,30 +133,96 @@ pub async fn start(
     req: NewSession,
 ) -> Result<Start, OpError> {
     let node = nodes::visible(state, who, &req.node_id)?;
-    if req.prompt.trim().is_empty() {
+    let launch = Launch {
+        id: Uuid::now_v7(),
+        owner: who.user.id,
+        node,
+        path: req.path,
+        provider: req.provider,
+        model: req.model,
+        permission_mode: req.permission_mode,
+        prompt: req.prompt,
+        run: None,
+        timeout: NODE_REPLY_TIMEOUT,
+    };
+    let start = match launch_session(state, launch).await? {
+        Launched::Started(rec, _) => Start::Started(rec),
+        Launched::Unknown(rec) => Start::Unknown(rec),
+    };
+    let rec = match &start {
+        Start::Started(rec) | Start::Unknown(rec) => rec,
+    };
+    state.store.audit(
+        actor
+            .audit(AuditAction::SessionCreated)
+            .target(rec.id.to_string())
+            .detail(format!(
+                "{} on {} in {}",
+                rec.provider, rec.node_id, rec.path
+            )),
+    );
+    Ok(start)
+}
+
+/// A session to start on a node, already checked against who may use the node.
+pub(crate) struct Launch {
+    /// Its id (a run records it before the node is asked, so its first events find the run).
+    pub id: Uuid,
+    /// Whose it is.
+    pub owner: UserId,
+    /// Where.
+    pub node: NodeRecord,
+    /// Working directory (for a run: the project's working copy).
+    pub path: String,
+    /// Which CLI.
+    pub provider: Provider,
+    /// Model.
+    pub model: Option<String>,
+    /// Permission mode.
+    pub permission_mode: Option<String>,
+    /// First message.
+    pub prompt: String,
+    /// The run it is, if any.
+    pub run: Option<Box<RunSpec>>,
+    /// How long to wait for the node's answer.
+    pub timeout: Duration,
+}
+
+/// How a launch ended.
+pub(crate) enum Launched {
+    /// Started; for a run, where it works.
+    Started(SessionRecord, Option<Box<RunPrepared>>),
+    /// The answer was lost; the session is kept as `unknown` and main follows it.
+    Unknown(SessionRecord),
+}
+
+/// Records the session, asks its node to start it and follows it. Nothing is kept when the node refused
+/// or never got the request.
+pub(crate) async fn launch_session(state: &AppState, l: Launch) -> Result<Launched, OpError> {
+    if l.prompt.trim().is_empty() {
         return Err(OpError::BadRequest(
             "prompt is empty; say what the agent should do".into(),
         ));
     }
-    check_option("model", &req.model)?;
-    check_option("permission_mode", &req.permission_mode)?;
-    if state.registry.get(&node.id).is_none() {
+    check_option("model", &l.model)?;
+    check_option("permission_mode", &l.permission_mode)?;
+    if state.registry.get(&l.node.id).is_none() {
         return Err(OpError::NodeOffline(format!(
             "node {} is offline; {OFFLINE_HINT}",
-            node.id
+            l.node.id
         )));
     }
     let now = now_ms();
     let rec = SessionRecord {
-        id: Uuid::now_v7(),
-        owner: who.user.id,
-        node_id: node.id.clone(),
-        node_fingerprint: Some(node.fingerprint.clone()),
-        path: req.path.clone(),
-        provider: req.provider,
-        model: req.model.clone(),
-        permission_mode: req.permission_mode.clone(),
-        title: req.prompt.chars().take(120).collect(),
+        id: l.id,
+        owner: l.owner,
+        node_id: l.node.id.clone(),
+        node_fingerprint: Some(l.node.fingerprint.clone()),
+        path: l.path.clone(),
+        provider: l.provider,
+        model: l.model.clone(),
+        permission_mode: l.permission_mode.clone(),
+        title: l.prompt.chars().take(120).collect(),
         status: SessionStatus::Starting,
         status_message: None,
         provider_session_id: None,
@@ -156,21 +235,22 @@ pub async fn start(
     state.store.insert_agent_session(&rec)?;
     let open = Open::SessionStart(StartSession {
         session_id: rec.id.into(),
-        path: req.path,
-        provider: req.provider,
-        model: req.model,
-        permission_mode: req.permission_mode,
-        prompt: req.prompt,
+        path: l.path,
+        provider: l.provider,
+        model: l.model,
+        permission_mode: l.permission_mode,
+        prompt: l.prompt,
+        run: l.run,
     });
-    let start = match start_on_node(state, &node.id, &open).await {
-        Started::Yes => Start::Started(rec),
+    let launched = match start_on_node(state, &l.node.id, &open, l.timeout).await {
+        Started::Yes(ok) => Launched::Started(rec, ok.run),
         Started::No(e) => {
             state.store.remove_agent_session(&rec.id)?;
             return Err(e);
         }
         Started::Unknown(e) => {
             // The node may run the CLI: keep the session, visible and stoppable; re-attaching tells.
-            tracing::warn!(session = %rec.id, node = node.id, "lost the node's answer to a start: {e}");
+            tracing::warn!(session = %rec.id, node = l.node.id, "lost the node's answer to a start: {e}");
             let message = format!(
                 "main lost the node's answer to starting this session ({e}); the session shows its real \
                  state once the node answers"
@@ -179,39 +259,33 @@ pub async fn start(
                 .store
                 .set_session_status(&rec.id, SessionStatus::Unknown, Some(message))?
                 .ok_or_else(|| OpError::NotFound(format!("session {}", rec.id)))?;
-            Start::Unknown(rec)
+            Launched::Unknown(rec)
         }
     };
-    let rec = match &start {
-        Start::Started(rec) | Start::Unknown(rec) => rec,
+    let id = match &launched {
+        Launched::Started(rec, _) | Launched::Unknown(rec) => rec.id,
     };
-    state.hub.ensure_attached(rec.id, &node.id);
-    state.store.audit(
-        actor
-            .audit(AuditAction::SessionCreated)
-            .target(rec.id.to_string())
-            .detail(format!("{} on {} in {}", rec.provider, node.id, rec.path)),
-    );
-    Ok(start)
+    state.hub.ensure_attached(id, &l.node.id);
+    Ok(launched)
 }
 
 /// Whether the node started a session.
 enum Started {
     /// It did.
-    Yes,
+    Yes(SessionOk),
     /// It did not: the request never reached it, or it refused.
     No(OpError),
     /// The request reached it and its answer was lost: it may run the CLI.
     Unknown(OpError),
 }
 
-async fn start_on_node(state: &AppState, node: &str, open: &Open) -> Started {
+async fn start_on_node(state: &AppState, node: &str, open: &Open, timeout: Duration) -> Started {
     let mut stream = match relay::open(state, node, open, OFFLINE_HINT).await {
         Ok(stream) => stream,
         Err(e) => return Started::No(e),
     };
-    match relay::answer(state, node, &mut stream, NODE_REPLY_TIMEOUT).await {
-        Ok(SessionReply::Ok { .. }) => Started::Yes,
+    match relay::answer(state, node, &mut stream, timeout).await {
+        Ok(SessionReply::Ok(ok)) => Started::Yes(ok),
         Ok(SessionReply::Err { code, message }) => {
             Started::No(OpError::NodeRefused { code, message })
         }

@@ -9,7 +9,7 @@ use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatu
 use super::{Change, Store, StoreError, UserId, decode, encode, now_ms};
 
 /// Running totals of a session's usage.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct UsageTotals {
     /// Input tokens over all turns.
     pub input_tokens: u64,
@@ -353,6 +353,16 @@ impl Store {
                 rec.usage.turns += 1;
                 changes.push(session_change(rec));
             }
+            // A run's session works in the work tree the node prepared.
+            EventBody::RunPrepared(p) => {
+                rec.path = p.path.clone();
+                changes.push(session_change(rec));
+            }
+            // A run follows these (`ops::runs::track`).
+            EventBody::ProcessStarted { .. }
+            | EventBody::ProcessEnded { .. }
+            | EventBody::AutoCommitted { .. }
+            | EventBody::AutoCommitFailed { .. } => changes.push(session_change(rec)),
             EventBody::ApprovalRequested { approval_id, .. }
             | EventBody::Question { approval_id, .. } => {
                 let pending = PendingApproval {

@@ -88,6 +88,8 @@ audit_actions! {
     ProjectDeleted => "project.deleted",
     TaskDeleted => "task.deleted",
     TaskAccessChanged => "task.access_changed",
+    RunStarted => "run.started",
+    RunStopped => "run.stopped",
     ConsoleLogin => "console.login",
     ConsoleRefused => "console.refused",
     ConsoleUsersApprove => "console.users.approve",

@@ -58,6 +58,8 @@ pub enum Change {
         /// Deleted.
         removed: bool,
     },
+    /// A run was created or changed: its record then.
+    Run(Arc<super::Run>),
     /// A task's comments or activity changed.
     TaskNotes {
         /// Its workspace.

@@ -7,7 +7,8 @@
 //! `approvals` (approval id → [`PendingApproval`]), `ssh_keys` (fingerprint → [`SshKey`]). The work model:
 //! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
 //! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
-//! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]).
+//! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
+//! `session_runs`, `run_queue`, `run_processes` ([`runs`]).
 
 mod agent_sessions;
 mod audit;
@@ -16,6 +17,7 @@ mod logins;
 mod nodes;
 mod projects;
 pub mod rank;
+mod runs;
 mod ssh_keys;
 mod task;
 mod task_index;
@@ -37,6 +39,7 @@ pub use changes::{Change, WorkspaceChange};
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use projects::{Project, ProjectId, ProjectScripts};
+pub use runs::{ExecutionProcess, Run, RunId, RunStatus};
 pub use ssh_keys::SshKey;
 pub use task_notes::{Activity, ActivityKind, Attachment, AttachmentId, Comment, CommentId};
 pub use tasks::{Cursor, Place, Priority, Task, TaskId};
@@ -109,6 +112,11 @@ pub struct Store {
     task_activity: sled::Tree,
     task_attachments: sled::Tree,
     task_files: sled::Tree,
+    runs: sled::Tree,
+    task_runs: sled::Tree,
+    session_runs: sled::Tree,
+    run_queue: sled::Tree,
+    run_processes: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -154,6 +162,11 @@ impl Store {
             task_activity: db.open_tree("task_activity")?,
             task_attachments: db.open_tree("task_attachments")?,
             task_files: db.open_tree("task_files")?,
+            runs: db.open_tree("runs")?,
+            task_runs: db.open_tree("task_runs")?,
+            session_runs: db.open_tree("session_runs")?,
+            run_queue: db.open_tree("run_queue")?,
+            run_processes: db.open_tree("run_processes")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),

@@ -185,6 +185,66 @@ result?: string | null, } | { "type": "error",
 /**
  * What happened and, where we know, what to do.
  */
+message: string, } | { "type": "run_prepared" } & RunPrepared | { "type": "process_started", 
+/**
+ * Its number in the run.
+ */
+process: number, 
+/**
+ * What it is.
+ */
+kind: ProcessKind, 
+/**
+ * The script it runs, for scripts.
+ */
+command?: string | null, 
+/**
+ * HEAD of the work tree when it started.
+ */
+before_commit?: string | null, } | { "type": "process_output", 
+/**
+ * The process.
+ */
+process: number, 
+/**
+ * The text.
+ */
+text: string, } | { "type": "process_ended", 
+/**
+ * The process.
+ */
+process: number, 
+/**
+ * How.
+ */
+status: ProcessStatus, 
+/**
+ * Its exit code, when it had one.
+ */
+exit_code?: number | null, 
+/**
+ * HEAD of the work tree when it ended (after the turn's commit, for a turn).
+ */
+after_commit?: string | null, 
+/**
+ * Why it failed or was killed, for humans.
+ */
+message?: string | null, } | { "type": "auto_committed", 
+/**
+ * The new commit.
+ */
+commit: string, 
+/**
+ * Its message's first line.
+ */
+summary: string, 
+/**
+ * Files it changed.
+ */
+files: number, } | { "type": "auto_commit_failed", 
+/**
+ * What failed and what to do.
+ */
 message: string, } | { "type": "raw", 
 /**
  * Which CLI produced it.
@@ -346,6 +406,66 @@ reason?: string | null,
 result?: string | null, } | { "type": "error", 
 /**
  * What happened and, where we know, what to do.
+ */
+message: string, } | { "type": "run_prepared" } & RunPrepared | { "type": "process_started", 
+/**
+ * Its number in the run.
+ */
+process: number, 
+/**
+ * What it is.
+ */
+kind: ProcessKind, 
+/**
+ * The script it runs, for scripts.
+ */
+command?: string | null, 
+/**
+ * HEAD of the work tree when it started.
+ */
+before_commit?: string | null, } | { "type": "process_output", 
+/**
+ * The process.
+ */
+process: number, 
+/**
+ * The text.
+ */
+text: string, } | { "type": "process_ended", 
+/**
+ * The process.
+ */
+process: number, 
+/**
+ * How.
+ */
+status: ProcessStatus, 
+/**
+ * Its exit code, when it had one.
+ */
+exit_code?: number | null, 
+/**
+ * HEAD of the work tree when it ended (after the turn's commit, for a turn).
+ */
+after_commit?: string | null, 
+/**
+ * Why it failed or was killed, for humans.
+ */
+message?: string | null, } | { "type": "auto_committed", 
+/**
+ * The new commit.
+ */
+commit: string, 
+/**
+ * Its message's first line.
+ */
+summary: string, 
+/**
+ * Files it changed.
+ */
+files: number, } | { "type": "auto_commit_failed", 
+/**
+ * What failed and what to do.
  */
 message: string, } | { "type": "raw", 
 /**
@@ -607,7 +727,19 @@ workspace_id: WorkspaceId,
 /**
  * The task.
  */
-task_id: TaskId, } | { "type": "projects", 
+task_id: TaskId, } | { "type": "run", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * The run now.
+ */
+run: Run, } | { "type": "projects", 
 /**
  * The workspace.
  */
@@ -2301,4 +2433,279 @@ unmatched_people: Array<string>,
  * What was not brought in, or not as it was, and why.
  */
 skipped: Array<SkippedItem>, };
+
+export type RunMode = { "mode": "worktree", 
+/**
+ * The branch: `{key}` and `{slug}` are filled in, and `-2`, `-3`… added while the name is taken.
+ */
+branch_template: string, 
+/**
+ * Carry the working copy's uncommitted work in as a baseline commit.
+ */
+carry: boolean, } | { "mode": "in_place" } | { "mode": "existing", 
+/**
+ * The branch to work on.
+ */
+branch?: string, 
+/**
+ * An existing worktree (absolute path) of the project's repository.
+ */
+path?: string, };
+
+export type RunPrepared = { 
+/**
+ * The work tree (absolute).
+ */
+path: string, 
+/**
+ * Its branch; `None` when the work tree's HEAD is detached.
+ */
+branch: string | null, 
+/**
+ * The branch it merges into.
+ */
+base_branch: string, 
+/**
+ * The commit it started from.
+ */
+base_commit: string, 
+/**
+ * The commit of carried uncommitted work, when there was any.
+ */
+baseline_commit?: string, 
+/**
+ * Files carried in.
+ */
+carried_files: number, 
+/**
+ * Files copied in by `copy_files`.
+ */
+copied_files: number, 
+/**
+ * The run's `VB_PORT`, unique among the node's runs.
+ */
+port: number, };
+
+export type ProcessKind = "setupscript" | "codingagent" | "cleanupscript" | "devserver";
+
+export type ProcessStatus = "running" | "completed" | "failed" | "killed";
+
+export type RunId = string;
+
+export type RunStatus = "queued" | "starting" | "running" | "waiting" | "idle" | "failed" | "stopped" | "merged";
+
+export type Run = { 
+/**
+ * Id.
+ */
+id: RunId, 
+/**
+ * Its workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * Its task.
+ */
+task_id: TaskId, 
+/**
+ * The project (repository) it works in.
+ */
+project_id: ProjectId, 
+/**
+ * The node of the project.
+ */
+node_id: string, 
+/**
+ * The session of its agent turns, once started.
+ */
+session_id: string | null, 
+/**
+ * Who started it.
+ */
+created_by: string, 
+/**
+ * Which agent.
+ */
+provider: Provider, 
+/**
+ * Model asked for.
+ */
+model: string | null, 
+/**
+ * Permission mode asked for.
+ */
+permission_mode: string | null, 
+/**
+ * Where it works.
+ */
+mode: RunMode, 
+/**
+ * The branch it starts from and merges into.
+ */
+base_branch: string, 
+/**
+ * The first message to the agent.
+ */
+prompt: string, 
+/**
+ * Where the node prepared it, once it did.
+ */
+prepared: RunPrepared | null, 
+/**
+ * Where it is.
+ */
+status: RunStatus, 
+/**
+ * Why, for humans (the failure, who stopped it, why it waits).
+ */
+status_message: string | null, 
+/**
+ * Approvals and questions waiting for a person.
+ */
+pending_approvals: number, 
+/**
+ * Agent turns finished.
+ */
+turns: number, 
+/**
+ * The last commit made on its branch after a turn.
+ */
+last_commit: string | null, 
+/**
+ * Why committing after the last turn failed (the work stays in the work tree).
+ */
+commit_error: string | null, 
+/**
+ * Tokens and cost of its turns.
+ */
+usage: UsageTotals, 
+/**
+ * The last session event applied to this record: events are applied exactly once, and a main that
+ * crashed before writing the record applies the rest when it sees the session again.
+ */
+applied_seq: number, 
+/**
+ * Created, ms since the epoch.
+ */
+created_at: number, 
+/**
+ * When the node was first asked to start it.
+ */
+started_at: number | null, 
+/**
+ * When it last changed.
+ */
+updated_at: number, };
+
+export type ExecutionProcess = { 
+/**
+ * Its run.
+ */
+run_id: RunId, 
+/**
+ * Its number in the run, from 1, in the order they started.
+ */
+number: number, 
+/**
+ * What it is.
+ */
+kind: ProcessKind, 
+/**
+ * How it is doing.
+ */
+status: ProcessStatus, 
+/**
+ * The script it runs.
+ */
+command: string | null, 
+/**
+ * Exit code, once it ended with one.
+ */
+exit_code: number | null, 
+/**
+ * Why it failed or was killed.
+ */
+message: string | null, 
+/**
+ * HEAD when it started.
+ */
+before_commit: string | null, 
+/**
+ * HEAD when it ended.
+ */
+after_commit: string | null, 
+/**
+ * Tokens and cost (agent turns).
+ */
+usage: UsageTotals, 
+/**
+ * Seq of the session event that started it (its output follows in the session's events).
+ */
+start_seq: number, 
+/**
+ * Started, ms since the epoch.
+ */
+started_at: number, 
+/**
+ * Ended, ms since the epoch.
+ */
+ended_at: number | null, };
+
+export type NewRun = { 
+/**
+ * The project (default: the task's).
+ */
+project_id?: string, 
+/**
+ * Which agent (default: the workspace's default, else `claude`).
+ */
+provider?: Provider, 
+/**
+ * Model (default: the workspace's default).
+ */
+model?: string, 
+/**
+ * Permission mode (default: the workspace's default).
+ */
+permission_mode?: string, 
+/**
+ * The branch to start from and merge into (default: the project's).
+ */
+base_branch?: string, 
+/**
+ * `worktree` (default), `in_place` or `existing`.
+ */
+mode?: NewRunMode, 
+/**
+ * `worktree`: the branch's exact name instead of the project's template; `existing`: the branch to adopt.
+ */
+branch?: string, 
+/**
+ * `existing`: a worktree of the repository to adopt.
+ */
+path?: string, 
+/**
+ * `worktree`: carry the working copy's uncommitted work in as a baseline commit.
+ */
+carry_uncommitted?: boolean, 
+/**
+ * The first message (default: the task's title and description, after the workspace's prompt prefix).
+ */
+prompt?: string, };
+
+export type NewRunMode = "worktree" | "in_place" | "existing";
+
+export type RunDetail = { 
+/**
+ * The run.
+ */
+run: Run, 
+/**
+ * The task's key.
+ */
+task_key: string, 
+/**
+ * Its execution processes, in order.
+ */
+processes: Array<ExecutionProcess>, };
 
