@@ -12,6 +12,7 @@ pub mod mock;
 pub mod proxy;
 pub mod rbac_fx;
 pub mod rbac_work;
+pub mod run_fx;
 pub mod seed;
 pub mod session_driver;
 pub mod session_fx;
@@ -566,8 +567,16 @@ impl WsClient {
 
     /// The next message of any kind; `None` once the connection has ended (or after [`WAIT`]).
     pub async fn recv(&mut self) -> Option<tokio_tungstenite::tungstenite::Message> {
+        self.recv_within(WAIT).await
+    }
+
+    /// The next message of any kind; `None` once the connection has ended (or after `wait`).
+    pub async fn recv_within(
+        &mut self,
+        wait: Duration,
+    ) -> Option<tokio_tungstenite::tungstenite::Message> {
         use futures::StreamExt;
-        tokio::time::timeout(WAIT, self.socket.next())
+        tokio::time::timeout(wait, self.socket.next())
             .await
             .ok()??
             .ok()

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use vibebridge_main::store::{
-    Attachment, AttachmentId, Comment, CommentId, Member, Place, Project, ProjectId, Store, Task,
-    TaskStatus, UserId, WorkspaceId, WorkspaceRole,
+    Attachment, AttachmentId, Comment, CommentId, Member, Place, Project, ProjectId, Run, RunId,
+    RunStatus, Store, Task, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
 };
 
 /// The workspace every work-model cell uses.
@@ -54,8 +54,8 @@ impl WorkFx {
             .unwrap();
     }
 
-    /// `template` with `{ws}`, `{prefix}`, `{spare_ws}`, `{task}`, `{comment}`, `{attachment}` and
-    /// `{project}` filled in; `caller` authors the comment.
+    /// `template` with `{ws}`, `{prefix}`, `{spare_ws}`, `{task}`, `{comment}`, `{attachment}`, `{run}`
+    /// (a run of a task of its own) and `{project}` filled in; `caller` authors the comment.
     pub fn fill(
         &self,
         store: &Store,
@@ -117,6 +117,12 @@ impl WorkFx {
             }
             out = out.replace("{task}", &task.id.to_string());
         }
+        if out.contains("{run}") {
+            let task = store.create_task(self.draft(), Place::Top).unwrap();
+            let run = self.run(task.id);
+            store.insert_run(&run).unwrap();
+            out = out.replace("{run}", &run.id.to_string());
+        }
         if out.contains("{project}") {
             let p = Project {
                 id: ProjectId::new(),
@@ -136,6 +142,38 @@ impl WorkFx {
             out = out.replace("{project}", &p.id.to_string());
         }
         out
+    }
+
+    /// A run of `task` that waits to start (its project is gone, so it never will).
+    fn run(&self, task: vibebridge_main::store::TaskId) -> Run {
+        Run {
+            id: RunId::new(),
+            workspace_id: self.ws,
+            task_id: task,
+            project_id: ProjectId::new(),
+            node_id: "n1".into(),
+            session_id: None,
+            created_by: self.owner,
+            provider: vibebridge_tunnel::session::Provider::Claude,
+            model: None,
+            permission_mode: None,
+            mode: vibebridge_tunnel::run::RunMode::InPlace,
+            base_branch: "main".into(),
+            prompt: "p".into(),
+            prepared: None,
+            status: RunStatus::Queued,
+            status_message: None,
+            pending_approvals: 0,
+            turns: 0,
+            last_commit: None,
+            commit_error: None,
+            usage: Default::default(),
+            turn_usage: Default::default(),
+            applied_seq: 0,
+            created_at: 1,
+            started_at: None,
+            updated_at: 1,
+        }
     }
 
     fn draft(&self) -> Task {

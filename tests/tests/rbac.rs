@@ -20,7 +20,7 @@ use vibebridge_tests::rbac_fx::{COLUMNS, Fx, Row, r};
 /// fresh public key, `{spare}` a node like `{node}` made for this request, `{uuid}` a fresh UUID; the work
 /// model's (`tests/src/rbac_work.rs`): `{ws}` the workspace, `{spare_ws}` one like it made for this request,
 /// `{prefix}` a fresh key prefix, `{task}` a fresh task (with `{comment}` by the caller and `{attachment}`),
-/// `{project}` a fresh project on `{node}`.
+/// `{project}` a fresh project on `{node}`, `{run}` a queued run of a fresh task.
 #[rustfmt::skip]
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -124,6 +124,11 @@ fn rows() -> Vec<Row> {
         r(M::GET, "/api/v1/tasks/{id}/activity", "/api/v1/tasks/{task}/activity", "", ws_read),
         r(M::GET, "/api/v1/tasks/{id}/attachments", "/api/v1/tasks/{task}/attachments", "", ws_read),
         r(M::GET, "/api/v1/tasks/{id}/attachments/{attachment_id}", "/api/v1/tasks/{task}/attachments/{attachment}", "", ws_read),
+        r(M::GET, "/api/v1/tasks/{id}/runs", "/api/v1/tasks/{task}/runs", "", ws_read),
+        // The task has no project: a member gets 400 (the handler ran), a viewer 403.
+        r(M::POST, "/api/v1/tasks/{id}/runs", "/api/v1/tasks/{task}/runs", "{}", ws_write),
+        r(M::GET, "/api/v1/runs/{id}", "/api/v1/runs/{run}", "", ws_read),
+        r(M::POST, "/api/v1/runs/{id}/stop", "/api/v1/runs/{run}/stop", "", ws_write),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.
         Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },
@@ -145,6 +150,7 @@ fn judge(status: u16, body: &Value) -> char {
             "no workspace \"",
             "no task \"",
             "no project \"",
+            "no run \"",
         ]
         .iter()
         .any(|p| message.starts_with(p)) =>

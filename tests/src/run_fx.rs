@@ -1,0 +1,134 @@
+//! The task-run test fixture: the agent-session fixture ([`crate::session_fx::Fx`]: main, node `n1` with both
+//! CLIs pointed at the mock model APIs, alice logged in, a git repository) plus alice's workspace `WEB`, a
+//! project on that repository, a WebSocket watching the workspace, and helpers to start runs and wait for
+//! what the board is told about them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::WsClient;
+use crate::mock::CLI_WAIT;
+use crate::session_fx::Fx;
+
+/// A workspace with a project on the fixture's repository, watched live.
+pub struct RunFx {
+    /// Main, the node, alice, the mocks and the repository.
+    pub fx: Fx,
+    /// The workspace's id.
+    pub ws: String,
+    /// The project's id.
+    pub project: String,
+    /// Alice's WebSocket, watching the workspace.
+    pub live: WsClient,
+}
+
+impl RunFx {
+    /// The fixture, with the project's scripts set to `scripts` (`{"setup", "cleanup", "dev"}`).
+    pub async fn new(tag: &str, scripts: Value) -> RunFx {
+        let fx = Fx::new(tag).await;
+        let (s, ws) = fx
+            .api
+            .post(
+                "/api/v1/workspaces",
+                json!({"name": "Web", "key_prefix": "web"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{ws}");
+        let ws = ws["id"].as_str().unwrap().to_string();
+        let (s, p) = fx
+            .api
+            .post(
+                &format!("/api/v1/workspaces/{ws}/projects"),
+                json!({"node_id": "n1", "repo_path": fx.repo.display().to_string(), "scripts": scripts}),
+            )
+            .await;
+        assert_eq!(s, 200, "{p}");
+        let project = p["id"].as_str().unwrap().to_string();
+        let mut live = WsClient::connect(&fx.api).await.unwrap();
+        live.send_text(&json!({"type": "watch", "topics": [], "workspace": ws}).to_string())
+            .await;
+        live.until(|f| f["type"] == "watching").await;
+        RunFx {
+            fx,
+            ws,
+            project,
+            live,
+        }
+    }
+
+    /// Creates a task in the project; returns its key.
+    pub async fn task(&self, title: &str) -> String {
+        let (s, t) = self
+            .fx
+            .api
+            .post(
+                &format!("/api/v1/workspaces/{}/tasks", self.ws),
+                json!({"title": title, "project_id": self.project}),
+            )
+            .await;
+        assert_eq!(s, 200, "{t}");
+        t["key"].as_str().unwrap().to_string()
+    }
+
+    /// Starts a run of `task` with `body`; asserts 201 and returns the run.
+    pub async fn start(&self, task: &str, body: Value) -> Value {
+        let (s, run) = self
+            .fx
+            .api
+            .post(&format!("/api/v1/tasks/{task}/runs"), body)
+            .await;
+        assert_eq!(s, 201, "{run}");
+        run
+    }
+
+    /// Waits for the board to be told run `id` satisfies `pred`; returns the run then. The run's own record
+    /// is checked first, so a change pushed before the wait began is not missed.
+    pub async fn until_run(&mut self, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let (_, now) = self.fx.api.get(&format!("/api/v1/runs/{id}")).await;
+        if pred(&now["run"]) {
+            return now["run"].clone();
+        }
+        let wait = async {
+            loop {
+                let Some(msg) = self.live.recv_within(CLI_WAIT).await else {
+                    panic!("the WebSocket closed while waiting for run {id}");
+                };
+                let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
+                    continue;
+                };
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "run" && frame["run"]["id"] == id && pred(&frame["run"]) {
+                    return frame["run"].clone();
+                }
+            }
+        };
+        tokio::time::timeout(CLI_WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("run {id} never got there"))
+    }
+
+    /// The run with its processes.
+    pub async fn detail(&self, id: &str) -> Value {
+        let (s, d) = self.fx.api.get(&format!("/api/v1/runs/{id}")).await;
+        assert_eq!(s, 200, "{d}");
+        d
+    }
+}
+
+/// Runs git in `repo`; its trimmed stdout (panics when it fails).
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        repo.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
