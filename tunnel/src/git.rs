@@ -250,6 +250,127 @@ pub enum GitRequest {
         /// Author and committer.
         author: Author,
     },
+    /// A run's changes: its work tree (commits, uncommitted changes and untracked files that are not
+    /// ignored) against the merge base of its HEAD and `base`. Answers [`GitAnswer::RunDiff`].
+    RunDiff {
+        /// The run's work tree.
+        repo: String,
+        /// The branch it merges into.
+        base: String,
+        /// Only this file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    /// Rebase the work tree's branch onto `onto`. Refused when the work tree has uncommitted changes; on a
+    /// conflict the rebase is aborted, everything is as it was, and the error (`git_conflict`) names the
+    /// conflicting files. Answers [`GitAnswer::Status`].
+    Rebase {
+        /// The run's work tree.
+        repo: String,
+        /// The branch to rebase onto.
+        onto: String,
+    },
+    /// Merge `branch` into `into` in the repository of `repo`. Where `into` is checked out in a work tree,
+    /// that work tree must be clean (refused with the reason otherwise) and is updated; elsewhere the merge
+    /// is made without a work tree. A conflict changes nothing and names the files. Answers
+    /// [`GitAnswer::Merged`].
+    Merge {
+        /// Any work tree of the repository (the project's working copy).
+        repo: String,
+        /// The branch to merge.
+        branch: String,
+        /// The branch to merge into.
+        into: String,
+        /// How.
+        strategy: MergeStrategy,
+        /// Message of the new commit (squash and merge commit).
+        message: String,
+        /// Author and committer of the new commit.
+        author: Author,
+    },
+    /// The repository's worktrees with what cleanup needs to know of each. Answers
+    /// [`GitAnswer::Worktrees`].
+    Worktrees {
+        /// Any work tree of the repository.
+        repo: String,
+    },
+    /// Remove a worktree only when nothing would be lost: it is clean, and every commit of its branch is on
+    /// another branch or a remote, or its changes are all in `merged_into` (merged, or squashed in). Answers
+    /// [`GitAnswer::Removed`].
+    RemoveWorktree {
+        /// Any work tree of the repository.
+        repo: String,
+        /// The worktree to remove.
+        path: String,
+        /// The branch the worktree's branch was merged into: its changes being there count as evidence.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merged_into: Option<String>,
+        /// Delete the worktree's branch too, when its changes are all in `merged_into`.
+        #[serde(default)]
+        delete_branch: bool,
+    },
+}
+
+/// How a run's branch is merged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeStrategy {
+    /// One new commit on the base with the branch's changes (the default).
+    #[default]
+    Squash,
+    /// A merge commit with both parents.
+    MergeCommit,
+    /// Move the base to the branch; refused unless the base is an ancestor of it.
+    FastForward,
+}
+
+/// A run's changes against its merge base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RunDiff {
+    /// The merge base of the run's HEAD and its base branch.
+    pub merge_base: String,
+    /// The run's HEAD.
+    pub head: String,
+    /// Commits on the run's branch that the base does not have.
+    pub ahead: u32,
+    /// Commits on the base that the run's branch does not have.
+    pub behind: u32,
+    /// Changed files (committed or not, untracked included), sorted by path.
+    pub files: Vec<FileDiff>,
+    /// Patches were left out past [`MAX_DIFF_BYTES`].
+    pub truncated: bool,
+}
+
+/// A worktree of a repository, as cleanup and adoption see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct WorktreeEntry {
+    /// Its directory.
+    pub path: String,
+    /// Its branch (`None`: detached HEAD).
+    pub branch: Option<String>,
+    /// Its HEAD commit.
+    pub head: Option<String>,
+    /// The repository's own working copy (never removed).
+    pub main: bool,
+    /// Git lists it but its directory is gone.
+    pub missing: bool,
+    /// Changed or untracked files in it.
+    pub dirty_files: u32,
+    /// Commits of its branch that no other branch or remote has.
+    pub unique_commits: u32,
+}
+
+/// What a worktree removal did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Removal {
+    /// The worktree was removed.
+    pub removed: bool,
+    /// Its branch was deleted.
+    pub branch_deleted: bool,
+    /// Why it (or its branch) was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub kept_because: Option<String>,
 }
 
 impl GitRequest {
@@ -265,7 +386,12 @@ impl GitRequest {
             | GitRequest::Stage { repo, .. }
             | GitRequest::Unstage { repo, .. }
             | GitRequest::Discard { repo, .. }
-            | GitRequest::Commit { repo, .. } => repo,
+            | GitRequest::Commit { repo, .. }
+            | GitRequest::RunDiff { repo, .. }
+            | GitRequest::Rebase { repo, .. }
+            | GitRequest::Merge { repo, .. }
+            | GitRequest::Worktrees { repo }
+            | GitRequest::RemoveWorktree { repo, .. } => repo,
         }
     }
 
@@ -277,6 +403,8 @@ impl GitRequest {
                 | GitRequest::Diff { .. }
                 | GitRequest::Log { .. }
                 | GitRequest::Branches { .. }
+                | GitRequest::RunDiff { .. }
+                | GitRequest::Worktrees { .. }
         )
     }
 }
@@ -298,6 +426,20 @@ pub enum GitAnswer {
         /// The new commit's id.
         id: String,
     },
+    /// For `run_diff`.
+    RunDiff(RunDiff),
+    /// For `merge`.
+    Merged {
+        /// The base's new commit.
+        commit: String,
+    },
+    /// For `worktrees`.
+    Worktrees {
+        /// The repository's own working copy first.
+        worktrees: Vec<WorktreeEntry>,
+    },
+    /// For `remove_worktree`.
+    Removed(Removal),
 }
 
 /// Node → main: the answer frame on a `git` stream.

@@ -1,5 +1,7 @@
-//! Git on a node: answers one [`GitRequest`] of a `git` stream, with gitoxide (`gix`) for everything it
-//! can do safely and the `git` CLI only for switching branches in a populated work tree.
+//! Git on a node: answers one [`GitRequest`] of a `git` stream, with gitoxide (`gix`) for status, diffs, logs,
+//! staging and commits, and the `git` CLI (bounded in time and output) for switching branches in a populated
+//! work tree and for what task runs need: a run's diff against its merge base, rebase, merge, and worktree
+//! administration, serialised per repository.
 //!
 //! Every request names a directory inside `filesystem.roots`; the repository is discovered from there
 //! upward, and refused unless its whole work tree lies inside a root too, since operations touch the whole
@@ -10,12 +12,17 @@
 //! status and diffs, refused when named, never staged, unstaged or discarded as part of a directory, and
 //! a commit whose staged changes include one is refused.
 
+mod admin;
 mod branch;
 pub(crate) mod cli;
 mod commit;
 mod diff;
 mod discard;
 mod log;
+mod merge;
+mod rebase;
+mod run_diff;
+mod run_diff_parse;
 mod stage;
 mod staged;
 mod status;
@@ -23,6 +30,7 @@ mod status;
 mod tests;
 pub mod worktree;
 mod worktree_carry;
+mod worktrees;
 
 use std::path::{Path, PathBuf};
 use vibebridge_tunnel::reply::ErrorCode;
@@ -110,6 +118,47 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
         } => GitAnswer::Committed {
             id: commit::commit(&repo, &message, &author)?,
         },
+        GitRequest::RunDiff { base, path, .. } => {
+            let path = path.map(|p| repo.visible(rel_path(&p)?)).transpose()?;
+            GitAnswer::RunDiff(run_diff::read(&repo, &base, path.as_deref())?)
+        }
+        GitRequest::Rebase { onto, .. } => {
+            rebase::rebase(&repo, &onto)?;
+            GitAnswer::Status(status::read(&repo.reopen()?)?)
+        }
+        GitRequest::Merge {
+            branch,
+            into,
+            strategy,
+            message,
+            author,
+            ..
+        } => GitAnswer::Merged {
+            commit: merge::merge(
+                &repo,
+                &merge::MergeRequest {
+                    branch: &branch,
+                    into: &into,
+                    strategy,
+                    message: &message,
+                    author: &author,
+                },
+            )?,
+        },
+        GitRequest::Worktrees { .. } => GitAnswer::Worktrees {
+            worktrees: worktrees::entries(&repo)?,
+        },
+        GitRequest::RemoveWorktree {
+            path,
+            merged_into,
+            delete_branch,
+            ..
+        } => GitAnswer::Removed(worktrees::remove(
+            &repo,
+            &path,
+            merged_into.as_deref(),
+            delete_branch,
+        )?),
     })
 }
 

@@ -7,7 +7,7 @@
 //! agent; different repositories proceed in parallel. gix has no worktree creation yet, so the `git` CLI does
 //! it (bounded in time, like every CLI call here).
 //!
-//! Not wired to the tunnel yet: the task-runs issue adds the stream that drives it.
+//! The tunnel's `worktrees` and `remove_worktree` git requests (`worktrees.rs`) build on it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -127,14 +127,29 @@ pub fn slug(title: &str) -> String {
     if out.is_empty() { "task".into() } else { out }
 }
 
-/// The lock serialising git administration on the repository at `repo`.
-fn repo_lock(repo: &Path) -> Arc<Mutex<()>> {
+/// The lock serialising git administration (worktrees, rebase, merge) on the repository that `repo` (any of
+/// its work trees) belongs to: keyed by the canonical path of the repository's own working copy, so every
+/// worktree of one repository shares it.
+pub(crate) fn repo_lock(repo: &Path) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let key = main_workdir(repo)
+        .or_else(|_| std::fs::canonicalize(repo))
+        .unwrap_or_else(|_| repo.to_path_buf());
     let mut locks = LOCKS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    locks.entry(repo.to_path_buf()).or_default().clone()
+    locks.entry(key).or_default().clone()
+}
+
+/// The canonical path of the repository's own working copy (the first worktree git lists), from any of
+/// its work trees.
+pub(crate) fn main_workdir(repo: &Path) -> std::io::Result<PathBuf> {
+    let main = list(repo)
+        .ok()
+        .and_then(|all| all.into_iter().next())
+        .ok_or_else(|| std::io::Error::other("git lists no worktree"))?;
+    std::fs::canonicalize(main.path)
 }
 
 /// Runs git in `cwd`; its output on success, else an error saying what failed.

@@ -3,9 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod hidden;
+mod merge;
 mod read;
 mod refuse;
+mod run_diff;
 mod worktree;
+mod worktrees;
 mod write;
 
 use std::path::{Path, PathBuf};
