@@ -112,6 +112,10 @@ async fn up(
     // Main's state (JWT secret, host key) sits beside the node's, often inside the root: the local
     // node never serves, lists or stages it.
     node.filesystem.protected.push(data.clone());
+    // Run worktrees go beside the data directory: inside it they would be protected state too.
+    let mut worktrees = data.as_os_str().to_os_string();
+    worktrees.push("-worktrees");
+    node.worktrees.root = Some(PathBuf::from(worktrees));
     node.server.port = 0;
     node.filesystem.roots = if roots.is_empty() {
         vec![std::env::current_dir().context("reading the current directory")?]
