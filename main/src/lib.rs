@@ -191,8 +191,11 @@ impl Main {
             Ok::<(), std::io::Error>(())
         });
         tokio::spawn(state.hub.clone().run());
-        tokio::spawn(ops::runs::track::run(state.clone()));
-        tokio::spawn(ops::runs::queue::run(state.clone()));
+        // Both end with the hub; main's store is not closed before they have.
+        let runs = [
+            tokio::spawn(ops::runs::track::run(state.clone())),
+            tokio::spawn(ops::runs::queue::run(state.clone())),
+        ];
         let hub = state.hub.clone();
         let hub_shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -203,6 +206,9 @@ impl Main {
         let ssh_result = ssh.await;
         state.registry.disconnect_all();
         let http_result = http.await.context("HTTP server task")?;
+        for task in runs {
+            let _ = task.await;
+        }
         state.store.flush()?;
         ssh_result?;
         http_result.context("HTTP server")?;

@@ -128,6 +128,7 @@ fn node_status(code: ErrorCode) -> StatusCode {
         | E::AlreadyExists
         | E::NotEmpty
         | E::GitConflict
+        | E::Conflict
         | E::NothingToCommit => StatusCode::CONFLICT,
         E::QueueFull => StatusCode::TOO_MANY_REQUESTS,
         E::ChangedOnNode => StatusCode::PRECONDITION_FAILED,

@@ -206,6 +206,15 @@ pub enum ServerFrame {
         /// The run now.
         run: Box<crate::store::Run>,
     },
+    /// The watched workspace: a run's review comments changed.
+    ReviewComments {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: TaskId,
+        /// The run.
+        run_id: crate::store::RunId,
+    },
     /// The watched workspace: its projects changed.
     Projects {
         /// The workspace.

@@ -152,6 +152,14 @@ routes! {
     POST "/tasks/{id}/runs" => runs::start,
     GET "/runs/{id}" => runs::get,
     POST "/runs/{id}/stop" => runs::stop,
+    GET "/runs/{id}/diff" => runs::diff,
+    GET "/runs/{id}/comments" => runs::comments,
+    POST "/runs/{id}/comments" => runs::add_comment,
+    POST "/runs/{id}/comments/send" => runs::send_comments,
+    PATCH "/runs/{id}/comments/{comment_id}" => runs::edit_comment,
+    DELETE "/runs/{id}/comments/{comment_id}" => runs::delete_comment,
+    POST "/runs/{id}/rebase" => runs::rebase,
+    POST "/runs/{id}/merge" => runs::merge,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

@@ -1,5 +1,6 @@
 //! Task runs: `POST/GET /api/v1/tasks/:id/runs` start and list a task's runs; `/api/v1/runs/:id` reads
-//! one with its execution processes, `/api/v1/runs/:id/stop` stops it. The agent's turns are the run's
+//! one with its execution processes, `/api/v1/runs/:id/stop` stops it; `diff` and `comments` review it,
+//! `comments/send` sends the review to its agent, `rebase` and `merge` deliver it. The agent's turns are the run's
 //! session (`/api/v1/sessions/:session_id`), which every member of the workspace who sees the task may read.
 
 use axum::Json;
@@ -9,9 +10,12 @@ use axum::http::StatusCode;
 use super::extract::Writer;
 use super::{ApiError, Body, Path};
 use crate::auth::Approved;
+use crate::ops::runs::merge::{self, MergeRun};
+use crate::ops::runs::review::{self, NewReviewComment, ReviewCommentPatch, ReviewSent, RunReview};
 use crate::ops::runs::{self, NewRun, RunDetail};
 use crate::state::AppState;
-use crate::store::Run;
+use crate::store::{ReviewComment, Run};
+use vibebridge_tunnel::git::GitStatus;
 
 /// `POST /tasks/:id/runs`: 201 with the run (starting, or queued with the reason it waits).
 pub async fn start(
@@ -49,5 +53,102 @@ pub async fn stop(
     w: Writer,
     Path(id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(runs::stop(&state, &w.actor, &w.who, &id).await?))
+    Ok(Json(runs::stop(&state, &w.actor, &w.who.user, &id).await?))
+}
+
+/// `?path=`: one file's diff.
+#[derive(Debug, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// Only this file.
+    #[ts(optional)]
+    pub path: Option<String>,
+}
+
+/// `GET /runs/:id/diff`: the run's changes against the merge base, with its review comments.
+pub async fn diff(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+    super::Query(q): super::Query<DiffQuery>,
+) -> Result<Json<RunReview>, ApiError> {
+    Ok(Json(review::diff(&state, &who.user, &id, q.path).await?))
+}
+
+/// `GET /runs/:id/comments`.
+pub async fn comments(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ReviewComment>>, ApiError> {
+    Ok(Json(review::comments(&state, &who.user, &id)?))
+}
+
+/// `POST /runs/:id/comments`: 201 with the comment.
+pub async fn add_comment(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+    Body(body): Body<NewReviewComment>,
+) -> Result<(StatusCode, Json<ReviewComment>), ApiError> {
+    let c = review::add_comment(&state, &w.who.user, &id, body)?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// `PATCH /runs/:id/comments/:comment_id`.
+pub async fn edit_comment(
+    State(state): State<AppState>,
+    w: Writer,
+    Path((id, comment)): Path<(String, String)>,
+    Body(body): Body<ReviewCommentPatch>,
+) -> Result<Json<ReviewComment>, ApiError> {
+    Ok(Json(review::edit_comment(
+        &state,
+        &w.who.user,
+        &id,
+        &comment,
+        body,
+    )?))
+}
+
+/// `DELETE /runs/:id/comments/:comment_id`: 204.
+pub async fn delete_comment(
+    State(state): State<AppState>,
+    w: Writer,
+    Path((id, comment)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    review::delete_comment(&state, &w.who.user, &id, &comment)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /runs/:id/comments/send`: the comments not sent yet go to the agent as one follow-up.
+pub async fn send_comments(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+) -> Result<Json<ReviewSent>, ApiError> {
+    Ok(Json(review::send(&state, &w.actor, &w.who, &id).await?))
+}
+
+/// `POST /runs/:id/rebase`: the work tree's status after rebasing onto the base.
+pub async fn rebase(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+) -> Result<Json<GitStatus>, ApiError> {
+    Ok(Json(
+        merge::rebase(&state, &w.actor, &w.who.user, &id).await?,
+    ))
+}
+
+/// `POST /runs/:id/merge`: the run, merged.
+pub async fn merge(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+    Body(body): Body<MergeRun>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(
+        merge::merge(&state, &w.actor, &w.who.user, &id, body).await?,
+    ))
 }

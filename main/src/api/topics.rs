@@ -111,6 +111,7 @@ fn route_of(change: &Change) -> Route {
         }
         Change::Task { task, .. } => Route::Board(task.workspace_id),
         Change::Run(run) => Route::Board(run.workspace_id),
+        Change::ReviewComments { workspace_id, .. } => Route::Board(*workspace_id),
     }
 }
 
@@ -170,6 +171,21 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
                     task_id,
                 })
         }
+        Change::ReviewComments {
+            workspace_id,
+            task_id,
+            run_id,
+        } => {
+            let user = current(state, who)?;
+            let access = ops::workspaces::access(state, &user, &workspace_id.to_string()).ok()?;
+            let task = state.store.task(task_id).ok()??;
+            task.visible_to(who.user.id, access.is_admin())
+                .then_some(ServerFrame::ReviewComments {
+                    workspace_id,
+                    task_id,
+                    run_id,
+                })
+        }
         Change::Run(run) => {
             let user = current(state, who)?;
             let access =
@@ -227,7 +243,7 @@ fn may_see_session(
             .ok()
             .flatten()
             .is_none_or(|node| ops::nodes::can_see(who, &node));
-    own || ops::runs::can_see_session(state, who, session)
+    own || ops::runs::can_see_session(state, &who.user, session)
 }
 
 /// The frame for a link event of `node_id`, if `who` may see the node.

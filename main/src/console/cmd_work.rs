@@ -13,7 +13,7 @@ use crate::store::{TaskStatus, User, rfc3339};
 
 impl Ctx<'_> {
     /// The admin's account, which the work model's operations act as.
-    fn person(&self) -> Result<&User, Reply> {
+    pub(super) fn person(&self) -> Result<&User, Reply> {
         self.admin.user.as_ref().ok_or_else(|| {
             Reply::error(
                 1,

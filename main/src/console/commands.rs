@@ -200,6 +200,11 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
         "tasks list [--workspace KEY] [--status S] | show KEY-N",
     ),
     (
+        "runs",
+        &["list", "show", "stop"],
+        "runs list KEY-N | show RUN | stop RUN",
+    ),
+    (
         "exit",
         &[],
         "exit                          leave the console (also Ctrl-D)",
@@ -251,6 +256,9 @@ impl Ctx<'_> {
             ("workspaces", "show") => self.workspaces_show(&args),
             ("tasks", "list") => self.tasks_list(&args),
             ("tasks", "show") => self.tasks_show(&args),
+            ("runs", "list") => self.runs_list(&args),
+            ("runs", "show") => self.runs_show(&args),
+            ("runs", "stop") => self.runs_stop(&args).await,
             ("sessions", "list") => self.sessions_list(&args),
             ("sessions", "show") => self.sessions_show(&args),
             ("sessions", "stop") => self.sessions_stop(&args).await,

@@ -3,6 +3,7 @@
 //! nodes list --json`): plain text or JSON out, exit status 0 on success.
 
 mod cmd_nodes;
+mod cmd_runs;
 mod cmd_sessions;
 mod cmd_users;
 mod cmd_work;

@@ -28,13 +28,47 @@ pub struct TaskView {
     pub key: String,
     /// Subtasks.
     pub subtasks: u32,
+    /// Its latest runs (at most [`RUN_CHIPS`]), newest first: what the card shows of them.
+    #[serde(default)]
+    pub runs: Vec<RunChip>,
+}
+
+/// Runs a task view carries.
+pub const RUN_CHIPS: usize = 5;
+
+/// What a card shows of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+pub struct RunChip {
+    /// The run.
+    pub id: crate::store::RunId,
+    /// Which agent.
+    pub provider: vibebridge_tunnel::session::Provider,
+    /// Where it is.
+    pub status: crate::store::RunStatus,
+    /// Approvals and questions waiting for a person: the card says "needs attention".
+    pub pending_approvals: u32,
 }
 
 /// A view of `task` in `access`'s workspace.
 pub fn view(state: &AppState, access: &Access, task: Task) -> TaskView {
+    let runs = state
+        .store
+        .runs_of_task(task.id)
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .take(RUN_CHIPS)
+        .map(|r| RunChip {
+            id: r.id,
+            provider: r.provider,
+            status: r.status,
+            pending_approvals: r.pending_approvals,
+        })
+        .collect();
     TaskView {
         key: access.ws.task_key(task.number),
         subtasks: u32::try_from(state.store.subtask_count(task.id)).unwrap_or(u32::MAX),
+        runs,
         task,
     }
 }

@@ -90,6 +90,9 @@ audit_actions! {
     TaskAccessChanged => "task.access_changed",
     RunStarted => "run.started",
     RunStopped => "run.stopped",
+    RunRebased => "run.rebased",
+    RunMerged => "run.merged",
+    RunReviewSent => "run.review_sent",
     ConsoleLogin => "console.login",
     ConsoleRefused => "console.refused",
     ConsoleUsersApprove => "console.users.approve",
@@ -99,6 +102,7 @@ audit_actions! {
     ConsoleTokensCreate => "console.tokens.create",
     ConsoleTokensRevoke => "console.tokens.revoke",
     ConsoleSessionsStop => "console.sessions.stop",
+    ConsoleRunsStop => "console.runs.stop",
     ConsoleApprovalsAllowed => "console.approvals.allowed",
     ConsoleApprovalsDenied => "console.approvals.denied",
 }

@@ -60,6 +60,15 @@ pub enum Change {
     },
     /// A run was created or changed: its record then.
     Run(Arc<super::Run>),
+    /// A run's review comments changed.
+    ReviewComments {
+        /// Its workspace.
+        workspace_id: WorkspaceId,
+        /// Its task.
+        task_id: TaskId,
+        /// The run.
+        run_id: super::RunId,
+    },
     /// A task's comments or activity changed.
     TaskNotes {
         /// Its workspace.

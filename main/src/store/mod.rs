@@ -8,7 +8,7 @@
 //! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
 //! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
-//! `session_runs`, `run_queue`, `run_processes` ([`runs`]).
+//! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]).
 
 mod agent_sessions;
 mod audit;
@@ -17,6 +17,7 @@ mod logins;
 mod nodes;
 mod projects;
 pub mod rank;
+mod review;
 mod runs;
 mod ssh_keys;
 mod task;
@@ -39,7 +40,8 @@ pub use changes::{Change, WorkspaceChange};
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use projects::{Project, ProjectId, ProjectScripts};
-pub use runs::{ExecutionProcess, Run, RunId, RunStatus};
+pub use review::{DiffSide, ReviewComment, ReviewCommentId};
+pub use runs::{ExecutionProcess, MergeInfo, Run, RunId, RunStatus, WorktreeState};
 pub use ssh_keys::SshKey;
 pub use task_notes::{Activity, ActivityKind, Attachment, AttachmentId, Comment, CommentId};
 pub use tasks::{Cursor, Place, Priority, Task, TaskId};
@@ -117,6 +119,7 @@ pub struct Store {
     session_runs: sled::Tree,
     run_queue: sled::Tree,
     run_processes: sled::Tree,
+    run_comments: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -167,6 +170,7 @@ impl Store {
             session_runs: db.open_tree("session_runs")?,
             run_queue: db.open_tree("run_queue")?,
             run_processes: db.open_tree("run_processes")?,
+            run_comments: db.open_tree("run_comments")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),

@@ -66,6 +66,36 @@ impl RunStatus {
     }
 }
 
+/// How a run was merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct MergeInfo {
+    /// The base branch's new commit.
+    pub commit: String,
+    /// The branch it went into.
+    pub into: String,
+    /// How.
+    pub strategy: vibebridge_tunnel::git::MergeStrategy,
+    /// Who merged it.
+    #[ts(type = "string")]
+    pub by: UserId,
+    /// When, ms since the epoch.
+    #[ts(type = "number")]
+    pub at: u64,
+}
+
+/// Whether a run's work tree is on its node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum WorktreeState {
+    /// It is there (or the run has none yet).
+    #[default]
+    Present,
+    /// It was removed on purpose (after a merge, by cleanup or by a person); its branch may remain.
+    Removed,
+    /// It vanished without VibeBridge removing it; it can be made again from its branch.
+    Missing,
+}
+
 /// A run: one attempt at a task, by one agent, on one node, on its own branch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Run {
@@ -113,6 +143,12 @@ pub struct Run {
     pub commit_error: Option<String>,
     /// Tokens and cost of its turns.
     pub usage: UsageTotals,
+    /// How it was merged, once it was.
+    #[serde(default)]
+    pub merged: Option<MergeInfo>,
+    /// Whether its work tree is on the node.
+    #[serde(default)]
+    pub worktree: WorktreeState,
     /// Tokens and cost of the running turn, moved to its process when it ends.
     #[serde(default)]
     #[ts(skip)]

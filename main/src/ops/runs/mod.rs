@@ -10,7 +10,9 @@
 //!   waited past `runs.queue_timeout`.
 
 pub mod launch;
+pub mod merge;
 pub mod queue;
+pub mod review;
 pub mod track;
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +22,6 @@ use vibebridge_tunnel::session::Provider;
 
 use super::workspaces::Access;
 use super::{Actor, OpError, projects, sessions, tasks};
-use crate::auth::AuthUser;
 use crate::state::AppState;
 use crate::store::{
     AuditAction, ExecutionProcess, ProjectId, Run, RunId, RunStatus, Task, UsageTotals, User,
@@ -89,23 +90,21 @@ pub struct RunDetail {
 
 /// Whether `who` may see a session through the run it belongs to: a member of the run's workspace who may
 /// see its task.
-pub fn can_see_session(state: &AppState, who: &AuthUser, session: Uuid) -> bool {
+pub fn can_see_session(state: &AppState, who: &User, session: Uuid) -> bool {
     let Ok(Some(run)) = state.store.run_of_session(session) else {
         return false;
     };
-    readable(state, &who.user, &run).is_some()
+    readable(state, who, &run).is_some()
 }
 
 /// Whether `who` may steer a session through its run (follow-ups, approvals, stop): a member of the
 /// workspace who may use the run's node.
-pub fn can_steer_session(state: &AppState, who: &AuthUser, session: Uuid) -> bool {
+pub fn can_steer_session(state: &AppState, who: &User, session: Uuid) -> bool {
     let Ok(Some(run)) = state.store.run_of_session(session) else {
         return false;
     };
-    match readable(state, &who.user, &run) {
-        Some((access, _)) => {
-            access.role >= WorkspaceRole::Member && node_usable(state, &who.user, &run)
-        }
+    match readable(state, who, &run) {
+        Some((access, _)) => access.role >= WorkspaceRole::Member && node_usable(state, who, &run),
         None => false,
     }
 }
@@ -247,6 +246,8 @@ pub async fn start(
         commit_error: None,
         usage: UsageTotals::default(),
         turn_usage: UsageTotals::default(),
+        merged: None,
+        worktree: Default::default(),
         applied_seq: 0,
         created_at: now,
         started_at: None,
@@ -268,15 +269,10 @@ pub async fn start(
 }
 
 /// Stops a run: a queued one never starts; a started one's agent is stopped (its work tree stays).
-pub async fn stop(
-    state: &AppState,
-    actor: &Actor,
-    who: &AuthUser,
-    id: &str,
-) -> Result<Run, OpError> {
-    let (access, task, run) = visible(state, &who.user, id)?;
+pub async fn stop(state: &AppState, actor: &Actor, who: &User, id: &str) -> Result<Run, OpError> {
+    let (access, task, run) = visible(state, who, id)?;
     access.require(WorkspaceRole::Member, "stop runs")?;
-    let by = format!("stopped by {}", who.user.username);
+    let by = format!("stopped by {}", who.username);
     let run = if run.status == RunStatus::Queued {
         state.store.update_run(run.id, |r| {
             if r.status == RunStatus::Queued {
@@ -290,7 +286,10 @@ pub async fn stop(
             .session_id
             .and_then(|s| state.store.agent_session(&s).ok().flatten())
             .ok_or_else(|| OpError::Conflict("the run has no session to stop yet".into()))?;
-        if !can_steer_session(state, who, session.id) && session.owner != who.user.id {
+        if !(who.role.is_admin()
+            || session.owner == who.id
+            || can_steer_session(state, who, session.id))
+        {
             return Err(OpError::Forbidden(format!(
                 "you may not use node {:?}; ask an admin to add you to it",
                 run.node_id

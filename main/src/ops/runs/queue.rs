@@ -33,7 +33,10 @@ pub async fn run(state: AppState) {
             },
         };
         if wake {
-            kick(&state).await;
+            tokio::select! {
+                () = state.hub.stopped() => return,
+                () = kick(&state) => {}
+            }
         }
     }
 }
