@@ -1,7 +1,7 @@
 // The board's pure logic: where a dropped card lands and which neighbours the move request names, the optimistic
 // move, and folding a task the server sent (an answer or a live frame) into the columns shown. No React here, so
 // node's unit tests (web/unit/board.test.mjs) run it as it is.
-import type { Board, BoardQuery, TaskStatus, TaskView } from "./api/types.gen";
+import type { Board, BoardQuery, Run, RunChip, TaskStatus, TaskView } from "./api/types.gen";
 
 /** The tasks a move request places a task between: the one above it and the one below it. */
 export interface Neighbours {
@@ -87,4 +87,21 @@ export function applyTask(board: Board, id: string, task: TaskView | undefined, 
 export function dropIndex(sameColumn: boolean, overIndex: number, below: boolean): number {
   if (sameColumn) return overIndex; // sortable semantics: the card takes the place of the one it is over
   return below ? overIndex + 1 : overIndex;
+}
+
+/** `board` with run `run` of task `id` in that card's run chips (newest first, at most five). */
+export function applyRun(board: Board, id: string, run: Run): Board {
+  const chip: RunChip = { id: run.id, provider: run.provider, status: run.status, pending_approvals: run.pending_approvals };
+  return {
+    columns: board.columns.map((c) =>
+      c.tasks.some((t) => t.id === id)
+        ? {
+            ...c,
+            tasks: c.tasks.map((t) =>
+              t.id !== id ? t : { ...t, runs: t.runs.some((r) => r.id === run.id) ? t.runs.map((r) => (r.id === run.id ? chip : r)) : [chip, ...t.runs].slice(0, 5) },
+            ),
+          }
+        : c,
+    ),
+  };
 }

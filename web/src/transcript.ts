@@ -1,6 +1,6 @@
 // Folds a session's events (in seq order) into what the transcript shows: messages, collapsed thinking, tool
 // cards that carry their result, approvals and questions with their outcome, grouped per turn.
-import type { JsonValue, Resolution, SessionEvent, SessionStatus, ToolKind, ToolStatus, Usage } from "./api/types.gen";
+import type { JsonValue, ProcessKind, ProcessStatus, Resolution, SessionEvent, SessionStatus, ToolKind, ToolStatus, Usage } from "./api/types.gen";
 
 export interface ToolCard {
   kind: "tool";
@@ -38,6 +38,19 @@ export interface QuestionCard {
   message?: string | null;
 }
 
+/** A run's setup or cleanup script: its output as it streams, then how it ended. */
+export interface ScriptCard {
+  kind: "script";
+  key: string;
+  process: number;
+  processKind: ProcessKind;
+  command?: string | null;
+  output: string;
+  status: ProcessStatus;
+  exitCode?: number | null;
+  message?: string | null;
+}
+
 export type Item =
   | { kind: "user"; key: string; text: string }
   | { kind: "assistant"; key: string; messageId: string; text: string; streaming: boolean }
@@ -48,6 +61,8 @@ export type Item =
   | QuestionCard
   | { kind: "turn_end"; key: string; isError: boolean; reason?: string | null; result?: string | null; usage?: Usage }
   | { kind: "status"; key: string; status: SessionStatus; message?: string | null }
+  | ScriptCard
+  | { kind: "note"; key: string; text: string; bad?: boolean }
   | { kind: "error"; key: string; message: string };
 
 export interface Transcript {
@@ -199,6 +214,36 @@ export function apply(t: Transcript, events: SessionEvent[]): Transcript {
         break;
       case "error":
         items.push({ kind: "error", key, message: ev.message });
+        break;
+      case "run_prepared":
+        items.push({
+          kind: "note",
+          key,
+          text: `Working in ${ev.path} on ${ev.branch ?? "a detached HEAD"} (from ${ev.base_branch})${ev.carried_files ? `, ${ev.carried_files} uncommitted files carried in` : ""}`,
+        });
+        break;
+      case "process_started":
+        // An agent turn is the transcript itself; scripts get a card of their own.
+        if (ev.kind !== "codingagent") items.push({ kind: "script", key, process: ev.process, processKind: ev.kind, command: ev.command, output: "", status: "running" });
+        break;
+      case "process_output": {
+        const i = findLast((x) => x.kind === "script" && x.process === ev.process);
+        if (i >= 0) {
+          const c = items[i] as ScriptCard;
+          items[i] = { ...c, output: c.output + ev.text };
+        }
+        break;
+      }
+      case "process_ended": {
+        const i = findLast((x) => x.kind === "script" && x.process === ev.process);
+        if (i >= 0) items[i] = { ...(items[i] as ScriptCard), status: ev.status, exitCode: ev.exit_code, message: ev.message };
+        break;
+      }
+      case "auto_committed":
+        items.push({ kind: "note", key, text: `Committed ${ev.files} file${ev.files === 1 ? "" : "s"} as ${ev.commit.slice(0, 10)}: ${ev.summary}` });
+        break;
+      case "auto_commit_failed":
+        items.push({ kind: "note", key, text: ev.message, bad: true });
         break;
       case "raw":
         break;

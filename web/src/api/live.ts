@@ -11,7 +11,7 @@ type Listener = (ev: SessionEvent) => void;
 export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "workspace" | "resync" }>;
 type TopicListener = (frame: TopicFrame) => void;
 /** A change on the watched workspace's board; `resync` asks to refetch. */
-export type BoardFrame = Extract<ServerFrame, { type: "task" | "task_notes" | "projects" | "resync" }>;
+export type BoardFrame = Extract<ServerFrame, { type: "task" | "task_notes" | "projects" | "run" | "review_comments" | "resync" }>;
 type BoardListener = (frame: BoardFrame) => void;
 interface BoardWatch {
   workspace: string;
@@ -96,7 +96,7 @@ class LiveSocket {
         [...this.boards].forEach((b) => b.listener(frame));
         return;
       }
-      if (frame.type === "task" || frame.type === "task_notes" || frame.type === "projects") {
+      if (frame.type === "task" || frame.type === "task_notes" || frame.type === "projects" || frame.type === "run" || frame.type === "review_comments") {
         // Listeners name the workspace by id or key prefix; the page checks the id it loaded.
         const followed = this.boardWorkspace();
         [...this.boards].filter((b) => b.workspace === followed).forEach((b) => b.listener(frame));

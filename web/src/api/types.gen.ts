@@ -739,7 +739,19 @@ task_id: TaskId,
 /**
  * The run now.
  */
-run: Run, } | { "type": "projects", 
+run: Run, } | { "type": "review_comments", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * The run.
+ */
+run_id: RunId, } | { "type": "projects", 
 /**
  * The workspace.
  */
@@ -1918,6 +1930,24 @@ export type ProjectDeleted = {
  */
 deleted: ProjectId, };
 
+export type RunChip = { 
+/**
+ * The run.
+ */
+id: RunId, 
+/**
+ * Which agent.
+ */
+provider: Provider, 
+/**
+ * Where it is.
+ */
+status: RunStatus, 
+/**
+ * Approvals and questions waiting for a person: the card says "needs attention".
+ */
+pending_approvals: number, };
+
 export type TaskView = { 
 /**
  * `WEB-42`.
@@ -1927,6 +1957,10 @@ key: string,
  * Subtasks.
  */
 subtasks: number, 
+/**
+ * Its latest runs (at most [`RUN_CHIPS`]), newest first: what the card shows of them.
+ */
+runs: Array<RunChip>, 
 /**
  * Id.
  */
@@ -2580,6 +2614,14 @@ commit_error: string | null,
  */
 usage: UsageTotals, 
 /**
+ * How it was merged, once it was.
+ */
+merged: MergeInfo | null, 
+/**
+ * Whether its work tree is on the node.
+ */
+worktree: WorktreeState, 
+/**
  * The last session event applied to this record: events are applied exactly once, and a main that
  * crashed before writing the record applies the rest when it sees the session again.
  */
@@ -2708,4 +2750,222 @@ task_key: string,
  * Its execution processes, in order.
  */
 processes: Array<ExecutionProcess>, };
+
+export type MergeInfo = { 
+/**
+ * The base branch's new commit.
+ */
+commit: string, 
+/**
+ * The branch it went into.
+ */
+into: string, 
+/**
+ * How.
+ */
+strategy: MergeStrategy, 
+/**
+ * Who merged it.
+ */
+by: string, 
+/**
+ * When, ms since the epoch.
+ */
+at: number, };
+
+export type WorktreeState = "present" | "removed" | "missing";
+
+export type ReviewCommentId = string;
+
+export type DiffSide = "new" | "old";
+
+export type ReviewComment = { 
+/**
+ * Id.
+ */
+id: ReviewCommentId, 
+/**
+ * The run.
+ */
+run_id: RunId, 
+/**
+ * Who wrote it.
+ */
+author: string, 
+/**
+ * The file, relative to the work tree.
+ */
+path: string, 
+/**
+ * The line number on `side`.
+ */
+line: number, 
+/**
+ * Which side `line` counts on.
+ */
+side: DiffSide, 
+/**
+ * The line's text when the comment was written.
+ */
+code: string, 
+/**
+ * Markdown.
+ */
+body: string, 
+/**
+ * The line no longer reads `code` in the run's latest diff.
+ */
+outdated: boolean, 
+/**
+ * When it was sent to the agent, ms since the epoch.
+ */
+sent_at: number | null, 
+/**
+ * Written, ms since the epoch.
+ */
+created_at: number, 
+/**
+ * Last edited, ms since the epoch.
+ */
+edited_at: number | null, };
+
+export type MergeStrategy = "squash" | "merge_commit" | "fast_forward";
+
+export type RunDiff = { 
+/**
+ * The merge base of the run's HEAD and its base branch.
+ */
+merge_base: string, 
+/**
+ * The run's HEAD.
+ */
+head: string, 
+/**
+ * Commits on the run's branch that the base does not have.
+ */
+ahead: number, 
+/**
+ * Commits on the base that the run's branch does not have.
+ */
+behind: number, 
+/**
+ * Changed files (committed or not, untracked included), sorted by path.
+ */
+files: Array<FileDiff>, 
+/**
+ * Patches were left out past [`MAX_DIFF_BYTES`].
+ */
+truncated: boolean, };
+
+export type WorktreeEntry = { 
+/**
+ * Its directory.
+ */
+path: string, 
+/**
+ * Its branch (`None`: detached HEAD).
+ */
+branch: string | null, 
+/**
+ * Its HEAD commit.
+ */
+head: string | null, 
+/**
+ * The repository's own working copy (never removed).
+ */
+main: boolean, 
+/**
+ * Git lists it but its directory is gone.
+ */
+missing: boolean, 
+/**
+ * Changed or untracked files in it.
+ */
+dirty_files: number, 
+/**
+ * Commits of its branch that no other branch or remote has.
+ */
+unique_commits: number, };
+
+export type Removal = { 
+/**
+ * The worktree was removed.
+ */
+removed: boolean, 
+/**
+ * Its branch was deleted.
+ */
+branch_deleted: boolean, 
+/**
+ * Why it (or its branch) was kept.
+ */
+kept_because?: string, };
+
+export type RunReview = { 
+/**
+ * The diff against the merge base.
+ */
+diff: RunDiff, 
+/**
+ * Every comment of the run, oldest first (`outdated` as of this diff).
+ */
+comments: Array<ReviewComment>, };
+
+export type NewReviewComment = { 
+/**
+ * The file, relative to the work tree.
+ */
+path: string, 
+/**
+ * The line number on `side`.
+ */
+line: number, 
+/**
+ * Which side (default: the run's).
+ */
+side?: DiffSide, 
+/**
+ * The line's text as the reviewer saw it.
+ */
+code: string, 
+/**
+ * Markdown.
+ */
+body: string, };
+
+export type ReviewCommentPatch = { 
+/**
+ * The new text.
+ */
+body: string, };
+
+export type ReviewSent = { 
+/**
+ * Comments sent.
+ */
+sent: number, 
+/**
+ * The follow-up waits behind the agent's running turn.
+ */
+queued: boolean, };
+
+export type MergeRun = { 
+/**
+ * How (default: squash).
+ */
+strategy?: MergeStrategy, 
+/**
+ * The commit message (default: `<task title> (<key>)`).
+ */
+message?: string, 
+/**
+ * Delete the run's branch once its changes are in the base (default: keep it).
+ */
+delete_branch?: boolean, };
+
+export type DiffQuery = { 
+/**
+ * Only this file.
+ */
+path?: string, };
 

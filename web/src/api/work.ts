@@ -1,4 +1,5 @@
-// The work model's API: workspaces, their members and prompt templates, projects, tasks on the board, comments and activity.
+// The work model's API: workspaces, their members and prompt templates, projects, tasks on the board, comments and activity,
+// and task runs with their review and merge.
 // A workspace is named by its id or its key prefix (`WEB`), a task by its id or key (`WEB-42`).
 import { api, del, get, patch, post, q, send } from "./client";
 import type {
@@ -27,9 +28,19 @@ import type {
   WorkspaceDeleted,
   WorkspaceRole,
   WorkspaceView,
+  GitStatus,
+  MergeRun,
+  NewReviewComment,
+  NewRun,
+  ReviewComment,
+  ReviewSent,
+  Run,
+  RunDetail,
+  RunReview,
 } from "./types.gen";
 
 const ws = (id: string) => `/workspaces/${encodeURIComponent(id)}`;
+const run = (id: string) => `/runs/${encodeURIComponent(id)}`;
 const task = (id: string) => `/tasks/${encodeURIComponent(id)}`;
 const query = (params: BoardQuery | TaskListQuery) => {
   const s = q(params as Record<string, string | number | boolean | undefined>);
@@ -73,4 +84,15 @@ export const Work = {
     patch<Comment>(`${task(id)}/comments/${encodeURIComponent(comment)}`, { body } satisfies CommentBody),
   deleteComment: (id: string, comment: string) => del<CommentDeleted>(`${task(id)}/comments/${encodeURIComponent(comment)}`),
   activity: (id: string) => get<Activity[]>(`${task(id)}/activity`),
+  runs: (id: string) => get<Run[]>(`${task(id)}/runs`),
+  startRun: (id: string, body: NewRun) => post<Run>(`${task(id)}/runs`, body),
+  run: (id: string) => get<RunDetail>(run(id)),
+  stopRun: (id: string) => post<Run>(`${run(id)}/stop`, {}),
+  runDiff: (id: string, path?: string) => get<RunReview>(`${run(id)}/diff${path ? `?path=${encodeURIComponent(path)}` : ""}`),
+  reviewComments: (id: string) => get<ReviewComment[]>(`${run(id)}/comments`),
+  addReviewComment: (id: string, body: NewReviewComment) => post<ReviewComment>(`${run(id)}/comments`, body),
+  deleteReviewComment: (id: string, comment: string) => del<unknown>(`${run(id)}/comments/${encodeURIComponent(comment)}`),
+  sendReview: (id: string) => post<ReviewSent>(`${run(id)}/comments/send`, {}),
+  rebaseRun: (id: string) => post<GitStatus>(`${run(id)}/rebase`, {}),
+  mergeRun: (id: string, body: MergeRun) => post<Run>(`${run(id)}/merge`, body),
 };

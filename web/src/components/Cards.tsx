@@ -206,5 +206,19 @@ export function ItemView({ item, sessionId }: { item: Item; sessionId: string })
       );
     case "error":
       return <p className="error">{item.message}</p>;
+    case "note":
+      return <div className={`turn-end${item.bad ? " bad" : ""}`} data-testid="run-note">{item.text}</div>;
+    case "script":
+      return (
+        <details className={`tool script ${item.status}`} open={item.status !== "completed"} data-testid="script-card">
+          <summary>
+            {item.processKind === "setupscript" ? "Setup script" : item.processKind === "cleanupscript" ? "Cleanup script" : "Dev server"} · {item.status}
+            {item.exitCode != null ? ` (exit ${item.exitCode})` : ""}
+          </summary>
+          {item.command && <pre className="command">{item.command}</pre>}
+          <pre className="output" data-testid="script-output">{item.output || "(no output)"}</pre>
+          {item.message && <p className="muted">{item.message}</p>}
+        </details>
+      );
   }
 }

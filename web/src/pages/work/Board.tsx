@@ -21,7 +21,7 @@ import type { Me } from "../../api/client";
 import type { Board, BoardQuery, Column, MemberView, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
 import { Work } from "../../api/work";
 import { useBoardFrames, useWorkspace } from "../../api/data";
-import { applyTask, dropIndex, moveCard, neighbours } from "../../board";
+import { applyRun, applyTask, dropIndex, moveCard, neighbours } from "../../board";
 import { Link, navigate, useSearch } from "../../router";
 import { ErrorBanner, errText } from "../../util";
 import { Avatar, PRIORITIES, PriorityMark, WorkspaceHead, asPriority, canEdit, memberOf, withParam } from "./common";
@@ -156,7 +156,7 @@ function useBoard(ws: WorkspaceView, filters: BoardQuery & { key: string }) {
     else if (f.type === "task") {
       if (state.current.loading) state.current.again = true;
       setBoard((b) => (b ? applyTask(b, f.task_id, f.task, filtersRef.current) : b));
-    }
+    } else if (f.type === "run") setBoard((b) => (b ? applyRun(b, f.task_id, f.run) : b));
   });
   return { board, setBoard, error, setError, load, match };
 }
@@ -361,13 +361,33 @@ function SortableCard({ task, members, disabled }: { task: TaskView; members: Me
   );
 }
 
+/** The card's run state: the latest run's status, "needs attention" while any run waits for a person, and a
+ * flag when the latest run failed. */
+function RunChips({ task }: { task: TaskView }) {
+  const latest = task.runs[0];
+  if (!latest) return null;
+  const waiting = task.runs.some((r) => r.pending_approvals > 0);
+  return (
+    <span className="run-chips" data-testid="run-chips">
+      {waiting && (
+        <span className="attention" data-testid="attention" title="An agent waits for a person">
+          needs attention
+        </span>
+      )}
+      <span className={`run-chip ${latest.status}`} data-testid="run-chip" title={`${latest.provider} run: ${latest.status}${task.runs.length > 1 ? ` (${task.runs.length} runs)` : ""}`}>
+        {latest.provider === "claude" ? "C" : "X"} {latest.status}
+      </span>
+    </span>
+  );
+}
+
 function CardBody({ task, members, overlay }: { task: TaskView; members: MemberView[]; overlay?: boolean }) {
   return (
     <div className={`card-body${overlay ? " overlay" : ""}`}>
       <div className="card-top">
         <span className="task-key">{task.key}</span>
         <PriorityMark priority={task.priority} />
-        <span className="attention" data-testid="attention" hidden />
+        <RunChips task={task} />
       </div>
       <Link href={withParam("task", task.key)} className="task-title" draggable={false}>
         {task.title}

@@ -14,6 +14,7 @@ import { ErrorBanner, ago, errText } from "../../util";
 import { Avatar, Markdown, PRIORITIES, STATUSES, canAdmin, canEdit, memberOf, statusName, userName, withParam } from "./common";
 import { AtTextarea } from "./AtTextarea";
 import { Comments } from "./Comments";
+import { Runs } from "./Runs";
 
 interface Draft {
   title: string;
@@ -208,6 +209,7 @@ export function TaskDrawer({ taskKey, ws, me, onClose }: { taskKey: string; ws: 
               </div>
             )}
             <Fields ws={ws} task={task} editable={editable} save={save} />
+            <Runs ws={ws} task={task} />
             <Subtasks ws={ws} task={task} subtasks={subtasks} editable={editable} onAdded={() => Work.subtasks(task.id).then(setSubtasks, () => {})} />
             <Comments task={task} ws={ws} me={me} comments={comments} editable={editable} reload={() => loadNotes(task.id)} />
             <ActivityLog ws={ws} activity={activity} />
