@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use vibebridge_main::store::{
-    Attachment, AttachmentId, Comment, CommentId, Member, Place, Project, ProjectId, Run, RunId,
-    RunStatus, Store, Task, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
+    Attachment, AttachmentId, Comment, CommentId, Member, Place, Project, ProjectId, ReviewComment,
+    ReviewCommentId, Run, RunId, RunStatus, Store, Task, TaskStatus, UserId, WorkspaceId,
+    WorkspaceRole,
 };
 
 /// The workspace every work-model cell uses.
@@ -121,6 +122,24 @@ impl WorkFx {
             let task = store.create_task(self.draft(), Place::Top).unwrap();
             let run = self.run(task.id);
             store.insert_run(&run).unwrap();
+            if out.contains("{review_comment}") {
+                let c = ReviewComment {
+                    id: ReviewCommentId::new(),
+                    run_id: run.id,
+                    author: caller.unwrap_or(self.owner),
+                    path: "a.txt".into(),
+                    line: 1,
+                    side: Default::default(),
+                    code: "a".into(),
+                    body: "why?".into(),
+                    outdated: false,
+                    sent_at: None,
+                    created_at: 1,
+                    edited_at: None,
+                };
+                store.put_review_comment(&c, self.ws, task.id).unwrap();
+                out = out.replace("{review_comment}", &c.id.to_string());
+            }
             out = out.replace("{run}", &run.id.to_string());
         }
         if out.contains("{project}") {
@@ -169,6 +188,8 @@ impl WorkFx {
             commit_error: None,
             usage: Default::default(),
             turn_usage: Default::default(),
+            merged: None,
+            worktree: Default::default(),
             applied_seq: 0,
             created_at: 1,
             started_at: None,

@@ -20,8 +20,8 @@ pub struct RunFx {
     pub ws: String,
     /// The project's id.
     pub project: String,
-    /// Alice's WebSocket, watching the workspace.
-    pub live: WsClient,
+    /// Alice's WebSocket, watching the workspace (`None` while main restarts).
+    pub live: Option<WsClient>,
 }
 
 impl RunFx {
@@ -46,16 +46,41 @@ impl RunFx {
             .await;
         assert_eq!(s, 200, "{p}");
         let project = p["id"].as_str().unwrap().to_string();
-        let mut live = WsClient::connect(&fx.api).await.unwrap();
-        live.send_text(&json!({"type": "watch", "topics": [], "workspace": ws}).to_string())
-            .await;
-        live.until(|f| f["type"] == "watching").await;
-        RunFx {
+        let mut rf = RunFx {
             fx,
             ws,
             project,
-            live,
-        }
+            live: None,
+        };
+        rf.watch().await;
+        rf
+    }
+
+    /// Opens alice's WebSocket and watches the workspace.
+    pub async fn watch(&mut self) {
+        let mut live = WsClient::connect(&self.fx.api).await.unwrap();
+        live.send_text(&json!({"type": "watch", "topics": [], "workspace": self.ws}).to_string())
+            .await;
+        live.until(|f| f["type"] == "watching").await;
+        self.live = Some(live);
+    }
+
+    /// Restarts main on its state, calling `between` while it is down: the WebSocket is closed first (main
+    /// waits for no browser) and opened again after, once the node is back.
+    pub async fn restart_main(&mut self, between: impl FnOnce(&Fx)) {
+        self.live = None;
+        let state = self.fx.main.state.clone();
+        let alice = state.store.user_by_name("alice").unwrap().unwrap().id;
+        crate::seed::until("main let go of the WebSocket", || {
+            state.live.count(alice) == 0
+        })
+        .await;
+        drop(state);
+        let ssh = self.fx.stop_main().await;
+        between(&self.fx);
+        self.fx.start_main(ssh).await;
+        self.fx.main.wait_online("n1").await;
+        self.watch().await;
     }
 
     /// Creates a task in the project; returns its key.
@@ -92,7 +117,11 @@ impl RunFx {
         }
         let wait = async {
             loop {
-                let Some(msg) = self.live.recv_within(CLI_WAIT).await else {
+                let live = self
+                    .live
+                    .as_mut()
+                    .expect("the fixture watches the workspace");
+                let Some(msg) = live.recv_within(CLI_WAIT).await else {
                     panic!("the WebSocket closed while waiting for run {id}");
                 };
                 let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {

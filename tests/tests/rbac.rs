@@ -20,7 +20,7 @@ use vibebridge_tests::rbac_fx::{COLUMNS, Fx, Row, r};
 /// fresh public key, `{spare}` a node like `{node}` made for this request, `{uuid}` a fresh UUID; the work
 /// model's (`tests/src/rbac_work.rs`): `{ws}` the workspace, `{spare_ws}` one like it made for this request,
 /// `{prefix}` a fresh key prefix, `{task}` a fresh task (with `{comment}` by the caller and `{attachment}`),
-/// `{project}` a fresh project on `{node}`, `{run}` a queued run of a fresh task.
+/// `{project}` a fresh project on `{node}`, `{run}` a queued run of a fresh task (with `{review_comment}` by the caller).
 #[rustfmt::skip]
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -129,6 +129,15 @@ fn rows() -> Vec<Row> {
         r(M::POST, "/api/v1/tasks/{id}/runs", "/api/v1/tasks/{task}/runs", "{}", ws_write),
         r(M::GET, "/api/v1/runs/{id}", "/api/v1/runs/{run}", "", ws_read),
         r(M::POST, "/api/v1/runs/{id}/stop", "/api/v1/runs/{run}/stop", "", ws_write),
+        // The run never prepared a work tree: readers get 409 (the handler ran), outsiders 404.
+        r(M::GET, "/api/v1/runs/{id}/diff", "/api/v1/runs/{run}/diff", "", ws_read),
+        r(M::GET, "/api/v1/runs/{id}/comments", "/api/v1/runs/{run}/comments", "", ws_read),
+        r(M::POST, "/api/v1/runs/{id}/comments", "/api/v1/runs/{run}/comments", r#"{"path":"a.txt","line":1,"code":"a","body":"why?"}"#, ws_write),
+        r(M::POST, "/api/v1/runs/{id}/comments/send", "/api/v1/runs/{run}/comments/send", "", ws_write),
+        r(M::PATCH, "/api/v1/runs/{id}/comments/{comment_id}", "/api/v1/runs/{run}/comments/{review_comment}", r#"{"body":"edited"}"#, ws_write),
+        r(M::DELETE, "/api/v1/runs/{id}/comments/{comment_id}", "/api/v1/runs/{run}/comments/{review_comment}", "", ws_write),
+        r(M::POST, "/api/v1/runs/{id}/rebase", "/api/v1/runs/{run}/rebase", "", ws_write),
+        r(M::POST, "/api/v1/runs/{id}/merge", "/api/v1/runs/{run}/merge", "{}", ws_write),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.
         Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
+use vibebridge_tests::console;
 use vibebridge_tests::run_fx::{RunFx, git};
 use vibebridge_tests::session_fx::session_history;
 
@@ -161,6 +162,25 @@ async fn failing_setup_stops_the_run() {
     // A failed run leaves the task where it was.
     let (_, task) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
     assert_eq!(task["status"], "todo", "{task}");
+    assert_eq!(
+        task["runs"][0]["status"], "failed",
+        "the card does not flag the failed run: {task}"
+    );
+
+    // The admin console shows the same, to the real `ssh` client.
+    let (ssh_key, public) = console::keypair(rf.fx.dir.path(), "alice_key");
+    let (s, b) = console::add_key(&rf.fx.api, &ssh_key, &public).await;
+    assert_eq!(s, 201, "{b}");
+    let list = console::json_of(&rf.fx.main, &ssh_key, &format!("runs list {key}")).await;
+    assert_eq!(
+        (list[0]["id"].as_str(), list[0]["status"].as_str()),
+        (Some(id), Some("failed")),
+        "{list}"
+    );
+    let show = console::json_of(&rf.fx.main, &ssh_key, &format!("runs show {id}")).await;
+    assert_eq!(show["processes"][0]["kind"], "setupscript", "{show}");
+    let (code, out, _) = console::exec(&rf.fx.main, &ssh_key, "runs show nope").await;
+    assert_eq!(code, 1, "{out}");
 }
 
 /// Proves uncommitted work of the project's working copy is carried into a new run as one baseline commit
@@ -266,4 +286,53 @@ async fn starting_a_run_needs_a_member_and_a_project() {
         e["error"]["message"].as_str().unwrap().contains("project"),
         "{e}"
     );
+}
+
+/// Proves a run asked for while its node is offline waits as `queued`, saying why, and starts by itself when
+/// the node comes back; and a main restart mid-run loses nothing: the run's turn, processes and commit are
+/// all there once main follows the session again.
+#[tokio::test]
+async fn queued_while_offline_then_survives_a_main_restart() {
+    let mut rf = RunFx::new("runs-offline", json!({})).await;
+    let key = rf.task("Wait for the node").await;
+    rf.fx.node.take().unwrap().stop().await;
+    rf.fx.main.wait_offline("n1").await;
+    let run = rf
+        .start(
+            &key,
+            json!({"provider": "claude", "permission_mode": "bypassPermissions",
+                   "prompt": "Go [[gate:offline]] [[shell:echo later > later.txt]]"}),
+        )
+        .await;
+    assert_eq!(run["status"], "queued", "{run}");
+    assert!(
+        run["status_message"].as_str().unwrap().contains("offline"),
+        "{run}"
+    );
+    let id = run["id"].as_str().unwrap().to_string();
+    let node = vibebridge_tests::session_fx::node_config(&rf.fx.dir, &rf.fx.main, &rf.fx.env);
+    rf.fx.node = Some(vibebridge_tests::TestNode::start(node));
+    rf.until_run(&id, |r| r["status"] == "running").await;
+    // Main goes away while the agent works; the turn finishes on the node meanwhile.
+    rf.fx.claude.wait_held("offline").await;
+    rf.restart_main(|fx| fx.claude.release("offline")).await;
+    let done = rf.until_run(&id, idle).await;
+    let wt = path_of(&done);
+    assert_eq!(
+        std::fs::read_to_string(wt.join("later.txt")).unwrap(),
+        "later\n"
+    );
+    assert_eq!(
+        done["last_commit"].as_str().unwrap(),
+        git(&wt, &["rev-parse", "HEAD"])
+    );
+    let d = rf.detail(&id).await;
+    let agent = &d["processes"][0];
+    assert_eq!(
+        (agent["kind"].as_str(), agent["status"].as_str()),
+        (Some("codingagent"), Some("completed")),
+        "{d}"
+    );
+    let (_, task) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
+    assert_eq!(task["status"], "in_review", "{task}");
 }
