@@ -160,6 +160,7 @@ routes! {
     DELETE "/runs/{id}/comments/{comment_id}" => runs::delete_comment,
     POST "/runs/{id}/rebase" => runs::rebase,
     POST "/runs/{id}/merge" => runs::merge,
+    GET "/usage" => runs::usage,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

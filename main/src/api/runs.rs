@@ -1,6 +1,7 @@
 //! Task runs: `POST/GET /api/v1/tasks/:id/runs` start and list a task's runs; `/api/v1/runs/:id` reads
 //! one with its execution processes, `/api/v1/runs/:id/stop` stops it; `diff` and `comments` review it,
-//! `comments/send` sends the review to its agent, `rebase` and `merge` deliver it. The agent's turns are the run's
+//! `comments/send` sends the review to its agent, `rebase` and `merge` deliver it. `/api/v1/usage` rolls up
+//! what runs cost. The agent's turns are the run's
 //! session (`/api/v1/sessions/:session_id`), which every member of the workspace who sees the task may read.
 
 use axum::Json;
@@ -13,6 +14,7 @@ use crate::auth::Approved;
 use crate::ops::runs::merge::{self, MergeRun};
 use crate::ops::runs::review::{self, NewReviewComment, ReviewCommentPatch, ReviewSent, RunReview};
 use crate::ops::runs::{self, NewRun, RunDetail};
+use crate::ops::usage::{UsageQuery, UsageReport};
 use crate::state::AppState;
 use crate::store::{ReviewComment, Run};
 use vibebridge_tunnel::git::GitStatus;
@@ -151,4 +153,13 @@ pub async fn merge(
     Ok(Json(
         merge::merge(&state, &w.actor, &w.who.user, &id, body).await?,
     ))
+}
+
+/// `GET /usage?group_by=&from=&to=&workspace=`: tokens and cost of the runs the caller may see, grouped.
+pub async fn usage(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    super::Query(q): super::Query<UsageQuery>,
+) -> Result<Json<UsageReport>, ApiError> {
+    Ok(Json(crate::ops::usage::report(&state, &who.user, q)?))
 }

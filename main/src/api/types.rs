@@ -203,6 +203,10 @@ pub fn typescript() -> String {
         decl::<crate::ops::runs::review::ReviewSent>(&cfg),
         decl::<crate::ops::runs::merge::MergeRun>(&cfg),
         decl::<super::runs::DiffQuery>(&cfg),
+        decl::<crate::ops::usage::UsageGroup>(&cfg),
+        decl::<crate::ops::usage::UsageQuery>(&cfg),
+        decl::<crate::ops::usage::UsageRow>(&cfg),
+        decl::<crate::ops::usage::UsageReport>(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust definitions by vibebridge_main::api::types; do not edit.\n\

@@ -20,6 +20,7 @@ mod task_fields;
 pub mod tasks;
 pub mod templates;
 pub mod transfer;
+pub mod usage;
 pub mod users;
 pub mod workspaces;
 

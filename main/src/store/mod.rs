@@ -8,7 +8,7 @@
 //! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
 //! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
-//! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]).
+//! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]).
 
 mod agent_sessions;
 mod audit;
@@ -25,6 +25,7 @@ mod task_index;
 mod task_notes;
 mod tasks;
 mod tokens;
+mod usage;
 mod users;
 mod workspaces;
 
@@ -46,6 +47,7 @@ pub use ssh_keys::SshKey;
 pub use task_notes::{Activity, ActivityKind, Attachment, AttachmentId, Comment, CommentId};
 pub use tasks::{Cursor, Place, Priority, Task, TaskId};
 pub use tokens::{NodeToken, tokens_match};
+pub use usage::UsageRecord;
 pub use users::{Role, User, UserId};
 pub use workspaces::{
     AgentDefaults, Member, PromptTemplate, StatusName, TaskStatus, Workspace, WorkspaceId,
@@ -120,6 +122,7 @@ pub struct Store {
     run_queue: sled::Tree,
     run_processes: sled::Tree,
     run_comments: sled::Tree,
+    usage_records: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -171,6 +174,7 @@ impl Store {
             run_queue: db.open_tree("run_queue")?,
             run_processes: db.open_tree("run_processes")?,
             run_comments: db.open_tree("run_comments")?,
+            usage_records: db.open_tree("usage_records")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),

@@ -14,7 +14,7 @@ use super::super::OpError;
 use crate::state::AppState;
 use crate::store::{
     ActivityKind, Change, ExecutionProcess, Place, Run, RunStatus, StoreError, TaskStatus,
-    UsageTotals,
+    UsageRecord, UsageTotals,
 };
 
 /// Events read per store page while catching a run up.
@@ -176,6 +176,18 @@ fn fold(
                     p.usage = std::mem::take(&mut r.turn_usage);
                     p.usage.turns = 1;
                     r.turns += 1;
+                    store.put_usage(&UsageRecord {
+                        at: ev.at_ms,
+                        run_id: r.id,
+                        process: p.number,
+                        workspace_id: r.workspace_id,
+                        task_id: r.task_id,
+                        project_id: r.project_id,
+                        user_id: r.created_by,
+                        node_id: r.node_id.clone(),
+                        provider: r.provider,
+                        usage: p.usage.clone(),
+                    })?;
                     if p.after_commit.is_some() && p.after_commit != p.before_commit {
                         effects.changed = true;
                     }
