@@ -3,7 +3,7 @@
 // run covers those pages) → open the task → Run an agent (Claude, asking before commands) → the card says "needs
 // attention" → allow the command in the run's transcript → the run idles and the card moves to review → the Changes
 // tab shows the file; a comment on line 2 → Send 1 comment to the agent → allow its fix → the comment is outdated →
-// Merge (squash) → the card is in Done → the phone layout of the drawer. A screenshot of every step goes to $VB_SHOTS.
+// Merge (squash) → the card is in Done → the workspace's usage → the phone layout of the drawer. A screenshot of every step goes to $VB_SHOTS.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -126,7 +126,15 @@ try {
   await card("done", "Count to two").waitFor({ state: "attached" });
   await snap("merged");
 
-  // 6. The phone layout: the drawer with its runs covers the screen.
+  // 6. The workspace's usage: the run's two turns, by day and by run.
+  await page.goto(`${URL}/w/WEB/usage`);
+  await page.locator("[data-testid=usage-rows] tr", { hasText: "WEB-1 Count to two" }).waitFor();
+  await page.locator(".usage-bar").first().waitFor();
+  const turns = await page.locator("[data-testid=usage-rows] tbody tr td").nth(1).textContent();
+  if (turns !== "2") throw new Error(`usage counts ${turns} turns, not 2`);
+  await snap("usage");
+
+  // 7. The phone layout: the drawer with its runs covers the screen.
   const phone = await newPage({ width: 390, height: 844 });
   await phone.goto(`${URL}/w/WEB?task=WEB-1`);
   await phone.fill("input[name=username]", "alice");

@@ -18,6 +18,7 @@ import { BoardPage } from "./pages/work/Board";
 import { ProjectsPage } from "./pages/work/Projects";
 import { MembersPage } from "./pages/work/Members";
 import { SettingsPage } from "./pages/work/Settings";
+import { UsagePage } from "./pages/work/Usage";
 
 // The files workbench brings CodeMirror along: loaded the first time it is opened.
 const FilesPage = lazy(() => import("./pages/Files").then((m) => ({ default: m.FilesPage })));
@@ -88,13 +89,14 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   let page;
   const m = path.match(/^\/sessions\/([0-9a-f-]{36})$/);
   const files = path.match(/^\/nodes\/([^/]+)\/files$/);
-  const work = path.match(/^\/w\/([^/]+)(?:\/(projects|members|settings))?\/?$/);
+  const work = path.match(/^\/w\/([^/]+)(?:\/(projects|members|settings|usage))?\/?$/);
   if (m) page = <SessionPage id={m[1]} />;
   else if (work) {
     const key = decodeURIComponent(work[1]);
     if (work[2] === "projects") page = <ProjectsPage key={key} wsKey={key} />;
     else if (work[2] === "members") page = <MembersPage key={key} wsKey={key} me={me} />;
     else if (work[2] === "settings") page = <SettingsPage key={key} wsKey={key} />;
+    else if (work[2] === "usage") page = <UsagePage key={key} wsKey={key} />;
     else page = <BoardPage key={key} wsKey={key} me={me} />;
   } else if (path === "/w" || path === "/w/") page = <WorkspacesPage />;
   else if (files)

@@ -2969,3 +2969,59 @@ export type DiffQuery = {
  */
 path?: string, };
 
+export type UsageGroup = "day" | "run" | "task" | "project" | "workspace" | "user" | "node" | "provider";
+
+export type UsageQuery = { 
+/**
+ * Grouping (default `day`).
+ */
+group_by?: UsageGroup, 
+/**
+ * First day (`YYYY-MM-DD`, UTC; default 30 days ago).
+ */
+from?: string, 
+/**
+ * Last day, included (`YYYY-MM-DD`, UTC; default today).
+ */
+to?: string, 
+/**
+ * Only this workspace (id or key prefix).
+ */
+workspace?: string, };
+
+export type UsageRow = { 
+/**
+ * The group's id (a day, a run id, a username…).
+ */
+key: string, 
+/**
+ * What people call it (a task key and title, a project's name…).
+ */
+label: string, 
+/**
+ * Tokens and cost; `turns` counts agent turns.
+ */
+usage: UsageTotals, };
+
+export type UsageReport = { 
+/**
+ * How rows are grouped.
+ */
+group_by: UsageGroup, 
+/**
+ * First day covered.
+ */
+from: string, 
+/**
+ * Last day covered.
+ */
+to: string, 
+/**
+ * One row per group: days in order, the rest by cost, highest first.
+ */
+rows: Array<UsageRow>, 
+/**
+ * Everything in the range.
+ */
+total: UsageTotals, };
+

@@ -37,6 +37,8 @@ import type {
   Run,
   RunDetail,
   RunReview,
+  UsageQuery,
+  UsageReport,
 } from "./types.gen";
 
 const ws = (id: string) => `/workspaces/${encodeURIComponent(id)}`;
@@ -95,4 +97,5 @@ export const Work = {
   sendReview: (id: string) => post<ReviewSent>(`${run(id)}/comments/send`, {}),
   rebaseRun: (id: string) => post<GitStatus>(`${run(id)}/rebase`, {}),
   mergeRun: (id: string, body: MergeRun) => post<Run>(`${run(id)}/merge`, body),
+  usage: (query: UsageQuery) => get<UsageReport>(`/usage?${q(query as Record<string, string | undefined>)}`),
 };

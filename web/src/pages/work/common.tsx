@@ -71,6 +71,7 @@ export function WorkspaceHead({ ws, children }: { ws: WorkspaceView; children?: 
     [`${base}/projects`, "Projects"],
     [`${base}/members`, "Members"],
     [`${base}/settings`, "Settings"],
+    [`${base}/usage`, "Usage"],
   ];
   return (
     <div className="ws-head">
