@@ -138,6 +138,8 @@ fn rows() -> Vec<Row> {
         r(M::DELETE, "/api/v1/runs/{id}/comments/{comment_id}", "/api/v1/runs/{run}/comments/{review_comment}", "", ws_write),
         r(M::POST, "/api/v1/runs/{id}/rebase", "/api/v1/runs/{run}/rebase", "", ws_write),
         r(M::POST, "/api/v1/runs/{id}/merge", "/api/v1/runs/{run}/merge", "{}", ws_write),
+        // Everyone sees the usage of their own workspaces (the outsider an empty report).
+        r(M::GET, "/api/v1/usage", "/api/v1/usage?group_by=workspace", "", user),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.
         Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },

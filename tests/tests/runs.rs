@@ -120,6 +120,44 @@ async fn claude_and_codex_runs_work_side_by_side() {
     assert_ne!(c["prepared"]["port"], x["prepared"]["port"]);
     let (_, task) = rf.fx.api.get("/api/v1/tasks/WEB-1").await;
     assert_eq!(task["status"], "in_review", "{task}");
+
+    // Usage: one record per turn, rolled up per run and per day, matching the runs' own totals.
+    let (s, by_run) = rf.fx.api.get("/api/v1/usage?group_by=run").await;
+    assert_eq!(s, 200, "{by_run}");
+    for run in [&c, &x] {
+        let (_, now) = rf
+            .fx
+            .api
+            .get(&format!("/api/v1/runs/{}", run["id"].as_str().unwrap()))
+            .await;
+        let row = by_run["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == run["id"])
+            .unwrap_or_else(|| panic!("no usage row for run {}: {by_run}", run["id"]));
+        assert_eq!(
+            row["usage"]["input_tokens"], now["run"]["usage"]["input_tokens"],
+            "{by_run}"
+        );
+        assert_eq!(row["usage"]["turns"], 1);
+        assert!(
+            row["label"]
+                .as_str()
+                .unwrap()
+                .starts_with("WEB-1 Add a greeting"),
+            "{row}"
+        );
+    }
+    assert!(
+        by_run["total"]["input_tokens"].as_u64().unwrap() > 0,
+        "{by_run}"
+    );
+    let (_, by_day) = rf.fx.api.get("/api/v1/usage").await;
+    assert_eq!(by_day["rows"].as_array().unwrap().len(), 1, "{by_day}");
+    assert_eq!(by_day["rows"][0]["usage"], by_run["total"], "{by_day}");
+    let (s, e) = rf.fx.api.get("/api/v1/usage?from=yesterday").await;
+    assert_eq!(s, 400, "{e}");
 }
 
 /// Proves a failing setup script stops the run before the agent starts: the run fails naming the setup,
