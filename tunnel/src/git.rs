@@ -308,6 +308,10 @@ pub enum GitRequest {
         /// Delete the worktree's branch too, when its changes are all in `merged_into`.
         #[serde(default)]
         delete_branch: bool,
+        /// A person asked: remove it even with uncommitted changes or unique commits. Its branch is kept
+        /// (so its commits stay reachable); uncommitted changes are gone.
+        #[serde(default)]
+        force: bool,
     },
 }
 

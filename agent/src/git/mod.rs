@@ -152,12 +152,16 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
             path,
             merged_into,
             delete_branch,
+            force,
             ..
         } => GitAnswer::Removed(worktrees::remove(
             &repo,
             &path,
-            merged_into.as_deref(),
-            delete_branch,
+            worktrees::Evidence {
+                merged_into: merged_into.as_deref(),
+                delete_branch,
+                force,
+            },
         )?),
     })
 }

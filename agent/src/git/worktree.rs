@@ -371,6 +371,20 @@ pub fn remove_if_safe(repo: &Path, path: &Path) -> Result<Removal, GitError> {
     Ok(Removal::Removed)
 }
 
+/// Forgets the worktrees whose directories are gone (`git worktree prune`): only git's records of them go; their
+/// branches and commits stay. Lets a vanished run's branch be checked out again.
+pub fn forget_missing(repo: &Path) -> Result<(), GitError> {
+    let lock = repo_lock(repo);
+    let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
+    run(
+        repo,
+        &["worktree", "prune"],
+        "forget worktrees whose directory is gone",
+        0,
+    )
+    .map(drop)
+}
+
 /// Checks the existing local `branch` out into a new worktree under `root` (named like [`create`] names
 /// them, with `-2`, `-3`… added while the directory exists). Serialised with the repository's other git
 /// administration. Refused when the branch does not exist; git refuses a branch checked out elsewhere.

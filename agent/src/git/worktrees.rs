@@ -79,12 +79,23 @@ fn unique_commits(dir: &Path, branch: Option<&str>) -> Result<u32, GitError> {
 
 /// Removes the worktree at `path` of the repository of `r` when nothing would be lost, and deletes its
 /// branch when `merged_into` is given and the branch's changes are all in it.
-pub(crate) fn remove(
-    r: &Repo,
-    path: &str,
-    merged_into: Option<&str>,
-    delete_branch: bool,
-) -> Result<Removal, GitError> {
+/// What a removal may go on.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Evidence<'a> {
+    /// The branch the worktree's branch was merged into.
+    pub merged_into: Option<&'a str>,
+    /// Delete the branch too when its changes are all in `merged_into`.
+    pub delete_branch: bool,
+    /// A person asked for it: remove even what would be lost in the work tree (never the branch).
+    pub force: bool,
+}
+
+pub(crate) fn remove(r: &Repo, path: &str, evidence: Evidence<'_>) -> Result<Removal, GitError> {
+    let Evidence {
+        merged_into,
+        delete_branch,
+        force,
+    } = evidence;
     let dir = r.workdir.as_path();
     let wanted = Path::new(path);
     if !wanted.is_absolute() {
@@ -124,6 +135,15 @@ pub(crate) fn remove(
             &["worktree", "remove", &path_arg],
             &[],
             "forget the missing worktree",
+        )?;
+        return Ok(removed(false, None));
+    }
+    if force {
+        admin::text(
+            dir,
+            &["worktree", "remove", "--force", &path_arg],
+            &[],
+            "remove the worktree",
         )?;
         return Ok(removed(false, None));
     }

@@ -197,6 +197,11 @@ fn existing(
                 .iter()
                 .find(|w| w.branch.as_deref() == Some(branch))
             {
+                // Its worktree vanished: forget it and check the branch out afresh (its commits are all there).
+                Some(w) if w.missing => {
+                    worktree::forget_missing(repo)?;
+                    (worktree::add_existing(repo, &root, branch)?, Some(None))
+                }
                 Some(w) => (adoptable(repo, worktrees_root, branch, &w.path)?, None),
                 None => (worktree::add_existing(repo, &root, branch)?, Some(None)),
             };

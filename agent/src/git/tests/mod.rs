@@ -2,6 +2,7 @@
 //! answers compared with what the git CLI itself reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cleanup_props;
 mod hidden;
 mod merge;
 mod read;

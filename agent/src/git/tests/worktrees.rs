@@ -23,6 +23,7 @@ fn remove_req(f: &Fixture, w: &Path, base: Option<&str>) -> GitRequest {
         path: w.display().to_string(),
         merged_into: base.map(str::to_string),
         delete_branch: base.is_some(),
+        force: false,
     }
 }
 
@@ -173,6 +174,7 @@ fn removal_deletes_branches_only_when_their_changes_are_in_the_base() {
         path: kept.display().to_string(),
         merged_into: Some("main".into()),
         delete_branch: false,
+        force: false,
     };
     let GitAnswer::Removed(r) = f.ok(req) else {
         panic!("not a removal")
