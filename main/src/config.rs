@@ -42,6 +42,10 @@ pub struct RunsConfig {
     /// How long main waits for a node to prepare a run's work tree and start its agent.
     #[serde(with = "vibebridge_tunnel::config::duration")]
     pub start_timeout: Duration,
+    /// How long after a run is merged, or its task archived, its work tree is cleaned up (removed only
+    /// when nothing would be lost).
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub cleanup_after: Duration,
 }
 
 impl Default for RunsConfig {
@@ -49,6 +53,7 @@ impl Default for RunsConfig {
         RunsConfig {
             queue_timeout: Duration::from_secs(24 * 3600),
             start_timeout: Duration::from_secs(600),
+            cleanup_after: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

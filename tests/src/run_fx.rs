@@ -121,21 +121,23 @@ impl RunFx {
                     .live
                     .as_mut()
                     .expect("the fixture watches the workspace");
-                let Some(msg) = live.recv_within(CLI_WAIT).await else {
-                    panic!("the WebSocket closed while waiting for run {id}");
-                };
+                let msg = live.recv_within(CLI_WAIT).await?;
                 let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
                     continue;
                 };
                 let frame: Value = serde_json::from_str(&text).unwrap();
                 if frame["type"] == "run" && frame["run"]["id"] == id && pred(&frame["run"]) {
-                    return frame["run"].clone();
+                    return Some(frame["run"].clone());
                 }
             }
         };
-        tokio::time::timeout(CLI_WAIT, wait)
-            .await
-            .unwrap_or_else(|_| panic!("run {id} never got there"))
+        match tokio::time::timeout(CLI_WAIT, wait).await {
+            Ok(Some(run)) => run,
+            _ => {
+                let (_, now) = self.fx.api.get(&format!("/api/v1/runs/{id}")).await;
+                panic!("run {id} never got there; it is now {now}")
+            }
+        }
     }
 
     /// The run with its processes.

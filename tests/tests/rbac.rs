@@ -112,6 +112,8 @@ fn rows() -> Vec<Row> {
         r(M::PATCH, "/api/v1/projects/{id}", "/api/v1/projects/{project}", r#"{"name":"by {who}"}"#, ws_admin),
         r(M::DELETE, "/api/v1/projects/{id}", "/api/v1/projects/{project}", "", ws_admin),
         r(M::GET, "/api/v1/projects/{id}/branches", "/api/v1/projects/{project}/branches", "", ws_write),
+        // The node's users among the workspace's members: the revoked column is a viewer.
+        r(M::GET, "/api/v1/projects/{id}/worktrees", "/api/v1/projects/{project}/worktrees", "", ws_write),
         r(M::GET, "/api/v1/tasks/{id}", "/api/v1/tasks/{task}", "", ws_read),
         r(M::PATCH, "/api/v1/tasks/{id}", "/api/v1/tasks/{task}", r#"{"version":1,"title":"by {who}"}"#, ws_write),
         r(M::DELETE, "/api/v1/tasks/{id}", "/api/v1/tasks/{task}", "", ws_admin),
@@ -139,6 +141,7 @@ fn rows() -> Vec<Row> {
         r(M::POST, "/api/v1/runs/{id}/rebase", "/api/v1/runs/{run}/rebase", "", ws_write),
         r(M::POST, "/api/v1/runs/{id}/merge", "/api/v1/runs/{run}/merge", "{}", ws_write),
         // Everyone sees the usage of their own workspaces (the outsider an empty report).
+        r(M::POST, "/api/v1/runs/{id}/cleanup", "/api/v1/runs/{run}/cleanup", "{}", ws_write),
         r(M::GET, "/api/v1/usage", "/api/v1/usage?group_by=workspace", "", user),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.

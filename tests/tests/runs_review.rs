@@ -215,3 +215,148 @@ async fn rebase_conflict_and_dirty_base_change_nothing() {
     let (_, r) = rf.fx.api.get(&format!("/api/v1/runs/{id}")).await;
     assert_eq!(r["run"]["status"], "idle", "{r}");
 }
+
+/// Proves cleanup removes only on evidence: a merged run's work tree with an uncommitted file survives the
+/// sweep (and is removed once the file is gone, audited), an archived task's unmerged run keeps its work
+/// tree; a work tree that vanished is marked missing and its branch starts a new run; a hand-made worktree is
+/// listed without a run and adopted by one.
+#[tokio::test]
+async fn cleanup_keeps_work_and_worktrees_are_adopted() {
+    let mut rf = RunFx::new("review-cleanup", json!({})).await;
+    let repo = rf.fx.repo.clone();
+    let state = rf.fx.main.state.clone();
+    let sweep = || vibebridge_main::ops::runs::cleanup::sweep(&state, std::time::Duration::ZERO);
+
+    // A merged run whose work tree holds a file nobody committed.
+    let key = rf.task("Merged with a leftover").await;
+    let run = rf
+        .start(
+            &key,
+            json!({"provider": "claude", "permission_mode": "bypassPermissions",
+                            "prompt": "Go [[shell:echo merged > merged.txt]]"}),
+        )
+        .await;
+    let merged_id = run["id"].as_str().unwrap().to_string();
+    let done = rf.until_run(&merged_id, idle_after(1)).await;
+    let merged_wt = PathBuf::from(done["prepared"]["path"].as_str().unwrap());
+    std::fs::write(merged_wt.join("notes.txt"), "mine\n").unwrap();
+    let (s, m) = rf
+        .fx
+        .api
+        .post(&format!("/api/v1/runs/{merged_id}/merge"), json!({}))
+        .await;
+    assert_eq!((s, m["worktree"].as_str()), (200, Some("present")), "{m}");
+    assert_eq!(sweep().await, 0);
+    assert_eq!(
+        std::fs::read_to_string(merged_wt.join("notes.txt")).unwrap(),
+        "mine\n"
+    );
+    std::fs::remove_file(merged_wt.join("notes.txt")).unwrap();
+    assert_eq!(sweep().await, 1);
+    assert!(!merged_wt.exists());
+    let (_, r) = rf.fx.api.get(&format!("/api/v1/runs/{merged_id}")).await;
+    assert_eq!(r["run"]["worktree"], "removed", "{r}");
+    assert!(
+        rf.fx
+            .main
+            .audit_actions(&merged_id)
+            .contains(&"run.cleaned_up".to_string()),
+        "the sweep's removal is not audited"
+    );
+
+    // An archived task's run that was never merged: its commits are on its branch alone, so it stays.
+    let key = rf.task("Abandoned").await;
+    let run = rf
+        .start(
+            &key,
+            json!({"provider": "claude", "permission_mode": "bypassPermissions",
+                            "prompt": "Go [[shell:echo draft > draft.txt]]"}),
+        )
+        .await;
+    let kept_id = run["id"].as_str().unwrap().to_string();
+    let kept = rf.until_run(&kept_id, idle_after(1)).await;
+    let kept_wt = PathBuf::from(kept["prepared"]["path"].as_str().unwrap());
+    let (_, t) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
+    let (s, _) = vibebridge_tests::work_fx::patch(
+        &rf.fx.api,
+        &format!("/api/v1/tasks/{key}"),
+        json!({"version": t["version"], "archived": true}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(sweep().await, 0);
+    assert!(kept_wt.join("draft.txt").exists());
+
+    // It vanishes by hand: listing the project's worktrees marks it missing; restored, the task's branch
+    // starts a new run.
+    std::fs::remove_dir_all(&kept_wt).unwrap();
+    let worktrees = format!("/api/v1/projects/{}/worktrees", rf.project);
+    let (s, list) = rf.fx.api.get(&worktrees).await;
+    assert_eq!(s, 200, "{list}");
+    let (_, r) = rf.fx.api.get(&format!("/api/v1/runs/{kept_id}")).await;
+    assert_eq!(r["run"]["worktree"], "missing", "{r}");
+    let branch = kept["prepared"]["branch"].as_str().unwrap();
+    let (_, t) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
+    let (s, _) = vibebridge_tests::work_fx::patch(
+        &rf.fx.api,
+        &format!("/api/v1/tasks/{key}"),
+        json!({"version": t["version"], "archived": false}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let again = rf
+        .start(
+            &key,
+            json!({"provider": "claude", "permission_mode": "bypassPermissions", "mode": "existing",
+                            "branch": branch, "prompt": "Carry on [[text:back]]"}),
+        )
+        .await;
+    let again = rf
+        .until_run(again["id"].as_str().unwrap(), idle_after(1))
+        .await;
+    let again_wt = PathBuf::from(again["prepared"]["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(again_wt.join("draft.txt")).unwrap(),
+        "draft\n"
+    );
+
+    // A worktree made by hand is listed without a run, and a run adopts it.
+    let hand = rf.fx.env.path().join("hand-made");
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "hand",
+            hand.to_str().unwrap(),
+        ],
+    );
+    let hand = std::fs::canonicalize(&hand).unwrap();
+    let (_, list) = rf.fx.api.get(&worktrees).await;
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["path"] == hand.to_str().unwrap())
+        .unwrap_or_else(|| panic!("the hand-made worktree is not listed: {list}"));
+    assert!(
+        entry["run_id"].is_null() && entry["main"] == false,
+        "{entry}"
+    );
+    let key = rf.task("Adopted").await;
+    let adopted = rf
+        .start(&key, json!({"provider": "claude", "permission_mode": "bypassPermissions", "mode": "existing",
+                            "path": hand.to_str().unwrap(), "prompt": "Here [[shell:echo adopted > adopted.txt]]"}))
+        .await;
+    let adopted = rf
+        .until_run(adopted["id"].as_str().unwrap(), idle_after(1))
+        .await;
+    assert_eq!(adopted["prepared"]["path"], hand.to_str().unwrap());
+    assert_eq!(adopted["prepared"]["branch"], "hand");
+    assert_eq!(
+        git(&hand, &["log", "-1", "--format=%s"]),
+        "WEB-3: Adopted (turn 1)"
+    );
+}

@@ -136,6 +136,7 @@ routes! {
     PATCH "/projects/{id}" => projects::update,
     DELETE "/projects/{id}" => projects::delete,
     GET "/projects/{id}/branches" => projects::branches,
+    GET "/projects/{id}/worktrees" => projects::worktrees,
     GET "/tasks/{id}" => tasks::get,
     PATCH "/tasks/{id}" => tasks::update,
     DELETE "/tasks/{id}" => tasks::delete,
@@ -160,6 +161,7 @@ routes! {
     DELETE "/runs/{id}/comments/{comment_id}" => runs::delete_comment,
     POST "/runs/{id}/rebase" => runs::rebase,
     POST "/runs/{id}/merge" => runs::merge,
+    POST "/runs/{id}/cleanup" => runs::cleanup,
     GET "/usage" => runs::usage,
 }
 

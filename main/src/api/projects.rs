@@ -10,6 +10,7 @@ use super::{ApiError, Body, Path};
 use crate::auth::Approved;
 use crate::ops::OpError;
 use crate::ops::projects::{self, ProjectPatch};
+use crate::ops::runs::cleanup::{self, ProjectWorktree};
 use crate::ops::workspaces::{self, Access};
 use crate::state::AppState;
 use crate::store::{Project, ProjectId, User};
@@ -95,4 +96,16 @@ pub async fn branches(
         )));
     }
     Ok(Json(projects::branches(&state, &project).await?))
+}
+
+/// `GET /projects/:id/worktrees`: the repository's worktrees on its node, each with the run it belongs to.
+pub async fn worktrees(
+    State(state): State<AppState>,
+    Approved(who): Approved,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ProjectWorktree>>, ApiError> {
+    let (access, project) = find(&state, &who.user, &id)?;
+    Ok(Json(
+        cleanup::worktrees(&state, &who.user, &access, &project).await?,
+    ))
 }

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use super::extract::Writer;
 use super::{ApiError, Body, Path};
 use crate::auth::Approved;
+use crate::ops::runs::cleanup::CleanupRun;
 use crate::ops::runs::merge::{self, MergeRun};
 use crate::ops::runs::review::{self, NewReviewComment, ReviewCommentPatch, ReviewSent, RunReview};
 use crate::ops::runs::{self, NewRun, RunDetail};
@@ -162,4 +163,17 @@ pub async fn usage(
     super::Query(q): super::Query<UsageQuery>,
 ) -> Result<Json<UsageReport>, ApiError> {
     Ok(Json(crate::ops::usage::report(&state, &who.user, q)?))
+}
+
+/// `POST /runs/:id/cleanup` `{force?}`: removes the run's work tree (only when nothing would be lost, unless
+/// forced); what the node did.
+pub async fn cleanup(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+    Body(body): Body<CleanupRun>,
+) -> Result<Json<vibebridge_tunnel::git::Removal>, ApiError> {
+    Ok(Json(
+        crate::ops::runs::cleanup::remove(&state, &w.actor, &w.who.user, &id, body).await?,
+    ))
 }

@@ -203,6 +203,8 @@ pub fn typescript() -> String {
         decl::<crate::ops::runs::review::ReviewSent>(&cfg),
         decl::<crate::ops::runs::merge::MergeRun>(&cfg),
         decl::<super::runs::DiffQuery>(&cfg),
+        decl::<crate::ops::runs::cleanup::ProjectWorktree>(&cfg),
+        decl::<crate::ops::runs::cleanup::CleanupRun>(&cfg),
         decl::<crate::ops::usage::UsageGroup>(&cfg),
         decl::<crate::ops::usage::UsageQuery>(&cfg),
         decl::<crate::ops::usage::UsageRow>(&cfg),

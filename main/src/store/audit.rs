@@ -93,6 +93,7 @@ audit_actions! {
     RunRebased => "run.rebased",
     RunMerged => "run.merged",
     RunReviewSent => "run.review_sent",
+    RunCleanedUp => "run.cleaned_up",
     ConsoleLogin => "console.login",
     ConsoleRefused => "console.refused",
     ConsoleUsersApprove => "console.users.approve",

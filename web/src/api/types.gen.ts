@@ -2969,6 +2969,47 @@ export type DiffQuery = {
  */
 path?: string, };
 
+export type ProjectWorktree = { 
+/**
+ * The run working in it, if one is known.
+ */
+run_id?: string, 
+/**
+ * Its directory.
+ */
+path: string, 
+/**
+ * Its branch (`None`: detached HEAD).
+ */
+branch: string | null, 
+/**
+ * Its HEAD commit.
+ */
+head: string | null, 
+/**
+ * The repository's own working copy (never removed).
+ */
+main: boolean, 
+/**
+ * Git lists it but its directory is gone.
+ */
+missing: boolean, 
+/**
+ * Changed or untracked files in it.
+ */
+dirty_files: number, 
+/**
+ * Commits of its branch that no other branch or remote has.
+ */
+unique_commits: number, };
+
+export type CleanupRun = { 
+/**
+ * Remove it even with uncommitted changes or commits on no other branch (they stay on its branch;
+ * uncommitted changes are gone).
+ */
+force?: boolean, };
+
 export type UsageGroup = "day" | "run" | "task" | "project" | "workspace" | "user" | "node" | "provider";
 
 export type UsageQuery = { 

@@ -39,6 +39,9 @@ import type {
   RunReview,
   UsageQuery,
   UsageReport,
+  CleanupRun,
+  ProjectWorktree,
+  Removal,
 } from "./types.gen";
 
 const ws = (id: string) => `/workspaces/${encodeURIComponent(id)}`;
@@ -97,5 +100,7 @@ export const Work = {
   sendReview: (id: string) => post<ReviewSent>(`${run(id)}/comments/send`, {}),
   rebaseRun: (id: string) => post<GitStatus>(`${run(id)}/rebase`, {}),
   mergeRun: (id: string, body: MergeRun) => post<Run>(`${run(id)}/merge`, body),
+  worktrees: (project: string) => get<ProjectWorktree[]>(`/projects/${encodeURIComponent(project)}/worktrees`),
+  cleanupRun: (id: string, force: boolean) => post<Removal>(`${run(id)}/cleanup`, { force } satisfies CleanupRun),
   usage: (query: UsageQuery) => get<UsageReport>(`/usage?${q(query as Record<string, string | undefined>)}`),
 };

@@ -160,6 +160,7 @@ pub async fn merge(
         path,
         merged_into: Some(run.base_branch.clone()),
         delete_branch: req.delete_branch.unwrap_or(false),
+        force: false,
     };
     match relay::git(state, &run.node_id, remove).await {
         Ok(GitAnswer::Removed(r)) => {

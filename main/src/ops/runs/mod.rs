@@ -7,8 +7,11 @@
 //!   copy) and asking the node to start it.
 //! - [`track`]: folding a run's session events into the run, exactly once, and moving its task.
 //! - [`queue`]: the background task that starts queued runs when they may start, and fails those that
-//!   waited past `runs.queue_timeout`.
+//!   waited past `runs.queue_timeout`; it also runs the [`cleanup`] sweep.
+//! - [`review`] and [`merge`]: a run's diff with line comments, rebase and merge.
+//! - [`cleanup`]: a project's worktrees, removing a run's work tree, and the cleanup sweep.
 
+pub mod cleanup;
 pub mod launch;
 pub mod merge;
 pub mod queue;

@@ -13,16 +13,26 @@ use crate::store::{Change, RunStatus, now_ms};
 
 /// How often the queue looks for runs that waited too long (a timeout, not a readiness wait).
 const TIMEOUT_SWEEP: Duration = Duration::from_secs(30);
+/// How often merged and archived runs' work trees are looked at for cleanup.
+const CLEANUP_SWEEP: Duration = Duration::from_secs(3600);
 
 /// Runs the queue until main shuts down.
 pub async fn run(state: AppState) {
     let mut nodes = state.registry.subscribe();
     let mut changes = state.store.changes();
     let mut sweep = tokio::time::interval(TIMEOUT_SWEEP);
+    let mut cleanup = tokio::time::interval(CLEANUP_SWEEP);
     loop {
         let wake = tokio::select! {
             () = state.hub.stopped() => return,
             _ = sweep.tick() => true,
+            _ = cleanup.tick() => {
+                tokio::select! {
+                    () = state.hub.stopped() => return,
+                    _ = super::cleanup::sweep(&state, state.config.runs.cleanup_after) => {}
+                }
+                false
+            }
             e = nodes.recv() => matches!(e, Ok(NodeEvent::Online(_)) | Err(RecvError::Lagged(_))),
             c = changes.recv() => match c {
                 // A run that stopped working frees a place; a new queued run may start.

@@ -1,8 +1,9 @@
 // A workspace's projects: the list, and creating one: an online node → a directory browsed on it (a git work
 // tree inside the node's roots) → base branch (default: the repository's current one) → scripts, files to copy
-// into each run's worktree, and the branch template. Main checks the path on the node; its errors show as sent.
+// into each run's worktree, and the branch template. Main checks the path on the node; its errors show as sent. Each
+// project lists its worktrees on the node (with their runs; one made by hand can be adopted by a task's run).
 import { useEffect, useState, type FormEvent } from "react";
-import type { NewProject, Project, WorkspaceView } from "../../api/types.gen";
+import type { NewProject, Project, ProjectWorktree, WorkspaceView } from "../../api/types.gen";
 import { DirPicker, NodeSelect } from "../../components/NodeDirPicker";
 import { Git } from "../../api/client";
 import { Work } from "../../api/work";
@@ -87,6 +88,7 @@ export function ProjectsPage({ wsKey }: { wsKey: string }) {
                 {ago(new Date(p.created_at).toISOString())} by {userName(ws.members, p.created_by)}
               </dd>
             </dl>
+            {canEdit(ws) && <Worktrees project={p} />}
             {canAdmin(ws) && (
               <button
                 type="button"
@@ -205,5 +207,61 @@ function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project
         </button>
       </div>
     </form>
+  );
+}
+
+/** The project's worktrees on its node: each with its run, or offered for adoption by a task's new run. */
+function Worktrees({ project }: { project: Project }) {
+  const [list, setList] = useState<ProjectWorktree[] | null>(null);
+  const [task, setTask] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const load = () => Work.worktrees(project.id).then(setList, (e) => setError(errText(e)));
+  const adopt = (path: string) => {
+    setError(null);
+    Work.startRun(task.trim(), { project_id: project.id, mode: "existing", path }).then(
+      (r) => {
+        setNote(`${task.trim()} now runs in ${path} (run ${r.id.slice(0, 8)}).`);
+        void load();
+      },
+      (e) => setError(errText(e)),
+    );
+  };
+  if (!list)
+    return (
+      <button type="button" className="small" onClick={() => void load()}>
+        Worktrees
+      </button>
+    );
+  return (
+    <div className="drawer-section" data-testid="worktrees">
+      <h3>Worktrees</h3>
+      <ErrorBanner error={error} />
+      {note && <p className="notice">{note}</p>}
+      <ul className="plain">
+        {list.map((w) => (
+          <li key={w.path} data-testid="worktree" data-path={w.path}>
+            <code className="path">{w.path}</code> <span className="muted">{w.branch ?? "detached"}</span>
+            {w.main && <span className="tag">working copy</span>}
+            {w.missing && <span className="tag">missing</span>}
+            {w.dirty_files > 0 && <span className="tag">{w.dirty_files} uncommitted</span>}
+            {w.unique_commits > 0 && <span className="tag">{w.unique_commits} commits on no other branch</span>}
+            {w.run_id ? (
+              <span className="muted"> run {w.run_id.slice(0, 8)}</span>
+            ) : (
+              !w.main &&
+              !w.missing && (
+                <span className="row">
+                  <input aria-label="Task to adopt it" placeholder="task key, e.g. WEB-3" value={task} onChange={(e) => setTask(e.target.value)} size={10} />
+                  <button type="button" className="small" disabled={!task.trim()} onClick={() => adopt(w.path)}>
+                    Adopt
+                  </button>
+                </span>
+              )
+            )}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }

@@ -172,6 +172,7 @@ function RunPanel({ ws, run, others }: { ws: WorkspaceView; run: Run; others: Ru
       </div>
       <ErrorBanner error={error} />
       {run.commit_error && <p className="warn">{run.commit_error}</p>}
+      <WorkTree ws={ws} run={run} />
       {run.merged && (
         <p className="notice" data-testid="run-merged">
           Merged into {run.merged.into} as {run.merged.commit.slice(0, 10)} ({run.merged.strategy.replace("_", " ")}) by {userName(ws.members, run.merged.by)}.
@@ -484,6 +485,62 @@ function Compare({ run, others }: { run: Run; others: Run[] }) {
         </tbody>
       </table>
       <p className="muted">Open a run's Changes to read its diff, and merge the one you pick.</p>
+    </div>
+  );
+}
+
+/** Where the run's work tree stands: removing it (only when nothing would be lost, unless forced), and
+ * starting again from its branch when it vanished. */
+function WorkTree({ ws, run }: { ws: WorkspaceView; run: Run }) {
+  const [kept, setKept] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  if (!canEdit(ws) || !run.prepared) return null;
+  const branch = run.prepared.branch;
+  const remove = (force: boolean) => {
+    setError(null);
+    Work.cleanupRun(run.id, force).then(
+      (r) => setKept(r.removed ? null : (r.kept_because ?? "kept")),
+      (e) => setError(errText(e)),
+    );
+  };
+  const again = () =>
+    branch &&
+    Work.startRun(run.task_id, { provider: run.provider, mode: "existing", branch, base_branch: run.base_branch, prompt: "Carry on where the last run stopped." }).catch((e) =>
+      setError(errText(e)),
+    );
+  return (
+    <div className="row worktree-state" data-testid="worktree-state" data-state={run.worktree}>
+      <ErrorBanner error={error} />
+      {run.worktree === "missing" && (
+        <>
+          <span className="warn">Its work tree is gone from the node; its branch {branch} keeps the commits.</span>
+          {branch && (
+            <button type="button" className="small" onClick={again}>
+              Start again from {branch}
+            </button>
+          )}
+        </>
+      )}
+      {run.worktree === "removed" && <span className="muted">Its work tree was removed; its branch {branch ?? ""} remains unless it was deleted.</span>}
+      {run.worktree === "present" && run.prepared.path && !(run.status === "starting" || run.status === "running" || run.status === "waiting") && (
+        <>
+          <button type="button" className="small" onClick={() => remove(false)}>
+            Remove work tree
+          </button>
+          {kept && (
+            <>
+              <span className="warn">Kept: {kept}.</span>
+              <button
+                type="button"
+                className="small danger"
+                onClick={() => confirm("Remove it anyway? Uncommitted changes in it are lost; its branch keeps its commits.") && remove(true)}
+              >
+                Remove anyway
+              </button>
+            </>
+          )}
+        </>
+      )}
     </div>
   );
 }
