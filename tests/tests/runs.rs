@@ -374,3 +374,112 @@ async fn queued_while_offline_then_survives_a_main_restart() {
     let (_, task) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
     assert_eq!(task["status"], "in_review", "{task}");
 }
+
+/// Proves a run is the team's: a member allowed on the node finds its approval in their inbox and answers
+/// it, a viewer reads the run's session but neither sees the approval in their inbox nor answers it; and
+/// the seed's `POST /sessions {task_id, executor, repo_id, branch}` starts a run, answering its session and
+/// branch (a bad executor is refused naming the choices).
+#[tokio::test]
+async fn the_team_steers_a_run_and_the_seed_form_starts_one() {
+    let mut rf = RunFx::new("runs-team", json!({})).await;
+    let key = rf.task("Team work").await;
+    let mut people = Vec::new();
+    for (name, role) in [("bob", "member"), ("carol", "viewer")] {
+        let mut api = vibebridge_tests::Api::new(&rf.fx.main);
+        assert_eq!(api.auth(true, name, "correct horse battery").await.0, 200);
+        let (s, _) = rf
+            .fx
+            .api
+            .post(&format!("/api/v1/users/{name}/approve"), json!({}))
+            .await;
+        assert_eq!(s, 200);
+        let (s, _) = rf
+            .fx
+            .api
+            .post(
+                &format!("/api/v1/workspaces/{}/members", rf.ws),
+                json!({"username": name, "role": role}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, b) = rf
+            .fx
+            .api
+            .post("/api/v1/nodes/n1/members", json!({"username": name}))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        people.push(api);
+    }
+    let (bob, carol) = (&people[0], &people[1]);
+    let run = rf
+        .start(
+            &key,
+            json!({"provider": "claude", "permission_mode": "default",
+                            "prompt": "Go [[shell:echo team > team.txt]]"}),
+        )
+        .await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let waiting = rf.until_run(&id, |r| r["pending_approvals"] == 1).await;
+    assert_eq!(waiting["status"], "waiting", "{waiting}");
+    let session = waiting["session_id"].as_str().unwrap();
+    let (_, task) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
+    assert_eq!(
+        task["runs"][0]["pending_approvals"], 1,
+        "the card does not say it needs attention: {task}"
+    );
+
+    let (_, inbox) = carol.get("/api/v1/approvals").await;
+    assert!(
+        inbox.as_array().unwrap().is_empty(),
+        "a viewer's inbox: {inbox}"
+    );
+    let (s, _) = carol.get(&format!("/api/v1/sessions/{session}")).await;
+    assert_eq!(s, 200, "a viewer reads the run's session");
+    let (_, inbox) = bob.get("/api/v1/approvals").await;
+    assert_eq!(
+        inbox.as_array().unwrap().len(),
+        1,
+        "a member's inbox: {inbox}"
+    );
+    let approval = inbox[0]["approval_id"].as_str().unwrap();
+    let answer = format!("/api/v1/sessions/{session}/approvals/{approval}");
+    let (s, e) = carol.post(&answer, json!({"decision": "allow"})).await;
+    assert_eq!(s, 403, "{e}");
+    let (s, b) = bob.post(&answer, json!({"decision": "allow"})).await;
+    assert!(s == 200 || s == 202, "{s} {b}");
+    let done = rf.until_run(&id, idle).await;
+    assert_eq!(
+        std::fs::read_to_string(path_of(&done).join("team.txt")).unwrap(),
+        "team\n"
+    );
+
+    // The seed's form of a session start, for the same task.
+    let (s, started) = rf
+        .fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"task_id": key, "executor": "claude", "repo_id": rf.project, "branch": "feature/seed",
+                   "prompt": "Seeded [[text:ok]]", "permission_mode": "bypassPermissions"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{started}");
+    assert_eq!(started["branch"], "feature/seed", "{started}");
+    assert_eq!(started["session"]["id"], started["run"]["session_id"]);
+    let (s, e) = rf
+        .fx
+        .api
+        .post(
+            "/api/v1/sessions",
+            json!({"task_id": key, "executor": "gpt"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"claude\" or \"codex\""),
+        "{e}"
+    );
+}

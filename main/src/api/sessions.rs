@@ -81,18 +81,88 @@ fn view(state: &AppState, s: SessionRecord) -> SessionView {
 
 /// `POST /api/v1/sessions`: starts a session on a node: 201, or 202 with status `unknown` when the node's
 /// answer was lost after it got the request (the session is kept and reconciled when main re-attaches).
+/// The seed's `{task_id, executor, repo_id, branch?}` starts a run of the task instead and answers
+/// [`TaskSessionStarted`]: 201, or 202 while the run waits (its node offline…) with no session yet.
 pub async fn create(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Approved(who): Approved,
-    Body(req): Body<NewSession>,
-) -> Result<(StatusCode, Json<SessionView>), ApiError> {
-    let (status, rec) =
-        match sessions::start(&state, &Actor::of(&who, Some(peer)), &who, req).await? {
-            Start::Started(rec) => (StatusCode::CREATED, rec),
-            Start::Unknown(rec) => (StatusCode::ACCEPTED, rec),
-        };
-    Ok((status, Json(view(&state, rec))))
+    Body(req): Body<SessionRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let actor = Actor::of(&who, Some(peer));
+    let req = match req {
+        SessionRequest::Plain(req) => req,
+        SessionRequest::Task(req) => {
+            // A change to the work model like any other: it counts against `server.writes_per_minute`.
+            state
+                .write_limiter
+                .hit(&who.user.id.to_string())
+                .map_err(ApiError::TooManyRequests)?;
+            let run = crate::ops::runs::start_task_session(&state, &actor, &who.user, req).await?;
+            let session = run
+                .session_id
+                .and_then(|id| state.store.agent_session(&id).ok().flatten())
+                .map(|s| view(&state, s));
+            let status = if session.is_some() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::ACCEPTED
+            };
+            let body = TaskSessionStarted {
+                branch: run.prepared.as_ref().and_then(|p| p.branch.clone()),
+                session,
+                run,
+            };
+            return Ok((status, Json(body)).into_response());
+        }
+    };
+    let (status, rec) = match sessions::start(&state, &actor, &who, req).await? {
+        Start::Started(rec) => (StatusCode::CREATED, rec),
+        Start::Unknown(rec) => (StatusCode::ACCEPTED, rec),
+    };
+    Ok((status, Json(view(&state, rec))).into_response())
+}
+
+/// Body of `POST /api/v1/sessions`: a session on a node, or (the seed's form, told by its `task_id`) a run of
+/// a task.
+#[derive(Serialize, ts_rs::TS)]
+#[serde(untagged)]
+pub enum SessionRequest {
+    /// A run of a task.
+    Task(crate::ops::runs::TaskSession),
+    /// A session in a directory of a node.
+    Plain(NewSession),
+}
+
+impl<'de> Deserialize<'de> for SessionRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // Told apart by `task_id`, so each form's own errors name the field that is wrong.
+        let v = serde_json::Value::deserialize(d)?;
+        if v.get("task_id").is_some() {
+            serde_json::from_value(v)
+                .map(SessionRequest::Task)
+                .map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(v)
+                .map(SessionRequest::Plain)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+/// The answer to the seed's session request: the run's session (once it started) and branch.
+#[derive(Serialize, ts_rs::TS)]
+pub struct TaskSessionStarted {
+    /// The session of the run's agent; absent while the run waits to start.
+    #[ts(optional)]
+    pub session: Option<SessionView>,
+    /// The run's branch, once its work tree is prepared.
+    #[ts(optional)]
+    pub branch: Option<String>,
+    /// The run.
+    pub run: crate::store::Run,
 }
 
 /// Filters of `GET /api/v1/sessions`.

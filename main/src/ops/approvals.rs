@@ -24,15 +24,18 @@ pub fn pending_in(
         })
 }
 
-/// Every pending approval or question in the sessions `who` may see (admins: all), oldest first, each with
-/// its session when main still has it.
+/// Every pending approval or question `who` may answer (admins: all): their own sessions', and those of runs
+/// in workspaces where they may steer them. Oldest first, each with its session when main still has it.
 pub fn visible(
     state: &AppState,
     who: &AuthUser,
 ) -> Result<Vec<(PendingApproval, Option<SessionRecord>)>, OpError> {
     let mut out = Vec::new();
     for pending in state.store.pending_approvals()? {
-        if !(who.user.role.is_admin() || pending.owner == who.user.id) {
+        if !(who.user.role.is_admin()
+            || pending.owner == who.user.id
+            || super::runs::can_steer_session(state, &who.user, pending.session_id))
+        {
             continue;
         }
         let session = state.store.agent_session(&pending.session_id)?;

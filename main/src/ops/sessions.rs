@@ -87,7 +87,7 @@ pub fn usable(state: &AppState, who: &AuthUser, id: &str) -> Result<SessionRecor
 }
 
 /// Body of `POST /api/v1/sessions`: what to start, where.
-#[derive(Deserialize, ts_rs::TS)]
+#[derive(Deserialize, serde::Serialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     node_id: String,

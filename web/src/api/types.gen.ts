@@ -2969,6 +2969,52 @@ export type DiffQuery = {
  */
 path?: string, };
 
+export type TaskSession = { 
+/**
+ * The task (id or key).
+ */
+task_id: string, 
+/**
+ * `claude` (or `claude-code`) or `codex`.
+ */
+executor: string, 
+/**
+ * The project (the seed's repository; default: the task's).
+ */
+repo_id?: string, 
+/**
+ * The new branch's exact name (default: the project's template).
+ */
+branch?: string, 
+/**
+ * The first message (default: from the task).
+ */
+prompt?: string, 
+/**
+ * Model.
+ */
+model?: string, 
+/**
+ * Permission mode.
+ */
+permission_mode?: string, };
+
+export type SessionRequest = TaskSession | NewSession;
+
+export type TaskSessionStarted = { 
+/**
+ * The session of the run's agent; absent while the run waits to start.
+ */
+session?: SessionView, 
+/**
+ * The run's branch, once its work tree is prepared.
+ */
+branch?: string, 
+/**
+ * The run.
+ */
+run: Run, };
+
 export type ProjectWorktree = { 
 /**
  * The run working in it, if one is known.

@@ -317,3 +317,63 @@ pub async fn stop(state: &AppState, actor: &Actor, who: &User, id: &str) -> Resu
     );
     Ok(run)
 }
+
+/// The seed's form of `POST /api/v1/sessions` for a task: `{task_id, executor, repo_id, branch?}` starts a
+/// run of the task and answers with its session and branch.
+#[derive(Debug, Deserialize, Serialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSession {
+    /// The task (id or key).
+    pub task_id: String,
+    /// `claude` (or `claude-code`) or `codex`.
+    pub executor: String,
+    /// The project (the seed's repository; default: the task's).
+    #[ts(optional)]
+    pub repo_id: Option<String>,
+    /// The new branch's exact name (default: the project's template).
+    #[ts(optional)]
+    pub branch: Option<String>,
+    /// The first message (default: from the task).
+    #[ts(optional)]
+    pub prompt: Option<String>,
+    /// Model.
+    #[ts(optional)]
+    pub model: Option<String>,
+    /// Permission mode.
+    #[ts(optional)]
+    pub permission_mode: Option<String>,
+}
+
+/// Starts a run from the seed's session request; the run (queued when it must wait).
+pub async fn start_task_session(
+    state: &AppState,
+    actor: &Actor,
+    who: &User,
+    req: TaskSession,
+) -> Result<Run, OpError> {
+    let provider = match req.executor.trim().to_ascii_lowercase().as_str() {
+        "claude" | "claude-code" | "claude_code" => Provider::Claude,
+        "codex" => Provider::Codex,
+        other => {
+            return Err(OpError::BadRequest(format!(
+                "executor {other:?} is not an agent here; use \"claude\" or \"codex\""
+            )));
+        }
+    };
+    let project_id = match &req.repo_id {
+        Some(id) => Some(ProjectId::parse(id).ok_or_else(|| {
+            OpError::BadRequest(format!("repo_id {id:?} is not a project id (a UUID)"))
+        })?),
+        None => None,
+    };
+    let new = NewRun {
+        project_id,
+        provider: Some(provider),
+        model: req.model,
+        permission_mode: req.permission_mode,
+        branch: req.branch,
+        prompt: req.prompt,
+        ..NewRun::default()
+    };
+    start(state, actor, who, &req.task_id, new).await
+}
