@@ -1,6 +1,8 @@
-//! Helpers the benchmark binaries share: sizes from the environment, percentiles, a process's resident memory
-//! and a wall-clock timestamp two processes agree on.
+//! Helpers the benchmark binaries share: sizes from the environment, percentiles, a process's resident memory,
+//! a wall-clock timestamp two processes agree on, and the large repository files-bench and runs-bench use.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `name` from the environment parsed as a number, else `default` (unset or not a number).
@@ -81,3 +83,73 @@ pub async fn spawn_helper_main(db: &std::path::Path) -> (tokio::process::Child, 
     };
     (child, pid, addr)
 }
+
+/// Runs git in `repo` as the benchmarks' committer, without the system config; panics when it fails.
+pub fn bench_git(repo: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A repository of `files` files on branch `main` (files-bench's and runs-bench's): one flat directory of
+/// 5,000 and the rest spread over nested directories of 100, committed; then 20 files modified, 5 staged and
+/// 10 untracked ones added.
+pub fn make_repo(repo: &Path, files: usize) {
+    let flat = 5000.min(files);
+    std::fs::create_dir_all(repo.join("flat")).unwrap();
+    for i in 0..flat {
+        std::fs::write(
+            repo.join(format!("flat/f{i:05}.txt")),
+            format!("flat file {i}\n"),
+        )
+        .unwrap();
+    }
+    let mut made = flat;
+    let mut dir = 0;
+    while made < files {
+        let d = repo.join(format!("pkg{:02}/mod{:02}", dir / 10, dir % 10));
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..100.min(files - made) {
+            std::fs::write(
+                d.join(format!("src{i:03}.rs")),
+                format!("// file {dir}/{i}\nfn f() {{}}\n"),
+            )
+            .unwrap();
+            made += 1;
+        }
+        dir += 1;
+    }
+    bench_git(repo, &["init", "-q", "-b", "main"]);
+    bench_git(repo, &["add", "-A"]);
+    bench_git(repo, &["commit", "-q", "-m", "initial"]);
+    for i in 0..20 {
+        std::fs::write(repo.join(format!("flat/f{:05}.txt", i * 7)), "changed\n").unwrap();
+    }
+    for i in 0..5 {
+        std::fs::write(
+            repo.join(format!("pkg00/mod00/src{i:03}.rs")),
+            "// staged\n",
+        )
+        .unwrap();
+        bench_git(repo, &["add", &format!("pkg00/mod00/src{i:03}.rs")]);
+    }
+    for i in 0..10 {
+        std::fs::write(repo.join(format!("new{i}.txt")), "untracked\n").unwrap();
+    }
+}
+

@@ -22,23 +22,7 @@ use super::cli::{bounded, git};
 /// Longest one git command of this module may run (a huge repository's first checkout takes a while).
 const GIT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Bounds on the uncommitted work carried into a new worktree.
-#[derive(Debug, Clone, Copy)]
-pub struct CarryLimits {
-    /// Changed and untracked files, at most.
-    pub max_files: usize,
-    /// Bytes of the patch and the untracked files together, at most.
-    pub max_bytes: u64,
-}
-
-impl Default for CarryLimits {
-    fn default() -> Self {
-        CarryLimits {
-            max_files: 2_000,
-            max_bytes: 200 * 1024 * 1024,
-        }
-    }
-}
+pub use super::worktree_carry::CarryLimits;
 
 /// A worktree to create.
 #[derive(Debug, Clone)]

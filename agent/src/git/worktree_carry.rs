@@ -8,7 +8,24 @@ use std::path::{Path, PathBuf};
 use vibebridge_tunnel::reply::ErrorCode;
 
 use super::GitError;
-use super::worktree::CarryLimits;
+
+/// Bounds on the uncommitted work carried into a new worktree.
+#[derive(Debug, Clone, Copy)]
+pub struct CarryLimits {
+    /// Changed and untracked files, at most.
+    pub max_files: usize,
+    /// Bytes of the patch and the untracked files together, at most.
+    pub max_bytes: u64,
+}
+
+impl Default for CarryLimits {
+    fn default() -> Self {
+        CarryLimits {
+            max_files: 2_000,
+            max_bytes: 200 * 1024 * 1024,
+        }
+    }
+}
 
 /// Who the baseline commit is by.
 const AUTHOR: [&str; 4] = [

@@ -14,74 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vibebridge_tests::bench::env_or;
+use vibebridge_tests::bench::{bench_git as git, env_or, make_repo};
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
-
-fn git(repo: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(args)
-        .current_dir(repo)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Writes the repository described in the module comment.
-fn make_repo(repo: &Path, files: usize) {
-    let flat = 5000.min(files);
-    std::fs::create_dir_all(repo.join("flat")).unwrap();
-    for i in 0..flat {
-        std::fs::write(
-            repo.join(format!("flat/f{i:05}.txt")),
-            format!("flat file {i}\n"),
-        )
-        .unwrap();
-    }
-    let mut made = flat;
-    let mut dir = 0;
-    while made < files {
-        let d = repo.join(format!("pkg{:02}/mod{:02}", dir / 10, dir % 10));
-        std::fs::create_dir_all(&d).unwrap();
-        for i in 0..100.min(files - made) {
-            std::fs::write(
-                d.join(format!("src{i:03}.rs")),
-                format!("// file {dir}/{i}\nfn f() {{}}\n"),
-            )
-            .unwrap();
-            made += 1;
-        }
-        dir += 1;
-    }
-    git(repo, &["init", "-q", "-b", "main"]);
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "-q", "-m", "initial"]);
-    for i in 0..20 {
-        std::fs::write(repo.join(format!("flat/f{:05}.txt", i * 7)), "changed\n").unwrap();
-    }
-    for i in 0..5 {
-        std::fs::write(
-            repo.join(format!("pkg00/mod00/src{i:03}.rs")),
-            "// staged\n",
-        )
-        .unwrap();
-        git(repo, &["add", &format!("pkg00/mod00/src{i:03}.rs")]);
-    }
-    for i in 0..10 {
-        std::fs::write(repo.join(format!("new{i}.txt")), "untracked\n").unwrap();
-    }
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
