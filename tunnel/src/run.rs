@@ -7,7 +7,9 @@
 //! It answers with [`RunPrepared`] and records the same as the session's first event, so main learns it even
 //! when the answer is lost. Then the setup script, every agent turn and the cleanup script after each turn
 //! run as numbered execution processes, reported as `process_*` session events, and after each turn the
-//! node commits what was left uncommitted to the run's branch.
+//! node commits what was left uncommitted to the run's branch. The project's dev server runs as one more
+//! such process when a person starts it ([`SessionCommand::DevServer`](crate::session::SessionCommand)),
+//! beside the turns, until it is stopped.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -79,6 +81,9 @@ pub struct RunSpec {
     /// Shell script run in the work tree after each turn; empty for none.
     #[serde(default)]
     pub cleanup_script: String,
+    /// Shell script of the run's dev server, started and stopped on request; empty for none.
+    #[serde(default)]
+    pub dev_script: String,
     /// Message of the commit made after each turn (`{turn}` is the turn's number); `None`: no such commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_message: Option<String>,

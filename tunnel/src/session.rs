@@ -465,6 +465,12 @@ pub enum SessionCommand {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// Start or stop a run's dev server (its project's `dev` script), a `devserver` process of the run that
+    /// runs beside the turns, whether or not the CLI runs, until stopped.
+    DevServer {
+        /// Start it (refused while one runs), or stop it (refused when none runs).
+        start: bool,
+    },
 }
 
 /// Node → main: the answer to a start or a command: [`SessionOk`] or a refusal (nothing changed).
@@ -509,7 +515,7 @@ pub enum AttachFrame {
 /// Node → main, the one frame on a [`Open::SessionsLive`](crate::protocol::Open::SessionsLive) stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSessions {
-    /// Sessions whose CLI runs (or is starting) on the node.
+    /// Sessions whose CLI runs (or is starting) on the node, or whose run's dev server runs there.
     pub session_ids: Vec<SessionId>,
     /// Every session the node has, with the last seq in its store: main attaches those it holds fewer
     /// events of (a main that crashed lost the tail it had not written out yet). Absent from older agents.

@@ -4,17 +4,20 @@
 //! Standard output and error are read together, cut into chunks at line ends (16 KiB at most), forwarded to
 //! the caller (up to 8 MiB; the rest only reaches the file) and appended to the log. The script's processes
 //! end with it: once the script exits, whatever it left running in its group is killed; past its time limit
-//! the group gets SIGTERM, then SIGKILL; and dropping the future kills the group at once.
+//! (a dev server has none) or when asked to [`Stop`], the group gets SIGTERM, then SIGKILL; and dropping the
+//! future kills the group at once.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
 use vibebridge_tunnel::run::ProcessStatus;
 
 use crate::run_as::RunAs;
@@ -38,10 +41,59 @@ pub struct Script<'a> {
     pub env: &'a [(String, String)],
     /// Where all of its output is appended (parents created).
     pub log_path: PathBuf,
-    /// Longest it may run.
-    pub timeout: Duration,
+    /// Longest it may run; `None`: until it ends or is stopped (a dev server).
+    pub timeout: Option<Duration>,
     /// The user to run as (`execution.run_as`); `None`: the agent's own.
     pub run_as: Option<&'a RunAs>,
+    /// Stops it early when asked.
+    pub stop: Option<&'a Stop>,
+}
+
+/// A request to end a running script early, with why (its end's message).
+#[derive(Debug, Default)]
+pub struct Stop {
+    token: CancellationToken,
+    why: Mutex<Option<String>>,
+}
+
+impl Stop {
+    /// Asks the script to end; the first reason given is kept.
+    pub fn stop(&self, why: &str) {
+        self.why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| why.to_string());
+        self.token.cancel();
+    }
+
+    /// Whether it was asked to end.
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    fn reason(&self) -> String {
+        self.why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "the script was stopped".into())
+    }
+}
+
+/// Resolves when `stop` is asked for; never without one.
+async fn stopped(stop: Option<&Stop>) {
+    match stop {
+        Some(s) => s.token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves after `timeout`; never without one.
+async fn expired(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How a script ended.
@@ -88,19 +140,27 @@ pub async fn run_script(s: Script<'_>, output: &mut (dyn FnMut(String) + Send)) 
         out_lines: Lines::default(),
         err_lines: Lines::default(),
     };
-    let deadline = tokio::time::sleep(s.timeout);
+    let deadline = expired(s.timeout);
     tokio::pin!(deadline);
     let ended = loop {
         tokio::select! {
             status = child.wait() => break Ended::Exited(status),
-            _ = &mut deadline => break Ended::TimedOut,
+            () = &mut deadline => break Ended::TimedOut,
+            () = stopped(s.stop) => break Ended::Stopped,
             chunks = pipes.read() => sink.emit_all(chunks).await,
         }
     };
-    let timed_out = matches!(ended, Ended::TimedOut);
+    let cut_short = match ended {
+        Ended::Exited(_) => None,
+        Ended::TimedOut => Some(format!(
+            "the script ran longer than {} and was stopped",
+            humantime::format_duration(s.timeout.unwrap_or_default())
+        )),
+        Ended::Stopped => Some(s.stop.map(Stop::reason).unwrap_or_default()),
+    };
     let status = match ended {
         Ended::Exited(status) => status,
-        Ended::TimedOut => {
+        Ended::TimedOut | Ended::Stopped => {
             group.signal(Signal::SIGTERM);
             match tokio::time::timeout(GRACE, child.wait()).await {
                 Ok(status) => status,
@@ -124,14 +184,11 @@ pub async fn run_script(s: Script<'_>, output: &mut (dyn FnMut(String) + Send)) 
     }
     sink.emit_all(pipes.finish()).await;
     sink.flush().await;
-    if timed_out {
+    if let Some(why) = cut_short {
         return ScriptEnd {
             status: ProcessStatus::Killed,
             exit_code: None,
-            message: Some(format!(
-                "the script ran longer than {} and was stopped",
-                humantime::format_duration(s.timeout)
-            )),
+            message: Some(why),
         };
     }
     describe(status)
@@ -141,6 +198,7 @@ pub async fn run_script(s: Script<'_>, output: &mut (dyn FnMut(String) + Send)) 
 enum Ended {
     Exited(std::io::Result<ExitStatus>),
     TimedOut,
+    Stopped,
 }
 
 /// The end of a script that exited (or was killed by a signal not of our making).

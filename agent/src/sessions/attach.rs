@@ -1,7 +1,9 @@
 //! The sending half of an attach stream: a session's stored events after a seq, then live ones, then `End`
-//! once its CLI has ended. Events are sent only once on disk, waited for a batch at a time (a page from the
-//! store, or the live events already queued), so the fsyncs of a busy session are shared. An event that still does not fit a frame is replaced by a small error event with
-//! the same seq, so one event can never stall the stream (main would re-attach from it and fail forever).
+//! once its CLI has ended and no dev server of its run runs (a dev server's output comes without a CLI).
+//! Events are sent only once on disk, waited for a batch at a time (a page from the store, or the live events
+//! already queued), so the fsyncs of a busy session are shared. An event that still does not fit a frame is
+//! replaced by a small error event with the same seq, so one event can never stall the stream (main would
+//! re-attach from it and fail forever).
 
 use tokio::io::AsyncWrite;
 use vibebridge_tunnel::frame::{FrameError, write_frame};
@@ -13,7 +15,7 @@ use super::log::SessionLog;
 const PAGE: usize = 512;
 
 /// Sends `log`'s events after `after_seq` to `wr` in `max`-byte frames, following live events until the
-/// driver has ended, then `End`. Returns when done or when a write fails.
+/// driver and the dev server have ended, then `End`. Returns when done or when a write fails.
 pub async fn stream<W: AsyncWrite + Unpin>(
     log: &SessionLog,
     wr: &mut W,
@@ -22,9 +24,11 @@ pub async fn stream<W: AsyncWrite + Unpin>(
 ) -> Result<(), String> {
     let mut live = log.subscribe();
     let mut alive = log.alive();
+    let mut serving = log.serving();
     let mut last = after_seq;
     loop {
-        let was_alive = *alive.borrow_and_update();
+        // Both read every time: `|`, not `||`, so neither change is left to wake the loop again.
+        let was_alive = *alive.borrow_and_update() | *serving.borrow_and_update();
         loop {
             let page = log
                 .until_stored(|| async { log.events_after(last, PAGE) })
@@ -63,6 +67,7 @@ pub async fn stream<W: AsyncWrite + Unpin>(
                     Ok(_) | Err(_) => break,
                 },
                 _ = alive.changed() => break,
+                _ = serving.changed() => break,
             }
         }
     }

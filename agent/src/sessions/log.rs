@@ -34,6 +34,7 @@ pub struct SessionLog {
     state: Mutex<State>,
     live: broadcast::Sender<SessionEvent>,
     alive: watch::Sender<bool>,
+    serving: watch::Sender<bool>,
     /// `tunnel.max_frame_bytes`: every event is cut to fit one frame (see [`super::bound`]).
     max_frame: usize,
 }
@@ -82,6 +83,7 @@ impl SessionLog {
             }),
             live: broadcast::channel(4096).0,
             alive: watch::channel(false).0,
+            serving: watch::channel(false).0,
             max_frame,
         })
     }
@@ -338,6 +340,16 @@ impl SessionLog {
     /// Marks the driver started or ended.
     pub fn set_alive(&self, alive: bool) {
         self.alive.send_replace(alive);
+    }
+
+    /// Whether the run's dev server runs: its output keeps coming whether or not a driver runs.
+    pub fn serving(&self) -> watch::Receiver<bool> {
+        self.serving.subscribe()
+    }
+
+    /// Marks the dev server started or ended.
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.send_replace(serving);
     }
 }
 

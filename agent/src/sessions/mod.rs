@@ -10,6 +10,7 @@ pub mod attach;
 pub mod bound;
 pub mod claude;
 pub mod codex;
+mod dev_server;
 pub mod diff;
 pub mod driver;
 pub mod lines;
@@ -55,6 +56,7 @@ struct Inner {
     live: Mutex<HashMap<Uuid, Live>>,
     shutdown: CancellationToken,
     drivers: TaskTracker,
+    dev: dev_server::DevServers,
 }
 
 /// The node's sessions. Cheap to clone.
@@ -81,6 +83,7 @@ impl Sessions {
                 live: Mutex::new(HashMap::new()),
                 shutdown,
                 drivers: TaskTracker::new(),
+                dev: dev_server::DevServers::default(),
             }),
         };
         for meta in sessions.inner.store.all_meta()? {
@@ -95,7 +98,7 @@ impl Sessions {
                     sessions.inner.config.runs.script_timeout,
                     None,
                 ) {
-                    hooks.kill_open("the agent restarted while it ran");
+                    hooks.kill_stale("the agent restarted while it ran");
                 }
                 log.drop_queued("the agent restarted while the turn before them ran");
                 log.status(
@@ -106,6 +109,8 @@ impl Sessions {
                     ),
                 );
                 tracing::info!(session = %meta.id, "marked interrupted after agent restart");
+            } else {
+                sessions.end_stale_dev_server(&meta)?;
             }
         }
         Ok(sessions)
@@ -330,7 +335,7 @@ impl Sessions {
         log.set_alive(false);
     }
 
-    /// Applies a follow-up, stop or decision.
+    /// Applies a follow-up, stop, decision, or a start or stop of the run's dev server.
     pub async fn command(&self, session_id: &str, command: SessionCommand) -> SessionReply {
         let Ok(id) = Uuid::parse_str(session_id) else {
             return SessionReply::err(ErrorCode::BadRequest, "session_id must be a UUID");
@@ -345,6 +350,9 @@ impl Sessions {
             }
             Err(e) => return SessionReply::err(ErrorCode::Internal, format!("{e:#}")),
         };
+        if matches!(command, SessionCommand::Stop) {
+            self.inner.dev.stop(id, "the session was stopped").await;
+        }
         let mut alive = log.alive();
         loop {
             let (reply_tx, reply_rx) = oneshot::channel();
@@ -369,6 +377,7 @@ impl Sessions {
                     message: message.clone(),
                     reply: Some(reply_tx),
                 },
+                SessionCommand::DevServer { start } => return self.dev_server(&log, *start).await,
             };
             let found = {
                 let mut live = lock(&self.inner.live);
@@ -380,7 +389,9 @@ impl Sessions {
                         SessionCommand::Message { text } => self
                             .spawn_driver(&mut live, log.clone(), text.clone())
                             .err(),
-                        SessionCommand::Stop => Some(SessionReply::Ok(SessionOk::TAKEN)),
+                        SessionCommand::Stop | SessionCommand::DevServer { .. } => {
+                            Some(SessionReply::Ok(SessionOk::TAKEN))
+                        }
                         SessionCommand::Decide { approval_id, .. } => Some(SessionReply::err(
                             ErrorCode::NotFound,
                             format!(
@@ -408,14 +419,17 @@ impl Sessions {
         }
     }
 
-    /// Sessions whose CLI runs (or is starting) here, for main to stop those it has no record of; and the
-    /// last stored seq of every session, for main to fetch what it lost.
+    /// Sessions whose CLI or dev server runs (or is starting) here, for main to stop those it has no record
+    /// of and follow the others; and the last stored seq of every session, for main to fetch what it lost.
     pub fn live_ids(&self) -> LiveSessions {
         let mut session_ids: Vec<SessionId> = lock(&self.inner.live)
             .keys()
-            .map(|id| SessionId::from(*id))
+            .copied()
+            .chain(self.inner.dev.ids())
+            .map(SessionId::from)
             .collect();
         session_ids.sort();
+        session_ids.dedup();
         let store = &self.inner.store;
         let heads = store
             .all_meta()

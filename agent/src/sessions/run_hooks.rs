@@ -1,7 +1,8 @@
 //! What a run's session does around its agent turns: the setup script before the first turn, a numbered
 //! `codingagent` process per turn, the cleanup script after each turn, and a commit of whatever the turn
 //! left uncommitted on the run's branch. Every step is a session event (`process_*`, `auto_committed`…),
-//! stored like the agent's own, so main rebuilds the run's processes from the session's history.
+//! stored like the agent's own, so main rebuilds the run's processes from the session's history. The dev
+//! server (the sibling `dev_server` module) is one more such process, started on request.
 //!
 //! Process numbers and whether setup ran are kept in the session's record on disk, so an agent restart
 //! neither repeats the setup nor reuses a number; a process the restart cut short is reported killed.
@@ -10,38 +11,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use vibebridge_tunnel::run::{ProcessKind, ProcessStatus, RunPrepared, RunSpec};
+use vibebridge_tunnel::run::{ProcessKind, ProcessStatus};
 use vibebridge_tunnel::session::EventBody;
 
 use super::log::SessionLog;
 use crate::git::cli::{bounded, git};
 use crate::run_as::RunAs;
-use crate::runs::script::{Script, run_script};
+use crate::runs::script::{Script, Stop, run_script};
 
 /// Longest one git command of the turn's commit may take.
 const GIT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A run's state in its session record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunState {
-    /// What main asked for.
-    pub spec: RunSpec,
-    /// Where it works.
-    pub prepared: RunPrepared,
-    /// The setup script ran to success (or there is none).
-    #[serde(default)]
-    pub setup_done: bool,
-    /// Processes started so far (the last number given).
-    #[serde(default)]
-    pub processes: u32,
-    /// Agent turns started so far.
-    #[serde(default)]
-    pub turns: u32,
-    /// Processes started and not yet reported ended.
-    #[serde(default)]
-    pub open: Vec<u32>,
-}
+pub use super::store::RunState;
 
 /// The hooks of one run's session. Cheap to share.
 pub struct RunHooks {
@@ -81,14 +62,18 @@ impl RunHooks {
         self.log.meta().run.map(|r| *r)
     }
 
-    /// Gives the next process number and records it open.
-    fn open(&self) -> u32 {
+    /// Gives the next process number and records it open (as the dev server's, for one).
+    fn open(&self, kind: ProcessKind) -> u32 {
         let mut number = 0;
         let saved = self.log.update_meta(|m| {
             if let Some(run) = m.run.as_mut() {
                 run.processes += 1;
                 number = run.processes;
                 run.open.push(number);
+                run.open_kinds.insert(number, kind);
+                if kind == ProcessKind::Devserver {
+                    run.dev = Some(number);
+                }
             }
         });
         if let Err(e) = saved {
@@ -102,6 +87,10 @@ impl RunHooks {
         let saved = self.log.update_meta(|m| {
             if let Some(run) = m.run.as_mut() {
                 run.open.retain(|n| *n != number);
+                run.open_kinds.remove(&number);
+                if run.dev == Some(number) {
+                    run.dev = None;
+                }
             }
         });
         if let Err(e) = saved {
@@ -109,9 +98,46 @@ impl RunHooks {
         }
     }
 
-    /// Reports processes a restart or a stop cut short as killed.
+    /// Reports processes a CLI's end or a stop cut short as killed; a running dev server is left alone.
     pub fn kill_open(&self, why: &str) {
-        for number in self.state().map(|s| s.open).unwrap_or_default() {
+        self.kill(why, false);
+    }
+
+    /// Reports every process a restart of the agent cut short as killed, the dev server's too.
+    pub fn kill_stale(&self, why: &str) {
+        self.kill(why, true);
+    }
+
+    fn kill(&self, why: &str, dev_too: bool) {
+        let Some(state) = self.state() else {
+            return;
+        };
+        let cut: Vec<u32> = state
+            .open
+            .iter()
+            .copied()
+            .filter(|n| dev_too || state.dev != Some(*n))
+            .collect();
+        let started = if cut.is_empty() {
+            Default::default()
+        } else {
+            self.started_in_log()
+        };
+        for number in cut {
+            if !started.contains(&number) {
+                // Numbered, then the agent died before recording its start: record it now, so the run's
+                // processes stay numbered 1..=n with a start and an end each.
+                self.log.append(EventBody::ProcessStarted {
+                    process: number,
+                    kind: state
+                        .open_kinds
+                        .get(&number)
+                        .copied()
+                        .unwrap_or(ProcessKind::Codingagent),
+                    command: None,
+                    before_commit: None,
+                });
+            }
             self.close(
                 number,
                 EventBody::ProcessEnded {
@@ -125,6 +151,29 @@ impl RunHooks {
         }
     }
 
+    /// The numbers of the processes whose start is in the session's log.
+    fn started_in_log(&self) -> std::collections::HashSet<u32> {
+        let mut out = std::collections::HashSet::new();
+        let mut after = 0;
+        loop {
+            let page = match self.log.events_after(after, 1000) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(session = %self.log.id(), "reading the log for process starts: {e:#}");
+                    return out;
+                }
+            };
+            let Some(last) = page.last() else {
+                return out;
+            };
+            after = last.seq;
+            out.extend(page.iter().filter_map(|ev| match &ev.body {
+                EventBody::ProcessStarted { process, .. } => Some(*process),
+                _ => None,
+            }));
+        }
+    }
+
     /// Runs the setup script once per run; `Err` with what to tell the user when it failed.
     pub async fn setup(self: Arc<Self>) -> Result<(), String> {
         let Some(state) = self.state() else {
@@ -135,7 +184,7 @@ impl RunHooks {
         }
         if !state.spec.setup_script.trim().is_empty() {
             let end = self
-                .script(ProcessKind::Setupscript, &state.spec.setup_script)
+                .script(ProcessKind::Setupscript, &state.spec.setup_script, None)
                 .await;
             if end.status != ProcessStatus::Completed {
                 return Err(format!(
@@ -155,9 +204,28 @@ impl RunHooks {
         Ok(())
     }
 
-    /// Runs one script as a process of the run, its output streamed as events and kept in a log file.
-    async fn script(&self, kind: ProcessKind, script: &str) -> crate::runs::ScriptEnd {
-        let number = self.open();
+    /// The project's dev script, when it has one.
+    pub fn dev_script(&self) -> Option<String> {
+        self.state()
+            .map(|s| s.spec.dev_script)
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Runs the dev server as a `devserver` process of the run: no time limit, until it exits or `stop`.
+    pub async fn dev_server(&self, script: &str, stop: &Stop) -> crate::runs::ScriptEnd {
+        self.script(ProcessKind::Devserver, script, Some(stop))
+            .await
+    }
+
+    /// Runs one script as a process of the run, its output streamed as events and kept in a log file. Only
+    /// a dev server runs without a time limit.
+    async fn script(
+        &self,
+        kind: ProcessKind,
+        script: &str,
+        stop: Option<&Stop>,
+    ) -> crate::runs::ScriptEnd {
+        let number = self.open(kind);
         let before = head(&self.cwd).await;
         self.log.append(EventBody::ProcessStarted {
             process: number,
@@ -180,8 +248,9 @@ impl RunHooks {
                 log_path: self
                     .raw_dir
                     .join(format!("{number:04}-{}.log", kind.name())),
-                timeout: self.script_timeout,
+                timeout: (kind != ProcessKind::Devserver).then_some(self.script_timeout),
                 run_as: self.run_as.as_ref(),
+                stop,
             },
             &mut output,
         )
@@ -202,7 +271,7 @@ impl RunHooks {
 
     /// A turn is starting: its `codingagent` process. Returns its number.
     pub async fn turn_started(&self) -> u32 {
-        let number = self.open();
+        let number = self.open(ProcessKind::Codingagent);
         let _ = self.log.update_meta(|m| {
             if let Some(run) = m.run.as_mut() {
                 run.turns += 1;
@@ -224,7 +293,7 @@ impl RunHooks {
             return;
         };
         if !state.spec.cleanup_script.trim().is_empty() {
-            self.script(ProcessKind::Cleanupscript, &state.spec.cleanup_script)
+            self.script(ProcessKind::Cleanupscript, &state.spec.cleanup_script, None)
                 .await;
         }
         if let Some(template) = &state.spec.commit_message {

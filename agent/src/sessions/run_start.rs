@@ -71,6 +71,8 @@ impl Sessions {
             processes: 0,
             turns: 0,
             open: Vec::new(),
+            open_kinds: Default::default(),
+            dev: None,
         })
     }
 }

@@ -121,6 +121,7 @@ pub(super) fn spec(repo: &Path, mode: RunMode) -> RunSpec {
         copy_files: Vec::new(),
         setup_script: String::new(),
         cleanup_script: String::new(),
+        dev_script: String::new(),
         commit_message: None,
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vibebridge_tunnel::run::ProcessStatus;
 
 use super::Fixture;
-use crate::runs::script::{CHUNK_MAX, FORWARD_MAX, Lines, Script, ScriptEnd, run_script};
+use crate::runs::script::{CHUNK_MAX, FORWARD_MAX, Lines, Script, ScriptEnd, Stop, run_script};
 
 /// Runs `script` in `dir` with `env`, collecting what it forwards; its log goes under the fixture's base.
 async fn run(
@@ -26,8 +26,9 @@ async fn run(
             cwd: dir,
             env,
             log_path: log_path.clone(),
-            timeout,
+            timeout: Some(timeout),
             run_as: None,
+            stop: None,
         },
         &mut collect,
     )
@@ -154,6 +155,50 @@ async fn timeout_kills_the_whole_group() {
     );
 }
 
+/// Proves a script without a time limit runs until stopped, then ends as killed with the stop's reason,
+/// its whole group (a background child too) gone.
+#[tokio::test]
+async fn a_stop_ends_an_unlimited_script_and_its_group() {
+    let f = Fixture::new();
+    let pidfile = f.base.join("child.pid");
+    let script = format!(
+        "echo serving; sleep 1000 & echo $! > {}.tmp; mv {0}.tmp {0}; exec sleep 1000",
+        pidfile.display()
+    );
+    let stop = Stop::default();
+    let mut chunks = Vec::new();
+    let mut collect = |c: String| chunks.push(c);
+    let running = run_script(
+        Script {
+            script: &script,
+            cwd: &f.repo,
+            env: &[],
+            log_path: f.base.join("dev.log"),
+            timeout: None,
+            run_as: None,
+            stop: Some(&stop),
+        },
+        &mut collect,
+    );
+    let stopping = async {
+        while !pidfile.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.stop("stopped by a user");
+        stop.stop("a later reason is ignored");
+    };
+    let (end, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(running, stopping)
+    })
+    .await
+    .expect("the stopped script ended");
+    assert!(stop.is_stopped());
+    assert_eq!(end.status, ProcessStatus::Killed, "{end:?}");
+    assert_eq!(end.message.as_deref(), Some("stopped by a user"));
+    assert_eq!(chunks.concat(), "serving\n");
+    assert!(wait_gone(read_pid(&pidfile)).await);
+}
+
 /// Proves a script that exits while a background child holds its output open ends promptly, and the
 /// child is killed with it.
 #[tokio::test]
@@ -190,8 +235,9 @@ async fn dropping_the_future_kills_the_group() {
             cwd: &f.repo,
             env: &[],
             log_path,
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(600).into(),
             run_as: None,
+            stop: None,
         },
         &mut sink,
     );

@@ -39,6 +39,9 @@ use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatu
 
 mod log_file;
 mod migrate;
+mod run_state;
+
+pub use run_state::RunState;
 #[cfg(test)]
 mod tests;
 
@@ -73,7 +76,7 @@ pub struct SessionMeta {
     pub queued: Vec<String>,
     /// The task run this session is, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<Box<super::run_hooks::RunState>>,
+    pub run: Option<Box<RunState>>,
 }
 
 impl SessionMeta {
