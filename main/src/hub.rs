@@ -183,6 +183,8 @@ impl SessionHub {
                     if rec.node_id == node
                         && self.inner.store.session_node_current(&rec).unwrap_or(true) =>
                 {
+                    // Its CLI or its run's dev server runs: follow it (an idle session's dev server too).
+                    self.ensure_attached(id, node);
                     continue;
                 }
                 Ok(_) => {}

@@ -153,6 +153,7 @@ routes! {
     POST "/tasks/{id}/runs" => runs::start,
     GET "/runs/{id}" => runs::get,
     POST "/runs/{id}/stop" => runs::stop,
+    POST "/runs/{id}/dev" => runs::dev_server,
     GET "/runs/{id}/diff" => runs::diff,
     GET "/runs/{id}/comments" => runs::comments,
     POST "/runs/{id}/comments" => runs::add_comment,

@@ -1,5 +1,5 @@
 //! Task runs: `POST/GET /api/v1/tasks/:id/runs` start and list a task's runs; `/api/v1/runs/:id` reads
-//! one with its execution processes, `/api/v1/runs/:id/stop` stops it; `diff` and `comments` review it,
+//! one with its execution processes, `/api/v1/runs/:id/stop` stops it, `dev` starts or stops its dev server; `diff` and `comments` review it,
 //! `comments/send` sends the review to its agent, `rebase` and `merge` deliver it. `/api/v1/usage` rolls up
 //! what runs cost. The agent's turns are the run's
 //! session (`/api/v1/sessions/:session_id`), which every member of the workspace who sees the task may read.
@@ -57,6 +57,18 @@ pub async fn stop(
     Path(id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
     Ok(Json(runs::stop(&state, &w.actor, &w.who.user, &id).await?))
+}
+
+/// `POST /runs/:id/dev` `{start}`: starts or stops the run's dev server; the run.
+pub async fn dev_server(
+    State(state): State<AppState>,
+    w: Writer,
+    Path(id): Path<String>,
+    Body(body): Body<crate::ops::runs::dev::DevServerRequest>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(
+        crate::ops::runs::dev::dev_server(&state, &w.actor, &w.who.user, &id, body).await?,
+    ))
 }
 
 /// `?path=`: one file's diff.

@@ -208,6 +208,7 @@ pub fn typescript() -> String {
         decl::<super::sessions::TaskSessionStarted>(&cfg),
         decl::<crate::ops::runs::cleanup::ProjectWorktree>(&cfg),
         decl::<crate::ops::runs::cleanup::CleanupRun>(&cfg),
+        decl::<crate::ops::runs::dev::DevServerRequest>(&cfg),
         decl::<crate::ops::usage::UsageGroup>(&cfg),
         decl::<crate::ops::usage::UsageQuery>(&cfg),
         decl::<crate::ops::usage::UsageRow>(&cfg),

@@ -34,7 +34,7 @@ pub fn visible(
     for pending in state.store.pending_approvals()? {
         if !(who.user.role.is_admin()
             || pending.owner == who.user.id
-            || super::runs::can_steer_session(state, &who.user, pending.session_id))
+            || super::run_access::can_steer_session(state, &who.user, pending.session_id))
         {
             continue;
         }

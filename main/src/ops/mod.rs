@@ -14,6 +14,7 @@ mod error;
 pub mod nodes;
 pub mod projects;
 pub mod relay;
+pub mod run_access;
 pub mod runs;
 pub mod sessions;
 mod task_fields;

@@ -32,7 +32,7 @@ pub fn can_see(state: &AppState, who: &AuthUser, s: &SessionRecord) -> Result<bo
     }
     if s.owner != who.user.id {
         // A run's session is the team's: members of its workspace who may see its task see it.
-        return Ok(super::runs::can_see_session(state, &who.user, s.id));
+        return Ok(super::run_access::can_see_session(state, &who.user, s.id));
     }
     Ok(state
         .store
@@ -70,7 +70,7 @@ pub fn usable(state: &AppState, who: &AuthUser, id: &str) -> Result<SessionRecor
         Some(_)
             if s.owner != who.user.id
                 && !who.user.role.is_admin()
-                && !super::runs::can_steer_session(state, &who.user, s.id) =>
+                && !super::run_access::can_steer_session(state, &who.user, s.id) =>
         {
             Err(OpError::Forbidden(
                 "only members of the run's workspace who may use its node can steer this session"

@@ -90,6 +90,7 @@ audit_actions! {
     TaskAccessChanged => "task.access_changed",
     RunStarted => "run.started",
     RunStopped => "run.stopped",
+    RunDevServer => "run.dev_server",
     RunRebased => "run.rebased",
     RunMerged => "run.merged",
     RunReviewSent => "run.review_sent",

@@ -149,6 +149,9 @@ pub struct Run {
     /// Whether its work tree is on the node.
     #[serde(default)]
     pub worktree: WorktreeState,
+    /// Its dev server's process while it runs.
+    #[serde(default)]
+    pub dev_server: Option<u32>,
     /// Tokens and cost of the running turn, moved to its process when it ends.
     #[serde(default)]
     #[ts(skip)]

@@ -141,6 +141,7 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
         copy_files: project.copy_files.clone(),
         setup_script: project.scripts.setup.clone(),
         cleanup_script: project.scripts.cleanup.clone(),
+        dev_script: project.scripts.dev.clone(),
         // In place, the working copy's branch is the user's own: what the agent leaves stays uncommitted there.
         commit_message: (!matches!(run.mode, vibebridge_tunnel::run::RunMode::InPlace))
             .then(|| format!("{key}: {} (turn {{turn}})", task.title)),

@@ -10,8 +10,10 @@
 //!   waited past `runs.queue_timeout`; it also runs the [`cleanup`] sweep.
 //! - [`review`] and [`merge`]: a run's diff with line comments, rebase and merge.
 //! - [`cleanup`]: a project's worktrees, removing a run's work tree, and the cleanup sweep.
+//! - [`dev`]: starting and stopping a run's dev server.
 
 pub mod cleanup;
+pub mod dev;
 pub mod launch;
 pub mod merge;
 pub mod queue;
@@ -19,7 +21,6 @@ pub mod review;
 pub mod track;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 use vibebridge_tunnel::run::RunMode;
 use vibebridge_tunnel::session::Provider;
 
@@ -91,38 +92,8 @@ pub struct RunDetail {
     pub processes: Vec<ExecutionProcess>,
 }
 
-/// Whether `who` may see a session through the run it belongs to: a member of the run's workspace who may
-/// see its task.
-pub fn can_see_session(state: &AppState, who: &User, session: Uuid) -> bool {
-    let Ok(Some(run)) = state.store.run_of_session(session) else {
-        return false;
-    };
-    readable(state, who, &run).is_some()
-}
-
-/// Whether `who` may steer a session through its run (follow-ups, approvals, stop): a member of the
-/// workspace who may use the run's node.
-pub fn can_steer_session(state: &AppState, who: &User, session: Uuid) -> bool {
-    let Ok(Some(run)) = state.store.run_of_session(session) else {
-        return false;
-    };
-    match readable(state, who, &run) {
-        Some((access, _)) => access.role >= WorkspaceRole::Member && node_usable(state, who, &run),
-        None => false,
-    }
-}
-
-fn node_usable(state: &AppState, who: &User, run: &Run) -> bool {
-    matches!(state.store.node(&run.node_id), Ok(Some(node)) if super::nodes::user_can_see(who, &node))
-}
-
-/// The workspace access and task of a run `who` may read.
-fn readable(state: &AppState, who: &User, run: &Run) -> Option<(Access, Task)> {
-    let access = super::workspaces::access(state, who, &run.workspace_id.to_string()).ok()?;
-    let task = state.store.task(run.task_id).ok()??;
-    task.visible_to(who.id, access.is_admin())
-        .then_some((access, task))
-}
+use super::run_access::readable;
+pub use super::run_access::{can_see_session, can_steer_session};
 
 /// A run the caller may read; "not found" otherwise.
 pub fn visible(state: &AppState, who: &User, id: &str) -> Result<(Access, Task, Run), OpError> {
@@ -251,6 +222,7 @@ pub async fn start(
         turn_usage: UsageTotals::default(),
         merged: None,
         worktree: Default::default(),
+        dev_server: None,
         applied_seq: 0,
         created_at: now,
         started_at: None,

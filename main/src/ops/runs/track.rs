@@ -135,9 +135,13 @@ fn fold(
             command,
             before_commit,
         } => {
-            if *kind == ProcessKind::Codingagent {
-                r.turn_usage = UsageTotals::default();
-                effects.started |= r.turns == 0;
+            match kind {
+                ProcessKind::Codingagent => {
+                    r.turn_usage = UsageTotals::default();
+                    effects.started |= r.turns == 0;
+                }
+                ProcessKind::Devserver => r.dev_server = Some(*process),
+                ProcessKind::Setupscript | ProcessKind::Cleanupscript => {}
             }
             store.put_process(&ExecutionProcess {
                 run_id: r.id,
@@ -192,6 +196,8 @@ fn fold(
                         effects.changed = true;
                     }
                 }
+                // Its end leaves the run's status alone: it runs beside the agent.
+                ProcessKind::Devserver if r.dev_server == Some(p.number) => r.dev_server = None,
                 ProcessKind::Setupscript if *status != ProcessStatus::Completed => {
                     r.status = RunStatus::Failed;
                     r.status_message = Some(format!(
