@@ -70,7 +70,11 @@ try {
   // 1. A workspace, a project on the local node's repository, a task in it.
   const ws = await call("POST", "/workspaces", { name: "Web", key_prefix: "WEB" });
   const nodes = await call("GET", "/nodes");
-  const project = await call("POST", `/workspaces/${ws.id}/projects`, { node_id: nodes[0].id, repo_path: REPO });
+  const project = await call("POST", `/workspaces/${ws.id}/projects`, {
+    node_id: nodes[0].id,
+    repo_path: REPO,
+    scripts: { setup: "", cleanup: "", dev: 'echo "dev server on port $VB_PORT"; exec sleep 600' },
+  });
   await call("POST", `/workspaces/${ws.id}/tasks`, { title: "Count to two", project_id: project.id });
 
   // 2. Open the task and run Claude on it, asking before commands.
@@ -100,6 +104,15 @@ try {
   // 4. Review: the file in Changes; a comment on line 2 sent to the agent, whose fix is allowed.
   await panel.getByRole("button", { name: "Processes" }).click();
   await panel.locator("[data-testid=processes] tr[data-kind=codingagent][data-status=completed]").waitFor();
+  // The project's dev server: started beside the idle run, its output in the transcript, then stopped.
+  await panel.getByRole("button", { name: "Start dev server" }).click();
+  await panel.locator("[data-testid=processes] tr[data-kind=devserver][data-status=running]").waitFor();
+  await panel.getByRole("button", { name: "Transcript" }).click();
+  await panel.locator("[data-testid=script-card]", { hasText: "Dev server" }).locator("[data-testid=script-output]", { hasText: "dev server on port" }).waitFor();
+  await snap("dev-server");
+  await panel.getByRole("button", { name: "Stop dev server" }).click();
+  await panel.getByRole("button", { name: "Processes" }).click();
+  await panel.locator("[data-testid=processes] tr[data-kind=devserver][data-status=killed]").waitFor();
   await panel.getByRole("button", { name: "Changes" }).click();
   const file = panel.locator("[data-testid=review-file][data-path='count.txt']");
   await file.waitFor();

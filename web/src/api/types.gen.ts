@@ -2622,6 +2622,10 @@ merged: MergeInfo | null,
  */
 worktree: WorktreeState, 
 /**
+ * Its dev server's process while it runs.
+ */
+dev_server: number | null, 
+/**
  * The last session event applied to this record: events are applied exactly once, and a main that
  * crashed before writing the record applies the rest when it sees the session again.
  */
@@ -3055,6 +3059,12 @@ export type CleanupRun = {
  * uncommitted changes are gone).
  */
 force?: boolean, };
+
+export type DevServerRequest = { 
+/**
+ * Start the dev server (refused while it runs), or stop it (refused when it does not run).
+ */
+start: boolean, };
 
 export type UsageGroup = "day" | "run" | "task" | "project" | "workspace" | "user" | "node" | "provider";
 

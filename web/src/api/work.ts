@@ -40,6 +40,7 @@ import type {
   UsageQuery,
   UsageReport,
   CleanupRun,
+  DevServerRequest,
   ProjectWorktree,
   Removal,
 } from "./types.gen";
@@ -93,6 +94,7 @@ export const Work = {
   startRun: (id: string, body: NewRun) => post<Run>(`${task(id)}/runs`, body),
   run: (id: string) => get<RunDetail>(run(id)),
   stopRun: (id: string) => post<Run>(`${run(id)}/stop`, {}),
+  devServer: (id: string, start: boolean) => post<Run>(`${run(id)}/dev`, { start } satisfies DevServerRequest),
   runDiff: (id: string, path?: string) => get<RunReview>(`${run(id)}/diff${path ? `?path=${encodeURIComponent(path)}` : ""}`),
   reviewComments: (id: string) => get<ReviewComment[]>(`${run(id)}/comments`),
   addReviewComment: (id: string, body: NewReviewComment) => post<ReviewComment>(`${run(id)}/comments`, body),

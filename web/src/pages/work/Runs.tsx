@@ -1,7 +1,8 @@
 // The task drawer's runs: start an agent on the task (provider, model, permission mode, base branch, where it
 // works), the task's runs with their state, and one run opened: its live transcript (the session view: approve,
 // answer, follow up), its execution processes, its changes against the merge base with line comments sent back
-// to the agent as one follow-up, and Rebase and Merge. Two runs of a task can be compared file by file.
+// to the agent as one follow-up, and Rebase and Merge. Two runs of a task can be compared file by file. A run of a
+// project with a dev script can have its dev server started and stopped (one more process of the run).
 import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from "react";
 import type { FileDiff, MergeStrategy, NewRun, NewRunMode, Provider, ReviewComment, Run, RunDetail, RunReview, TaskView, WorkspaceView } from "../../api/types.gen";
 import { Api } from "../../api/client";
@@ -150,11 +151,27 @@ function RunPanel({ ws, run, others }: { ws: WorkspaceView; run: Run; others: Ru
   const [tab, setTab] = useState<Tab>("transcript");
   const [detail, setDetail] = useState<RunDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [devScript, setDevScript] = useState(false);
+  const loadDetail = useCallback(() => Work.run(run.id).then(setDetail, (e) => setError(errText(e))), [run.id]);
   useEffect(() => {
-    Work.run(run.id).then(setDetail, (e) => setError(errText(e)));
-  }, [run]);
+    void loadDetail();
+  }, [loadDetail, run]);
+  useEffect(() => {
+    Work.projects(ws.id).then(
+      (ps) => setDevScript(ps.some((p) => p.id === run.project_id && p.scripts.dev.trim() !== "")),
+      () => setDevScript(false),
+    );
+  }, [ws.id, run.project_id]);
   const editable = canEdit(ws);
   const active = run.status === "starting" || run.status === "running" || run.status === "waiting";
+  const serving = run.dev_server != null;
+  const dev = (start: boolean) => {
+    setError(null);
+    Work.devServer(run.id, start).then(
+      () => void loadDetail(),
+      (e) => setError(errText(e)),
+    );
+  };
   return (
     <div className="run-panel" data-testid="run-panel">
       <div className="row run-tabs">
@@ -164,6 +181,11 @@ function RunPanel({ ws, run, others }: { ws: WorkspaceView; run: Run; others: Ru
           </button>
         ))}
         <span className="grow" />
+        {editable && devScript && run.session_id && (
+          <button type="button" className="small" onClick={() => dev(!serving)} data-testid="dev-server">
+            {serving ? "Stop dev server" : "Start dev server"}
+          </button>
+        )}
         {editable && active && (
           <button type="button" className="small danger" onClick={() => Work.stopRun(run.id).catch((e) => setError(errText(e)))}>
             Stop
