@@ -152,4 +152,3 @@ pub fn make_repo(repo: &Path, files: usize) {
         std::fs::write(repo.join(format!("new{i}.txt")), "untracked\n").unwrap();
     }
 }
-

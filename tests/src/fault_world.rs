@@ -59,7 +59,7 @@ pub struct Node {
 /// mounts before the directory that holds them.
 pub struct World {
     bins: Bins,
-    env: CliEnv,
+    pub(crate) env: CliEnv,
     main_config: vibebridge_main::MainConfig,
     /// Main, while it runs.
     pub main: Option<MainProcess>,
@@ -70,6 +70,8 @@ pub struct World {
     pub api: Api,
     /// (session id, index of its node).
     pub sessions: Vec<(String, usize)>,
+    /// Task runs (one per node), whose sessions are among `sessions`.
+    pub runs: Vec<String>,
     /// The browsers.
     pub browsers: Vec<Browser>,
     /// Why some fault kinds are left out, if any.
@@ -243,6 +245,7 @@ pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
         nodes,
         api,
         sessions: Vec::new(),
+        runs: Vec::new(),
         browsers: Vec::new(),
         notes,
     };
@@ -273,6 +276,7 @@ pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
                 .push((body["id"].as_str().unwrap().to_string(), n));
         }
     }
+    w.runs = crate::fault_runs::start(&mut w).await;
     let ids: Vec<String> = w.sessions.iter().map(|(id, _)| id.clone()).collect();
     let token = w.api.token.clone().unwrap();
     for (name, t) in [

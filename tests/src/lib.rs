@@ -7,6 +7,7 @@ pub mod browser_fx;
 pub mod console;
 pub mod e2e;
 pub mod fault_fx;
+pub mod fault_runs;
 pub mod fault_world;
 pub mod mock;
 pub mod proxy;

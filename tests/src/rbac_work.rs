@@ -190,6 +190,7 @@ impl WorkFx {
             turn_usage: Default::default(),
             merged: None,
             worktree: Default::default(),
+            dev_server: None,
             applied_seq: 0,
             created_at: 1,
             started_at: None,

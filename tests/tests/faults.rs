@@ -68,6 +68,7 @@ async fn random_faults_lose_and_double_nothing() {
     }
     w.settle(drivers, &stop, seed).await;
     let checked = w.check(seed).await;
+    let processes = vibebridge_tests::fault_runs::check(&w, &w.runs, seed).await;
     // Every message main accepted (202) is in its session's final history, which equals the node's.
     let missing = w.missing_messages(&stats).await;
     assert!(
@@ -83,12 +84,14 @@ async fn random_faults_lose_and_double_nothing() {
         .sum();
     eprintln!(
         "fault summary: seed {seed}; {count} faults ({}); {} sessions, {} turns; {checked} events checked on node, \
-         main and {} browsers ({connections} browser connections); lost 0, doubled 0, accepted messages lost 0 \
+         main and {} browsers ({connections} browser connections); {} task runs' {processes} processes match their \
+         sessions; lost 0, doubled 0, accepted messages lost 0 \
          (of {} accepted; {} presumed lost mid-run and the next sent){}",
         kinds.join(", "),
         w.sessions.len(),
         stats.turns.load(Ordering::SeqCst),
         w.browsers.len(),
+        w.runs.len(),
         stats.accepted.lock().unwrap().len(),
         stats.resent.load(Ordering::SeqCst),
         w.notes.iter().map(|n| format!("; {n}")).collect::<String>()

@@ -131,6 +131,8 @@ fn rows() -> Vec<Row> {
         r(M::POST, "/api/v1/tasks/{id}/runs", "/api/v1/tasks/{task}/runs", "{}", ws_write),
         r(M::GET, "/api/v1/runs/{id}", "/api/v1/runs/{run}", "", ws_read),
         r(M::POST, "/api/v1/runs/{id}/stop", "/api/v1/runs/{run}/stop", "", ws_write),
+        // The run never started: members get 409 (the handler ran), viewers 403, outsiders 404.
+        r(M::POST, "/api/v1/runs/{id}/dev", "/api/v1/runs/{run}/dev", r#"{"start":true}"#, ws_write),
         // The run never prepared a work tree: readers get 409 (the handler ran), outsiders 404.
         r(M::GET, "/api/v1/runs/{id}/diff", "/api/v1/runs/{run}/diff", "", ws_read),
         r(M::GET, "/api/v1/runs/{id}/comments", "/api/v1/runs/{run}/comments", "", ws_read),

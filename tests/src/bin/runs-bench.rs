@@ -43,7 +43,12 @@ fn change_files(worktree: &Path, round: usize) {
         let n = round * 1000 + i;
         let dir = 50 + n / 100;
         std::fs::write(
-            worktree.join(format!("pkg{:02}/mod{:02}/src{:03}.rs", dir / 10, dir % 10, n % 100)),
+            worktree.join(format!(
+                "pkg{:02}/mod{:02}/src{:03}.rs",
+                dir / 10,
+                dir % 10,
+                n % 100
+            )),
             format!("// changed in round {round}\nfn g() {{}}\n"),
         )
         .unwrap();
@@ -82,12 +87,21 @@ impl Bench {
             .await;
         assert_eq!(s, 201, "{run}");
         let posted = t.elapsed();
-        let session = run["session_id"].as_str().expect("the run started").to_string();
+        let session = run["session_id"]
+            .as_str()
+            .expect("the run started")
+            .to_string();
         let mut sse = SseReader::open(&self.api, &session, 0).await;
-        sse.until(WAIT, |e| e["type"] == "provider_session" || e["type"] == "assistant_message")
-            .await;
+        sse.until(WAIT, |e| {
+            e["type"] == "provider_session" || e["type"] == "assistant_message"
+        })
+        .await;
         if std::env::var_os("VB_BENCH_TRACE").is_some() {
-            eprintln!("{title}: started after {}, first event after {}", ms(posted), ms(t.elapsed()));
+            eprintln!(
+                "{title}: started after {}, first event after {}",
+                ms(posted),
+                ms(t.elapsed())
+            );
         }
         (run, t.elapsed())
     }
@@ -129,7 +143,17 @@ async fn main() {
     // Leave `main` checked out nowhere, as on a shared server: merges land without a work tree.
     git(&repo, &["checkout", "-q", "-b", "parking"]);
     let clone = root.join("clone");
-    git(&root, &["clone", "-q", "--branch", "main", repo.to_str().unwrap(), "clone"]);
+    git(
+        &root,
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            "main",
+            repo.to_str().unwrap(),
+            "clone",
+        ],
+    );
 
     let main = TestMain::start(&root.join("state")).await;
     let mut api = Api::new(&main);
@@ -137,14 +161,23 @@ async fn main() {
     let mut cfg = TestNode::enrolling(&root.join("state"), "n1", &main, main.ssh);
     cfg.filesystem.roots = vec![root.clone()];
     cfg.worktrees.root = Some(root.join("worktrees"));
-    let fake = std::env::current_exe().unwrap().with_file_name("fake-claude");
-    assert!(fake.exists(), "{} is missing: build with --bins", fake.display());
+    let fake = std::env::current_exe()
+        .unwrap()
+        .with_file_name("fake-claude");
+    assert!(
+        fake.exists(),
+        "{} is missing: build with --bins",
+        fake.display()
+    );
     cfg.providers.claude.command = Some(fake);
     cfg.providers.claude.max_concurrent = concurrent + rounds + 2;
     let node = TestNode::start(cfg);
     main.wait_online("n1").await;
     let (s, ws) = api
-        .post("/api/v1/workspaces", json!({"name": "Bench", "key_prefix": "B"}))
+        .post(
+            "/api/v1/workspaces",
+            json!({"name": "Bench", "key_prefix": "B"}),
+        )
         .await;
     assert_eq!(s, 200, "{ws}");
     let ws = ws["id"].as_str().unwrap().to_string();
@@ -167,7 +200,15 @@ async fn main() {
         let path = root.join(format!("baseline-wt-{r}"));
         start_base.push(timed(
             &repo,
-            &["worktree", "add", "-q", "-b", &format!("baseline-{r}"), path.to_str().unwrap(), "main"],
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                &format!("baseline-{r}"),
+                path.to_str().unwrap(),
+                "main",
+            ],
         ));
         let (run, took) = b.run_to_first_event(&format!("Start {r}")).await;
         start_ours.push(took);
@@ -184,7 +225,13 @@ async fn main() {
         let base = String::from_utf8(git(&wt, &["merge-base", "HEAD", "main"]).stdout).unwrap();
         diff_base.push(timed(&wt, &["diff", "--no-color", base.trim()]));
         let t = Instant::now();
-        let (s, d) = b.api.get(&format!("/api/v1/runs/{}/diff", run["id"].as_str().unwrap())).await;
+        let (s, d) = b
+            .api
+            .get(&format!(
+                "/api/v1/runs/{}/diff",
+                run["id"].as_str().unwrap()
+            ))
+            .await;
         diff_ours.push(t.elapsed());
         assert_eq!(s, 200, "{d}");
         assert_eq!(d["diff"]["files"].as_array().unwrap().len(), 1000);
@@ -198,17 +245,31 @@ async fn main() {
         git(wt, &["commit", "-q", "-m", "round"]);
         let branch = run["prepared"]["branch"].as_str().unwrap();
         let baseline_wt = root.join(format!("baseline-wt-{r}"));
-        git(&clone, &["fetch", "-q", repo.to_str().unwrap(), &format!("{branch}:{branch}")]);
+        git(
+            &clone,
+            &[
+                "fetch",
+                "-q",
+                repo.to_str().unwrap(),
+                &format!("{branch}:{branch}"),
+            ],
+        );
         // An equal work tree to remove, as our merge removes the run's.
         let t = Instant::now();
         git(&clone, &["merge", "-q", "--squash", branch]);
         git(&clone, &["commit", "-q", "-m", "squash"]);
-        git(&repo, &["worktree", "remove", baseline_wt.to_str().unwrap()]);
+        git(
+            &repo,
+            &["worktree", "remove", baseline_wt.to_str().unwrap()],
+        );
         merge_base.push(t.elapsed());
         let t = Instant::now();
         let (s, m) = b
             .api
-            .post(&format!("/api/v1/runs/{}/merge", run["id"].as_str().unwrap()), json!({}))
+            .post(
+                &format!("/api/v1/runs/{}/merge", run["id"].as_str().unwrap()),
+                json!({}),
+            )
             .await;
         merge_ours.push(t.elapsed());
         assert_eq!(s, 200, "{m}");
@@ -229,8 +290,18 @@ async fn main() {
     println!("| operation | git (baseline) | VibeBridge | ratio | target |");
     println!("|---|---|---|---|---|");
     for (name, base, ours, target) in [
-        ("run start → agent's first event vs `git worktree add`", start_base, start_ours, 1.3),
-        ("run diff, 1,000 changed files vs `git diff`", diff_base, diff_ours, 1.5),
+        (
+            "run start → agent's first event vs `git worktree add`",
+            start_base,
+            start_ours,
+            1.3,
+        ),
+        (
+            "run diff, 1,000 changed files vs `git diff`",
+            diff_base,
+            diff_ours,
+            1.5,
+        ),
         (
             "squash merge of 1,000 files (+ removing the work tree) vs `merge --squash` + commit + `worktree remove`",
             merge_base,
