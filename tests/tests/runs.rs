@@ -222,8 +222,8 @@ async fn failing_setup_stops_the_run() {
 }
 
 /// Proves uncommitted work of the project's working copy is carried into a new run as one baseline commit
-/// (tracked changes and untracked files), so the run's own commits hold only the agent's work, and the
-/// working copy keeps its changes.
+/// (tracked changes and untracked files), so the run's own commits hold only the agent's work (named as the
+/// workspace's setting says), and the working copy keeps its changes.
 #[tokio::test]
 async fn carried_work_becomes_the_baseline() {
     let mut rf = RunFx::new("runs-carry", json!({})).await;
@@ -245,6 +245,14 @@ async fn carried_work_becomes_the_baseline() {
     std::fs::write(repo.join("tracked.txt"), "two\n").unwrap();
     std::fs::write(repo.join("notes.md"), "draft\n").unwrap();
     let key = rf.task("Finish the draft").await;
+    // The workspace names its turn commits its own way.
+    let (s, w) = vibebridge_tests::work_fx::patch(
+        &rf.fx.api,
+        &format!("/api/v1/workspaces/{}", rf.ws),
+        json!({"run_commit_message": "wip {key} #{turn}: {title}"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{w}");
     let run = rf
         .start(
             &key,

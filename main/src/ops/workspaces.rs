@@ -131,6 +131,9 @@ pub struct SettingsPatch {
     /// Put before every run's prompt.
     #[ts(optional)]
     pub prompt_prefix: Option<String>,
+    /// The message of a run's turn commit (`{key}`, `{title}`, `{turn}` filled in).
+    #[ts(optional)]
+    pub run_commit_message: Option<String>,
 }
 
 /// Changes a workspace's name and settings (admin).
@@ -164,6 +167,14 @@ pub fn update(
                 .into(),
         ));
     }
+    if let Some(m) = &patch.run_commit_message
+        && (m.trim().is_empty() || m.len() > 500 || m.contains('\0'))
+    {
+        return Err(OpError::BadRequest(format!(
+            "run_commit_message must be 1-500 bytes of text, e.g. {:?}",
+            crate::store::DEFAULT_RUN_COMMIT_MESSAGE
+        )));
+    }
     let mut changed = Vec::new();
     let ws = state.store.update_workspace(access.ws.id, |ws| {
         if let Some(name) = name {
@@ -194,6 +205,10 @@ pub fn update(
         if let Some(n) = patch.run_concurrency {
             ws.settings.run_concurrency = n;
             changed.push("run_concurrency");
+        }
+        if let Some(m) = patch.run_commit_message {
+            ws.settings.run_commit_message = m.trim().to_string();
+            changed.push("run_commit_message");
         }
         if let Some(p) = patch.prompt_prefix {
             ws.settings.prompt_prefix = p;

@@ -50,8 +50,8 @@ pub use tokens::{NodeToken, tokens_match};
 pub use usage::UsageRecord;
 pub use users::{Role, User, UserId};
 pub use workspaces::{
-    AgentDefaults, Member, PromptTemplate, StatusName, TaskStatus, Workspace, WorkspaceId,
-    WorkspaceRole, WorkspaceSettings,
+    AgentDefaults, DEFAULT_RUN_COMMIT_MESSAGE, Member, PromptTemplate, StatusName, TaskStatus,
+    Workspace, WorkspaceId, WorkspaceRole, WorkspaceSettings,
 };
 
 /// Version of the on-disk layout; a store written by a newer version is refused.

@@ -180,6 +180,16 @@ pub struct WorkspaceSettings {
     /// Put before every run's prompt.
     #[serde(default)]
     pub prompt_prefix: String,
+    /// The message of the commit made after each turn of a run: `{key}`, `{title}` and `{turn}` are filled in.
+    #[serde(default = "default_run_commit_message")]
+    pub run_commit_message: String,
+}
+
+/// The message of a run's turn commit when the workspace sets none.
+pub const DEFAULT_RUN_COMMIT_MESSAGE: &str = "{key}: {title} (turn {turn})";
+
+fn default_run_commit_message() -> String {
+    DEFAULT_RUN_COMMIT_MESSAGE.to_string()
 }
 
 /// A status and its display name.
@@ -206,6 +216,7 @@ impl WorkspaceSettings {
             agent: AgentDefaults::default(),
             run_concurrency: 0,
             prompt_prefix: String::new(),
+            run_commit_message: default_run_commit_message(),
         }
     }
 

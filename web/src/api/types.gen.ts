@@ -1340,7 +1340,11 @@ run_concurrency: number,
 /**
  * Put before every run's prompt.
  */
-prompt_prefix: string, };
+prompt_prefix: string, 
+/**
+ * The message of the commit made after each turn of a run: `{key}`, `{title}` and `{turn}` are filled in.
+ */
+run_commit_message: string, };
 
 export type PromptTemplate = { 
 /**
@@ -1626,7 +1630,11 @@ run_concurrency?: number,
 /**
  * Put before every run's prompt.
  */
-prompt_prefix?: string, };
+prompt_prefix?: string, 
+/**
+ * The message of a run's turn commit (`{key}`, `{title}`, `{turn}` filled in).
+ */
+run_commit_message?: string, };
 
 export type MemberView = { 
 /**

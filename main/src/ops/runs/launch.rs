@@ -143,8 +143,14 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
         cleanup_script: project.scripts.cleanup.clone(),
         dev_script: project.scripts.dev.clone(),
         // In place, the working copy's branch is the user's own: what the agent leaves stays uncommitted there.
-        commit_message: (!matches!(run.mode, vibebridge_tunnel::run::RunMode::InPlace))
-            .then(|| format!("{key}: {} (turn {{turn}})", task.title)),
+        commit_message: (!matches!(run.mode, vibebridge_tunnel::run::RunMode::InPlace)).then(
+            || {
+                ws.settings
+                    .run_commit_message
+                    .replace("{key}", &key)
+                    .replace("{title}", &task.title)
+            },
+        ),
     };
     let launch = sessions::Launch {
         id: session_id,

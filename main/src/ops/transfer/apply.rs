@@ -287,6 +287,7 @@ pub fn apply(
                 agent: Some(settings.agent),
                 run_concurrency: Some(settings.run_concurrency),
                 prompt_prefix: Some(settings.prompt_prefix),
+                run_commit_message: Some(settings.run_commit_message),
                 ..Default::default()
             };
             if let Err(e) = crate::ops::workspaces::update(state, actor, access, patch) {

@@ -51,6 +51,7 @@ function General({ ws }: { ws: WorkspaceView }) {
     permission_mode: ws.settings.agent.permission_mode ?? "",
   });
   const [concurrency, setConcurrency] = useState(String(ws.settings.run_concurrency));
+  const [commitMessage, setCommitMessage] = useState(ws.settings.run_commit_message);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
   const submit = (e: FormEvent) => {
@@ -76,6 +77,7 @@ function General({ ws }: { ws: WorkspaceView }) {
       return;
     }
     if (n !== ws.settings.run_concurrency) patch.run_concurrency = n;
+    if (commitMessage.trim() !== ws.settings.run_commit_message) patch.run_commit_message = commitMessage.trim();
     setError(null);
     Work.updateWorkspace(ws.id, patch).then(
       (w) => {
@@ -132,6 +134,11 @@ function General({ ws }: { ws: WorkspaceView }) {
             Runs at once
             <input type="number" min={0} value={concurrency} onChange={(e) => setConcurrency(e.target.value)} aria-label="Runs at once" />
             <span className="muted">0: no limit; more runs wait, queued.</span>
+          </label>
+          <label>
+            Turn commit message
+            <input value={commitMessage} onChange={(e) => setCommitMessage(e.target.value)} required maxLength={500} aria-label="Turn commit message" />
+            <span className="muted">What each turn's leftovers are committed as; {"{key}"}, {"{title}"} and {"{turn}"} are filled in.</span>
           </label>
         </div>
       </fieldset>
