@@ -165,3 +165,26 @@ pub async fn stop_up(up: &mut tokio::process::Child) {
         .unwrap();
     assert!(exit.success(), "vibebridge up exited with {exit}");
 }
+
+/// Echoes a UI script's stdout until it ends (at most `limit`) and asserts it printed `DONE` and exited
+/// successfully; `what` and `shots` name the run in the failure.
+pub async fn finish_ui(ui: &mut tokio::process::Child, limit: Duration, what: &str, shots: &Path) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut out = BufReader::new(ui.stdout.take().unwrap()).lines();
+    let mut done = false;
+    let run = async {
+        while let Some(line) = out.next_line().await.unwrap() {
+            eprintln!("ui: {line}");
+            done |= line == "DONE";
+        }
+        ui.wait().await.unwrap()
+    };
+    let status = tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or_else(|_| panic!("the {what} run did not finish in time"));
+    assert!(
+        status.success() && done,
+        "the {what} run failed (screenshots in {})",
+        shots.display()
+    );
+}

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use vibebridge_tests::TempDir;
 use vibebridge_tests::e2e::{
-    Groups, chromium, stop_up, target_dir, ui_script, up, vibebridge_bin, workspace,
+    Groups, chromium, finish_ui, stop_up, target_dir, ui_script, up, vibebridge_bin, workspace,
 };
 use vibebridge_tests::mock::CliEnv;
 
@@ -64,23 +63,7 @@ async fn board_end_to_end() {
     // Re-bound after `ui` so it drops first: `ui`'s kill_on_drop must not SIGKILL node before playwright
     // has had the SIGTERM that makes it close Chromium (which it starts in a process group of its own).
     let _groups = groups;
-    let mut ui_out = BufReader::new(ui.stdout.take().unwrap()).lines();
-    let mut done = false;
-    let run = async {
-        while let Some(line) = ui_out.next_line().await.unwrap() {
-            eprintln!("ui: {line}");
-            done |= line == "DONE";
-        }
-        ui.wait().await.unwrap()
-    };
-    let status = tokio::time::timeout(RUN_LIMIT, run)
-        .await
-        .expect("the board run did not finish in time");
-    assert!(
-        status.success() && done,
-        "the board run failed (screenshots in {})",
-        shots.display()
-    );
+    finish_ui(&mut ui, RUN_LIMIT, "board", &shots).await;
 
     // SIGTERM lets `up` stop its node cleanly; then nothing of it may be left.
     stop_up(&mut up).await;

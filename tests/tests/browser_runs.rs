@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use vibebridge_tests::TempDir;
 use vibebridge_tests::e2e::{
-    Groups, chromium, stop_up, target_dir, ui_script, up, vibebridge_bin, workspace,
+    Groups, chromium, finish_ui, stop_up, target_dir, ui_script, up, vibebridge_bin, workspace,
 };
 use vibebridge_tests::mock::{CliEnv, MockAnthropic, claude_bin};
 
@@ -56,24 +55,8 @@ async fn runs_end_to_end() {
     groups.add(&ui);
     // Re-bound after `ui` so it drops first (see browser_board.rs).
     let _groups = groups;
-    let mut ui_out = BufReader::new(ui.stdout.take().unwrap()).lines();
-    let mut done = false;
-    let run = async {
-        while let Some(line) = ui_out.next_line().await.unwrap() {
-            eprintln!("ui: {line}");
-            done |= line == "DONE";
-        }
-        ui.wait().await.unwrap()
-    };
-    let status = tokio::time::timeout(RUN_LIMIT, run)
-        .await
-        .expect("the runs run did not finish in time");
-    assert!(
-        status.success() && done,
-        "the runs run failed (screenshots in {})",
-        shots.display()
-    );
-    // The merge landed in the project's working copy: the agent's fixed file, one squash commit.
+    finish_ui(&mut ui, RUN_LIMIT, "runs", &shots).await;
+    // The merge landed in the project's working copy, with the agent's fix.
     assert_eq!(
         std::fs::read_to_string(repo.join("count.txt")).unwrap(),
         "one\n2\n"

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use vibebridge_tunnel::session::SessionCommand;
 
-use super::{can_steer_session, visible};
+use super::visible;
 use crate::ops::{Actor, OpError, sessions};
 use crate::state::AppState;
 use crate::store::{AuditAction, Run, User, WorkspaceRole};
@@ -29,24 +29,12 @@ pub async fn dev_server(
 ) -> Result<Run, OpError> {
     let (access, task, run) = visible(state, who, id)?;
     access.require(WorkspaceRole::Member, "start or stop dev servers")?;
-    let session = run
-        .session_id
-        .and_then(|s| state.store.agent_session(&s).ok().flatten())
-        .ok_or_else(|| {
-            OpError::Conflict(
-                "the run has not started yet; its dev server can run once its work tree is ready"
-                    .into(),
-            )
-        })?;
-    if !(who.role.is_admin()
-        || session.owner == who.id
-        || can_steer_session(state, who, session.id))
-    {
-        return Err(OpError::Forbidden(format!(
-            "you may not use node {:?}; ask an admin to add you to it",
-            run.node_id
-        )));
-    }
+    let session = super::steerable_session(
+        state,
+        who,
+        &run,
+        "the run has not started yet; its dev server can run once its work tree is ready",
+    )?;
     sessions::command(
         state,
         &session,

@@ -95,6 +95,30 @@ pub struct RunDetail {
 use super::run_access::readable;
 pub use super::run_access::{can_see_session, can_steer_session};
 
+/// The session of `run`, which `who` may steer (admin, its owner, or a member allowed on the node); a
+/// conflict saying `none_yet` when the run has not started.
+pub(crate) fn steerable_session(
+    state: &AppState,
+    who: &User,
+    run: &Run,
+    none_yet: &str,
+) -> Result<crate::store::SessionRecord, OpError> {
+    let session = run
+        .session_id
+        .and_then(|s| state.store.agent_session(&s).ok().flatten())
+        .ok_or_else(|| OpError::Conflict(none_yet.into()))?;
+    if !(who.role.is_admin()
+        || session.owner == who.id
+        || can_steer_session(state, who, session.id))
+    {
+        return Err(OpError::Forbidden(format!(
+            "you may not use node {:?}; ask an admin to add you to it",
+            run.node_id
+        )));
+    }
+    Ok(session)
+}
+
 /// A run the caller may read; "not found" otherwise.
 pub fn visible(state: &AppState, who: &User, id: &str) -> Result<(Access, Task, Run), OpError> {
     let not_found = || OpError::NotFound(format!("no run {id:?}"));
@@ -257,19 +281,7 @@ pub async fn stop(state: &AppState, actor: &Actor, who: &User, id: &str) -> Resu
             Ok::<_, OpError>(())
         })?
     } else {
-        let session = run
-            .session_id
-            .and_then(|s| state.store.agent_session(&s).ok().flatten())
-            .ok_or_else(|| OpError::Conflict("the run has no session to stop yet".into()))?;
-        if !(who.role.is_admin()
-            || session.owner == who.id
-            || can_steer_session(state, who, session.id))
-        {
-            return Err(OpError::Forbidden(format!(
-                "you may not use node {:?}; ask an admin to add you to it",
-                run.node_id
-            )));
-        }
+        let session = steerable_session(state, who, &run, "the run has no session to stop yet")?;
         sessions::command(
             state,
             &session,
