@@ -15,6 +15,7 @@ pub mod import;
 pub mod ops;
 pub mod quota;
 pub mod registry;
+pub mod secrets;
 pub mod sshd;
 pub mod state;
 pub mod store;
