@@ -28,6 +28,7 @@ mod staged;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod turn_commit;
 pub mod worktree;
 mod worktree_carry;
 mod worktrees;

@@ -12,15 +12,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use vibebridge_tunnel::reply::ErrorCode;
 
 use super::GitError;
-use super::cli::{bounded, git};
-
-/// Longest one git command of this module may run (a huge repository's first checkout takes a while).
-const GIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub use super::worktree_carry::CarryLimits;
 
@@ -136,37 +131,18 @@ pub(crate) fn main_workdir(repo: &Path) -> std::io::Result<PathBuf> {
     std::fs::canonicalize(main.path)
 }
 
-/// Runs git in `cwd`; its output on success, else an error saying what failed.
-pub(crate) fn run(
-    cwd: &Path,
-    args: &[&str],
-    doing: &str,
-    max_stdout: u64,
-) -> Result<Vec<u8>, GitError> {
-    let out = bounded(git(cwd, args), GIT_TIMEOUT, max_stdout)
-        .map_err(|e| GitError::internal(&format!("running git to {doing} (is git on PATH?)"), &e))?
-        .ok_or_else(|| {
-            GitError::new(
-                ErrorCode::Internal,
-                format!(
-                    "git did not {doing} within {} s and was stopped",
-                    GIT_TIMEOUT.as_secs()
-                ),
-            )
-        })?;
+/// Runs git in `cwd` (as [`super::admin::exec`] runs it); an error saying what failed unless it succeeds.
+pub(crate) fn run(cwd: &Path, args: &[&str], doing: &str) -> Result<(), GitError> {
+    let out = super::admin::exec(cwd, args, &[], doing)?;
     if !out.status.success() {
-        return Err(GitError::new(
-            ErrorCode::Internal,
-            format!("could not {doing}: {}", out.stderr.trim()),
-        ));
+        return Err(super::admin::failed(doing, &out));
     }
-    Ok(out.stdout)
+    Ok(())
 }
 
-/// [`run`], its output as trimmed text.
+/// [`super::admin::text`]: git that must succeed, its output as trimmed text.
 pub(crate) fn run_text(cwd: &Path, args: &[&str], doing: &str) -> Result<String, GitError> {
-    let out = run(cwd, args, doing, 16 * 1024 * 1024)?;
-    Ok(String::from_utf8_lossy(&out).trim().to_string())
+    super::admin::text(cwd, args, &[], doing)
 }
 
 /// Creates the worktree (and its branch), carrying uncommitted work in when asked. Refused, with nothing
@@ -195,7 +171,6 @@ pub fn create(new: &NewWorktree<'_>) -> Result<Created, GitError> {
         new.repo,
         &["show-ref", "--verify", "--quiet", &branch_ref],
         "",
-        0,
     )
     .is_ok()
     {
@@ -234,7 +209,6 @@ pub fn create(new: &NewWorktree<'_>) -> Result<Created, GitError> {
             &base_commit,
         ],
         "add the worktree",
-        0,
     )?;
     let mut created = Created {
         path: path.clone(),
@@ -251,13 +225,8 @@ pub fn create(new: &NewWorktree<'_>) -> Result<Created, GitError> {
             }
             Err(e) => {
                 // Undo: the worktree and branch are ours and hold nothing of anyone's yet.
-                let _ = run(
-                    new.repo,
-                    &["worktree", "remove", "--force", &path_arg],
-                    "",
-                    0,
-                );
-                let _ = run(new.repo, &["branch", "-D", new.branch], "", 0);
+                let _ = run(new.repo, &["worktree", "remove", "--force", &path_arg], "");
+                let _ = run(new.repo, &["branch", "-D", new.branch], "");
                 return Err(e);
             }
         }
@@ -350,7 +319,6 @@ pub fn remove_if_safe(repo: &Path, path: &Path) -> Result<Removal, GitError> {
         repo,
         &["worktree", "remove", &path_arg],
         "remove the worktree",
-        0,
     )?;
     Ok(Removal::Removed)
 }
@@ -364,7 +332,6 @@ pub fn forget_missing(repo: &Path) -> Result<(), GitError> {
         repo,
         &["worktree", "prune"],
         "forget worktrees whose directory is gone",
-        0,
     )
     .map(drop)
 }
@@ -376,14 +343,7 @@ pub fn add_existing(repo: &Path, root: &Path, branch: &str) -> Result<PathBuf, G
     let lock = repo_lock(repo);
     let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
     let branch_ref = format!("refs/heads/{branch}");
-    if run(
-        repo,
-        &["show-ref", "--verify", "--quiet", &branch_ref],
-        "",
-        0,
-    )
-    .is_err()
-    {
+    if run(repo, &["show-ref", "--verify", "--quiet", &branch_ref], "").is_err() {
         return Err(GitError::new(
             ErrorCode::UnknownRef,
             format!("there is no local branch {branch:?} in {}", repo.display()),
@@ -404,7 +364,6 @@ pub fn add_existing(repo: &Path, root: &Path, branch: &str) -> Result<PathBuf, G
         repo,
         &["worktree", "add", "--quiet", &path_arg, branch],
         &format!("check branch {branch:?} out into a new worktree"),
-        0,
     )?;
     Ok(path)
 }
@@ -420,12 +379,11 @@ pub fn undo_new(repo: &Path, path: &Path, branch: Option<&str>) {
         repo,
         &["worktree", "remove", "--force", &path_arg],
         "remove the new worktree",
-        0,
     ) {
         tracing::warn!("rolling back {}: {e}", path.display());
     }
     if let Some(branch) = branch
-        && let Err(e) = run(repo, &["branch", "-D", branch], "delete the new branch", 0)
+        && let Err(e) = run(repo, &["branch", "-D", branch], "delete the new branch")
     {
         tracing::warn!("rolling back branch {branch}: {e}");
     }

@@ -69,9 +69,7 @@ pub(crate) fn check_branch_name(repo: &Path, name: &str) -> Result<(), GitError>
         repo,
         &["check-ref-format", "--branch", name],
         "check the branch name",
-        4096,
     )
-    .map(|_| ())
     .map_err(|_| {
         GitError::bad_request(format!(
             "{name:?} is not a valid git branch name; fix the project's branch template"

@@ -15,12 +15,9 @@ use vibebridge_tunnel::run::{ProcessKind, ProcessStatus};
 use vibebridge_tunnel::session::EventBody;
 
 use super::log::SessionLog;
-use crate::git::cli::{bounded, git};
+use crate::git::turn_commit;
 use crate::run_as::RunAs;
 use crate::runs::script::{Script, Stop, run_script};
-
-/// Longest one git command of the turn's commit may take.
-const GIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub use super::store::RunState;
 
@@ -299,9 +296,13 @@ impl RunHooks {
         if let Some(template) = &state.spec.commit_message {
             let message = template.replace("{turn}", &state.turns.to_string());
             let cwd = self.cwd.clone();
-            let committed = tokio::task::spawn_blocking(move || commit_all(&cwd, &message))
-                .await
-                .unwrap_or_else(|e| Err(format!("the commit task failed: {e}")));
+            let committed =
+                match tokio::task::spawn_blocking(move || turn_commit::commit_all(&cwd, &message))
+                    .await
+                {
+                    Ok(r) => r.map_err(|e| e.message().to_string()),
+                    Err(e) => Err(format!("the commit task failed: {e}")),
+                };
             match committed {
                 Ok(Some(c)) => {
                     self.log.append(EventBody::AutoCommitted {
@@ -339,62 +340,11 @@ impl RunHooks {
     }
 }
 
-/// HEAD of the work tree at `cwd`, if it has one.
+/// HEAD of the work tree at `cwd`, if it has one (git runs off the async threads).
 async fn head(cwd: &Path) -> Option<String> {
     let cwd = cwd.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        git_text(&cwd, &["rev-parse", "--verify", "--quiet", "HEAD"]).ok()
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-fn git_text(cwd: &Path, args: &[&str]) -> Result<String, String> {
-    let out = bounded(git(cwd, args), GIT_TIMEOUT, 16 << 20)
-        .map_err(|e| format!("running git {}: {e}", args.join(" ")))?
-        .ok_or_else(|| format!("git {} did not finish in time", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "git {} failed: {}",
-            args.join(" "),
-            out.stderr.trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// A commit made after a turn.
-struct Made {
-    id: String,
-    summary: String,
-    files: u32,
-}
-
-/// Commits everything in the work tree (new files too; ignored ones not). `None` when nothing changed.
-fn commit_all(cwd: &Path, message: &str) -> Result<Option<Made>, String> {
-    git_text(cwd, &["add", "--all"])?;
-    let staged = git_text(cwd, &["diff", "--cached", "--name-only", "-z"])?;
-    let files = staged.split('\0').filter(|f| !f.is_empty()).count();
-    if files == 0 {
-        return Ok(None);
-    }
-    // The repository's own identity when it has one; else the commit is VibeBridge's.
-    let mut args: Vec<&str> = Vec::new();
-    if git_text(cwd, &["config", "user.email"]).is_err() {
-        args.extend([
-            "-c",
-            "user.name=VibeBridge",
-            "-c",
-            "user.email=vibebridge@localhost",
-        ]);
-    }
-    args.extend(["commit", "--quiet", "-m", message]);
-    git_text(cwd, &args).map_err(|e| format!("committing the turn's changes: {e}"))?;
-    let id = git_text(cwd, &["rev-parse", "HEAD"])?;
-    Ok(Some(Made {
-        id,
-        summary: message.lines().next().unwrap_or_default().to_string(),
-        files: u32::try_from(files).unwrap_or(u32::MAX),
-    }))
+    tokio::task::spawn_blocking(move || turn_commit::head(&cwd))
+        .await
+        .ok()
+        .flatten()
 }
