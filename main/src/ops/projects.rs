@@ -66,6 +66,17 @@ pub fn can_run(state: &AppState, who: &User, project: &Project) -> bool {
     matches!(state.store.node(&project.node_id), Ok(Some(node)) if nodes::user_can_see(who, &node))
 }
 
+/// Refuses `who` unless they may run agents on `project`'s node (what runs, their merges and work trees need).
+pub fn require_node(state: &AppState, who: &User, project: &Project) -> Result<(), OpError> {
+    if can_run(state, who, project) {
+        return Ok(());
+    }
+    Err(OpError::Forbidden(format!(
+        "you may not use node {:?} of project {:?}; ask an admin to add you to the node",
+        project.node_id, project.name
+    )))
+}
+
 /// Creates a project after checking the repository on its node (member, and allowed on the node).
 pub async fn create(
     state: &AppState,
@@ -323,21 +334,26 @@ pub(crate) fn check_template(t: Option<&str>) -> Result<String, OpError> {
     let t = t.map(str::trim).filter(|t| !t.is_empty());
     let t = t.unwrap_or(DEFAULT_BRANCH_TEMPLATE);
     let sample = t.replace("{key}", "WEB-1").replace("{slug}", "fix-login");
-    let bad = sample.len() > 200
-        || sample.starts_with(['-', '/', '.'])
-        || sample.ends_with(['/', '.'])
-        || sample.contains("..")
-        || sample.contains("//")
-        || sample.contains("@{")
-        || sample
-            .chars()
-            .any(|c| c.is_control() || " ~^:?*[\\{}".contains(c));
-    if bad || !t.contains("{key}") {
+    if !branch_name_ok(&sample) || !t.contains("{key}") {
         return Err(OpError::BadRequest(format!(
             "branch_template {t:?} must contain {{key}} and make a valid git branch name, e.g. {DEFAULT_BRANCH_TEMPLATE}"
         )));
     }
     Ok(t.to_string())
+}
+
+/// Whether `b` could name a git branch: 1-200 bytes, no `..`, `//`, `@{`, spaces, control characters or any of
+/// `~^:?*[\{}`, not starting with `-`, `/` or `.` and not ending with `/` or `.`.
+pub(crate) fn branch_name_ok(b: &str) -> bool {
+    !(b.is_empty()
+        || b.len() > 200
+        || b.starts_with(['-', '/', '.'])
+        || b.ends_with(['/', '.'])
+        || b.contains("..")
+        || b.contains("//")
+        || b.contains("@{")
+        || b.chars()
+            .any(|c| c.is_control() || " ~^:?*[\\{}".contains(c)))
 }
 
 pub(crate) fn check_globs(globs: Vec<String>) -> Result<Vec<String>, OpError> {

@@ -104,14 +104,6 @@ fn day_of(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-fn add(t: &mut UsageTotals, u: &UsageTotals) {
-    t.input_tokens += u.input_tokens;
-    t.output_tokens += u.output_tokens;
-    t.cached_input_tokens += u.cached_input_tokens;
-    t.cost_usd += u.cost_usd;
-    t.turns += u.turns;
-}
-
 /// The usage `who` may see, grouped as asked.
 pub fn report(state: &AppState, who: &User, q: UsageQuery) -> Result<UsageReport, OpError> {
     let today = now_ms() / DAY_MS * DAY_MS;
@@ -172,8 +164,8 @@ pub fn report(state: &AppState, who: &User, q: UsageQuery) -> Result<UsageReport
             UsageGroup::Node => r.node_id.clone(),
             UsageGroup::Provider => r.provider.to_string(),
         };
-        add(groups.entry(key.clone()).or_default(), &r.usage);
-        add(&mut total, &r.usage);
+        groups.entry(key.clone()).or_default().add(&r.usage);
+        total.add(&r.usage);
         sample.entry(key).or_insert(r);
     }
     let mut rows: Vec<UsageRow> = groups

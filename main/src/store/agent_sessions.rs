@@ -23,6 +23,25 @@ pub struct UsageTotals {
     pub turns: u64,
 }
 
+impl UsageTotals {
+    /// Adds one turn's reported usage (its tokens and cost; turns are counted where turns end).
+    pub fn add_usage(&mut self, u: &vibebridge_tunnel::session::Usage) {
+        self.input_tokens += u.input_tokens;
+        self.output_tokens += u.output_tokens;
+        self.cached_input_tokens += u.cached_input_tokens;
+        self.cost_usd += u.cost_usd.unwrap_or(0.0);
+    }
+
+    /// Adds other totals, turns included.
+    pub fn add(&mut self, o: &UsageTotals) {
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cached_input_tokens += o.cached_input_tokens;
+        self.cost_usd += o.cost_usd;
+        self.turns += o.turns;
+    }
+}
+
 /// A session as main knows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -343,12 +362,7 @@ impl Store {
                     rec.reported_model = model.clone();
                 }
             }
-            EventBody::Usage(u) => {
-                rec.usage.input_tokens += u.input_tokens;
-                rec.usage.output_tokens += u.output_tokens;
-                rec.usage.cached_input_tokens += u.cached_input_tokens;
-                rec.usage.cost_usd += u.cost_usd.unwrap_or(0.0);
-            }
+            EventBody::Usage(u) => rec.usage.add_usage(u),
             EventBody::TurnCompleted { .. } => {
                 rec.usage.turns += 1;
                 changes.push(session_change(rec));

@@ -44,12 +44,7 @@ pub async fn worktrees(
     project: &Project,
 ) -> Result<Vec<ProjectWorktree>, OpError> {
     access.require(WorkspaceRole::Member, "see a project's worktrees")?;
-    if !projects::can_run(state, who, project) {
-        return Err(OpError::Forbidden(format!(
-            "you may not use node {:?}; ask an admin to add you to it",
-            project.node_id
-        )));
-    }
+    projects::require_node(state, who, project)?;
     let req = GitRequest::Worktrees {
         repo: project.repo_path.clone(),
     };
@@ -108,12 +103,7 @@ pub async fn remove(
         .store
         .project(run.project_id)?
         .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))?;
-    if !projects::can_run(state, who, &project) {
-        return Err(OpError::Forbidden(format!(
-            "you may not use node {:?}; ask an admin to add you to it",
-            project.node_id
-        )));
-    }
+    projects::require_node(state, who, &project)?;
     let force = req.force.unwrap_or(false);
     let removal = remove_on_node(state, &project, &run, force).await?;
     state.store.audit(

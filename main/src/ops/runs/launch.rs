@@ -12,16 +12,7 @@ use crate::store::{Run, RunId, RunStatus, Task, now_ms};
 /// A branch name the user typed, checked the way git would refuse it.
 pub fn check_branch(b: &str) -> Result<String, OpError> {
     let b = b.trim();
-    let bad = b.is_empty()
-        || b.len() > 200
-        || b.starts_with(['-', '/', '.'])
-        || b.ends_with(['/', '.'])
-        || b.ends_with(".lock")
-        || b.contains("..")
-        || b.contains("//")
-        || b.contains("@{")
-        || b.chars()
-            .any(|c| c.is_control() || " ~^:?*[\\{}".contains(c));
+    let bad = !crate::ops::projects::branch_name_ok(b) || b.ends_with(".lock");
     if bad {
         return Err(OpError::BadRequest(format!(
             "{b:?} is not a valid branch name (no spaces, no `..`, none of ~^:?*[\\ and not starting with - / .)"

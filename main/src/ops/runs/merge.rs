@@ -97,12 +97,7 @@ pub async fn merge(
         .store
         .project(run.project_id)?
         .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))?;
-    if !super::super::projects::can_run(state, who, &project) {
-        return Err(OpError::Forbidden(format!(
-            "you may not use node {:?}; ask an admin to add you to it",
-            project.node_id
-        )));
-    }
+    super::super::projects::require_node(state, who, &project)?;
     let (path, branch) = deliverable(&run)?;
     let (path, branch) = (path.to_string(), branch.to_string());
     let key = access.ws.task_key(task.number);

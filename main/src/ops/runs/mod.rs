@@ -171,12 +171,7 @@ pub async fn start(
         )
     })?;
     let project = projects::get(state, &access, project_id)?;
-    if !projects::can_run(state, who, &project) {
-        return Err(OpError::Forbidden(format!(
-            "you may not use node {:?} of project {:?}; ask an admin to add you to the node",
-            project.node_id, project.name
-        )));
-    }
+    projects::require_node(state, who, &project)?;
     let defaults = &access.ws.settings.agent;
     let provider = match req.provider {
         Some(p) => p,

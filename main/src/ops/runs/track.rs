@@ -213,12 +213,8 @@ fn fold(
             store.put_process(&p)?;
         }
         EventBody::Usage(u) => {
-            for t in [&mut r.usage, &mut r.turn_usage] {
-                t.input_tokens += u.input_tokens;
-                t.output_tokens += u.output_tokens;
-                t.cached_input_tokens += u.cached_input_tokens;
-                t.cost_usd += u.cost_usd.unwrap_or(0.0);
-            }
+            r.usage.add_usage(u);
+            r.turn_usage.add_usage(u);
         }
         EventBody::TurnCompleted { .. } => r.usage.turns += 1,
         EventBody::ApprovalRequested { .. } | EventBody::Question { .. } => {
