@@ -4,7 +4,7 @@
 //! what the board is told about them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -106,6 +106,30 @@ impl RunFx {
             .await;
         assert_eq!(s, 201, "{run}");
         run
+    }
+
+    /// Starts a Claude run of `task` that runs commands unasked, with `prompt` and the body fields of `extra`,
+    /// and waits for its first turn to end: the run then and its work tree.
+    pub async fn claude_turn(
+        &mut self,
+        task: &str,
+        prompt: &str,
+        extra: Value,
+    ) -> (Value, PathBuf) {
+        let mut body =
+            json!({"provider": "claude", "permission_mode": "bypassPermissions", "prompt": prompt});
+        if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            b.extend(extra);
+        }
+        let run = self.start(task, body).await;
+        let id = run["id"].as_str().unwrap().to_string();
+        let done = self
+            .until_run(&id, |r| {
+                r["status"] == "idle" && r["turns"].as_u64() >= Some(1)
+            })
+            .await;
+        let path = PathBuf::from(done["prepared"]["path"].as_str().unwrap());
+        (done, path)
     }
 
     /// Waits for the board to be told run `id` satisfies `pred`; returns the run then. The run's own record

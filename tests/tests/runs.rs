@@ -253,19 +253,16 @@ async fn carried_work_becomes_the_baseline() {
     )
     .await;
     assert_eq!(s, 200, "{w}");
-    let run = rf
-        .start(
+    let (done, wt) = rf
+        .claude_turn(
             &key,
-            json!({"provider": "claude", "permission_mode": "bypassPermissions", "carry_uncommitted": true,
-                   "prompt": "Go [[shell:echo agent > agent.txt]]"}),
+            "Go [[shell:echo agent > agent.txt]]",
+            json!({"carry_uncommitted": true}),
         )
         .await;
-    let id = run["id"].as_str().unwrap();
-    let done = rf.until_run(id, idle).await;
     let p = &done["prepared"];
     assert_eq!(p["carried_files"], 2, "{p}");
     let baseline = p["baseline_commit"].as_str().unwrap();
-    let wt = path_of(&done);
     let mut carried: Vec<String> = git(&wt, &["show", "--name-only", "--format=", baseline])
         .lines()
         .map(str::to_string)

@@ -153,16 +153,10 @@ async fn rebase_conflict_and_dirty_base_change_nothing() {
         ],
     );
     let key = rf.task("Edit the shared file").await;
-    let run = rf
-        .start(
-            &key,
-            json!({"provider": "claude", "permission_mode": "bypassPermissions",
-                   "prompt": "Edit [[shell:echo agent > shared.txt]]"}),
-        )
+    let (done, wt) = rf
+        .claude_turn(&key, "Edit [[shell:echo agent > shared.txt]]", json!({}))
         .await;
-    let id = run["id"].as_str().unwrap().to_string();
-    let done = rf.until_run(&id, idle_after(1)).await;
-    let wt = PathBuf::from(done["prepared"]["path"].as_str().unwrap());
+    let id = done["id"].as_str().unwrap().to_string();
     let run_head = git(&wt, &["rev-parse", "HEAD"]);
     std::fs::write(repo.join("shared.txt"), "someone else\n").unwrap();
     git(
@@ -229,16 +223,10 @@ async fn cleanup_keeps_work_and_worktrees_are_adopted() {
 
     // A merged run whose work tree holds a file nobody committed.
     let key = rf.task("Merged with a leftover").await;
-    let run = rf
-        .start(
-            &key,
-            json!({"provider": "claude", "permission_mode": "bypassPermissions",
-                            "prompt": "Go [[shell:echo merged > merged.txt]]"}),
-        )
+    let (done, merged_wt) = rf
+        .claude_turn(&key, "Go [[shell:echo merged > merged.txt]]", json!({}))
         .await;
-    let merged_id = run["id"].as_str().unwrap().to_string();
-    let done = rf.until_run(&merged_id, idle_after(1)).await;
-    let merged_wt = PathBuf::from(done["prepared"]["path"].as_str().unwrap());
+    let merged_id = done["id"].as_str().unwrap().to_string();
     std::fs::write(merged_wt.join("notes.txt"), "mine\n").unwrap();
     let (s, m) = rf
         .fx
@@ -266,16 +254,10 @@ async fn cleanup_keeps_work_and_worktrees_are_adopted() {
 
     // An archived task's run that was never merged: its commits are on its branch alone, so it stays.
     let key = rf.task("Abandoned").await;
-    let run = rf
-        .start(
-            &key,
-            json!({"provider": "claude", "permission_mode": "bypassPermissions",
-                            "prompt": "Go [[shell:echo draft > draft.txt]]"}),
-        )
+    let (kept, kept_wt) = rf
+        .claude_turn(&key, "Go [[shell:echo draft > draft.txt]]", json!({}))
         .await;
-    let kept_id = run["id"].as_str().unwrap().to_string();
-    let kept = rf.until_run(&kept_id, idle_after(1)).await;
-    let kept_wt = PathBuf::from(kept["prepared"]["path"].as_str().unwrap());
+    let kept_id = kept["id"].as_str().unwrap().to_string();
     let (_, t) = rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
     let (s, _) = vibebridge_tests::work_fx::patch(
         &rf.fx.api,
@@ -304,17 +286,13 @@ async fn cleanup_keeps_work_and_worktrees_are_adopted() {
     )
     .await;
     assert_eq!(s, 200);
-    let again = rf
-        .start(
+    let (_, again_wt) = rf
+        .claude_turn(
             &key,
-            json!({"provider": "claude", "permission_mode": "bypassPermissions", "mode": "existing",
-                            "branch": branch, "prompt": "Carry on [[text:back]]"}),
+            "Carry on [[text:back]]",
+            json!({"mode": "existing", "branch": branch}),
         )
         .await;
-    let again = rf
-        .until_run(again["id"].as_str().unwrap(), idle_after(1))
-        .await;
-    let again_wt = PathBuf::from(again["prepared"]["path"].as_str().unwrap());
     assert_eq!(
         std::fs::read_to_string(again_wt.join("draft.txt")).unwrap(),
         "draft\n"
@@ -346,12 +324,12 @@ async fn cleanup_keeps_work_and_worktrees_are_adopted() {
         "{entry}"
     );
     let key = rf.task("Adopted").await;
-    let adopted = rf
-        .start(&key, json!({"provider": "claude", "permission_mode": "bypassPermissions", "mode": "existing",
-                            "path": hand.to_str().unwrap(), "prompt": "Here [[shell:echo adopted > adopted.txt]]"}))
-        .await;
-    let adopted = rf
-        .until_run(adopted["id"].as_str().unwrap(), idle_after(1))
+    let (adopted, _) = rf
+        .claude_turn(
+            &key,
+            "Here [[shell:echo adopted > adopted.txt]]",
+            json!({"mode": "existing", "path": hand.to_str().unwrap()}),
+        )
         .await;
     assert_eq!(adopted["prepared"]["path"], hand.to_str().unwrap());
     assert_eq!(adopted["prepared"]["branch"], "hand");
