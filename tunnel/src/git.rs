@@ -313,6 +313,87 @@ pub enum GitRequest {
         #[serde(default)]
         force: bool,
     },
+    /// Clone `url` into `dest`, a directory inside the roots that does not exist yet (or is empty). The
+    /// clone's `origin` is `url` as given (never with a credential in it). Answers [`GitAnswer::Status`]
+    /// of the new work tree.
+    Clone {
+        /// Where the work tree goes (absolute, inside the roots).
+        dest: String,
+        /// An `https://` URL of the repository.
+        url: String,
+        /// Check out this branch instead of the remote's default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// Sign-in for this one clone; never written to disk.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<GitCredential>,
+    },
+    /// Fetch from `url` into the given refs (`+refs/heads/main:refs/remotes/origin/main`). Answers
+    /// [`GitAnswer::Fetched`].
+    Fetch {
+        /// Any work tree of the repository.
+        repo: String,
+        /// An `https://` URL of the repository.
+        url: String,
+        /// Refspecs; each must name a destination under `refs/remotes/`.
+        refspecs: Vec<String>,
+        /// Sign-in for this one fetch; never written to disk.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<GitCredential>,
+    },
+    /// Push local branch `branch` to `url` as `remote_branch`. With `expect`, the remote branch must be at
+    /// that commit (force with lease: a rebased run branch replaces what this run pushed before, never
+    /// someone else's commits); without it the push must fast-forward. Answers [`GitAnswer::Pushed`].
+    Push {
+        /// Any work tree of the repository.
+        repo: String,
+        /// An `https://` URL of the repository.
+        url: String,
+        /// The local branch.
+        branch: String,
+        /// The branch on the remote.
+        remote_branch: String,
+        /// The remote branch's commit this push may replace.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<String>,
+        /// Sign-in for this one push; never written to disk.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<GitCredential>,
+    },
+    /// The repository's remotes. Answers [`GitAnswer::Remotes`].
+    Remotes {
+        /// Any work tree of the repository.
+        repo: String,
+    },
+}
+
+/// A user name and token for one git operation against an HTTPS remote. The node hands it to that one
+/// `git` process through its environment (read by a credential helper given on the command line) and never
+/// writes it to disk, `.git/config` or a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitCredential {
+    /// User name (GitHub: `x-access-token`).
+    pub username: String,
+    /// The token.
+    pub password: crate::config::Secret,
+}
+
+/// One fetched ref.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FetchedRef {
+    /// The local ref written (`refs/remotes/origin/main`).
+    pub name: String,
+    /// Its commit.
+    pub commit: String,
+}
+
+/// One remote of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RemoteEntry {
+    /// Its name (`origin`).
+    pub name: String,
+    /// Its fetch URL, with any user information (`user:token@`) removed.
+    pub url: String,
 }
 
 /// How a run's branch is merged.
@@ -395,7 +476,11 @@ impl GitRequest {
             | GitRequest::Rebase { repo, .. }
             | GitRequest::Merge { repo, .. }
             | GitRequest::Worktrees { repo }
-            | GitRequest::RemoveWorktree { repo, .. } => repo,
+            | GitRequest::RemoveWorktree { repo, .. }
+            | GitRequest::Fetch { repo, .. }
+            | GitRequest::Push { repo, .. }
+            | GitRequest::Remotes { repo } => repo,
+            GitRequest::Clone { dest, .. } => dest,
         }
     }
 
@@ -409,6 +494,7 @@ impl GitRequest {
                 | GitRequest::Branches { .. }
                 | GitRequest::RunDiff { .. }
                 | GitRequest::Worktrees { .. }
+                | GitRequest::Remotes { .. }
         )
     }
 }
@@ -444,6 +530,21 @@ pub enum GitAnswer {
     },
     /// For `remove_worktree`.
     Removed(Removal),
+    /// For `fetch`: the refs written, in the order of the refspecs.
+    Fetched {
+        /// Fetched refs.
+        refs: Vec<FetchedRef>,
+    },
+    /// For `push`.
+    Pushed {
+        /// The commit the remote branch is now at.
+        commit: String,
+    },
+    /// For `remotes`.
+    Remotes {
+        /// Remotes, sorted by name.
+        remotes: Vec<RemoteEntry>,
+    },
 }
 
 /// Node → main: the answer frame on a `git` stream.

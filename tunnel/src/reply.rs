@@ -132,6 +132,15 @@ error_codes! {
     AccessLost => "access_lost",
     /// The reader took nothing for `server.slow_consumer_timeout`.
     SlowConsumer => "slow_consumer",
+    // Main: GitHub.
+    /// The person has no GitHub connection; connect in Settings → GitHub.
+    GithubNotConnected => "github_not_connected",
+    /// GitHub no longer takes the person's token (revoked or expired): reconnect in Settings → GitHub.
+    GithubReconnect => "github_reconnect",
+    /// GitHub's rate limit for the person's token is spent; the message says until when.
+    GithubRateLimited => "github_rate_limited",
+    /// GitHub refused the request (validation, permission) or could not be reached; its words follow.
+    GithubFailed => "github_failed",
 }
 
 impl std::fmt::Display for ErrorCode {

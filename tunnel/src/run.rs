@@ -70,6 +70,10 @@ pub struct RunSpec {
     pub repo: String,
     /// The branch the run starts from and merges back into.
     pub base_branch: String,
+    /// Where a new branch starts instead of `base_branch` (a project on GitHub: `origin/main`, just
+    /// fetched); its diff and rebase are against it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_point: Option<String>,
     /// Where it works.
     pub mode: RunMode,
     /// Globs (relative to the working copy) of files copied into a new worktree, never overwriting.

@@ -1,6 +1,6 @@
 //! Running the `git` CLI where gix cannot yet do a job safely (switching branches in a populated work tree,
-//! worktrees, applying a patch): bounded in time (git and every hook it starts are killed together past the
-//! limit) and in output, with no input, and with only the work tree choosing the repository.
+//! worktrees, applying a patch, talking to remotes): bounded in time (git and every hook it starts are killed
+//! together past the limit) and in output, with no input, and with only the work tree choosing the repository.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -109,4 +109,74 @@ pub(crate) fn bounded(
         stdout,
         stderr,
     }))
+}
+
+/// One sign-in for one `git` process talking to a remote: handed over in that process's environment only.
+pub(crate) struct RemoteAuth<'a> {
+    /// The remote's `host[:port]`; the helper answers for it alone (not for a redirect or a rewritten URL).
+    pub host: &'a str,
+    /// User name.
+    pub username: &'a str,
+    /// The token.
+    pub token: &'a str,
+}
+
+/// The credential helper given on the command line: it answers `get` for [`RemoteAuth::host`] from the
+/// environment and ignores `store` and `erase`, so git has nothing to save and the token stays off argv.
+const HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; h=; \
+    while IFS= read -r l && test -n \"$l\"; do case \"$l\" in host=*) h=\"${l#host=}\";; esac; done; \
+    test \"$h\" = \"$VB_GIT_HOST\" || exit 0; \
+    printf 'username=%s\\npassword=%s\\n' \"$VB_GIT_USER\" \"$VB_GIT_TOKEN\"; }; f";
+
+/// Environment variables that would make git (or curl inside it) trace requests, headers included.
+const TRACING: [&str; 8] = [
+    "GIT_TRACE",
+    "GIT_TRACE_CURL",
+    "GIT_TRACE_PACKET",
+    "GIT_TRACE_PACKFILE",
+    "GIT_CURL_VERBOSE",
+    "GIT_TRACE2",
+    "GIT_TRACE2_EVENT",
+    "GIT_TRACE2_PERF",
+];
+
+/// [`git`] for a command that talks to a remote (`clone`, `fetch`, `push`): never prompts (no terminal, no
+/// askpass program), runs no hooks, recurses into no submodules, speaks only http(s), and with `auth` signs in
+/// through [`HELPER`] alone: every configured helper (`store`, a keychain) is cleared first, so the token is
+/// neither read from nor written to disk, and it is never on the command line.
+pub(crate) fn git_remote<I, S>(cwd: &Path, auth: Option<&RemoteAuth<'_>>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut config = vec![
+        "core.hooksPath=/dev/null",
+        "submodule.recurse=false",
+        "protocol.allow=never",
+        "protocol.https.allow=always",
+        "protocol.http.allow=always",
+        "gc.auto=0",
+        "maintenance.auto=false",
+    ];
+    if auth.is_some() {
+        config.extend(["credential.helper=", HELPER, "credential.useHttpPath=false"]);
+    }
+    let mut all: Vec<&OsStr> = Vec::new();
+    for c in &config {
+        all.push(OsStr::new("-c"));
+        all.push(OsStr::new(c));
+    }
+    let args: Vec<S> = args.into_iter().collect();
+    all.extend(args.iter().map(AsRef::as_ref));
+    let mut cmd = git(cwd, all);
+    cmd.env("GIT_ASKPASS", "").env_remove("SSH_ASKPASS");
+    for var in TRACING {
+        cmd.env_remove(var);
+    }
+    if let Some(auth) = auth {
+        cmd.env("VB_GIT_HOST", auth.host)
+            .env("VB_GIT_USER", auth.username)
+            .env("VB_GIT_TOKEN", auth.token);
+    }
+    cmd
 }

@@ -11,6 +11,12 @@
 //! `filesystem.hidden = "deny"` dot-files (any path with a component starting with `.`) are left out of
 //! status and diffs, refused when named, never staged, unstaged or discarded as part of a directory, and
 //! a commit whose staged changes include one is refused.
+//!
+//! Remotes: `clone` (into a new or empty directory inside the roots), `fetch` (only into `refs/remotes/`),
+//! `push` (one local branch, fast-forward or replacing exactly the commit expected) and `remotes` (their
+//! URLs, user information removed). Remote URLs are `https://` and carry no user information; a credential
+//! goes to the one `git` process that uses it, in its environment, read by a credential helper given on the
+//! command line: never on argv, on disk, in `.git/config`, in a log or in an error message.
 
 mod admin;
 mod branch;
@@ -21,6 +27,8 @@ mod discard;
 mod log;
 mod merge;
 mod rebase;
+mod remote;
+mod remote_check;
 mod run_diff;
 mod run_diff_parse;
 mod stage;
@@ -65,6 +73,9 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
             ErrorCode::ReadOnly,
             "this node is read-only (filesystem.read_only = true in its config): git changes are refused",
         ));
+    }
+    if remote::is_remote(&req) {
+        return remote::answer(fs, req);
     }
     let repo = Repo::open(fs, req.repo())?;
     Ok(match req {
@@ -149,6 +160,16 @@ fn run(fs: &FilesystemConfig, req: GitRequest) -> Result<GitAnswer, GitError> {
         GitRequest::Worktrees { .. } => GitAnswer::Worktrees {
             worktrees: worktrees::entries(&repo)?,
         },
+        // Answered by `remote::answer` above.
+        GitRequest::Clone { .. }
+        | GitRequest::Fetch { .. }
+        | GitRequest::Push { .. }
+        | GitRequest::Remotes { .. } => {
+            return Err(GitError::new(
+                ErrorCode::Internal,
+                "a remote request reached the local match",
+            ));
+        }
         GitRequest::RemoveWorktree {
             path,
             merged_into,

@@ -1,5 +1,7 @@
 //! Preparing a run's work tree before its first turn: a new branch in a new worktree, the project's own
-//! working copy, or an adopted branch or worktree; then the `copy_files` and a port.
+//! working copy, or an adopted branch or worktree; then the `copy_files` and a port. A new branch starts at
+//! the spec's `start_point` when it has one (else at its base branch), and the base commit is taken
+//! against that same start.
 //!
 //! Worktrees of one repository live in a directory of their own under the node's `worktrees.root`
 //! (`<repo-dir-name>-<8 hex of its path>`), so two repositories with equal branch names never collide. A
@@ -54,6 +56,9 @@ pub(crate) fn prepare_with(
     let worktrees_root = &std::path::absolute(worktrees_root)
         .map_err(|e| GitError::internal("resolving the worktrees root", &e))?;
     check_globs(&spec.copy_files)?;
+    if let Some(start) = &spec.start_point {
+        refs::check_name("start point", start)?;
+    }
     let port = pick_port(taken_ports)?;
     let work = match &spec.mode {
         RunMode::Worktree {
@@ -63,7 +68,7 @@ pub(crate) fn prepare_with(
         RunMode::InPlace => Work {
             path: repo.clone(),
             branch: refs::current_branch(&repo),
-            base_commit: refs::commit_of(&repo, &spec.base_branch)?,
+            base_commit: refs::commit_of(&repo, start_point(spec))?,
             baseline: None,
             carried: 0,
             created: None,
@@ -96,6 +101,12 @@ pub(crate) fn prepare_with(
         copied_files: copied,
         port,
     })
+}
+
+/// Where the run's work starts and what its diff is against: `start_point` when given (`origin/main`, just
+/// fetched), else the base branch.
+fn start_point(spec: &RunSpec) -> &str {
+    spec.start_point.as_deref().unwrap_or(&spec.base_branch)
 }
 
 /// A prepared work tree, before copying.
@@ -156,7 +167,7 @@ fn new_worktree(
             repo,
             root: &root,
             branch: &branch,
-            base: &spec.base_branch,
+            base: start_point(spec),
             carry,
         });
         match made {
@@ -186,7 +197,7 @@ fn existing(
     branch: Option<&str>,
     path: Option<&str>,
 ) -> Result<Work, GitError> {
-    let base = refs::commit_of(repo, &spec.base_branch)?;
+    let base = refs::commit_of(repo, start_point(spec))?;
     let worktrees = worktree::list(repo)?;
     match (branch, path) {
         (Some(branch), None) => {

@@ -171,6 +171,7 @@ mod tests {
             task_title: "Serve".into(),
             repo: dir.display().to_string(),
             base_branch: "main".into(),
+            start_point: None,
             mode: RunMode::InPlace,
             copy_files: Vec::new(),
             setup_script: String::new(),

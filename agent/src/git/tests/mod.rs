@@ -4,9 +4,12 @@
 
 mod cleanup_props;
 mod hidden;
+mod http_remote;
 mod merge;
 mod read;
 mod refuse;
+mod remote;
+mod remote_check;
 mod run_diff;
 mod worktree;
 mod worktrees;

@@ -117,6 +117,7 @@ pub(super) fn spec(repo: &Path, mode: RunMode) -> RunSpec {
         task_title: "Fix login".into(),
         repo: repo.display().to_string(),
         base_branch: "main".into(),
+        start_point: None,
         mode,
         copy_files: Vec::new(),
         setup_script: String::new(),

@@ -311,3 +311,34 @@ fn port_is_free_and_not_taken() {
     let e = prepare(&s, &f.repo, &f.worktrees, &|_| true).unwrap_err();
     assert!(e.message().contains("VB_PORT"), "{e}");
 }
+
+/// Proves a `start_point` makes a new branch start there (base commit included), is the base of an
+/// in-place run too, and is checked like a branch name; the base branch stays the one named.
+#[test]
+fn start_point_replaces_the_base_branch_as_the_start() {
+    let f = Fixture::new();
+    let main = f.git(&f.repo, &["rev-parse", "main"]);
+    Fixture::write(&f.repo, "a.txt", "upstream\n");
+    f.git(&f.repo, &["commit", "-q", "-am", "upstream"]);
+    let upstream = f.git(&f.repo, &["rev-parse", "HEAD"]);
+    f.git(
+        &f.repo,
+        &["update-ref", "refs/remotes/origin/main", &upstream],
+    );
+    f.git(&f.repo, &["reset", "-q", "--hard", &main]);
+    let mut s = spec(&f.repo, worktree_mode(false));
+    s.start_point = Some("origin/main".into());
+    let p = prepare(&s, &f.repo, &f.worktrees, &no_ports).unwrap();
+    assert_eq!(
+        (p.base_commit.as_str(), p.base_branch.as_str()),
+        (upstream.as_str(), "main")
+    );
+    assert_eq!(f.git(Path::new(&p.path), &["rev-parse", "HEAD"]), upstream);
+    let mut s = spec(&f.repo, RunMode::InPlace);
+    s.start_point = Some("origin/main".into());
+    let p = prepare(&s, &f.repo, &f.worktrees, &no_ports).unwrap();
+    assert_eq!(p.base_commit, upstream);
+    s.start_point = Some("-x".into());
+    let e = prepare(&s, &f.repo, &f.worktrees, &no_ports).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadRequest);
+}
