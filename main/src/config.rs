@@ -30,6 +30,68 @@ pub struct MainConfig {
     pub tunnel: TunnelConfig,
     /// `[runs]`: task runs on nodes.
     pub runs: RunsConfig,
+    /// `[secrets]`: the key that seals tokens at rest.
+    pub secrets: SecretsConfig,
+    /// `[github]`: connecting accounts, repositories and pull requests.
+    pub github: GithubConfig,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The file holding the AES-256-GCM key that seals GitHub tokens and secrets in the store (0600,
+    /// created on first start). Default: `<database.path>/secrets.key`. The environment variable
+    /// `VIBEBRIDGE_SECRETS_KEY` (base64 of 32 bytes) wins over the file; keep the key out of database backups.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[github]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    /// The REST API (`https://github.example.com/api/v3` for GitHub Enterprise Server).
+    pub api_url: String,
+    /// The web site: OAuth pages and clone URLs.
+    pub web_url: String,
+    /// The OAuth app's client id; without it, people connect with a pasted token only.
+    pub client_id: Option<String>,
+    /// The OAuth app's client secret, sealed with `vibebridge seal-secret github.client_secret` (or given
+    /// in `VIBEBRIDGE_GITHUB_CLIENT_SECRET`).
+    pub client_secret: Option<String>,
+    /// Where GitHub sends people back after authorising; default: this main's address as the browser
+    /// reached it, `…/api/v1/github/callback`. Must match the OAuth app's callback URL.
+    pub callback_url: Option<String>,
+    /// Scopes asked for in the OAuth flows.
+    pub scopes: String,
+    /// The secret of the repository webhook (`POST /api/v1/github/webhook`), sealed with `vibebridge
+    /// seal-secret github.webhook_secret` (or given in `VIBEBRIDGE_GITHUB_WEBHOOK_SECRET`). Without it the
+    /// endpoint refuses every delivery and pull requests are followed by polling alone.
+    pub webhook_secret: Option<String>,
+    /// How often open pull requests are checked (conditional requests: an unchanged one costs nothing).
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub poll_interval: Duration,
+    /// Review rounds the auto-fix loop sends to a pull request's agent, at most.
+    pub autofix_rounds: u32,
+    /// GitHub calls main makes for one person per minute, at most (429 beyond).
+    pub calls_per_minute: u32,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            api_url: "https://api.github.com".into(),
+            web_url: "https://github.com".into(),
+            client_id: None,
+            client_secret: None,
+            callback_url: None,
+            scopes: "repo read:org".into(),
+            webhook_secret: None,
+            poll_interval: Duration::from_secs(60),
+            autofix_rounds: 3,
+            calls_per_minute: 120,
+        }
+    }
 }
 
 /// `[runs]`.
@@ -304,7 +366,16 @@ impl MainConfig {
             );
         }
         self.tunnel.validate().map_err(anyhow::Error::msg)?;
+        self.github.validate()?;
         Ok(())
+    }
+
+    /// The secrets key file.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.database.path.join("secrets.key"))
     }
 
     /// The host key file.
@@ -313,6 +384,61 @@ impl MainConfig {
             .host_key
             .clone()
             .unwrap_or_else(|| self.database.path.join("ssh_host_ed25519_key"))
+    }
+}
+
+impl GithubConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        for (key, url) in [
+            ("github.api_url", &self.api_url),
+            ("github.web_url", &self.web_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.ends_with('/') {
+                bail!(
+                    "{key} {url:?} is not a base URL; write it with scheme and without a trailing slash, \
+                     e.g. \"https://api.github.com\" or \"https://github.example.com/api/v3\""
+                );
+            }
+        }
+        if let Some(cb) = &self.callback_url
+            && !(cb.starts_with("https://") || cb.starts_with("http://"))
+        {
+            bail!(
+                "github.callback_url {cb:?} must be a full URL ending in /api/v1/github/callback"
+            );
+        }
+        for (key, value) in [
+            ("github.client_secret", &self.client_secret),
+            ("github.webhook_secret", &self.webhook_secret),
+        ] {
+            if let Some(v) = value
+                && !v.starts_with("v1.")
+            {
+                bail!(
+                    "{key} is not sealed; secrets are never kept in plain text: run `vibebridge seal-secret \
+                     {key} --config <this file>` and paste the value it prints (or set it in the environment \
+                     instead)"
+                );
+            }
+        }
+        if self.client_secret.is_some() && self.client_id.is_none() {
+            bail!(
+                "github.client_secret is set without github.client_id; set both (the OAuth app's)"
+            );
+        }
+        if self.poll_interval < Duration::from_secs(1) {
+            bail!("github.poll_interval must be at least \"1s\"");
+        }
+        if self.autofix_rounds > 20 {
+            bail!(
+                "github.autofix_rounds is {}; use 0 to 20",
+                self.autofix_rounds
+            );
+        }
+        if self.calls_per_minute == 0 {
+            bail!("github.calls_per_minute must be at least 1");
+        }
+        Ok(())
     }
 }
 

@@ -9,12 +9,14 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod github;
 pub mod http;
 pub mod hub;
 pub mod import;
 pub mod ops;
 pub mod quota;
 pub mod registry;
+pub mod rotate;
 pub mod secrets;
 pub mod sshd;
 pub mod state;
@@ -88,6 +90,8 @@ impl Main {
             .public_addr
             .clone()
             .unwrap_or_else(|| config.ssh.listen.clone());
+        let sealer = Arc::new(secrets::Sealer::load(&config.secrets_key_path())?);
+        let github = Arc::new(github::Github::new(&config, sealer)?);
         let registry = NodeRegistry::default();
         let state = AppState {
             started_at: std::time::Instant::now(),
@@ -119,6 +123,7 @@ impl Main {
                 usize::try_from(config.auth.max_concurrent_password_hashes).unwrap_or(1),
                 PASSWORD_HASH_WAIT,
             )),
+            github,
             config: Arc::new(config),
             store,
             jwt: Arc::new(auth::jwt::Jwt::new(&secret)),
@@ -196,6 +201,7 @@ impl Main {
         let runs = [
             tokio::spawn(ops::runs::track::run(state.clone())),
             tokio::spawn(ops::runs::queue::run(state.clone())),
+            tokio::spawn(ops::github::follow::run(state.clone())),
         ];
         let hub = state.hub.clone();
         let hub_shutdown = shutdown.clone();

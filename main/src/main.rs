@@ -47,6 +47,21 @@ enum Command {
     },
     /// Print a documented example config.
     PrintConfig,
+    /// Seal a secret for the config (`github.client_secret`, `github.webhook_secret`): reads it on
+    /// standard input, prints the value to paste. Uses the secrets key of the config's main.
+    SealSecret {
+        /// The config key the value is for.
+        key: String,
+        /// Config file (for the database path and secrets key); default: built-in defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Put a new secrets key first and re-seal every stored GitHub token with it (main must be stopped).
+    RotateSecrets {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -55,6 +70,37 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::PrintConfig => {
             print!("{}", vibebridge_main::config::EXAMPLE);
+            Ok(())
+        }
+        Command::SealSecret { key, config } => {
+            let config = match config {
+                Some(path) => MainConfig::load(&path)?,
+                None => MainConfig::default(),
+            };
+            let mut plain = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut plain)
+                .context("reading the secret from standard input")?;
+            let sealed = vibebridge_main::rotate::seal_config_value(&config, &key, &plain)?;
+            println!("{key} = \"{sealed}\"");
+            Ok(())
+        }
+        Command::RotateSecrets { config } => {
+            let config = MainConfig::load(&config)?;
+            let r = vibebridge_main::rotate::rotate_secrets(&config)?;
+            println!(
+                "New secrets key {} is first in {}; {} stored tokens re-sealed with it.",
+                r.key_id,
+                config.secrets_key_path().display(),
+                r.resealed
+            );
+            if !r.config.is_empty() {
+                println!(
+                    "Older keys stay in the file so the config's sealed values still open; these are them re-sealed:"
+                );
+                for (k, v) in &r.config {
+                    println!("  {k} = \"{v}\"");
+                }
+            }
             Ok(())
         }
         Command::Serve { config } => {

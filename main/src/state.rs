@@ -46,6 +46,8 @@ pub struct AppState {
     pub write_limiter: Arc<auth::ratelimit::RateLimiter>,
     /// Live connections (WebSocket, SSE) per user.
     pub live: Arc<quota::LiveConnections>,
+    /// GitHub: the API, the OAuth app and the sealer for tokens at rest.
+    pub github: Arc<crate::github::Github>,
 }
 
 impl AppState {

@@ -70,6 +70,17 @@ pub enum ApiError {
     /// 429 `too_many_connections`: the user holds as many live connections (WebSocket, SSE) as allowed.
     #[error("{0}")]
     TooManyConnections(String),
+    /// A GitHub failure: 409 `github_not_connected` / `github_reconnect`, 429 `github_rate_limited` (with
+    /// `Retry-After`), 502 `github_failed`.
+    #[error("{message}")]
+    Github {
+        /// Its code.
+        code: ErrorCode,
+        /// What happened and what to do.
+        message: String,
+        /// Seconds until a rate limit resets.
+        retry_after: Option<u64>,
+    },
     /// 500: logged in full, answered without detail.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -105,6 +116,14 @@ impl ApiError {
             ApiError::TooManyConnections(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections)
             }
+            ApiError::Github { code, .. } => (
+                match code {
+                    ErrorCode::GithubRateLimited => StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::GithubFailed => StatusCode::BAD_GATEWAY,
+                    _ => StatusCode::CONFLICT,
+                },
+                *code,
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -151,6 +170,15 @@ impl From<OpError> for ApiError {
             OpError::Busy(m) => ApiError::Busy(m),
             OpError::NodeOffline(m) => ApiError::NodeOffline(m),
             OpError::NodeRefused { code, message } => ApiError::NodeRefused { code, message },
+            OpError::Github {
+                code,
+                message,
+                retry_after,
+            } => ApiError::Github {
+                code,
+                message,
+                retry_after,
+            },
             OpError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -182,6 +210,7 @@ impl IntoResponse for ApiError {
         let retry_after = match self {
             ApiError::TooManyRequests(secs) => Some(secs),
             ApiError::Busy(_) => Some(1),
+            ApiError::Github { retry_after, .. } => retry_after,
             _ => None,
         };
         if let Some(secs) = retry_after

@@ -30,6 +30,9 @@ pub enum Topic {
     Users,
     /// The workspaces one may read: created, renamed, reconfigured, members changed, deleted.
     Workspaces,
+    /// One's own GitHub connection: connected, refreshed, needing to be reconnected, removed, or a device
+    /// flow moving on.
+    Github,
 }
 
 /// What one connection watches: topics, and the workspace whose board it shows.
@@ -215,6 +218,17 @@ pub enum ServerFrame {
         /// The run.
         run_id: crate::store::RunId,
     },
+    /// The watched workspace: a pull request opened from a run was created or changed.
+    PullRequest {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// The task.
+        task_id: TaskId,
+        /// The pull request now.
+        pull_request: Box<crate::store::PullRequest>,
+    },
+    /// One's GitHub connection changed: refetch `GET /github/connection`.
+    Github,
     /// The watched workspace: its projects changed.
     Projects {
         /// The workspace.

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod frames;
 mod fs;
 mod git;
+mod github;
 pub(crate) mod guard;
 mod keys;
 pub mod live;
@@ -164,6 +165,26 @@ routes! {
     POST "/runs/{id}/merge" => runs::merge,
     POST "/runs/{id}/cleanup" => runs::cleanup,
     GET "/usage" => runs::usage,
+    POST "/runs/{id}/push" => github::push,
+    GET "/runs/{id}/pull-request" => github::run_pull_request,
+    POST "/runs/{id}/pull-request" => github::create_pull_request,
+    PATCH "/pull-requests/{id}" => github::update_pull_request,
+    POST "/pull-requests/{id}/address" => github::address,
+    POST "/pull-requests/{id}/refresh" => github::refresh,
+    GET "/github/connection" => github::status,
+    DELETE "/github/connection" => github::disconnect,
+    POST "/github/connect" => github::start,
+    GET "/github/callback" => github::callback,
+    POST "/github/device" => github::device,
+    DELETE "/github/device" => github::cancel_device,
+    POST "/github/token" => github::token,
+    GET "/github/repos" => github::list_repos,
+    POST "/github/repos/{id}/connect" => github::connect_repo,
+    GET "/workspaces/{id}/github/repos" => github::connected,
+    DELETE "/github/connected/{id}" => github::disconnect_repo,
+    POST "/github/connected/{id}/project" => github::project,
+    POST "/github/connected/{id}/import-issues" => github::import_issues,
+    POST "/github/webhook" => github::webhook,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

@@ -111,6 +111,8 @@ fn route_of(change: &Change) -> Route {
         }
         Change::Task { task, .. } => Route::Board(task.workspace_id),
         Change::Run(run) => Route::Board(run.workspace_id),
+        Change::PullRequest(pr) => Route::Board(pr.workspace_id),
+        Change::Github(_) => Route::Topic(Topic::Github),
         Change::ReviewComments { workspace_id, .. } => Route::Board(*workspace_id),
     }
 }
@@ -184,6 +186,19 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
                     workspace_id,
                     task_id,
                     run_id,
+                })
+        }
+        Change::Github(user) => (user == who.user.id).then_some(ServerFrame::Github),
+        Change::PullRequest(pr) => {
+            let user = current(state, who)?;
+            let access =
+                ops::workspaces::access(state, &user, &pr.workspace_id.to_string()).ok()?;
+            let task = state.store.task(pr.task_id).ok()??;
+            task.visible_to(who.user.id, access.is_admin())
+                .then(|| ServerFrame::PullRequest {
+                    workspace_id: pr.workspace_id,
+                    task_id: pr.task_id,
+                    pull_request: Box::new((*pr).clone()),
                 })
         }
         Change::Run(run) => {

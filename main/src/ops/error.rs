@@ -45,6 +45,16 @@ pub enum OpError {
         /// The node's explanation.
         message: String,
     },
+    /// GitHub refused or failed (`github_*` codes).
+    #[error("{message}")]
+    Github {
+        /// `github_not_connected`, `github_reconnect`, `github_rate_limited`, `github_failed`.
+        code: ErrorCode,
+        /// What happened and what to do.
+        message: String,
+        /// For a rate limit: seconds until GitHub takes calls again.
+        retry_after: Option<u64>,
+    },
     /// A fault of main's: logged in full, shown without detail.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),

@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod board;
 pub mod comments;
 mod error;
+pub mod github;
 pub mod nodes;
 pub mod projects;
 pub mod relay;

@@ -38,6 +38,9 @@ pub struct NewProject {
     /// A run's branch name (default `vb/{key}-{slug}`).
     #[ts(optional)]
     pub branch_template: Option<String>,
+    /// The workspace's connected GitHub repository this is a clone of.
+    #[ts(optional)]
+    pub github_repo: Option<crate::store::ConnectedRepoId>,
 }
 
 /// Changes to a project; absent fields stay.
@@ -117,6 +120,16 @@ pub async fn create(
     if let Some(s) = &new.scripts {
         check_scripts(s)?;
     }
+    if let Some(repo) = new.github_repo
+        && !state
+            .store
+            .connected_repo(repo)?
+            .is_some_and(|r| r.workspace_id == access.ws.id)
+    {
+        return Err(OpError::NotFound(format!(
+            "no connected repository {repo} in this workspace; connect it first"
+        )));
+    }
     let now = now_ms();
     let project = Project {
         id: ProjectId::new(),
@@ -128,6 +141,7 @@ pub async fn create(
         scripts: new.scripts.unwrap_or_default(),
         copy_files,
         branch_template: template,
+        github_repo: new.github_repo,
         created_by: who.id,
         created_at: now,
         updated_at: now,

@@ -31,6 +31,10 @@ pub struct TaskView {
     /// Its latest runs (at most [`RUN_CHIPS`]), newest first: what the card shows of them.
     #[serde(default)]
     pub runs: Vec<RunChip>,
+    /// The GitHub issue it was imported from.
+    #[serde(default)]
+    #[ts(optional)]
+    pub issue: Option<crate::store::IssueLink>,
 }
 
 /// Runs a task view carries.
@@ -47,6 +51,26 @@ pub struct RunChip {
     pub status: crate::store::RunStatus,
     /// Approvals and questions waiting for a person: the card says "needs attention".
     pub pending_approvals: u32,
+    /// Its pull request on GitHub.
+    #[serde(default)]
+    #[ts(optional)]
+    pub pull_request: Option<PrChip>,
+}
+
+/// What a card shows of a pull request.
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+pub struct PrChip {
+    /// Number.
+    #[ts(type = "number")]
+    pub number: u64,
+    /// Page.
+    pub url: String,
+    /// Open, draft, merged, closed.
+    pub state: crate::store::PrState,
+    /// Checks of its head.
+    pub checks: crate::store::ChecksState,
+    /// Reviews.
+    pub review: crate::store::ReviewDecision,
 }
 
 /// A view of `task` in `access`'s workspace.
@@ -63,9 +87,22 @@ pub fn view(state: &AppState, access: &Access, task: Task) -> TaskView {
             provider: r.provider,
             status: r.status,
             pending_approvals: r.pending_approvals,
+            pull_request: state
+                .store
+                .pull_request_of_run(r.id)
+                .ok()
+                .flatten()
+                .map(|p| PrChip {
+                    number: p.number,
+                    url: p.url,
+                    state: p.state,
+                    checks: p.checks.state,
+                    review: p.review,
+                }),
         })
         .collect();
     TaskView {
+        issue: state.store.issue_of_task(task.id).ok().flatten(),
         key: access.ws.task_key(task.number),
         subtasks: u32::try_from(state.store.subtask_count(task.id)).unwrap_or(u32::MAX),
         runs,

@@ -69,6 +69,11 @@ pub enum Change {
         /// The run.
         run_id: super::RunId,
     },
+    /// A pull request opened from a run was created or changed: its record then.
+    PullRequest(Arc<super::PullRequest>),
+    /// A person's GitHub connection was made, changed (refreshed, needs reconnecting) or removed, or
+    /// their device flow moved on.
+    Github(UserId),
     /// A task's comments or activity changed.
     TaskNotes {
         /// Its workspace.

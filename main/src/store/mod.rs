@@ -8,11 +8,14 @@
 //! `workspaces`, `key_prefixes`, `prompt_templates` ([`workspaces`]), `projects`, `tasks` with the indexes
 //! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
-//! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]).
+//! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]). GitHub: `gh_connections`, `gh_oauth_states`, `gh_repos`,
+//! `gh_repo_names`, `pull_requests`, `run_pulls`, `pull_numbers`, `issue_links`, `repo_issues`, `gh_deliveries`
+//! ([`github`]).
 
 mod agent_sessions;
 mod audit;
 mod changes;
+mod github;
 mod logins;
 mod nodes;
 mod projects;
@@ -38,11 +41,16 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use agent_sessions::{ApplyError, ApprovalKind, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditAction, AuditEntry, AuditEvent};
 pub use changes::{Change, WorkspaceChange};
+pub use github::{
+    ChecksState, ChecksSummary, ConnectedRepo, ConnectedRepoId, ConnectionHealth, ConnectionKind,
+    FailedCheck, GithubConnection, IssueLink, OAuthState, PrState, PrTags, PullRequest,
+    PullRequestId, ReviewDecision,
+};
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use projects::{Project, ProjectId, ProjectScripts};
 pub use review::{DiffSide, ReviewComment, ReviewCommentId};
-pub use runs::{ExecutionProcess, MergeInfo, Run, RunId, RunStatus, WorktreeState};
+pub use runs::{ExecutionProcess, MergeInfo, PushInfo, Run, RunId, RunStatus, WorktreeState};
 pub use ssh_keys::SshKey;
 pub use task_notes::{Activity, ActivityKind, Attachment, AttachmentId, Comment, CommentId};
 pub use tasks::{Cursor, Place, Priority, Task, TaskId};
@@ -123,6 +131,16 @@ pub struct Store {
     run_processes: sled::Tree,
     run_comments: sled::Tree,
     usage_records: sled::Tree,
+    gh_connections: sled::Tree,
+    gh_oauth_states: sled::Tree,
+    gh_repos: sled::Tree,
+    gh_repo_names: sled::Tree,
+    pull_requests: sled::Tree,
+    run_pulls: sled::Tree,
+    pull_numbers: sled::Tree,
+    issue_links: sled::Tree,
+    repo_issues: sled::Tree,
+    gh_deliveries: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -175,6 +193,16 @@ impl Store {
             run_processes: db.open_tree("run_processes")?,
             run_comments: db.open_tree("run_comments")?,
             usage_records: db.open_tree("usage_records")?,
+            gh_connections: db.open_tree("gh_connections")?,
+            gh_oauth_states: db.open_tree("gh_oauth_states")?,
+            gh_repos: db.open_tree("gh_repos")?,
+            gh_repo_names: db.open_tree("gh_repo_names")?,
+            pull_requests: db.open_tree("pull_requests")?,
+            run_pulls: db.open_tree("run_pulls")?,
+            pull_numbers: db.open_tree("pull_numbers")?,
+            issue_links: db.open_tree("issue_links")?,
+            repo_issues: db.open_tree("repo_issues")?,
+            gh_deliveries: db.open_tree("gh_deliveries")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),

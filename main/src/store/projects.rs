@@ -46,6 +46,11 @@ pub struct Project {
     pub copy_files: Vec<String>,
     /// A run's branch name; `{key}` and `{slug}` are replaced (default `vb/{key}-{slug}`).
     pub branch_template: String,
+    /// The GitHub repository it is a clone of: runs fetch the base from it first, and push and open pull
+    /// requests there.
+    #[serde(default)]
+    #[ts(optional)]
+    pub github_repo: Option<super::ConnectedRepoId>,
     /// Who created it.
     #[ts(type = "string")]
     pub created_by: UserId,

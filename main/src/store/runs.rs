@@ -81,6 +81,33 @@ pub struct MergeInfo {
     /// When, ms since the epoch.
     #[ts(type = "number")]
     pub at: u64,
+    /// Merged on GitHub through this pull request number (not on the node).
+    #[serde(default)]
+    #[ts(optional, type = "number")]
+    pub pull_request: Option<u64>,
+}
+
+/// A run's branch as pushed to GitHub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct PushInfo {
+    /// The commit pushed.
+    pub commit: String,
+    /// The branch on GitHub.
+    pub remote_branch: String,
+    /// Who pushed (whose token).
+    #[ts(type = "string")]
+    pub by: UserId,
+    /// When, ms since the epoch.
+    #[ts(type = "number")]
+    pub at: u64,
+}
+
+impl Run {
+    /// What the run's branch is compared and rebased against: its start point (a fetched remote branch)
+    /// when it has one, else its base branch.
+    pub fn compare_base(&self) -> &str {
+        self.start_point.as_deref().unwrap_or(&self.base_branch)
+    }
 }
 
 /// Whether a run's work tree is on its node.
@@ -125,6 +152,11 @@ pub struct Run {
     pub mode: RunMode,
     /// The branch it starts from and merges into.
     pub base_branch: String,
+    /// Where its branch starts and what it is compared and rebased against instead of `base_branch`:
+    /// `origin/<base>`, fetched from GitHub just before, for a project on GitHub.
+    #[serde(default)]
+    #[ts(optional)]
+    pub start_point: Option<String>,
     /// The first message to the agent.
     pub prompt: String,
     /// Where the node prepared it, once it did.
@@ -152,6 +184,10 @@ pub struct Run {
     /// Its dev server's process while it runs.
     #[serde(default)]
     pub dev_server: Option<u32>,
+    /// Its branch as last pushed to GitHub.
+    #[serde(default)]
+    #[ts(optional)]
+    pub pushed: Option<PushInfo>,
     /// Tokens and cost of the running turn, moved to its process when it ends.
     #[serde(default)]
     #[ts(skip)]

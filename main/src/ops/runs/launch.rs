@@ -121,6 +121,34 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
     if run.session_id != Some(session_id) || run.status != RunStatus::Starting {
         return Ok(run);
     }
+    // A project on GitHub starts new branches from GitHub's base as it is now.
+    let start_point = if project.github_repo.is_some()
+        && matches!(run.mode, vibebridge_tunnel::run::RunMode::Worktree { .. })
+    {
+        match crate::ops::github::pulls::fetch_base(state, &run, &project).await {
+            Ok(point) => point,
+            Err(e) => {
+                return fail(
+                    state,
+                    id,
+                    format!(
+                        "fetching {} from GitHub before starting: {e}",
+                        run.base_branch
+                    ),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let run = if start_point.is_some() {
+        state.store.update_run(id, |r| {
+            r.start_point = start_point.clone();
+            Ok::<_, OpError>(())
+        })?
+    } else {
+        run
+    };
     let key = ws.task_key(task.number);
     let spec = RunSpec {
         run_id: run.id.to_string(),
@@ -128,6 +156,7 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
         task_title: task.title.clone(),
         repo: project.repo_path.clone(),
         base_branch: run.base_branch.clone(),
+        start_point: run.start_point.clone(),
         mode: run.mode.clone(),
         copy_files: project.copy_files.clone(),
         setup_script: project.scripts.setup.clone(),

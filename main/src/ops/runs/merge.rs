@@ -65,9 +65,19 @@ pub async fn rebase(
     let (access, task, run) = visible(state, who, id)?;
     access.require(WorkspaceRole::Member, "rebase runs")?;
     let (path, _) = deliverable(&run)?;
+    let path = path.to_string();
+    // A project on GitHub rebases onto GitHub's base as it is now.
+    let onto = match state.store.project(run.project_id)? {
+        Some(project) if project.github_repo.is_some() => {
+            crate::ops::github::pulls::fetch_base(state, &run, &project)
+                .await?
+                .unwrap_or_else(|| run.compare_base().to_string())
+        }
+        _ => run.compare_base().to_string(),
+    };
     let req = GitRequest::Rebase {
-        repo: path.to_string(),
-        onto: run.base_branch.clone(),
+        repo: path,
+        onto: onto.clone(),
     };
     let status = match relay::git(state, &run.node_id, req).await? {
         GitAnswer::Status(s) => s,
@@ -77,7 +87,7 @@ pub async fn rebase(
         actor
             .audit(AuditAction::RunRebased)
             .target(access.ws.task_key(task.number))
-            .detail(format!("onto {}", run.base_branch)),
+            .detail(format!("onto {onto}")),
     );
     Ok(status)
 }
@@ -131,6 +141,7 @@ pub async fn merge(
         strategy,
         by: who.id,
         at: now_ms(),
+        pull_request: None,
     };
     let run = state.store.update_run(run.id, |r| {
         r.status = RunStatus::Merged;

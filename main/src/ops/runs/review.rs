@@ -82,7 +82,7 @@ pub async fn diff(
     let (access, task, run) = visible(state, who, id)?;
     let req = GitRequest::RunDiff {
         repo: work_tree(&run)?.to_string(),
-        base: run.base_branch.clone(),
+        base: run.compare_base().to_string(),
         path: path.clone(),
     };
     let diff = match relay::git(state, &run.node_id, req).await? {

@@ -70,6 +70,7 @@ pub fn plan_own(state: &AppState, access: &Access, doc: &[u8]) -> Result<Plan, O
             scripts: p.scripts,
             copy_files: p.copy_files,
             branch_template: p.branch_template,
+            github_repo: None,
             created_by,
             created_at: p.created_at,
             updated_at: p.created_at,
