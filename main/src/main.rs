@@ -44,6 +44,10 @@ enum Command {
         /// SSH listen address for nodes.
         #[arg(long, default_value = "0.0.0.0:2222")]
         ssh: SocketAddr,
+        /// A main config file for everything else (`[github]`, `[runs]`…); its listen addresses and
+        /// database path are replaced by the flags above.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Print a documented example config.
     PrintConfig,
@@ -118,9 +122,14 @@ async fn main() -> anyhow::Result<()> {
             roots,
             http,
             ssh,
+            config,
         } => {
             vibebridge_tunnel::runtime::init_tracing();
-            up(data, roots, http, ssh).await
+            let config = match config {
+                Some(path) => MainConfig::load(&path)?,
+                None => MainConfig::default(),
+            };
+            up(data, roots, http, ssh, config).await
         }
     }
 }
@@ -131,9 +140,9 @@ async fn up(
     roots: Vec<PathBuf>,
     http: SocketAddr,
     ssh: SocketAddr,
+    mut config: MainConfig,
 ) -> anyhow::Result<()> {
     let data = std::path::absolute(&data).context("resolving --data")?;
-    let mut config = MainConfig::default();
     config.server.host = http.ip().to_string();
     config.server.port = http.port();
     config.ssh.listen = ssh.to_string();

@@ -9,6 +9,7 @@ pub mod e2e;
 pub mod fault_fx;
 pub mod fault_runs;
 pub mod fault_world;
+pub mod github_fx;
 pub mod mock;
 pub mod proxy;
 pub mod rbac_fx;

@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use vibebridge_main::store::{
-    Attachment, AttachmentId, Comment, CommentId, Member, Place, Project, ProjectId, ReviewComment,
-    ReviewCommentId, Run, RunId, RunStatus, Store, Task, TaskStatus, UserId, WorkspaceId,
-    WorkspaceRole,
+    Attachment, AttachmentId, Comment, CommentId, ConnectedRepo, ConnectedRepoId, Member, Place,
+    Project, ProjectId, PullRequest, PullRequestId, ReviewComment, ReviewCommentId, Run, RunId,
+    RunStatus, Store, Task, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
 };
 
 /// The workspace every work-model cell uses.
@@ -142,6 +142,61 @@ impl WorkFx {
             }
             out = out.replace("{run}", &run.id.to_string());
         }
+        if out.contains("{connected_repo}") {
+            let name = format!("r{}", uuid::Uuid::now_v7().simple());
+            let repo = ConnectedRepo {
+                id: ConnectedRepoId::new(),
+                workspace_id: self.ws,
+                github_id: 42,
+                owner: "acme".into(),
+                name: name.clone(),
+                full_name: format!("acme/{name}"),
+                default_branch: "main".into(),
+                private: true,
+                html_url: format!("https://github.invalid/acme/{name}"),
+                clone_url: format!("https://github.invalid/acme/{name}.git"),
+                connected_by: self.owner,
+                created_at: 1,
+            };
+            store.connect_repo(&repo).unwrap();
+            out = out.replace("{connected_repo}", &repo.id.to_string());
+        }
+        if out.contains("{pull_request}") {
+            let task = store.create_task(self.draft(), Place::Top).unwrap();
+            let run = self.run(task.id);
+            store.insert_run(&run).unwrap();
+            let pr = PullRequest {
+                id: PullRequestId::new(),
+                workspace_id: self.ws,
+                task_id: task.id,
+                run_id: run.id,
+                repo_id: ConnectedRepoId::new(),
+                repo_full_name: "acme/web".into(),
+                number: 7,
+                url: "https://github.invalid/acme/web/pull/7".into(),
+                title: "t".into(),
+                head_branch: "vb/x".into(),
+                base_branch: "main".into(),
+                head_sha: "0".repeat(40),
+                state: Default::default(),
+                checks: Default::default(),
+                review: Default::default(),
+                review_comments: 0,
+                autofix: false,
+                rounds: 0,
+                sent_comment: 0,
+                sent_review: 0,
+                sent_checks_sha: None,
+                created_by: self.owner,
+                note: None,
+                polled_at: None,
+                merged_at: None,
+                created_at: 1,
+                updated_at: 1,
+            };
+            store.create_pull_request(&pr).unwrap();
+            out = out.replace("{pull_request}", &pr.id.to_string());
+        }
         if out.contains("{project}") {
             let p = Project {
                 id: ProjectId::new(),
@@ -153,6 +208,7 @@ impl WorkFx {
                 scripts: Default::default(),
                 copy_files: Vec::new(),
                 branch_template: "vb/{key}-{slug}".into(),
+                github_repo: None,
                 created_by: self.owner,
                 created_at: 1,
                 updated_at: 1,
@@ -178,6 +234,7 @@ impl WorkFx {
             permission_mode: None,
             mode: vibebridge_tunnel::run::RunMode::InPlace,
             base_branch: "main".into(),
+            start_point: None,
             prompt: "p".into(),
             prepared: None,
             status: RunStatus::Queued,
@@ -191,6 +248,7 @@ impl WorkFx {
             merged: None,
             worktree: Default::default(),
             dev_server: None,
+            pushed: None,
             applied_seq: 0,
             created_at: 1,
             started_at: None,

@@ -27,7 +27,16 @@ pub struct RunFx {
 impl RunFx {
     /// The fixture, with the project's scripts set to `scripts` (`{"setup", "cleanup", "dev"}`).
     pub async fn new(tag: &str, scripts: Value) -> RunFx {
-        let fx = Fx::new(tag).await;
+        Self::with_main(tag, scripts, |_| {}).await
+    }
+
+    /// The fixture, with main's config changed by `main_tweak`.
+    pub async fn with_main(
+        tag: &str,
+        scripts: Value,
+        main_tweak: impl FnOnce(&mut vibebridge_main::MainConfig),
+    ) -> RunFx {
+        let fx = Fx::with_main(tag, main_tweak, |_| {}).await;
         let (s, ws) = fx
             .api
             .post(

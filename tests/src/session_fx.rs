@@ -41,6 +41,16 @@ impl Fx {
 
     /// The fixture with the node config changed by `tweak` first.
     pub async fn with(tag: &str, tweak: impl FnOnce(&mut vibebridge_agent::NodeConfig)) -> Fx {
+        Self::with_main(tag, |_| {}, tweak).await
+    }
+
+    /// The fixture with main's config changed by `main_tweak` (its database path is set already) and the
+    /// node's by `tweak`.
+    pub async fn with_main(
+        tag: &str,
+        main_tweak: impl FnOnce(&mut vibebridge_main::MainConfig),
+        tweak: impl FnOnce(&mut vibebridge_agent::NodeConfig),
+    ) -> Fx {
         let dir = TempDir::new(&format!("sess-{tag}"));
         let claude = MockAnthropic::start().await;
         let openai = MockOpenAi::start().await;
@@ -48,7 +58,7 @@ impl Fx {
             .with_anthropic(&claude)
             .with_openai(&openai);
         let repo = env.git_repo("ws");
-        let main = TestMain::start(dir.path()).await;
+        let main = TestMain::start_with(dir.path(), None, main_tweak).await;
         let mut api = Api::new(&main);
         assert_eq!(
             api.auth(true, "alice", "correct horse battery").await.0,

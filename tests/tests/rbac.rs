@@ -20,7 +20,8 @@ use vibebridge_tests::rbac_fx::{COLUMNS, Fx, Row, r};
 /// fresh public key, `{spare}` a node like `{node}` made for this request, `{uuid}` a fresh UUID; the work
 /// model's (`tests/src/rbac_work.rs`): `{ws}` the workspace, `{spare_ws}` one like it made for this request,
 /// `{prefix}` a fresh key prefix, `{task}` a fresh task (with `{comment}` by the caller and `{attachment}`),
-/// `{project}` a fresh project on `{node}`, `{run}` a queued run of a fresh task (with `{review_comment}` by the caller).
+/// `{project}` a fresh project on `{node}`, `{run}` a queued run of a fresh task (with `{review_comment}` by the caller), `{connected_repo}` a
+/// GitHub repository connected to `{ws}`, `{pull_request}` a pull request of a fresh run.
 #[rustfmt::skip]
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -145,6 +146,34 @@ fn rows() -> Vec<Row> {
         // Everyone sees the usage of their own workspaces (the outsider an empty report).
         r(M::POST, "/api/v1/runs/{id}/cleanup", "/api/v1/runs/{run}/cleanup", "{}", ws_write),
         r(M::GET, "/api/v1/usage", "/api/v1/usage?group_by=workspace", "", user),
+        // GitHub. The fixture's callers have no GitHub connection and main no OAuth app: allowed callers
+        // get 409 github_not_connected or "no OAuth app" (the handler ran), and nothing reaches GitHub.
+        r(M::GET, "/api/v1/github/connection", "/api/v1/github/connection", "", user),
+        r(M::DELETE, "/api/v1/github/connection", "/api/v1/github/connection", "", user),
+        r(M::POST, "/api/v1/github/connect", "/api/v1/github/connect", "", user),
+        // Authenticated by its single-use state, not a login (the cookie is SameSite=Strict): a redirect.
+        r(M::GET, "/api/v1/github/callback", "/api/v1/github/callback?code=c&state=s", "", ok),
+        r(M::POST, "/api/v1/github/device", "/api/v1/github/device", "", user),
+        r(M::DELETE, "/api/v1/github/device", "/api/v1/github/device", "", user),
+        r(M::POST, "/api/v1/github/token", "/api/v1/github/token", r#"{"token":""}"#, user),
+        r(M::GET, "/api/v1/github/repos", "/api/v1/github/repos?q=web", "", user),
+        // workspace.settings: workspace admins connect and disconnect repositories.
+        r(M::POST, "/api/v1/github/repos/{id}/connect", "/api/v1/github/repos/42/connect", r#"{"workspace_id":"{ws}"}"#, ws_admin),
+        r(M::GET, "/api/v1/workspaces/{id}/github/repos", "/api/v1/workspaces/{ws}/github/repos", "", ws_read),
+        r(M::DELETE, "/api/v1/github/connected/{id}", "/api/v1/github/connected/{connected_repo}", "", ws_admin),
+        // `{root}` has no origin: members allowed on the node get 409 (the handler ran).
+        r(M::POST, "/api/v1/github/connected/{id}/project", "/api/v1/github/connected/{connected_repo}/project", r#"{"node_id":"n1","path":"{root}","link":true}"#, ws_write),
+        r(M::POST, "/api/v1/github/connected/{id}/import-issues", "/api/v1/github/connected/{connected_repo}/import-issues", "{}", ws_write),
+        // task.execute: members push and open pull requests.
+        r(M::POST, "/api/v1/runs/{id}/push", "/api/v1/runs/{run}/push", "", ws_write),
+        r(M::GET, "/api/v1/runs/{id}/pull-request", "/api/v1/runs/{run}/pull-request", "", ws_read),
+        r(M::POST, "/api/v1/runs/{id}/pull-request", "/api/v1/runs/{run}/pull-request", "{}", ws_write),
+        r(M::PATCH, "/api/v1/pull-requests/{id}", "/api/v1/pull-requests/{pull_request}", r#"{"autofix":true}"#, ws_write),
+        r(M::POST, "/api/v1/pull-requests/{id}/address", "/api/v1/pull-requests/{pull_request}/address", "", ws_write),
+        // A check on GitHub is a read: anyone who sees the task may ask for one.
+        r(M::POST, "/api/v1/pull-requests/{id}/refresh", "/api/v1/pull-requests/{pull_request}/refresh", "", ws_read),
+        // Authenticated by its HMAC signature: without github.webhook_secret every delivery is refused.
+        r(M::POST, "/api/v1/github/webhook", "/api/v1/github/webhook", r#"{"zen":"x"}"#, "D D D D D D D D D"),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.
         Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },
@@ -167,6 +196,8 @@ fn judge(status: u16, body: &Value) -> char {
             "no task \"",
             "no project \"",
             "no run \"",
+            "no connected repository ",
+            "no pull request ",
         ]
         .iter()
         .any(|p| message.starts_with(p)) =>

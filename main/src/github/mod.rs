@@ -72,10 +72,13 @@ pub struct Github {
     /// Device flows in progress (or just failed), by person.
     devices: Mutex<HashMap<UserId, DeviceFlow>>,
     /// Each person's repository list, briefly.
-    repo_cache: Mutex<HashMap<UserId, (Instant, Arc<Vec<model::GhRepo>>)>>,
+    repo_cache: Mutex<HashMap<UserId, CachedRepos>>,
     /// Wakes the pull request poller (a webhook arrived).
     pub poke: tokio::sync::Notify,
 }
+
+/// A person's repository list and when it was read.
+type CachedRepos = (Instant, Arc<Vec<model::GhRepo>>);
 
 /// How long a person's repository list is reused before GitHub is asked again.
 const REPO_CACHE: Duration = Duration::from_secs(60);

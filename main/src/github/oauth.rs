@@ -356,8 +356,8 @@ mod tests {
     #[test]
     fn pkce_matches_rfc() {
         assert_eq!(
-            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFXFQoBeM"),
-            "E9Melhoa2OwvFr-MtBk3bQtxk7gG3P2xzzm8-jiGYGw"
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         let (v, c) = pkce();
         assert_eq!(v.len(), 43);

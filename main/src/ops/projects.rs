@@ -121,10 +121,10 @@ pub async fn create(
         check_scripts(s)?;
     }
     if let Some(repo) = new.github_repo
-        && !state
+        && state
             .store
             .connected_repo(repo)?
-            .is_some_and(|r| r.workspace_id == access.ws.id)
+            .is_none_or(|r| r.workspace_id != access.ws.id)
     {
         return Err(OpError::NotFound(format!(
             "no connected repository {repo} in this workspace; connect it first"

@@ -300,10 +300,6 @@ pub struct PullRequest {
     /// Last change (ms).
     #[ts(type = "number")]
     pub updated_at: u64,
-    /// Conditional-request tags; internal.
-    #[ts(skip)]
-    #[serde(default)]
-    pub tags: PrTags,
 }
 
 /// A task imported from a GitHub issue.
@@ -563,7 +559,6 @@ impl Store {
             return Ok(pr);
         }
         let quiet = |p: &PullRequest| PullRequest {
-            tags: PrTags::default(),
             polled_at: None,
             updated_at: 0,
             ..p.clone()
@@ -578,6 +573,26 @@ impl Store {
             self.changed(Change::PullRequest(std::sync::Arc::new(pr.clone())));
         }
         Ok(pr)
+    }
+
+    /// A pull request's conditional-request tags (internal to following it; never in an API answer).
+    pub fn pull_request_tags(&self, id: PullRequestId) -> Result<PrTags, StoreError> {
+        Ok(self
+            .pull_tags
+            .get(id.bytes())?
+            .map(|v| decode("pull_tags", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Stores a pull request's tags (not flushed at once: losing them costs one unconditional poll).
+    pub fn set_pull_request_tags(
+        &self,
+        id: PullRequestId,
+        tags: &PrTags,
+    ) -> Result<(), StoreError> {
+        self.pull_tags.insert(id.bytes(), encode(tags))?;
+        Ok(())
     }
 
     /// Links a task to the issue it was imported from; `false` when the issue is linked already.

@@ -9,7 +9,7 @@
 //! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
 //! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]). GitHub: `gh_connections`, `gh_oauth_states`, `gh_repos`,
-//! `gh_repo_names`, `pull_requests`, `run_pulls`, `pull_numbers`, `issue_links`, `repo_issues`, `gh_deliveries`
+//! `gh_repo_names`, `pull_requests`, `run_pulls`, `pull_numbers`, `pull_tags`, `issue_links`, `repo_issues`, `gh_deliveries`
 //! ([`github`]).
 
 mod agent_sessions;
@@ -138,6 +138,7 @@ pub struct Store {
     pull_requests: sled::Tree,
     run_pulls: sled::Tree,
     pull_numbers: sled::Tree,
+    pull_tags: sled::Tree,
     issue_links: sled::Tree,
     repo_issues: sled::Tree,
     gh_deliveries: sled::Tree,
@@ -200,6 +201,7 @@ impl Store {
             pull_requests: db.open_tree("pull_requests")?,
             run_pulls: db.open_tree("run_pulls")?,
             pull_numbers: db.open_tree("pull_numbers")?,
+            pull_tags: db.open_tree("pull_tags")?,
             issue_links: db.open_tree("issue_links")?,
             repo_issues: db.open_tree("repo_issues")?,
             gh_deliveries: db.open_tree("gh_deliveries")?,

@@ -50,6 +50,7 @@ fn seed(dir: &Path, tasks: usize, projects: usize, comments: usize) -> Workspace
                 scripts: Default::default(),
                 copy_files: Vec::new(),
                 branch_template: "vb/{key}-{slug}".into(),
+                github_repo: None,
                 created_by: user.id,
                 created_at: 1,
                 updated_at: 1,

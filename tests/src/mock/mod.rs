@@ -23,6 +23,9 @@
 
 pub mod anthropic;
 mod env;
+pub mod github;
+mod github_api;
+mod github_git;
 pub mod openai;
 mod script;
 
@@ -44,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use anthropic::MockAnthropic;
 pub use env::{CliEnv, claude_bin, codex_bin, node_modules};
+pub use github::FakeGithub;
 pub use openai::MockOpenAi;
 pub(crate) use script::{Call, Reply, Turn, injected};
 

@@ -3,7 +3,7 @@
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
-export type ErrorCode = "bad_request" | "internal" | "not_found" | "capability_disabled" | "read_only" | "too_large" | "path_not_found" | "path_outside_roots" | "hidden_denied" | "protected_state" | "permission_denied" | "hard_linked" | "already_exists" | "changed_on_node" | "wrong_kind" | "not_empty" | "range_not_satisfiable" | "not_a_repository" | "unknown_ref" | "git_conflict" | "nothing_to_commit" | "provider_unavailable" | "too_many_sessions" | "queue_full" | "too_many_terminals" | "forbidden" | "unauthorized" | "conflict" | "stale" | "profile_required" | "method_not_allowed" | "length_required" | "node_offline" | "request_timeout" | "too_many_requests" | "server_busy" | "too_many_connections" | "version_mismatch" | "identity_mismatch" | "duplicate_link" | "bad_frame" | "too_many_subscriptions" | "logged_out" | "access_lost" | "slow_consumer" | "unknown";
+export type ErrorCode = "bad_request" | "internal" | "not_found" | "capability_disabled" | "read_only" | "too_large" | "path_not_found" | "path_outside_roots" | "hidden_denied" | "protected_state" | "permission_denied" | "hard_linked" | "already_exists" | "changed_on_node" | "wrong_kind" | "not_empty" | "range_not_satisfiable" | "not_a_repository" | "unknown_ref" | "git_conflict" | "nothing_to_commit" | "provider_unavailable" | "too_many_sessions" | "queue_full" | "too_many_terminals" | "forbidden" | "unauthorized" | "conflict" | "stale" | "profile_required" | "method_not_allowed" | "length_required" | "node_offline" | "request_timeout" | "too_many_requests" | "server_busy" | "too_many_connections" | "version_mismatch" | "identity_mismatch" | "duplicate_link" | "bad_frame" | "too_many_subscriptions" | "logged_out" | "access_lost" | "slow_consumer" | "github_not_connected" | "github_reconnect" | "github_rate_limited" | "github_failed" | "unknown";
 
 export type NodeId = string;
 
@@ -611,7 +611,7 @@ event: SessionEvent,
  */
 requested_at: number, };
 
-export type Topic = "approvals" | "nodes" | "sessions" | "users" | "workspaces";
+export type Topic = "approvals" | "nodes" | "sessions" | "users" | "workspaces" | "github";
 
 export type ApprovalChange = "created" | "answered" | "timed_out" | "cancelled";
 
@@ -751,7 +751,19 @@ task_id: TaskId,
 /**
  * The run.
  */
-run_id: RunId, } | { "type": "projects", 
+run_id: RunId, } | { "type": "pull_request", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * The pull request now.
+ */
+pull_request: PullRequest, } | { "type": "github" } | { "type": "projects", 
 /**
  * The workspace.
  */
@@ -1412,6 +1424,11 @@ copy_files: Array<string>,
  */
 branch_template: string, 
 /**
+ * The GitHub repository it is a clone of: runs fetch the base from it first, and push and open pull
+ * requests there.
+ */
+github_repo?: ConnectedRepoId, 
+/**
  * Who created it.
  */
 created_by: string, 
@@ -1854,7 +1871,11 @@ copy_files?: Array<string>,
 /**
  * A run's branch name (default `vb/{key}-{slug}`).
  */
-branch_template?: string, };
+branch_template?: string, 
+/**
+ * The workspace's connected GitHub repository this is a clone of.
+ */
+github_repo?: ConnectedRepoId, };
 
 export type ProjectPatch = { 
 /**
@@ -1920,6 +1941,11 @@ copy_files: Array<string>,
  */
 branch_template: string, 
 /**
+ * The GitHub repository it is a clone of: runs fetch the base from it first, and push and open pull
+ * requests there.
+ */
+github_repo?: ConnectedRepoId, 
+/**
  * Who created it.
  */
 created_by: string, 
@@ -1954,7 +1980,11 @@ status: RunStatus,
 /**
  * Approvals and questions waiting for a person: the card says "needs attention".
  */
-pending_approvals: number, };
+pending_approvals: number, 
+/**
+ * Its pull request on GitHub.
+ */
+pull_request?: PrChip, };
 
 export type TaskView = { 
 /**
@@ -1969,6 +1999,10 @@ subtasks: number,
  * Its latest runs (at most [`RUN_CHIPS`]), newest first: what the card shows of them.
  */
 runs: Array<RunChip>, 
+/**
+ * The GitHub issue it was imported from.
+ */
+issue?: IssueLink, 
 /**
  * Id.
  */
@@ -2586,6 +2620,11 @@ mode: RunMode,
  */
 base_branch: string, 
 /**
+ * Where its branch starts and what it is compared and rebased against instead of `base_branch`:
+ * `origin/<base>`, fetched from GitHub just before, for a project on GitHub.
+ */
+start_point?: string, 
+/**
  * The first message to the agent.
  */
 prompt: string, 
@@ -2633,6 +2672,10 @@ worktree: WorktreeState,
  * Its dev server's process while it runs.
  */
 dev_server: number | null, 
+/**
+ * Its branch as last pushed to GitHub.
+ */
+pushed?: PushInfo, 
 /**
  * The last session event applied to this record: events are applied exactly once, and a main that
  * crashed before writing the record applies the rest when it sees the session again.
@@ -2783,7 +2826,11 @@ by: string,
 /**
  * When, ms since the epoch.
  */
-at: number, };
+at: number, 
+/**
+ * Merged on GitHub through this pull request number (not on the node).
+ */
+pull_request?: number, };
 
 export type WorktreeState = "present" | "removed" | "missing";
 
@@ -3129,4 +3176,550 @@ rows: Array<UsageRow>,
  * Everything in the range.
  */
 total: UsageTotals, };
+
+export type PushInfo = { 
+/**
+ * The commit pushed.
+ */
+commit: string, 
+/**
+ * The branch on GitHub.
+ */
+remote_branch: string, 
+/**
+ * Who pushed (whose token).
+ */
+by: string, 
+/**
+ * When, ms since the epoch.
+ */
+at: number, };
+
+export type PrChip = { 
+/**
+ * Number.
+ */
+number: number, 
+/**
+ * Page.
+ */
+url: string, 
+/**
+ * Open, draft, merged, closed.
+ */
+state: PrState, 
+/**
+ * Checks of its head.
+ */
+checks: ChecksState, 
+/**
+ * Reviews.
+ */
+review: ReviewDecision, };
+
+export type ConnectionKind = "oauth" | "device" | "token";
+
+export type ConnectionHealth = { "state": "ok" } | { "state": "reconnect", 
+/**
+ * Why.
+ */
+reason: string, };
+
+export type DeviceFlow = { "state": "waiting", 
+/**
+ * What to type.
+ */
+user_code: string, 
+/**
+ * Where.
+ */
+verification_uri: string, 
+/**
+ * Until when (ms).
+ */
+expires_at: number, } | { "state": "failed", 
+/**
+ * Why.
+ */
+reason: string, };
+
+export type GithubAccount = { 
+/**
+ * GitHub login.
+ */
+login: string, 
+/**
+ * GitHub's user id.
+ */
+github_user_id: number, 
+/**
+ * How it was made.
+ */
+kind: ConnectionKind, 
+/**
+ * Granted scopes (none listed for fine-grained tokens).
+ */
+scopes: Array<string>, 
+/**
+ * Working, or why it must be reconnected.
+ */
+health: ConnectionHealth, 
+/**
+ * When the access token expires (ms); it is refreshed before then when GitHub gave a refresh token.
+ */
+expires_at?: number, 
+/**
+ * GitHub's rate limit is spent until then (ms).
+ */
+rate_limited_until?: number, 
+/**
+ * Connected at (ms).
+ */
+connected_at: number, };
+
+export type GithubStatus = { 
+/**
+ * The connected account, if any.
+ */
+account?: GithubAccount, 
+/**
+ * A device flow in progress (or just failed).
+ */
+device?: DeviceFlow, 
+/**
+ * "Connect GitHub" (web flow) is available: the OAuth app and its secret are configured.
+ */
+web_flow: boolean, 
+/**
+ * The device flow is available: the OAuth app is configured.
+ */
+device_flow: boolean, 
+/**
+ * GitHub's web site (for links: token settings, the repository pages).
+ */
+web_url: string, };
+
+export type ConnectStart = { 
+/**
+ * Where to send the browser.
+ */
+redirect_url: string, };
+
+export type PastedToken = { 
+/**
+ * A fine-grained (or classic) personal access token.
+ */
+token: string, };
+
+export type Disconnected = { 
+/**
+ * The grant was revoked on GitHub (OAuth connections); a pasted token must be revoked by hand.
+ */
+revoked: boolean, 
+/**
+ * What to do, if anything.
+ */
+note?: string, };
+
+export type ConnectedRepoId = string;
+
+export type ConnectedRepo = { 
+/**
+ * Id.
+ */
+id: ConnectedRepoId, 
+/**
+ * Its workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * GitHub's repository id.
+ */
+github_id: number, 
+/**
+ * Owner login.
+ */
+owner: string, 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * `owner/name`.
+ */
+full_name: string, 
+/**
+ * Default branch.
+ */
+default_branch: string, 
+/**
+ * Private.
+ */
+private: boolean, 
+/**
+ * Web page.
+ */
+html_url: string, 
+/**
+ * HTTPS clone URL.
+ */
+clone_url: string, 
+/**
+ * Who connected it.
+ */
+connected_by: string, 
+/**
+ * When (ms).
+ */
+created_at: number, };
+
+export type GithubRepo = { 
+/**
+ * GitHub's id (what `POST /github/repos/:id/connect` takes).
+ */
+id: number, 
+/**
+ * Owner login.
+ */
+owner: string, 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * `owner/name`.
+ */
+full_name: string, 
+/**
+ * Private.
+ */
+private: boolean, 
+/**
+ * Default branch.
+ */
+default_branch: string, 
+/**
+ * Description.
+ */
+description?: string, 
+/**
+ * Page.
+ */
+html_url: string, 
+/**
+ * Last update.
+ */
+updated_at?: string, };
+
+export type RepoQuery = { 
+/**
+ * Words that must all appear in `owner/name` or the description.
+ */
+q?: string, 
+/**
+ * 1-based page (default 1).
+ */
+page?: number, 
+/**
+ * Page size, 1–100 (default 30).
+ */
+per_page?: number, };
+
+export type RepoPage = { 
+/**
+ * The repositories, most recently updated first.
+ */
+repos: Array<GithubRepo>, 
+/**
+ * This page.
+ */
+page: number, 
+/**
+ * Matching repositories in all.
+ */
+total: number, 
+/**
+ * Another page follows.
+ */
+has_more: boolean, };
+
+export type ConnectRepo = { 
+/**
+ * The workspace.
+ */
+workspace_id: string, };
+
+export type RepoProject = { 
+/**
+ * The node.
+ */
+node_id: string, 
+/**
+ * A new directory inside the node's roots to clone into, or (with `link`) an existing clone.
+ */
+path: string, 
+/**
+ * Use an existing clone at `path` (its `origin` must be this repository) instead of cloning.
+ */
+link?: boolean, 
+/**
+ * Display name (default: the repository's name).
+ */
+name?: string, 
+/**
+ * Base branch (default: the repository's default branch).
+ */
+base_branch?: string, };
+
+export type ImportIssues = { 
+/**
+ * The project the new tasks belong to.
+ */
+project_id?: ProjectId, };
+
+export type IssuesImported = { 
+/**
+ * Keys of the tasks created.
+ */
+created: Array<string>, 
+/**
+ * Issues already imported before.
+ */
+already: number, 
+/**
+ * Open issues read.
+ */
+open: number, };
+
+export type IssueLink = { 
+/**
+ * The task.
+ */
+task_id: TaskId, 
+/**
+ * The repository.
+ */
+repo_id: ConnectedRepoId, 
+/**
+ * `owner/name`.
+ */
+repo_full_name: string, 
+/**
+ * Issue number.
+ */
+number: number, 
+/**
+ * Issue page.
+ */
+url: string, };
+
+export type PullRequestId = string;
+
+export type PrState = "open" | "draft" | "merged" | "closed";
+
+export type ChecksState = "none" | "pending" | "success" | "failure";
+
+export type FailedCheck = { 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * `failure`, `timed_out`, `cancelled`, `action_required`.
+ */
+conclusion: string, 
+/**
+ * Title and summary of its output, shortened.
+ */
+summary: string, 
+/**
+ * Its page.
+ */
+url?: string, };
+
+export type ChecksSummary = { 
+/**
+ * Overall.
+ */
+state: ChecksState, 
+/**
+ * Passed.
+ */
+passed: number, 
+/**
+ * Failed.
+ */
+failed: number, 
+/**
+ * Still running.
+ */
+pending: number, 
+/**
+ * The failed ones.
+ */
+failing: Array<FailedCheck>, };
+
+export type ReviewDecision = "none" | "commented" | "changes_requested" | "approved";
+
+export type PullRequest = { 
+/**
+ * Id.
+ */
+id: PullRequestId, 
+/**
+ * Workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * Task.
+ */
+task_id: TaskId, 
+/**
+ * Run.
+ */
+run_id: RunId, 
+/**
+ * Repository.
+ */
+repo_id: ConnectedRepoId, 
+/**
+ * `owner/name`.
+ */
+repo_full_name: string, 
+/**
+ * Number.
+ */
+number: number, 
+/**
+ * Page.
+ */
+url: string, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Head branch.
+ */
+head_branch: string, 
+/**
+ * Base branch.
+ */
+base_branch: string, 
+/**
+ * Head commit.
+ */
+head_sha: string, 
+/**
+ * State.
+ */
+state: PrState, 
+/**
+ * Checks of the head commit.
+ */
+checks: ChecksSummary, 
+/**
+ * Reviews.
+ */
+review: ReviewDecision, 
+/**
+ * Line comments from reviewers.
+ */
+review_comments: number, 
+/**
+ * Review comments and failed checks go to the run's agent by themselves.
+ */
+autofix: boolean, 
+/**
+ * Rounds sent to the agent (by hand or by auto-fix).
+ */
+rounds: number, 
+/**
+ * The newest review comment id already sent to the agent.
+ */
+sent_comment: number, 
+/**
+ * The newest review id already sent.
+ */
+sent_review: number, 
+/**
+ * The head commit whose failed checks were sent.
+ */
+sent_checks_sha?: string, 
+/**
+ * Who opened it (whose token follows it).
+ */
+created_by: string, 
+/**
+ * Why following it is paused (rate limit, reconnect), if it is.
+ */
+note?: string, 
+/**
+ * Last checked (ms).
+ */
+polled_at?: number, 
+/**
+ * When merged (ms).
+ */
+merged_at?: number, 
+/**
+ * Created (ms).
+ */
+created_at: number, 
+/**
+ * Last change (ms).
+ */
+updated_at: number, };
+
+export type NewPullRequest = { 
+/**
+ * Title (default: the task's title).
+ */
+title?: string, 
+/**
+ * Body (default: the task's description, the run's last answer, `Fixes #N`).
+ */
+body?: string, 
+/**
+ * Open it as a draft.
+ */
+draft?: boolean, 
+/**
+ * Send review comments and failed checks to the agent by itself (at most `github.autofix_rounds`).
+ */
+autofix?: boolean, };
+
+export type PullRequestPatch = { 
+/**
+ * Auto-fix on or off.
+ */
+autofix?: boolean, };
+
+export type ReviewAddressed = { 
+/**
+ * Review comments and reviews sent.
+ */
+comments: number, 
+/**
+ * Failed checks sent.
+ */
+checks: number, 
+/**
+ * The follow-up waits behind the agent's running turn.
+ */
+queued: boolean, 
+/**
+ * The pull request now.
+ */
+pull_request: PullRequest, };
+
+export type WebhookOutcome = { 
+/**
+ * A delivery id seen before (a replay or a redelivery): nothing done.
+ */
+duplicate: boolean, 
+/**
+ * Pull requests checked because of it.
+ */
+pull_requests: number, };
 

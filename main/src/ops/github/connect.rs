@@ -390,9 +390,9 @@ pub async fn refresh(state: &AppState, user: UserId) -> Result<GithubConnection,
         .github_connection(user)?
         .ok_or_else(not_connected)?;
     let now = now_ms();
-    if !conn
+    if conn
         .expires_at
-        .is_some_and(|at| at <= now + super::REFRESH_AHEAD_MS)
+        .is_none_or(|at| at > now + super::REFRESH_AHEAD_MS)
     {
         return Ok(conn); // refreshed meanwhile
     }

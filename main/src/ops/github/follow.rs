@@ -21,7 +21,7 @@ use crate::github::model::{GhCheckRuns, GhPull, GhReview, GhReviewComment};
 use crate::github::{Fetched, GhError};
 use crate::state::AppState;
 use crate::store::{
-    AuditAction, ChecksState, ChecksSummary, FailedCheck, MergeInfo, PrState, PullRequest,
+    AuditAction, ChecksState, ChecksSummary, FailedCheck, MergeInfo, PrState, PrTags, PullRequest,
     PullRequestId, ReviewDecision, RunStatus, SessionRecord, TaskStatus, UserId, now_ms,
 };
 
@@ -90,15 +90,16 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
     };
     let base = format!("/repos/{}/pulls/{}", pr.repo_full_name, pr.number);
     let gh = |e: GhError| failed(state, pr.created_by, e);
+    let mut tags = state.store.pull_request_tags(id)?;
     let result: Result<_, OpError> = async {
-        let pull = conditional::<GhPull>(state, &auth.token, &base, pr.tags.pull.as_deref())
+        let pull = conditional::<GhPull>(state, &auth.token, &base, tags.pull.as_deref())
             .await
             .map_err(gh)?;
         let head = pull
             .as_ref()
             .map_or(pr.head_sha.clone(), |(p, _)| p.head.sha.clone());
-        let checks_tag = (pr.tags.checks_sha.as_deref() == Some(head.as_str()))
-            .then_some(pr.tags.checks.as_deref())
+        let checks_tag = (tags.checks_sha.as_deref() == Some(head.as_str()))
+            .then_some(tags.checks.as_deref())
             .flatten();
         let checks = conditional::<GhCheckRuns>(
             state,
@@ -115,7 +116,7 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
             state,
             &auth.token,
             &format!("{base}/reviews?per_page=100"),
-            pr.tags.reviews.as_deref(),
+            tags.reviews.as_deref(),
         )
         .await
         .map_err(gh)?;
@@ -123,7 +124,7 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
             state,
             &auth.token,
             &format!("{base}/comments?per_page=100"),
-            pr.tags.comments.as_deref(),
+            tags.comments.as_deref(),
         )
         .await
         .map_err(gh)?;
@@ -134,12 +135,32 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
         Ok(r) => r,
         Err(e) => return note(state, id, Some(format!("not followed: {e}"))),
     };
+    if let Some((_, tag)) = &pull {
+        tags.pull = tag.clone();
+    }
+    if let Some((_, tag)) = &checks {
+        tags.checks = tag.clone();
+        tags.checks_sha = Some(head.clone());
+    }
+    if let Some((list, tag)) = &reviews {
+        tags.reviews = tag.clone();
+        tags.newest_review = list
+            .iter()
+            .filter(|r| actionable(r))
+            .map(|r| r.id)
+            .max()
+            .unwrap_or(0);
+    }
+    if let Some((list, tag)) = &comments {
+        tags.comments = tag.clone();
+        tags.newest_comment = list.iter().map(|c| c.id).max().unwrap_or(0);
+    }
+    state.store.set_pull_request_tags(id, &tags)?;
     let mut merged_commit = None;
     let updated = state.store.update_pull_request(id, |p| {
         p.note = None;
         p.polled_at = Some(now_ms());
-        if let Some((pull, tag)) = &pull {
-            p.tags.pull = tag.clone();
+        if let Some((pull, _)) = &pull {
             p.title = pull.title.clone();
             p.head_sha = pull.head.sha.clone();
             p.state = if pull.merged == Some(true) || pull.merged_at.is_some() {
@@ -158,25 +179,14 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
                 PrState::Open
             };
         }
-        if let Some((runs, tag)) = &checks {
-            p.tags.checks = tag.clone();
-            p.tags.checks_sha = Some(head.clone());
+        if let Some((runs, _)) = &checks {
             p.checks = summarize_checks(runs);
         }
-        if let Some((list, tag)) = &reviews {
-            p.tags.reviews = tag.clone();
+        if let Some((list, _)) = &reviews {
             p.review = decision(list);
-            p.tags.newest_review = list
-                .iter()
-                .filter(|r| actionable(r))
-                .map(|r| r.id)
-                .max()
-                .unwrap_or(0);
         }
-        if let Some((list, tag)) = &comments {
-            p.tags.comments = tag.clone();
+        if let Some((list, _)) = &comments {
             p.review_comments = u32::try_from(list.len()).unwrap_or(u32::MAX);
-            p.tags.newest_comment = list.iter().map(|c| c.id).max().unwrap_or(0);
         }
     })?;
     if let Some(commit) = merged_commit {
@@ -184,7 +194,7 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
         return Ok(());
     }
     if updated.autofix {
-        autofix(state, &updated).await;
+        autofix(state, &updated, &tags).await;
     }
     Ok(())
 }
@@ -306,7 +316,7 @@ fn merged(state: &AppState, pr: &PullRequest, commit: String) -> Result<(), OpEr
 
 /// Auto-fix: push what the agent committed since the last push, then send new review comments or
 /// failed checks as the next round, while rounds remain and the agent is not working.
-async fn autofix(state: &AppState, pr: &PullRequest) {
+async fn autofix(state: &AppState, pr: &PullRequest, tags: &PrTags) {
     let Ok(Some(run)) = state.store.run(pr.run_id) else {
         return;
     };
@@ -326,7 +336,7 @@ async fn autofix(state: &AppState, pr: &PullRequest) {
         }
         return; // the new head's checks come next
     }
-    if pr.rounds >= state.github.config.autofix_rounds || !has_new_review(pr) {
+    if pr.rounds >= state.github.config.autofix_rounds || !has_new_review(pr, tags) {
         return;
     }
     let Some(session) = run
@@ -345,11 +355,11 @@ async fn autofix(state: &AppState, pr: &PullRequest) {
 }
 
 /// Whether the pull request has something not yet sent to the agent.
-pub fn has_new_review(pr: &PullRequest) -> bool {
+pub fn has_new_review(pr: &PullRequest, tags: &PrTags) -> bool {
     let checks = pr.checks.state == ChecksState::Failure
         && pr.sent_checks_sha.as_deref() != Some(pr.head_sha.as_str());
-    let review = pr.tags.newest_review > pr.sent_review;
-    let comments = pr.tags.newest_comment > pr.sent_comment;
+    let review = tags.newest_review > pr.sent_review;
+    let comments = tags.newest_comment > pr.sent_comment;
     checks || review || comments
 }
 

@@ -339,7 +339,6 @@ pub async fn create(
         merged_at: None,
         created_at: now,
         updated_at: now,
-        tags: Default::default(),
     };
     state.store.create_pull_request(&pr)?;
     state.store.audit(
