@@ -49,6 +49,16 @@ impl GithubFx {
     /// The fixture; main polls open pull requests every `poll`, and the fake delivers webhooks to main
     /// when `webhooks`.
     pub async fn new(tag: &str, poll: Duration, webhooks: bool) -> GithubFx {
+        Self::with(tag, poll, webhooks, |_| {}).await
+    }
+
+    /// [`GithubFx::new`] with main's config changed by `tweak` afterwards.
+    pub async fn with(
+        tag: &str,
+        poll: Duration,
+        webhooks: bool,
+        tweak: impl FnOnce(&mut vibebridge_main::MainConfig),
+    ) -> GithubFx {
         let gh = FakeGithub::start().await.unwrap();
         gh.add_user("octo");
         gh.add_org("acme", &["octo"]);
@@ -60,7 +70,11 @@ impl GithubFx {
             &[("README.md", "# web\n"), ("src/app.txt", "hello\n")],
         )
         .unwrap();
-        let rf = RunFx::with_main(tag, json!({}), |c| configure(c, &gh, poll)).await;
+        let rf = RunFx::with_main(tag, json!({}), |c| {
+            configure(c, &gh, poll);
+            tweak(c);
+        })
+        .await;
         if webhooks {
             gh.set_webhook(
                 &format!("http://{}/api/v1/github/webhook", rf.fx.main.http),
@@ -68,6 +82,18 @@ impl GithubFx {
             );
         }
         GithubFx { rf, gh }
+    }
+
+    /// Alice connects `octo` with a personal access token.
+    pub async fn connect_token(&self) {
+        let pat = self.gh.issue_token("octo");
+        let (s, acct) = self
+            .rf
+            .fx
+            .api
+            .post("/api/v1/github/token", json!({"token": pat}))
+            .await;
+        assert_eq!(s, 200, "{acct}");
     }
 
     /// Alice connects `octo` through the OAuth web flow as a browser would: `POST /github/connect`, the

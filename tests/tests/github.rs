@@ -361,6 +361,96 @@ async fn polling_with_etags_notices_a_merge() {
     assert_eq!(task["status"], "done", "{task}");
 }
 
+/// Proves auto-fix: a failed check goes to the run's agent by itself (its output in the follow-up), the
+/// agent's fix is pushed by itself when its turn ends, and no more rounds are sent than
+/// `github.autofix_rounds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autofix_sends_failed_checks_and_pushes_the_fix() {
+    let mut g = GithubFx::with("gh-autofix", NO_POLL, true, |c| c.github.autofix_rounds = 1).await;
+    g.connect_token().await;
+    let connected = g.connect_repo().await;
+    let project = g.clone_project(&connected, "web").await;
+    let key = g.task(&project, "Write the word").await;
+    let (run, wt) =
+        g.rf.claude_turn(
+            &key,
+            "Write [[shell:printf 'wrod\\n' > word.txt]]",
+            json!({}),
+        )
+        .await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let (s, pr) =
+        g.rf.fx
+            .api
+            .post(
+                &format!("/api/v1/runs/{id}/pull-request"),
+                json!({"autofix": true}),
+            )
+            .await;
+    assert_eq!(s, 201, "{pr}");
+    assert_eq!(pr["autofix"], true);
+    let head = pr["head_sha"].as_str().unwrap().to_string();
+    let before = g.rf.fx.claude.model_requests().len();
+    g.gh.set_check_run(
+        "acme",
+        "web",
+        &head,
+        "spelling",
+        "completed",
+        Some("failure"),
+        "word.txt: wrod is misspelled [[shell:printf 'word\\n' > word.txt]]",
+    );
+    // The check arrives by webhook, goes to the agent, and its fix is pushed when its turn ends.
+    let fixed = g
+        .until_pr(&id, |p| p["rounds"] == 1 && p["head_sha"] != head.as_str())
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(wt.join("word.txt")).unwrap(),
+        "word\n"
+    );
+    let new_head = git(&wt, &["rev-parse", "HEAD"]);
+    assert_eq!(fixed["head_sha"], new_head.as_str());
+    assert_eq!(
+        g.gh.branch_commit("acme", "web", fixed["head_branch"].as_str().unwrap())
+            .as_deref(),
+        Some(new_head.as_str())
+    );
+    let asked: String = g.rf.fx.claude.model_requests()[before..]
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
+    assert!(asked.contains("spelling (failure)"), "{asked}");
+
+    // The new head fails too: the one round allowed is spent, so nothing more is sent.
+    let sent = g.rf.fx.claude.model_requests().len();
+    g.gh.set_check_run(
+        "acme",
+        "web",
+        &new_head,
+        "spelling",
+        "completed",
+        Some("failure"),
+        "still",
+    );
+    let (s, now) =
+        g.rf.fx
+            .api
+            .post(
+                &format!(
+                    "/api/v1/pull-requests/{}/refresh",
+                    pr["id"].as_str().unwrap()
+                ),
+                json!({}),
+            )
+            .await;
+    assert_eq!(s, 200, "{now}");
+    assert_eq!(now["checks"]["state"], "failure", "{now}");
+    assert_eq!(now["rounds"], 1);
+    let (_, run) = g.rf.fx.api.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(run["run"]["turns"], 2, "{run}");
+    assert_eq!(g.rf.fx.claude.model_requests().len(), sent);
+}
+
 /// Waits (up to a minute) for `cond`, checking each time the runtime is idle.
 async fn wait_until(cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -7,6 +7,7 @@ import { useApprovals } from "./api/data";
 import { AuthPage, PendingPage } from "./pages/Auth";
 import { NodesPage } from "./pages/Nodes";
 import { AccountPage } from "./pages/Account";
+import { GithubSettingsPage } from "./pages/GithubSettings";
 import { UsersPage } from "./pages/Users";
 import { SessionsPage } from "./pages/Sessions";
 import { NewSessionPage } from "./pages/NewSession";
@@ -111,6 +112,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   else if (path.startsWith("/terminals")) page = <TerminalsPage />;
   else if (path.startsWith("/users") && isAdmin) page = <UsersPage me={me} />;
   else if (path.startsWith("/account")) page = <AccountPage me={me} onLogout={onLogout} />;
+  else if (path === "/settings/github" || path === "/settings/github/") page = <GithubSettingsPage />;
   else page = <SessionsPage />;
 
   return (
@@ -140,6 +142,9 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
           </select>
           <Link href="/account" className="user" title={`${me.role}: account settings`}>
             {me.username}
+          </Link>
+          <Link href="/settings/github" className="user" title="Your GitHub connection" aria-current={path.startsWith("/settings/github") ? "page" : undefined}>
+            GitHub
           </Link>
           <button
             type="button"

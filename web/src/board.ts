@@ -1,7 +1,7 @@
 // The board's pure logic: where a dropped card lands and which neighbours the move request names, the optimistic
 // move, and folding a task the server sent (an answer or a live frame) into the columns shown. No React here, so
 // node's unit tests (web/unit/board.test.mjs) run it as it is.
-import type { Board, BoardQuery, Run, RunChip, TaskStatus, TaskView } from "./api/types.gen";
+import type { Board, BoardQuery, PrChip, PullRequest, Run, RunChip, TaskStatus, TaskView } from "./api/types.gen";
 
 /** The tasks a move request places a task between: the one above it and the one below it. */
 export interface Neighbours {
@@ -89,17 +89,44 @@ export function dropIndex(sameColumn: boolean, overIndex: number, below: boolean
   return below ? overIndex + 1 : overIndex;
 }
 
-/** `board` with run `run` of task `id` in that card's run chips (newest first, at most five). */
+/** `board` with run `run` of task `id` in that card's run chips (newest first, at most five); a chip keeps its
+ * pull request (run frames do not carry it). */
 export function applyRun(board: Board, id: string, run: Run): Board {
-  const chip: RunChip = { id: run.id, provider: run.provider, status: run.status, pending_approvals: run.pending_approvals };
+  const chip = (old?: RunChip): RunChip => {
+    const c: RunChip = { id: run.id, provider: run.provider, status: run.status, pending_approvals: run.pending_approvals };
+    if (old?.pull_request) c.pull_request = old.pull_request;
+    return c;
+  };
   return {
     columns: board.columns.map((c) =>
       c.tasks.some((t) => t.id === id)
         ? {
             ...c,
             tasks: c.tasks.map((t) =>
-              t.id !== id ? t : { ...t, runs: t.runs.some((r) => r.id === run.id) ? t.runs.map((r) => (r.id === run.id ? chip : r)) : [chip, ...t.runs].slice(0, 5) },
+              t.id !== id
+                ? t
+                : { ...t, runs: t.runs.some((r) => r.id === run.id) ? t.runs.map((r) => (r.id === run.id ? chip(r) : r)) : [chip(), ...t.runs].slice(0, 5) },
             ),
+          }
+        : c,
+    ),
+  };
+}
+
+/** What a card shows of pull request `pr`. */
+export function prChip(pr: PullRequest): PrChip {
+  return { number: pr.number, url: pr.url, state: pr.state, checks: pr.checks.state, review: pr.review };
+}
+
+/** `board` with pull request `pr` of task `id` on its run's chip (a run no longer among the card's chips: nothing). */
+export function applyPullRequest(board: Board, id: string, pr: PullRequest): Board {
+  const chip = prChip(pr);
+  return {
+    columns: board.columns.map((c) =>
+      c.tasks.some((t) => t.id === id && t.runs.some((r) => r.id === pr.run_id))
+        ? {
+            ...c,
+            tasks: c.tasks.map((t) => (t.id !== id ? t : { ...t, runs: t.runs.map((r) => (r.id === pr.run_id ? { ...r, pull_request: chip } : r)) })),
           }
         : c,
     ),

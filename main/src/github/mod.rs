@@ -20,7 +20,7 @@ pub use oauth::OAuth;
 use crate::auth::ratelimit::RateLimiter;
 use crate::config::MainConfig;
 use crate::secrets::Sealer;
-use crate::store::UserId;
+use crate::store::{PullRequestId, UserId};
 
 /// Environment variable that gives the OAuth client secret instead of the config.
 pub const CLIENT_SECRET_ENV: &str = "VIBEBRIDGE_GITHUB_CLIENT_SECRET";
@@ -75,6 +75,8 @@ pub struct Github {
     repo_cache: Mutex<HashMap<UserId, CachedRepos>>,
     /// Wakes the pull request poller (a webhook arrived).
     pub poke: tokio::sync::Notify,
+    /// One check of a pull request at a time (a webhook, the poller and a turn's end may ask at once).
+    following: Mutex<HashMap<PullRequestId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A person's repository list and when it was read.
@@ -119,6 +121,7 @@ impl Github {
             devices: Mutex::default(),
             repo_cache: Mutex::default(),
             poke: tokio::sync::Notify::new(),
+            following: Mutex::default(),
             config: gh.clone(),
         })
     }
@@ -126,6 +129,16 @@ impl Github {
     /// Counts one GitHub call for `user`; `Err(seconds)` when they made too many this minute.
     pub fn count_call(&self, user: UserId) -> Result<(), u64> {
         self.calls.hit(&user.to_string())
+    }
+
+    /// The lock that serialises checks of pull request `id`.
+    pub fn follow_lock(&self, id: PullRequestId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.following.lock().unwrap_or_else(|e| e.into_inner());
+        // Locks nobody holds or waits for are dropped as the map grows.
+        if map.len() > 1024 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(id).or_default().clone()
     }
 
     /// The webhook secret, if deliveries are accepted.

@@ -8,10 +8,10 @@ import type { ClientFrame, ServerFrame, SessionEvent, Topic } from "./types.gen"
 
 type Listener = (ev: SessionEvent) => void;
 /** A frame of one of the live topics; `resync` asks every watcher to refetch. */
-export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "workspace" | "resync" }>;
+export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "workspace" | "github" | "resync" }>;
 type TopicListener = (frame: TopicFrame) => void;
 /** A change on the watched workspace's board; `resync` asks to refetch. */
-export type BoardFrame = Extract<ServerFrame, { type: "task" | "task_notes" | "projects" | "run" | "review_comments" | "resync" }>;
+export type BoardFrame = Extract<ServerFrame, { type: "task" | "task_notes" | "projects" | "run" | "review_comments" | "pull_request" | "resync" }>;
 type BoardListener = (frame: BoardFrame) => void;
 interface BoardWatch {
   workspace: string;
@@ -24,6 +24,7 @@ const TOPIC_OF: Record<Exclude<TopicFrame["type"], "resync">, Topic> = {
   session: "sessions",
   user: "users",
   workspace: "workspaces",
+  github: "github",
 };
 interface Sub {
   last: number;
@@ -96,13 +97,27 @@ class LiveSocket {
         [...this.boards].forEach((b) => b.listener(frame));
         return;
       }
-      if (frame.type === "task" || frame.type === "task_notes" || frame.type === "projects" || frame.type === "run" || frame.type === "review_comments") {
+      if (
+        frame.type === "task" ||
+        frame.type === "task_notes" ||
+        frame.type === "projects" ||
+        frame.type === "run" ||
+        frame.type === "review_comments" ||
+        frame.type === "pull_request"
+      ) {
         // Listeners name the workspace by id or key prefix; the page checks the id it loaded.
         const followed = this.boardWorkspace();
         [...this.boards].filter((b) => b.workspace === followed).forEach((b) => b.listener(frame));
         return;
       }
-      if (frame.type === "approval" || frame.type === "node" || frame.type === "session" || frame.type === "user" || frame.type === "workspace") {
+      if (
+        frame.type === "approval" ||
+        frame.type === "node" ||
+        frame.type === "session" ||
+        frame.type === "user" ||
+        frame.type === "workspace" ||
+        frame.type === "github"
+      ) {
         this.topics.get(TOPIC_OF[frame.type])?.forEach((l) => l(frame));
         return;
       }

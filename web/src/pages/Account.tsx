@@ -1,6 +1,7 @@
 // Account: change the password (every other login ends) and log out everywhere (this one too).
 import { useState, type FormEvent } from "react";
 import { Api, type Me } from "../api/client";
+import { Link } from "../router";
 import { ErrorBanner, errText } from "../util";
 
 export function AccountPage({ me, onLogout }: { me: Me; onLogout: () => void }) {
@@ -47,6 +48,13 @@ export function AccountPage({ me, onLogout }: { me: Me; onLogout: () => void }) 
           Change password
         </button>
       </form>
+      <div className="card">
+        <h2>GitHub</h2>
+        <p className="muted">Connect your GitHub account so runs can push, open pull requests and follow their checks and reviews.</p>
+        <Link href="/settings/github" className="button small" data-testid="account-github">
+          Settings → GitHub
+        </Link>
+      </div>
       <div className="card">
         <h2>Everywhere</h2>
         <p className="muted">Ends every login of this account, on every device, this one included.</p>

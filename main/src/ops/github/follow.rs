@@ -25,28 +25,45 @@ use crate::store::{
     PullRequestId, ReviewDecision, RunStatus, SessionRecord, TaskStatus, UserId, now_ms,
 };
 
-/// Follows open pull requests until main stops.
+/// Follows open pull requests until main stops: all of them every `github.poll_interval` or when poked
+/// (a push), and one at once when its run's agent ends a turn (auto-fix pushes the fix then).
 pub async fn run(state: AppState) {
+    use tokio::sync::broadcast::error::RecvError;
     let mut tick = tokio::time::interval(state.github.config.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changes = state.store.changes();
     loop {
-        tokio::select! {
+        let only = tokio::select! {
             () = state.hub.stopped() => return,
-            _ = tick.tick() => {}
-            () = state.github.poke.notified() => {}
-        }
-        let open = match state.store.open_pull_requests() {
-            Ok(prs) => prs,
-            Err(e) => {
-                tracing::warn!("listing open pull requests: {e}");
-                continue;
-            }
+            _ = tick.tick() => None,
+            () = state.github.poke.notified() => None,
+            c = changes.recv() => match c {
+                Ok(crate::store::Change::Run(run)) if !run.status.is_active() => {
+                    match state.store.pull_request_of_run(run.id) {
+                        Ok(Some(pr)) if pr.autofix && matches!(pr.state, PrState::Open | PrState::Draft) => Some(pr.id),
+                        _ => continue,
+                    }
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => return,
+            },
         };
-        for pr in open {
+        let ids = match only {
+            Some(id) => vec![id],
+            None => match state.store.open_pull_requests() {
+                Ok(prs) => prs.into_iter().map(|p| p.id).collect(),
+                Err(e) => {
+                    tracing::warn!("listing open pull requests: {e}");
+                    continue;
+                }
+            },
+        };
+        for id in ids {
             tokio::select! {
                 () = state.hub.stopped() => return,
-                r = refresh(&state, pr.id) => if let Err(e) = r {
-                    tracing::debug!(pr = %pr.id, "following pull request: {e}");
+                r = refresh(&state, id) => if let Err(e) = r {
+                    tracing::debug!(pr = %id, "following pull request: {e}");
                 }
             }
         }
@@ -74,8 +91,10 @@ async fn conditional<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Checks one pull request on GitHub now, with its opener's token.
+/// Checks one pull request on GitHub now, with its opener's token (one check of it at a time).
 pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError> {
+    let lock = state.github.follow_lock(id);
+    let _one = lock.lock().await;
     let Some(pr) = state.store.pull_request(id)? else {
         return Ok(());
     };

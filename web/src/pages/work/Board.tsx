@@ -18,13 +18,13 @@ import {
 import { SortableContext, sortableKeyboardCoordinates, useSortable, verticalListSortingStrategy } from "@dnd-kit/sortable";
 import { CSS } from "@dnd-kit/utilities";
 import type { Me } from "../../api/client";
-import type { Board, BoardQuery, Column, MemberView, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
+import type { Board, BoardQuery, Column, MemberView, PrChip, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
 import { Work } from "../../api/work";
 import { useBoardFrames, useWorkspace } from "../../api/data";
-import { applyRun, applyTask, dropIndex, moveCard, neighbours } from "../../board";
+import { applyPullRequest, applyRun, applyTask, dropIndex, moveCard, neighbours } from "../../board";
 import { Link, navigate, useSearch } from "../../router";
 import { ErrorBanner, errText } from "../../util";
-import { Avatar, PRIORITIES, PriorityMark, WorkspaceHead, asPriority, canEdit, memberOf, withParam } from "./common";
+import { Avatar, IssueLinkView, PRIORITIES, PriorityMark, WorkspaceHead, asPriority, canEdit, memberOf, ownClicks, withParam } from "./common";
 import { TaskList } from "./TaskList";
 import { TaskDrawer } from "./TaskDrawer";
 
@@ -157,6 +157,7 @@ function useBoard(ws: WorkspaceView, filters: BoardQuery & { key: string }) {
       if (state.current.loading) state.current.again = true;
       setBoard((b) => (b ? applyTask(b, f.task_id, f.task, filtersRef.current) : b));
     } else if (f.type === "run") setBoard((b) => (b ? applyRun(b, f.task_id, f.run) : b));
+    else if (f.type === "pull_request") setBoard((b) => (b ? applyPullRequest(b, f.task_id, f.pull_request) : b));
   });
   return { board, setBoard, error, setError, load, match };
 }
@@ -366,6 +367,7 @@ function SortableCard({ task, members, disabled }: { task: TaskView; members: Me
 function RunChips({ task }: { task: TaskView }) {
   const latest = task.runs[0];
   if (!latest) return null;
+  const pr = task.runs.find((r) => r.pull_request)?.pull_request;
   const waiting = task.runs.some((r) => r.pending_approvals > 0);
   return (
     <span className="run-chips" data-testid="run-chips">
@@ -374,6 +376,7 @@ function RunChips({ task }: { task: TaskView }) {
           needs attention
         </span>
       )}
+      {pr && <CardPr pr={pr} />}
       <span className={`run-chip ${latest.status}`} data-testid="run-chip" title={`${latest.provider} run: ${latest.status}${task.runs.length > 1 ? ` (${task.runs.length} runs)` : ""}`}>
         {latest.provider === "claude" ? "C" : "X"} {latest.status}
       </span>
@@ -381,11 +384,39 @@ function RunChips({ task }: { task: TaskView }) {
   );
 }
 
+const CHECK_MARK: Record<PrChip["checks"], string> = { none: "", pending: "…", success: "✓", failure: "✗" };
+const CHECK_WORD: Record<PrChip["checks"], string> = { none: "no checks", pending: "checks running", success: "checks passed", failure: "checks failed" };
+
+/** The pull request of the task's newest run that has one: its number and checks, coloured by its state; opens
+ * GitHub in a new tab. */
+function CardPr({ pr }: { pr: PrChip }) {
+  const mark = CHECK_MARK[pr.checks];
+  return (
+    <a
+      className={`pr-chip pr-${pr.state}`}
+      href={pr.url}
+      target="_blank"
+      rel="noreferrer"
+      draggable={false}
+      data-testid="card-pr"
+      data-state={pr.state}
+      data-checks={pr.checks}
+      title={`Pull request #${pr.number}: ${pr.state}, ${CHECK_WORD[pr.checks]}${pr.review !== "none" ? `, ${pr.review.replace(/_/g, " ")}` : ""}`}
+      {...ownClicks}
+    >
+      #{pr.number}
+      {mark && <span className={`pr-checks-mark checks-${pr.checks}`}> {mark}</span>}
+    </a>
+  );
+}
+
+
 function CardBody({ task, members, overlay }: { task: TaskView; members: MemberView[]; overlay?: boolean }) {
   return (
     <div className={`card-body${overlay ? " overlay" : ""}`}>
       <div className="card-top">
         <span className="task-key">{task.key}</span>
+        {task.issue && <IssueLinkView issue={task.issue} />}
         <PriorityMark priority={task.priority} />
         <RunChips task={task} />
       </div>

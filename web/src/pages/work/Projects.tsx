@@ -3,10 +3,13 @@
 // into each run's worktree, and the branch template. Main checks the path on the node; its errors show as sent. Each
 // project lists its worktrees on the node (with their runs; one made by hand can be adopted by a task's run).
 import { useEffect, useState, type FormEvent } from "react";
-import type { NewProject, Project, ProjectWorktree, WorkspaceView } from "../../api/types.gen";
+import type { ConnectedRepo, GithubRepo, NewProject, Project, ProjectWorktree, RepoProject, WorkspaceView } from "../../api/types.gen";
 import { DirPicker, NodeSelect } from "../../components/NodeDirPicker";
-import { Git } from "../../api/client";
+import { Api, Git } from "../../api/client";
+import { Github } from "../../api/github";
 import { Work } from "../../api/work";
+import { GhError, RepoPicker } from "../../components/Github";
+import { useConnectedRepos } from "./GithubRepos";
 import { useBoardFrames, useNodes, useWorkspace } from "../../api/data";
 import { ErrorBanner, ago, errText } from "../../util";
 import { WorkspaceHead, canAdmin, canEdit, userName } from "./common";
@@ -17,7 +20,12 @@ export function ProjectsPage({ wsKey }: { wsKey: string }) {
   const [projects, setProjects] = useState<Project[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
+  const [ghRepos, setGhRepos] = useState<ConnectedRepo[]>([]);
   const load = () => ws && Work.projects(ws.id).then(setProjects, (e) => setError(errText(e)));
+  const linked = (projects ?? []).some((p) => p.github_repo);
+  useEffect(() => {
+    if (ws && linked) Github.connected(ws.id).then(setGhRepos, () => setGhRepos([]));
+  }, [ws?.id, linked, projects?.length]);
   // eslint-disable-next-line react-hooks/exhaustive-deps
   useEffect(() => void load(), [ws?.id]);
   useBoardFrames(ws?.id ?? null, (f) => (f.type === "projects" || f.type === "resync") && void load());
@@ -47,6 +55,7 @@ export function ProjectsPage({ wsKey }: { wsKey: string }) {
           <article key={p.id} className="card node" data-testid="project">
             <header>
               <h2>{p.name}</h2>
+              {p.github_repo && <GithubBadge repo={ghRepos.find((r) => r.id === p.github_repo)} />}
             </header>
             <dl>
               <dt>Node</dt>
@@ -108,7 +117,183 @@ export function ProjectsPage({ wsKey }: { wsKey: string }) {
   );
 }
 
+/** A project's GitHub repository: a badge linking to it. */
+function GithubBadge({ repo }: { repo: ConnectedRepo | undefined }) {
+  if (!repo)
+    return (
+      <span className="tag gh-badge" data-testid="project-github">
+        GitHub
+      </span>
+    );
+  return (
+    <a className="tag gh-badge" href={repo.html_url} target="_blank" rel="noreferrer" data-testid="project-github" title="Its GitHub repository">
+      GitHub: {repo.full_name}
+    </a>
+  );
+}
+
+/** Creating a project: from a directory on a node (a git work tree there) or from a GitHub repository. */
 function NewProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project | null) => void }) {
+  const [mode, setMode] = useState<"dir" | "github">("dir");
+  return (
+    <div className="new-project-wrap">
+      <div className="seg" role="group" aria-label="Create from">
+        <button type="button" aria-pressed={mode === "dir"} onClick={() => setMode("dir")} data-testid="project-from-dir">
+          From a directory
+        </button>
+        <button type="button" aria-pressed={mode === "github"} onClick={() => setMode("github")} data-testid="project-from-github">
+          From GitHub
+        </button>
+      </div>
+      {mode === "dir" ? <DirProjectForm ws={ws} onDone={onDone} /> : <GithubProjectForm ws={ws} onDone={onDone} />}
+    </div>
+  );
+}
+
+/**
+ * A project cloned from one of the workspace's GitHub repositories (or connected through the picker here) into a
+ * new directory on a node, or linked to an existing clone there.
+ */
+function GithubProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project | null) => void }) {
+  const nodes = useNodes();
+  const online = (nodes.data ?? []).filter((n) => n.online);
+  const { repos, error: reposError, add } = useConnectedRepos(ws);
+  const [repoId, setRepoId] = useState("");
+  const [picking, setPicking] = useState(false);
+  const [connecting, setConnecting] = useState<number | null>(null);
+  const [nodeId, setNodeId] = useState("");
+  const [root, setRoot] = useState<string | null>(null);
+  const [path, setPath] = useState("");
+  const [pathTyped, setPathTyped] = useState(false);
+  const [link, setLink] = useState(false);
+  const [name, setName] = useState("");
+  const [base, setBase] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const repo = repos?.find((r) => r.id === repoId) ?? null;
+  useEffect(() => {
+    if (!repoId && repos && repos.length > 0) setRepoId(repos[0].id);
+  }, [repoId, repos]);
+  useEffect(() => {
+    setRoot(null);
+    if (!nodeId) return;
+    let live = true;
+    Api.listDir(nodeId, null).then(
+      (l) => live && setRoot(l.entries[0]?.path ?? null),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [nodeId]);
+  // The path follows the repository and the node until it is typed.
+  useEffect(() => {
+    if (!pathTyped) setPath(repo && root ? `${root.replace(/\/+$/, "")}/${repo.name}` : "");
+  }, [repo, root, pathTyped]);
+  const pick = (r: GithubRepo) => {
+    setConnecting(r.id);
+    setError(null);
+    Github.connectRepo(r.id, ws.id)
+      .then(
+        (c) => {
+          add(c);
+          setRepoId(c.id);
+          setPicking(false);
+        },
+        setError,
+      )
+      .finally(() => setConnecting(null));
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (!repo) return;
+    setBusy(true);
+    setError(null);
+    const body: RepoProject = { node_id: nodeId, path: path.trim() };
+    if (link) body.link = true;
+    if (name.trim()) body.name = name.trim();
+    if (base.trim() && base.trim() !== repo.default_branch) body.base_branch = base.trim();
+    Github.createProject(repo.id, body).then(onDone, (err) => {
+      setError(err);
+      setBusy(false);
+    });
+  };
+  return (
+    <form className="card form new-project" onSubmit={submit} aria-label="New project from GitHub">
+      <h2>New project from GitHub</h2>
+      <GhError error={reposError} />
+      <label>
+        Repository
+        <select
+          value={repoId}
+          onChange={(e) => {
+            if (e.target.value === "__pick") setPicking(true);
+            else setRepoId(e.target.value);
+          }}
+          data-testid="gh-project-repo"
+          required
+        >
+          {repos && repos.length === 0 && <option value="">no repository connected yet</option>}
+          {(repos ?? []).map((r) => (
+            <option key={r.id} value={r.id}>
+              {r.full_name}
+              {r.private ? " (private)" : ""}
+            </option>
+          ))}
+          {canAdmin(ws) && <option value="__pick">Connect another repository…</option>}
+        </select>
+      </label>
+      {canAdmin(ws) && !picking && (
+        <div className="row">
+          <button type="button" className="small" onClick={() => setPicking(true)} data-testid="gh-project-connect">
+            Connect a repository
+          </button>
+        </div>
+      )}
+      {picking && <RepoPicker onPick={pick} onClose={() => setPicking(false)} busy={connecting} />}
+      <NodeSelect online={online} nodeId={nodeId} setNodeId={setNodeId} />
+      <label>
+        {link ? "Existing clone" : "Clone into"}
+        <input
+          value={path}
+          onChange={(e) => {
+            setPath(e.target.value);
+            setPathTyped(true);
+          }}
+          placeholder="an absolute path inside the node's roots"
+          required
+          className="path"
+          data-testid="gh-project-path"
+        />
+        <span className="muted">{link ? "A clone of this repository already on the node (its origin must be it)." : "A new directory inside the node's roots; the repository is cloned there."}</span>
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={link} onChange={(e) => setLink(e.target.checked)} data-testid="gh-project-link" /> Use an existing clone
+      </label>
+      <div className="grid2">
+        <label>
+          Name (optional)
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder={repo?.name ?? "the repository's name"} />
+        </label>
+        <label>
+          Base branch
+          <input value={base} onChange={(e) => setBase(e.target.value)} placeholder={repo?.default_branch ?? "the default branch"} aria-label="Base branch" />
+        </label>
+      </div>
+      <GhError error={error} />
+      <div className="row">
+        <button type="submit" className="primary" disabled={busy || !repo || !nodeId || !path.trim()} data-testid="gh-project-create">
+          {busy ? (link ? "Creating…" : "Cloning…") : "Create project"}
+        </button>
+        <button type="button" onClick={() => onDone(null)}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function DirProjectForm({ ws, onDone }: { ws: WorkspaceView; onDone: (p: Project | null) => void }) {
   const nodes = useNodes();
   const online = (nodes.data ?? []).filter((n) => n.online);
   const [nodeId, setNodeId] = useState("");

@@ -11,6 +11,7 @@ import { ErrorBanner, StatusPill, ago, errText } from "../../util";
 import { SessionPage } from "../Session";
 import { Changes, Compare } from "./RunReview";
 import { canEdit, userName } from "./common";
+import { GithubRun } from "./PullRequest";
 
 const MODES: Record<Provider, string[]> = {
   claude: ["default", "acceptEdits", "bypassPermissions", "plan"],
@@ -66,7 +67,7 @@ export function Runs({ ws, task }: { ws: WorkspaceView; task: TaskView }) {
           }}
         />
       )}
-      {shown && <RunPanel ws={ws} run={shown} others={runs.filter((r) => r.id !== shown.id)} />}
+      {shown && <RunPanel ws={ws} task={task} run={shown} others={runs.filter((r) => r.id !== shown.id)} />}
     </div>
   );
 }
@@ -146,19 +147,27 @@ function StartRun({ task, onDone }: { task: TaskView; onDone: (r: Run | null) =>
 
 type Tab = "transcript" | "processes" | "changes" | "compare";
 
-function RunPanel({ ws, run, others }: { ws: WorkspaceView; run: Run; others: Run[] }) {
+function RunPanel({ ws, task, run, others }: { ws: WorkspaceView; task: TaskView; run: Run; others: Run[] }) {
   const [tab, setTab] = useState<Tab>("transcript");
   const [detail, setDetail] = useState<RunDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [devScript, setDevScript] = useState(false);
+  const [onGithub, setOnGithub] = useState(false);
   const loadDetail = useCallback(() => Work.run(run.id).then(setDetail, (e) => setError(errText(e))), [run.id]);
   useEffect(() => {
     void loadDetail();
   }, [loadDetail, run]);
   useEffect(() => {
     Work.projects(ws.id).then(
-      (ps) => setDevScript(ps.some((p) => p.id === run.project_id && p.scripts.dev.trim() !== "")),
-      () => setDevScript(false),
+      (ps) => {
+        const project = ps.find((p) => p.id === run.project_id);
+        setDevScript(!!project && project.scripts.dev.trim() !== "");
+        setOnGithub(!!project?.github_repo);
+      },
+      () => {
+        setDevScript(false);
+        setOnGithub(false);
+      },
     );
   }, [ws.id, run.project_id]);
   const editable = canEdit(ws);
@@ -194,11 +203,18 @@ function RunPanel({ ws, run, others }: { ws: WorkspaceView; run: Run; others: Ru
       <ErrorBanner error={error} />
       {run.commit_error && <p className="warn">{run.commit_error}</p>}
       <WorkTree ws={ws} run={run} />
-      {run.merged && (
-        <p className="notice" data-testid="run-merged">
-          Merged into {run.merged.into} as {run.merged.commit.slice(0, 10)} ({run.merged.strategy.replace("_", " ")}) by {userName(ws.members, run.merged.by)}.
-        </p>
-      )}
+      {onGithub && <GithubRun ws={ws} run={run} task={task} />}
+      {run.merged &&
+        (run.merged.pull_request != null ? (
+          <p className="notice" data-testid="run-merged">
+            This run was merged on GitHub (#{run.merged.pull_request}) into {run.merged.into}
+            {run.merged.commit ? ` as ${run.merged.commit.slice(0, 10)}` : ""}.
+          </p>
+        ) : (
+          <p className="notice" data-testid="run-merged">
+            Merged into {run.merged.into} as {run.merged.commit.slice(0, 10)} ({run.merged.strategy.replace("_", " ")}) by {userName(ws.members, run.merged.by)}.
+          </p>
+        ))}
       {tab === "transcript" && run.session_id && <SessionPage id={run.session_id} />}
       {tab === "transcript" && !run.session_id && <p className="muted">{run.status_message ?? "Not started yet."}</p>}
       {tab === "processes" && (

@@ -9,6 +9,7 @@ import { useWorkspace } from "../../api/data";
 import { navigate } from "../../router";
 import { ErrorBanner, errText } from "../../util";
 import { Markdown, WorkspaceHead, canAdmin, statusName } from "./common";
+import { GithubRepos } from "./GithubRepos";
 
 export function SettingsPage({ wsKey }: { wsKey: string }) {
   const wsLive = useWorkspace(wsKey);
@@ -27,6 +28,7 @@ export function SettingsPage({ wsKey }: { wsKey: string }) {
         </div>
       )}
       <Templates key={`templates-${ws.id}`} ws={ws} admin={admin} />
+      <GithubRepos key={`github-${ws.id}`} ws={ws} />
       <div className="card form">
         <h2>Export</h2>
         <p className="muted">The whole workspace as one JSON document: members by name, projects, tasks, comments, activity.</p>

@@ -11,7 +11,7 @@ import { Work } from "../../api/work";
 import { useBoardFrames } from "../../api/data";
 import { Link } from "../../router";
 import { ErrorBanner, ago, errText } from "../../util";
-import { Avatar, Markdown, PRIORITIES, STATUSES, canAdmin, canEdit, memberOf, statusName, userName, withParam } from "./common";
+import { Avatar, IssueLinkView, Markdown, PRIORITIES, STATUSES, canAdmin, canEdit, memberOf, statusName, userName, withParam } from "./common";
 import { AtTextarea } from "./AtTextarea";
 import { Comments } from "./Comments";
 import { Runs } from "./Runs";
@@ -118,6 +118,11 @@ export function TaskDrawer({ taskKey, ws, me, onClose }: { taskKey: string; ws: 
       <aside className="drawer" role="dialog" aria-modal="true" aria-label={task ? `${task.key} ${task.title}` : taskKey} data-testid="task-drawer">
         <div className="drawer-head">
           <span className="task-key">{task?.key ?? taskKey}</span>
+          {task?.issue && (
+            <span className="muted small" data-testid="drawer-issue">
+              from issue <IssueLinkView issue={task.issue} testid="drawer-issue-link" /> <span className="muted">{task.issue.repo_full_name}</span>
+            </span>
+          )}
           <span className="grow" />
           {editable && task && (
             <button type="button" className="small" onClick={() => save({ archived: !task.archived })}>

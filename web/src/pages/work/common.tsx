@@ -1,6 +1,6 @@
 // Pieces the workspace pages share: the workspace's tab bar, member avatars, priority and status names.
 import type { ReactNode } from "react";
-import type { MemberView, Priority, TaskStatus, WorkspaceView } from "../../api/types.gen";
+import type { IssueLink, MemberView, Priority, TaskStatus, WorkspaceView } from "../../api/types.gen";
 import { Link, usePath } from "../../router";
 import { renderMarkdown } from "../../markdown";
 
@@ -95,3 +95,18 @@ export function Markdown({ source, mentions, className }: { source: string; ment
   return <div className={`markdown ${className ?? ""}`} dangerouslySetInnerHTML={{ __html: renderMarkdown(source, mentions) }} />;
 }
 
+/** Keeps a press on a link inside a card from picking the card up (pointer or keyboard) or opening the drawer. */
+export const ownClicks = {
+  onPointerDown: (e: { stopPropagation: () => void }) => e.stopPropagation(),
+  onKeyDown: (e: { stopPropagation: () => void }) => e.stopPropagation(),
+  onClick: (e: { stopPropagation: () => void }) => e.stopPropagation(),
+};
+
+/** The GitHub issue the task was imported from: "#5", opening GitHub in a new tab. */
+export function IssueLinkView({ issue, testid = "card-issue" }: { issue: IssueLink; testid?: string }) {
+  return (
+    <a className="issue-link" href={issue.url} target="_blank" rel="noreferrer" draggable={false} data-testid={testid} title={`Issue ${issue.repo_full_name}#${issue.number}`} {...ownClicks}>
+      #{issue.number}
+    </a>
+  );
+}
