@@ -596,10 +596,57 @@ async fn reconnect_rate_limit_and_device_flow() {
     assert_eq!(check.status(), 401, "the grant was revoked on GitHub");
 }
 
-/// A fresh call with the current connection; the token it used.
+/// Proves an expiring token is refreshed before it runs out (GitHub spends the refresh token, so the new
+/// pair is stored), and one that ran out with no way to refresh asks for a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_tokens_are_refreshed_or_reconnected() {
+    let g = GithubFx::new("gh-refresh", NO_POLL, false).await;
+    let api = &g.rf.fx.api;
+    g.connect_oauth().await;
+    let first = token_used_after_connect(&g).await;
+    let store = &g.rf.fx.main.state.store;
+    let user = store.github_connections().unwrap()[0].user_id;
+    // GitHub's clock: the token expires now.
+    g.gh.expire_all_tokens();
+    store
+        .update_github_connection(user, |c| c.expires_at = Some(1))
+        .unwrap();
+    let second = token_used_after_connect(&g).await;
+    assert_ne!(first, second, "a new token was used");
+    assert_eq!(g.gh.count("POST", "/login/oauth/access_token"), 2, "one exchange, one refresh");
+    let (_, status) = api.get("/api/v1/github/connection").await;
+    assert_eq!(status["account"]["health"]["state"], "ok", "{status}");
+    assert!(status["account"]["expires_at"].as_u64().unwrap() > 1);
+
+    // Expired, and its refresh token expired too.
+    store
+        .update_github_connection(user, |c| {
+            c.expires_at = Some(1);
+            c.refresh_expires_at = Some(1);
+        })
+        .unwrap();
+    let (s, err) = api
+        .post("/api/v1/github/repos/5000/connect", json!({"workspace_id": g.rf.ws}))
+        .await;
+    assert_eq!(s, 409, "{err}");
+    assert_eq!(err["error"]["code"], "github_reconnect");
+    let (_, status) = api.get("/api/v1/github/connection").await;
+    assert_eq!(status["account"]["health"]["state"], "reconnect", "{status}");
+}
+
+/// A call that always reaches GitHub (connecting `acme/web`, id 5000, to the workspace: 201 the first
+/// time, 409 after); the token it used.
 async fn token_used_after_connect(g: &GithubFx) -> String {
-    let (s, _) = g.rf.fx.api.get("/api/v1/github/repos?q=zzz").await;
-    assert_eq!(s, 200);
+    let (s, body) = g
+        .rf
+        .fx
+        .api
+        .post("/api/v1/github/repos/5000/connect", json!({"workspace_id": g.rf.ws}))
+        .await;
+    assert!(
+        s == 201 || (s == 409 && body["error"]["code"] == "conflict"),
+        "{s} {body}"
+    );
     token_used(&g.gh)
 }
 
