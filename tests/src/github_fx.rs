@@ -96,10 +96,17 @@ impl GithubFx {
         assert_eq!(s, 200, "{acct}");
     }
 
-    /// Alice connects `octo` through the OAuth web flow as a browser would: `POST /github/connect`, the
-    /// fake's authorize page, its form, and main's callback (without her cookie, as after a cross-site
-    /// redirect). Returns where the callback sent the browser.
+    /// Alice connects `octo` through the OAuth web flow as a browser would: `POST /github/connect` (which
+    /// sets the flow's cookie), the fake's authorize page, its form, and main's callback with the flow
+    /// cookie but without her login cookie, as after a cross-site redirect. Returns where the callback sent
+    /// the browser.
     pub async fn connect_oauth(&self) -> String {
+        self.oauth_flow(true).await
+    }
+
+    /// The web flow; with `same_browser` false the callback arrives without the flow's cookie (another
+    /// browser following a link to someone's flow).
+    pub async fn oauth_flow(&self, same_browser: bool) -> String {
         let api = &self.rf.fx.api;
         let origin = format!("http://{}", self.rf.fx.main.http);
         let resp = api
@@ -109,6 +116,10 @@ impl GithubFx {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
+        let flow_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(flow_cookie.contains("SameSite=Lax"), "{flow_cookie}");
+        assert!(flow_cookie.contains("HttpOnly"), "{flow_cookie}");
+        let flow_cookie = flow_cookie.split(';').next().unwrap().to_string();
         let start: Value = resp.json().await.unwrap();
         let authorize = reqwest::Url::parse(start["redirect_url"].as_str().unwrap()).unwrap();
         let q: std::collections::HashMap<String, String> =
@@ -134,7 +145,11 @@ impl GithubFx {
         assert_eq!(back.status(), 302);
         let callback = back.headers()["location"].to_str().unwrap().to_string();
         assert!(callback.starts_with(&origin), "{callback}");
-        let landed = browser.get(&callback).send().await.unwrap();
+        let mut req = browser.get(&callback);
+        if same_browser {
+            req = req.header("Cookie", &flow_cookie);
+        }
+        let landed = req.send().await.unwrap();
         assert!(landed.status().is_redirection(), "{}", landed.status());
         landed.headers()["location"].to_str().unwrap().to_string()
     }

@@ -25,7 +25,8 @@ fn idle_after(turns: u64) -> impl Fn(&Value) -> bool {
     move |r: &Value| r["status"] == "idle" && r["turns"].as_u64() >= Some(turns)
 }
 
-/// Proves the whole delivery loop: OAuth web flow (PKCE, state, no cookie on the callback), a repository
+/// Proves the whole delivery loop: OAuth web flow (PKCE, state, the flow's cookie but no login cookie on the
+/// callback; the same callback from another browser is refused), a repository
 /// connected and cloned onto the node, an issue imported as a task, a run started from GitHub's base, its
 /// branch pushed and a pull request opened that says `Fixes #N`; a failed check and a review arrive by signed
 /// webhook, "Address review" sends them to the agent as one follow-up, its fix is pushed, and the merge on
@@ -35,6 +36,12 @@ fn idle_after(turns: u64) -> impl Fn(&Value) -> bool {
 async fn issue_to_pull_request_to_merged() {
     let logs = capture_logs();
     let mut g = GithubFx::new("gh-flow", NO_POLL, true).await;
+    // A link to alice's flow opened in another browser does not connect that browser's GitHub to alice.
+    let elsewhere = g.oauth_flow(false).await;
+    assert!(elsewhere.contains("error="), "{elsewhere}");
+    assert!(elsewhere.contains("another+browser"), "{elsewhere}");
+    let (_, none) = g.rf.fx.api.get("/api/v1/github/connection").await;
+    assert!(none["account"].is_null(), "{none}");
     let landed = g.connect_oauth().await;
     assert_eq!(landed, "/settings/github?connected=octo");
     let api = g.rf.fx.api.clone();
@@ -315,7 +322,8 @@ async fn issue_to_pull_request_to_merged() {
 }
 
 /// Proves polling alone follows a pull request, with conditional requests: unchanged answers are 304s
-/// (which cost nothing against GitHub's limit), and a merge on GitHub is noticed without any webhook.
+/// (which cost nothing against GitHub's limit), a failed commit status, a draft made ready and a merge on
+/// GitHub are all noticed without any webhook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_with_etags_notices_a_merge() {
     let mut g = GithubFx::new("gh-poll", Duration::from_secs(1), false).await;
@@ -353,6 +361,12 @@ async fn polling_with_etags_notices_a_merge() {
     // Unchanged polls change nothing on the record (nothing is pushed), so watch the fake's log: the poller
     // asks again with the tag it was given, and GitHub answers 304.
     wait_until(|| not_modified(&g.gh) >= 2).await;
+    // CI that reports through the older commit statuses API counts as a check too.
+    let head = pr["head_sha"].as_str().unwrap().to_string();
+    g.gh.set_status("acme", "web", &head, "ci/jenkins", "failure", "build broke");
+    let failing = g.until_pr(&id, |p| p["checks"]["state"] == "failure").await;
+    assert_eq!(failing["checks"]["failing"][0]["name"], "ci/jenkins");
+    assert_eq!(failing["checks"]["failing"][0]["summary"], "build broke");
     g.gh.mark_ready("acme", "web", 1);
     g.until_pr(&id, |p| p["state"] == "open").await;
     g.gh.merge_pr("acme", "web", 1).unwrap();
@@ -613,7 +627,11 @@ async fn expiring_tokens_are_refreshed_or_reconnected() {
         .unwrap();
     let second = token_used_after_connect(&g).await;
     assert_ne!(first, second, "a new token was used");
-    assert_eq!(g.gh.count("POST", "/login/oauth/access_token"), 2, "one exchange, one refresh");
+    assert_eq!(
+        g.gh.count("POST", "/login/oauth/access_token"),
+        2,
+        "one exchange, one refresh"
+    );
     let (_, status) = api.get("/api/v1/github/connection").await;
     assert_eq!(status["account"]["health"]["state"], "ok", "{status}");
     assert!(status["account"]["expires_at"].as_u64().unwrap() > 1);
@@ -626,23 +644,31 @@ async fn expiring_tokens_are_refreshed_or_reconnected() {
         })
         .unwrap();
     let (s, err) = api
-        .post("/api/v1/github/repos/5000/connect", json!({"workspace_id": g.rf.ws}))
+        .post(
+            "/api/v1/github/repos/5000/connect",
+            json!({"workspace_id": g.rf.ws}),
+        )
         .await;
     assert_eq!(s, 409, "{err}");
     assert_eq!(err["error"]["code"], "github_reconnect");
     let (_, status) = api.get("/api/v1/github/connection").await;
-    assert_eq!(status["account"]["health"]["state"], "reconnect", "{status}");
+    assert_eq!(
+        status["account"]["health"]["state"], "reconnect",
+        "{status}"
+    );
 }
 
 /// A call that always reaches GitHub (connecting `acme/web`, id 5000, to the workspace: 201 the first
 /// time, 409 after); the token it used.
 async fn token_used_after_connect(g: &GithubFx) -> String {
-    let (s, body) = g
-        .rf
-        .fx
-        .api
-        .post("/api/v1/github/repos/5000/connect", json!({"workspace_id": g.rf.ws}))
-        .await;
+    let (s, body) =
+        g.rf.fx
+            .api
+            .post(
+                "/api/v1/github/repos/5000/connect",
+                json!({"workspace_id": g.rf.ws}),
+            )
+            .await;
     assert!(
         s == 201 || (s == 409 && body["error"]["code"] == "conflict"),
         "{s} {body}"

@@ -113,6 +113,9 @@ pub(crate) fn bounded(
 
 /// One sign-in for one `git` process talking to a remote: handed over in that process's environment only.
 pub(crate) struct RemoteAuth<'a> {
+    /// The scheme of the URL asked for (`https`, or `http` for a local test server); the helper answers
+    /// only a request for it.
+    pub scheme: &'a str,
     /// The remote's `host[:port]`; the helper answers for it alone (not for a redirect or a rewritten URL).
     pub host: &'a str,
     /// User name.
@@ -121,11 +124,16 @@ pub(crate) struct RemoteAuth<'a> {
     pub token: &'a str,
 }
 
-/// The credential helper given on the command line: it answers `get` for [`RemoteAuth::host`] from the
-/// environment and ignores `store` and `erase`, so git has nothing to save and the token stays off argv.
-const HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; h=; \
-    while IFS= read -r l && test -n \"$l\"; do case \"$l\" in host=*) h=\"${l#host=}\";; esac; done; \
-    test \"$h\" = \"$VB_GIT_HOST\" || exit 0; \
+/// The credential helper given on the command line: it answers `get` only when git's request names both
+/// the scheme ([`RemoteAuth::scheme`], as `protocol=`) and the `host[:port]` ([`RemoteAuth::host`], as
+/// `host=`) of the URL asked for, read in full from its input before deciding, so a URL rewritten to
+/// plain `http://` or to another host (a redirect, `insteadOf`) gets nothing. It ignores `store` and
+/// `erase`, so git has nothing to save, and the token stays off argv.
+pub(crate) const HELPER: &str = "credential.helper=!f() { test \"$1\" = get || exit 0; h=; p=; \
+    while IFS= read -r l && test -n \"$l\"; do case \"$l\" in host=*) h=\"${l#host=}\";; \
+    protocol=*) p=\"${l#protocol=}\";; esac; done; \
+    test -n \"$VB_GIT_HOST\" && test -n \"$VB_GIT_PROTO\" || exit 0; \
+    test \"$h\" = \"$VB_GIT_HOST\" && test \"$p\" = \"$VB_GIT_PROTO\" || exit 0; \
     printf 'username=%s\\npassword=%s\\n' \"$VB_GIT_USER\" \"$VB_GIT_TOKEN\"; }; f";
 
 /// Environment variables that would make git (or curl inside it) trace requests, headers included.
@@ -140,11 +148,19 @@ const TRACING: [&str; 8] = [
     "GIT_TRACE2_PERF",
 ];
 
-/// [`git`] for a command that talks to a remote (`clone`, `fetch`, `push`): never prompts (no terminal, no
-/// askpass program), runs no hooks, recurses into no submodules, speaks only http(s), and with `auth` signs in
-/// through [`HELPER`] alone: every configured helper (`store`, a keychain) is cleared first, so the token is
-/// neither read from nor written to disk, and it is never on the command line.
-pub(crate) fn git_remote<I, S>(cwd: &Path, auth: Option<&RemoteAuth<'_>>, args: I) -> Command
+/// [`git`] for a command that talks to a remote (`clone`, `fetch`, `push`) at a URL of scheme `scheme`:
+/// never prompts (no terminal, no askpass program), runs no hooks, recurses into no submodules, signs no
+/// push, verifies TLS certificates, follows a redirect only on the first request, speaks only https (and
+/// http when `scheme` is `http`, as for a local test server), and with `auth` signs in through [`HELPER`]
+/// alone: every configured helper (`store`, a keychain) is cleared first, so the token is neither read from
+/// nor written to disk, and it is never on the command line. These settings override the repository's
+/// own; what they cannot override (`url.*.insteadOf`, `http.<url>.*`, proxies) the caller refuses first.
+pub(crate) fn git_remote<I, S>(
+    cwd: &Path,
+    scheme: &str,
+    auth: Option<&RemoteAuth<'_>>,
+    args: I,
+) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -152,12 +168,17 @@ where
     let mut config = vec![
         "core.hooksPath=/dev/null",
         "submodule.recurse=false",
+        "push.gpgSign=false",
+        "http.sslVerify=true",
+        "http.followRedirects=initial",
         "protocol.allow=never",
         "protocol.https.allow=always",
-        "protocol.http.allow=always",
         "gc.auto=0",
         "maintenance.auto=false",
     ];
+    if scheme.eq_ignore_ascii_case("http") {
+        config.push("protocol.http.allow=always");
+    }
     if auth.is_some() {
         config.extend(["credential.helper=", HELPER, "credential.useHttpPath=false"]);
     }
@@ -174,7 +195,8 @@ where
         cmd.env_remove(var);
     }
     if let Some(auth) = auth {
-        cmd.env("VB_GIT_HOST", auth.host)
+        cmd.env("VB_GIT_PROTO", auth.scheme)
+            .env("VB_GIT_HOST", auth.host)
             .env("VB_GIT_USER", auth.username)
             .env("VB_GIT_TOKEN", auth.token);
     }

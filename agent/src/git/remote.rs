@@ -3,7 +3,9 @@
 //! A credential is handed to the one `git` process that needs it through its environment, read by a
 //! credential helper given on the command line (see [`cli::git_remote`]): it never reaches argv, disk,
 //! `.git/config` or a log, and git's error output is scrubbed of it before it goes into an answer. URLs are
-//! `https://` (or `http://`) and never carry user information themselves.
+//! `https://` (or `http://`) and never carry user information themselves. The helper answers only git's
+//! request for the scheme and host asked for, and a credentialed fetch or push is refused outright when
+//! the repository's own config (which whoever works in the work tree can write) could divert it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,13 +15,16 @@ use vibebridge_tunnel::reply::ErrorCode;
 
 use super::cli::{self, Finished, RemoteAuth};
 use super::remote_check::{Refspec, check_branch, check_credential, check_refspecs, check_url};
-use super::remote_check::{classify, strip_userinfo};
+use super::remote_check::{check_repo_config, classify, scheme, strip_userinfo};
 use super::{GitError, Repo, admin};
 use crate::config::FilesystemConfig;
 use crate::fs::guard::Guard;
 
 /// Longest a clone, fetch or push may run.
 const NET_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Longest reading the repository's own config may take.
+const CONFIG_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Most output kept from one command talking to a remote.
 const MAX_OUT: u64 = 1024 * 1024;
@@ -104,7 +109,7 @@ fn clone(
     if let Some(b) = branch {
         check_branch("the branch to clone", b)?;
     }
-    let auth = auth(host, credential)?;
+    let auth = auth(url, host, credential)?;
     let (parent, full) = Guard::new(fs)
         .entry(dest)
         .map_err(|r| GitError::new(r.code, r.message))?;
@@ -137,7 +142,7 @@ fn clone(
         args.extend(["--branch".into(), b.into()]);
     }
     args.extend(["--".into(), url.into(), full_arg]);
-    let cmd = cli::git_remote(&parent, auth.as_ref(), args);
+    let cmd = cli::git_remote(&parent, scheme(url), auth.as_ref(), args);
     let out = run(cmd, "clone", &format!("clone {url}"), auth.as_ref());
     let out = out.and_then(|out| {
         if out.status.success() {
@@ -180,10 +185,13 @@ fn fetch(
 ) -> Result<Vec<FetchedRef>, GitError> {
     let host = check_url(url)?;
     let specs = check_refspecs(refspecs)?;
-    let auth = auth(host, credential)?;
+    let auth = auth(url, host, credential)?;
     let dir = r.workdir.as_path();
     let lock = super::worktree::repo_lock(dir);
     let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if auth.is_some() {
+        check_own_config(dir)?;
+    }
     let mut args = vec![
         "fetch",
         "--quiet",
@@ -196,7 +204,7 @@ fn fetch(
     args.extend(refspecs.iter().map(String::as_str));
     let doing = format!("fetch from {url}");
     let out = run(
-        cli::git_remote(dir, auth.as_ref(), &args),
+        cli::git_remote(dir, scheme(url), auth.as_ref(), &args),
         "fetch",
         &doing,
         auth.as_ref(),
@@ -265,10 +273,13 @@ fn push(r: &Repo, p: &Push<'_>) -> Result<String, GitError> {
     if let Some(expect) = p.expect {
         admin::check_rev("the expected remote commit", expect)?;
     }
-    let auth = auth(host, p.credential)?;
+    let auth = auth(p.url, host, p.credential)?;
     let dir = r.workdir.as_path();
     let lock = super::worktree::repo_lock(dir);
     let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if auth.is_some() {
+        check_own_config(dir)?;
+    }
     let commit = admin::branch_tip(dir, "the branch to push", p.branch)?;
     let dst = format!("refs/heads/{}", p.remote_branch);
     let refspec = format!("{commit}:{dst}");
@@ -283,7 +294,7 @@ fn push(r: &Repo, p: &Push<'_>) -> Result<String, GitError> {
     args.extend(["--", p.url, &refspec]);
     let doing = format!("push {} to {} as {}", p.branch, p.url, p.remote_branch);
     let out = run(
-        cli::git_remote(dir, auth.as_ref(), &args),
+        cli::git_remote(dir, scheme(p.url), auth.as_ref(), &args),
         "push",
         &doing,
         auth.as_ref(),
@@ -349,8 +360,59 @@ fn remotes(r: &Repo) -> Result<Vec<RemoteEntry>, GitError> {
     Ok(out)
 }
 
-/// The sign-in for `host` from a request's credential, checked.
+/// Refuses a credentialed fetch or push in the work tree `dir` whose repository's own config (the
+/// repository's `config`, and the work tree's `config.worktree` when `extensions.worktreeConfig` is on) sets
+/// a key that could send the token elsewhere: see [`super::remote_check::risky_config_key`]. Read with plain
+/// `git config` (no credential in its environment); fails closed when the config cannot be read.
+fn check_own_config(dir: &Path) -> Result<(), GitError> {
+    let doing = "read the repository's git config before signing in";
+    let names = |scope: &str| -> Result<Vec<String>, GitError> {
+        let out = cli::bounded(
+            cli::git(dir, ["config", scope, "--list", "--name-only", "-z"]),
+            CONFIG_TIMEOUT,
+            MAX_OUT,
+        )
+        .map_err(|e| GitError::internal(&format!("running git to {doing} (is git on PATH?)"), &e))?
+        .ok_or_else(|| {
+            GitError::new(
+                ErrorCode::Internal,
+                format!("git did not {doing} in time and was stopped"),
+            )
+        })?;
+        if !out.status.success() {
+            // Worktree config switched on but never written: nothing there.
+            if scope == "--worktree" && out.stderr.contains("No such file or directory") {
+                return Ok(Vec::new());
+            }
+            return Err(admin::failed(doing, &out));
+        }
+        if out.stdout.len() as u64 >= MAX_OUT {
+            // Cut short, a risky key could hide past the cut: refuse rather than guess.
+            return Err(GitError::new(
+                ErrorCode::Forbidden,
+                "the repository's own git config is too large to check before signing in; trim it \
+                 and try again",
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split('\0')
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect())
+    };
+    let mut keys = names("--local")?;
+    if keys
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case("extensions.worktreeconfig"))
+    {
+        keys.extend(names("--worktree")?);
+    }
+    check_repo_config(keys.iter().map(String::as_str))
+}
+
+/// The sign-in for `host` (of `url`) from a request's credential, checked.
 fn auth<'a>(
+    url: &'a str,
     host: &'a str,
     credential: Option<&'a GitCredential>,
 ) -> Result<Option<RemoteAuth<'a>>, GitError> {
@@ -359,6 +421,7 @@ fn auth<'a>(
     };
     check_credential(&c.username, c.password.expose())?;
     Ok(Some(RemoteAuth {
+        scheme: scheme(url),
         host,
         username: &c.username,
         token: c.password.expose(),

@@ -47,6 +47,94 @@ pub(crate) fn check_url(url: &str) -> Result<&str, GitError> {
     Ok(authority)
 }
 
+/// The scheme of a URL [`check_url`] accepted, as written (`https` or `http`): what git names as
+/// `protocol=` when it asks the credential helper.
+pub(crate) fn scheme(url: &str) -> &str {
+    url.find("://").map_or("", |i| &url[..i])
+}
+
+/// Whether a key from the repository's own git config (`.git/config`, or the work tree's
+/// `config.worktree`) could send a credentialed fetch or push elsewhere, weaken its TLS, add headers, or run
+/// a program that inherits the token; compared case-insensitively. Refused:
+///
+/// - any key under `http.` (`http.proxy`, `http.sslVerify`, `http.sslCAInfo`, `http.extraHeader`,
+///   `http.cookieFile`, `http.emptyAuth`, and every `http.<url>.*`, which beats the command line's
+///   `-c http.*`), and under `https.`;
+/// - any key under `url.` (`insteadOf`, `pushInsteadOf`);
+/// - any key under `include.` or `includeIf.` (they pull in another file);
+/// - any key under `credential` (`credential.helper`, `credential.<url>.*`);
+/// - any key under `protocol.` (`protocol.allow`, `protocol.<name>.allow`, which beats the command
+///   line's `protocol.allow=never`);
+/// - `remote.<name>.proxy`, `remote.<name>.proxyAuthMethod` and `remote.<name>.vcs` for any remote, and
+///   every `remote.<name>.*` whose name has a `/` (git applies `remote.<URL>.*` to a fetch or push given
+///   that URL, `.url` and `.pushurl` included);
+/// - `core.askPass`, `core.gitProxy`, `core.sshCommand`, `core.fsmonitor` and
+///   `core.alternateRefsCommand` (programs or proxies git may start with the token in its environment).
+///
+/// Allowed, among the rest: `remote.origin.url`, `remote.origin.fetch` and the like (the URL is passed
+/// explicitly), and `core.hooksPath` (overridden on the command line).
+pub(crate) fn risky_config_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    let under = |prefix: &str| k.starts_with(prefix);
+    if [
+        "http.",
+        "https.",
+        "url.",
+        "include.",
+        "includeif.",
+        "credential",
+        "protocol.",
+    ]
+    .iter()
+    .any(|p| under(p))
+    {
+        return true;
+    }
+    if let Some(rest) = k.strip_prefix("remote.") {
+        let (name, var) = rest.rsplit_once('.').unwrap_or(("", rest));
+        return name.contains('/') || ["proxy", "proxyauthmethod", "vcs"].contains(&var);
+    }
+    [
+        "core.askpass",
+        "core.gitproxy",
+        "core.sshcommand",
+        "core.fsmonitor",
+        "core.alternaterefscommand",
+    ]
+    .contains(&k.as_str())
+}
+
+/// Refuses a credentialed fetch or push when the repository's own config sets keys
+/// [`risky_config_key`] flags (`keys` as `git config --list --name-only` gives them), naming them.
+pub(crate) fn check_repo_config<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Result<(), GitError> {
+    let mut bad: Vec<String> = Vec::new();
+    for key in keys.into_iter().filter(|k| risky_config_key(k)) {
+        let key: String = key.chars().filter(|c| !c.is_control()).take(200).collect();
+        if !bad.contains(&key) {
+            bad.push(key);
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let unset: Vec<String> = bad
+        .iter()
+        .map(|k| format!("git config --unset-all {k}"))
+        .collect();
+    Err(GitError::new(
+        ErrorCode::Forbidden,
+        format!(
+            "the repository's own git config sets {}, which could send the token elsewhere; \
+             remove {} ({}) and try again",
+            bad.join(", "),
+            if bad.len() == 1 { "it" } else { "them" },
+            unset.join("; ")
+        ),
+    ))
+}
+
 /// `url` without user information: `https://user:tok@host/x` → `https://host/x`. Only `scheme://` URLs
 /// have any; an scp-like `git@host:path` (an SSH user name, no secret) is left as it is.
 pub(crate) fn strip_userinfo(url: &str) -> String {

@@ -20,11 +20,13 @@ use crate::ops::Actor;
 use crate::ops::github::connect::{
     self, ConnectStart, Disconnected, GithubAccount, GithubStatus, PastedToken,
 };
-use crate::ops::github::follow::{self, WebhookOutcome};
-use crate::ops::github::pulls::{self, NewPullRequest, PullRequestPatch, ReviewAddressed};
+use crate::ops::github::follow;
+use crate::ops::github::pulls::{self, NewPullRequest, PullRequestPatch};
 use crate::ops::github::repos::{
     self, ConnectRepo, ImportIssues, IssuesImported, RepoPage, RepoProject, RepoQuery,
 };
+use crate::ops::github::review::{self, ReviewAddressed};
+use crate::ops::github::webhook::{self, WebhookOutcome};
 use crate::state::AppState;
 use crate::store::{ConnectedRepo, Project, PullRequest, Run};
 
@@ -36,14 +38,33 @@ pub async fn status(
     Ok(Json(connect::status(&state, &who.user)?))
 }
 
-/// `POST /github/connect`: `{redirect_url}` to send the browser to (OAuth web flow).
+/// The cookie that ties an OAuth web flow to the browser that started it. `SameSite=Lax` (unlike the login
+/// cookies), since it must come back on GitHub's cross-site redirect to the callback, its only path.
+const OAUTH_COOKIE: &str = "vb_github_oauth";
+
+/// `POST /github/connect`: `{redirect_url}` to send the browser to (OAuth web flow), and the browser's
+/// flow cookie.
 pub async fn start(
     State(state): State<AppState>,
     w: Writer,
     headers: HeaderMap,
-) -> Result<Json<ConnectStart>, ApiError> {
+) -> Result<Response, ApiError> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    Ok(Json(connect::start_web(&state, &w.who.user, origin)?))
+    let nonce = vibebridge_tunnel::keys::random_hex(16);
+    let start: ConnectStart = connect::start_web(&state, &w.who.user, origin, &nonce)?;
+    let mut response = Json(start).into_response();
+    let secure = if state.config.auth.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{OAUTH_COOKIE}={nonce}; Path=/api/v1/github/callback; Max-Age=600; HttpOnly; SameSite=Lax{secure}"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
 }
 
 /// `?code&state` (or `?error&error_description`) from GitHub.
@@ -56,12 +77,13 @@ pub struct CallbackQuery {
 }
 
 /// `GET /github/callback`: where GitHub sends the browser back. Authenticated by the single-use `state`
-/// (the login cookie is `SameSite=Strict`, so it does not come along from github.com); answers with a
-/// redirect to Settings → GitHub saying how it went.
+/// and the flow cookie of the browser that started it (the login cookie is `SameSite=Strict`, so it does
+/// not come along from github.com); answers with a redirect to Settings → GitHub saying how it went.
 pub async fn callback(
     State(state): State<AppState>,
     addr: ClientAddr,
     who: Result<Approved, ApiError>,
+    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let back = |key: &str, value: &str| {
@@ -84,10 +106,19 @@ pub async fn callback(
         Some(u) => Actor::user(u.username.clone(), Some(addr.peer)),
         None => Actor::anonymous(addr.ip, Some(addr.peer)),
     };
-    match connect::finish_web(&state, &actor, who.as_ref(), &state_token, &code).await {
-        Ok(account) => back("connected", &account.login),
-        Err(e) => back("error", &e.to_string()),
+    let nonce = super::extract::cookie(&headers, OAUTH_COOKIE);
+    let mut response =
+        match connect::finish_web(&state, &actor, who.as_ref(), nonce, &state_token, &code).await {
+            Ok(account) => back("connected", &account.login),
+            Err(e) => back("error", &e.to_string()),
+        };
+    // The flow is over either way: its cookie goes.
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+        "{OAUTH_COOKIE}=; Path=/api/v1/github/callback; Max-Age=0; HttpOnly; SameSite=Lax"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
+    response
 }
 
 /// `POST /github/device`: starts the device flow; its progress comes on the `github` topic.
@@ -237,7 +268,7 @@ pub async fn address(
     w: Writer,
     Path(id): Path<String>,
 ) -> Result<Json<ReviewAddressed>, ApiError> {
-    Ok(Json(pulls::address(&state, &w.actor, &w.who, &id).await?))
+    Ok(Json(review::address(&state, &w.actor, &w.who, &id).await?))
 }
 
 /// `POST /pull-requests/:id/refresh`: checks it on GitHub now; the pull request then.
@@ -262,9 +293,10 @@ pub async fn webhook(
 ) -> Result<Json<WebhookOutcome>, ApiError> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let actor = Actor::anonymous(addr.ip, Some(addr.peer));
-    Ok(Json(follow::webhook(
+    Ok(Json(webhook::webhook(
         &state,
         &actor,
+        &addr.ip.to_string(),
         h("x-github-event"),
         h("x-github-delivery"),
         h("x-hub-signature-256"),

@@ -242,8 +242,8 @@ pub fn typescript() -> String {
         decl::<crate::store::PullRequest>(&cfg),
         decl::<crate::ops::github::pulls::NewPullRequest>(&cfg),
         decl::<crate::ops::github::pulls::PullRequestPatch>(&cfg),
-        decl::<crate::ops::github::pulls::ReviewAddressed>(&cfg),
-        decl::<crate::ops::github::follow::WebhookOutcome>(&cfg),
+        decl::<crate::ops::github::review::ReviewAddressed>(&cfg),
+        decl::<crate::ops::github::webhook::WebhookOutcome>(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust definitions by vibebridge_main::api::types; do not edit.\n\

@@ -77,6 +77,11 @@ pub struct Github {
     pub poke: tokio::sync::Notify,
     /// One check of a pull request at a time (a webhook, the poller and a turn's end may ask at once).
     following: Mutex<HashMap<PullRequestId, Arc<tokio::sync::Mutex<()>>>>,
+    /// One issue import at a time (two at once would both see an issue as new).
+    pub import_lock: tokio::sync::Mutex<()>,
+    /// Refused webhook deliveries audited per client address per minute, at most (a flood of forged
+    /// deliveries must not flood the audit log).
+    pub webhook_refusals: RateLimiter,
 }
 
 /// A person's repository list and when it was read.
@@ -122,6 +127,8 @@ impl Github {
             repo_cache: Mutex::default(),
             poke: tokio::sync::Notify::new(),
             following: Mutex::default(),
+            import_lock: tokio::sync::Mutex::new(()),
+            webhook_refusals: RateLimiter::new(10, Duration::from_secs(60)),
             config: gh.clone(),
         })
     }

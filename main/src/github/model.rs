@@ -128,7 +128,7 @@ pub struct GhReviewComment {
 }
 
 /// `GET …/check-runs`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct GhCheckRuns {
     /// The runs.
     #[serde(default)]
@@ -163,6 +163,29 @@ pub struct GhCheckOutput {
     /// Summary (Markdown).
     #[serde(default)]
     pub summary: Option<String>,
+}
+
+/// `GET …/commits/:sha/status`: the statuses API, which CI systems that predate checks report through.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GhCombinedStatus {
+    /// The latest status of each context.
+    #[serde(default)]
+    pub statuses: Vec<GhStatus>,
+}
+
+/// One commit status.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GhStatus {
+    /// What reported it (`ci/jenkins`).
+    pub context: String,
+    /// `pending`, `success`, `failure`, `error`.
+    pub state: String,
+    /// Its short description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its page.
+    #[serde(default)]
+    pub target_url: Option<String>,
 }
 
 /// A label.

@@ -260,14 +260,15 @@ impl OAuth {
         }
     }
 
-    /// Revokes the app's grant for `access_token` (every token of that grant):
-    /// `DELETE {api}/applications/{client_id}/grant`. A grant that is already gone (404, 422) is not an error.
+    /// Revokes `access_token` alone (`DELETE {api}/applications/{client_id}/token`; the whole grant would also
+    /// end the person's other sessions with this app, another main's for one). A token already gone (404,
+    /// 422) is not an error.
     pub async fn revoke(&self, api_url: &str, access_token: &Secret) -> Result<(), OAuthError> {
         let secret = self.secret()?;
         let resp = self
             .http
             .delete(format!(
-                "{}/applications/{}/grant",
+                "{}/applications/{}/token",
                 api_url.trim_end_matches('/'),
                 self.client_id
             ))
@@ -284,7 +285,7 @@ impl OAuth {
         } else {
             Err(OAuthError {
                 code: "revoke_failed".into(),
-                message: format!("GitHub did not revoke the grant ({status})"),
+                message: format!("GitHub did not revoke the token ({status})"),
             })
         }
     }

@@ -73,14 +73,28 @@ pub async fn answer<T: DeserializeOwned>(
 /// How long main waits for a git answer (status of a huge repository takes a while).
 const GIT_ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long main waits for a clone, fetch or push: a little longer than the node lets one run (30 min), so
+/// main never gives up on one that then finishes (a push main did not record would break the next one's
+/// lease).
+const GIT_NETWORK_TIMEOUT: Duration = Duration::from_secs(31 * 60);
+
 /// Runs one git request on `node` (the caller has checked the actor may use it).
 pub async fn git(state: &AppState, node: &str, req: GitRequest) -> Result<GitAnswer, OpError> {
     if req.repo().len() > vibebridge_tunnel::fs::MAX_PATH_BYTES {
         return Err(OpError::BadRequest("repo is longer than 4096 bytes".into()));
     }
     let what = "its repositories can be reached once its agent reconnects";
+    let network = matches!(
+        req,
+        GitRequest::Clone { .. } | GitRequest::Fetch { .. } | GitRequest::Push { .. }
+    );
+    let limit = if network {
+        GIT_NETWORK_TIMEOUT
+    } else {
+        GIT_ANSWER_TIMEOUT
+    };
     let mut stream = open(state, node, &Open::Git(req), what).await?;
-    match answer(state, node, &mut stream, GIT_ANSWER_TIMEOUT).await? {
+    match answer(state, node, &mut stream, limit).await? {
         GitReply::Ok(answer) => Ok(answer),
         GitReply::Err { code, message } => Err(OpError::NodeRefused { code, message }),
     }

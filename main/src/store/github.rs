@@ -98,6 +98,9 @@ pub struct OAuthState {
     pub verifier: String,
     /// The redirect URI sent (the exchange must repeat it).
     pub redirect_uri: String,
+    /// SHA-256 (hex) of the nonce in the starting browser's `vb_github_oauth` cookie: the callback must
+    /// come back to that browser.
+    pub browser: String,
     /// Started at (ms); states live ten minutes.
     pub created_at: u64,
 }
@@ -221,6 +224,9 @@ pub struct PrTags {
     pub checks: Option<String>,
     /// The sha the checks tag belongs to.
     pub checks_sha: Option<String>,
+    /// `GET /commits/:sha/status` (commit statuses), for `checks_sha` too.
+    #[serde(default)]
+    pub status: Option<String>,
     /// `GET /pulls/:n/reviews`.
     pub reviews: Option<String>,
     /// `GET /pulls/:n/comments`.
@@ -340,6 +346,11 @@ fn uuid_of(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
 impl Store {
     /// Stores (creates or replaces) a person's connection.
     pub fn put_github_connection(&self, c: &GithubConnection) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        self.write_github_connection(c)
+    }
+
+    fn write_github_connection(&self, c: &GithubConnection) -> Result<(), StoreError> {
         self.gh_connections
             .insert(c.user_id.0.as_bytes(), encode(c))?;
         self.durable()?;
@@ -374,7 +385,7 @@ impl Store {
         change(&mut c);
         if c != old {
             c.updated_at = now_ms();
-            self.put_github_connection(&c)?;
+            self.write_github_connection(&c)?;
         }
         Ok(Some(c))
     }
@@ -384,6 +395,7 @@ impl Store {
         &self,
         user: UserId,
     ) -> Result<Option<GithubConnection>, StoreError> {
+        let _guard = self.lock();
         let old = self
             .gh_connections
             .remove(user.0.as_bytes())?

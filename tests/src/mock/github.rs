@@ -134,6 +134,7 @@ pub(super) struct Repo {
     /// Issues and pull requests, by number − 1.
     pub(super) items: Vec<Item>,
     pub(super) checks: Vec<Check>,
+    pub(super) statuses: Vec<Status>,
 }
 
 /// An issue, or a pull request when `pr` is set.
@@ -190,6 +191,15 @@ pub(super) struct Check {
     pub(super) summary: String,
     pub(super) started: u64,
     pub(super) completed: Option<u64>,
+}
+
+/// A commit status (the older statuses API many CI systems report through).
+pub(super) struct Status {
+    pub(super) id: u64,
+    pub(super) sha: String,
+    pub(super) context: String,
+    pub(super) state: String,
+    pub(super) description: String,
 }
 
 /// All mutable state, behind one `std` mutex that is never held across an await.
@@ -736,6 +746,7 @@ impl FakeGithub {
                 updated: t,
                 items: Vec::new(),
                 checks: Vec::new(),
+                statuses: Vec::new(),
             },
         );
         Ok(id)
@@ -847,6 +858,44 @@ impl FakeGithub {
             })
             .collect();
         self.inner.emit(payloads);
+    }
+
+    /// Sets commit status `context` of `sha` (`pending`, `success`, `failure`, `error`) through the
+    /// statuses API (delivers a `status` webhook).
+    pub fn set_status(
+        &self,
+        owner: &str,
+        name: &str,
+        sha: &str,
+        context: &str,
+        state: &str,
+        description: &str,
+    ) {
+        let payload = {
+            let mut st = self.st();
+            let id = st.object_id();
+            let Some(repo) = st.repo_mut(owner, name) else {
+                return;
+            };
+            repo.statuses.push(Status {
+                id,
+                sha: sha.to_string(),
+                context: context.to_string(),
+                state: state.to_string(),
+                description: description.to_string(),
+            });
+            let repo = st.repo(owner, name).unwrap_or_else(|| unreachable!());
+            json!({
+                "id": id,
+                "sha": sha,
+                "context": context,
+                "state": state,
+                "description": description,
+                "repository": st.repo_json(&self.inner.web, repo, None),
+                "sender": st.user_json(&self.inner.web, &repo.owner),
+            })
+        };
+        self.inner.emit(vec![("status".to_string(), payload)]);
     }
 
     /// Adds a review (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`) on PR `number` at its head commit

@@ -81,8 +81,10 @@ pub(super) async fn api(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let (&Method::DELETE, ["applications", client, "grant"]) = (method, segs.as_slice()) {
-        return revoke_grant(inner, client, auth, body);
+    if let (&Method::DELETE, ["applications", client, what @ ("grant" | "token")]) =
+        (method, segs.as_slice())
+    {
+        return revoke_grant(inner, client, auth, body, *what == "grant");
     }
     let viewer = match auth {
         None => None,
@@ -227,8 +229,15 @@ fn finish(
     r
 }
 
-/// `DELETE /applications/{client_id}/grant`: revokes every token of the token's user for the app.
-fn revoke_grant(inner: &Inner, client: &str, auth: Option<&str>, body: &[u8]) -> Response {
+/// `DELETE /applications/{client_id}/grant` revokes every token of the token's user for the app;
+/// `DELETE /applications/{client_id}/token` (`whole_grant` false) only that token.
+fn revoke_grant(
+    inner: &Inner,
+    client: &str,
+    auth: Option<&str>,
+    body: &[u8],
+    whole_grant: bool,
+) -> Response {
     let not_found = || {
         json_response(
             StatusCode::NOT_FOUND,
@@ -246,14 +255,18 @@ fn revoke_grant(inner: &Inner, client: &str, auth: Option<&str>, body: &[u8]) ->
         .ok()
         .and_then(|v| v["access_token"].as_str().map(str::to_string));
     let mut st = inner.st();
-    let Some(login) = token
-        .and_then(|t| st.tokens.get(&t))
-        .filter(|t| t.client.as_deref() == Some(client))
-        .map(|t| t.login.clone())
+    let Some((token, login)) = token
+        .and_then(|t| st.tokens.get(&t).map(|r| (t.clone(), r)))
+        .filter(|(_, t)| t.client.as_deref() == Some(client))
+        .map(|(t, r)| (t, r.login.clone()))
     else {
         return not_found();
     };
-    st.revoke_app(&login, client);
+    if whole_grant {
+        st.revoke_app(&login, client);
+    } else if let Some(t) = st.tokens.get_mut(&token) {
+        t.dead = true;
+    }
     empty(StatusCode::NO_CONTENT)
 }
 
@@ -600,6 +613,52 @@ fn repo_route(
                 items,
                 q,
                 &format!("{web}/api/v3/repos/{owner}/{name}/pulls/{n}/{kind}"),
+            )
+        }
+        (&Method::GET, ["commits", reference @ .., "status"]) if !reference.is_empty() => {
+            let reference = reference.join("/");
+            let Some(sha) = git::resolve(&inner.bare_path(owner, name), &reference) else {
+                return Out::err(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("No commit found for SHA: {reference}"),
+                );
+            };
+            let st = inner.st();
+            let Some(repo) = st.repo(owner, name) else {
+                return Out::not_found();
+            };
+            // The latest status of each context, newest first, and the combined state GitHub gives.
+            let mut seen = std::collections::HashSet::new();
+            let latest: Vec<&super::github::Status> = repo
+                .statuses
+                .iter()
+                .rev()
+                .filter(|s| s.sha == sha && seen.insert(s.context.clone()))
+                .collect();
+            let state = if latest
+                .iter()
+                .any(|s| s.state == "failure" || s.state == "error")
+            {
+                "failure"
+            } else if latest.is_empty() || latest.iter().any(|s| s.state == "pending") {
+                "pending"
+            } else {
+                "success"
+            };
+            let statuses: Vec<Value> = latest
+                .iter()
+                .map(|s| {
+                    json!({
+                        "id": s.id,
+                        "context": s.context,
+                        "state": s.state,
+                        "description": s.description,
+                        "target_url": format!("{web}/{owner}/{name}/statuses/{}", s.id),
+                    })
+                })
+                .collect();
+            Out::ok(
+                json!({"state": state, "sha": sha, "total_count": statuses.len(), "statuses": statuses}),
             )
         }
         (&Method::GET, ["commits", reference @ .., "check-runs"]) if !reference.is_empty() => {

@@ -16,6 +16,8 @@ pub(super) struct Server {
     pub base: String,
     /// Requests that carried the right credential.
     pub authorized: Arc<AtomicUsize>,
+    /// Connections accepted, whatever they asked.
+    pub requests: Arc<AtomicUsize>,
 }
 
 /// Serves the bare repositories under `root`, for `user` signing in with `token`.
@@ -24,9 +26,12 @@ pub(super) fn serve(root: &Path, user: &str, token: &str) -> Server {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let expected = format!("Basic {}", base64(format!("{user}:{token}").as_bytes()));
     let authorized = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
     let (root, count, user) = (root.to_path_buf(), authorized.clone(), user.to_string());
+    let seen = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::Relaxed);
             let (root, expected, count, user) =
                 (root.clone(), expected.clone(), count.clone(), user.clone());
             std::thread::spawn(move || {
@@ -34,7 +39,11 @@ pub(super) fn serve(root: &Path, user: &str, token: &str) -> Server {
             });
         }
     });
-    Server { base, authorized }
+    Server {
+        base,
+        authorized,
+        requests,
+    }
 }
 
 fn answer(

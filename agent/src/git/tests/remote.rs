@@ -2,6 +2,7 @@
 //! [`super::http_remote`], which wants a token: it works, and the token is left nowhere.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use vibebridge_tunnel::config::Secret;
 use vibebridge_tunnel::git::{FetchedRef, GitAnswer, GitCredential, GitRequest, RemoteEntry};
@@ -134,26 +135,81 @@ fn clone_fetch_push_with_a_token_leave_no_trace() {
     );
 }
 
-/// Proves a `store` helper configured in the repository is cleared: the token is never saved by it.
+/// Proves a `store` helper configured in the repository refuses a credentialed fetch, naming the key,
+/// before anything is sent, so the token is never saved by it.
 #[test]
-fn a_configured_store_helper_never_saves_the_token() {
+fn a_configured_store_helper_refuses_the_fetch_and_never_saves_the_token() {
     let r = remote();
     let store = r.f.repo.join(".git/stolen-credentials");
     let helper = format!("store --file={}", store.display());
     r.f.git(&["config", "credential.helper", &helper]);
     let spec = "+refs/heads/*:refs/remotes/up/*";
-    let GitAnswer::Fetched { refs } = r.f.ok(fetch(&r.f.repo, &r.url, spec, Some(TOKEN))) else {
-        panic!("not fetched")
-    };
-    assert_eq!(
-        refs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-        ["refs/remotes/up/main"]
-    );
+    let (code, message) = r.f.err(fetch(&r.f.repo, &r.url, spec, Some(TOKEN)));
+    assert_eq!(code, ErrorCode::Forbidden, "{message}");
+    assert!(message.contains("credential.helper"), "{message}");
+    assert_eq!(r.server.requests.load(Ordering::Relaxed), 0);
     assert!(!store.exists());
     assert_eq!(
         files_containing(&r.f.repo, TOKEN.as_bytes()),
         Vec::<PathBuf>::new()
     );
+}
+
+/// Proves a credentialed push from a repository whose own config rewrites the URL or sets a proxy is
+/// refused naming the key, with no request sent, and goes through once the key is removed.
+#[test]
+fn a_repository_config_that_could_divert_the_token_refuses_the_push() {
+    let r = remote();
+    let dest = r.f.root.join("cloned");
+    r.f.ok(clone(&dest, &r.url, None, Some(TOKEN)));
+    r.f.git_ok(&dest, &["config", "core.hooksPath", ".husky"]);
+    let before = r.server.requests.load(Ordering::Relaxed);
+    let insteadof = format!(
+        "url.{}/.insteadOf",
+        r.server.base.replace("127.0.0.1", "localhost")
+    );
+    for (key, value) in [
+        (insteadof.as_str(), r.server.base.as_str()),
+        ("http.proxy", "http://127.0.0.1:9"),
+        ("HTTP.SslVerify", "false"),
+        ("remote.origin.proxy", "http://127.0.0.1:9"),
+        ("include.path", "/tmp/elsewhere"),
+    ] {
+        r.f.git_ok(&dest, &["config", key, value]);
+        let (code, message) = r.f.err(push(&dest, &r.url, "main", None));
+        assert_eq!(code, ErrorCode::Forbidden, "{key}: {message}");
+        assert!(
+            message.contains(&key.to_ascii_lowercase()) && message.contains("remove"),
+            "{key}: {message}"
+        );
+        assert!(!message.contains(TOKEN), "{message}");
+        assert_eq!(r.server.requests.load(Ordering::Relaxed), before, "{key}");
+        r.f.git_ok(&dest, &["config", "--unset-all", key]);
+    }
+    let GitAnswer::Pushed { .. } = r.f.ok(push(&dest, &r.url, "main", None)) else {
+        panic!("not pushed")
+    };
+}
+
+/// Proves a proxy set in the work tree's own `config.worktree` refuses a credentialed push too.
+#[test]
+fn a_worktree_config_proxy_refuses_the_push() {
+    let r = remote();
+    let dest = r.f.root.join("cloned");
+    r.f.ok(clone(&dest, &r.url, None, Some(TOKEN)));
+    r.f.git_ok(&dest, &["config", "extensions.worktreeConfig", "true"]);
+    let GitAnswer::Pushed { .. } = r.f.ok(push(&dest, &r.url, "main", None)) else {
+        panic!("not pushed")
+    };
+    let before = r.server.requests.load(Ordering::Relaxed);
+    r.f.git_ok(
+        &dest,
+        &["config", "--worktree", "http.proxy", "http://127.0.0.1:9"],
+    );
+    let (code, message) = r.f.err(push(&dest, &r.url, "main", None));
+    assert_eq!(code, ErrorCode::Forbidden, "{message}");
+    assert!(message.contains("http.proxy"), "{message}");
+    assert_eq!(r.server.requests.load(Ordering::Relaxed), before);
 }
 
 /// Proves a push that is not a fast-forward, or whose expected commit is stale, is refused as a

@@ -1,17 +1,20 @@
 //! The pure checks behind clone, fetch and push: URLs, user information, refspecs, credentials, and the
-//! reading (and scrubbing) of git's failures.
+//! reading (and scrubbing) of git's failures, the repository config keys refused before signing in, and
+//! the credential helper script.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use vibebridge_tunnel::reply::ErrorCode;
 
-use crate::git::cli::{Finished, RemoteAuth};
+use crate::git::cli::{Finished, HELPER, RemoteAuth};
 use crate::git::remote_check::{
-    check_credential, check_refspecs, check_url, classify, scrub, strip_userinfo,
+    check_credential, check_refspecs, check_repo_config, check_url, classify, risky_config_key,
+    scheme, scrub, strip_userinfo,
 };
 
 const AUTH: RemoteAuth<'static> = RemoteAuth {
+    scheme: "https",
     host: "github.com",
     username: "x-access-token",
     token: "ghs_secret",
@@ -155,4 +158,124 @@ fn failures_are_classified_and_scrubbed() {
         err.message()
             .starts_with("the remote refused the credentials: ")
     );
+}
+
+/// Proves the keys that could divert a credentialed fetch or push are flagged, case-insensitively, and the
+/// ordinary ones (a remote's URL and refspec, `core.hooksPath`) are not.
+#[test]
+fn risky_repository_config_keys_are_flagged() {
+    for key in [
+        "url.http://github.com/.insteadof",
+        "url.https://evil/.pushInsteadOf",
+        "http.proxy",
+        "HTTP.SslVerify",
+        "http.sslcainfo",
+        "http.extraheader",
+        "http.cookiefile",
+        "http.emptyauth",
+        "http.https://github.com.proxy",
+        "https.proxy",
+        "include.path",
+        "includeIf.gitdir:/x.path",
+        "credential.helper",
+        "credential.https://github.com.username",
+        "credentialStore.x",
+        "core.askPass",
+        "core.gitproxy",
+        "core.sshCommand",
+        "core.fsmonitor",
+        "core.alternateRefsCommand",
+        "protocol.allow",
+        "protocol.ext.allow",
+        "remote.origin.proxy",
+        "remote.origin.proxyAuthMethod",
+        "remote.origin.vcs",
+        "remote.https://github.com/o/r.git.url",
+        "remote.https://github.com/o/r.git.pushurl",
+    ] {
+        assert!(risky_config_key(key), "{key}");
+    }
+    for key in [
+        "remote.origin.url",
+        "remote.origin.fetch",
+        "remote.origin.pushurl",
+        "branch.main.remote",
+        "core.hookspath",
+        "core.bare",
+        "user.email",
+        "extensions.worktreeconfig",
+        "httpx.y",
+    ] {
+        assert!(!risky_config_key(key), "{key}");
+    }
+}
+
+/// Proves the refusal is `forbidden`, names each offending key once and says how to remove them.
+#[test]
+fn risky_repository_config_is_refused_by_name() {
+    let keys = [
+        "core.bare",
+        "url.http://github.com/.insteadof",
+        "http.proxy",
+        "http.proxy",
+    ];
+    let err = check_repo_config(keys).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+    assert_eq!(
+        err.message(),
+        "the repository's own git config sets url.http://github.com/.insteadof, http.proxy, which could \
+         send the token elsewhere; remove them (git config --unset-all url.http://github.com/.insteadof; \
+         git config --unset-all http.proxy) and try again"
+    );
+    assert!(check_repo_config(["remote.origin.url", "core.hookspath"]).is_ok());
+    assert_eq!(scheme("https://github.com/o/r"), "https");
+    assert_eq!(scheme("http://127.0.0.1:1/r"), "http");
+}
+
+/// Runs [`HELPER`]'s script as git would (`<script> get`), with `input` as git's request; its output.
+fn helper(action: &str, input: &str) -> String {
+    use std::io::Write;
+    let script = HELPER.strip_prefix("credential.helper=!").unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{script} {action}"))
+        .env("VB_GIT_PROTO", "https")
+        .env("VB_GIT_HOST", "github.com")
+        .env("VB_GIT_USER", "x-access-token")
+        .env("VB_GIT_TOKEN", "ghs_secret")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The helper may exit before reading (`store`): a closed pipe is no failure.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Proves the helper answers only a `get` naming both the scheme and the host asked for, whatever the
+/// order of the lines, and gives nothing for plain `http`, another host or port, or a missing protocol.
+#[test]
+fn the_helper_answers_only_the_scheme_and_host_asked_for() {
+    let answer = "username=x-access-token\npassword=ghs_secret\n";
+    assert_eq!(helper("get", "protocol=https\nhost=github.com\n\n"), answer);
+    assert_eq!(
+        helper(
+            "get",
+            "capability[]=authtype\nhost=github.com\nprotocol=https\nwwwauth[]=Basic\n"
+        ),
+        answer
+    );
+    for refused in [
+        "protocol=http\nhost=github.com\n\n",
+        "protocol=https\nhost=evil.example\n\n",
+        "protocol=https\nhost=github.com:8443\n\n",
+        "host=github.com\n\n",
+        "protocol=https\n\n",
+        "protocol=https\n\nhost=github.com\n",
+    ] {
+        assert_eq!(helper("get", refused), "", "{refused:?}");
+    }
+    assert_eq!(helper("store", "protocol=https\nhost=github.com\n\n"), "");
 }

@@ -122,12 +122,20 @@ fn oauth(state: &AppState) -> Result<&OAuth, OpError> {
     })
 }
 
+/// SHA-256 (hex) of a browser nonce, as kept with the flow's state.
+fn browser_digest(nonce: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, nonce.as_bytes()).as_ref())
+}
+
 /// Starts the web flow: the URL to send the browser to. `origin` is the browser's (`Origin` header),
-/// for the callback URL when `github.callback_url` is not set.
+/// for the callback URL when `github.callback_url` is not set; `browser_nonce` goes into a cookie of that
+/// browser, and only a callback carrying it finishes the flow (so a link to someone else's flow cannot
+/// connect the victim's GitHub account to the link's author).
 pub fn start_web(
     state: &AppState,
     who: &User,
     origin: Option<&str>,
+    browser_nonce: &str,
 ) -> Result<ConnectStart, OpError> {
     let oauth = oauth(state)?;
     if !oauth.has_secret() {
@@ -159,6 +167,7 @@ pub fn start_web(
             user_id: who.id,
             verifier: sealed,
             redirect_uri: redirect_uri.clone(),
+            browser: browser_digest(browser_nonce),
             created_at: now_ms(),
         },
     )?;
@@ -173,13 +182,14 @@ pub fn start_web(
     })
 }
 
-/// The web flow's callback: checks `state` (once, in time, and — when the browser sent its login — the
-/// same person), exchanges the code with the PKCE verifier and stores the connection. `who` is the
-/// logged-in person when the callback carried the login cookie.
+/// The web flow's callback: checks `state` (once, in time), that it came back to the browser that started
+/// it (`browser_nonce`, from its cookie) and — when the login cookie came along too — the same person,
+/// exchanges the code with the PKCE verifier and stores the connection.
 pub async fn finish_web(
     state: &AppState,
     actor: &Actor,
     who: Option<&User>,
+    browser_nonce: Option<&str>,
     state_token: &str,
     code: &str,
 ) -> Result<GithubAccount, OpError> {
@@ -190,6 +200,20 @@ pub async fn finish_web(
                 .into(),
         )
     })?;
+    let same_browser = browser_nonce.is_some_and(|n| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            browser_digest(n).as_bytes(),
+            pending.browser.as_bytes(),
+        )
+        .is_ok()
+    });
+    if !same_browser {
+        return Err(OpError::Forbidden(
+            "this GitHub authorisation was started in another browser; start \"Connect GitHub\" again from \
+             this one"
+                .into(),
+        ));
+    }
     if let Some(who) = who
         && who.id != pending.user_id
     {
@@ -414,7 +438,13 @@ pub async fn refresh(state: &AppState, user: UserId) -> Result<GithubConnection,
         .map_err(|e| give_up(&format!("your stored refresh token cannot be opened ({e})")))?;
     let tokens = match oauth.refresh(&refresh_token).await {
         Ok(t) => t,
-        Err(e) if e.code == "unreachable" => {
+        // Only GitHub refusing this refresh token means reconnecting; anything else may pass.
+        Err(e)
+            if !matches!(
+                e.code.as_str(),
+                "bad_refresh_token" | "invalid_grant" | "unauthorized_client" | "expired_token"
+            ) =>
+        {
             return Err(super::error(
                 vibebridge_tunnel::reply::ErrorCode::GithubFailed,
                 e.message,
@@ -438,9 +468,13 @@ pub async fn refresh(state: &AppState, user: UserId) -> Result<GithubConnection,
         .map(|t| sealer.seal(&GithubConnection::refresh_context(user), t.expose()))
         .transpose()?;
     let now = now_ms();
+    let (grant, since) = (conn.github_user_id, conn.created_at);
     state
         .store
         .update_github_connection(user, |c| {
+            if (c.github_user_id, c.created_at) != (grant, since) {
+                return; // reconnected meanwhile: the new connection stays
+            }
             c.access_token = access;
             if refresh.is_some() {
                 c.refresh_token = refresh;

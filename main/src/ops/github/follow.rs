@@ -4,25 +4,22 @@
 //! it names at once. What it finds lands on the record (state, checks, review decision) and on the board
 //! live; a merged pull request marks its run merged and its task done.
 //!
-//! Review comments and failed checks go back to the run's agent as one follow-up: by hand ("Address
-//! review"), or by auto-fix, at most `github.autofix_rounds` rounds per pull request. Under auto-fix the
-//! agent's new commits are pushed when its turn ends, which starts the next round of checks.
+//! Under auto-fix ([`super::review`] sends the rounds) the agent's new commits are pushed when its turn ends,
+//! which starts the next round of checks. Webhook deliveries are [`super::webhook`].
 //!
 //! A refused token or a spent rate limit pauses following that person's pull requests with a note the
 //! board shows; nothing is retried before GitHub's reset time.
 
-use serde::Serialize;
 use vibebridge_tunnel::git::MergeStrategy;
 
-use super::super::{Actor, OpError, sessions};
-use super::pulls::ReviewAddressed;
+use super::super::{Actor, OpError};
 use super::{authed, failed};
-use crate::github::model::{GhCheckRuns, GhPull, GhReview, GhReviewComment};
+use crate::github::model::{GhCheckRuns, GhCombinedStatus, GhPull, GhReview, GhReviewComment};
 use crate::github::{Fetched, GhError};
 use crate::state::AppState;
 use crate::store::{
     AuditAction, ChecksState, ChecksSummary, FailedCheck, MergeInfo, PrState, PrTags, PullRequest,
-    PullRequestId, ReviewDecision, RunStatus, SessionRecord, TaskStatus, UserId, now_ms,
+    PullRequestId, ReviewDecision, RunStatus, TaskStatus, now_ms,
 };
 
 /// Follows open pull requests until main stops: all of them every `github.poll_interval` or when poked
@@ -117,20 +114,52 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
         let head = pull
             .as_ref()
             .map_or(pr.head_sha.clone(), |(p, _)| p.head.sha.clone());
-        let checks_tag = (tags.checks_sha.as_deref() == Some(head.as_str()))
-            .then_some(tags.checks.as_deref())
-            .flatten();
+        let same_head = tags.checks_sha.as_deref() == Some(head.as_str());
+        let checks_path = format!(
+            "/repos/{}/commits/{head}/check-runs?per_page=100",
+            pr.repo_full_name
+        );
+        let status_path = format!(
+            "/repos/{}/commits/{head}/status?per_page=100",
+            pr.repo_full_name
+        );
         let checks = conditional::<GhCheckRuns>(
             state,
             &auth.token,
-            &format!(
-                "/repos/{}/commits/{head}/check-runs?per_page=100",
-                pr.repo_full_name
-            ),
-            checks_tag,
+            &checks_path,
+            tags.checks.as_deref().filter(|_| same_head),
         )
         .await
         .map_err(gh)?;
+        let status = conditional::<GhCombinedStatus>(
+            state,
+            &auth.token,
+            &status_path,
+            tags.status.as_deref().filter(|_| same_head),
+        )
+        .await
+        .map_err(gh)?;
+        // The summary needs both: when one changed, the other is read in full too.
+        let checks = match (checks, status) {
+            (None, None) => None,
+            (c, s) => {
+                let c = match c {
+                    Some(c) => c,
+                    None => conditional(state, &auth.token, &checks_path, None)
+                        .await
+                        .map_err(gh)?
+                        .unwrap_or_default(),
+                };
+                let s = match s {
+                    Some(s) => s,
+                    None => conditional(state, &auth.token, &status_path, None)
+                        .await
+                        .map_err(gh)?
+                        .unwrap_or_default(),
+                };
+                Some((c, s))
+            }
+        };
         let reviews = conditional::<Vec<GhReview>>(
             state,
             &auth.token,
@@ -142,7 +171,8 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
         let comments = conditional::<Vec<GhReviewComment>>(
             state,
             &auth.token,
-            &format!("{base}/comments?per_page=100"),
+            // Newest first: the first page always holds the newest comment.
+            &format!("{base}/comments?per_page=100&sort=created&direction=desc"),
             tags.comments.as_deref(),
         )
         .await
@@ -157,15 +187,16 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
     if let Some((_, tag)) = &pull {
         tags.pull = tag.clone();
     }
-    if let Some((_, tag)) = &checks {
-        tags.checks = tag.clone();
+    if let Some(((_, checks_tag), (_, status_tag))) = &checks {
+        tags.checks = checks_tag.clone();
+        tags.status = status_tag.clone();
         tags.checks_sha = Some(head.clone());
     }
     if let Some((list, tag)) = &reviews {
         tags.reviews = tag.clone();
         tags.newest_review = list
             .iter()
-            .filter(|r| actionable(r))
+            .filter(|r| super::review::actionable(r))
             .map(|r| r.id)
             .max()
             .unwrap_or(0);
@@ -198,8 +229,8 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
                 PrState::Open
             };
         }
-        if let Some((runs, _)) = &checks {
-            p.checks = summarize_checks(runs);
+        if let Some(((runs, _), (statuses, _))) = &checks {
+            p.checks = summarize_checks(runs, statuses);
         }
         if let Some((list, _)) = &reviews {
             p.review = decision(list);
@@ -218,9 +249,31 @@ pub async fn refresh(state: &AppState, id: PullRequestId) -> Result<(), OpError>
     Ok(())
 }
 
-/// The head commit's checks, summed up; failed ones with their output's title and summary.
-pub fn summarize_checks(runs: &GhCheckRuns) -> ChecksSummary {
+/// The head commit's checks (check runs and commit statuses), summed up; failed ones with their output's
+/// title and summary.
+pub fn summarize_checks(runs: &GhCheckRuns, statuses: &GhCombinedStatus) -> ChecksSummary {
     let mut s = ChecksSummary::default();
+    for status in &statuses.statuses {
+        match status.state.as_str() {
+            "success" => s.passed += 1,
+            "pending" => s.pending += 1,
+            other => {
+                s.failed += 1;
+                s.failing.push(FailedCheck {
+                    name: status.context.clone(),
+                    conclusion: other.to_string(),
+                    summary: status
+                        .description
+                        .clone()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(2000)
+                        .collect(),
+                    url: status.target_url.clone(),
+                });
+            }
+        }
+    }
     for run in &runs.check_runs {
         if run.status != "completed" {
             s.pending += 1;
@@ -257,11 +310,6 @@ pub fn summarize_checks(runs: &GhCheckRuns) -> ChecksSummary {
         ChecksState::None
     };
     s
-}
-
-fn actionable(r: &GhReview) -> bool {
-    r.state == "CHANGES_REQUESTED"
-        || (r.state == "COMMENTED" && r.body.as_deref().is_some_and(|b| !b.trim().is_empty()))
 }
 
 /// The review decision: each reviewer's latest approving or change-requesting review counts; a request
@@ -355,7 +403,7 @@ async fn autofix(state: &AppState, pr: &PullRequest, tags: &PrTags) {
         }
         return; // the new head's checks come next
     }
-    if pr.rounds >= state.github.config.autofix_rounds || !has_new_review(pr, tags) {
+    if pr.rounds >= state.github.config.autofix_rounds || !super::review::has_new_review(pr, tags) {
         return;
     }
     let Some(session) = run
@@ -364,243 +412,13 @@ async fn autofix(state: &AppState, pr: &PullRequest, tags: &PrTags) {
     else {
         return;
     };
-    if let Err(e) = send_review(state, &actor, pr.created_by, pr, &session).await {
+    if let Err(e) = super::review::send_review(state, &actor, pr.created_by, pr, &session).await {
         let _ = note(
             state,
             pr.id,
             Some(format!("auto-fix could not send the review: {e}")),
         );
     }
-}
-
-/// Whether the pull request has something not yet sent to the agent.
-pub fn has_new_review(pr: &PullRequest, tags: &PrTags) -> bool {
-    let checks = pr.checks.state == ChecksState::Failure
-        && pr.sent_checks_sha.as_deref() != Some(pr.head_sha.as_str());
-    let review = tags.newest_review > pr.sent_review;
-    let comments = tags.newest_comment > pr.sent_comment;
-    checks || review || comments
-}
-
-/// Sends what is new in the pull request's review (reviews with text, line comments, failed checks of
-/// the head commit) to the run's session as one follow-up, with `user`'s token for reading them.
-pub async fn send_review(
-    state: &AppState,
-    actor: &Actor,
-    user: UserId,
-    pr: &PullRequest,
-    session: &SessionRecord,
-) -> Result<ReviewAddressed, OpError> {
-    let auth = authed(state, user).await?;
-    let base = format!("/repos/{}/pulls/{}", pr.repo_full_name, pr.number);
-    let api = &state.github.api;
-    let reviews: Vec<GhReview> = api
-        .get_fresh(&auth.token, &format!("{base}/reviews?per_page=100"))
-        .await
-        .map_err(|e| failed(state, user, e))?;
-    let comments: Vec<GhReviewComment> = api
-        .get_fresh(&auth.token, &format!("{base}/comments?per_page=100"))
-        .await
-        .map_err(|e| failed(state, user, e))?;
-    let new_reviews: Vec<&GhReview> = reviews
-        .iter()
-        .filter(|r| r.id > pr.sent_review && actionable(r))
-        .collect();
-    let new_comments: Vec<&GhReviewComment> =
-        comments.iter().filter(|c| c.id > pr.sent_comment).collect();
-    let checks: Vec<&FailedCheck> = if pr.sent_checks_sha.as_deref() != Some(pr.head_sha.as_str()) {
-        pr.checks.failing.iter().collect()
-    } else {
-        Vec::new()
-    };
-    if new_reviews.is_empty() && new_comments.is_empty() && checks.is_empty() {
-        return Err(OpError::Conflict(
-            "nothing new to address: no review or failed check since the last round".into(),
-        ));
-    }
-    let text = follow_up(pr, &new_reviews, &new_comments, &checks);
-    let queued = sessions::message(state, session, text).await?;
-    let sent_review = reviews
-        .iter()
-        .map(|r| r.id)
-        .max()
-        .unwrap_or(0)
-        .max(pr.sent_review);
-    let sent_comment = comments
-        .iter()
-        .map(|c| c.id)
-        .max()
-        .unwrap_or(0)
-        .max(pr.sent_comment);
-    let head = pr.head_sha.clone();
-    let checks_sent = !checks.is_empty();
-    let counts = (
-        u32::try_from(new_reviews.len() + new_comments.len()).unwrap_or(u32::MAX),
-        u32::try_from(checks.len()).unwrap_or(u32::MAX),
-    );
-    let updated = state.store.update_pull_request(pr.id, |p| {
-        p.sent_review = sent_review;
-        p.sent_comment = sent_comment;
-        if checks_sent {
-            p.sent_checks_sha = Some(head);
-        }
-        p.rounds += 1;
-    })?;
-    state.store.audit(
-        actor
-            .audit(AuditAction::PullRequestReviewSent)
-            .target(format!("{}#{}", pr.repo_full_name, pr.number))
-            .detail(format!(
-                "round {}: {} review comments, {} failed checks to run {}",
-                updated.rounds, counts.0, counts.1, pr.run_id
-            )),
-    );
-    Ok(ReviewAddressed {
-        comments: counts.0,
-        checks: counts.1,
-        queued,
-        pull_request: updated,
-    })
-}
-
-/// The follow-up text: the reviews, each line comment with its file and line, each failed check with its
-/// output.
-pub fn follow_up(
-    pr: &PullRequest,
-    reviews: &[&GhReview],
-    comments: &[&GhReviewComment],
-    checks: &[&FailedCheck],
-) -> String {
-    let login = |u: &Option<crate::github::model::GhOwner>| {
-        u.as_ref()
-            .map_or("someone".to_string(), |u| format!("@{}", u.login))
-    };
-    let mut out = format!("Review of pull request #{} ({}):\n", pr.number, pr.url);
-    for r in reviews {
-        let verb = if r.state == "CHANGES_REQUESTED" {
-            "requested changes"
-        } else {
-            "commented"
-        };
-        out.push_str(&format!("\n{} {verb}:\n", login(&r.user)));
-        for line in r.body.as_deref().unwrap_or("").trim().lines() {
-            out.push_str(&format!("> {line}\n"));
-        }
-    }
-    if !comments.is_empty() {
-        out.push_str("\nComments on the code:\n");
-        for (i, c) in comments.iter().enumerate() {
-            let line = c
-                .line
-                .or(c.original_line)
-                .map_or_else(String::new, |l| format!(":{l}"));
-            out.push_str(&format!(
-                "{}. {}{line} ({}):\n",
-                i + 1,
-                c.path,
-                login(&c.user)
-            ));
-            for l in c.body.trim().lines() {
-                out.push_str(&format!("   {l}\n"));
-            }
-        }
-    }
-    if !checks.is_empty() {
-        let short = pr.head_sha.get(..10).unwrap_or(&pr.head_sha);
-        out.push_str(&format!("\nFailed checks on {short}:\n"));
-        for c in checks {
-            out.push_str(&format!("- {} ({})", c.name, c.conclusion));
-            if !c.summary.is_empty() {
-                out.push_str(&format!(": {}", c.summary));
-            }
-            out.push('\n');
-        }
-    }
-    out.push_str("\nAddress each point in the code, then end your turn.\n");
-    out
-}
-
-/// What a webhook delivery did.
-#[derive(Debug, Serialize, ts_rs::TS)]
-pub struct WebhookOutcome {
-    /// A delivery id seen before (a replay or a redelivery): nothing done.
-    pub duplicate: bool,
-    /// Pull requests checked because of it.
-    pub pull_requests: u32,
-}
-
-/// A webhook delivery: verified against `github.webhook_secret` (HMAC-SHA256 of the exact body), taken
-/// once per delivery id, then the pull requests of the repository it names are checked now. The payload
-/// only says *which* pull requests to look at; what they are is read from GitHub.
-pub fn webhook(
-    state: &AppState,
-    actor: &Actor,
-    event: Option<&str>,
-    delivery: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-) -> Result<WebhookOutcome, OpError> {
-    let Some(secret) = state.github.webhook_secret() else {
-        return Err(OpError::Forbidden(
-            "this main takes no GitHub webhooks: set github.webhook_secret in its config".into(),
-        ));
-    };
-    if !signature.is_some_and(|s| crate::github::webhook_verify(secret, body, s)) {
-        state.store.audit(
-            actor
-                .audit(AuditAction::GithubWebhookRefused)
-                .detail(format!(
-                    "bad or missing X-Hub-Signature-256 ({} bytes)",
-                    body.len()
-                )),
-        );
-        return Err(OpError::Forbidden(
-            "the delivery's X-Hub-Signature-256 does not match github.webhook_secret".into(),
-        ));
-    }
-    let delivery = delivery
-        .filter(|d| !d.is_empty() && d.len() <= 100)
-        .ok_or_else(|| OpError::BadRequest("X-GitHub-Delivery is missing".into()))?;
-    if !state.store.note_delivery(delivery)? {
-        return Ok(WebhookOutcome {
-            duplicate: true,
-            pull_requests: 0,
-        });
-    }
-    let payload: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| OpError::BadRequest(format!("the delivery is not JSON: {e}")))?;
-    if event == Some("ping") {
-        return Ok(WebhookOutcome {
-            duplicate: false,
-            pull_requests: 0,
-        });
-    }
-    let Some(repo_id) = payload.pointer("/repository/id").and_then(|v| v.as_u64()) else {
-        return Ok(WebhookOutcome {
-            duplicate: false,
-            pull_requests: 0,
-        });
-    };
-    let mut count = 0u32;
-    for pr in state.store.open_pull_requests()? {
-        let same_repo = state
-            .store
-            .connected_repo(pr.repo_id)?
-            .is_some_and(|r| r.github_id == repo_id);
-        if same_repo {
-            count += 1;
-            let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = refresh(&state, pr.id).await {
-                    tracing::debug!(pr = %pr.id, "checking a pull request after a webhook: {e}");
-                }
-            });
-        }
-    }
-    Ok(WebhookOutcome {
-        duplicate: false,
-        pull_requests: count,
-    })
 }
 
 #[cfg(test)]
@@ -649,7 +467,8 @@ mod tests {
         );
     }
 
-    /// Proves checks are summed: any failure fails, running ones keep it pending, neutral passes.
+    /// Proves checks are summed: any failure fails (a check run's or a commit status's), running ones keep
+    /// it pending, neutral passes.
     #[test]
     fn checks() {
         let run = |name: &str, status: &str, conclusion: Option<&str>| GhCheckRun {
@@ -662,26 +481,43 @@ mod tests {
                 summary: Some("test_add: expected 4".into()),
             }),
         };
-        let s = summarize_checks(&GhCheckRuns {
-            check_runs: vec![
-                run("lint", "completed", Some("success")),
-                run("docs", "completed", Some("neutral")),
-                run("test", "completed", Some("failure")),
-                run("e2e", "in_progress", None),
-            ],
-        });
+        let none = GhCombinedStatus::default();
+        let s = summarize_checks(
+            &GhCheckRuns {
+                check_runs: vec![
+                    run("lint", "completed", Some("success")),
+                    run("docs", "completed", Some("neutral")),
+                    run("test", "completed", Some("failure")),
+                    run("e2e", "in_progress", None),
+                ],
+            },
+            &none,
+        );
         assert_eq!(
             (s.state, s.passed, s.failed, s.pending),
             (ChecksState::Failure, 2, 1, 1)
         );
         assert_eq!(s.failing[0].summary, "1 test failed: test_add: expected 4");
-        let pending = summarize_checks(&GhCheckRuns {
-            check_runs: vec![run("e2e", "queued", None)],
-        });
-        assert_eq!(pending.state, ChecksState::Pending);
-        assert_eq!(
-            summarize_checks(&GhCheckRuns { check_runs: vec![] }).state,
-            ChecksState::None
+        let pending = summarize_checks(
+            &GhCheckRuns {
+                check_runs: vec![run("e2e", "queued", None)],
+            },
+            &none,
         );
+        assert_eq!(pending.state, ChecksState::Pending);
+        let nothing = GhCheckRuns { check_runs: vec![] };
+        assert_eq!(summarize_checks(&nothing, &none).state, ChecksState::None);
+        let jenkins = GhCombinedStatus {
+            statuses: vec![crate::github::model::GhStatus {
+                context: "ci/jenkins".into(),
+                state: "error".into(),
+                description: Some("build broke".into()),
+                target_url: None,
+            }],
+        };
+        let s = summarize_checks(&nothing, &jenkins);
+        assert_eq!((s.state, s.failed), (ChecksState::Failure, 1));
+        assert_eq!(s.failing[0].name, "ci/jenkins");
+        assert_eq!(s.failing[0].summary, "build broke");
     }
 }

@@ -1,17 +1,20 @@
 //! GitHub for workspaces: people connect their account ([`connect`]), workspaces connect repositories and
 //! turn them into projects on a node or import their issues as tasks ([`repos`]), runs push their branch
 //! and open pull requests ([`pulls`]) that main then follows by polling with conditional requests and by
-//! webhook ([`follow`]) until they are merged, sending review comments and failed checks back to the
-//! run's agent when asked (or by itself, with auto-fix).
+//! webhook ([`follow`], [`webhook`]) until they are merged, sending review comments and failed checks back
+//! to the run's agent when asked (or by itself, with auto-fix: [`review`]). [`base`] fetches a run's base.
 //!
 //! Every GitHub call is made with one person's token, opened from the store only for that call: here, in
 //! [`authed`], which also refreshes an expiring token, and in [`failed`], which turns GitHub's refusals
 //! into what the person sees (reconnect, rate limited until…) and remembers them on the connection.
 
+pub mod base;
 pub mod connect;
 pub mod follow;
 pub mod pulls;
 pub mod repos;
+pub mod review;
+pub mod webhook;
 
 use vibebridge_tunnel::config::Secret;
 use vibebridge_tunnel::git::GitCredential;

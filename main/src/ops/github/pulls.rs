@@ -1,21 +1,20 @@
-//! Runs on GitHub projects: the base is fetched from GitHub before a run starts (and before a rebase),
-//! "Push" pushes the run's branch with the pushing person's token, "Create pull request" opens one from
+//! Runs on GitHub projects: "Push" pushes the run's branch with the pushing person's token, "Create pull request" opens one from
 //! it (title and body from the task and the run's last answer; `Fixes #N` for an imported issue), and
-//! "Address review" sends the pull request's review comments and failed checks to the run's agent as one
-//! follow-up. Following the pull request afterwards is [`super::follow`].
+//! following the pull request afterwards (and "Address review") is [`super::follow`].
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use vibebridge_tunnel::git::{GitAnswer, GitRequest};
 use vibebridge_tunnel::session::EventBody;
 
 use super::super::runs::visible;
-use super::super::{Actor, OpError, relay, sessions};
+use super::super::{Actor, OpError, relay};
+use super::base::repo_of;
 use super::{authed, failed, git_failed};
 use crate::github::model::GhPull;
 use crate::state::AppState;
 use crate::store::{
-    AuditAction, ConnectedRepo, Project, PullRequest, PullRequestId, PushInfo, Run, TaskId, User,
+    AuditAction, ConnectedRepo, PullRequest, PullRequestId, PushInfo, Run, TaskId, User,
     WorkspaceRole, now_ms,
 };
 
@@ -46,67 +45,6 @@ pub struct PullRequestPatch {
     pub autofix: Option<bool>,
 }
 
-/// What "Address review" sent.
-#[derive(Debug, Serialize, ts_rs::TS)]
-pub struct ReviewAddressed {
-    /// Review comments and reviews sent.
-    pub comments: u32,
-    /// Failed checks sent.
-    pub checks: u32,
-    /// The follow-up waits behind the agent's running turn.
-    pub queued: bool,
-    /// The pull request now.
-    pub pull_request: PullRequest,
-}
-
-/// The project's connected repository, or why the run cannot go to GitHub.
-pub fn repo_of(state: &AppState, project: &Project) -> Result<ConnectedRepo, OpError> {
-    let id = project.github_repo.ok_or_else(|| {
-        OpError::Conflict(format!(
-            "project {:?} is not linked to a GitHub repository; create it from a connected repository",
-            project.name
-        ))
-    })?;
-    state.store.connected_repo(id)?.ok_or_else(|| {
-        OpError::Conflict(
-            "the project's GitHub repository was disconnected from the workspace; connect it again"
-                .into(),
-        )
-    })
-}
-
-/// Fetches the run's base branch from GitHub into `origin/<base>` on the node, with the token of whoever
-/// started the run when they have connected GitHub (a public repository needs none). The start point.
-pub async fn fetch_base(
-    state: &AppState,
-    run: &Run,
-    project: &Project,
-) -> Result<Option<String>, OpError> {
-    let repo = repo_of(state, project)?;
-    let credential = match authed(state, run.created_by).await {
-        Ok(a) => Some(a.git_credential()),
-        Err(OpError::Github {
-            code: vibebridge_tunnel::reply::ErrorCode::GithubNotConnected,
-            ..
-        }) if !repo.private => None,
-        Err(e) => return Err(e),
-    };
-    let remote_ref = format!("refs/remotes/origin/{}", run.base_branch);
-    let req = GitRequest::Fetch {
-        repo: project.repo_path.clone(),
-        url: repo.clone_url.clone(),
-        refspecs: vec![format!("+refs/heads/{}:{remote_ref}", run.base_branch)],
-        credential,
-    };
-    match relay::git(state, &run.node_id, req)
-        .await
-        .map_err(git_failed)?
-    {
-        GitAnswer::Fetched { .. } => Ok(Some(format!("origin/{}", run.base_branch))),
-        other => Err(relay::unexpected(&other)),
-    }
-}
-
 /// A run whose branch may go to GitHub now.
 fn pushable(run: &Run) -> Result<(String, String), OpError> {
     if run.status.is_active() {
@@ -125,6 +63,18 @@ fn pushable(run: &Run) -> Result<(String, String), OpError> {
     Ok((prepared.path.clone(), branch))
 }
 
+/// Refuses to push a run straight onto the base or the repository's default branch (an in-place run, or
+/// one adopted on `main`): its work reaches those only through a reviewed pull request.
+fn not_the_base(run: &Run, repo: &ConnectedRepo, branch: &str) -> Result<(), OpError> {
+    if branch == run.base_branch || branch == repo.default_branch {
+        return Err(OpError::Conflict(format!(
+            "the run works on {branch:?}, the base branch itself; Push and pull requests need a branch of \
+             its own (start the run in a worktree)"
+        )));
+    }
+    Ok(())
+}
+
 /// Pushes the run's branch to GitHub with `who`'s token (member who may use the node). A branch this run
 /// pushed before is replaced only if GitHub still has what it pushed (a rebased branch), never someone
 /// else's commits.
@@ -138,6 +88,7 @@ pub async fn push(state: &AppState, actor: &Actor, who: &User, id: &str) -> Resu
     super::super::projects::require_node(state, who, &project)?;
     let repo = repo_of(state, &project)?;
     let (path, branch) = pushable(&run)?;
+    not_the_base(&run, &repo, &branch)?;
     let auth = authed(state, who.id).await?;
     let req = GitRequest::Push {
         repo: path,
@@ -382,25 +333,4 @@ pub fn update(
         state.github.poke.notify_one();
     }
     Ok(pr)
-}
-
-/// "Address review": the pull request's review comments and reviews not sent yet, and its failed checks,
-/// to the run's agent as one follow-up (member who may steer the run's session).
-pub async fn address(
-    state: &AppState,
-    actor: &Actor,
-    who: &crate::auth::AuthUser,
-    id: &str,
-) -> Result<ReviewAddressed, OpError> {
-    let (access, pr) = visible_pr(state, &who.user, id)?;
-    access.require(WorkspaceRole::Member, "send reviews to agents")?;
-    let run = state
-        .store
-        .run(pr.run_id)?
-        .ok_or_else(|| OpError::NotFound("the pull request's run was deleted".into()))?;
-    let session_id = run
-        .session_id
-        .ok_or_else(|| OpError::Conflict("the run has no agent session to send to".into()))?;
-    let session = sessions::usable(state, who, &session_id.to_string())?;
-    super::follow::send_review(state, actor, who.user.id, &pr, &session).await
 }

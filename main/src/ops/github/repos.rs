@@ -22,6 +22,8 @@ use crate::store::{
 const MAX_REPO_PAGES: u32 = 100;
 /// Issues imported at once, at most.
 const MAX_ISSUES: usize = 1000;
+/// Pages of 100 issues and pull requests (GitHub lists both) read for one import, at most.
+const MAX_ISSUE_PAGES: u32 = 20;
 
 /// A repository as the picker shows it.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -388,9 +390,10 @@ pub async fn import_issues(
     if let Some(p) = body.project_id {
         super::super::projects::get(state, &access, p)?;
     }
+    let _one = state.github.import_lock.lock().await;
     let auth = authed(state, who.id).await?;
     let mut issues = Vec::new();
-    for page in 1.. {
+    for page in 1..=MAX_ISSUE_PAGES {
         let path = format!(
             "/repos/{}/{}/issues?state=open&per_page=100&page={page}&sort=created&direction=asc",
             repo.owner, repo.name

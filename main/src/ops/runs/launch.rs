@@ -125,7 +125,7 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
     let start_point = if project.github_repo.is_some()
         && matches!(run.mode, vibebridge_tunnel::run::RunMode::Worktree { .. })
     {
-        match crate::ops::github::pulls::fetch_base(state, &run, &project).await {
+        match crate::ops::github::base::fetch_base(state, &run, &project).await {
             Ok(point) => point,
             Err(e) => {
                 return fail(

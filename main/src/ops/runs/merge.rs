@@ -69,7 +69,7 @@ pub async fn rebase(
     // A project on GitHub rebases onto GitHub's base as it is now.
     let onto = match state.store.project(run.project_id)? {
         Some(project) if project.github_repo.is_some() => {
-            crate::ops::github::pulls::fetch_base(state, &run, &project)
+            crate::ops::github::base::fetch_base(state, &run, &project)
                 .await?
                 .unwrap_or_else(|| run.compare_base().to_string())
         }
