@@ -151,7 +151,8 @@ async fn accepted_message_survives_agent_kill9() {
 }
 
 /// Proves a follow-up queued behind a running turn survives the agent's `kill -9`: after the restart the
-/// session's history holds its text, reported as not sent.
+/// session resumes with it (a `user_message` on the node, its turn answered by the model), so an
+/// acknowledged message is never lost.
 #[tokio::test]
 async fn queued_follow_up_survives_agent_kill9() {
     let mut fx = Fx::new("queuekill9").await;
@@ -162,7 +163,7 @@ async fn queued_follow_up_survives_agent_kill9() {
         .api
         .post(
             &format!("/api/v1/sessions/{id}/messages"),
-            json!({"text": "Then this, please"}),
+            json!({"text": "Then this, please [[text:resumed]]"}),
         )
         .await;
     assert_eq!((status, &body["queued"]), (202, &json!(true)), "{body}");
@@ -170,13 +171,23 @@ async fn queued_follow_up_survives_agent_kill9() {
     fx.claude.release("q9");
     let (agent, _) = restart(&fx, generation).await;
     let mut sse = fx.sse(&id).await;
-    sse.until(CLI_WAIT, |e| is_status(e, "interrupted")).await;
+    sse.until(CLI_WAIT, |e| {
+        e["type"] == "assistant_message" && e["text"] == "resumed"
+    })
+    .await;
+    sse.until(CLI_WAIT, |e| is_status(e, "idle")).await;
     agent.stop().await;
     let (on_node, _) = node_session(&fx.dir.path().join("node-n1"), &id);
     assert!(
-        on_node.iter().any(|e| is_type(e, "error")
-            && e["message"].as_str().unwrap().contains("not sent")
-            && e["message"].as_str().unwrap().contains("Then this, please")),
+        on_node.iter().any(
+            |e| is_type(e, "user_message") && e["text"] == "Then this, please [[text:resumed]]"
+        ),
         "the node lost a follow-up it had accepted: {on_node:#?}"
+    );
+    assert!(
+        !on_node.iter().any(
+            |e| is_type(e, "error") && e["message"].as_str().unwrap_or("").contains("not sent")
+        ),
+        "the follow-up was reported as not sent: {on_node:#?}"
     );
 }

@@ -71,6 +71,17 @@ async fn random_faults_lose_and_double_nothing() {
     let processes = vibebridge_tests::fault_runs::check(&w, &w.runs, seed).await;
     // Every message main accepted (202) is in its session's final history, which equals the node's.
     let missing = w.missing_messages(&stats).await;
+    if !missing.is_empty() {
+        // What the session said instead, so a rare failure can be read without a replay.
+        for (id, _) in &missing {
+            let history = vibebridge_tests::session_fx::session_history(&w.api, id, 500).await;
+            for e in history.iter().filter(|e| {
+                ["user_message", "error", "status"].contains(&e["type"].as_str().unwrap_or(""))
+            }) {
+                eprintln!("{id} #{}: {e}", e["seq"]);
+            }
+        }
+    }
     assert!(
         missing.is_empty(),
         "the agent lost messages it had accepted (seed {seed}): {missing:?}"

@@ -79,6 +79,8 @@ pub struct Launch {
     pub run_as: Option<RunAs>,
     /// What a task run does around the turns (setup, processes, cleanup, commit); `None` for a plain session.
     pub hooks: Option<Arc<RunHooks>>,
+    /// Follow-ups that wait behind the first message (restored after an agent restart).
+    pub queued: Vec<String>,
 }
 
 impl Launch {
@@ -211,7 +213,7 @@ pub async fn run<B: Backend>(
         turn_process: None,
         log: launch.log.clone(),
         cfg: launch.cfg.clone(),
-        queue: VecDeque::new(),
+        queue: launch.queued.iter().cloned().collect(),
         pending: HashMap::new(),
         turn_running: false,
         stopping: false,

@@ -86,6 +86,9 @@ impl Sessions {
                 dev: dev_server::DevServers::default(),
             }),
         };
+        // Sessions whose accepted follow-ups waited behind the turn the restart cut short: they are sent
+        // now, in order, so an acknowledged message is never lost.
+        let mut resume = Vec::new();
         for meta in sessions.inner.store.all_meta()? {
             if meta.status.is_live() {
                 let log = sessions
@@ -100,18 +103,39 @@ impl Sessions {
                 ) {
                     hooks.kill_stale("the agent restarted while it ran");
                 }
-                log.drop_queued("the agent restarted while the turn before them ran");
-                log.status(
-                    SessionStatus::Interrupted,
-                    Some(
-                        "the agent restarted while this session ran; send a message to resume it"
-                            .into(),
-                    ),
-                );
+                if meta.queued.is_empty() {
+                    log.status(
+                        SessionStatus::Interrupted,
+                        Some(
+                            "the agent restarted while this session ran; send a message to resume it"
+                                .into(),
+                        ),
+                    );
+                } else {
+                    log.status(
+                        SessionStatus::Interrupted,
+                        Some(format!(
+                            "the agent restarted while this session ran; the {} follow-up{} queued behind \
+                             its turn {} sent now",
+                            meta.queued.len(),
+                            if meta.queued.len() == 1 { "" } else { "s" },
+                            if meta.queued.len() == 1 { "is" } else { "are" },
+                        )),
+                    );
+                    resume.push((meta.id, meta.queued.clone()));
+                }
                 tracing::info!(session = %meta.id, "marked interrupted after agent restart");
             } else {
                 sessions.end_stale_dev_server(&meta)?;
             }
+        }
+        if !resume.is_empty() {
+            let this = sessions.clone();
+            tokio::spawn(async move {
+                for (id, queued) in resume {
+                    this.resume_queued(id, queued).await;
+                }
+            });
         }
         Ok(sessions)
     }
@@ -253,11 +277,81 @@ impl Sessions {
 
     /// Starts a driver for `log`'s session with `first` as its opening message. Called with the live map
     /// locked, so two messages cannot start two CLIs for one session.
+    /// Sends the follow-ups an agent restart found queued: the first resumes the session, the rest wait
+    /// behind it as they did. Refused (the provider's limit, the CLI gone), they are reported with their
+    /// text, as a stop reports them.
+    async fn resume_queued(&self, id: Uuid, mut queued: Vec<String>) {
+        let Ok(Some(log)) = self.log_for(id) else {
+            return;
+        };
+        if queued.is_empty() {
+            return;
+        }
+        let spawned = {
+            let mut live = lock(&self.inner.live);
+            if live.contains_key(&id) {
+                None // a message resumed it already: these queue behind it
+            } else {
+                let first = queued.remove(0);
+                Some(self.spawn_driver_with(
+                    &mut live,
+                    log.clone(),
+                    first,
+                    std::mem::take(&mut queued),
+                ))
+            }
+        };
+        let Some(spawned) = spawned else {
+            for text in queued {
+                let reply = self
+                    .command(
+                        &id.to_string(),
+                        vibebridge_tunnel::session::SessionCommand::Message { text: text.clone() },
+                    )
+                    .await;
+                if let SessionReply::Err { message, .. } = reply {
+                    log.append(EventBody::Error {
+                        message: format!(
+                            "a follow-up queued before the agent restarted was not sent ({message}); send \
+                             it again if it is still wanted:\n\n{text}"
+                        ),
+                    });
+                }
+            }
+            return;
+        };
+        match spawned {
+            Ok(()) => {
+                if let Err(e) = log.sync_message().await {
+                    tracing::error!(session = %id, "storing the resumed follow-up: {e}");
+                }
+            }
+            Err(reply) => {
+                let why = match reply {
+                    SessionReply::Err { message, .. } => message,
+                    SessionReply::Ok(_) => "it could not be resumed".into(),
+                };
+                log.drop_queued(&format!("the agent restarted, and resuming failed: {why}"));
+            }
+        }
+    }
+
     fn spawn_driver(
         &self,
         live: &mut HashMap<Uuid, Live>,
         log: Arc<SessionLog>,
         first: String,
+    ) -> Result<(), SessionReply> {
+        self.spawn_driver_with(live, log, first, Vec::new())
+    }
+
+    /// Starts the session's CLI with `first`, and `queued` waiting behind it.
+    fn spawn_driver_with(
+        &self,
+        live: &mut HashMap<Uuid, Live>,
+        log: Arc<SessionLog>,
+        first: String,
+        queued: Vec<String>,
     ) -> Result<(), SessionReply> {
         let meta = log.meta();
         let program = self.check_provider(meta.provider)?;
@@ -290,6 +384,11 @@ impl Sessions {
         log.append(EventBody::UserMessage {
             text: first.clone(),
         });
+        if log.meta().queued != queued
+            && let Err(e) = log.update_meta(|m| m.queued = queued.clone())
+        {
+            tracing::error!(session = %meta.id, "storing the follow-ups behind the resumed turn: {e:#}");
+        }
         let raw_dir = self.root_dir().join(meta.id.to_string());
         let hooks = RunHooks::new(
             log.clone(),
@@ -312,6 +411,7 @@ impl Sessions {
             permission_mode: meta.permission_mode.clone(),
             resume: meta.provider_session_id.clone(),
             run_as: self.inner.config.execution.user.clone(),
+            queued,
         };
         let this = self.clone();
         let shutdown = self.inner.shutdown.clone();
