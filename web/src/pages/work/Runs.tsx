@@ -215,8 +215,13 @@ function RunPanel({ ws, task, run, others }: { ws: WorkspaceView; task: TaskView
             Merged into {run.merged.into} as {run.merged.commit.slice(0, 10)} ({run.merged.strategy.replace("_", " ")}) by {userName(ws.members, run.merged.by)}.
           </p>
         ))}
-      {tab === "transcript" && run.session_id && <SessionPage id={run.session_id} />}
-      {tab === "transcript" && !run.session_id && <p className="muted">{run.status_message ?? "Not started yet."}</p>}
+      {/* Main records the session while the run starts: before that there is nothing to follow yet. */}
+      {tab === "transcript" && run.session_id && run.status !== "starting" && run.status !== "queued" && (
+        <SessionPage id={run.session_id} />
+      )}
+      {tab === "transcript" && (!run.session_id || run.status === "starting" || run.status === "queued") && (
+        <p className="muted">{run.status_message ?? (run.status === "starting" ? "Starting the agent…" : "Not started yet.")}</p>
+      )}
       {tab === "processes" && (
         <table className="processes" data-testid="processes">
           <tbody>
