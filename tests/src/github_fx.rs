@@ -256,6 +256,46 @@ impl GithubFx {
     }
 }
 
+impl GithubFx {
+    /// Waits (on the board's WebSocket) until task `key` is in column `status`; checks its record first,
+    /// so a move pushed before the wait began is not missed.
+    pub async fn until_task(&mut self, key: &str, status: &str) {
+        let (_, now) = self.rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
+        if now["status"] == status {
+            return;
+        }
+        let wait = async {
+            loop {
+                let live = self
+                    .rf
+                    .live
+                    .as_mut()
+                    .expect("the fixture watches the workspace");
+                let msg = live.recv_within(crate::mock::CLI_WAIT).await?;
+                let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
+                    continue;
+                };
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "task"
+                    && frame["task"]["key"] == key
+                    && frame["task"]["status"] == status
+                {
+                    return Some(());
+                }
+            }
+        };
+        if tokio::time::timeout(crate::mock::CLI_WAIT, wait)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            let (_, now) = self.rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
+            panic!("task {key} never reached {status}; it is now {now}");
+        }
+    }
+}
+
 /// Every file under `dir` whose bytes contain `needle` (for proving a token was never written).
 pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();

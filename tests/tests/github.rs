@@ -277,8 +277,7 @@ async fn issue_to_pull_request_to_merged() {
     let done = g.rf.until_run(&id, |r| r["status"] == "merged").await;
     assert_eq!(done["merged"]["pull_request"], number);
     assert_eq!(done["merged"]["commit"], merge);
-    let (_, task) = api.get(&format!("/api/v1/tasks/{key}")).await;
-    assert_eq!(task["status"], "done", "{task}");
+    g.until_task(&key, "done").await;
 
     let actions = all_actions(&g.rf.fx.main);
     for a in [
@@ -371,8 +370,7 @@ async fn polling_with_etags_notices_a_merge() {
     g.until_pr(&id, |p| p["state"] == "open").await;
     g.gh.merge_pr("acme", "web", 1).unwrap();
     g.until_pr(&id, |p| p["state"] == "merged").await;
-    let (_, task) = g.rf.fx.api.get(&format!("/api/v1/tasks/{key}")).await;
-    assert_eq!(task["status"], "done", "{task}");
+    g.until_task(&key, "done").await;
 }
 
 /// Proves auto-fix: a failed check goes to the run's agent by itself (its output in the follow-up), the
