@@ -18,13 +18,13 @@ import {
 import { SortableContext, sortableKeyboardCoordinates, useSortable, verticalListSortingStrategy } from "@dnd-kit/sortable";
 import { CSS } from "@dnd-kit/utilities";
 import type { Me } from "../../api/client";
-import type { Board, BoardQuery, Column, MemberView, PrChip, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
+import type { Board, BoardQuery, Column, MemberView, TaskStatus, TaskView, WorkspaceView } from "../../api/types.gen";
 import { Work } from "../../api/work";
 import { useBoardFrames, useWorkspace } from "../../api/data";
 import { applyPullRequest, applyRun, applyTask, dropIndex, moveCard, neighbours } from "../../board";
 import { Link, navigate, useSearch } from "../../router";
 import { ErrorBanner, errText } from "../../util";
-import { Avatar, IssueLinkView, PRIORITIES, PriorityMark, WorkspaceHead, asPriority, canEdit, memberOf, ownClicks, withParam } from "./common";
+import { Avatar, CardPr, IssueLinkView, PRIORITIES, PriorityMark, WorkspaceHead, asPriority, canEdit, memberOf, withParam } from "./common";
 import { TaskList } from "./TaskList";
 import { TaskDrawer } from "./TaskDrawer";
 
@@ -383,33 +383,6 @@ function RunChips({ task }: { task: TaskView }) {
     </span>
   );
 }
-
-const CHECK_MARK: Record<PrChip["checks"], string> = { none: "", pending: "…", success: "✓", failure: "✗" };
-const CHECK_WORD: Record<PrChip["checks"], string> = { none: "no checks", pending: "checks running", success: "checks passed", failure: "checks failed" };
-
-/** The pull request of the task's newest run that has one: its number and checks, coloured by its state; opens
- * GitHub in a new tab. */
-function CardPr({ pr }: { pr: PrChip }) {
-  const mark = CHECK_MARK[pr.checks];
-  return (
-    <a
-      className={`pr-chip pr-${pr.state}`}
-      href={pr.url}
-      target="_blank"
-      rel="noreferrer"
-      draggable={false}
-      data-testid="card-pr"
-      data-state={pr.state}
-      data-checks={pr.checks}
-      title={`Pull request #${pr.number}: ${pr.state}, ${CHECK_WORD[pr.checks]}${pr.review !== "none" ? `, ${pr.review.replace(/_/g, " ")}` : ""}`}
-      {...ownClicks}
-    >
-      #{pr.number}
-      {mark && <span className={`pr-checks-mark checks-${pr.checks}`}> {mark}</span>}
-    </a>
-  );
-}
-
 
 function CardBody({ task, members, overlay }: { task: TaskView; members: MemberView[]; overlay?: boolean }) {
   return (

@@ -6,7 +6,7 @@ import { Work } from "../../api/work";
 import { useBoardFrames } from "../../api/data";
 import { Link, useSearch } from "../../router";
 import { ErrorBanner, errText } from "../../util";
-import { Avatar, PriorityMark, asPriority, statusName, withParam } from "./common";
+import { Avatar, CardPr, IssueLinkView, PriorityMark, asPriority, statusName, withParam } from "./common";
 
 const PAGE = 50;
 
@@ -58,6 +58,7 @@ export function TaskList({ ws }: { ws: WorkspaceView }) {
                 <th>Priority</th>
                 <th>Assignees</th>
                 <th>Labels</th>
+                <th>GitHub</th>
               </tr>
             </thead>
             <tbody>
@@ -82,6 +83,13 @@ export function TaskList({ ws }: { ws: WorkspaceView }) {
                         {l}
                       </span>
                     ))}
+                  </td>
+                  <td>
+                    {t.issue && <IssueLinkView issue={t.issue} testid="list-issue" />}{" "}
+                    {(() => {
+                      const pr = t.runs.find((r) => r.pull_request)?.pull_request;
+                      return pr ? <CardPr pr={pr} /> : null;
+                    })()}
                   </td>
                 </tr>
               ))}

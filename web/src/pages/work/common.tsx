@@ -1,6 +1,6 @@
 // Pieces the workspace pages share: the workspace's tab bar, member avatars, priority and status names.
 import type { ReactNode } from "react";
-import type { IssueLink, MemberView, Priority, TaskStatus, WorkspaceView } from "../../api/types.gen";
+import type { IssueLink, MemberView, PrChip, Priority, TaskStatus, WorkspaceView } from "../../api/types.gen";
 import { Link, usePath } from "../../router";
 import { renderMarkdown } from "../../markdown";
 
@@ -107,6 +107,32 @@ export function IssueLinkView({ issue, testid = "card-issue" }: { issue: IssueLi
   return (
     <a className="issue-link" href={issue.url} target="_blank" rel="noreferrer" draggable={false} data-testid={testid} title={`Issue ${issue.repo_full_name}#${issue.number}`} {...ownClicks}>
       #{issue.number}
+    </a>
+  );
+}
+
+const CHECK_MARK: Record<PrChip["checks"], string> = { none: "", pending: "…", success: "✓", failure: "✗" };
+const CHECK_WORD: Record<PrChip["checks"], string> = { none: "no checks", pending: "checks running", success: "checks passed", failure: "checks failed" };
+
+/** The pull request of the task's newest run that has one: its number and checks, coloured by its state; opens
+ * GitHub in a new tab. */
+export function CardPr({ pr }: { pr: PrChip }) {
+  const mark = CHECK_MARK[pr.checks];
+  return (
+    <a
+      className={`pr-chip pr-${pr.state}`}
+      href={pr.url}
+      target="_blank"
+      rel="noreferrer"
+      draggable={false}
+      data-testid="card-pr"
+      data-state={pr.state}
+      data-checks={pr.checks}
+      title={`Pull request #${pr.number}: ${pr.state}, ${CHECK_WORD[pr.checks]}${pr.review !== "none" ? `, ${pr.review.replace(/_/g, " ")}` : ""}`}
+      {...ownClicks}
+    >
+      #{pr.number}
+      {mark && <span className={`pr-checks-mark checks-${pr.checks}`}> {mark}</span>}
     </a>
   );
 }
