@@ -20,6 +20,11 @@ pub fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
     (v[n * 50 / 100], v[(n * 99 / 100).min(n - 1)])
 }
 
+/// The median of `v` (not empty): [`percentiles`]' first half.
+pub fn median(v: Vec<Duration>) -> Duration {
+    percentiles(v).0
+}
+
 /// Resident set size of a process in bytes (VmRSS), `None` if it is gone.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -254,13 +254,27 @@ fn set_cookie(
     path: &str,
     max_age: u64,
 ) {
+    set_cookie_with(response, state, name, value, path, max_age, "Strict");
+}
+
+/// Appends an HttpOnly cookie (`Secure` when `auth.secure_cookies`) with `same_site` (`Strict`, or `Lax`
+/// for a cookie that must come back on a cross-site redirect); `max_age` 0 removes it.
+pub(super) fn set_cookie_with(
+    response: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    same_site: &str,
+) {
     let secure = if state.config.auth.secure_cookies {
         "; Secure"
     } else {
         ""
     };
     let cookie = format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, v);

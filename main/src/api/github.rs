@@ -42,6 +42,9 @@ pub async fn status(
 /// cookies), since it must come back on GitHub's cross-site redirect to the callback, its only path.
 const OAUTH_COOKIE: &str = "vb_github_oauth";
 
+/// The callback's path: the only one the flow cookie is sent to.
+const CALLBACK_PATH: &str = "/api/v1/github/callback";
+
 /// `POST /github/connect`: `{redirect_url}` to send the browser to (OAuth web flow), and the browser's
 /// flow cookie.
 pub async fn start(
@@ -53,17 +56,15 @@ pub async fn start(
     let nonce = vibebridge_tunnel::keys::random_hex(16);
     let start: ConnectStart = connect::start_web(&state, &w.who.user, origin, &nonce)?;
     let mut response = Json(start).into_response();
-    let secure = if state.config.auth.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{OAUTH_COOKIE}={nonce}; Path=/api/v1/github/callback; Max-Age=600; HttpOnly; SameSite=Lax{secure}"
+    super::auth::set_cookie_with(
+        &mut response,
+        &state,
+        OAUTH_COOKIE,
+        &nonce,
+        CALLBACK_PATH,
+        600,
+        "Lax",
     );
-    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
     Ok(response)
 }
 
@@ -113,11 +114,15 @@ pub async fn callback(
             Err(e) => back("error", &e.to_string()),
         };
     // The flow is over either way: its cookie goes.
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
-        "{OAUTH_COOKIE}=; Path=/api/v1/github/callback; Max-Age=0; HttpOnly; SameSite=Lax"
-    )) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
+    super::auth::set_cookie_with(
+        &mut response,
+        &state,
+        OAUTH_COOKIE,
+        "",
+        CALLBACK_PATH,
+        0,
+        "Lax",
+    );
     response
 }
 

@@ -160,7 +160,7 @@ impl OAuth {
             .form(form)
             .send()
             .await
-            .map_err(|e| unreachable_err(&e))?;
+            .map_err(unreachable_err)?;
         let status = resp.status();
         resp.json::<TokenAnswer>().await.map_err(|_| OAuthError {
             code: "bad_answer".into(),
@@ -214,7 +214,7 @@ impl OAuth {
             .form(&[("client_id", self.client_id.as_str()), ("scope", scopes)])
             .send()
             .await
-            .map_err(|e| unreachable_err(&e))?;
+            .map_err(unreachable_err)?;
         let value: serde_json::Value = resp.json().await.map_err(|_| OAuthError {
             code: "bad_answer".into(),
             message: "GitHub's device endpoint answered something main cannot read".into(),
@@ -278,7 +278,7 @@ impl OAuth {
             .json(&serde_json::json!({ "access_token": access_token.expose() }))
             .send()
             .await
-            .map_err(|e| unreachable_err(&e))?;
+            .map_err(unreachable_err)?;
         let status = resp.status();
         if status.is_success() || status.as_u16() == 404 || status.as_u16() == 422 {
             Ok(())
@@ -300,23 +300,14 @@ impl OAuth {
     }
 }
 
-fn unreachable_err(e: &reqwest::Error) -> OAuthError {
+fn unreachable_err(e: reqwest::Error) -> OAuthError {
     OAuthError {
         code: "unreachable".into(),
         message: format!(
             "GitHub could not be reached ({}); check github.web_url and main's network",
-            reqwest_cause(e)
+            e.without_url()
         ),
     }
-}
-
-/// A reqwest error's message without its URL.
-fn reqwest_cause(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "");
-    }
-    text
 }
 
 fn describe(answer: &TokenAnswer) -> OAuthError {

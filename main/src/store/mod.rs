@@ -54,7 +54,7 @@ pub use runs::{ExecutionProcess, MergeInfo, PushInfo, Run, RunId, RunStatus, Wor
 pub use ssh_keys::SshKey;
 pub use task_notes::{Activity, ActivityKind, Attachment, AttachmentId, Comment, CommentId};
 pub use tasks::{Cursor, Place, Priority, Task, TaskId};
-pub use tokens::{NodeToken, tokens_match};
+pub use tokens::{NodeToken, token_hash, tokens_match};
 pub use usage::UsageRecord;
 pub use users::{Role, User, UserId};
 pub use workspaces::{

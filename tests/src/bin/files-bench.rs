@@ -14,13 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vibebridge_tests::bench::{bench_git as git, env_or, make_repo};
+use vibebridge_tests::bench::{bench_git as git, env_or, make_repo, median};
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use vibebridge_main::store::{ConnectedRepoId, PrState, PullRequest, PullRequestId, RunId, TaskId};
-use vibebridge_tests::bench::{bench_git as git, env_or};
+use vibebridge_tests::bench::{bench_git as git, env_or, median};
 use vibebridge_tests::github_fx::configure;
 use vibebridge_tests::mock::FakeGithub;
 use vibebridge_tests::{Api, TempDir, TestMain, TestNode};
@@ -29,11 +29,6 @@ use vibebridge_tunnel::git::{GitAnswer, GitCredential, GitRequest};
 
 /// The credential helper the node uses, for the local baseline (token from the environment).
 const HELPER: &str = "!f() { test \"$1\" = get || exit 0; echo username=x-access-token; echo \"password=$VB_BENCH_TOKEN\"; }; f";
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)

@@ -17,18 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vibebridge_tests::bench::{bench_git as git, env_or, make_repo, percentiles};
+use vibebridge_tests::bench::{bench_git as git, env_or, make_repo, median, percentiles};
 use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode};
 
 const WAIT: Duration = Duration::from_secs(600);
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn timed(repo: &Path, args: &[&str]) -> Duration {

@@ -229,6 +229,17 @@ fn finish(
     r
 }
 
+/// The commit a `commits/{ref}/…` path names, or GitHub's 422 when there is none.
+fn commit_of(inner: &Inner, owner: &str, name: &str, reference: &[&str]) -> Result<String, Out> {
+    let reference = reference.join("/");
+    git::resolve(&inner.bare_path(owner, name), &reference).ok_or_else(|| {
+        Out::err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("No commit found for SHA: {reference}"),
+        )
+    })
+}
+
 /// `DELETE /applications/{client_id}/grant` revokes every token of the token's user for the app;
 /// `DELETE /applications/{client_id}/token` (`whole_grant` false) only that token.
 fn revoke_grant(
@@ -616,12 +627,9 @@ fn repo_route(
             )
         }
         (&Method::GET, ["commits", reference @ .., "status"]) if !reference.is_empty() => {
-            let reference = reference.join("/");
-            let Some(sha) = git::resolve(&inner.bare_path(owner, name), &reference) else {
-                return Out::err(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &format!("No commit found for SHA: {reference}"),
-                );
+            let sha = match commit_of(inner, owner, name, reference) {
+                Ok(sha) => sha,
+                Err(out) => return out,
             };
             let st = inner.st();
             let Some(repo) = st.repo(owner, name) else {
@@ -662,12 +670,9 @@ fn repo_route(
             )
         }
         (&Method::GET, ["commits", reference @ .., "check-runs"]) if !reference.is_empty() => {
-            let reference = reference.join("/");
-            let Some(sha) = git::resolve(&inner.bare_path(owner, name), &reference) else {
-                return Out::err(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &format!("No commit found for SHA: {reference}"),
-                );
+            let sha = match commit_of(inner, owner, name, reference) {
+                Ok(sha) => sha,
+                Err(out) => return out,
             };
             let st = inner.st();
             let Some(repo) = st.repo(owner, name) else {

@@ -12,12 +12,12 @@ use vibebridge_tunnel::keys::random_hex;
 use super::super::{Actor, OpError};
 use super::{mark_reconnect, not_connected};
 use crate::github::model::GhUser;
-use crate::github::oauth::{DevicePoll, TokenSet, challenge, pkce};
+use crate::github::oauth::{DevicePoll, TokenSet, pkce};
 use crate::github::{DeviceFlow, GhError, OAuth};
 use crate::state::AppState;
 use crate::store::{
     AuditAction, ConnectionHealth, ConnectionKind, GithubConnection, OAuthState, User, UserId,
-    now_ms,
+    now_ms, token_hash,
 };
 
 /// A person's connection as the API shows it: never a token.
@@ -122,11 +122,6 @@ fn oauth(state: &AppState) -> Result<&OAuth, OpError> {
     })
 }
 
-/// SHA-256 (hex) of a browser nonce, as kept with the flow's state.
-fn browser_digest(nonce: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, nonce.as_bytes()).as_ref())
-}
-
 /// Starts the web flow: the URL to send the browser to. `origin` is the browser's (`Origin` header),
 /// for the callback URL when `github.callback_url` is not set; `browser_nonce` goes into a cookie of that
 /// browser, and only a callback carrying it finishes the flow (so a link to someone else's flow cannot
@@ -167,11 +162,10 @@ pub fn start_web(
             user_id: who.id,
             verifier: sealed,
             redirect_uri: redirect_uri.clone(),
-            browser: browser_digest(browser_nonce),
+            browser: token_hash(browser_nonce),
             created_at: now_ms(),
         },
     )?;
-    debug_assert_eq!(challenge(&verifier), chal);
     Ok(ConnectStart {
         redirect_url: oauth.authorize_url(
             &redirect_uri,
@@ -200,13 +194,8 @@ pub async fn finish_web(
                 .into(),
         )
     })?;
-    let same_browser = browser_nonce.is_some_and(|n| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            browser_digest(n).as_bytes(),
-            pending.browser.as_bytes(),
-        )
-        .is_ok()
-    });
+    // Hashes compared, as for every token: the time taken says nothing about the nonce.
+    let same_browser = browser_nonce.is_some_and(|n| token_hash(n) == pending.browser);
     if !same_browser {
         return Err(OpError::Forbidden(
             "this GitHub authorisation was started in another browser; start \"Connect GitHub\" again from \

@@ -81,10 +81,7 @@ fn not_the_base(run: &Run, repo: &ConnectedRepo, branch: &str) -> Result<(), OpE
 pub async fn push(state: &AppState, actor: &Actor, who: &User, id: &str) -> Result<Run, OpError> {
     let (access, task, run) = visible(state, who, id)?;
     access.require(WorkspaceRole::Member, "push runs")?;
-    let project = state
-        .store
-        .project(run.project_id)?
-        .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))?;
+    let project = super::super::runs::project_of(state, &run)?;
     super::super::projects::require_node(state, who, &project)?;
     let repo = repo_of(state, &project)?;
     let (path, branch) = pushable(&run)?;
@@ -200,10 +197,7 @@ pub async fn create(
             pr.number, pr.url
         )));
     }
-    let project = state
-        .store
-        .project(run.project_id)?
-        .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))?;
+    let project = super::super::runs::project_of(state, &run)?;
     let repo = repo_of(state, &project)?;
     let current = run.prepared.as_ref().and(run.last_commit.as_ref());
     let needs_push = match (&run.pushed, current) {

@@ -99,10 +99,7 @@ pub async fn remove(
             "the run's agent is working; stop it first".into(),
         ));
     }
-    let project = state
-        .store
-        .project(run.project_id)?
-        .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))?;
+    let project = super::project_of(state, &run)?;
     projects::require_node(state, who, &project)?;
     let force = req.force.unwrap_or(false);
     let removal = remove_on_node(state, &project, &run, force).await?;

@@ -103,10 +103,7 @@ pub async fn merge(
 ) -> Result<Run, OpError> {
     let (access, task, run) = visible(state, who, id)?;
     access.require(WorkspaceRole::Member, "merge runs")?;
-    let project = state
-        .store
-        .project(run.project_id)?
-        .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))?;
+    let project = super::project_of(state, &run)?;
     super::super::projects::require_node(state, who, &project)?;
     let (path, branch) = deliverable(&run)?;
     let (path, branch) = (path.to_string(), branch.to_string());

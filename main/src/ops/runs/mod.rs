@@ -119,6 +119,14 @@ pub(crate) fn steerable_session(
     Ok(session)
 }
 
+/// The project a run works in; a conflict once it was deleted.
+pub fn project_of(state: &AppState, run: &Run) -> Result<crate::store::Project, OpError> {
+    state
+        .store
+        .project(run.project_id)?
+        .ok_or_else(|| OpError::Conflict("the run's project was deleted".into()))
+}
+
 /// A run the caller may read; "not found" otherwise.
 pub fn visible(state: &AppState, who: &User, id: &str) -> Result<(Access, Task, Run), OpError> {
     let not_found = || OpError::NotFound(format!("no run {id:?}"));
