@@ -7,46 +7,24 @@
 // template picked from the `@` suggestions in a description, a member in a comment → a due date on the card →
 // archive (the task leaves the watcher's board live) and restore → the phone layout (columns scroll sideways, the drawer is full
 // screen). A screenshot of every step goes to $VB_SHOTS.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
+import { startE2e } from "./common.mjs";
 
 const URL = process.env.VB_URL;
 const REPO = process.env.VB_REPO;
 const SHOTS = process.env.VB_SHOTS;
 const VK_ZIP = process.env.VB_VK_ZIP;
-const BROWSER = process.env.VB_CHROMIUM || "/usr/bin/chromium";
 if (!URL || !REPO || !SHOTS) {
   console.error("VB_URL, VB_REPO and VB_SHOTS must be set (tests/tests/browser_board.rs sets them)");
   process.exit(2);
 }
-mkdirSync(SHOTS, { recursive: true });
 
-let shot = 0;
 let page;
-async function snap(name, on = page) {
-  shot += 1;
-  const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await on.screenshot({ path: file, fullPage: false });
-  console.error(`screenshot ${file}`);
-}
-
 const T = 60_000;
 const PASSWORD = "correct horse battery";
-const browser = await chromium.launch({
-  executablePath: BROWSER,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-});
-const errors = [];
-
-/** A new browser context (its own cookies) with a page, page errors collected. */
-async function newPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const p = await context.newPage();
-  p.setDefaultTimeout(T);
-  p.on("pageerror", (e) => errors.push(String(e)));
-  return p;
-}
+const e2e = await startE2e({ shots: SHOTS, timeout: T, viewport: { width: 1280, height: 800 } });
+const { browser, errors, newPage } = e2e;
+const snap = (name, on = page) => e2e.snap(on, name);
 
 async function login(p, path) {
   await p.goto(`${URL}${path}`);

@@ -8,62 +8,27 @@
 // Inputs: VB_URL (main's UI), VB_SHOTS, VB_REPO (`owner/name` to pick, e.g. acme/web), VB_CLONE_PATH (an absolute
 // directory inside the node's roots that does not exist yet), optionally VB_PROMPT (the run's prompt, mock
 // directives included) and VB_CHROMIUM.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { startE2e } from "./common.mjs";
 
 const URL = process.env.VB_URL;
 const SHOTS = process.env.VB_SHOTS;
 const REPO = process.env.VB_REPO || "acme/web";
 const CLONE = process.env.VB_CLONE_PATH;
 const PROMPT = process.env.VB_PROMPT || "Add a greeting [[shell:printf 'hello\\n' > greeting.txt]] [[text:Greeted.]]";
-const BROWSER = process.env.VB_CHROMIUM || "/usr/bin/chromium";
 if (!URL || !SHOTS || !CLONE) {
   console.error("VB_URL, VB_SHOTS and VB_CLONE_PATH must be set (VB_REPO defaults to acme/web)");
   process.exit(2);
 }
-mkdirSync(SHOTS, { recursive: true });
 const SLUG = REPO.replace(/\//g, "-");
 const SEARCH = REPO.split("/").pop();
 
-let shot = 0;
 let page;
-async function snap(name, on = page) {
-  shot += 1;
-  const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await on.screenshot({ path: file, fullPage: false });
-  console.error(`screenshot ${file}`);
-}
-
-// Generous: two cores shared with the build, a clone, a CLI starting.
 const T = 120_000;
 const PASSWORD = "correct horse battery";
-const browser = await chromium.launch({
-  executablePath: BROWSER,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-});
-const errors = [];
-
-async function newPage(viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const p = await context.newPage();
-  p.setDefaultTimeout(T);
-  p.on("pageerror", (e) => errors.push(String(e)));
-  return p;
-}
-
-/** A JSON request made by the page (its cookies); throws on a status other than `want`. */
-async function call(method, path, body, want = 200) {
-  const r = await page.evaluate(
-    async ([m, p, b]) => {
-      const resp = await fetch(`/api/v1${p}`, { method: m, headers: { "Content-Type": "application/json" }, body: b ? JSON.stringify(b) : undefined });
-      return { status: resp.status, text: await resp.text() };
-    },
-    [method, path, body],
-  );
-  if (r.status !== want) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
-  return r.text ? JSON.parse(r.text) : null;
-}
+const e2e = await startE2e({ shots: SHOTS, timeout: T, viewport: { width: 1280, height: 900 } });
+const { browser, errors, newPage } = e2e;
+const snap = (name, on = page) => e2e.snap(on, name);
+const call = (method, path, body, want = 200) => e2e.call(page, method, path, body, want);
 
 /** Waits until `check` answers true (polled), up to `ms`. */
 async function until(what, check, ms = T) {

@@ -4,57 +4,23 @@
 // attention" → allow the command in the run's transcript → the run idles and the card moves to review → the Changes
 // tab shows the file; a comment on line 2 → Send 1 comment to the agent → allow its fix → the comment is outdated →
 // Merge (squash) → the card is in Done → the workspace's usage → the phone layout of the drawer. A screenshot of every step goes to $VB_SHOTS.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { startE2e } from "./common.mjs";
 
 const URL = process.env.VB_URL;
 const REPO = process.env.VB_REPO;
 const SHOTS = process.env.VB_SHOTS;
-const BROWSER = process.env.VB_CHROMIUM || "/usr/bin/chromium";
 if (!URL || !REPO || !SHOTS) {
   console.error("VB_URL, VB_REPO and VB_SHOTS must be set (tests/tests/browser_runs.rs sets them)");
   process.exit(2);
 }
-mkdirSync(SHOTS, { recursive: true });
 
-let shot = 0;
 let page;
-async function snap(name, on = page) {
-  shot += 1;
-  const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await on.screenshot({ path: file, fullPage: false });
-  console.error(`screenshot ${file}`);
-}
-
 const T = 90_000;
 const PASSWORD = "correct horse battery";
-const browser = await chromium.launch({
-  executablePath: BROWSER,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-});
-const errors = [];
-
-async function newPage(viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const p = await context.newPage();
-  p.setDefaultTimeout(T);
-  p.on("pageerror", (e) => errors.push(String(e)));
-  return p;
-}
-
-/** A JSON request made by the page (its cookies); throws on a status other than `want`. */
-async function call(method, path, body, want = 200) {
-  const r = await page.evaluate(
-    async ([m, p, b]) => {
-      const resp = await fetch(`/api/v1${p}`, { method: m, headers: { "Content-Type": "application/json" }, body: b ? JSON.stringify(b) : undefined });
-      return { status: resp.status, text: await resp.text() };
-    },
-    [method, path, body],
-  );
-  if (r.status !== want) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
-  return r.text ? JSON.parse(r.text) : null;
-}
+const e2e = await startE2e({ shots: SHOTS, timeout: T, viewport: { width: 1280, height: 900 } });
+const { browser, errors, newPage } = e2e;
+const snap = (name, on = page) => e2e.snap(on, name);
+const call = (method, path, body, want = 200) => e2e.call(page, method, path, body, want);
 
 const card = (status, text) => page.locator(`[data-testid=column-${status}] [data-testid=task-card]`, { hasText: text });
 
