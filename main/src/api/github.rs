@@ -20,13 +20,13 @@ use crate::ops::Actor;
 use crate::ops::github::connect::{
     self, ConnectStart, Disconnected, GithubAccount, GithubStatus, PastedToken,
 };
-use crate::ops::github::follow;
 use crate::ops::github::pulls::{self, NewPullRequest, PullRequestPatch};
 use crate::ops::github::repos::{
     self, ConnectRepo, ImportIssues, IssuesImported, RepoPage, RepoProject, RepoQuery,
 };
 use crate::ops::github::review::{self, ReviewAddressed};
 use crate::ops::github::webhook::{self, WebhookOutcome};
+use crate::ops::github::{device, follow};
 use crate::state::AppState;
 use crate::store::{ConnectedRepo, Project, PullRequest, Run};
 
@@ -132,13 +132,13 @@ pub async fn device(
     w: Writer,
 ) -> Result<Json<DeviceFlow>, ApiError> {
     Ok(Json(
-        connect::start_device(&state, &w.actor, &w.who.user).await?,
+        device::start_device(&state, &w.actor, &w.who.user).await?,
     ))
 }
 
 /// `DELETE /github/device`: cancels it. 204.
 pub async fn cancel_device(State(state): State<AppState>, w: Writer) -> StatusCode {
-    connect::cancel_device(&state, &w.who.user);
+    device::cancel_device(&state, &w.who.user);
     StatusCode::NO_CONTENT
 }
 

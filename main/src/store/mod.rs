@@ -9,8 +9,8 @@
 //! `task_order`, `task_archive`, `task_numbers`, `task_children`, `column_counts`, `child_counts` ([`tasks`]), `task_comments` and
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
 //! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]). GitHub: `gh_connections`, `gh_oauth_states`, `gh_repos`,
-//! `gh_repo_names`, `pull_requests`, `run_pulls`, `pull_numbers`, `pull_tags`, `issue_links`, `repo_issues`, `gh_deliveries`
-//! ([`github`]).
+//! `gh_repo_names`, `issue_links`, `repo_issues`, `gh_deliveries` ([`github`]); `pull_requests`, `run_pulls`,
+//! `pull_numbers`, `pull_tags` ([`pull_requests`]).
 
 mod agent_sessions;
 mod audit;
@@ -19,6 +19,7 @@ mod github;
 mod logins;
 mod nodes;
 mod projects;
+mod pull_requests;
 pub mod rank;
 mod review;
 mod runs;
@@ -42,13 +43,16 @@ pub use agent_sessions::{ApplyError, ApprovalKind, PendingApproval, SessionRecor
 pub use audit::{AuditAction, AuditEntry, AuditEvent};
 pub use changes::{Change, WorkspaceChange};
 pub use github::{
-    ChecksState, ChecksSummary, ConnectedRepo, ConnectedRepoId, ConnectionHealth, ConnectionKind,
-    FailedCheck, GithubConnection, IssueLink, OAuthState, PrState, PrTags, PullRequest,
-    PullRequestId, ReviewDecision,
+    ConnectedRepo, ConnectedRepoId, ConnectionHealth, ConnectionKind, GithubConnection, IssueLink,
+    OAuthState,
 };
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
 pub use projects::{Project, ProjectId, ProjectScripts};
+pub use pull_requests::{
+    ChecksState, ChecksSummary, FailedCheck, PrState, PrTags, PullRequest, PullRequestId,
+    ReviewDecision,
+};
 pub use review::{DiffSide, ReviewComment, ReviewCommentId};
 pub use runs::{ExecutionProcess, MergeInfo, PushInfo, Run, RunId, RunStatus, WorktreeState};
 pub use ssh_keys::SshKey;

@@ -1,9 +1,7 @@
 //! Connecting a person's GitHub account: the OAuth web flow (a `state` bound to the person who started
-//! it, PKCE S256, ten minutes, usable once), the device flow for mains GitHub cannot call back, or a pasted
-//! personal access token checked against the API before it is stored. Tokens are sealed before they reach
+//! it, PKCE S256, ten minutes, usable once), the device flow for mains GitHub cannot call back
+//! ([`super::device`]), or a pasted personal access token checked against the API before it is stored. Tokens are sealed before they reach
 //! the store. Disconnecting revokes an OAuth grant on GitHub and deletes the connection.
-
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::config::Secret;
@@ -12,7 +10,7 @@ use vibebridge_tunnel::keys::random_hex;
 use super::super::{Actor, OpError};
 use super::{mark_reconnect, not_connected};
 use crate::github::model::GhUser;
-use crate::github::oauth::{DevicePoll, TokenSet, pkce};
+use crate::github::oauth::{TokenSet, pkce};
 use crate::github::{DeviceFlow, GhError, OAuth};
 use crate::state::AppState;
 use crate::store::{
@@ -112,7 +110,7 @@ pub fn status(state: &AppState, who: &User) -> Result<GithubStatus, OpError> {
     })
 }
 
-fn oauth(state: &AppState) -> Result<&OAuth, OpError> {
+pub(super) fn oauth(state: &AppState) -> Result<&OAuth, OpError> {
     state.github.oauth.as_ref().ok_or_else(|| {
         OpError::Conflict(
             "this main has no GitHub OAuth app (github.client_id in its config); paste a personal access \
@@ -230,7 +228,7 @@ pub async fn finish_web(
 }
 
 /// Checks a token against `GET /user` and stores the connection, replacing any earlier one.
-async fn save(
+pub(super) async fn save(
     state: &AppState,
     actor: &Actor,
     user: UserId,
@@ -326,72 +324,6 @@ pub async fn connect_token(
         scope: String::new(),
     };
     save(state, actor, who.id, ConnectionKind::Token, tokens).await
-}
-
-/// Starts the device flow; a task polls GitHub at the interval it asks for until the code is entered,
-/// declined or expired, and pushes each step on the `github` topic.
-pub async fn start_device(
-    state: &AppState,
-    actor: &Actor,
-    who: &User,
-) -> Result<DeviceFlow, OpError> {
-    let oauth = oauth(state)?.clone();
-    let code = oauth
-        .device_start(&state.github.config.scopes)
-        .await
-        .map_err(|e| super::error(vibebridge_tunnel::reply::ErrorCode::GithubFailed, e.message))?;
-    let now = now_ms();
-    let expires_at = now + code.expires_in.saturating_mul(1000);
-    let flow = DeviceFlow::Waiting {
-        user_code: code.user_code.clone(),
-        verification_uri: code.verification_uri.clone(),
-        expires_at,
-    };
-    state.github.set_device(who.id, Some(flow.clone()));
-    state.store.notify_github(who.id);
-    let (state, actor, user) = (state.clone(), actor.clone(), who.id);
-    tokio::spawn(async move {
-        let mut interval = code.interval.max(1);
-        let outcome = loop {
-            tokio::select! {
-                () = state.hub.stopped() => return,
-                () = tokio::time::sleep(Duration::from_secs(interval)) => {}
-            }
-            if !matches!(state.github.device(user), Some(DeviceFlow::Waiting { ref user_code, .. }) if *user_code == code.user_code)
-            {
-                return; // cancelled, or replaced by a newer flow
-            }
-            if now_ms() > expires_at {
-                break Err("the code expired before it was entered; start again".to_string());
-            }
-            match oauth.device_poll(&code.device_code).await {
-                Ok(DevicePoll::Pending) => {}
-                Ok(DevicePoll::SlowDown(secs)) => interval = secs.max(interval + 1),
-                Ok(DevicePoll::Done(tokens)) => break Ok(tokens),
-                Ok(DevicePoll::Over(reason)) => break Err(reason),
-                Err(e) if e.code == "unreachable" => {}
-                Err(e) => break Err(e.message),
-            }
-        };
-        let failed = match outcome {
-            Ok(tokens) => match save(&state, &actor, user, ConnectionKind::Device, tokens).await {
-                Ok(_) => None,
-                Err(e) => Some(e.to_string()),
-            },
-            Err(reason) => Some(reason),
-        };
-        state
-            .github
-            .set_device(user, failed.map(|reason| DeviceFlow::Failed { reason }));
-        state.store.notify_github(user);
-    });
-    Ok(flow)
-}
-
-/// Cancels a device flow in progress.
-pub fn cancel_device(state: &AppState, who: &User) {
-    state.github.set_device(who.id, None);
-    state.store.notify_github(who.id);
 }
 
 /// A fresh token from the refresh token; without one (or when GitHub refuses it) the connection needs

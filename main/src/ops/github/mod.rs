@@ -10,10 +10,12 @@
 
 pub mod base;
 pub mod connect;
+pub mod device;
 pub mod follow;
 pub mod pulls;
 pub mod repos;
 pub mod review;
+pub mod verdict;
 pub mod webhook;
 
 use vibebridge_tunnel::config::Secret;
