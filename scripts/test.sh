@@ -23,7 +23,9 @@ step "1/5 System packages"
 # git: the provider CLIs refuse to work outside a git repository, and the tests make one per run.
 # openssh-client: the admin-console tests drive the real `ssh`.
 # chromium: the browser end-to-end test (tests/tests/browser.rs) drives Debian's Chromium with playwright-core.
-packages=(systemd bubblewrap git openssh-client chromium)
+# python3, python3-venv: the fake Web Push service checks main's VAPID tokens and decrypts its payloads in Python
+# (tests/push/webpush.py, in a venv made in step 1d).
+packages=(systemd bubblewrap git openssh-client chromium python3 python3-venv)
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi
@@ -100,6 +102,28 @@ if ! diff -r web/dist "$dist_check" >/dev/null; then
 fi
 rm -rf "$dist_check"
 echo "web/dist matches web/src"
+
+# ---------------------------------------------------------------------------
+step "1d/5 Python for the fake push service (tests/push/webpush.py: pinned http_ece and cryptography)"
+# The Web Push tests check main's VAPID signatures with `cryptography` and decrypt its payloads with http_ece (the
+# aes128gcm reference code by the author of RFC 8188), independently of the Rust crates main uses. They live in a
+# venv under target/; a stamp (the pinned list it installed) skips pip when nothing changed. cffi and pycparser,
+# cryptography's own dependencies, are left to pip (their newest releases need a newer Python than some distros').
+push_venv=target/push-venv
+push_requirements=(http_ece==1.2.1 cryptography==50.0.2)
+push_stamp=$push_venv/.vibebridge-requirements
+if cmp -s <(printf '%s\n' "${push_requirements[@]}") "$push_stamp" \
+    && "$push_venv/bin/python" -c 'import http_ece, cryptography' 2>/dev/null; then
+    echo "up to date: $push_venv (${push_requirements[*]})"
+else
+    python=/usr/bin/python3
+    [ -x "$python" ] || python=python3
+    rm -rf "$push_venv"
+    "$python" -m venv "$push_venv"
+    "$push_venv/bin/pip" install --quiet --disable-pip-version-check --use-pep517 "${push_requirements[@]}"
+    printf '%s\n' "${push_requirements[@]}" >"$push_stamp"
+    echo "installed: $push_venv (${push_requirements[*]})"
+fi
 
 # ---------------------------------------------------------------------------
 step "2/5 cargo fmt --all -- --check"

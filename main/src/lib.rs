@@ -13,6 +13,7 @@ pub mod github;
 pub mod http;
 pub mod hub;
 pub mod import;
+pub mod notify;
 pub mod ops;
 pub mod quota;
 pub mod registry;
@@ -91,6 +92,7 @@ impl Main {
             .clone()
             .unwrap_or_else(|| config.ssh.listen.clone());
         let sealer = Arc::new(secrets::Sealer::load(&config.secrets_key_path())?);
+        let notify = Arc::new(notify::Notifier::new(&config, &store, sealer.clone())?);
         let github = Arc::new(github::Github::new(&config, sealer)?);
         let registry = NodeRegistry::default();
         let state = AppState {
@@ -124,6 +126,7 @@ impl Main {
                 PASSWORD_HASH_WAIT,
             )),
             github,
+            notify,
             config: Arc::new(config),
             store,
             jwt: Arc::new(auth::jwt::Jwt::new(&secret)),
@@ -202,6 +205,8 @@ impl Main {
             tokio::spawn(ops::runs::track::run(state.clone())),
             tokio::spawn(ops::runs::queue::run(state.clone())),
             tokio::spawn(ops::github::follow::run(state.clone())),
+            tokio::spawn(ops::notify::watch::run(state.clone())),
+            tokio::spawn(ops::notify::webhooks::run(state.clone())),
         ];
         let hub = state.hub.clone();
         let hub_shutdown = shutdown.clone();

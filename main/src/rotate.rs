@@ -1,15 +1,17 @@
 //! `vibebridge seal-secret` and `vibebridge rotate-secrets`: sealing a config secret with main's secrets
 //! key, and rotating that key. Rotation puts a new key first in the key file (older keys stay, so nothing
-//! stops opening halfway), re-seals every stored token with it, drops OAuth flows in progress, and prints
+//! stops opening halfway), re-seals every stored token (GitHub's, main's VAPID key, devices' push keys,
+//! webhooks' URLs and secrets) with it, drops OAuth flows in progress, and prints
 //! the config's sealed values re-sealed for pasting. Main must be stopped: the store is opened exclusively.
 
 use anyhow::{Context, bail};
 
 use crate::config::MainConfig;
 use crate::github::config_context;
+use crate::notify::Notifier;
 use crate::ops::Actor;
 use crate::secrets::{KEY_ENV, Sealer, rotate_key_file};
-use crate::store::{AuditAction, GithubConnection, Store};
+use crate::store::{AuditAction, GithubConnection, PushSubscription, Store, Webhook};
 
 /// Config keys whose values are sealed.
 pub const SEALED_CONFIG_KEYS: &[&str] = &["github.client_secret", "github.webhook_secret"];
@@ -90,9 +92,10 @@ pub fn rotate_secrets(config: &MainConfig) -> anyhow::Result<Rotation> {
             config_plain.push((key.to_string(), p));
         }
     }
+    let notify = NotifySecrets::open(&store, &old)?;
     let key_id = rotate_key_file(&key_file)?;
     let new = Sealer::load(&key_file)?;
-    let mut resealed = 0;
+    let mut resealed = notify.reseal(&store, &new)?;
     for (c, (access, refresh)) in connections.into_iter().zip(plain) {
         let mut c = c;
         c.access_token = new.seal(&GithubConnection::access_context(c.user_id), &access)?;
@@ -121,4 +124,71 @@ pub fn rotate_secrets(config: &MainConfig) -> anyhow::Result<Rotation> {
         resealed,
         config: config_values,
     })
+}
+
+/// Notifications' sealed values, opened: main's VAPID key, devices' push keys, webhooks' URLs and secrets.
+struct NotifySecrets {
+    vapid: Option<String>,
+    devices: Vec<(PushSubscription, String)>,
+    webhooks: Vec<(Webhook, String, Option<String>)>,
+}
+
+impl NotifySecrets {
+    /// Opens every one with `old`; fails, naming it, if one does not open.
+    fn open(store: &Store, old: &Sealer) -> anyhow::Result<NotifySecrets> {
+        let vapid = store
+            .meta_value(Notifier::VAPID_META)?
+            .map(|v| old.open(Notifier::VAPID_META, &v))
+            .transpose()
+            .context("main's stored VAPID key does not open")?;
+        let mut devices = Vec::new();
+        for s in store.all_push_subscriptions()? {
+            let keys = old
+                .open(&PushSubscription::keys_context(s.id), &s.keys)
+                .with_context(|| format!("the keys of push device {} do not open", s.id))?;
+            devices.push((s, keys));
+        }
+        let mut webhooks = Vec::new();
+        for h in store.all_webhooks()? {
+            let url = old
+                .open(&Webhook::url_context(h.id), &h.url)
+                .with_context(|| format!("the URL of webhook {:?} does not open", h.name))?;
+            let secret = h
+                .secret
+                .as_ref()
+                .map(|s| old.open(&Webhook::secret_context(h.id), s))
+                .transpose()
+                .with_context(|| format!("the secret of webhook {:?} does not open", h.name))?;
+            webhooks.push((h, url, secret));
+        }
+        Ok(NotifySecrets {
+            vapid,
+            devices,
+            webhooks,
+        })
+    }
+
+    /// Seals every one with `new` and stores it; how many values were re-sealed.
+    fn reseal(self, store: &Store, new: &Sealer) -> anyhow::Result<usize> {
+        let mut n = 0;
+        if let Some(v) = self.vapid {
+            store.set_meta_value(Notifier::VAPID_META, &new.seal(Notifier::VAPID_META, &v)?)?;
+            n += 1;
+        }
+        for (mut s, keys) in self.devices {
+            s.keys = new.seal(&PushSubscription::keys_context(s.id), &keys)?;
+            store.put_push_subscription(&s)?;
+            n += 1;
+        }
+        for (mut h, url, secret) in self.webhooks {
+            h.url = new.seal(&Webhook::url_context(h.id), &url)?;
+            n += 1;
+            if let Some(secret) = secret {
+                h.secret = Some(new.seal(&Webhook::secret_context(h.id), &secret)?);
+                n += 1;
+            }
+            store.put_webhook(&h)?;
+        }
+        Ok(n)
+    }
 }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub live: Arc<quota::LiveConnections>,
     /// GitHub: the API, the OAuth app and the sealer for tokens at rest.
     pub github: Arc<crate::github::Github>,
+    /// Notifications: the VAPID key, push and webhook HTTP, what browser tabs show.
+    pub notify: Arc<crate::notify::Notifier>,
 }
 
 impl AppState {

@@ -1,5 +1,7 @@
 //! The browser UI: `web/dist/` embedded in the binary and served with the right content types. The
 //! terminal (xterm.js) injects its own `<style>` element, hence `style-src 'unsafe-inline'`; scripts stay `'self'`.
+//! The service worker (`/sw.js`, scope `/`) and the manifest fall under `default-src 'self'` too
+//! (`worker-src` and `manifest-src` fall back to it), and like every file are revalidated on each load.
 
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +15,7 @@ fn content_type(path: &str) -> &'static str {
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
         "json" | "map" => "application/json",
+        "webmanifest" => "application/manifest+json",
         "svg" => "image/svg+xml",
         "png" => "image/png",
         "ico" => "image/x-icon",

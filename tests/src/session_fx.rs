@@ -162,7 +162,16 @@ impl Fx {
 
     /// Starts main again on its state, on `ssh` (nodes reconnect on their own); the login stays valid.
     pub async fn start_main(&mut self, ssh: std::net::SocketAddr) {
-        let main = TestMain::start_with(self.dir.path(), Some(ssh), |_| {}).await;
+        self.start_main_with(ssh, |_| {}).await;
+    }
+
+    /// [`Fx::start_main`] with main's config changed by `tweak`.
+    pub async fn start_main_with(
+        &mut self,
+        ssh: std::net::SocketAddr,
+        tweak: impl FnOnce(&mut vibebridge_main::MainConfig),
+    ) {
+        let main = TestMain::start_with(self.dir.path(), Some(ssh), tweak).await;
         std::mem::replace(&mut self.main, main).stop().await;
         let token = self.api.token.take();
         self.api = Api::new(&self.main);

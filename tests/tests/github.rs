@@ -753,7 +753,10 @@ async fn key_rotation_reseals_stored_tokens() {
     main.stop().await;
 
     let rotation = vibebridge_main::rotate::rotate_secrets(&config).unwrap();
-    assert_eq!(rotation.resealed, 1);
+    assert_eq!(
+        rotation.resealed, 2,
+        "the GitHub token and main's VAPID key"
+    );
     assert_eq!(
         rotation.config.len(),
         2,

@@ -25,6 +25,10 @@ pub struct DecideBody {
     #[serde(default)]
     #[ts(optional)]
     message: Option<String>,
+    /// The push subscription answering (a notification's Allow or Deny): the audit names the device.
+    #[serde(default)]
+    #[ts(optional)]
+    device: Option<String>,
 }
 
 /// `POST /api/v1/sessions/{id}/approvals/{approval_id}`: allow or deny a tool call, or answer a question.
@@ -37,8 +41,21 @@ pub async fn decide(
 ) -> Result<Json<Decided>, ApiError> {
     let s = sessions::usable(&state, &who, &id)?;
     let pending = approvals::pending_in(&state, &s, &approval_id)?;
+    let device = body
+        .device
+        .map(|d| crate::ops::notify::subscriptions::mine(&state, &who, &d))
+        .transpose()?;
     let actor = Actor::of(&who, Some(peer));
-    approvals::decide(&state, &actor, &s, &pending, body.decision, body.message).await?;
+    approvals::decide(
+        &state,
+        &actor,
+        &s,
+        &pending,
+        body.decision,
+        body.message,
+        device.as_ref(),
+    )
+    .await?;
     Ok(Json(Decided {
         approval_id: pending.approval_id,
         decided: true,

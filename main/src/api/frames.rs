@@ -109,6 +109,20 @@ pub enum ClientFrame {
         #[ts(optional)]
         workspace: Option<String>,
     },
+    /// What this tab shows: the push device it belongs to and the session on screen while the tab is visible.
+    /// That device is not pushed that session's notices.
+    Presence {
+        /// The push subscription id this browser got when it subscribed (absent: none).
+        #[serde(default)]
+        #[ts(optional)]
+        device: Option<String>,
+        /// The session on screen (absent: none).
+        #[serde(default)]
+        #[ts(optional)]
+        session_id: Option<String>,
+        /// Whether the tab is visible.
+        visible: bool,
+    },
     /// Answered with `pong`.
     Ping,
 }
@@ -229,6 +243,18 @@ pub enum ServerFrame {
     },
     /// One's GitHub connection changed: refetch `GET /github/connection`.
     Github,
+    /// The watched workspace (its admins): a webhook was made, changed or deleted (`webhook` absent), or one
+    /// of its deliveries moved on.
+    Webhook {
+        /// The workspace.
+        workspace_id: WorkspaceId,
+        /// The webhook.
+        webhook_id: crate::store::WebhookId,
+        /// The webhook now; absent once deleted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        webhook: Option<Box<crate::ops::notify::webhooks::WebhookView>>,
+    },
     /// The watched workspace: its projects changed.
     Projects {
         /// The workspace.

@@ -15,6 +15,7 @@ pub(crate) mod guard;
 mod keys;
 pub mod live;
 mod nodes;
+pub(crate) mod notify;
 mod projects;
 mod runs;
 mod session_events;
@@ -185,6 +186,20 @@ routes! {
     POST "/github/connected/{id}/project" => github::project,
     POST "/github/connected/{id}/import-issues" => github::import_issues,
     POST "/github/webhook" => github::webhook,
+    GET "/push/key" => notify::key,
+    GET "/push/subscriptions" => notify::devices,
+    POST "/push/subscriptions" => notify::subscribe,
+    DELETE "/push/subscriptions/{id}" => notify::unsubscribe,
+    POST "/push/subscriptions/{id}/test" => notify::test_device,
+    GET "/notifications/prefs" => notify::get_prefs,
+    PUT "/notifications/prefs" => notify::put_prefs,
+    GET "/workspaces/{id}/webhooks" => notify::list_webhooks,
+    POST "/workspaces/{id}/webhooks" => notify::create_webhook,
+    PATCH "/webhooks/{id}" => notify::update_webhook,
+    DELETE "/webhooks/{id}" => notify::delete_webhook,
+    POST "/webhooks/{id}/test" => notify::test_webhook,
+    GET "/webhooks/{id}/deliveries" => notify::deliveries,
+    POST "/webhooks/{id}/deliveries/{delivery}/retry" => notify::retry_delivery,
 }
 
 /// Every route main serves over HTTP ([`ROUTES`]), the API's error fallbacks and the UI.

@@ -114,6 +114,7 @@ fn route_of(change: &Change) -> Route {
         Change::PullRequest(pr) => Route::Board(pr.workspace_id),
         Change::Github(_) => Route::Topic(Topic::Github),
         Change::ReviewComments { workspace_id, .. } => Route::Board(*workspace_id),
+        Change::Webhook { workspace_id, .. } => Route::Board(*workspace_id),
     }
 }
 
@@ -189,6 +190,24 @@ fn store_frame(state: &AppState, who: &AuthUser, change: Change) -> Option<Serve
                 })
         }
         Change::Github(user) => (user == who.user.id).then_some(ServerFrame::Github),
+        Change::Webhook {
+            workspace_id,
+            webhook_id,
+        } => {
+            let user = current(state, who)?;
+            let access = ops::workspaces::access(state, &user, &workspace_id.to_string()).ok()?;
+            access.is_admin().then(|| ServerFrame::Webhook {
+                workspace_id,
+                webhook_id,
+                webhook: state
+                    .store
+                    .webhook(webhook_id)
+                    .ok()
+                    .flatten()
+                    .and_then(|h| ops::notify::webhooks::view(state, &h).ok())
+                    .map(Box::new),
+            })
+        }
         Change::PullRequest(pr) => {
             let user = current(state, who)?;
             let access =

@@ -132,6 +132,7 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     );
     let login_lost = super::live::access_lost(state.clone(), &who, |_, _| true);
     let mut conn = Conn {
+        id: NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         state,
         who: who.clone(),
         out,
@@ -139,10 +140,14 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
         watched,
     };
     tokio::pin!(login_lost);
+    // Main stopping ends the socket too (its task is the upgrade's, not the HTTP server's, so nothing else
+    // would); the browser reconnects to whichever main serves next.
+    let hub = conn.state.hub.clone();
     loop {
         let msg = tokio::select! {
             msg = incoming.next() => msg,
             () = cut.cancelled() => break,
+            () = hub.stopped() => break,
             () = &mut login_lost => {
                 conn.error(None, ErrorCode::LoggedOut, "logged out; log in again".into()).await;
                 break;
@@ -159,6 +164,7 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
         }
     }
     forwarder.abort();
+    conn.state.notify.presence.gone(conn.id);
     for (_, task) in conn.subs.drain() {
         task.abort();
     }
@@ -167,8 +173,12 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     drop(guard);
 }
 
+/// Numbers live connections for what their tabs show ([`crate::notify::presence`]).
+static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// One live connection: who holds it, its outbox, its session followers and its watched topics.
 struct Conn {
+    id: u64,
     state: AppState,
     who: AuthUser,
     out: OutboxSender<Message>,
@@ -195,15 +205,38 @@ impl Conn {
                 after_seq,
             }) => self.subscribe(session_id, after_seq).await,
             Ok(ClientFrame::Watch { topics, workspace }) => self.watch(topics, workspace).await,
+            Ok(ClientFrame::Presence {
+                device,
+                session_id,
+                visible,
+            }) => self.presence(device, session_id, visible).await,
             Err(e) => {
                 let why = format!(
                     "bad frame ({e}); expected {{\"type\":\"subscribe\",\"session_id\":…,\"after_seq\":N}}, \
-                     {{\"type\":\"unsubscribe\",\"session_id\":…}}, {{\"type\":\"watch\",\"topics\":[…]}} or \
-                     {{\"type\":\"ping\"}}"
+                     {{\"type\":\"unsubscribe\",\"session_id\":…}}, {{\"type\":\"watch\",\"topics\":[…]}}, \
+                     {{\"type\":\"presence\",\"device\":…,\"session_id\":…,\"visible\":true}} or {{\"type\":\"ping\"}}"
                 );
                 self.error(None, ErrorCode::BadFrame, why).await;
             }
         }
+    }
+
+    /// Records what the tab shows; a device that is not the caller's is refused and nothing is recorded.
+    async fn presence(&mut self, device: Option<String>, session: Option<String>, visible: bool) {
+        let device = match device {
+            None => None,
+            Some(d) => match crate::ops::notify::subscriptions::mine(&self.state, &self.who, &d) {
+                Ok(sub) => Some(sub.id),
+                Err(e) => {
+                    self.state.notify.presence.gone(self.id);
+                    return self.error(None, ErrorCode::NotFound, e.to_string()).await;
+                }
+            },
+        };
+        let session = session
+            .and_then(|s| Uuid::parse_str(&s).ok())
+            .filter(|_| visible);
+        self.state.notify.presence.set(self.id, device, session);
     }
 
     /// Replaces what the connection watches; a workspace the user may not read is refused (not found) and

@@ -202,6 +202,7 @@ impl Ctx<'_> {
             &pending,
             decision,
             args.flag("--message").map(str::to_string),
+            None,
         )
         .await?;
         let (word, action) = match decision {

@@ -5,7 +5,7 @@ use vibebridge_tunnel::session::{Decision, SessionCommand};
 use super::{Actor, OpError, sessions};
 use crate::auth::AuthUser;
 use crate::state::AppState;
-use crate::store::{AuditAction, PendingApproval, SessionRecord};
+use crate::store::{AuditAction, PendingApproval, PushSubscription, SessionRecord};
 
 /// Pending approval `approval_id` of session `s`; "not found" once answered or its turn ended.
 pub fn pending_in(
@@ -50,7 +50,8 @@ pub fn visible(
 }
 
 /// Answers a pending approval of session `s` on its node (allow or deny a tool call; a question is
-/// answered with `Allow` and the answer as `message`), and audits it.
+/// answered with `Allow` and the answer as `message`), and audits it, naming the push `device` when the answer
+/// came from a notification.
 pub async fn decide(
     state: &AppState,
     actor: &Actor,
@@ -58,6 +59,7 @@ pub async fn decide(
     pending: &PendingApproval,
     decision: Decision,
     message: Option<String>,
+    device: Option<&PushSubscription>,
 ) -> Result<(), OpError> {
     sessions::command(
         state,
@@ -74,12 +76,15 @@ pub async fn decide(
             .audit(AuditAction::SessionApproval)
             .target(s.id.to_string())
             .detail(format!(
-                "{} {}",
+                "{} {}{}",
                 match decision {
                     Decision::Allow => "allowed",
                     Decision::Deny => "denied",
                 },
-                pending.approval_id
+                pending.approval_id,
+                device
+                    .map(|d| format!(" from device {:?} ({}) by notification", d.name, d.id))
+                    .unwrap_or_default()
             )),
     );
     Ok(())

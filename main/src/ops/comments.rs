@@ -65,6 +65,7 @@ pub fn add(
         )],
         true,
     )?;
+    super::notify::events::mentioned(state, who.id, task, &comment, &[]);
     Ok(comment)
 }
 
@@ -80,7 +81,8 @@ pub fn edit(
     access.require(WorkspaceRole::Member, "edit comments")?;
     let body = check(body.body)?;
     let mentions = mentions(state, access, &body);
-    state
+    let mut before = Vec::new();
+    let edited = state
         .store
         .update_comment(access.ws.id, task.id, id, |comment| {
             if comment.author != Some(who.id) {
@@ -89,10 +91,12 @@ pub fn edit(
                 ));
             }
             comment.body = body;
-            comment.mentions = mentions;
+            before = std::mem::replace(&mut comment.mentions, mentions);
             comment.edited_at = Some(now_ms());
             Ok(())
-        })
+        })?;
+    super::notify::events::mentioned(state, who.id, task, &edited, &before);
+    Ok(edited)
 }
 
 /// Deletes a comment (its author, or a workspace admin).

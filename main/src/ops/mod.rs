@@ -13,6 +13,7 @@ pub mod comments;
 mod error;
 pub mod github;
 pub mod nodes;
+pub mod notify;
 pub mod projects;
 pub mod relay;
 pub mod run_access;

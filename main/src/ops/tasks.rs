@@ -409,6 +409,7 @@ pub fn update(
     state
         .store
         .append_activity(access.ws.id, new.id, Some(who.id), diff(&old, &new), true)?;
+    super::notify::events::task_moved(state, Some(who.id), &old, &new);
     Ok(view(state, access, new))
 }
 
@@ -434,6 +435,7 @@ pub fn move_to(
     state
         .store
         .append_activity(access.ws.id, new.id, Some(who.id), diff(&old, &new), true)?;
+    super::notify::events::task_moved(state, Some(who.id), &old, &new);
     Ok(view(state, access, new))
 }
 

@@ -74,6 +74,13 @@ pub enum Change {
     /// A person's GitHub connection was made, changed (refreshed, needs reconnecting) or removed, or
     /// their device flow moved on.
     Github(UserId),
+    /// A webhook was created, changed or deleted, or one of its deliveries moved on.
+    Webhook {
+        /// Its workspace.
+        workspace_id: WorkspaceId,
+        /// The webhook.
+        webhook_id: super::WebhookId,
+    },
     /// A task's comments or activity changed.
     TaskNotes {
         /// Its workspace.

@@ -10,7 +10,8 @@
 //! `task_activity`, `task_attachments` with their bytes in `task_files` ([`task_notes`]). Runs: `runs`, `task_runs`,
 //! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]). GitHub: `gh_connections`, `gh_oauth_states`, `gh_repos`,
 //! `gh_repo_names`, `issue_links`, `repo_issues`, `gh_deliveries` ([`github`]); `pull_requests`, `run_pulls`,
-//! `pull_numbers`, `pull_tags` ([`pull_requests`]).
+//! `pull_numbers`, `pull_tags` ([`pull_requests`]). Notifications: `push_subs`, `push_endpoints`, `notify_prefs`,
+//! `webhooks`, `ws_webhooks`, `hook_deliveries`, `hook_log`, `hook_due`, `notice_marks` ([`notify`]).
 
 mod agent_sessions;
 mod audit;
@@ -18,6 +19,7 @@ mod changes;
 mod github;
 mod logins;
 mod nodes;
+mod notify;
 mod projects;
 mod pull_requests;
 pub mod rank;
@@ -48,6 +50,10 @@ pub use github::{
 };
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
+pub use notify::{
+    DeliveryResponse, DeliveryState, NoticeKind, NotifyPrefs, PushSubId, PushSubscription,
+    QuietHours, Webhook, WebhookDelivery, WebhookId, WebhookKind,
+};
 pub use projects::{Project, ProjectId, ProjectScripts};
 pub use pull_requests::{
     ChecksState, ChecksSummary, FailedCheck, PrState, PrTags, PullRequest, PullRequestId,
@@ -146,6 +152,15 @@ pub struct Store {
     issue_links: sled::Tree,
     repo_issues: sled::Tree,
     gh_deliveries: sled::Tree,
+    push_subs: sled::Tree,
+    push_endpoints: sled::Tree,
+    notify_prefs: sled::Tree,
+    webhooks: sled::Tree,
+    ws_webhooks: sled::Tree,
+    hook_deliveries: sled::Tree,
+    hook_log: sled::Tree,
+    hook_due: sled::Tree,
+    notice_marks: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
@@ -209,6 +224,15 @@ impl Store {
             issue_links: db.open_tree("issue_links")?,
             repo_issues: db.open_tree("repo_issues")?,
             gh_deliveries: db.open_tree("gh_deliveries")?,
+            push_subs: db.open_tree("push_subs")?,
+            push_endpoints: db.open_tree("push_endpoints")?,
+            notify_prefs: db.open_tree("notify_prefs")?,
+            webhooks: db.open_tree("webhooks")?,
+            ws_webhooks: db.open_tree("ws_webhooks")?,
+            hook_deliveries: db.open_tree("hook_deliveries")?,
+            hook_log: db.open_tree("hook_log")?,
+            hook_due: db.open_tree("hook_due")?,
+            notice_marks: db.open_tree("notice_marks")?,
             db,
             audit_feed: audit::feed(),
             changes: changes::feed(),
@@ -254,6 +278,21 @@ impl Store {
         self.meta.insert(name, value.as_bytes())?;
         self.durable()?;
         Ok(value)
+    }
+
+    /// A value of `meta` (a sealed secret) as stored, if set.
+    pub fn meta_value(&self, name: &str) -> anyhow::Result<Option<String>> {
+        self.meta
+            .get(name)?
+            .map(|v| String::from_utf8(v.to_vec()).context("meta value is not UTF-8"))
+            .transpose()
+    }
+
+    /// Replaces a value of `meta` (re-sealing a secret with a new key).
+    pub fn set_meta_value(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        self.meta.insert(name, value.as_bytes())?;
+        self.durable()?;
+        Ok(())
     }
 
     /// Flushes everything to disk (on shutdown).

@@ -99,6 +99,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The workspaces with a project on node `node_id`.
+    pub fn workspaces_with_projects_on(
+        &self,
+        node_id: &str,
+    ) -> Result<Vec<WorkspaceId>, StoreError> {
+        let mut out = Vec::new();
+        for v in self.projects.iter().values() {
+            let p: Project = decode("projects", &v?)?;
+            if p.node_id == node_id && !out.contains(&p.workspace_id) {
+                out.push(p.workspace_id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Changes a project under the store's lock; `change` may refuse.
     pub fn update_project<E: From<StoreError>>(
         &self,

@@ -26,7 +26,9 @@ mod env;
 pub mod github;
 mod github_api;
 mod github_git;
+pub mod hooks;
 pub mod openai;
+pub mod push;
 mod script;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -637,7 +637,19 @@ topics: Array<Topic>,
 /**
  * The workspace (id or key prefix) whose tasks, projects and comments to receive (absent: none).
  */
-workspace?: string, } | { "type": "ping" };
+workspace?: string, } | { "type": "presence", 
+/**
+ * The push subscription id this browser got when it subscribed (absent: none).
+ */
+device?: string, 
+/**
+ * The session on screen (absent: none).
+ */
+session_id?: string, 
+/**
+ * Whether the tab is visible.
+ */
+visible: boolean, } | { "type": "ping" };
 
 export type ServerFrame = { "type": "subscribed", 
 /**
@@ -763,7 +775,19 @@ task_id: TaskId,
 /**
  * The pull request now.
  */
-pull_request: PullRequest, } | { "type": "github" } | { "type": "projects", 
+pull_request: PullRequest, } | { "type": "github" } | { "type": "webhook", 
+/**
+ * The workspace.
+ */
+workspace_id: WorkspaceId, 
+/**
+ * The webhook.
+ */
+webhook_id: WebhookId, 
+/**
+ * The webhook now; absent once deleted.
+ */
+webhook?: Webhook, } | { "type": "projects", 
 /**
  * The workspace.
  */
@@ -1212,7 +1236,11 @@ code: ErrorCode,
  */
 message: string, };
 
-export type ApprovalDecision = { decision: Decision, message?: string, };
+export type ApprovalDecision = { decision: Decision, message?: string, 
+/**
+ * The push subscription answering (a notification's Allow or Deny): the audit names the device.
+ */
+device?: string, };
 
 export type Decided = { 
 /**
@@ -3722,4 +3750,264 @@ duplicate: boolean,
  * Pull requests checked because of it.
  */
 pull_requests: number, };
+
+export type NoticeKind = "approval" | "question" | "run_finished" | "run_failed" | "task_in_review" | "mention" | "node_offline";
+
+export type PushSubId = string;
+
+export type WebhookId = string;
+
+export type QuietHours = { 
+/**
+ * `HH:MM`.
+ */
+start: string, 
+/**
+ * `HH:MM`.
+ */
+end: string, 
+/**
+ * IANA name, e.g. `Europe/Berlin`.
+ */
+time_zone: string, };
+
+export type NotifyPrefs = { 
+/**
+ * The kinds pushed.
+ */
+events: Array<NoticeKind>, 
+/**
+ * Only these workspaces' notices (`null`: every workspace).
+ */
+workspaces: Array<string> | null, 
+/**
+ * No push in these hours.
+ */
+quiet_hours: QuietHours | null, };
+
+export type WebhookKind = "generic" | "slack" | "ntfy";
+
+export type DeliveryState = "pending" | "delivered" | "failed";
+
+export type PushKeys = { 
+/**
+ * Its P-256 public key, uncompressed, base64url.
+ */
+p256dh: string, 
+/**
+ * Its 16-byte authentication secret, base64url.
+ */
+auth: string, };
+
+export type PushKey = { 
+/**
+ * base64url; the browser's `applicationServerKey`.
+ */
+public_key: string, };
+
+export type PushTested = { 
+/**
+ * The push service took it.
+ */
+sent: boolean, };
+
+export type NewPushSubscription = { 
+/**
+ * The push service URL.
+ */
+endpoint: string, 
+/**
+ * The browser's keys.
+ */
+keys: PushKeys, 
+/**
+ * What to call the device.
+ */
+name?: string, 
+/**
+ * `PushSubscription.expirationTime` (ignored; the push service says when it is gone).
+ */
+expirationTime?: number | null, };
+
+export type PushDevice = { 
+/**
+ * Id; the browser keeps it to name itself.
+ */
+id: PushSubId, 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * The push service's host.
+ */
+endpoint_host: string, 
+/**
+ * Subscribed at.
+ */
+created_at: string, 
+/**
+ * The push service last took a push then.
+ */
+last_ok_at: string | null, 
+/**
+ * Why the last push failed.
+ */
+last_error: string | null, };
+
+export type NewWebhook = { 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Receiver kind.
+ */
+kind: WebhookKind, 
+/**
+ * The receiver's URL (for ntfy, the topic's: `https://ntfy.sh/my-topic`).
+ */
+url: string, 
+/**
+ * The kinds sent (absent: all).
+ */
+events?: Array<NoticeKind>, 
+/**
+ * Generic: the HMAC secret (absent: main makes one and shows it once). ntfy: an access token.
+ */
+secret?: string, };
+
+export type WebhookPatch = { 
+/**
+ * Name.
+ */
+name?: string, 
+/**
+ * URL.
+ */
+url?: string, 
+/**
+ * Kinds sent.
+ */
+events?: Array<NoticeKind>, 
+/**
+ * Sending.
+ */
+enabled?: boolean, 
+/**
+ * A new secret (`""`: none).
+ */
+secret?: string, };
+
+export type DeliveryResponse = { 
+/**
+ * When.
+ */
+at: string, 
+/**
+ * HTTP status.
+ */
+status: number | null, 
+/**
+ * Why it failed.
+ */
+error: string | null, 
+/**
+ * The start of the body.
+ */
+body: string, 
+/**
+ * How long it took.
+ */
+duration_ms: number, };
+
+export type WebhookDelivery = { 
+/**
+ * Id.
+ */
+id: string, 
+/**
+ * The webhook.
+ */
+webhook_id: WebhookId, 
+/**
+ * Event name.
+ */
+event: string, 
+/**
+ * Where it is.
+ */
+state: DeliveryState, 
+/**
+ * Attempts made.
+ */
+attempts: number, 
+/**
+ * Queued at.
+ */
+created_at: string, 
+/**
+ * Next attempt.
+ */
+next_attempt_at: string | null, 
+/**
+ * The last answer.
+ */
+last_response: DeliveryResponse | null, };
+
+export type Webhook = { 
+/**
+ * Id.
+ */
+id: WebhookId, 
+/**
+ * Its workspace.
+ */
+workspace_id: string, 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Receiver kind.
+ */
+kind: WebhookKind, 
+/**
+ * Scheme and host of the URL.
+ */
+url_hint: string, 
+/**
+ * Kinds sent.
+ */
+events: Array<NoticeKind>, 
+/**
+ * Sending.
+ */
+enabled: boolean, 
+/**
+ * Has a secret (generic) or token (ntfy).
+ */
+has_secret: boolean, 
+/**
+ * Made at.
+ */
+created_at: string, 
+/**
+ * The newest delivery.
+ */
+last_delivery: WebhookDelivery | null, 
+/**
+ * Deliveries waiting for an attempt.
+ */
+pending: number, };
+
+export type WebhookCreated = { 
+/**
+ * The webhook.
+ */
+webhook: Webhook, 
+/**
+ * The signing secret when main made it; never shown again.
+ */
+secret: string | null, };
 

@@ -213,9 +213,13 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
 
 /// Marks a run failed with `why`.
 fn fail(state: &AppState, id: RunId, why: String) -> Result<Run, OpError> {
-    state.store.update_run(id, |r| {
+    let mut before = RunStatus::Failed;
+    let run = state.store.update_run(id, |r| {
+        before = r.status;
         r.status = RunStatus::Failed;
         r.status_message = Some(why);
         Ok::<_, OpError>(())
-    })
+    })?;
+    crate::ops::notify::events::run_moved(state, before, &run);
+    Ok(run)
 }

@@ -72,14 +72,15 @@ pub async fn kick(state: &AppState) {
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default()
             );
-            if let Err(e) = state.store.update_run(run.id, |r| {
+            match state.store.update_run(run.id, |r| {
                 if r.status == RunStatus::Queued {
                     r.status = RunStatus::Failed;
                     r.status_message = Some(why);
                 }
                 Ok::<_, crate::store::StoreError>(())
             }) {
-                tracing::error!(run = %run.id, "failing a run that waited too long: {e}");
+                Ok(failed) => crate::ops::notify::events::run_moved(state, run.status, &failed),
+                Err(e) => tracing::error!(run = %run.id, "failing a run that waited too long: {e}"),
             }
             continue;
         }

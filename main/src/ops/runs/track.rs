@@ -76,6 +76,7 @@ pub fn apply(state: &AppState, run: Run) -> Result<(), OpError> {
     };
     let store = &state.store;
     let mut effects = Effects::default();
+    let before = run.status;
     let updated = store.update_run(run.id, |r| {
         loop {
             let events = store.session_events(&session, r.applied_seq, PAGE)?;
@@ -88,6 +89,7 @@ pub fn apply(state: &AppState, run: Run) -> Result<(), OpError> {
             }
         }
     })?;
+    crate::ops::notify::events::run_moved(state, before, &updated);
     if effects.started {
         automate(state, &updated, TaskStatus::InProgress)?;
     }
@@ -253,6 +255,7 @@ pub fn automate(state: &AppState, run: &Run, to: TaskStatus) -> Result<(), OpErr
         return Ok(());
     }
     let (old, new) = state.store.move_task(task.id, to, &Place::Top)?;
+    crate::ops::notify::events::task_moved(state, None, &old, &new);
     state.store.append_activity(
         run.workspace_id,
         task.id,

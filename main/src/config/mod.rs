@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::config::Secret;
 
+mod notifications;
+pub use notifications::NotificationsConfig;
+
 /// The documented example, printed by `vibebridge print-config`.
-pub const EXAMPLE: &str = include_str!("../../configs/main.example.toml");
+pub const EXAMPLE: &str = include_str!("../../../configs/main.example.toml");
 
 /// The whole `main.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -34,6 +37,8 @@ pub struct MainConfig {
     pub secrets: SecretsConfig,
     /// `[github]`: connecting accounts, repositories and pull requests.
     pub github: GithubConfig,
+    /// `[notifications]`: Web Push and webhooks.
+    pub notifications: NotificationsConfig,
 }
 
 /// `[secrets]`.
@@ -367,6 +372,7 @@ impl MainConfig {
         }
         self.tunnel.validate().map_err(anyhow::Error::msg)?;
         self.github.validate()?;
+        self.notifications.validate()?;
         Ok(())
     }
 

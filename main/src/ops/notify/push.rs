@@ -1,0 +1,249 @@
+//! Pushing a notice to its recipients' devices: each person's preferences and quiet hours decide, a device
+//! that shows the notice's session right now is skipped, a busy push service is tried again a few times, and
+//! a subscription the push service says is gone (404, 410) is forgotten. Nothing here is stored to be sent
+//! later: a push that cannot go out now is dropped, never replayed after a restart.
+
+use std::time::Duration;
+
+use super::prefs;
+use crate::notify::webpush::{self, Keys, Outcome, Urgency};
+use crate::notify::{Notice, PushPayload};
+use crate::ops::Actor;
+use crate::state::AppState;
+use crate::store::{AuditAction, NoticeKind, PushSubscription, now_ms};
+
+/// Attempts of one push when the push service is busy.
+const ATTEMPTS: u32 = 3;
+/// The longest wait a push service's `Retry-After` gets.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Pushes `notice` to every device of its recipients that wants it.
+pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
+    let now = now_ms();
+    let mut sends = Vec::new();
+    for user in &notice.recipients {
+        let wanted = match (state.store.user(*user), state.store.notify_prefs(*user)) {
+            (Ok(Some(u)), Ok(p)) => {
+                !u.disabled
+                    && u.role != crate::store::Role::Pending
+                    && prefs::wants(&p, notice, now)
+            }
+            _ => false,
+        };
+        if !wanted {
+            continue;
+        }
+        let subs = match state.store.push_subscriptions_of(*user) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("listing push subscriptions: {e}");
+                continue;
+            }
+        };
+        for sub in subs {
+            if notice
+                .session_id
+                .is_some_and(|s| state.notify.presence.shows(sub.id, s))
+            {
+                tracing::debug!(device = %sub.id, "not pushed: the device shows the session");
+                continue;
+            }
+            sends.push(sub);
+        }
+    }
+    let urgent = matches!(notice.kind, NoticeKind::Approval | NoticeKind::Question);
+    let kind = notice.kind.name();
+    let pushes = sends.into_iter().map(|sub| async move {
+        let payload = PushPayload {
+            v: 1,
+            id: &notice.key,
+            kind,
+            title: &notice.title,
+            body: &notice.body,
+            tag: &notice.tag,
+            renotify: true,
+            silent: false,
+            url: &notice.url,
+            at: notice.at,
+            device: sub.id,
+            approval: notice.approval.as_ref(),
+        };
+        let ok = deliver(state, &sub, &payload, urgent).await;
+        (sub.id, ok)
+    });
+    let results = futures::future::join_all(pushes).await;
+    if let Some(a) = &notice.approval {
+        let asked: Vec<_> = results
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(id, _)| *id)
+            .collect();
+        if !asked.is_empty() {
+            lock(state).insert(a.approval_id.clone(), asked);
+        }
+    }
+}
+
+fn lock(
+    state: &AppState,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<crate::store::PushSubId>>> {
+    state.notify.asked.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Approval `approval_id` of session `session` was answered (`how`): the devices that were asked get their
+/// notification replaced, quietly, by what happened.
+pub async fn resolved(state: &AppState, approval_id: &str, session: uuid::Uuid, how: &str) {
+    let Some(devices) = lock(state).remove(approval_id) else {
+        return;
+    };
+    let tag = super::events::session_tag(session);
+    let url = format!("/sessions/{session}");
+    let key = format!("resolved:{approval_id}");
+    for id in devices {
+        let Ok(Some(sub)) = state.store.push_subscription(id) else {
+            continue;
+        };
+        let payload = PushPayload {
+            v: 1,
+            id: &key,
+            kind: "resolved",
+            title: how,
+            body: "",
+            tag: &tag,
+            renotify: false,
+            silent: true,
+            url: &url,
+            at: now_ms(),
+            device: sub.id,
+            approval: None,
+        };
+        deliver(state, &sub, &payload, false).await;
+    }
+}
+
+/// Sends a test notification to the caller's device `sub`: `Ok` when the push service took it, else what it
+/// said.
+pub async fn test_push(state: &AppState, sub: &PushSubscription) -> Result<(), String> {
+    let key = format!("test:{}", now_ms());
+    let payload = PushPayload {
+        v: 1,
+        id: &key,
+        kind: "test",
+        title: "VibeBridge notifications work",
+        body: "This device will be told when an agent needs you.",
+        tag: "test",
+        renotify: true,
+        silent: false,
+        url: "/settings/notifications",
+        at: now_ms(),
+        device: sub.id,
+        approval: None,
+    };
+    if deliver(state, sub, &payload, false).await {
+        Ok(())
+    } else {
+        Err(state
+            .store
+            .push_subscription(sub.id)
+            .ok()
+            .flatten()
+            .and_then(|s| s.last_error)
+            .unwrap_or_else(|| "the push service says this device is gone; subscribe again".into()))
+    }
+}
+
+/// Pushes `payload` to `sub`, trying again while the push service is busy; records the outcome on the
+/// subscription (or forgets it when the push service says it is gone). `true` when accepted.
+async fn deliver(
+    state: &AppState,
+    sub: &PushSubscription,
+    payload: &PushPayload<'_>,
+    urgent: bool,
+) -> bool {
+    let keys: Keys = match state
+        .notify
+        .sealer
+        .open(&PushSubscription::keys_context(sub.id), &sub.keys)
+        .map_err(|e| e.to_string())
+        .and_then(|k| serde_json::from_str(&k).map_err(|e| e.to_string()))
+    {
+        Ok(k) => k,
+        Err(e) => {
+            record(state, sub, Err(format!("the stored keys do not open: {e}")));
+            return false;
+        }
+    };
+    let body = serde_json::to_vec(payload).unwrap_or_default();
+    let push = webpush::Push {
+        payload: &body,
+        ttl: if urgent {
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_secs(4 * 3600)
+        },
+        urgency: if urgent {
+            Urgency::High
+        } else {
+            Urgency::Normal
+        },
+        topic: &webpush::topic(payload.tag),
+    };
+    let mut wait = Duration::from_secs(2);
+    for attempt in 1..=ATTEMPTS {
+        match webpush::send(
+            &state.notify.http,
+            &state.notify.vapid,
+            &sub.endpoint,
+            &keys,
+            &push,
+        )
+        .await
+        {
+            Outcome::Accepted => {
+                record(state, sub, Ok(()));
+                return true;
+            }
+            Outcome::Expired(status) => {
+                if let Ok(Some(gone)) = state.store.delete_push_subscription(sub.id) {
+                    state.store.audit(
+                        Actor::system()
+                            .audit(AuditAction::PushUnsubscribed)
+                            .target(gone.id.to_string())
+                            .detail(format!(
+                                "the push service answered {status}: the subscription expired"
+                            )),
+                    );
+                }
+                return false;
+            }
+            Outcome::Failed(why) => {
+                record(state, sub, Err(why));
+                return false;
+            }
+            Outcome::Retry { after, reason } => {
+                if attempt == ATTEMPTS {
+                    record(state, sub, Err(reason));
+                    return false;
+                }
+                tokio::time::sleep(after.unwrap_or(wait).min(MAX_WAIT)).await;
+                wait *= 4;
+            }
+        }
+    }
+    false
+}
+
+fn record(state: &AppState, sub: &PushSubscription, outcome: Result<(), String>) {
+    let r = state
+        .store
+        .update_push_subscription(sub.id, |s| match outcome {
+            Ok(()) => {
+                s.last_ok_at = Some(now_ms());
+                s.last_error = None;
+            }
+            Err(e) => s.last_error = Some(e),
+        });
+    if let Err(e) = r {
+        tracing::error!("recording a push's outcome: {e}");
+    }
+}
