@@ -10,6 +10,7 @@ use vibebridge_main::store::{
     Project, ProjectId, PullRequest, PullRequestId, ReviewComment, ReviewCommentId, Run, RunId,
     RunStatus, Store, Task, TaskStatus, UserId, WorkspaceId, WorkspaceRole,
 };
+use vibebridge_main::store::{NoticeKind, Webhook, WebhookId, WebhookKind};
 
 /// The workspace every work-model cell uses.
 pub struct WorkFx {
@@ -160,6 +161,25 @@ impl WorkFx {
             };
             store.connect_repo(&repo).unwrap();
             out = out.replace("{connected_repo}", &repo.id.to_string());
+        }
+        if out.contains("{webhook}") {
+            // Its URL is not sealed with main's key: a test delivery is refused by the worker, which is not
+            // what the matrix looks at.
+            let hook = Webhook {
+                id: WebhookId::new(),
+                workspace_id: self.ws,
+                name: "h".into(),
+                kind: WebhookKind::Slack,
+                url: "v1.unsealed".into(),
+                url_hint: "https://hooks.slack.invalid/…".into(),
+                secret: None,
+                events: NoticeKind::ALL.to_vec(),
+                enabled: true,
+                created_by: self.owner,
+                created_at: 1,
+            };
+            store.put_webhook(&hook).unwrap();
+            out = out.replace("{webhook}", &hook.id.to_string());
         }
         if out.contains("{pull_request}") {
             let task = store.create_task(self.draft(), Place::Top).unwrap();

@@ -21,7 +21,7 @@ use vibebridge_tests::rbac_fx::{COLUMNS, Fx, Row, r};
 /// model's (`tests/src/rbac_work.rs`): `{ws}` the workspace, `{spare_ws}` one like it made for this request,
 /// `{prefix}` a fresh key prefix, `{task}` a fresh task (with `{comment}` by the caller and `{attachment}`),
 /// `{project}` a fresh project on `{node}`, `{run}` a queued run of a fresh task (with `{review_comment}` by the caller), `{connected_repo}` a
-/// GitHub repository connected to `{ws}`, `{pull_request}` a pull request of a fresh run.
+/// GitHub repository connected to `{ws}`, `{pull_request}` a pull request of a fresh run, `{webhook}` a webhook of `{ws}`.
 #[rustfmt::skip]
 fn rows() -> Vec<Row> {
     use Method as M;
@@ -174,6 +174,22 @@ fn rows() -> Vec<Row> {
         r(M::POST, "/api/v1/pull-requests/{id}/refresh", "/api/v1/pull-requests/{pull_request}/refresh", "", ws_read),
         // Authenticated by its HMAC signature: without github.webhook_secret every delivery is refused.
         r(M::POST, "/api/v1/github/webhook", "/api/v1/github/webhook", r#"{"zen":"x"}"#, "D D D D D D D D D"),
+        // Notifications: one's own devices and preferences; a workspace's webhooks are its admins'
+        // (workspace.settings). `{uuid}` is nobody's device: the handler runs and answers 404.
+        r(M::GET, "/api/v1/push/key", "/api/v1/push/key", "", user),
+        r(M::GET, "/api/v1/push/subscriptions", "/api/v1/push/subscriptions", "", user),
+        r(M::POST, "/api/v1/push/subscriptions", "/api/v1/push/subscriptions", r#"{"endpoint":"https://fcm.googleapis.com/fcm/send/{uuid}","keys":{"p256dh":"BLn9b-VR0ca83knDNZ32dCHGyjJp-1riX9ZTN40MqV8K_LpQmLqxC_DoHvqvFXO_nGdAB4W9dogZb_sM-uV4JbY","auth":"_ordMnz7uTCmrpBTeUV4Bw"}}"#, user),
+        r(M::DELETE, "/api/v1/push/subscriptions/{id}", "/api/v1/push/subscriptions/{uuid}", "", user),
+        r(M::POST, "/api/v1/push/subscriptions/{id}/test", "/api/v1/push/subscriptions/{uuid}/test", "", user),
+        r(M::GET, "/api/v1/notifications/prefs", "/api/v1/notifications/prefs", "", user),
+        r(M::PUT, "/api/v1/notifications/prefs", "/api/v1/notifications/prefs", r#"{"events":["approval"],"workspaces":null,"quiet_hours":null}"#, user),
+        r(M::GET, "/api/v1/workspaces/{id}/webhooks", "/api/v1/workspaces/{ws}/webhooks", "", ws_admin),
+        r(M::POST, "/api/v1/workspaces/{id}/webhooks", "/api/v1/workspaces/{ws}/webhooks", r#"{"name":"h","kind":"slack","url":"https://hooks.slack.com/services/T/B/x"}"#, ws_admin),
+        r(M::PATCH, "/api/v1/webhooks/{id}", "/api/v1/webhooks/{webhook}", r#"{"enabled":false}"#, ws_admin),
+        r(M::DELETE, "/api/v1/webhooks/{id}", "/api/v1/webhooks/{webhook}", "", ws_admin),
+        r(M::POST, "/api/v1/webhooks/{id}/test", "/api/v1/webhooks/{webhook}/test", "", ws_admin),
+        r(M::GET, "/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/{webhook}/deliveries", "", ws_admin),
+        r(M::POST, "/api/v1/webhooks/{id}/deliveries/{delivery}/retry", "/api/v1/webhooks/{webhook}/deliveries/1/retry", "", ws_admin),
         // Last: both end the caller's other logins, which every row above relies on. The new password is
         // the old one, so later logins keep working.
         Row { fresh_login: true, ..r(M::POST, "/api/v1/auth/password", "/api/v1/auth/password", r#"{"current_password":"{password}","new_password":"{password}"}"#, login) },
@@ -198,6 +214,7 @@ fn judge(status: u16, body: &Value) -> char {
             "no run \"",
             "no connected repository ",
             "no pull request ",
+            "no webhook ",
         ]
         .iter()
         .any(|p| message.starts_with(p)) =>
