@@ -369,3 +369,124 @@ async fn bad_subscriptions_and_preferences_are_refused() {
     assert_eq!(frame["code"], "not_found", "{frame}");
     main.stop().await;
 }
+
+/// Proves a mention reaches the person mentioned (not its author), a move to review reaches the task's
+/// assignee (not whoever moved it), and a node that stays offline reaches its owner; each with its own
+/// tag and a link into the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_reviews_and_offline_nodes_reach_the_right_people() {
+    let push = FakePushService::start().await.unwrap();
+    let mut fx = Fx::with_main(
+        "nwho",
+        |c| {
+            local_push(c);
+            c.notifications.node_offline_after = std::time::Duration::from_millis(50);
+        },
+        |_| {},
+    )
+    .await;
+    let mut bob = Api::new(&fx.main);
+    assert_eq!(bob.auth(true, "bob", "correct horse battery").await.0, 200);
+    let (s, b) = fx.api.post("/api/v1/users/bob/approve", json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, ws) = fx
+        .api
+        .post(
+            "/api/v1/workspaces",
+            json!({"name": "Web", "key_prefix": "WEB"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ws}");
+    let (s, b) = fx
+        .api
+        .post(
+            "/api/v1/workspaces/WEB/members",
+            json!({"username": "bob", "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (alice_dev, bob_dev) = (push.subscribe(), push.subscribe());
+    subscribe(&fx.api, &alice_dev, "Alice's phone").await;
+    subscribe(&bob, &bob_dev, "Bob's phone").await;
+
+    let (s, task) = fx
+        .api
+        .post(
+            "/api/v1/workspaces/WEB/tasks",
+            json!({"title": "Fix the login", "assignees": ["bob"], "status": "in_progress"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{task}");
+    let (s, c) = fx
+        .api
+        .post(
+            "/api/v1/tasks/WEB-1/comments",
+            json!({"body": "@bob can you look? cc @alice"}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{c}");
+    let (s, m) = fx
+        .api
+        .post("/api/v1/tasks/WEB-1/move", json!({"status": "in_review"}))
+        .await;
+    assert_eq!(s, 200, "{m}");
+    fx.node.take().unwrap().stop().await;
+
+    let got = push
+        .wait_for(
+            |r| {
+                r.iter()
+                    .any(|x| x.endpoint == alice_dev.endpoint && kind(x) == "node_offline")
+            },
+            "the node's owner told it is offline",
+        )
+        .await;
+    let to = |dev: &PushSubscription| -> Vec<String> {
+        got.iter()
+            .filter(|x| x.endpoint == dev.endpoint)
+            .map(|x| kind(x).to_string())
+            .collect()
+    };
+    assert_eq!(
+        to(&alice_dev),
+        ["node_offline"],
+        "alice wrote and moved: told only of her node"
+    );
+    let mut bobs = to(&bob_dev);
+    bobs.sort();
+    assert_eq!(bobs, ["mention", "task_in_review"], "{got:?}");
+    let mention = got
+        .iter()
+        .find(|x| kind(x) == "mention")
+        .unwrap()
+        .payload
+        .clone()
+        .unwrap();
+    assert_eq!(mention["title"], "alice mentioned you on WEB-1");
+    assert_eq!(mention["url"], "/w/WEB?task=WEB-1");
+    let review = got
+        .iter()
+        .find(|x| kind(x) == "task_in_review")
+        .unwrap()
+        .payload
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (review["tag"].as_str(), review["title"].as_str()),
+        (
+            Some(format!("task:{}", task["id"].as_str().unwrap()).as_str()),
+            Some("WEB-1 is ready for review")
+        )
+    );
+    let offline = got
+        .iter()
+        .find(|x| kind(x) == "node_offline")
+        .unwrap()
+        .payload
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (offline["tag"].as_str(), offline["url"].as_str()),
+        (Some("node:n1"), Some("/nodes"))
+    );
+}

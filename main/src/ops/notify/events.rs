@@ -277,8 +277,8 @@ pub fn mentioned(
     );
 }
 
-/// Node `node_id` went offline at `since` (ms) and is still: its owner is told, and the webhooks of the
-/// workspaces with projects on it.
+/// Node `node_id` went offline at `since` (ms) and is still: its owner is told (the instance's admins for
+/// a node enrolled without one), and the webhooks of the workspaces with projects on it.
 pub fn node_offline(state: &AppState, node_id: &str, since: u64) {
     let Ok(Some(node)) = state.store.node(node_id) else {
         return;
@@ -299,7 +299,17 @@ pub fn node_offline(state: &AppState, node_id: &str, since: u64) {
             key: format!("node:{node_id}:offline:{since}"),
             kind: NoticeKind::NodeOffline,
             workspaces,
-            recipients: node.owner.into_iter().collect(),
+            recipients: match node.owner {
+                Some(owner) => vec![owner],
+                None => state
+                    .store
+                    .users()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|u| u.role.is_admin() && !u.disabled)
+                    .map(|u| u.id)
+                    .collect(),
+            },
             title: format!("Node {name} is offline"),
             body: format!(
                 "Its link ended at {}; sessions there continue and reattach when it is back.",
