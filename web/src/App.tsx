@@ -1,13 +1,15 @@
-// The app shell: who is logged in decides between sign-up/login, the waiting page and the app; the path picks
-// the page. The header carries the navigation (a tab bar on phones), the inbox badge and the theme switch.
-import { Suspense, lazy, useCallback, useEffect, useState } from "react";
-import { Api, type Me } from "./api/client";
+// The app shell: who is logged in decides between sign-up/login, the waiting page and the app (or, when main
+// cannot be reached, the offline page); the path picks the page. The header carries the navigation (a tab bar on
+// phones), the inbox badge, the notifications bell and the theme switch; the offline banner sits under it.
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from "react";
+import { Api, unreachable, type Me } from "./api/client";
 import { Link, navigate, usePath } from "./router";
 import { useApprovals } from "./api/data";
 import { AuthPage, PendingPage } from "./pages/Auth";
 import { NodesPage } from "./pages/Nodes";
 import { AccountPage } from "./pages/Account";
 import { GithubSettingsPage } from "./pages/GithubSettings";
+import { NotificationsPage } from "./pages/Notifications";
 import { UsersPage } from "./pages/Users";
 import { SessionsPage } from "./pages/Sessions";
 import { NewSessionPage } from "./pages/NewSession";
@@ -20,6 +22,9 @@ import { ProjectsPage } from "./pages/work/Projects";
 import { MembersPage } from "./pages/work/Members";
 import { SettingsPage } from "./pages/work/Settings";
 import { UsagePage } from "./pages/work/Usage";
+import { OfflineBanner, OfflinePage } from "./components/Offline";
+import { Icon } from "./components/Icons";
+import { usePresence } from "./presence";
 
 // The files workbench brings CodeMirror along: loaded the first time it is opened.
 const FilesPage = lazy(() => import("./pages/Files").then((m) => ({ default: m.FilesPage })));
@@ -37,15 +42,25 @@ function useTheme(): [Theme, (t: Theme) => void] {
 }
 
 export function App() {
-  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  // `offline`: main could not be reached to ask (the shell came from the service worker's cache).
+  const [me, setMe] = useState<Me | null | undefined | "offline">(undefined);
   const [hasUsers, setHasUsers] = useState(true);
+  const checking = useRef(false);
   const check = useCallback(async () => {
+    if (checking.current) return;
+    checking.current = true;
     try {
       setMe(await Api.me());
-    } catch {
+    } catch (e) {
+      if (unreachable(e)) {
+        setMe("offline");
+        return;
+      }
       const s = await Api.status().catch(() => ({ has_users: true }));
       setHasUsers(s.has_users);
       setMe(null);
+    } finally {
+      checking.current = false;
     }
   }, []);
   useEffect(() => {
@@ -53,6 +68,7 @@ export function App() {
   }, [check]);
 
   if (me === undefined) return <div className="loading">Loading…</div>;
+  if (me === "offline") return <OfflinePage retry={check} />;
   if (me === null) return <AuthPage firstUser={!hasUsers} onDone={(u) => setMe(u)} />;
   if (me.role === "pending") return <PendingPage me={me} onCheck={check} onLogout={() => setMe(null)} />;
   return <Shell me={me} onMe={setMe} onLogout={() => setMe(null)} />;
@@ -64,6 +80,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   const inbox = useApprovals();
   const pending = inbox.data?.length ?? 0;
   const isAdmin = me.role === "admin" || me.role === "creator";
+  usePresence();
   useEffect(() => {
     if (path === "/" || path === "") navigate("/sessions", true);
   }, [path]);
@@ -113,6 +130,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
   else if (path.startsWith("/users") && isAdmin) page = <UsersPage me={me} />;
   else if (path.startsWith("/account")) page = <AccountPage me={me} onLogout={onLogout} />;
   else if (path === "/settings/github" || path === "/settings/github/") page = <GithubSettingsPage />;
+  else if (path === "/settings/notifications" || path === "/settings/notifications/") page = <NotificationsPage />;
   else page = <SessionsPage />;
 
   return (
@@ -140,6 +158,16 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
             <option value="light">Light</option>
             <option value="dark">Dark</option>
           </select>
+          <Link
+            href="/settings/notifications"
+            className="bell"
+            title="Notifications"
+            aria-label="Notifications"
+            aria-current={path.startsWith("/settings/notifications") ? "page" : undefined}
+            data-testid="notifications-link"
+          >
+            <Icon name="bell" />
+          </Link>
           <Link href="/account" className="user" title={`${me.role}: account settings`}>
             {me.username}
           </Link>
@@ -157,6 +185,7 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
           </button>
         </div>
       </header>
+      <OfflineBanner />
       <main>{page}</main>
     </div>
   );

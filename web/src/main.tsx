@@ -2,6 +2,7 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import "./styles.css";
 import { App } from "./App";
+import { startServiceWorker } from "./serviceWorker";
 
 const root = document.getElementById("root");
 if (root) {
@@ -11,3 +12,4 @@ if (root) {
     </StrictMode>,
   );
 }
+startServiceWorker();

@@ -1,6 +1,7 @@
 // Unit tests of the live channel's watch frames (src/api/live.ts) against a stand-in WebSocket: topics keep
-// being watched as before, a board adds its workspace (the one watched last), and board frames reach only the
-// watchers of the followed workspace. Run with `node --test web/unit`.
+// being watched as before, a board adds its workspace (the one watched last), and board frames (webhooks'
+// included) reach only the watchers of the followed workspace; the browser's presence goes first on every
+// connect and again only when it changed. Run with `node --test web/unit`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -71,4 +72,40 @@ test("workspace frames go to the workspaces topic, not to boards", () => {
   assert.deepEqual(board, []);
   stopBoard();
   stopTopic();
+});
+
+test("presence goes first on every (re)connect, again only when it changed, and never opens the socket by itself", () => {
+  FakeSocket.last?.onclose?.(); // the earlier tests' socket, no longer wanted
+  const before = FakeSocket.last;
+  live.setPresence({ type: "presence", visible: true });
+  assert.equal(FakeSocket.last, before, "presence alone opened a socket");
+  const stop = live.watch("approvals", () => {});
+  const ws = FakeSocket.last;
+  ws.open();
+  assert.deepEqual(ws.sent[0], { type: "presence", visible: true });
+  live.setPresence({ type: "presence", visible: true });
+  assert.equal(ws.sent.filter((f) => f.type === "presence").length, 1, "an unchanged presence was sent again");
+  live.setPresence({ type: "presence", device: "d1", session_id: "s1", visible: true });
+  assert.deepEqual(ws.sent.at(-1), { type: "presence", device: "d1", session_id: "s1", visible: true });
+  stop();
+  ws.onclose?.();
+
+  const stopAgain = live.watch("nodes", () => {});
+  const again = FakeSocket.last;
+  assert.notEqual(again, ws);
+  again.open();
+  assert.deepEqual(again.sent[0], { type: "presence", device: "d1", session_id: "s1", visible: true });
+  stopAgain();
+  again.onclose?.();
+  live.setPresence(null);
+});
+
+test("webhook frames reach the followed workspace's board watchers", () => {
+  const heard = [];
+  const stop = live.watchBoard("ws-a", (f) => heard.push(f));
+  const ws = FakeSocket.last;
+  if (ws.readyState !== 1) ws.open();
+  ws.receive({ type: "webhook", workspace_id: "ws-a", webhook_id: "h1" });
+  assert.deepEqual(heard.map((f) => [f.type, f.webhook_id]), [["webhook", "h1"]]);
+  stop();
 });

@@ -1,5 +1,5 @@
 // HTTP client for main's API: JSON in and out, the access cookie refreshed once on a 401, errors carried as
-// ApiError with the server's stable code and message.
+// ApiError with the server's stable code and message. Each answer tells `reach` whether main could be reached.
 import type {
   ApprovalDecision,
   ApprovalView,
@@ -47,6 +47,7 @@ import type {
   TokenView,
   UserView,
 } from "./types.gen";
+import { gatewayDown, reportReach } from "./reach";
 
 export type { Role };
 
@@ -92,6 +93,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Whether `e` says main could not be reached at all: no network, or a proxy answering for main (no code of main's). */
+export function unreachable(e: unknown): boolean {
+  return e instanceof ApiError && (e.code === "network" || (e.code === "unknown" && gatewayDown(e.status)));
+}
+
 let refreshing: Promise<boolean> | null = null;
 
 async function refresh(): Promise<boolean> {
@@ -108,6 +114,7 @@ export async function send(method: string, path: string, init: RequestInit = {},
   try {
     resp = await fetch(`/api/v1${path}`, { ...init, method, credentials: "same-origin" });
   } catch {
+    reportReach(false);
     throw new ApiError(0, "network", "cannot reach the server; check your connection");
   }
   if (resp.status === 401 && retry && !path.startsWith("/auth/")) {
@@ -121,8 +128,11 @@ export async function send(method: string, path: string, init: RequestInit = {},
     } catch {
       err = undefined;
     }
-    throw new ApiError(resp.status, err?.code ?? "unknown", err?.message ?? `${resp.status} ${resp.statusText}`, err?.current);
+    const error = new ApiError(resp.status, err?.code ?? "unknown", err?.message ?? `${resp.status} ${resp.statusText}`, err?.current);
+    reportReach(!unreachable(error));
+    throw error;
   }
+  reportReach(true);
   return resp;
 }
 
@@ -143,7 +153,7 @@ export const get = <T>(path: string) => api<T>("GET", path);
 export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
 export const del = <T>(path: string) => api<T>("DELETE", path);
 export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
-const put = <T>(path: string, body: unknown) => api<T>("PUT", path, body);
+export const put = <T>(path: string, body: unknown) => api<T>("PUT", path, body);
 
 /** A file's bytes as read, with the etag to write back over exactly them. */
 export interface FileContent {

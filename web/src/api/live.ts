@@ -2,8 +2,11 @@
 // Each subscription remembers the last seq it delivered and resubscribes from there, and drops anything at or
 // below it, so a reconnect (network loss, main restart) loses and doubles nothing. Topic watchers (see
 // `data.ts`) hear what changed among approvals, nodes, sessions, users and workspaces; after a reconnect they
-// refetch, since changes made while the socket was down were not pushed. Board watchers hear the task, comment
-// and project changes of one workspace (the socket follows one at a time: the one watched last).
+// refetch, since changes made while the socket was down were not pushed. Board watchers hear the task, comment,
+// project and webhook changes of one workspace (the socket follows one at a time: the one watched last). The
+// browser's presence (see `presence.ts`) goes first on every (re)connect; a socket that cannot connect has
+// `reach` ask whether main is there at all.
+import { probe, reportReach } from "./reach";
 import type { ClientFrame, ServerFrame, SessionEvent, Topic } from "./types.gen";
 
 type Listener = (ev: SessionEvent) => void;
@@ -11,7 +14,12 @@ type Listener = (ev: SessionEvent) => void;
 export type TopicFrame = Extract<ServerFrame, { type: "approval" | "node" | "session" | "user" | "workspace" | "github" | "resync" }>;
 type TopicListener = (frame: TopicFrame) => void;
 /** A change on the watched workspace's board; `resync` asks to refetch. */
-export type BoardFrame = Extract<ServerFrame, { type: "task" | "task_notes" | "projects" | "run" | "review_comments" | "pull_request" | "resync" }>;
+export type BoardFrame = Extract<
+  ServerFrame,
+  { type: "task" | "task_notes" | "projects" | "run" | "review_comments" | "pull_request" | "webhook" | "resync" }
+>;
+/** What this browser shows (see `presence.ts`). */
+export type PresenceFrame = Extract<ClientFrame, { type: "presence" }>;
 type BoardListener = (frame: BoardFrame) => void;
 interface BoardWatch {
   workspace: string;
@@ -42,6 +50,9 @@ class LiveSocket {
   private backoff = 500;
   private timer: number | undefined;
   private stateListeners = new Set<(s: LiveState) => void>();
+  /** What this browser shows, told to main on every (re)connect; the last one sent on this socket. */
+  private presence: PresenceFrame | null = null;
+  private presenceSent: string | null = null;
   state: LiveState = "closed";
 
   private setState(s: LiveState) {
@@ -73,14 +84,35 @@ class LiveSocket {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
+  private sendPresence() {
+    const text = this.presence && JSON.stringify(this.presence);
+    if (!this.presence || text === this.presenceSent || this.ws?.readyState !== WebSocket.OPEN) return;
+    this.send(this.presence);
+    this.presenceSent = text;
+  }
+
+  /**
+   * Tells main what this browser shows (`null`: stop telling): sent now if the socket is up and it changed, and
+   * again on every reconnect. It does not open the socket by itself.
+   */
+  setPresence(frame: PresenceFrame | null) {
+    this.presence = frame;
+    this.sendPresence();
+  }
+
   private connect() {
     if (this.ws || !this.wanted()) return;
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${proto}://${location.host}/api/v1/ws`);
     this.ws = ws;
+    let opened = false;
     this.setState("connecting");
     ws.onopen = () => {
+      opened = true;
       this.backoff = 500;
+      reportReach(true);
+      this.presenceSent = null;
+      this.sendPresence();
       for (const [id, sub] of this.subs) this.send({ type: "subscribe", session_id: id, after_seq: sub.last });
       if (this.topics.size > 0 || this.boards.length > 0) this.sendWatch();
       this.setState("open");
@@ -103,7 +135,8 @@ class LiveSocket {
         frame.type === "projects" ||
         frame.type === "run" ||
         frame.type === "review_comments" ||
-        frame.type === "pull_request"
+        frame.type === "pull_request" ||
+        frame.type === "webhook"
       ) {
         // Listeners name the workspace by id or key prefix; the page checks the id it loaded.
         const followed = this.boardWorkspace();
@@ -138,6 +171,7 @@ class LiveSocket {
     ws.onclose = () => {
       this.ws = null;
       this.setState("closed");
+      if (!opened) void probe();
       if (!this.wanted()) return;
       window.clearTimeout(this.timer);
       this.timer = window.setTimeout(() => this.connect(), this.backoff);

@@ -1,4 +1,4 @@
-// Small line icons for the files page, drawn inline: emoji need a colour-emoji font, which many machines (and
+// Small line icons for the files page and the header, drawn inline: emoji need a colour-emoji font, which many machines (and
 // headless browsers) lack.
 const PATHS = {
   file: "M4 1.5h5l3.5 3.5v9.5h-8.5z M9 1.5v3.5h3.5",
@@ -14,6 +14,7 @@ const PATHS = {
   trash: "M2.5 4h11 M6 4V2.5h4V4 M4 4l.7 9.5h6.6L12 4 M6.75 6.5v4.5 M9.25 6.5v4.5",
   refresh: "M13.5 8a5.5 5.5 0 1 1-1.6-3.9 M13 1.5v3.5h-3.5",
   openHere: "M1.5 3h5l1.5 1.5h6.5v9h-13z M5 9h5 M8 7l2 2l-2 2",
+  bell: "M4.5 11.5V7a3.5 3.5 0 0 1 7 0v4.5 M2.75 11.5h10.5 M6.5 14h3 M8 2v1.5",
 } as const;
 
 export type IconName = keyof typeof PATHS;

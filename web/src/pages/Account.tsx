@@ -1,4 +1,5 @@
-// Account: change the password (every other login ends) and log out everywhere (this one too).
+// Account: change the password (every other login ends), links to the GitHub and notification settings, and log
+// out everywhere (this one too).
 import { useState, type FormEvent } from "react";
 import { Api, type Me } from "../api/client";
 import { Link } from "../router";
@@ -53,6 +54,13 @@ export function AccountPage({ me, onLogout }: { me: Me; onLogout: () => void }) 
         <p className="muted">Connect your GitHub account so runs can push, open pull requests and follow their checks and reviews.</p>
         <Link href="/settings/github" className="button small" data-testid="account-github">
           Settings → GitHub
+        </Link>
+      </div>
+      <div className="card">
+        <h2>Notifications</h2>
+        <p className="muted">Get told on this phone or computer when an agent waits for you, a run finishes or fails, or someone mentions you.</p>
+        <Link href="/settings/notifications" className="button small" data-testid="account-notifications">
+          Settings → Notifications
         </Link>
       </div>
       <div className="card">

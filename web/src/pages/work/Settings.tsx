@@ -1,5 +1,5 @@
 // A workspace's settings: name, key prefix, the statuses' display names, run defaults and the prompt prefix; its prompt
-// templates (written `@name` in descriptions); export and import (a Vibe Kanban
+// templates (written `@name` in descriptions); its webhooks (admins); export and import (a Vibe Kanban
 // cloud ZIP, its local db.sqlite, or our own JSON; main tells them apart) with the import's report; delete with
 // the name typed to confirm.
 import { useEffect, useState, type FormEvent } from "react";
@@ -10,6 +10,7 @@ import { navigate } from "../../router";
 import { ErrorBanner, errText } from "../../util";
 import { Markdown, WorkspaceHead, canAdmin, statusName } from "./common";
 import { GithubRepos } from "./GithubRepos";
+import { Webhooks } from "./Webhooks";
 
 export function SettingsPage({ wsKey }: { wsKey: string }) {
   const wsLive = useWorkspace(wsKey);
@@ -29,6 +30,7 @@ export function SettingsPage({ wsKey }: { wsKey: string }) {
       )}
       <Templates key={`templates-${ws.id}`} ws={ws} admin={admin} />
       <GithubRepos key={`github-${ws.id}`} ws={ws} />
+      {admin && <Webhooks key={`webhooks-${ws.id}`} ws={ws} />}
       <div className="card form">
         <h2>Export</h2>
         <p className="muted">The whole workspace as one JSON document: members by name, projects, tasks, comments, activity.</p>
