@@ -221,6 +221,9 @@ impl Main {
         for task in runs {
             let _ = task.await;
         }
+        // Pushes and webhook attempts in flight end with the hub; none writes to the store after this.
+        state.notify.tasks.close();
+        state.notify.tasks.wait().await;
         state.store.flush()?;
         ssh_result?;
         http_result.context("HTTP server")?;

@@ -84,6 +84,17 @@ pub async fn up(
     data: &Path,
     path: &std::ffi::OsStr,
 ) -> (tokio::process::Child, String) {
+    up_with(bin, env, data, path, &[]).await
+}
+
+/// [`up`] with more arguments (`--config FILE`).
+pub async fn up_with(
+    bin: &Path,
+    env: &crate::mock::CliEnv,
+    data: &Path,
+    path: &std::ffi::OsStr,
+    more: &[&std::ffi::OsStr],
+) -> (tokio::process::Child, String) {
     let mut up = tokio::process::Command::new(bin)
         .args([
             "up",
@@ -96,6 +107,7 @@ pub async fn up(
         .arg(data)
         .arg("--root")
         .arg(env.path())
+        .args(more)
         .env_clear()
         .env("PATH", path)
         .env("LANG", "C.UTF-8")

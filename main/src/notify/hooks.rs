@@ -8,6 +8,7 @@
 //! - **ntfy**: ntfy's JSON publish (`{"topic", "title", "message", "priority", "tags", "click"}`) to the
 //!   server the topic URL names, with `Authorization: Bearer <token>` when the webhook has one.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -25,6 +26,52 @@ pub struct Target<'a> {
     pub url: &'a str,
     /// The HMAC secret or ntfy token (opened).
     pub secret: Option<&'a str>,
+}
+
+/// Whether `ip` is loopback, private, link-local, shared (CGNAT) or unspecified.
+pub fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (b & 0xc0) == 64) // 100.64.0.0/10, shared (CGNAT)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_local(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Resolves host names to public addresses only: a name that resolves to nothing else (a rebinding trick,
+/// `127.0.0.1.nip.io`) is refused at connect time, where a check of the URL alone cannot see it.
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let public: Vec<SocketAddr> = found.filter(|a| !is_local(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to local or private addresses; set \
+                     notifications.allow_local_webhooks = true in main's config to allow that"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// `sha256=<hex>` of `<timestamp>.<body>` under `secret`.
@@ -171,9 +218,16 @@ pub async fn attempt(
             body: String::new(),
             duration_ms,
         },
-        Ok(r) => {
+        Ok(mut r) => {
             let status = r.status();
-            let bytes = r.bytes().await.unwrap_or_default();
+            // Only the start is kept, so only the start is read: a receiver cannot make main hold more.
+            let mut bytes = Vec::new();
+            while bytes.len() < KEPT_BODY {
+                match r.chunk().await {
+                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
             let kept = String::from_utf8_lossy(&bytes[..bytes.len().min(KEPT_BODY)]).into_owned();
             DeliveryResponse {
                 at,
@@ -204,6 +258,30 @@ mod tests {
             signature("secret", 1_700_000_000, br#"{"a":1}"#),
             "sha256=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
         );
+    }
+
+    /// Proves a name that resolves only to loopback is refused with what to set, and shared and private
+    /// ranges count as local.
+    #[tokio::test]
+    async fn names_resolving_to_local_addresses_are_refused() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let err = match PublicOnly.resolve(name).await {
+            Ok(_) => panic!("localhost resolved"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("allow_local_webhooks"), "{err}");
+        for ip in [
+            "100.64.0.1",
+            "10.1.2.3",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_local(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!is_local("93.184.216.34".parse().unwrap()));
     }
 
     /// Proves an ntfy topic URL splits into its server and topic, and a URL without a topic is refused.

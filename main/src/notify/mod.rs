@@ -101,6 +101,9 @@ pub struct Notifier {
     pub hooks_due: tokio::sync::Notify,
     /// Which devices were pushed each pending approval, so its answer updates them in place.
     pub asked: Mutex<HashMap<String, Vec<PushSubId>>>,
+    /// Pushes and waits in flight: main waits for them to end (they end when it stops) before it closes
+    /// the store.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// The store's name of the sealed VAPID key.
@@ -129,7 +132,11 @@ impl Notifier {
                     .context("main's VAPID key in the store is not base64")
             })?;
         let vapid = webpush::Vapid::from_pkcs8(der, &config.notifications.vapid_subject)?;
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if !config.notifications.allow_local_webhooks {
+            http = http.dns_resolver(Arc::new(hooks::PublicOnly));
+        }
+        let http = http
             .timeout(config.notifications.webhook_timeout)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -143,6 +150,7 @@ impl Notifier {
             presence: presence::Presence::default(),
             hooks_due: tokio::sync::Notify::new(),
             asked: Mutex::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 

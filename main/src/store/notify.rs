@@ -422,6 +422,10 @@ impl Store {
         event: &str,
         payload: serde_json::Value,
     ) -> Result<WebhookDelivery, StoreError> {
+        let _guard = self.lock();
+        if self.webhooks.get(webhook.id.bytes())?.is_none() {
+            return Err(StoreError::NotFound(format!("webhook {}", webhook.id)));
+        }
         let now = now_ms();
         let d = WebhookDelivery {
             id: self.db.generate_id()?,

@@ -34,8 +34,24 @@ pub fn emit(state: &AppState, notice: Notice) {
     if notice.recipients.is_empty() || tokio::runtime::Handle::try_current().is_err() {
         return;
     }
-    let state = state.clone();
-    tokio::spawn(async move { push::fan_out(&state, &notice).await });
+    spawn(state, async move |state: AppState| {
+        push::fan_out(&state, &notice).await
+    });
+}
+
+/// Runs `work` in the background until it ends or main stops; main waits for it before closing the store.
+pub(crate) fn spawn<F>(state: &AppState, work: impl FnOnce(AppState) -> F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let fut = work(state.clone());
+    let hub = state.hub.clone();
+    state.notify.tasks.spawn(async move {
+        tokio::select! {
+            () = hub.stopped() => {}
+            () = fut => {}
+        }
+    });
 }
 
 pub use push::{resolved, test_push};

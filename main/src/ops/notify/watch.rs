@@ -30,8 +30,7 @@ pub async fn run(state: AppState) {
                     events::approval_requested(&state, approval_id.as_str());
                 }
                 Ok(Change::Approval { approval_id, session_id, resolved: Some(how), .. }) => {
-                    let state = state.clone();
-                    tokio::spawn(async move {
+                    super::spawn(&state, async move |state: AppState| {
                         resolved(&state, approval_id.as_str(), session_id, answered(&how)).await;
                     });
                 }
@@ -41,16 +40,11 @@ pub async fn run(state: AppState) {
             },
             e = nodes.recv() => match e {
                 Ok(NodeEvent::Offline(id)) => {
-                    let state = state.clone();
                     let since = now_ms();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            () = state.hub.stopped() => {}
-                            () = tokio::time::sleep(state.config.notifications.node_offline_after) => {
-                                if state.registry.get(&id).is_none() {
-                                    events::node_offline(&state, &id, since);
-                                }
-                            }
+                    super::spawn(&state, async move |state: AppState| {
+                        tokio::time::sleep(state.config.notifications.node_offline_after).await;
+                        if state.registry.get(&id).is_none() {
+                            events::node_offline(&state, &id, since);
                         }
                     });
                 }

@@ -222,7 +222,7 @@ fn check_url(state: &AppState, kind: WebhookKind, url: &str) -> Result<reqwest::
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        Ok(ip) => is_local(ip),
+        Ok(ip) => hooks::is_local(ip),
         Err(_) => host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost"),
     };
     if local && !state.config.notifications.allow_local_webhooks {
@@ -239,27 +239,6 @@ fn check_url(state: &AppState, kind: WebhookKind, url: &str) -> Result<reqwest::
         ));
     }
     Ok(parsed)
-}
-
-fn is_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_local(IpAddr::V4(v4)))
-        }
-    }
 }
 
 fn check_name(name: &str) -> Result<String, OpError> {
@@ -518,7 +497,8 @@ pub fn enqueue(state: &AppState, notice: &Notice) -> Result<(), OpError> {
 }
 
 /// Delivers the queue until main stops: due deliveries at once (a few at a time), then waits for the next
-/// one due or a new one queued.
+/// one due, a new one queued or an attempt ending. Attempts in flight when main stops are cut short: their
+/// deliveries stay pending and go out after the restart.
 pub async fn run(state: AppState) {
     let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
     let gate = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
@@ -531,21 +511,27 @@ pub async fn run(state: AppState) {
                 (Vec::new(), Some(now + 10_000))
             }
         };
+        // Deliveries already being tried come back as due until their attempt ends, which wakes this loop.
+        let only_busy = !due.is_empty();
+        let mut started = false;
         for d in due {
             if !busy.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id) {
                 continue;
             }
-            let (state, busy, gate) = (state.clone(), busy.clone(), gate.clone());
-            tokio::spawn(async move {
+            started = true;
+            let (busy, gate) = (busy.clone(), gate.clone());
+            super::spawn(&state, async move |state: AppState| {
                 let _permit = gate.acquire().await;
                 deliver(&state, d.id).await;
                 busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
                 state.notify.hooks_due.notify_one();
             });
         }
-        let wait = next.map_or(Duration::from_secs(3600), |at| {
-            Duration::from_millis(at.saturating_sub(now_ms()).max(10))
-        });
+        let wait = match next {
+            _ if only_busy && !started => Duration::from_secs(3600),
+            Some(at) => Duration::from_millis(at.saturating_sub(now_ms()).max(10)),
+            None => Duration::from_secs(3600),
+        };
         tokio::select! {
             () = state.hub.stopped() => return,
             () = state.notify.hooks_due.notified() => {}
@@ -565,7 +551,17 @@ async fn deliver(state: &AppState, id: u64) {
     let cfg = &state.config.notifications;
     let hook = match state.store.webhook(d.webhook_id) {
         Ok(Some(h)) => h,
-        _ => return,
+        Ok(None) => {
+            // Its webhook was deleted while it was queued: nothing left to send it to.
+            let _ = state
+                .store
+                .update_delivery(id, |d| d.state = DeliveryState::Failed);
+            return;
+        }
+        Err(e) => {
+            tracing::error!(delivery = id, "reading a delivery's webhook: {e}");
+            return;
+        }
     };
     let opened = state
         .notify
