@@ -206,7 +206,7 @@ impl Main {
             tokio::spawn(ops::runs::queue::run(state.clone())),
             tokio::spawn(ops::github::follow::run(state.clone())),
             tokio::spawn(ops::notify::watch::run(state.clone())),
-            tokio::spawn(ops::notify::webhooks::run(state.clone())),
+            tokio::spawn(ops::notify::deliver::run(state.clone())),
         ];
         let hub = state.hub.clone();
         let hub_shutdown = shutdown.clone();

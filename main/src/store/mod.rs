@@ -11,7 +11,7 @@
 //! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]). GitHub: `gh_connections`, `gh_oauth_states`, `gh_repos`,
 //! `gh_repo_names`, `issue_links`, `repo_issues`, `gh_deliveries` ([`github`]); `pull_requests`, `run_pulls`,
 //! `pull_numbers`, `pull_tags` ([`pull_requests`]). Notifications: `push_subs`, `push_endpoints`, `notify_prefs`,
-//! `webhooks`, `ws_webhooks`, `hook_deliveries`, `hook_log`, `hook_due`, `notice_marks` ([`notify`]).
+//! `notice_marks` ([`notify`]); `webhooks`, `ws_webhooks`, `hook_deliveries`, `hook_log`, `hook_due` ([`webhooks`]).
 
 mod agent_sessions;
 mod audit;
@@ -33,6 +33,7 @@ mod tasks;
 mod tokens;
 mod usage;
 mod users;
+mod webhooks;
 mod workspaces;
 
 use std::path::Path;
@@ -50,10 +51,7 @@ pub use github::{
 };
 pub use logins::{AuthSession, Rotation};
 pub use nodes::{NodeFlag, NodeFlagKind, NodeRecord};
-pub use notify::{
-    DeliveryResponse, DeliveryState, NoticeKind, NotifyPrefs, PushSubId, PushSubscription,
-    QuietHours, Webhook, WebhookDelivery, WebhookId, WebhookKind,
-};
+pub use notify::{NoticeKind, NotifyPrefs, PushSubId, PushSubscription, QuietHours, WebhookId};
 pub use projects::{Project, ProjectId, ProjectScripts};
 pub use pull_requests::{
     ChecksState, ChecksSummary, FailedCheck, PrState, PrTags, PullRequest, PullRequestId,
@@ -67,6 +65,7 @@ pub use tasks::{Cursor, Place, Priority, Task, TaskId};
 pub use tokens::{NodeToken, token_hash, tokens_match};
 pub use usage::UsageRecord;
 pub use users::{Role, User, UserId};
+pub use webhooks::{DeliveryResponse, DeliveryState, Webhook, WebhookDelivery, WebhookKind};
 pub use workspaces::{
     AgentDefaults, DEFAULT_RUN_COMMIT_MESSAGE, Member, PromptTemplate, StatusName, TaskStatus,
     Workspace, WorkspaceId, WorkspaceRole, WorkspaceSettings,

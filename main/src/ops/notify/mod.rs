@@ -1,12 +1,13 @@
 //! Notifications: which notices exist ([`events`]: an approval or question asked, a run's turn finished or
 //! failed, a task moved to review, a mention, a node offline), who gets them on which device ([`push`], with
 //! each person's [`prefs`] and the devices of [`subscriptions`]), and the workspaces' [`webhooks`] with
-//! their delivery queue. [`watch`] follows the store and the node registry for the notices that do not come
+//! their delivery queue ([`deliver`]). [`watch`] follows the store and the node registry for the notices that do not come
 //! from an operation.
 //!
 //! Every notice has a key and is sent once: [`emit`] marks it in the store first, so a notice seen again (a
 //! node re-announcing its approvals after a reconnect, main restarting) is never pushed twice.
 
+pub mod deliver;
 pub mod events;
 pub mod prefs;
 mod push;
@@ -28,7 +29,7 @@ pub fn emit(state: &AppState, notice: Notice) {
             return;
         }
     }
-    if let Err(e) = webhooks::enqueue(state, &notice) {
+    if let Err(e) = deliver::enqueue(state, &notice) {
         tracing::error!(key = %notice.key, "queueing webhook deliveries: {e}");
     }
     if notice.recipients.is_empty() || tokio::runtime::Handle::try_current().is_err() {

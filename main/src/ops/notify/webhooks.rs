@@ -1,19 +1,14 @@
-//! Workspaces' outgoing webhooks: made, changed and removed by the workspace's admins; every notice of the
-//! workspace whose kind a webhook takes is queued for it in the store ([`enqueue`]), and [`run`] delivers
-//! the queue: each delivery tried until the receiver answers 2xx, again after a growing delay when it fails
-//! or does not answer in time, across restarts (the queue is in the store), and marked failed with its last
-//! answer after `notifications.webhook_attempts`.
+//! Workspaces' outgoing webhooks: made, changed and removed by the workspace's admins, as they show them (never
+//! a URL or secret), their deliveries, a test event and a retry by hand. Queueing and delivering are
+//! [`super::deliver`].
 
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::workspaces::Access;
-use crate::notify::{Notice, hooks};
+use crate::notify::hooks;
 use crate::ops::{Actor, OpError};
 use crate::state::AppState;
 use crate::store::{
@@ -21,10 +16,6 @@ use crate::store::{
     WorkspaceRole, now_ms, rfc3339,
 };
 
-/// Delays of the retries, in multiples of `notifications.webhook_retry_base`.
-const BACKOFF: [u32; 8] = [1, 3, 12, 60, 180, 360, 1080, 2160];
-/// Deliveries in flight at once.
-const IN_FLIGHT: usize = 8;
 /// Deliveries listed per webhook.
 const LISTED: usize = 50;
 /// Webhooks per workspace, at most.
@@ -456,7 +447,7 @@ pub fn retry(state: &AppState, hook: &Webhook, id: &str) -> Result<DeliveryView,
 }
 
 /// `path` under `notifications.public_url`, or empty without one.
-fn link(state: &AppState, path: &str) -> String {
+pub(super) fn link(state: &AppState, path: &str) -> String {
     state
         .config
         .notifications
@@ -464,175 +455,4 @@ fn link(state: &AppState, path: &str) -> String {
         .as_ref()
         .map(|base| format!("{base}{path}"))
         .unwrap_or_default()
-}
-
-/// Queues `notice` for every enabled webhook of its workspaces that takes its kind.
-pub fn enqueue(state: &AppState, notice: &Notice) -> Result<(), OpError> {
-    let mut queued = false;
-    for ws in &notice.workspaces {
-        for hook in state.store.webhooks_of(*ws)? {
-            if !hook.enabled || !hook.events.contains(&notice.kind) {
-                continue;
-            }
-            let payload = json!({
-                "event": notice.kind.name(),
-                "at": rfc3339(notice.at),
-                "workspace_id": ws,
-                "title": notice.title,
-                "body": notice.body,
-                "url": notice.url,
-                "link": link(state, &notice.url),
-                "data": notice.data,
-            });
-            state
-                .store
-                .enqueue_delivery(&hook, notice.kind.name(), payload)?;
-            queued = true;
-        }
-    }
-    if queued {
-        state.notify.hooks_due.notify_one();
-    }
-    Ok(())
-}
-
-/// Delivers the queue until main stops: due deliveries at once (a few at a time), then waits for the next
-/// one due, a new one queued or an attempt ending. Attempts in flight when main stops are cut short: their
-/// deliveries stay pending and go out after the restart.
-pub async fn run(state: AppState) {
-    let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let gate = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    loop {
-        let now = now_ms();
-        let (due, next) = match state.store.due_deliveries(now, IN_FLIGHT * 4) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("reading the webhook queue: {e}");
-                (Vec::new(), Some(now + 10_000))
-            }
-        };
-        // Deliveries already being tried come back as due until their attempt ends, which wakes this loop.
-        let only_busy = !due.is_empty();
-        let mut started = false;
-        for d in due {
-            if !busy.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id) {
-                continue;
-            }
-            started = true;
-            let (busy, gate) = (busy.clone(), gate.clone());
-            super::spawn(&state, async move |state: AppState| {
-                let _permit = gate.acquire().await;
-                deliver(&state, d.id).await;
-                busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
-                state.notify.hooks_due.notify_one();
-            });
-        }
-        let wait = match next {
-            _ if only_busy && !started => Duration::from_secs(3600),
-            Some(at) => Duration::from_millis(at.saturating_sub(now_ms()).max(10)),
-            None => Duration::from_secs(3600),
-        };
-        tokio::select! {
-            () = state.hub.stopped() => return,
-            () = state.notify.hooks_due.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
-}
-
-/// One attempt of delivery `id`, and what follows from its outcome.
-async fn deliver(state: &AppState, id: u64) {
-    let Ok(Some(d)) = state.store.delivery(id) else {
-        return;
-    };
-    if d.state != DeliveryState::Pending || d.next_attempt_at.is_some_and(|at| at > now_ms()) {
-        return;
-    }
-    let cfg = &state.config.notifications;
-    let hook = match state.store.webhook(d.webhook_id) {
-        Ok(Some(h)) => h,
-        Ok(None) => {
-            // Its webhook was deleted while it was queued: nothing left to send it to.
-            let _ = state
-                .store
-                .update_delivery(id, |d| d.state = DeliveryState::Failed);
-            return;
-        }
-        Err(e) => {
-            tracing::error!(delivery = id, "reading a delivery's webhook: {e}");
-            return;
-        }
-    };
-    let opened = state
-        .notify
-        .sealer
-        .open(&Webhook::url_context(hook.id), &hook.url)
-        .and_then(|url| {
-            let secret = hook
-                .secret
-                .as_ref()
-                .map(|s| {
-                    state
-                        .notify
-                        .sealer
-                        .open(&Webhook::secret_context(hook.id), s)
-                })
-                .transpose()?;
-            Ok((url, secret))
-        });
-    let response = match (&opened, hook.enabled) {
-        (_, false) => crate::store::DeliveryResponse {
-            at: now_ms(),
-            status: None,
-            error: Some("the webhook is disabled".into()),
-            body: String::new(),
-            duration_ms: 0,
-        },
-        (Err(e), _) => crate::store::DeliveryResponse {
-            at: now_ms(),
-            status: None,
-            error: Some(format!(
-                "the webhook's stored URL or secret does not open: {e}"
-            )),
-            body: String::new(),
-            duration_ms: 0,
-        },
-        (Ok((url, secret)), true) => {
-            let target = hooks::Target {
-                kind: hook.kind,
-                url,
-                secret: secret.as_deref(),
-            };
-            hooks::attempt(
-                &state.notify.http,
-                &target,
-                d.id,
-                &d.event,
-                &d.payload,
-                cfg.webhook_timeout,
-            )
-            .await
-        }
-    };
-    let ok = response.error.is_none();
-    let give_up = !hook.enabled || opened.is_err();
-    let r = state.store.update_delivery(id, |d| {
-        d.attempts += 1;
-        d.last_response = Some(response);
-        if ok {
-            d.state = DeliveryState::Delivered;
-        } else if give_up || d.attempts >= cfg.webhook_attempts {
-            d.state = DeliveryState::Failed;
-        } else {
-            let step = BACKOFF[usize::try_from(d.attempts - 1)
-                .unwrap_or(0)
-                .min(BACKOFF.len() - 1)];
-            let delay = cfg.webhook_retry_base.saturating_mul(step);
-            d.next_attempt_at =
-                Some(now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-        }
-    });
-    if let Err(e) = r {
-        tracing::error!(delivery = id, "recording a webhook delivery: {e}");
-    }
 }
