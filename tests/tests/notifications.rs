@@ -259,6 +259,16 @@ async fn an_expired_subscription_is_forgotten() {
     assert!(details.iter().any(|d| d.contains("410")), "{details:?}");
     let got = push.received();
     assert_eq!(of_kind(&got, "test").len(), 2);
+
+    // Logging out everywhere removes the devices too: a lost phone stops getting notifications.
+    let (status, body) = api.post("/api/v1/auth/logout-all", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        api.auth(false, "alice", "correct horse battery").await.0,
+        200
+    );
+    let (_, devices) = api.get("/api/v1/push/subscriptions").await;
+    assert_eq!(devices, json!([]));
     main.stop().await;
 }
 
@@ -354,14 +364,7 @@ async fn bad_subscriptions_and_preferences_are_refused() {
         .await;
     assert_eq!((status, &body), (200, &good));
 
-    // Someone else's device id does not name a device of yours.
-    let (status, body) = api
-        .post(
-            "/api/v1/sessions/0190b6a8-0000-7000-8000-000000000000/approvals/x",
-            json!({"decision": "allow", "device": "0190b6a8-0000-7000-8000-000000000001"}),
-        )
-        .await;
-    assert_eq!(status, 404, "{body}");
+    // Someone else's device id does not name a device of yours: a tab cannot silence another's pushes.
     let mut ws = WsClient::connect(&api).await.unwrap();
     ws.send_text(r#"{"type":"presence","device":"0190b6a8-0000-7000-8000-000000000001","session_id":null,"visible":true}"#)
         .await;
@@ -425,6 +428,23 @@ async fn mentions_reviews_and_offline_nodes_reach_the_right_people() {
         )
         .await;
     assert!(s == 200 || s == 201, "{c}");
+    // A task only alice may see: bob, mentioned there, is not told (nor its webhooks' readers what it says).
+    let (s, t) = fx
+        .api
+        .post(
+            "/api/v1/workspaces/WEB/tasks",
+            json!({"title": "Secret plan", "restricted_to": ["alice"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let (s, c) = fx
+        .api
+        .post(
+            "/api/v1/tasks/WEB-2/comments",
+            json!({"body": "@bob should not hear of this"}),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{c}");
     let (s, m) = fx
         .api
         .post("/api/v1/tasks/WEB-1/move", json!({"status": "in_review"}))
@@ -454,7 +474,11 @@ async fn mentions_reviews_and_offline_nodes_reach_the_right_people() {
     );
     let mut bobs = to(&bob_dev);
     bobs.sort();
-    assert_eq!(bobs, ["mention", "task_in_review"], "{got:?}");
+    assert_eq!(
+        bobs,
+        ["mention", "task_in_review"],
+        "one mention only, not the restricted task's: {got:?}"
+    );
     let mention = got
         .iter()
         .find(|x| kind(x) == "mention")

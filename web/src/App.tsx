@@ -25,6 +25,7 @@ import { UsagePage } from "./pages/work/Usage";
 import { OfflineBanner, OfflinePage } from "./components/Offline";
 import { Icon } from "./components/Icons";
 import { usePresence } from "./presence";
+import { forgetThisDevice } from "./push";
 
 // The files workbench brings CodeMirror along: loaded the first time it is opened.
 const FilesPage = lazy(() => import("./pages/Files").then((m) => ({ default: m.FilesPage })));
@@ -178,7 +179,9 @@ function Shell({ me, onMe, onLogout }: { me: Me; onMe: (m: Me) => void; onLogout
             type="button"
             className="small"
             onClick={() => {
-              void Api.logout().finally(onLogout);
+              void forgetThisDevice()
+                .then(() => Api.logout())
+                .finally(onLogout);
             }}
           >
             Log out

@@ -148,3 +148,10 @@ export async function removeDevice(id: string): Promise<void> {
   setPushDevice(null);
   await (await subscription().catch(() => null))?.unsubscribe().catch(() => false);
 }
+
+/** Before logging out: this browser's device is removed, so the next person here gets none of these pushes.
+ * Never throws (logging out must not fail over it). */
+export async function forgetThisDevice(): Promise<void> {
+  const id = pushDevice();
+  if (id) await removeDevice(id).catch(() => undefined);
+}

@@ -387,11 +387,18 @@ pub async fn logout_all(
     who: AuthUser,
 ) -> Result<Response, ApiError> {
     let ended = state.store.revoke_user_sessions(who.user.id, None)?;
+    // Devices go with the logins: a lost phone stops getting notifications too.
+    let mut devices = 0;
+    for sub in state.store.push_subscriptions_of(who.user.id)? {
+        devices += usize::from(state.store.delete_push_subscription(sub.id)?.is_some());
+    }
     state.store.audit(
         Actor::user(who.user.username.clone(), Some(client))
             .audit(AuditAction::AuthLogoutAll)
             .target(who.user.username.clone())
-            .detail(format!("{ended} logins ended")),
+            .detail(format!(
+                "{ended} logins ended, {devices} push devices removed"
+            )),
     );
     let mut response = Json(LoginsEnded { ended }).into_response();
     set_cookie(&mut response, &state, ACCESS_COOKIE, "", "/", 0);

@@ -131,8 +131,11 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
         topics::forward(state.clone(), who.clone(), watching, out.clone()).instrument(span),
     );
     let login_lost = super::live::access_lost(state.clone(), &who, |_, _| true);
+    let id = NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // What this tab shows is forgotten however the connection ends (a panic included).
+    let _presence = PresenceGuard(state.notify.clone(), id);
     let mut conn = Conn {
-        id: NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        id,
         state,
         who: who.clone(),
         out,
@@ -164,13 +167,21 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
         }
     }
     forwarder.abort();
-    conn.state.notify.presence.gone(conn.id);
     for (_, task) in conn.subs.drain() {
         task.abort();
     }
     drop(conn);
     let _ = writer.await;
     drop(guard);
+}
+
+/// Forgets what a connection's tab shows when dropped.
+struct PresenceGuard(std::sync::Arc<crate::notify::Notifier>, u64);
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        self.0.presence.gone(self.1);
+    }
 }
 
 /// Numbers live connections for what their tabs show ([`crate::notify::presence`]).

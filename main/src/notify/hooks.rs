@@ -39,16 +39,32 @@ pub fn is_local(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || (a == 100 && (b & 0xc0) == 64) // 100.64.0.0/10, shared (CGNAT)
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // 192.0.0.0/24, protocol assignments
+                || (a == 198 && (b & 0xfe) == 18) // 198.18.0.0/15, benchmarking
         }
         IpAddr::V6(v6) => {
             v6.is_loopback()
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_local(IpAddr::V4(v4)))
+                || v6.to_ipv4().is_some_and(|v4| is_local(IpAddr::V4(v4)))
+                || embedded_v4(v6).is_some_and(|v4| is_local(IpAddr::V4(v4)))
         }
+    }
+}
+
+/// The IPv4 address inside a NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`) address.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let pair = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(pair(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(pair(hi, lo)),
+        _ => None,
     }
 }
 
@@ -196,9 +212,32 @@ pub async fn attempt(
     event_name: &str,
     event: &Value,
     timeout: Duration,
+    allow_local: bool,
 ) -> DeliveryResponse {
     let (url, body, headers) = render(target, delivery, event_name, event);
     let started = Instant::now();
+    // An address in the URL is not resolved (so `PublicOnly` never sees it): checked here, at every
+    // attempt, in case the setting changed since the webhook was saved.
+    let literal = reqwest::Url::parse(&url).ok().and_then(|u| {
+        u.host_str().and_then(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok()
+        })
+    });
+    if !allow_local && literal.is_some_and(is_local) {
+        return DeliveryResponse {
+            at: now_ms(),
+            status: None,
+            error: Some(
+                "the URL is a local or private address; set notifications.allow_local_webhooks = true to allow that"
+                    .into(),
+            ),
+            body: String::new(),
+            duration_ms: 0,
+        };
+    }
     let mut request = http.post(&url).timeout(timeout).body(body);
     for (k, v) in headers {
         request = request.header(k, v);

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::config::MainConfig;
 use crate::secrets::Sealer;
-use crate::store::{NoticeKind, PushSubId, Store, UserId, WorkspaceId};
+use crate::store::{NoticeKind, PushSubId, Store, TaskId, UserId, WorkspaceId};
 
 /// The approval a notice asks for, answered from the notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +50,10 @@ pub struct Notice {
     pub tag: String,
     /// The session it is about: not pushed to a device showing it.
     pub session_id: Option<Uuid>,
+    /// The task it is about: only people who may read it (then, when it is sent) are told.
+    pub task: Option<TaskId>,
+    /// The task is restricted to some members: webhooks get the event without its title and text.
+    pub restricted: bool,
     /// The approval to answer from the notification.
     pub approval: Option<ApprovalRef>,
     /// Ids for webhook receivers (`task`, `run`, `node`…).
@@ -101,6 +105,9 @@ pub struct Notifier {
     pub hooks_due: tokio::sync::Notify,
     /// Which devices were pushed each pending approval, so its answer updates them in place.
     pub asked: Mutex<HashMap<String, Vec<PushSubId>>>,
+    /// When each node went offline, while it is: a wait for `node_offline_after` tells only if the node has
+    /// been offline since that very moment (a node that flapped gets one notice, after a whole wait).
+    pub offline_since: Mutex<HashMap<String, u64>>,
     /// Pushes and waits in flight: main waits for them to end (they end when it stops) before it closes
     /// the store.
     pub tasks: tokio_util::task::TaskTracker,
@@ -117,13 +124,14 @@ impl Notifier {
         sealer: Arc<Sealer>,
     ) -> anyhow::Result<Notifier> {
         // Generated once, sealed, and from then on the same for every start (browsers' subscriptions are
-        // bound to it).
-        let sealed = store.meta_secret(VAPID_META, || {
-            webpush::Vapid::generate()
-                .and_then(|der| sealer.seal(VAPID_META, &B64.encode(der)))
-                .unwrap_or_default()
-        })?;
-        anyhow::ensure!(!sealed.is_empty(), "generating main's VAPID key failed");
+        // bound to it). Made before it is needed, so a failure stores nothing.
+        let sealed = match store.meta_value(VAPID_META)? {
+            Some(v) => v,
+            None => {
+                let fresh = sealer.seal(VAPID_META, &B64.encode(webpush::Vapid::generate()?))?;
+                store.meta_secret(VAPID_META, || fresh)?
+            }
+        };
         let der = sealer
             .open(VAPID_META, &sealed)
             .map_err(|e| anyhow::anyhow!("main's VAPID key in the store does not open: {e}"))
@@ -132,7 +140,8 @@ impl Notifier {
                     .context("main's VAPID key in the store is not base64")
             })?;
         let vapid = webpush::Vapid::from_pkcs8(der, &config.notifications.vapid_subject)?;
-        let mut http = reqwest::Client::builder();
+        // No proxy from the environment: a proxy would resolve receivers' names itself, past `PublicOnly`.
+        let mut http = reqwest::Client::builder().no_proxy();
         if !config.notifications.allow_local_webhooks {
             http = http.dns_resolver(Arc::new(hooks::PublicOnly));
         }
@@ -150,6 +159,7 @@ impl Notifier {
             presence: presence::Presence::default(),
             hooks_due: tokio::sync::Notify::new(),
             asked: Mutex::default(),
+            offline_since: Mutex::default(),
             tasks: tokio_util::task::TaskTracker::new(),
         })
     }

@@ -215,8 +215,15 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let text = response.text().await.unwrap_or_default();
-    let said = text.chars().take(200).collect::<String>();
+    let mut response = response;
+    let mut text = Vec::new();
+    while text.len() < 200 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => text.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let said = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
     match status {
         200..=299 => Outcome::Accepted,
         404 | 410 => Outcome::Expired(status),

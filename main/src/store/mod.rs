@@ -11,7 +11,8 @@
 //! `session_runs`, `run_queue`, `run_processes` ([`runs`]), `run_comments` ([`review`]), `usage_records` ([`usage`]). GitHub: `gh_connections`, `gh_oauth_states`, `gh_repos`,
 //! `gh_repo_names`, `issue_links`, `repo_issues`, `gh_deliveries` ([`github`]); `pull_requests`, `run_pulls`,
 //! `pull_numbers`, `pull_tags` ([`pull_requests`]). Notifications: `push_subs`, `push_endpoints`, `notify_prefs`,
-//! `notice_marks` ([`notify`]); `webhooks`, `ws_webhooks`, `hook_deliveries`, `hook_log`, `hook_due` ([`webhooks`]).
+//! `notice_marks` ([`notify`]); `webhooks`, `ws_webhooks`, `hook_deliveries`, `hook_log`, `hook_pending`,
+//! `hook_due` ([`webhooks`]).
 
 mod agent_sessions;
 mod audit;
@@ -158,6 +159,7 @@ pub struct Store {
     ws_webhooks: sled::Tree,
     hook_deliveries: sled::Tree,
     hook_log: sled::Tree,
+    hook_pending: sled::Tree,
     hook_due: sled::Tree,
     notice_marks: sled::Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
@@ -230,6 +232,7 @@ impl Store {
             ws_webhooks: db.open_tree("ws_webhooks")?,
             hook_deliveries: db.open_tree("hook_deliveries")?,
             hook_log: db.open_tree("hook_log")?,
+            hook_pending: db.open_tree("hook_pending")?,
             hook_due: db.open_tree("hook_due")?,
             notice_marks: db.open_tree("notice_marks")?,
             db,

@@ -1,6 +1,7 @@
 //! Workspaces' outgoing webhooks (`webhooks`: id → [`Webhook`], URL and secret sealed; `ws_webhooks`:
 //! workspace ‖ id) and their delivery queue (`hook_deliveries`: big-endian id → [`WebhookDelivery`];
-//! `hook_log`: webhook ‖ id; `hook_due`: next attempt ms ‖ id, pending ones only).
+//! `hook_log`: webhook ‖ id; `hook_pending`: the same, pending ones only; `hook_due`: next attempt ms ‖ id, pending
+//! ones only).
 
 use serde::{Deserialize, Serialize};
 
@@ -124,8 +125,9 @@ fn pair_key(a: &[u8; 16], b: &[u8]) -> Vec<u8> {
 }
 
 impl Store {
-    /// Creates or replaces a webhook.
+    /// Creates a webhook.
     pub fn put_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let _guard = self.lock();
         self.webhooks.insert(hook.id.bytes(), encode(hook))?;
         self.ws_webhooks
             .insert(pair_key(hook.workspace_id.bytes(), hook.id.bytes()), &[])?;
@@ -135,6 +137,29 @@ impl Store {
             webhook_id: hook.id,
         });
         Ok(())
+    }
+
+    /// Changes a webhook under the store's lock; "not found" once it was deleted (a change racing a delete
+    /// never brings it back). `change` may refuse.
+    pub fn update_webhook<E: From<StoreError>>(
+        &self,
+        id: WebhookId,
+        change: impl FnOnce(&mut Webhook) -> Result<(), E>,
+    ) -> Result<Webhook, E> {
+        let _guard = self.lock();
+        let mut hook = self
+            .webhook(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("webhook {id}")))?;
+        change(&mut hook)?;
+        self.webhooks
+            .insert(id.bytes(), encode(&hook))
+            .map_err(StoreError::from)?;
+        self.durable().map_err(StoreError::from)?;
+        self.changed(Change::Webhook {
+            workspace_id: hook.workspace_id,
+            webhook_id: id,
+        });
+        Ok(hook)
     }
 
     /// A webhook by id.
@@ -168,6 +193,22 @@ impl Store {
     /// Deletes a webhook with its deliveries; returns it.
     pub fn delete_webhook(&self, id: WebhookId) -> Result<Option<Webhook>, StoreError> {
         let _guard = self.lock();
+        let hook = self.remove_webhook_records(id)?;
+        self.durable()?;
+        if let Some(hook) = &hook {
+            self.changed(Change::Webhook {
+                workspace_id: hook.workspace_id,
+                webhook_id: id,
+            });
+        }
+        Ok(hook)
+    }
+
+    /// Removes a webhook and its deliveries from every tree; the caller holds the lock and flushes.
+    pub(super) fn remove_webhook_records(
+        &self,
+        id: WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
         let Some(hook) = self.webhook(id)? else {
             return Ok(None);
         };
@@ -179,20 +220,28 @@ impl Store {
                     self.hook_due.remove(due_key(at, d.id))?;
                 }
             }
+            self.hook_pending.remove(&key)?;
             self.hook_log.remove(key)?;
         }
         self.ws_webhooks
             .remove(pair_key(hook.workspace_id.bytes(), id.bytes()))?;
         self.webhooks.remove(id.bytes())?;
-        self.durable()?;
-        self.changed(Change::Webhook {
-            workspace_id: hook.workspace_id,
-            webhook_id: id,
-        });
         Ok(Some(hook))
     }
 
-    /// Queues a delivery (its id is assigned here), due at once.
+    /// Removes every webhook of workspace `ws` (it is being deleted); the caller holds the lock and flushes.
+    pub(super) fn remove_webhooks_of(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        for key in self.ws_webhooks.scan_prefix(ws.bytes()).keys() {
+            let key = key?;
+            if let Some(id) = uuid::Uuid::from_slice(&key[16..]).ok().map(WebhookId) {
+                self.remove_webhook_records(id)?;
+            }
+            self.ws_webhooks.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a delivery (its id is assigned here), due at once; "not found" when the webhook is gone.
     pub fn enqueue_delivery(
         &self,
         webhook: &Webhook,
@@ -216,10 +265,11 @@ impl Store {
             next_attempt_at: Some(now),
             last_response: None,
         };
+        let log = pair_key(webhook.id.bytes(), &d.id.to_be_bytes());
         self.hook_deliveries
             .insert(d.id.to_be_bytes(), encode(&d))?;
-        self.hook_log
-            .insert(pair_key(webhook.id.bytes(), &d.id.to_be_bytes()), &[])?;
+        self.hook_log.insert(&log, &[])?;
+        self.hook_pending.insert(&log, &[])?;
         self.hook_due.insert(due_key(now, d.id), &[])?;
         self.durable()?;
         self.changed(Change::Webhook {
@@ -254,10 +304,19 @@ impl Store {
             }
             let id = u64::from_be_bytes(id.try_into().unwrap_or_default());
             match self.delivery(id)? {
-                Some(d) if d.state == DeliveryState::Pending => out.push(d),
-                // A stale index entry (its delivery finished or went with its webhook).
+                Some(d) if d.state == DeliveryState::Pending && d.next_attempt_at == Some(at) => {
+                    out.push(d)
+                }
+                // Maybe a stale index entry (its delivery finished, was rescheduled or went with its
+                // webhook): checked again under the lock, which every change of a delivery holds.
                 _ => {
-                    self.hook_due.remove(&key)?;
+                    let _guard = self.lock();
+                    let current = self.delivery(id)?;
+                    if !current.is_some_and(|d| {
+                        d.state == DeliveryState::Pending && d.next_attempt_at == Some(at)
+                    }) {
+                        self.hook_due.remove(&key)?;
+                    }
                 }
             }
         }
@@ -280,13 +339,22 @@ impl Store {
         if d.state != DeliveryState::Pending {
             d.next_attempt_at = None;
         }
-        if let Some(at) = due_before {
+        // The record first, then its index entries: a reader that finds an entry finds the record it names.
+        self.hook_deliveries.insert(id.to_be_bytes(), encode(&d))?;
+        let log = pair_key(d.webhook_id.bytes(), &id.to_be_bytes());
+        if d.state == DeliveryState::Pending {
+            self.hook_pending.insert(&log, &[])?;
+        } else {
+            self.hook_pending.remove(&log)?;
+        }
+        if let Some(at) = due_before
+            && d.next_attempt_at != Some(at)
+        {
             self.hook_due.remove(due_key(at, id))?;
         }
         if let Some(at) = d.next_attempt_at {
             self.hook_due.insert(due_key(at, id), &[])?;
         }
-        self.hook_deliveries.insert(id.to_be_bytes(), encode(&d))?;
         // Not flushed: an outcome lost to a crash only means the delivery is tried once more, which
         // receivers tell by its id (deliveries are at least once). Queueing one is flushed.
         self.changed(Change::Webhook {
@@ -303,17 +371,17 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<WebhookDelivery>, usize), StoreError> {
         let mut out = Vec::new();
-        let mut pending = 0;
         for key in self.hook_log.scan_prefix(webhook.bytes()).keys().rev() {
+            if out.len() == limit {
+                break;
+            }
             let key = key?;
             let id = u64::from_be_bytes(key[16..].try_into().unwrap_or_default());
             if let Some(d) = self.delivery(id)? {
-                pending += usize::from(d.state == DeliveryState::Pending);
-                if out.len() < limit {
-                    out.push(d);
-                }
+                out.push(d);
             }
         }
+        let pending = self.hook_pending.scan_prefix(webhook.bytes()).count();
         Ok((out, pending))
     }
 
@@ -321,7 +389,11 @@ impl Store {
     pub fn prune_deliveries(&self, before: u64) -> Result<usize, StoreError> {
         let mut gone = 0;
         for item in self.hook_deliveries.iter() {
-            let (k, v) = item?;
+            let (k, _) = item?;
+            let _guard = self.lock();
+            let Some(v) = self.hook_deliveries.get(&k)? else {
+                continue;
+            };
             let d: WebhookDelivery = decode("hook_deliveries", &v)?;
             if d.state != DeliveryState::Pending && d.created_at < before {
                 self.hook_deliveries.remove(&k)?;

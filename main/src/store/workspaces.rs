@@ -413,6 +413,7 @@ impl Store {
         for project in self.projects_of(id)? {
             self.projects.remove(project.id.bytes())?;
         }
+        self.remove_webhooks_of(id)?;
         for tree in [&self.prompt_templates, &self.column_counts] {
             for key in tree.scan_prefix(id.bytes()).keys() {
                 tree.remove(key?)?;

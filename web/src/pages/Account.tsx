@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from "react";
 import { Api, type Me } from "../api/client";
 import { Link } from "../router";
+import { forgetThisDevice } from "../push";
 import { ErrorBanner, errText } from "../util";
 
 export function AccountPage({ me, onLogout }: { me: Me; onLogout: () => void }) {
@@ -66,7 +67,9 @@ export function AccountPage({ me, onLogout }: { me: Me; onLogout: () => void }) 
       <div className="card">
         <h2>Everywhere</h2>
         <p className="muted">Ends every login of this account, on every device, this one included.</p>
-        <button type="button" onClick={() => void Api.logoutAll().finally(onLogout)}>
+        <button type="button" onClick={() => void forgetThisDevice()
+              .then(() => Api.logoutAll())
+              .finally(onLogout)}>
           Log out everywhere
         </button>
       </div>

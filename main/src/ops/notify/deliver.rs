@@ -32,16 +32,22 @@ pub fn enqueue(state: &AppState, notice: &Notice) -> Result<(), OpError> {
                 "event": notice.kind.name(),
                 "at": rfc3339(notice.at),
                 "workspace_id": ws,
-                "title": notice.title,
-                "body": notice.body,
+                // A restricted task's title and text stay in VibeBridge: a channel's readers are not its people.
+                "title": if notice.restricted { "A restricted task changed: open VibeBridge to see it" } else { notice.title.as_str() },
+                "body": if notice.restricted { "" } else { notice.body.as_str() },
                 "url": notice.url,
                 "link": link(state, &notice.url),
                 "data": notice.data,
             });
-            state
+            match state
                 .store
-                .enqueue_delivery(&hook, notice.kind.name(), payload)?;
-            queued = true;
+                .enqueue_delivery(&hook, notice.kind.name(), payload)
+            {
+                Ok(_) => queued = true,
+                // Deleted meanwhile: the workspace's other webhooks still get it.
+                Err(crate::store::StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     if queued {
@@ -164,6 +170,7 @@ async fn deliver(state: &AppState, id: u64) {
                 &d.event,
                 &d.payload,
                 cfg.webhook_timeout,
+                cfg.allow_local_webhooks,
             )
             .await
         }

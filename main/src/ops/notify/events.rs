@@ -61,12 +61,14 @@ pub fn approval_requested(state: &AppState, approval_id: &str) {
         .unwrap_or_default();
     let mut recipients = vec![pending.owner];
     let mut workspaces = Vec::new();
+    let mut about = None;
     let mut data = json!({ "session_id": pending.session_id, "approval_id": approval_id, "node_id": pending.node_id });
     if let Ok(Some(run)) = state.store.run_of_session(pending.session_id) {
         workspaces.push(run.workspace_id);
         data["run_id"] = json!(run.id);
         data["task_id"] = json!(run.task_id);
         if let Ok(Some(task)) = state.store.task(run.task_id) {
+            about = Some((task.id, task.restricted_to.is_some()));
             let steer = |u: &UserId| {
                 state.store.user(*u).ok().flatten().is_some_and(|user| {
                     run_access::can_steer_session(state, &user, pending.session_id)
@@ -122,6 +124,8 @@ pub fn approval_requested(state: &AppState, approval_id: &str) {
             url: format!("/sessions/{}", pending.session_id),
             tag: session_tag(pending.session_id),
             session_id: Some(pending.session_id),
+            task: about.map(|(id, _)| id),
+            restricted: about.is_some_and(|(_, r)| r),
             approval,
             data,
             at: now_ms(),
@@ -190,6 +194,8 @@ pub fn run_moved(state: &AppState, before: RunStatus, after: &Run) {
                 .map(session_tag)
                 .unwrap_or_else(|| format!("run:{}", after.id)),
             session_id: after.session_id,
+            task: Some(task.id),
+            restricted: task.restricted_to.is_some(),
             approval: None,
             data: json!({ "run_id": after.id, "task_id": task.id, "task": key, "status": after.status.name() }),
             at: now_ms(),
@@ -220,6 +226,8 @@ pub fn task_moved(state: &AppState, actor: Option<UserId>, old: &Task, new: &Tas
             url,
             tag: format!("task:{}", new.id),
             session_id: None,
+            task: Some(new.id),
+            restricted: new.restricted_to.is_some(),
             approval: None,
             data: json!({ "task_id": new.id, "task": key, "from": old.status.as_str() }),
             at: now_ms(),
@@ -270,6 +278,8 @@ pub fn mentioned(
             url,
             tag: format!("comment:{}", comment.id),
             session_id: None,
+            task: Some(task.id),
+            restricted: task.restricted_to.is_some(),
             approval: None,
             data: json!({ "task_id": task.id, "task": key, "comment_id": comment.id, "author": name }),
             at: now_ms(),
@@ -318,6 +328,8 @@ pub fn node_offline(state: &AppState, node_id: &str, since: u64) {
             url: "/nodes".into(),
             tag: format!("node:{node_id}"),
             session_id: None,
+            task: None,
+            restricted: false,
             approval: None,
             data: json!({ "node_id": node_id }),
             at: now_ms(),

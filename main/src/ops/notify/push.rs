@@ -26,6 +26,7 @@ pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
             (Ok(Some(u)), Ok(p)) => {
                 !u.disabled
                     && u.role != crate::store::Role::Pending
+                    && may_read(state, &u, notice)
                     && prefs::wants(&p, notice, now)
             }
             _ => false,
@@ -80,8 +81,28 @@ pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
             .collect();
         if !asked.is_empty() {
             lock(state).insert(a.approval_id.clone(), asked);
+            // Answered while the pushes were going out: its answer found no device to update; do it now.
+            if !matches!(state.store.pending_approval(&a.approval_id), Ok(Some(_))) {
+                resolved(state, &a.approval_id, a.session_id, "Answered elsewhere").await;
+            }
         }
     }
+}
+
+/// Whether `user` may read what `notice` is about now: its task, when it has one (a member removed from the
+/// workspace, or one outside a restricted task's people, is not told).
+fn may_read(state: &AppState, user: &crate::store::User, notice: &Notice) -> bool {
+    let Some(task) = notice.task else {
+        return true;
+    };
+    let Ok(Some(task)) = state.store.task(task) else {
+        return false;
+    };
+    let Ok(Some(ws)) = state.store.workspace(task.workspace_id) else {
+        return false;
+    };
+    crate::ops::workspaces::role_of(user, &ws)
+        .is_some_and(|role| task.visible_to(user.id, role >= crate::store::WorkspaceRole::Admin))
 }
 
 fn lock(

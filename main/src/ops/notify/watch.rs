@@ -35,25 +35,45 @@ pub async fn run(state: AppState) {
                     });
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(n)) => tracing::warn!("notifications fell {n} changes behind; some were not sent"),
+                Err(RecvError::Lagged(n)) => {
+                    // What was missed may include approvals asked: every pending one is looked at again (a
+                    // notice already sent is not sent twice).
+                    tracing::warn!("notifications fell {n} changes behind; looking at every pending approval again");
+                    for pending in state.store.pending_approvals().unwrap_or_default() {
+                        events::approval_requested(&state, pending.approval_id.as_str());
+                    }
+                }
                 Err(RecvError::Closed) => return,
             },
             e = nodes.recv() => match e {
                 Ok(NodeEvent::Offline(id)) => {
                     let since = now_ms();
+                    offline(&state).insert(id.clone(), since);
                     super::spawn(&state, async move |state: AppState| {
                         tokio::time::sleep(state.config.notifications.node_offline_after).await;
-                        if state.registry.get(&id).is_none() {
+                        let still = offline(&state).get(&id) == Some(&since);
+                        if still && state.registry.get(&id).is_none() {
+                            offline(&state).remove(&id);
                             events::node_offline(&state, &id, since);
                         }
                     });
                 }
-                Ok(NodeEvent::Online(_)) => {}
+                Ok(NodeEvent::Online(id)) => {
+                    offline(&state).remove(&id);
+                }
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
         }
     }
+}
+
+fn offline(state: &AppState) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+    state
+        .notify
+        .offline_since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// What a notification says once its approval was answered.

@@ -341,32 +341,50 @@ pub fn admin_of(
 pub fn update(
     state: &AppState,
     actor: &Actor,
-    mut hook: Webhook,
+    hook: Webhook,
     patch: WebhookPatch,
 ) -> Result<WebhookView, OpError> {
-    if let Some(name) = &patch.name {
-        hook.name = check_name(name)?;
-    }
-    if let Some(url) = &patch.url {
-        let url = check_url(state, hook.kind, url)?;
-        hook.url = seal(state, &Webhook::url_context(hook.id), url.as_str())?;
-        hook.url_hint = hint(&url);
-    }
-    if let Some(events) = patch.events {
-        hook.events = events;
-    }
-    if let Some(enabled) = patch.enabled {
-        hook.enabled = enabled;
-    }
-    if let Some(secret) = patch.secret {
-        if hook.kind == WebhookKind::Slack && !secret.is_empty() {
+    let name = patch.name.as_deref().map(check_name).transpose()?;
+    let url = patch
+        .url
+        .as_deref()
+        .map(|u| check_url(state, hook.kind, u))
+        .transpose()?;
+    let url = url
+        .map(|u| {
+            Ok::<_, OpError>((
+                seal(state, &Webhook::url_context(hook.id), u.as_str())?,
+                hint(&u),
+            ))
+        })
+        .transpose()?;
+    let secret = match patch.secret {
+        Some(s) if hook.kind == WebhookKind::Slack && !s.is_empty() => {
             return Err(OpError::BadRequest("a Slack webhook has no secret".into()));
         }
-        hook.secret = (!secret.is_empty())
-            .then(|| seal(state, &Webhook::secret_context(hook.id), &secret))
-            .transpose()?;
-    }
-    state.store.put_webhook(&hook)?;
+        Some(s) if s.is_empty() => Some(None),
+        Some(s) => Some(Some(seal(state, &Webhook::secret_context(hook.id), &s)?)),
+        None => None,
+    };
+    let hook = state.store.update_webhook(hook.id, |h| {
+        if let Some(name) = name {
+            h.name = name;
+        }
+        if let Some((sealed, hint)) = url {
+            h.url = sealed;
+            h.url_hint = hint;
+        }
+        if let Some(events) = patch.events {
+            h.events = events;
+        }
+        if let Some(enabled) = patch.enabled {
+            h.enabled = enabled;
+        }
+        if let Some(secret) = secret {
+            h.secret = secret;
+        }
+        Ok::<_, OpError>(())
+    })?;
     state.store.audit(
         actor
             .audit(AuditAction::WebhookUpdated)
