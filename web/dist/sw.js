@@ -12,7 +12,7 @@
 //   `self.onNotificationClick(notification, action)` directly: headless Chromium cannot click a notification.
 
 /** Filled in at build: a short hash of every file the build wrote and of this worker. */
-const VERSION = "d4cc98af54e4";
+const VERSION = "70cd34498128";
 /** Filled in at build: "/" (the shell) and the path of every other file the build wrote. */
 const FILES = [
   "/",

@@ -4,16 +4,22 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use crate::store::PushSubId;
+
+/// A tab that has not said what it shows for this long is taken to show nothing: a socket that died without
+/// a word must not silence a device's pushes (tabs showing a session say so again every minute).
+const TTL: Duration = Duration::from_secs(150);
 
 /// One connection's view.
 #[derive(Debug, Clone, Copy)]
 struct Showing {
     device: PushSubId,
     session: Uuid,
+    said: Instant,
 }
 
 /// Every connection's view, by connection id.
@@ -28,7 +34,14 @@ impl Presence {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         match device.zip(session) {
             Some((device, session)) => {
-                conns.insert(conn, Showing { device, session });
+                conns.insert(
+                    conn,
+                    Showing {
+                        device,
+                        session,
+                        said: Instant::now(),
+                    },
+                );
             }
             None => {
                 conns.remove(&conn);
@@ -46,7 +59,7 @@ impl Presence {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         conns
             .values()
-            .any(|s| s.device == device && s.session == session)
+            .any(|s| s.device == device && s.session == session && s.said.elapsed() < TTL)
     }
 }
 

@@ -18,6 +18,9 @@ export type BoardFrame = Extract<
   ServerFrame,
   { type: "task" | "task_notes" | "projects" | "run" | "review_comments" | "pull_request" | "webhook" | "resync" }
 >;
+/** How often a tab showing a session says so again (main forgets it after 150 s without word). */
+const PRESENCE_REFRESH_MS = 60_000;
+
 /** What this browser shows (see `presence.ts`). */
 export type PresenceFrame = Extract<ClientFrame, { type: "presence" }>;
 type BoardListener = (frame: BoardFrame) => void;
@@ -53,6 +56,7 @@ class LiveSocket {
   /** What this browser shows, told to main on every (re)connect; the last one sent on this socket. */
   private presence: PresenceFrame | null = null;
   private presenceSent: string | null = null;
+  private presenceTimer: ReturnType<typeof setInterval> | null = null;
   state: LiveState = "closed";
 
   private setState(s: LiveState) {
@@ -98,6 +102,18 @@ class LiveSocket {
   setPresence(frame: PresenceFrame | null) {
     this.presence = frame;
     this.sendPresence();
+    // Main forgets a tab's session after PRESENCE_REFRESH_MS × 2.5 without word (a socket that died silently
+    // must not keep silencing pushes): said again while a session shows.
+    const showing = Boolean(frame?.session_id && frame.visible);
+    if (showing && !this.presenceTimer) {
+      this.presenceTimer = setInterval(() => {
+        this.presenceSent = null;
+        this.sendPresence();
+      }, PRESENCE_REFRESH_MS);
+    } else if (!showing && this.presenceTimer) {
+      clearInterval(this.presenceTimer);
+      this.presenceTimer = null;
+    }
   }
 
   private connect() {

@@ -121,7 +121,21 @@ pub fn subscribe(
         last_ok_at: None,
         last_error: None,
     };
-    state.store.put_push_subscription(&sub)?;
+    // The same browser subscribed again (a new login in it, or its subscription renewed): the old record
+    // goes; when it was someone else's, that is on record for them.
+    if let Some(old) = state.store.put_push_subscription(&sub)?
+        && old.user_id != who.user.id
+    {
+        state.store.audit(
+            actor
+                .audit(AuditAction::PushUnsubscribed)
+                .target(old.id.to_string())
+                .detail(format!(
+                    "{}: the same browser subscribed again for {}",
+                    old.name, who.user.username
+                )),
+        );
+    }
     state.store.audit(
         actor
             .audit(AuditAction::PushSubscribed)
