@@ -514,3 +514,40 @@ async fn mentions_reviews_and_offline_nodes_reach_the_right_people() {
         (Some("node:n1"), Some("/nodes"))
     );
 }
+
+/// Proves a renewed subscription (the service worker's `pushsubscriptionchange`) keeps its device's id and
+/// name, and pushes go to the new endpoint only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_subscription_keeps_its_device() {
+    let push = FakePushService::start().await.unwrap();
+    let dir = vibebridge_tests::TempDir::new("nrenew");
+    let main = vibebridge_tests::TestMain::start_with(dir.path(), None, local_push).await;
+    let mut api = Api::new(&main);
+    assert_eq!(
+        api.auth(true, "alice", "correct horse battery").await.0,
+        200
+    );
+    let (old, new) = (push.subscribe(), push.subscribe());
+    let id = subscribe(&api, &old, "Phone").await;
+    let (status, body) = api
+        .post(
+            "/api/v1/push/subscriptions",
+            json!({"endpoint": new.endpoint, "keys": {"p256dh": new.p256dh, "auth": new.auth}, "replaces": old.endpoint}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["id"].as_str(), body["name"].as_str()),
+        (Some(id.as_str()), Some("Phone"))
+    );
+    let (_, devices) = api.get("/api/v1/push/subscriptions").await;
+    assert_eq!(devices.as_array().unwrap().len(), 1, "{devices}");
+    let (status, body) = api
+        .post(&format!("/api/v1/push/subscriptions/{id}/test"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let got = push.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].endpoint, new.endpoint);
+    main.stop().await;
+}

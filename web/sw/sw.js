@@ -7,6 +7,7 @@
 //   network first (main serves fixed file names with `Cache-Control: no-cache`, so the newest wins) and comes
 //   from the cache only when main cannot be reached; a page address then gets the cached shell.
 // - push: main's JSON payload shown as a notification; an approval gets Allow and Deny buttons.
+// - pushsubscriptionchange: the renewed subscription is given to main in place of the old one.
 // - notificationclick: Allow or Deny answers the approval from here and replaces the notification with the
 //   outcome; on failure, or any other click, the app opens at the notification's page. The browser test calls
 //   `self.onNotificationClick(notification, action)` directly: headless Chromium cannot click a notification.
@@ -218,6 +219,35 @@ async function answer(p, decision) {
     return { ok: false, status: response.status, message: await errorMessage(response) };
   } catch {
     return { ok: false, status: 0, message: "cannot reach the server" };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Renewed subscriptions
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(renew(event.oldSubscription, event.newSubscription).catch(() => undefined));
+});
+
+/**
+ * The browser replaced this device's subscription (its push service rotated it): main is given the new one in
+ * place of the old (`replaces`), so the device keeps its id and name. Without the old one main makes a new device.
+ */
+async function renew(old, fresh) {
+  const sub = fresh ?? (old ? await self.registration.pushManager.subscribe(old.options) : null);
+  if (!sub) return;
+  const keys = sub.toJSON().keys ?? {};
+  const body = JSON.stringify({
+    endpoint: sub.endpoint,
+    keys: { p256dh: keys.p256dh ?? "", auth: keys.auth ?? "" },
+    ...(old?.endpoint ? { replaces: old.endpoint } : {}),
+  });
+  const send = () =>
+    fetchWithin("/api/v1/push/subscriptions", { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body });
+  const response = await send();
+  if (response.status === 401) {
+    const refreshed = await fetchWithin("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" });
+    if (refreshed.ok) await send();
   }
 }
 

@@ -127,8 +127,8 @@ impl Default for NotifyPrefs {
 }
 
 impl Store {
-    /// Stores a subscription; one with the same endpoint (the browser subscribed again) is replaced and
-    /// returned.
+    /// Stores a subscription (new, or an existing one with a renewed endpoint); another with the same
+    /// endpoint (the browser subscribed again) is replaced and returned.
     pub fn put_push_subscription(
         &self,
         sub: &PushSubscription,
@@ -143,6 +143,13 @@ impl Store {
             }
             _ => None,
         };
+        // The same record with a new endpoint (the browser renewed its subscription): the old one's index
+        // entry goes.
+        if let Some(same) = self.push_subscription(sub.id)?
+            && same.endpoint != sub.endpoint
+        {
+            self.push_endpoints.remove(token_hash(&same.endpoint))?;
+        }
         self.push_subs.insert(sub.id.bytes(), encode(sub))?;
         self.push_endpoints.insert(index, sub.id.bytes())?;
         self.durable()?;

@@ -3825,6 +3825,11 @@ keys: PushKeys,
  */
 name?: string, 
 /**
+ * The endpoint this subscription renews (the service worker's `pushsubscriptionchange`): that device of
+ * the caller's keeps its id and name.
+ */
+replaces?: string, 
+/**
  * `PushSubscription.expirationTime` (ignored; the push service says when it is gone).
  */
 expirationTime?: number | null, };

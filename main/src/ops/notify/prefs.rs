@@ -121,6 +121,42 @@ mod tests {
         }
     }
 
+    /// Proves the kinds and workspaces chosen filter notices, and events outside workspaces always pass.
+    #[test]
+    fn preferences_filter_by_kind_and_workspace() {
+        use crate::store::{NoticeKind, WorkspaceId};
+        let (mine, other) = (WorkspaceId::new(), WorkspaceId::new());
+        let notice = |kind, workspaces: Vec<WorkspaceId>| Notice {
+            key: "k".into(),
+            kind,
+            workspaces,
+            recipients: vec![],
+            title: String::new(),
+            body: String::new(),
+            url: "/".into(),
+            tag: "t".into(),
+            session_id: None,
+            task: None,
+            restricted: false,
+            approval: None,
+            data: serde_json::Value::Null,
+            at: 0,
+        };
+        let prefs = NotifyPrefs {
+            events: vec![NoticeKind::Approval, NoticeKind::NodeOffline],
+            workspaces: Some(vec![mine]),
+            quiet_hours: None,
+        };
+        assert!(wants(&prefs, &notice(NoticeKind::Approval, vec![mine]), 0));
+        assert!(!wants(
+            &prefs,
+            &notice(NoticeKind::Approval, vec![other]),
+            0
+        ));
+        assert!(!wants(&prefs, &notice(NoticeKind::Mention, vec![mine]), 0));
+        assert!(wants(&prefs, &notice(NoticeKind::NodeOffline, vec![]), 0));
+    }
+
     /// Proves quiet hours follow the person's time zone, wrap past midnight, and bad times are refused.
     #[test]
     fn quiet_hours_follow_the_time_zone_and_wrap() {

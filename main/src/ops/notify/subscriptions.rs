@@ -24,6 +24,11 @@ pub struct NewPushSubscription {
     #[serde(default)]
     #[ts(optional)]
     pub name: Option<String>,
+    /// The endpoint this subscription renews (the service worker's `pushsubscriptionchange`): that device of
+    /// the caller's keeps its id and name.
+    #[serde(default)]
+    #[ts(optional)]
+    pub replaces: Option<String>,
     /// `PushSubscription.expirationTime` (ignored; the push service says when it is gone).
     #[serde(default, rename = "expirationTime")]
     #[ts(optional, type = "number | null")]
@@ -100,7 +105,15 @@ pub fn subscribe(
             "you have {MAX_DEVICES} devices subscribed; remove one you no longer use first"
         )));
     }
-    let id = PushSubId::new();
+    let renewed = body
+        .replaces
+        .as_deref()
+        .and_then(|old| mine.iter().find(|s| s.endpoint == old));
+    let id = renewed.map_or_else(PushSubId::new, |r| r.id);
+    let name = match (name.is_empty(), renewed) {
+        (true, Some(r)) => r.name.clone(),
+        _ => name,
+    };
     let keys = serde_json::to_string(&body.keys).unwrap_or_default();
     let sealed = state
         .notify
@@ -117,7 +130,7 @@ pub fn subscribe(
         } else {
             name
         },
-        created_at: now_ms(),
+        created_at: renewed.map_or_else(now_ms, |r| r.created_at),
         last_ok_at: None,
         last_error: None,
     };
