@@ -551,3 +551,73 @@ async fn a_renewed_subscription_keeps_its_device() {
     assert_eq!(got[0].endpoint, new.endpoint);
     main.stop().await;
 }
+
+/// Proves a run's finished turn and a run whose setup fails are pushed to who started it: the turn under the
+/// run's session tag (so it replaces that session's approval notification), the failure with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_turns_and_failed_runs_are_pushed() {
+    let push = FakePushService::start().await.unwrap();
+    let none = json!({"setup": "", "cleanup": "", "dev": ""});
+    let mut rf = vibebridge_tests::run_fx::RunFx::with_main("nrun", none, local_push).await;
+    let dev = push.subscribe();
+    subscribe(&rf.fx.api, &dev, "Phone").await;
+    let task = rf.task("Say hi").await;
+    let (run, _) = rf.claude_turn(&task, "[[text:Hi.]]", json!({})).await;
+    let got = push
+        .wait_for(
+            |r| !of_kind(r, "run_finished").is_empty(),
+            "the finished turn pushed",
+        )
+        .await;
+    let p = of_kind(&got, "run_finished")[0].payload.clone().unwrap();
+    assert_eq!(p["title"], format!("{task}: the agent finished its turn"));
+    assert_eq!(
+        p["tag"],
+        format!("session:{}", run["session_id"].as_str().unwrap())
+    );
+    assert_eq!(p["url"], format!("/w/WEB?task={task}"));
+
+    let other = rf.fx.env.git_repo("failing");
+    let (s, project) = rf
+        .fx
+        .api
+        .post(
+            &format!("/api/v1/workspaces/{}/projects", rf.ws),
+            json!({"node_id": "n1", "repo_path": other.display().to_string(),
+                   "scripts": {"setup": "exit 3", "cleanup": "", "dev": ""}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{project}");
+    let (s, t) = rf
+        .fx
+        .api
+        .post(
+            &format!("/api/v1/workspaces/{}/tasks", rf.ws),
+            json!({"title": "Will not start", "project_id": project["id"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let failing = t["key"].as_str().unwrap();
+    rf.start(
+        failing,
+        json!({"provider": "claude", "prompt": "[[text:never]]"}),
+    )
+    .await;
+    let got = push
+        .wait_for(
+            |r| !of_kind(r, "run_failed").is_empty(),
+            "the failed run pushed",
+        )
+        .await;
+    let p = of_kind(&got, "run_failed")[0].payload.clone().unwrap();
+    assert_eq!(p["title"], format!("{failing}: run failed"));
+    assert!(
+        p["body"].as_str().unwrap().contains("setup script failed"),
+        "{p}"
+    );
+    assert_eq!(
+        of_kind(&got, "run_finished").len(),
+        1,
+        "the failure is not a finished turn"
+    );
+}
