@@ -6,11 +6,14 @@
 use std::ffi::OsStr;
 use std::time::Duration;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use vibebridge_tests::TempDir;
 use vibebridge_tests::e2e::{
     Groups, chromium, stop_up, target_dir, ui_script, up_with, vibebridge_bin, workspace,
 };
+use vibebridge_tests::mock::hooks::FakeReceiver;
 use vibebridge_tests::mock::push::FakePushService;
 use vibebridge_tests::mock::{CliEnv, MockAnthropic, claude_bin};
 
@@ -19,8 +22,9 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// Proves the installable app's service worker shows main's real push for a real claude approval with Allow
 /// and Deny, that Allow from the notification answers the approval with the browser's login (audited as from
-/// the device) so the agent goes on, that main's follow-up push replaces that notification in place, and that
-/// the app still opens, saying it is offline, once main is gone.
+/// the device) so the agent goes on, that main's follow-up push replaces that notification in place, that
+/// quiet hours and a webhook are set up from the pages (its secret shown once and its signed test delivered),
+/// and that the app still opens, saying it is offline, once main is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_answered_from_a_notification() {
     chromium();
@@ -28,6 +32,8 @@ async fn approval_answered_from_a_notification() {
     let bin = vibebridge_bin();
     let push = FakePushService::start().await.unwrap();
     let device = push.subscribe();
+    let receiver = FakeReceiver::start().await;
+    let hook_url = receiver.url("/hook");
     let claude = MockAnthropic::start().await;
     let env = CliEnv::new("notify").with_anthropic(&claude);
     let repo = env.git_repo("app");
@@ -35,7 +41,8 @@ async fn approval_answered_from_a_notification() {
     let config = data.path().join("main.toml");
     std::fs::write(
         &config,
-        "[notifications]\nallow_insecure_push = true\npush_services = [\"127.0.0.1\"]\n",
+        "[notifications]\nallow_insecure_push = true\npush_services = [\"127.0.0.1\"]\n\
+         allow_local_webhooks = true\n",
     )
     .unwrap();
     let shots = target_dir().join("e2e-notify");
@@ -65,6 +72,7 @@ async fn approval_answered_from_a_notification() {
             ("VB_PUSH_ENDPOINT", OsStr::new(&device.endpoint)),
             ("VB_PUSH_P256DH", OsStr::new(&device.p256dh)),
             ("VB_PUSH_AUTH", OsStr::new(&device.auth)),
+            ("VB_HOOK_URL", OsStr::new(&hook_url)),
         ],
         std::process::Stdio::piped(),
     );
@@ -75,11 +83,14 @@ async fn approval_answered_from_a_notification() {
     let kind_of = |r: &vibebridge_tests::mock::push::Received, k: &str| {
         r.payload.as_ref().is_some_and(|p| p["kind"] == k)
     };
+    let mut secret = None;
     let run = async {
         let mut done = false;
         while let Some(line) = out.next_line().await.unwrap() {
             eprintln!("ui: {line}");
-            if line.starts_with("SESSION ") {
+            if let Some(s) = line.strip_prefix("SECRET ") {
+                secret = Some(s.to_string());
+            } else if line.starts_with("SESSION ") {
                 let got = push
                     .wait_for(
                         |r| r.iter().any(|x| kind_of(x, "approval")),
@@ -132,4 +143,20 @@ async fn approval_answered_from_a_notification() {
         .filter(|r| kind_of(r, "approval"))
         .count();
     assert_eq!(approvals, 1, "one push for the one approval");
+    // The webhook's test, signed with the secret the page showed once.
+    let secret = secret.expect("the page showed the webhook's secret");
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "one test delivery");
+    let (ts, sig) = (
+        got[0].header("x-vibebridge-timestamp").unwrap(),
+        got[0].header("x-vibebridge-signature-256").unwrap(),
+    );
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&got[0].body);
+    assert_eq!(
+        sig,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    assert_eq!(got[0].json()["event"], "test");
 }

@@ -6,9 +6,11 @@
 // DevTools protocol (`ServiceWorker.deliverPushMessage`), which shows it with Allow and Deny; Allow (the worker's
 // click handler, called in the worker: headless Chromium cannot click a notification) answers the real approval
 // with this browser's login, audited as from the device; main's "answered" push replaces the notification in
-// place (one per session); main stops and the reloaded page still opens, saying it is offline.
+// place (one per session); quiet hours are saved from the notifications page; a webhook is added in workspace
+// settings, its secret shown once, and its test delivery shows as delivered; main stops and the reloaded page
+// still opens, saying it is offline.
 //
-// Lines on stdout tell the test what happened (`SESSION <id>`, `STOP_MAIN`, `DONE`); lines on stdin give the
+// Lines on stdout tell the test what happened (`SESSION <id>`, `SECRET <webhook secret>`, `STOP_MAIN`, `DONE`); lines on stdin give the
 // pushes (`PUSH <json>`) and say main stopped (`STOPPED`).
 import { chromium } from "playwright-core";
 import { mkdirSync, mkdtempSync } from "node:fs";
@@ -17,9 +19,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const { VB_URL: URL, VB_REPO: REPO, VB_SHOTS: SHOTS } = process.env;
-const { VB_PUSH_ENDPOINT: ENDPOINT, VB_PUSH_P256DH: P256DH, VB_PUSH_AUTH: AUTH } = process.env;
-if (!URL || !REPO || !SHOTS || !ENDPOINT || !P256DH || !AUTH) {
-  console.error("VB_URL, VB_REPO, VB_SHOTS and VB_PUSH_* must be set (tests/tests/browser_notify.rs sets them)");
+const { VB_PUSH_ENDPOINT: ENDPOINT, VB_PUSH_P256DH: P256DH, VB_PUSH_AUTH: AUTH, VB_HOOK_URL: HOOK_URL } = process.env;
+if (!URL || !REPO || !SHOTS || !ENDPOINT || !P256DH || !AUTH || !HOOK_URL) {
+  console.error("VB_URL, VB_REPO, VB_SHOTS, VB_PUSH_* and VB_HOOK_URL must be set (tests/tests/browser_notify.rs sets them)");
   process.exit(2);
 }
 const T = 90_000;
@@ -136,7 +138,45 @@ try {
   await page.getByText("Pushed.").first().waitFor();
   await snap(page, "session-answered-from-notification");
 
-  // 7. Main stops: the page still opens from the worker's cache and says it is offline.
+  // 7. Preferences: quiet hours saved through the page.
+  await page.goto(`${URL}/settings/notifications`);
+  const prefs = page.locator("form[aria-label='What to notify about']");
+  await prefs.getByTestId("notify-quiet").getByRole("checkbox").check();
+  await prefs.getByLabel("Quiet hours start").fill("22:00");
+  await prefs.getByLabel("Quiet hours end").fill("07:00");
+  await prefs.getByLabel("Time zone").fill("Europe/Berlin");
+  await prefs.getByTestId("notify-save").click();
+  await prefs.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+  const saved = await call(page, "GET", "/notifications/prefs");
+  if (JSON.stringify(saved.quiet_hours) !== JSON.stringify({ start: "22:00", end: "07:00", time_zone: "Europe/Berlin" })) {
+    throw new Error(`quiet hours not saved: ${JSON.stringify(saved)}`);
+  }
+  await snap(page, "notification-preferences");
+
+  // 8. A webhook in workspace settings: its secret shown once, "Send test", the delivery shown delivered live.
+  await call(page, "POST", "/workspaces", { name: "Web", key_prefix: "WEB" });
+  await page.goto(`${URL}/w/WEB/settings`);
+  const hooks = page.getByTestId("webhooks");
+  await hooks.getByTestId("webhook-add").click();
+  const form = hooks.locator("form[aria-label='New webhook']");
+  await form.getByLabel("Name").fill("Receiver");
+  await form.getByLabel("URL").fill(HOOK_URL);
+  await form.getByTestId("webhook-save").click();
+  const secret = (await hooks.getByTestId("webhook-secret").locator("code").textContent()).trim();
+  if (!secret.startsWith("whsec_")) throw new Error(`no secret shown: ${secret}`);
+  console.log(`SECRET ${secret}`);
+  await snap(page, "webhook-secret-once");
+  await hooks.getByTestId("webhook-secret").getByRole("button", { name: "Done" }).click();
+  await hooks.getByTestId("webhook-test").click();
+  await hooks.getByTestId("webhook-deliveries").click();
+  await hooks.locator("[data-testid=webhook-delivery][data-state=delivered]").first().waitFor();
+  await snap(page, "webhook-delivered");
+  const listed = await call(page, "GET", "/workspaces/WEB/webhooks");
+  if (JSON.stringify(listed).includes(secret) || JSON.stringify(listed).includes(HOOK_URL)) {
+    throw new Error("the webhook list shows its secret or URL");
+  }
+
+  // 9. Main stops: the page still opens from the worker's cache and says it is offline.
   console.log("STOP_MAIN");
   await expectLine("STOPPED");
   await page.reload();
