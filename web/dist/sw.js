@@ -13,7 +13,7 @@
 //   `self.onNotificationClick(notification, action)` directly: headless Chromium cannot click a notification.
 
 /** Filled in at build: a short hash of every file the build wrote and of this worker. */
-const VERSION = "c5af7748d9f2";
+const VERSION = "feb704c84cb2";
 /** Filled in at build: "/" (the shell) and the path of every other file the build wrote. */
 const FILES = [
   "/",

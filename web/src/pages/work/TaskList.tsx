@@ -37,7 +37,8 @@ export function TaskList({ ws }: { ws: WorkspaceView }) {
   }, [ws.id, fkey, shown]);
   useEffect(load, [load]);
   useBoardFrames(ws.id, (f) => {
-    if ((f.type === "task" || f.type === "resync") && !frame.current)
+    // Pull request frames change the cards' PR chips (rare; run frames come many times a turn and are left out).
+    if ((f.type === "task" || f.type === "resync" || f.type === "pull_request") && !frame.current)
       frame.current = requestAnimationFrame(() => {
         frame.current = 0;
         load();
