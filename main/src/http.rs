@@ -66,10 +66,12 @@ pub async fn serve(
             let _permit = permit;
             // hyper's header deadline starts with the first byte; a client that sends none gets the same.
             let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await,
-                Ok(Ok(1))
-            ) {
+            let peeked = tokio::select! {
+                p = tokio::time::timeout(header_timeout, tcp.peek(&mut first)) => p,
+                // Main stopping does not wait for a client that has not asked anything yet.
+                _ = shutdown.cancelled() => return,
+            };
+            if !matches!(peeked, Ok(Ok(1))) {
                 tracing::debug!(%peer, "no request within server.header_timeout; closing");
                 return;
             }

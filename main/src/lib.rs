@@ -65,6 +65,9 @@ impl Listeners {
     }
 }
 
+/// How long a stopping main waits for its live connections to end.
+const LIVE_DRAIN: Duration = Duration::from_secs(5);
+
 /// A ready-to-serve main: store open, host key loaded.
 pub struct Main {
     state: AppState,
@@ -224,6 +227,14 @@ impl Main {
         // Pushes and webhook attempts in flight end with the hub; none writes to the store after this.
         state.notify.tasks.close();
         state.notify.tasks.wait().await;
+        // Live connections end with the hub; their tasks are the upgrades', which the HTTP drain does not
+        // wait for. Bounded: a stuck one must not stop main from stopping.
+        if tokio::time::timeout(LIVE_DRAIN, state.live.all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("live connections still open after {LIVE_DRAIN:?}; stopping anyway");
+        }
         state.store.flush()?;
         ssh_result?;
         http_result.context("HTTP server")?;

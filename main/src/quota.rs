@@ -11,6 +11,8 @@ use crate::store::UserId;
 /// Open counts per key.
 pub struct Quota<K> {
     open: Mutex<HashMap<K, usize>>,
+    /// Units held in all, for waiting until none is.
+    total: tokio::sync::watch::Sender<usize>,
 }
 
 /// One unit of a key's share, held until dropped.
@@ -24,6 +26,7 @@ impl<K: Eq + Hash + Clone> Quota<K> {
     pub fn new() -> Arc<Quota<K>> {
         Arc::new(Quota {
             open: Mutex::new(HashMap::new()),
+            total: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -39,6 +42,7 @@ impl<K: Eq + Hash + Clone> Quota<K> {
             return None;
         }
         *n += 1;
+        self.total.send_modify(|t| *t += 1);
         Some(QuotaGuard {
             quota: self.clone(),
             key,
@@ -48,6 +52,12 @@ impl<K: Eq + Hash + Clone> Quota<K> {
     /// Units `key` holds now.
     pub fn count(&self, key: &K) -> usize {
         self.lock().get(key).copied().unwrap_or(0)
+    }
+
+    /// Waits until no key holds any unit.
+    pub async fn none_held(&self) {
+        let mut total = self.total.subscribe();
+        let _ = total.wait_for(|t| *t == 0).await;
     }
 }
 
@@ -59,6 +69,7 @@ impl<K: Eq + Hash> Drop for QuotaGuard<K> {
             if *n == 0 {
                 open.remove(&self.key);
             }
+            self.quota.total.send_modify(|t| *t = t.saturating_sub(1));
         }
     }
 }
@@ -95,6 +106,11 @@ impl LiveConnections {
     /// Live connections `user` holds now.
     pub fn count(&self, user: UserId) -> usize {
         self.open.count(&user)
+    }
+
+    /// Waits until every live connection has ended.
+    pub async fn all_closed(&self) {
+        self.open.none_held().await;
     }
 }
 

@@ -454,11 +454,13 @@ async fn mentions_reviews_and_offline_nodes_reach_the_right_people() {
 
     let got = push
         .wait_for(
+            // Each push is checked by the push service as it comes: wait for all three, in any order.
             |r| {
                 r.iter()
                     .any(|x| x.endpoint == alice_dev.endpoint && kind(x) == "node_offline")
+                    && r.iter().filter(|x| x.endpoint == bob_dev.endpoint).count() >= 2
             },
-            "the node's owner told it is offline",
+            "the node's owner told it is offline, and bob of his mention and review",
         )
         .await;
     let to = |dev: &PushSubscription| -> Vec<String> {

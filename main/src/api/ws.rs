@@ -130,7 +130,6 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
     let forwarder = tokio::spawn(
         topics::forward(state.clone(), who.clone(), watching, out.clone()).instrument(span),
     );
-    let login_lost = super::live::access_lost(state.clone(), &who, |_, _| true);
     let id = NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // What this tab shows is forgotten however the connection ends (a panic included).
     let _presence = PresenceGuard(state.notify.clone(), id);
@@ -142,33 +141,40 @@ async fn serve(state: AppState, who: AuthUser, guard: LiveGuard, socket: WebSock
         subs: HashMap::new(),
         watched,
     };
-    tokio::pin!(login_lost);
-    // Main stopping ends the socket too (its task is the upgrade's, not the HTTP server's, so nothing else
-    // would); the browser reconnects to whichever main serves next.
-    let hub = conn.state.hub.clone();
-    loop {
-        let msg = tokio::select! {
-            msg = incoming.next() => msg,
-            () = cut.cancelled() => break,
-            () = hub.stopped() => break,
-            () = &mut login_lost => {
-                conn.error(None, ErrorCode::LoggedOut, "logged out; log in again".into()).await;
-                break;
+    {
+        let login_lost = super::live::access_lost(conn.state.clone(), &who, |_, _| true);
+        tokio::pin!(login_lost);
+        // Main stopping ends the socket too (its task is the upgrade's, not the HTTP server's, so nothing else
+        // would); the browser reconnects to whichever main serves next.
+        let hub = conn.state.hub.clone();
+        loop {
+            let msg = tokio::select! {
+                msg = incoming.next() => msg,
+                () = cut.cancelled() => break,
+                () = hub.stopped() => break,
+                () = &mut login_lost => {
+                    conn.error(None, ErrorCode::LoggedOut, "logged out; log in again".into()).await;
+                    break;
+                }
+            };
+            match msg {
+                Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
+                Some(Ok(Message::Binary(_))) => {
+                    let why = "binary frames are not understood; send JSON text frames";
+                    conn.error(None, ErrorCode::BadFrame, why.into()).await;
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
             }
-        };
-        match msg {
-            Some(Ok(Message::Text(text))) => conn.on_text(&text).await,
-            Some(Ok(Message::Binary(_))) => {
-                let why = "binary frames are not understood; send JSON text frames";
-                conn.error(None, ErrorCode::BadFrame, why.into()).await;
-            }
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-            Some(Ok(_)) => {}
         }
     }
+    // Everything holding main's state ends before the connection stops counting: main, stopping, waits for
+    // its live connections to reach none before it closes the store.
     forwarder.abort();
+    let _ = forwarder.await;
     for (_, task) in conn.subs.drain() {
         task.abort();
+        let _ = task.await;
     }
     drop(conn);
     let _ = writer.await;

@@ -91,6 +91,17 @@ pub struct PushPayload<'a> {
     pub approval: Option<&'a ApprovalRef>,
 }
 
+/// The devices an approval was pushed to, while its pushes go out and until it is answered.
+#[derive(Debug, Default)]
+pub struct Asked {
+    /// Devices whose push service took the approval's push.
+    pub devices: Vec<PushSubId>,
+    /// How it was answered, once it was (pushes that succeed after that are replaced at once).
+    pub answered: Option<&'static str>,
+    /// Its pushes are still going out.
+    pub sending: bool,
+}
+
 /// Notifications' shared state, in `AppState`.
 pub struct Notifier {
     /// HTTP client for push services and webhooks (no redirects: a receiver cannot bounce main elsewhere).
@@ -104,7 +115,7 @@ pub struct Notifier {
     /// Wakes the webhook worker (a delivery was queued).
     pub hooks_due: tokio::sync::Notify,
     /// Which devices were pushed each pending approval, so its answer updates them in place.
-    pub asked: Mutex<HashMap<String, Vec<PushSubId>>>,
+    pub asked: Mutex<HashMap<String, Asked>>,
     /// When each node went offline, while it is: a wait for `node_offline_after` tells only if the node has
     /// been offline since that very moment (a node that flapped gets one notice, after a whole wait).
     pub offline_since: Mutex<HashMap<String, u64>>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::prefs;
 use crate::notify::webpush::{self, Keys, Outcome, Urgency};
-use crate::notify::{Notice, PushPayload};
+use crate::notify::{Asked, Notice, PushPayload};
 use crate::ops::Actor;
 use crate::state::AppState;
 use crate::store::{AuditAction, NoticeKind, PushSubscription, now_ms};
@@ -54,6 +54,18 @@ pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
     }
     let urgent = matches!(notice.kind, NoticeKind::Approval | NoticeKind::Question);
     let kind = notice.kind.name();
+    // An approval's devices are collected as its pushes succeed, so an answer that comes meanwhile (a phone is
+    // quick) still updates every device that got it.
+    let approval = notice.approval.as_ref();
+    if let Some(a) = approval {
+        lock(state).insert(
+            a.approval_id.clone(),
+            Asked {
+                sending: true,
+                ..Asked::default()
+            },
+        );
+    }
     let pushes = sends.into_iter().map(|sub| async move {
         let payload = PushPayload {
             v: 1,
@@ -67,24 +79,38 @@ pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
             url: &notice.url,
             at: notice.at,
             device: sub.id,
-            approval: notice.approval.as_ref(),
+            approval,
         };
-        let ok = deliver(state, &sub, &payload, urgent).await;
-        (sub.id, ok)
-    });
-    let results = futures::future::join_all(pushes).await;
-    if let Some(a) = &notice.approval {
-        let asked: Vec<_> = results
-            .iter()
-            .filter(|(_, ok)| *ok)
-            .map(|(id, _)| *id)
-            .collect();
-        if !asked.is_empty() {
-            lock(state).insert(a.approval_id.clone(), asked);
-            // Answered while the pushes were going out: its answer found no device to update; do it now.
-            if !matches!(state.store.pending_approval(&a.approval_id), Ok(Some(_))) {
-                resolved(state, &a.approval_id, a.session_id, "Answered elsewhere").await;
+        if !deliver(state, &sub, &payload, urgent).await {
+            return;
+        }
+        let Some(a) = approval else {
+            return;
+        };
+        let answered = {
+            let mut asked = lock(state);
+            match asked.get_mut(&a.approval_id) {
+                Some(e) if e.answered.is_none() => {
+                    e.devices.push(sub.id);
+                    None
+                }
+                Some(e) => e.answered,
+                None => None,
             }
+        };
+        if let Some(how) = answered {
+            replace(state, &sub, &a.approval_id, a.session_id, how).await;
+        }
+    });
+    futures::future::join_all(pushes).await;
+    if let Some(a) = approval {
+        let mut asked = lock(state);
+        let done = asked.get_mut(&a.approval_id).is_some_and(|e| {
+            e.sending = false;
+            e.answered.is_some() || e.devices.is_empty()
+        });
+        if done {
+            asked.remove(&a.approval_id);
         }
     }
 }
@@ -105,41 +131,58 @@ fn may_read(state: &AppState, user: &crate::store::User, notice: &Notice) -> boo
         .is_some_and(|role| task.visible_to(user.id, role >= crate::store::WorkspaceRole::Admin))
 }
 
-fn lock(
-    state: &AppState,
-) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<crate::store::PushSubId>>> {
+fn lock(state: &AppState) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Asked>> {
     state.notify.asked.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Approval `approval_id` of session `session` was answered (`how`): the devices that were asked get their
-/// notification replaced, quietly, by what happened.
-pub async fn resolved(state: &AppState, approval_id: &str, session: uuid::Uuid, how: &str) {
-    let Some(devices) = lock(state).remove(approval_id) else {
-        return;
+/// notification replaced, quietly, by what happened (also those whose push is still going out).
+pub async fn resolved(state: &AppState, approval_id: &str, session: uuid::Uuid, how: &'static str) {
+    let devices = {
+        let mut asked = lock(state);
+        let Some(e) = asked.get_mut(approval_id) else {
+            return;
+        };
+        e.answered = Some(how);
+        let devices = std::mem::take(&mut e.devices);
+        if !e.sending {
+            asked.remove(approval_id);
+        }
+        devices
     };
+    for id in devices {
+        if let Ok(Some(sub)) = state.store.push_subscription(id) {
+            replace(state, &sub, approval_id, session, how).await;
+        }
+    }
+}
+
+/// Replaces approval `approval_id`'s notification on `sub` with `how`, quietly.
+async fn replace(
+    state: &AppState,
+    sub: &PushSubscription,
+    approval_id: &str,
+    session: uuid::Uuid,
+    how: &str,
+) {
     let tag = super::events::session_tag(session);
     let url = format!("/sessions/{session}");
     let key = format!("resolved:{approval_id}");
-    for id in devices {
-        let Ok(Some(sub)) = state.store.push_subscription(id) else {
-            continue;
-        };
-        let payload = PushPayload {
-            v: 1,
-            id: &key,
-            kind: "resolved",
-            title: how,
-            body: "",
-            tag: &tag,
-            renotify: false,
-            silent: true,
-            url: &url,
-            at: now_ms(),
-            device: sub.id,
-            approval: None,
-        };
-        deliver(state, &sub, &payload, false).await;
-    }
+    let payload = PushPayload {
+        v: 1,
+        id: &key,
+        kind: "resolved",
+        title: how,
+        body: "",
+        tag: &tag,
+        renotify: false,
+        silent: true,
+        url: &url,
+        at: now_ms(),
+        device: sub.id,
+        approval: None,
+    };
+    deliver(state, sub, &payload, false).await;
 }
 
 /// Sends a test notification to the caller's device `sub`: `Ok` when the push service took it, else what it
