@@ -87,6 +87,13 @@ async fn stalled_sse_reader_is_cut_with_a_reason() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    // The stream's follower starts in a task of its own: seen first, so that "none" below means "cut", not
+    // "not started yet" (on a loaded machine the check could pass before it started; the test then read a
+    // live stream that never ends).
+    seed::until("the stalled reader follows the session", || {
+        main.state.hub.followers(id) > 0
+    })
+    .await;
     seed::until("the stalled reader's follower is cut", || {
         main.state.hub.followers(id) == 0
     })
