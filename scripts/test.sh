@@ -25,7 +25,10 @@ step "1/5 System packages"
 # chromium: the browser end-to-end test (tests/tests/browser.rs) drives Debian's Chromium with playwright-core.
 # python3, python3-venv: the fake Web Push service checks main's VAPID tokens and decrypts its payloads in Python
 # (tests/push/webpush.py, in a venv made in step 1d).
-packages=(systemd bubblewrap git openssh-client chromium python3 python3-venv)
+# postgresql: main's PostgreSQL backend is tested on throwaway clusters each test starts itself (initdb and pg_ctl
+# from Debian's server package, on a free loopback port in a temp directory; tests/src/pg.rs). Debian may also start
+# its own cluster on 5432; the tests do not use it.
+packages=(systemd bubblewrap git openssh-client chromium python3 python3-venv postgresql)
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi

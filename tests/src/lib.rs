@@ -11,6 +11,7 @@ pub mod fault_runs;
 pub mod fault_world;
 pub mod github_fx;
 pub mod mock;
+pub mod pg;
 pub mod proxy;
 pub mod rbac_fx;
 pub mod rbac_work;
