@@ -53,6 +53,38 @@ pub fn is_local(ip: IpAddr) -> bool {
     }
 }
 
+/// The address a URL's host is written as, when it is one (`127.0.0.1`, `[::1]`), not a name.
+pub fn address_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// At most the first `max` bytes of `response`'s body, read no further (a peer cannot make main hold more).
+pub async fn body_start(mut response: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while bytes.len() < max {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(max);
+    bytes
+}
+
+/// The record of an attempt that was not made, and why.
+pub fn not_attempted(why: String) -> DeliveryResponse {
+    DeliveryResponse {
+        at: now_ms(),
+        status: None,
+        error: Some(why),
+        body: String::new(),
+        duration_ms: 0,
+    }
+}
+
 /// The IPv4 address inside a NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`) address.
 fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     let s = v6.segments();
@@ -218,25 +250,14 @@ pub async fn attempt(
     let started = Instant::now();
     // An address in the URL is not resolved (so `PublicOnly` never sees it): checked here, at every
     // attempt, in case the setting changed since the webhook was saved.
-    let literal = reqwest::Url::parse(&url).ok().and_then(|u| {
-        u.host_str().and_then(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .ok()
-        })
-    });
+    let literal = reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().and_then(address_literal));
     if !allow_local && literal.is_some_and(is_local) {
-        return DeliveryResponse {
-            at: now_ms(),
-            status: None,
-            error: Some(
-                "the URL is a local or private address; set notifications.allow_local_webhooks = true to allow that"
-                    .into(),
-            ),
-            body: String::new(),
-            duration_ms: 0,
-        };
+        return not_attempted(
+            "the URL is a local or private address; set notifications.allow_local_webhooks = true to allow that"
+                .into(),
+        );
     }
     let mut request = http.post(&url).timeout(timeout).body(body);
     for (k, v) in headers {
@@ -257,17 +278,10 @@ pub async fn attempt(
             body: String::new(),
             duration_ms,
         },
-        Ok(mut r) => {
+        Ok(r) => {
             let status = r.status();
-            // Only the start is kept, so only the start is read: a receiver cannot make main hold more.
-            let mut bytes = Vec::new();
-            while bytes.len() < KEPT_BODY {
-                match r.chunk().await {
-                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                    _ => break,
-                }
-            }
-            let kept = String::from_utf8_lossy(&bytes[..bytes.len().min(KEPT_BODY)]).into_owned();
+            // Only the start is kept, so only the start is read.
+            let kept = String::from_utf8_lossy(&body_start(r, KEPT_BODY).await).into_owned();
             DeliveryResponse {
                 at,
                 status: Some(status.as_u16()),

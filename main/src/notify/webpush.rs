@@ -215,15 +215,7 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let mut response = response;
-    let mut text = Vec::new();
-    while text.len() < 200 {
-        match response.chunk().await {
-            Ok(Some(chunk)) => text.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    let said = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
+    let said = String::from_utf8_lossy(&super::hooks::body_start(response, 200).await).into_owned();
     match status {
         200..=299 => Outcome::Accepted,
         404 | 410 => Outcome::Expired(status),

@@ -141,22 +141,10 @@ async fn deliver(state: &AppState, id: u64) {
             Ok((url, secret))
         });
     let response = match (&opened, hook.enabled) {
-        (_, false) => crate::store::DeliveryResponse {
-            at: now_ms(),
-            status: None,
-            error: Some("the webhook is disabled".into()),
-            body: String::new(),
-            duration_ms: 0,
-        },
-        (Err(e), _) => crate::store::DeliveryResponse {
-            at: now_ms(),
-            status: None,
-            error: Some(format!(
-                "the webhook's stored URL or secret does not open: {e}"
-            )),
-            body: String::new(),
-            duration_ms: 0,
-        },
+        (_, false) => hooks::not_attempted("the webhook is disabled".into()),
+        (Err(e), _) => hooks::not_attempted(format!(
+            "the webhook's stored URL or secret does not open: {e}"
+        )),
         (Ok((url, secret)), true) => {
             let target = hooks::Target {
                 kind: hook.kind,

@@ -2,8 +2,6 @@
 //! a URL or secret), their deliveries, a test event and a retry by hand. Queueing and delivering are
 //! [`super::deliver`].
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -208,13 +206,9 @@ fn check_url(state: &AppState, kind: WebhookKind, url: &str) -> Result<reqwest::
         ));
     }
     let host = parsed.host_str().unwrap_or_default();
-    let local = match host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        Ok(ip) => hooks::is_local(ip),
-        Err(_) => host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost"),
+    let local = match hooks::address_literal(host) {
+        Some(ip) => hooks::is_local(ip),
+        None => host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost"),
     };
     if local && !state.config.notifications.allow_local_webhooks {
         return Err(OpError::BadRequest(format!(
