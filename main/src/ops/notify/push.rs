@@ -20,13 +20,14 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Pushes `notice` to every device of its recipients that wants it.
 pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
     let now = now_ms();
+    let about = about(state, notice);
     let mut sends = Vec::new();
     for user in &notice.recipients {
         let wanted = match (state.store.user(*user), state.store.notify_prefs(*user)) {
             (Ok(Some(u)), Ok(p)) => {
                 !u.disabled
                     && u.role != crate::store::Role::Pending
-                    && may_read(state, &u, notice)
+                    && may_read(&about, &u)
                     && prefs::wants(&p, notice, now)
             }
             _ => false,
@@ -115,20 +116,37 @@ pub(super) async fn fan_out(state: &AppState, notice: &Notice) {
     }
 }
 
-/// Whether `user` may read what `notice` is about now: its task, when it has one (a member removed from the
-/// workspace, or one outside a restricted task's people, is not told).
-fn may_read(state: &AppState, user: &crate::store::User, notice: &Notice) -> bool {
+/// What a notice is about, read once for all its recipients: nothing (no task), its task and workspace, or
+/// a task that is gone (no one is told).
+enum About {
+    Nothing,
+    Task(Box<crate::store::Task>, Box<crate::store::Workspace>),
+    Gone,
+}
+
+fn about(state: &AppState, notice: &Notice) -> About {
     let Some(task) = notice.task else {
-        return true;
+        return About::Nothing;
     };
     let Ok(Some(task)) = state.store.task(task) else {
-        return false;
+        return About::Gone;
     };
-    let Ok(Some(ws)) = state.store.workspace(task.workspace_id) else {
-        return false;
-    };
-    crate::ops::workspaces::role_of(user, &ws)
-        .is_some_and(|role| task.visible_to(user.id, role >= crate::store::WorkspaceRole::Admin))
+    match state.store.workspace(task.workspace_id) {
+        Ok(Some(ws)) => About::Task(Box::new(task), Box::new(ws)),
+        _ => About::Gone,
+    }
+}
+
+/// Whether `user` may read what the notice is about now: its task, when it has one (a member removed from
+/// the workspace, or one outside a restricted task's people, is not told).
+fn may_read(about: &About, user: &crate::store::User) -> bool {
+    match about {
+        About::Nothing => true,
+        About::Gone => false,
+        About::Task(task, ws) => crate::ops::workspaces::role_of(user, ws).is_some_and(|role| {
+            task.visible_to(user.id, role >= crate::store::WorkspaceRole::Admin)
+        }),
+    }
 }
 
 fn lock(state: &AppState) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Asked>> {
