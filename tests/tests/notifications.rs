@@ -623,3 +623,48 @@ async fn finished_turns_and_failed_runs_are_pushed() {
         "the failure is not a finished turn"
     );
 }
+
+/// Proves a real claude question (`AskUserQuestion`) is pushed as a question: its text as the body, no Allow or
+/// Deny (a question is answered in the app), opening the session, under the session's tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_is_pushed_to_open_the_session() {
+    let push = FakePushService::start().await.unwrap();
+    let fx = Fx::with_main("nquestion", local_push, |_| {}).await;
+    let dev = push.subscribe();
+    subscribe(&fx.api, &dev, "Phone").await;
+    let ask = json!({"questions": [{"question": "Which colour should the button be?", "header": "Colour",
+        "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}],
+        "multiSelect": false}]});
+    let id = fx
+        .create(
+            "claude",
+            &format!("Ask [[tool:AskUserQuestion {ask}]]"),
+            Some("default"),
+        )
+        .await;
+    let got = push
+        .wait_for(
+            |r| !of_kind(r, "question").is_empty(),
+            "the question pushed",
+        )
+        .await;
+    let p = of_kind(&got, "question")[0].payload.clone().unwrap();
+    assert_eq!(p["title"], "An agent asks a question");
+    assert_eq!(p["body"], "Which colour should the button be?");
+    assert_eq!(
+        p["approval"],
+        Value::Null,
+        "a question has no Allow or Deny"
+    );
+    assert_eq!(
+        (p["url"].as_str(), p["tag"].as_str()),
+        (
+            Some(format!("/sessions/{id}").as_str()),
+            Some(format!("session:{id}").as_str())
+        )
+    );
+    assert_eq!(
+        of_kind(&got, "question")[0].urgency.as_deref(),
+        Some("high")
+    );
+}
