@@ -6,13 +6,12 @@
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use vibebridge_tests::TempDir;
 use vibebridge_tests::e2e::{
     Groups, chromium, stop_up, target_dir, ui_script, up_with, vibebridge_bin, workspace,
 };
+use vibebridge_tests::hooks_fx::signature;
 use vibebridge_tests::mock::hooks::FakeReceiver;
 use vibebridge_tests::mock::push::FakePushService;
 use vibebridge_tests::mock::{CliEnv, MockAnthropic, claude_bin};
@@ -151,12 +150,6 @@ async fn approval_answered_from_a_notification() {
         got[0].header("x-vibebridge-timestamp").unwrap(),
         got[0].header("x-vibebridge-signature-256").unwrap(),
     );
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{ts}.").as_bytes());
-    mac.update(&got[0].body);
-    assert_eq!(
-        sig,
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-    );
+    assert_eq!(sig, signature(&secret, ts, &got[0].body));
     assert_eq!(got[0].json()["event"], "test");
 }
