@@ -33,6 +33,15 @@ async function expectLine(word) {
   if (done || !value.startsWith(word)) throw new Error(`expected ${word} from the test, got ${done ? "the end" : value}`);
   return value.slice(word.length).trim();
 }
+/** Waits (up to T) until the async `check` (run here, in node) holds, looking again every 50 ms. Playwright's
+ * `waitForFunction` cannot: an async predicate returns a promise, which counts as true at once. */
+async function until(what, check) {
+  const end = Date.now() + T;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 let shot = 0;
 const snap = async (page, name) => {
   shot += 1;
@@ -106,7 +115,7 @@ try {
   const ask = JSON.parse(await expectLine("PUSH"));
   await cdp.send("ServiceWorker.deliverPushMessage", { origin: URL, registrationId: registration.registrationId, data: JSON.stringify(ask) });
   const shown = async () => page.evaluate(async (tag) => (await (await navigator.serviceWorker.ready).getNotifications({ tag })).map((n) => ({ title: n.title, body: n.body, actions: n.actions.map((a) => a.action) })), ask.tag);
-  await page.waitForFunction(async (tag) => (await (await navigator.serviceWorker.ready).getNotifications({ tag })).length === 1, ask.tag);
+  await until("the notification", async () => (await shown()).length === 1);
   const [note] = await shown();
   if (note.title !== ask.title || note.actions.join() !== "allow,deny") throw new Error(`unexpected notification ${JSON.stringify(note)}`);
   console.log(`NOTIFIED ${note.title}`);
@@ -123,16 +132,15 @@ try {
   // 6. Main's "answered" push replaces the notification in place: still one for the session.
   const resolved = JSON.parse(await expectLine("PUSH"));
   await cdp.send("ServiceWorker.deliverPushMessage", { origin: URL, registrationId: registration.registrationId, data: JSON.stringify(resolved) });
-  await page.waitForFunction(async ([tag, title]) => {
-    const all = await (await navigator.serviceWorker.ready).getNotifications({ tag });
-    return all.length === 1 && all[0].title === title;
-  }, [ask.tag, resolved.title]);
+  await until("the notification replaced", async () => {
+    const all = await shown();
+    return all.length === 1 && all[0].title === resolved.title;
+  });
   const everything = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length);
   if (everything !== 1) throw new Error(`${everything} notifications, expected the session's one`);
   const audit = await call(page, "GET", "/audit");
-  const entries = audit;
-  if (!entries.some((e) => e.action === "session.approval" && e.detail.includes(`from device "e2e Chromium" (${device.id})`))) {
-    throw new Error(`the answer is not audited as from the device: ${JSON.stringify(entries.slice(0, 5))}`);
+  if (!audit.some((e) => e.action === "session.approval" && e.detail.includes(`from device "e2e Chromium" (${device.id})`))) {
+    throw new Error(`the answer is not audited as from the device: ${JSON.stringify(audit.slice(0, 5))}`);
   }
   await page.goto(`${URL}/sessions/${session.id}`);
   await page.getByText("Pushed.").first().waitFor();
