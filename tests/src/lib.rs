@@ -21,6 +21,7 @@ pub mod run_fx;
 pub mod seed;
 pub mod session_driver;
 pub mod session_fx;
+pub mod store_suite;
 pub mod work_fx;
 
 use std::net::SocketAddr;

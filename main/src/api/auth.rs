@@ -134,7 +134,7 @@ pub async fn register(
     // Behind a proxy every visitor may look local, so with trusted proxies the code is always asked for.
     let local =
         from_this_machine(client.peer, &headers) && state.config.server.trusted_proxies.is_empty();
-    if !state.store.has_users() && !local {
+    if !state.store.has_users()? && !local {
         let given = c.setup_code.as_deref().unwrap_or_default();
         if !tokens_match(&state.setup_code, given) {
             state.store.audit(
@@ -497,10 +497,10 @@ pub async fn set_profile(
 }
 
 /// `GET /api/v1/auth/status`: whether anyone has registered yet (the UI shows creator sign-up if not).
-pub async fn status(State(state): State<AppState>) -> Json<AuthStatus> {
-    Json(AuthStatus {
-        has_users: state.store.has_users(),
-    })
+pub async fn status(State(state): State<AppState>) -> Result<Json<AuthStatus>, ApiError> {
+    Ok(Json(AuthStatus {
+        has_users: state.store.has_users()?,
+    }))
 }
 
 /// A request from main's own machine: a loopback peer that no proxy forwarded (behind a local

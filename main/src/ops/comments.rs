@@ -90,8 +90,8 @@ pub fn edit(
                     "only its author can edit a comment".into(),
                 ));
             }
-            comment.body = body;
-            before = std::mem::replace(&mut comment.mentions, mentions);
+            comment.body = body.clone();
+            before = std::mem::replace(&mut comment.mentions, mentions.clone());
             comment.edited_at = Some(now_ms());
             Ok(())
         })?;

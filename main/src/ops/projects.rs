@@ -210,19 +210,19 @@ pub async fn update(
         .transpose()?;
     let globs = patch.copy_files.map(check_globs).transpose()?;
     let project = state.store.update_project(project.id, |p| {
-        if let Some(n) = name {
+        if let Some(n) = name.clone() {
             p.name = n;
         }
-        if let Some(b) = base {
+        if let Some(b) = base.clone() {
             p.base_branch = b;
         }
-        if let Some(s) = patch.scripts {
+        if let Some(s) = patch.scripts.clone() {
             p.scripts = s;
         }
-        if let Some(g) = globs {
+        if let Some(g) = globs.clone() {
             p.copy_files = g;
         }
-        if let Some(t) = template {
+        if let Some(t) = template.clone() {
             p.branch_template = t;
         }
         Ok::<_, OpError>(())

@@ -351,10 +351,10 @@ pub fn update(
     let (old, new) = state
         .store
         .update_task(task.id, Some(patch.version), |t| {
-            if let Some(v) = title {
+            if let Some(v) = title.clone() {
                 t.title = v;
             }
-            if let Some(v) = description {
+            if let Some(v) = description.clone() {
                 t.description = v;
             }
             if let Some(v) = patch.status {
@@ -363,13 +363,13 @@ pub fn update(
             if let Some(v) = patch.priority {
                 t.priority = v;
             }
-            if let Some(v) = assignees {
+            if let Some(v) = assignees.clone() {
                 t.assignees = v;
             }
-            if let Some(v) = labels {
+            if let Some(v) = labels.clone() {
                 t.labels = v;
             }
-            if let Some(v) = due {
+            if let Some(v) = due.clone() {
                 t.due = v;
             }
             if let Some(v) = parent {
@@ -389,7 +389,7 @@ pub fn update(
             if let Some(v) = patch.archived {
                 t.archived = v;
             }
-            if let Some(v) = restricted {
+            if let Some(v) = restricted.clone() {
                 t.restricted_to = v;
             }
             Ok::<_, OpError>(())

@@ -177,15 +177,15 @@ pub fn update(
     }
     let mut changed = Vec::new();
     let ws = state.store.update_workspace(access.ws.id, |ws| {
-        if let Some(name) = name {
+        if let Some(name) = name.clone() {
             ws.name = name;
             changed.push("name");
         }
-        if let Some(prefix) = prefix {
+        if let Some(prefix) = prefix.clone() {
             ws.settings.key_prefix = prefix;
             changed.push("key_prefix");
         }
-        if let Some(names) = patch.status_names {
+        if let Some(names) = patch.status_names.clone() {
             for s in names {
                 if let Some(slot) = ws
                     .settings
@@ -198,7 +198,7 @@ pub fn update(
             }
             changed.push("status_names");
         }
-        if let Some(agent) = patch.agent {
+        if let Some(agent) = patch.agent.clone() {
             ws.settings.agent = agent;
             changed.push("agent");
         }
@@ -206,11 +206,11 @@ pub fn update(
             ws.settings.run_concurrency = n;
             changed.push("run_concurrency");
         }
-        if let Some(m) = patch.run_commit_message {
+        if let Some(m) = patch.run_commit_message.clone() {
             ws.settings.run_commit_message = m.trim().to_string();
             changed.push("run_commit_message");
         }
-        if let Some(p) = patch.prompt_prefix {
+        if let Some(p) = patch.prompt_prefix.clone() {
             ws.settings.prompt_prefix = p;
             changed.push("prompt_prefix");
         }

@@ -144,8 +144,8 @@ pub enum ApplyError {
 /// The longest hole in a node's seqs that main fills with stand-in error events.
 pub const MAX_HOLE: u64 = 10_000;
 
-impl From<sled::Error> for ApplyError {
-    fn from(e: sled::Error) -> Self {
+impl From<super::KvError> for ApplyError {
+    fn from(e: super::KvError) -> Self {
         ApplyError::Store(StoreError::Db(e))
     }
 }
@@ -162,17 +162,18 @@ impl Store {
 
     /// Removes a session that never started (the node refused it) with its events.
     pub fn remove_agent_session(&self, id: &Uuid) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        let Some(rec) = self.agent_session(id)? else {
-            return Ok(());
-        };
-        self.agent_sessions.remove(id.as_bytes())?;
-        for item in self.session_events.scan_prefix(id.as_bytes()) {
-            let (k, _) = item?;
-            self.session_events.remove(k)?;
-        }
-        self.changed(session_change(&rec));
-        Ok(())
+        self.atomic(|| {
+            let Some(rec) = self.agent_session(id)? else {
+                return Ok(());
+            };
+            self.agent_sessions.remove(id.as_bytes())?;
+            for item in self.session_events.scan_prefix(id.as_bytes()) {
+                let (k, _) = item?;
+                self.session_events.remove(k)?;
+            }
+            self.changed(session_change(&rec));
+            Ok(())
+        })
     }
 
     /// Sets a session's status without an event (main's own knowledge, e.g. `unknown` after a lost start
@@ -183,16 +184,17 @@ impl Store {
         status: SessionStatus,
         message: Option<String>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let _guard = self.lock();
-        let Some(mut rec) = self.agent_session(id)? else {
-            return Ok(None);
-        };
-        rec.status = status;
-        rec.status_message = message;
-        rec.updated_at = now_ms();
-        self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
-        self.changed(session_change(&rec));
-        Ok(Some(rec))
+        self.atomic(|| {
+            let Some(mut rec) = self.agent_session(id)? else {
+                return Ok(None);
+            };
+            rec.status = status;
+            rec.status_message = message.clone();
+            rec.updated_at = now_ms();
+            self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+            self.changed(session_change(&rec));
+            Ok(Some(rec))
+        })
     }
 
     /// Whether `rec` runs on the node now enrolled under its node id: `false` when the node was revoked, or
@@ -264,42 +266,43 @@ impl Store {
         id: &Uuid,
         events: Vec<SessionEvent>,
     ) -> Result<Vec<SessionEvent>, ApplyError> {
-        let _guard = self.lock();
-        let mut rec = self
-            .agent_session(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
-        let mut fresh = Vec::new();
-        let mut changes = Vec::new();
-        let result = (|| {
-            for ev in events {
-                if ev.seq <= rec.last_seq {
-                    continue;
+        self.atomic(|| {
+            let mut rec = self
+                .agent_session(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
+            let mut fresh = Vec::new();
+            let mut changes = Vec::new();
+            let result = (|| {
+                for ev in events.clone() {
+                    if ev.seq <= rec.last_seq {
+                        continue;
+                    }
+                    if ev.seq != rec.last_seq + 1 {
+                        self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+                        return Err(ApplyError::Gap {
+                            last: rec.last_seq,
+                            got: ev.seq,
+                        });
+                    }
+                    self.session_events
+                        .insert(event_key(id, ev.seq), encode(&ev))?;
+                    self.index_event(&mut rec, &ev, &mut changes)?;
+                    rec.last_seq = ev.seq;
+                    rec.updated_at = now_ms();
+                    fresh.push(ev);
                 }
-                if ev.seq != rec.last_seq + 1 {
-                    self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
-                    return Err(ApplyError::Gap {
-                        last: rec.last_seq,
-                        got: ev.seq,
-                    });
-                }
-                self.session_events
-                    .insert(event_key(id, ev.seq), encode(&ev))?;
-                self.index_event(&mut rec, &ev, &mut changes)?;
-                rec.last_seq = ev.seq;
-                rec.updated_at = now_ms();
-                fresh.push(ev);
+                self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
+                Ok(())
+            })();
+            // What was stored before a gap is announced too.
+            if !changes.is_empty() {
+                self.changed(session_change(&rec));
             }
-            self.agent_sessions.insert(id.as_bytes(), encode(&rec))?;
-            Ok(())
-        })();
-        // What was stored before a gap is announced too.
-        if !changes.is_empty() {
-            self.changed(session_change(&rec));
-        }
-        for change in changes {
-            self.changed(change);
-        }
-        result.map(|()| fresh)
+            for change in changes {
+                self.changed(change);
+            }
+            result.map(|()| fresh)
+        })
     }
 
     /// Stands in for events the node lost: each seq after `last` and before `got` gets an error event saying

@@ -205,7 +205,7 @@ impl Store {
     }
 
     fn try_audit(&self, event: AuditEvent) -> Result<(), StoreError> {
-        let seq = self.db.generate_id()?;
+        let seq = self.kv.next_id()?;
         let entry = AuditEntry {
             seq,
             at: now_ms(),
@@ -214,7 +214,10 @@ impl Store {
         tracing::info!(actor = %entry.event.actor, action = %entry.event.action, target = ?entry.event.target, source = ?entry.event.source, "audit");
         self.audit.insert(seq.to_be_bytes(), encode(&entry))?;
         // Never blocks: a follower that lags loses the oldest entries and is told so.
-        let _ = self.audit_feed.send(Arc::new(entry));
+        let feed = self.audit_feed.clone();
+        self.kv.after_commit(move || {
+            let _ = feed.send(Arc::new(entry));
+        });
         Ok(())
     }
 

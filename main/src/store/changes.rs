@@ -110,8 +110,11 @@ impl Store {
         self.changes.subscribe()
     }
 
-    /// Announces a change (nobody listening is fine).
+    /// Announces a change (nobody listening is fine), once the unit of work that made it commits.
     pub(super) fn changed(&self, change: Change) {
-        let _ = self.changes.send(change);
+        let feed = self.changes.clone();
+        self.kv.after_commit(move || {
+            let _ = feed.send(change);
+        });
     }
 }

@@ -172,8 +172,7 @@ pub(super) fn uuid_of(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
 impl Store {
     /// Stores (creates or replaces) a person's connection.
     pub fn put_github_connection(&self, c: &GithubConnection) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.write_github_connection(c)
+        self.atomic(|| self.write_github_connection(c))
     }
 
     fn write_github_connection(&self, c: &GithubConnection) -> Result<(), StoreError> {
@@ -201,19 +200,20 @@ impl Store {
     pub fn update_github_connection(
         &self,
         user: UserId,
-        change: impl FnOnce(&mut GithubConnection),
+        mut change: impl FnMut(&mut GithubConnection),
     ) -> Result<Option<GithubConnection>, StoreError> {
-        let _guard = self.lock();
-        let Some(mut c) = self.github_connection(user)? else {
-            return Ok(None);
-        };
-        let old = c.clone();
-        change(&mut c);
-        if c != old {
-            c.updated_at = now_ms();
-            self.write_github_connection(&c)?;
-        }
-        Ok(Some(c))
+        self.atomic(|| {
+            let Some(mut c) = self.github_connection(user)? else {
+                return Ok(None);
+            };
+            let old = c.clone();
+            change(&mut c);
+            if c != old {
+                c.updated_at = now_ms();
+                self.write_github_connection(&c)?;
+            }
+            Ok(Some(c))
+        })
     }
 
     /// Removes a person's connection; the removed record.
@@ -221,15 +221,16 @@ impl Store {
         &self,
         user: UserId,
     ) -> Result<Option<GithubConnection>, StoreError> {
-        let _guard = self.lock();
-        let old = self
-            .gh_connections
-            .remove(user.0.as_bytes())?
-            .map(|v| decode("gh_connections", &v))
-            .transpose()?;
-        self.durable()?;
-        self.changed(Change::Github(user));
-        Ok(old)
+        self.atomic(|| {
+            let old = self
+                .gh_connections
+                .remove(user.0.as_bytes())?
+                .map(|v| decode("gh_connections", &v))
+                .transpose()?;
+            self.durable()?;
+            self.changed(Change::Github(user));
+            Ok(old)
+        })
     }
 
     /// Every connection (key rotation).
@@ -258,7 +259,9 @@ impl Store {
 
     /// Forgets every web flow in progress (their verifiers were sealed with a key being retired).
     pub fn clear_oauth_states(&self) -> Result<(), StoreError> {
-        self.gh_oauth_states.clear()?;
+        for key in self.gh_oauth_states.iter().keys() {
+            self.gh_oauth_states.remove(key?)?;
+        }
         self.durable()?;
         Ok(())
     }
@@ -274,21 +277,22 @@ impl Store {
 
     /// Connects a repository to its workspace; `Conflict` when the workspace has it already.
     pub fn connect_repo(&self, repo: &ConnectedRepo) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        let key = repo_name_key(repo.workspace_id, &repo.full_name);
-        if self.gh_repo_names.get(&key)?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "{} in this workspace",
-                repo.full_name
-            )));
-        }
-        self.gh_repos.insert(repo.id.bytes(), encode(repo))?;
-        self.gh_repo_names.insert(key, repo.id.bytes())?;
-        self.durable()?;
-        self.changed(Change::Project {
-            workspace_id: repo.workspace_id,
-        });
-        Ok(())
+        self.atomic(|| {
+            let key = repo_name_key(repo.workspace_id, &repo.full_name);
+            if self.gh_repo_names.get(&key)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "{} in this workspace",
+                    repo.full_name
+                )));
+            }
+            self.gh_repos.insert(repo.id.bytes(), encode(repo))?;
+            self.gh_repo_names.insert(key, repo.id.bytes())?;
+            self.durable()?;
+            self.changed(Change::Project {
+                workspace_id: repo.workspace_id,
+            });
+            Ok(())
+        })
     }
 
     /// A connected repository.
@@ -312,31 +316,33 @@ impl Store {
 
     /// Disconnects a repository from its workspace (its projects stay, unlinked from GitHub by the caller).
     pub fn remove_connected_repo(&self, id: ConnectedRepoId) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        if let Some(repo) = self.connected_repo(id)? {
-            self.gh_repo_names
-                .remove(repo_name_key(repo.workspace_id, &repo.full_name))?;
-            self.gh_repos.remove(id.bytes())?;
-            self.durable()?;
-            self.changed(Change::Project {
-                workspace_id: repo.workspace_id,
-            });
-        }
-        Ok(())
+        self.atomic(|| {
+            if let Some(repo) = self.connected_repo(id)? {
+                self.gh_repo_names
+                    .remove(repo_name_key(repo.workspace_id, &repo.full_name))?;
+                self.gh_repos.remove(id.bytes())?;
+                self.durable()?;
+                self.changed(Change::Project {
+                    workspace_id: repo.workspace_id,
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Links a task to the issue it was imported from; `false` when the issue is linked already.
     pub fn link_issue(&self, link: &IssueLink) -> Result<bool, StoreError> {
-        let _guard = self.lock();
-        let key = number_key(link.repo_id, link.number);
-        if self.repo_issues.get(&key)?.is_some() {
-            return Ok(false);
-        }
-        self.repo_issues.insert(key, link.task_id.bytes())?;
-        self.issue_links
-            .insert(link.task_id.bytes(), encode(link))?;
-        self.durable()?;
-        Ok(true)
+        self.atomic(|| {
+            let key = number_key(link.repo_id, link.number);
+            if self.repo_issues.get(&key)?.is_some() {
+                return Ok(false);
+            }
+            self.repo_issues.insert(key, link.task_id.bytes())?;
+            self.issue_links
+                .insert(link.task_id.bytes(), encode(link))?;
+            self.durable()?;
+            Ok(true)
+        })
     }
 
     /// The issue a task came from.
@@ -365,12 +371,11 @@ impl Store {
         let now = now_ms();
         let fresh = self
             .gh_deliveries
-            .compare_and_swap(id, None as Option<&[u8]>, Some(&now.to_be_bytes()[..]))?
-            .is_ok();
+            .compare_and_swap(id, None, Some(&now.to_be_bytes()[..]))?;
         if fresh {
             for item in self.gh_deliveries.iter() {
                 let (k, v) = item?;
-                let at = <[u8; 8]>::try_from(v.as_ref())
+                let at = <[u8; 8]>::try_from(v.as_slice())
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
                 if now.saturating_sub(at) > DELIVERY_TTL_MS {

@@ -64,32 +64,34 @@ impl Store {
     /// Ends a session (logout).
     pub fn revoke_auth_session(&self, sid: &str) -> Result<(), StoreError> {
         // Under the lock a refresh rotates under, so a rotation racing this cannot put it back.
-        let _guard = self.lock();
-        self.auth_sessions.remove(sid.as_bytes())?;
-        Ok(())
+        self.atomic(|| {
+            self.auth_sessions.remove(sid.as_bytes())?;
+            Ok(())
+        })
     }
 
     /// Spends the refresh token of generation `presented`: the current one moves the session to the
     /// next generation; the one just replaced, within [`REFRESH_GRACE_MS`], gets the current generation
     /// again; an older one (a copy used twice) ends the whole session.
     pub fn rotate_refresh(&self, sid: &str, presented: u64) -> Result<Rotation, StoreError> {
-        let _guard = self.lock();
-        let Some(mut s) = self.auth_session(sid)? else {
-            return Ok(Rotation::Gone);
-        };
-        let just_replaced = presented.saturating_add(1) == s.refresh_generation
-            && now_ms().saturating_sub(s.rotated_at) < REFRESH_GRACE_MS;
-        if just_replaced {
-            return Ok(Rotation::Rotated(s.refresh_generation));
-        }
-        if s.refresh_generation != presented {
-            self.auth_sessions.remove(sid.as_bytes())?;
-            return Ok(Rotation::Reused);
-        }
-        s.refresh_generation += 1;
-        s.rotated_at = now_ms();
-        self.auth_sessions.insert(sid.as_bytes(), encode(&s))?;
-        Ok(Rotation::Rotated(s.refresh_generation))
+        self.atomic(|| {
+            let Some(mut s) = self.auth_session(sid)? else {
+                return Ok(Rotation::Gone);
+            };
+            let just_replaced = presented.saturating_add(1) == s.refresh_generation
+                && now_ms().saturating_sub(s.rotated_at) < REFRESH_GRACE_MS;
+            if just_replaced {
+                return Ok(Rotation::Rotated(s.refresh_generation));
+            }
+            if s.refresh_generation != presented {
+                self.auth_sessions.remove(sid.as_bytes())?;
+                return Ok(Rotation::Reused);
+            }
+            s.refresh_generation += 1;
+            s.rotated_at = now_ms();
+            self.auth_sessions.insert(sid.as_bytes(), encode(&s))?;
+            Ok(Rotation::Rotated(s.refresh_generation))
+        })
     }
 
     /// Ends every session of `user` but `keep` (log out everywhere; a password change). Returns how many.
@@ -98,16 +100,17 @@ impl Store {
         user: UserId,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
-        let _guard = self.lock();
-        let mut ended = 0;
-        for entry in self.auth_sessions.iter() {
-            let (sid, v) = entry?;
-            let s: AuthSession = decode("auth_sessions", &v)?;
-            if s.user == user && keep.is_none_or(|k| k.as_bytes() != &sid[..]) {
-                self.auth_sessions.remove(&sid)?;
-                ended += 1;
+        self.atomic(|| {
+            let mut ended = 0;
+            for entry in self.auth_sessions.iter() {
+                let (sid, v) = entry?;
+                let s: AuthSession = decode("auth_sessions", &v)?;
+                if s.user == user && keep.is_none_or(|k| k.as_bytes() != &sid[..]) {
+                    self.auth_sessions.remove(&sid)?;
+                    ended += 1;
+                }
             }
-        }
-        Ok(ended)
+            Ok(ended)
+        })
     }
 }

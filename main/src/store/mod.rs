@@ -17,7 +17,9 @@
 mod agent_sessions;
 mod audit;
 mod changes;
+pub mod copy;
 mod github;
+pub mod kv;
 mod logins;
 mod nodes;
 mod notify;
@@ -38,10 +40,12 @@ mod webhooks;
 mod workspaces;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::{Serialize, de::DeserializeOwned};
+
+use kv::{Backend, Kv, KvError, Tree};
 
 pub use agent_sessions::{ApplyError, ApprovalKind, PendingApproval, SessionRecord, UsageTotals};
 pub use audit::{AuditAction, AuditEntry, AuditEvent};
@@ -75,12 +79,71 @@ pub use workspaces::{
 /// Version of the on-disk layout; a store written by a newer version is refused.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Every tree the store keeps (what `store copy` moves).
+pub const TREES: &[&str] = &[
+    "users",
+    "usernames",
+    "nodes",
+    "node_keys",
+    "node_tokens",
+    "auth_sessions",
+    "audit",
+    "meta",
+    "agent_sessions",
+    "session_events",
+    "approvals",
+    "ssh_keys",
+    "workspaces",
+    "key_prefixes",
+    "prompt_templates",
+    "projects",
+    "tasks",
+    "task_order",
+    "task_archive",
+    "task_numbers",
+    "task_children",
+    "column_counts",
+    "child_counts",
+    "task_comments",
+    "task_activity",
+    "task_attachments",
+    "task_files",
+    "runs",
+    "task_runs",
+    "session_runs",
+    "run_queue",
+    "run_processes",
+    "run_comments",
+    "usage_records",
+    "gh_connections",
+    "gh_oauth_states",
+    "gh_repos",
+    "gh_repo_names",
+    "pull_requests",
+    "run_pulls",
+    "pull_numbers",
+    "pull_tags",
+    "issue_links",
+    "repo_issues",
+    "gh_deliveries",
+    "push_subs",
+    "push_endpoints",
+    "notify_prefs",
+    "webhooks",
+    "ws_webhooks",
+    "hook_deliveries",
+    "hook_log",
+    "hook_pending",
+    "hook_due",
+    "notice_marks",
+];
+
 /// Store failures callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
-    Db(#[from] sled::Error),
+    Db(#[from] KvError),
     /// A record could not be decoded (corruption or a bug).
     #[error("corrupt record in {tree}: {source}")]
     Corrupt {
@@ -106,159 +169,160 @@ pub enum StoreError {
 /// Handle to main's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    users: sled::Tree,
-    usernames: sled::Tree,
-    nodes: sled::Tree,
-    node_keys: sled::Tree,
-    node_tokens: sled::Tree,
-    auth_sessions: sled::Tree,
-    audit: sled::Tree,
-    meta: sled::Tree,
-    agent_sessions: sled::Tree,
-    session_events: sled::Tree,
-    approvals: sled::Tree,
-    ssh_keys: sled::Tree,
-    workspaces: sled::Tree,
-    key_prefixes: sled::Tree,
-    prompt_templates: sled::Tree,
-    projects: sled::Tree,
-    tasks: sled::Tree,
-    task_order: sled::Tree,
-    task_archive: sled::Tree,
-    task_numbers: sled::Tree,
-    task_children: sled::Tree,
-    column_counts: sled::Tree,
-    child_counts: sled::Tree,
-    task_comments: sled::Tree,
-    task_activity: sled::Tree,
-    task_attachments: sled::Tree,
-    task_files: sled::Tree,
-    runs: sled::Tree,
-    task_runs: sled::Tree,
-    session_runs: sled::Tree,
-    run_queue: sled::Tree,
-    run_processes: sled::Tree,
-    run_comments: sled::Tree,
-    usage_records: sled::Tree,
-    gh_connections: sled::Tree,
-    gh_oauth_states: sled::Tree,
-    gh_repos: sled::Tree,
-    gh_repo_names: sled::Tree,
-    pull_requests: sled::Tree,
-    run_pulls: sled::Tree,
-    pull_numbers: sled::Tree,
-    pull_tags: sled::Tree,
-    issue_links: sled::Tree,
-    repo_issues: sled::Tree,
-    gh_deliveries: sled::Tree,
-    push_subs: sled::Tree,
-    push_endpoints: sled::Tree,
-    notify_prefs: sled::Tree,
-    webhooks: sled::Tree,
-    ws_webhooks: sled::Tree,
-    hook_deliveries: sled::Tree,
-    hook_log: sled::Tree,
-    hook_pending: sled::Tree,
-    hook_due: sled::Tree,
-    notice_marks: sled::Tree,
+    kv: Arc<Kv>,
+    users: Tree,
+    usernames: Tree,
+    nodes: Tree,
+    node_keys: Tree,
+    node_tokens: Tree,
+    auth_sessions: Tree,
+    audit: Tree,
+    meta: Tree,
+    agent_sessions: Tree,
+    session_events: Tree,
+    approvals: Tree,
+    ssh_keys: Tree,
+    workspaces: Tree,
+    key_prefixes: Tree,
+    prompt_templates: Tree,
+    projects: Tree,
+    tasks: Tree,
+    task_order: Tree,
+    task_archive: Tree,
+    task_numbers: Tree,
+    task_children: Tree,
+    column_counts: Tree,
+    child_counts: Tree,
+    task_comments: Tree,
+    task_activity: Tree,
+    task_attachments: Tree,
+    task_files: Tree,
+    runs: Tree,
+    task_runs: Tree,
+    session_runs: Tree,
+    run_queue: Tree,
+    run_processes: Tree,
+    run_comments: Tree,
+    usage_records: Tree,
+    gh_connections: Tree,
+    gh_oauth_states: Tree,
+    gh_repos: Tree,
+    gh_repo_names: Tree,
+    pull_requests: Tree,
+    run_pulls: Tree,
+    pull_numbers: Tree,
+    pull_tags: Tree,
+    issue_links: Tree,
+    repo_issues: Tree,
+    gh_deliveries: Tree,
+    push_subs: Tree,
+    push_endpoints: Tree,
+    notify_prefs: Tree,
+    webhooks: Tree,
+    ws_webhooks: Tree,
+    hook_deliveries: Tree,
+    hook_log: Tree,
+    hook_pending: Tree,
+    hook_due: Tree,
+    notice_marks: Tree,
     /// New audit entries for live followers (bounded, never blocks a writer).
     audit_feed: tokio::sync::broadcast::Sender<std::sync::Arc<AuditEntry>>,
     /// What changed, for the browser's live topics (bounded, never blocks a writer).
     changes: tokio::sync::broadcast::Sender<Change>,
-    /// Serialises multi-tree writes (user creation, enrolment) so invariants hold without sled transactions.
-    write_lock: std::sync::Arc<Mutex<()>>,
 }
 
 impl Store {
     /// Opens (or creates) the database at `path` and checks its schema version.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
-        let db = sled::Config::new().path(path).open().with_context(|| {
-            format!(
-                "opening database {} (is another main using it?)",
-                path.display()
-            )
-        })?;
+        Store::on(Backend::sled(path)?)
+    }
+
+    /// A store over `backend`, its schema version checked.
+    pub fn on(backend: Backend) -> anyhow::Result<Store> {
+        let kv = Kv::new(backend);
+        let tree = |name: &'static str| {
+            debug_assert!(TREES.contains(&name), "tree {name} is missing from TREES");
+            kv.tree(name)
+        };
         let store = Store {
-            users: db.open_tree("users")?,
-            usernames: db.open_tree("usernames")?,
-            nodes: db.open_tree("nodes")?,
-            node_keys: db.open_tree("node_keys")?,
-            node_tokens: db.open_tree("node_tokens")?,
-            auth_sessions: db.open_tree("auth_sessions")?,
-            audit: db.open_tree("audit")?,
-            meta: db.open_tree("meta")?,
-            agent_sessions: db.open_tree("agent_sessions")?,
-            session_events: db.open_tree("session_events")?,
-            approvals: db.open_tree("approvals")?,
-            ssh_keys: db.open_tree("ssh_keys")?,
-            workspaces: db.open_tree("workspaces")?,
-            key_prefixes: db.open_tree("key_prefixes")?,
-            prompt_templates: db.open_tree("prompt_templates")?,
-            projects: db.open_tree("projects")?,
-            tasks: db.open_tree("tasks")?,
-            task_order: db.open_tree("task_order")?,
-            task_archive: db.open_tree("task_archive")?,
-            task_numbers: db.open_tree("task_numbers")?,
-            task_children: db.open_tree("task_children")?,
-            column_counts: db.open_tree("column_counts")?,
-            child_counts: db.open_tree("child_counts")?,
-            task_comments: db.open_tree("task_comments")?,
-            task_activity: db.open_tree("task_activity")?,
-            task_attachments: db.open_tree("task_attachments")?,
-            task_files: db.open_tree("task_files")?,
-            runs: db.open_tree("runs")?,
-            task_runs: db.open_tree("task_runs")?,
-            session_runs: db.open_tree("session_runs")?,
-            run_queue: db.open_tree("run_queue")?,
-            run_processes: db.open_tree("run_processes")?,
-            run_comments: db.open_tree("run_comments")?,
-            usage_records: db.open_tree("usage_records")?,
-            gh_connections: db.open_tree("gh_connections")?,
-            gh_oauth_states: db.open_tree("gh_oauth_states")?,
-            gh_repos: db.open_tree("gh_repos")?,
-            gh_repo_names: db.open_tree("gh_repo_names")?,
-            pull_requests: db.open_tree("pull_requests")?,
-            run_pulls: db.open_tree("run_pulls")?,
-            pull_numbers: db.open_tree("pull_numbers")?,
-            pull_tags: db.open_tree("pull_tags")?,
-            issue_links: db.open_tree("issue_links")?,
-            repo_issues: db.open_tree("repo_issues")?,
-            gh_deliveries: db.open_tree("gh_deliveries")?,
-            push_subs: db.open_tree("push_subs")?,
-            push_endpoints: db.open_tree("push_endpoints")?,
-            notify_prefs: db.open_tree("notify_prefs")?,
-            webhooks: db.open_tree("webhooks")?,
-            ws_webhooks: db.open_tree("ws_webhooks")?,
-            hook_deliveries: db.open_tree("hook_deliveries")?,
-            hook_log: db.open_tree("hook_log")?,
-            hook_pending: db.open_tree("hook_pending")?,
-            hook_due: db.open_tree("hook_due")?,
-            notice_marks: db.open_tree("notice_marks")?,
-            db,
+            users: tree("users"),
+            usernames: tree("usernames"),
+            nodes: tree("nodes"),
+            node_keys: tree("node_keys"),
+            node_tokens: tree("node_tokens"),
+            auth_sessions: tree("auth_sessions"),
+            audit: tree("audit"),
+            meta: tree("meta"),
+            agent_sessions: tree("agent_sessions"),
+            session_events: tree("session_events"),
+            approvals: tree("approvals"),
+            ssh_keys: tree("ssh_keys"),
+            workspaces: tree("workspaces"),
+            key_prefixes: tree("key_prefixes"),
+            prompt_templates: tree("prompt_templates"),
+            projects: tree("projects"),
+            tasks: tree("tasks"),
+            task_order: tree("task_order"),
+            task_archive: tree("task_archive"),
+            task_numbers: tree("task_numbers"),
+            task_children: tree("task_children"),
+            column_counts: tree("column_counts"),
+            child_counts: tree("child_counts"),
+            task_comments: tree("task_comments"),
+            task_activity: tree("task_activity"),
+            task_attachments: tree("task_attachments"),
+            task_files: tree("task_files"),
+            runs: tree("runs"),
+            task_runs: tree("task_runs"),
+            session_runs: tree("session_runs"),
+            run_queue: tree("run_queue"),
+            run_processes: tree("run_processes"),
+            run_comments: tree("run_comments"),
+            usage_records: tree("usage_records"),
+            gh_connections: tree("gh_connections"),
+            gh_oauth_states: tree("gh_oauth_states"),
+            gh_repos: tree("gh_repos"),
+            gh_repo_names: tree("gh_repo_names"),
+            pull_requests: tree("pull_requests"),
+            run_pulls: tree("run_pulls"),
+            pull_numbers: tree("pull_numbers"),
+            pull_tags: tree("pull_tags"),
+            issue_links: tree("issue_links"),
+            repo_issues: tree("repo_issues"),
+            gh_deliveries: tree("gh_deliveries"),
+            push_subs: tree("push_subs"),
+            push_endpoints: tree("push_endpoints"),
+            notify_prefs: tree("notify_prefs"),
+            webhooks: tree("webhooks"),
+            ws_webhooks: tree("ws_webhooks"),
+            hook_deliveries: tree("hook_deliveries"),
+            hook_log: tree("hook_log"),
+            hook_pending: tree("hook_pending"),
+            hook_due: tree("hook_due"),
+            notice_marks: tree("notice_marks"),
+            kv,
             audit_feed: audit::feed(),
             changes: changes::feed(),
-            write_lock: Default::default(),
         };
-        store.check_schema(path)?;
+        store.check_schema()?;
         Ok(store)
     }
 
-    fn check_schema(&self, path: &Path) -> anyhow::Result<()> {
+    fn check_schema(&self) -> anyhow::Result<()> {
         match self.meta.get("schema_version")? {
             None => {
                 self.meta
-                    .insert("schema_version", SCHEMA_VERSION.to_be_bytes().to_vec())?;
+                    .insert("schema_version", SCHEMA_VERSION.to_be_bytes())?;
             }
             Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
+                let found = <[u8; 4]>::try_from(v.as_slice())
                     .map(u32::from_be_bytes)
                     .unwrap_or(u32::MAX);
                 if found > SCHEMA_VERSION {
                     bail!(
                         "database {} has schema version {found}, newer than this binary's {SCHEMA_VERSION}; \
                          run a newer vibebridge or restore a backup",
-                        path.display()
+                        self.kv.backend().describe()
                     );
                 }
             }
@@ -272,12 +336,20 @@ impl Store {
         name: &str,
         generate: impl FnOnce() -> String,
     ) -> anyhow::Result<String> {
-        let _guard = self.lock();
-        if let Some(v) = self.meta.get(name)? {
-            return String::from_utf8(v.to_vec()).context("meta secret is not UTF-8");
-        }
-        let value = generate();
-        self.meta.insert(name, value.as_bytes())?;
+        // Generated once: a second main starting at the same moment finds the first one's value.
+        let (mut generate, mut fresh) = (Some(generate), None::<String>);
+        let value = self.atomic(|| -> anyhow::Result<String> {
+            if let Some(v) = self.meta.get(name)? {
+                return String::from_utf8(v).context("meta secret is not UTF-8");
+            }
+            let value = match (&fresh, generate.take()) {
+                (Some(v), _) => v.clone(),
+                (None, Some(generate)) => fresh.insert(generate()).clone(),
+                (None, None) => bail!("meta secret {name}: generator lost"),
+            };
+            self.meta.insert(name, value.as_bytes())?;
+            Ok(value)
+        })?;
         self.durable()?;
         Ok(value)
     }
@@ -297,28 +369,49 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the next leader epoch (`meta/leader_epoch`, big-endian) for a main that just won the lead: the
+    /// previous leader's writes, fenced by the epoch before, fail from now on.
+    pub fn bump_leader_epoch(&self) -> Result<u64, StoreError> {
+        let epoch = self.atomic(|| {
+            let now = self
+                .meta
+                .get(kv::postgres::EPOCH_KEY)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes);
+            self.meta
+                .insert(kv::postgres::EPOCH_KEY, (now + 1).to_be_bytes())?;
+            Ok::<_, StoreError>(now + 1)
+        })?;
+        self.durable()?;
+        Ok(epoch)
+    }
+
     /// Flushes everything to disk (on shutdown).
     pub fn flush(&self) -> anyhow::Result<()> {
         self.durable()?;
         Ok(())
     }
 
-    /// Flushes to disk (fsync) without stalling the async runtime: on a multi-thread runtime the flush runs
-    /// in `block_in_place`, so the worker's other tasks move to another thread while the disk answers (a
-    /// slow or hung disk then delays only the request that needs durability, never the whole of main).
-    fn durable(&self) -> Result<(), sled::Error> {
-        let on_worker = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if on_worker {
-            tokio::task::block_in_place(|| self.db.flush()).map(drop)
-        } else {
-            self.db.flush().map(drop)
-        }
+    /// Flushes to disk (fsync) without stalling the async runtime (a slow or hung disk then delays only the
+    /// request that needs durability, never the whole of main); inside a unit of work, once it commits.
+    fn durable(&self) -> Result<(), KvError> {
+        self.kv.durable()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        // A poisoned lock only means another writer panicked; the data itself is in sled.
-        self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` as one unit of work: its writes land together or not at all, guarded by what it read, and it
+    /// runs again when another main changed that first (see [`kv::unit`]).
+    fn atomic<T, E: From<StoreError>>(&self, f: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+        self.kv.atomic(f, |e| E::from(StoreError::Db(e)))
+    }
+
+    /// What the store runs on (`sled:PATH` or a PostgreSQL URL without its password).
+    pub fn describe(&self) -> String {
+        self.kv.backend().describe()
+    }
+
+    /// The backend (for `store copy` and the leader lock).
+    pub fn backend(&self) -> &Backend {
+        self.kv.backend()
     }
 }
 

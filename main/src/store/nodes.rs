@@ -101,35 +101,36 @@ impl Store {
         owner: Option<UserId>,
         from: Option<String>,
     ) -> Result<NodeRecord, StoreError> {
-        let _guard = self.lock();
-        if self.nodes.contains_key(id)? {
-            return Err(StoreError::Conflict(format!("node {id}")));
-        }
-        if self.node_keys.contains_key(&fingerprint)? {
-            return Err(StoreError::Conflict(format!("node key {fingerprint}")));
-        }
-        if self.ssh_keys.contains_key(fingerprint.as_bytes())? {
-            return Err(StoreError::Conflict(format!(
-                "key {fingerprint} as a node key (it is a person's console key)"
-            )));
-        }
-        let record = NodeRecord {
-            id: id.to_string(),
-            public_key,
-            fingerprint,
-            owner,
-            members: Vec::new(),
-            enrolled_at: now_ms(),
-            enrolled_from: from,
-            last_seen: None,
-            last_hello: None,
-            flag: None,
-        };
-        self.nodes.insert(id, encode(&record))?;
-        self.node_keys.insert(&record.fingerprint, id)?;
-        self.durable()?;
-        self.changed(Change::Node(Arc::new(record.clone())));
-        Ok(record)
+        self.atomic(|| {
+            if self.nodes.contains_key(id)? {
+                return Err(StoreError::Conflict(format!("node {id}")));
+            }
+            if self.node_keys.contains_key(&fingerprint)? {
+                return Err(StoreError::Conflict(format!("node key {fingerprint}")));
+            }
+            if self.ssh_keys.contains_key(fingerprint.as_bytes())? {
+                return Err(StoreError::Conflict(format!(
+                    "key {fingerprint} as a node key (it is a person's console key)"
+                )));
+            }
+            let record = NodeRecord {
+                id: id.to_string(),
+                public_key: public_key.clone(),
+                fingerprint: fingerprint.clone(),
+                owner,
+                members: Vec::new(),
+                enrolled_at: now_ms(),
+                enrolled_from: from.clone(),
+                last_seen: None,
+                last_hello: None,
+                flag: None,
+            };
+            self.nodes.insert(id, encode(&record))?;
+            self.node_keys.insert(&record.fingerprint, id)?;
+            self.durable()?;
+            self.changed(Change::Node(Arc::new(record.clone())));
+            Ok(record)
+        })
     }
 
     /// Records a connection: its hello and when.
@@ -145,8 +146,8 @@ impl Store {
 
     /// Sets (or replaces) a node's flag.
     pub fn flag_node(&self, id: &str, flag: NodeFlag) -> Result<(), StoreError> {
-        self.update_node(id, |n| n.flag = Some(flag))?;
-        self.db.flush()?;
+        self.update_node(id, |n| n.flag = Some(flag.clone()))?;
+        self.durable()?;
         Ok(())
     }
 
@@ -168,48 +169,50 @@ impl Store {
     fn update_node(
         &self,
         id: &str,
-        f: impl FnOnce(&mut NodeRecord),
+        mut f: impl FnMut(&mut NodeRecord),
     ) -> Result<NodeRecord, StoreError> {
-        let _guard = self.lock();
-        let mut node = self
-            .node(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("node {id}")))?;
-        f(&mut node);
-        self.nodes.insert(id, encode(&node))?;
-        self.changed(Change::Node(Arc::new(node.clone())));
-        Ok(node)
+        self.atomic(|| {
+            let mut node = self
+                .node(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("node {id}")))?;
+            f(&mut node);
+            self.nodes.insert(id, encode(&node))?;
+            self.changed(Change::Node(Arc::new(node.clone())));
+            Ok(node)
+        })
     }
 
     /// Forgets a node and its key (revocation), and the pending approvals of its sessions, which nobody can
     /// answer any more (they would stay in the inbox for ever). Returns the removed record.
     pub fn remove_node(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
-        let _guard = self.lock();
-        let Some(node) = self.node(id)? else {
-            return Ok(None);
-        };
-        self.node_keys.remove(&node.fingerprint)?;
-        self.nodes.remove(id)?;
-        let mut gone = Vec::new();
-        for item in self.approvals.iter() {
-            let (key, v) = item?;
-            let pending: super::PendingApproval = decode("approvals", &v)?;
-            if pending.node_id == id {
-                self.approvals.remove(key)?;
-                gone.push(pending);
+        self.atomic(|| {
+            let Some(node) = self.node(id)? else {
+                return Ok(None);
+            };
+            self.node_keys.remove(&node.fingerprint)?;
+            self.nodes.remove(id)?;
+            let mut gone = Vec::new();
+            for item in self.approvals.iter() {
+                let (key, v) = item?;
+                let pending: super::PendingApproval = decode("approvals", &v)?;
+                if pending.node_id == id {
+                    self.approvals.remove(key)?;
+                    gone.push(pending);
+                }
             }
-        }
-        self.durable()?;
-        for pending in gone {
-            self.changed(Change::Approval {
-                approval_id: pending.approval_id,
-                session_id: pending.session_id,
-                owner: pending.owner,
-                node_id: pending.node_id,
-                resolved: Some(Resolution::Cancelled),
-            });
-        }
-        self.changed(Change::Node(Arc::new(node.clone())));
-        Ok(Some(node))
+            self.durable()?;
+            for pending in gone {
+                self.changed(Change::Approval {
+                    approval_id: pending.approval_id,
+                    session_id: pending.session_id,
+                    owner: pending.owner,
+                    node_id: pending.node_id,
+                    resolved: Some(Resolution::Cancelled),
+                });
+            }
+            self.changed(Change::Node(Arc::new(node.clone())));
+            Ok(Some(node))
+        })
     }
 }
 

@@ -133,27 +133,28 @@ impl Store {
         &self,
         sub: &PushSubscription,
     ) -> Result<Option<PushSubscription>, StoreError> {
-        let _guard = self.lock();
-        let index = token_hash(&sub.endpoint);
-        let old = match self.push_endpoints.get(&index)? {
-            Some(id) if id.as_ref() != sub.id.bytes() => {
-                let old = self.push_subs.remove(&id)?;
-                old.map(|b| decode::<PushSubscription>("push_subs", &b))
-                    .transpose()?
+        self.atomic(|| {
+            let index = token_hash(&sub.endpoint);
+            let old = match self.push_endpoints.get(&index)? {
+                Some(id) if id.as_slice() != sub.id.bytes() => {
+                    let old = self.push_subs.remove(&id)?;
+                    old.map(|b| decode::<PushSubscription>("push_subs", &b))
+                        .transpose()?
+                }
+                _ => None,
+            };
+            // The same record with a new endpoint (the browser renewed its subscription): the old one's index
+            // entry goes.
+            if let Some(same) = self.push_subscription(sub.id)?
+                && same.endpoint != sub.endpoint
+            {
+                self.push_endpoints.remove(token_hash(&same.endpoint))?;
             }
-            _ => None,
-        };
-        // The same record with a new endpoint (the browser renewed its subscription): the old one's index
-        // entry goes.
-        if let Some(same) = self.push_subscription(sub.id)?
-            && same.endpoint != sub.endpoint
-        {
-            self.push_endpoints.remove(token_hash(&same.endpoint))?;
-        }
-        self.push_subs.insert(sub.id.bytes(), encode(sub))?;
-        self.push_endpoints.insert(index, sub.id.bytes())?;
-        self.durable()?;
-        Ok(old)
+            self.push_subs.insert(sub.id.bytes(), encode(sub))?;
+            self.push_endpoints.insert(index, sub.id.bytes())?;
+            self.durable()?;
+            Ok(old)
+        })
     }
 
     /// A subscription by id.
@@ -189,15 +190,16 @@ impl Store {
     pub fn update_push_subscription(
         &self,
         id: PushSubId,
-        f: impl FnOnce(&mut PushSubscription),
+        mut f: impl FnMut(&mut PushSubscription),
     ) -> Result<Option<PushSubscription>, StoreError> {
-        let _guard = self.lock();
-        let Some(mut s) = self.push_subscription(id)? else {
-            return Ok(None);
-        };
-        f(&mut s);
-        self.push_subs.insert(id.bytes(), encode(&s))?;
-        Ok(Some(s))
+        self.atomic(|| {
+            let Some(mut s) = self.push_subscription(id)? else {
+                return Ok(None);
+            };
+            f(&mut s);
+            self.push_subs.insert(id.bytes(), encode(&s))?;
+            Ok(Some(s))
+        })
     }
 
     /// Removes a subscription; returns it.
@@ -205,17 +207,18 @@ impl Store {
         &self,
         id: PushSubId,
     ) -> Result<Option<PushSubscription>, StoreError> {
-        let _guard = self.lock();
-        let Some(old) = self.push_subs.remove(id.bytes())? else {
-            return Ok(None);
-        };
-        let old: PushSubscription = decode("push_subs", &old)?;
-        let index = token_hash(&old.endpoint);
-        if self.push_endpoints.get(&index)?.as_deref() == Some(id.bytes().as_slice()) {
-            self.push_endpoints.remove(index)?;
-        }
-        self.durable()?;
-        Ok(Some(old))
+        self.atomic(|| {
+            let Some(old) = self.push_subs.remove(id.bytes())? else {
+                return Ok(None);
+            };
+            let old: PushSubscription = decode("push_subs", &old)?;
+            let index = token_hash(&old.endpoint);
+            if self.push_endpoints.get(&index)?.as_deref() == Some(id.bytes().as_slice()) {
+                self.push_endpoints.remove(index)?;
+            }
+            self.durable()?;
+            Ok(Some(old))
+        })
     }
 
     /// A person's preferences (the defaults until they set some).
@@ -240,8 +243,7 @@ impl Store {
         let now = now_ms().to_be_bytes();
         Ok(self
             .notice_marks
-            .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(&now[..]))?
-            .is_ok())
+            .compare_and_swap(key.as_bytes(), None, Some(&now[..]))?)
     }
 
     /// Forgets notice marks older than `before` (ms); returns how many.
@@ -249,7 +251,7 @@ impl Store {
         let mut gone = 0;
         for item in self.notice_marks.iter() {
             let (k, v) = item?;
-            let at = u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default());
+            let at = u64::from_be_bytes(v.as_slice().try_into().unwrap_or_default());
             if at < before {
                 self.notice_marks.remove(k)?;
                 gone += 1;

@@ -63,19 +63,20 @@ pub struct Project {
 impl Store {
     /// Stores a new project.
     pub fn create_project(&self, project: &Project) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        if self.workspace(project.workspace_id)?.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "workspace {}",
-                project.workspace_id
-            )));
-        }
-        self.projects.insert(project.id.bytes(), encode(project))?;
-        self.durable()?;
-        self.changed(Change::Project {
-            workspace_id: project.workspace_id,
-        });
-        Ok(())
+        self.atomic(|| {
+            if self.workspace(project.workspace_id)?.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "workspace {}",
+                    project.workspace_id
+                )));
+            }
+            self.projects.insert(project.id.bytes(), encode(project))?;
+            self.durable()?;
+            self.changed(Change::Project {
+                workspace_id: project.workspace_id,
+            });
+            Ok(())
+        })
     }
 
     /// A project by id.
@@ -118,43 +119,45 @@ impl Store {
     pub fn update_project<E: From<StoreError>>(
         &self,
         id: ProjectId,
-        change: impl FnOnce(&mut Project) -> Result<(), E>,
+        mut change: impl FnMut(&mut Project) -> Result<(), E>,
     ) -> Result<Project, E> {
-        let _guard = self.lock();
-        let mut p = self
-            .project(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("project {id}")))?;
-        change(&mut p)?;
-        p.updated_at = now_ms();
-        self.projects
-            .insert(id.bytes(), encode(&p))
-            .map_err(StoreError::from)?;
-        self.durable().map_err(StoreError::from)?;
-        self.changed(Change::Project {
-            workspace_id: p.workspace_id,
-        });
-        Ok(p)
+        self.atomic(|| {
+            let mut p = self
+                .project(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("project {id}")))?;
+            change(&mut p)?;
+            p.updated_at = now_ms();
+            self.projects
+                .insert(id.bytes(), encode(&p))
+                .map_err(StoreError::from)?;
+            self.durable().map_err(StoreError::from)?;
+            self.changed(Change::Project {
+                workspace_id: p.workspace_id,
+            });
+            Ok(p)
+        })
     }
 
     /// Deletes a project; its tasks stay, without a project.
     pub fn delete_project(&self, id: ProjectId) -> Result<Project, StoreError> {
-        let _guard = self.lock();
-        let p = self
-            .project(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("project {id}")))?;
-        for task_id in self.task_ids_of(p.workspace_id)? {
-            if let Some(mut task) = self.task(task_id)?
-                && task.project_id == Some(id)
-            {
-                task.project_id = None;
-                self.tasks.insert(task_id.bytes(), encode(&task))?;
+        self.atomic(|| {
+            let p = self
+                .project(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("project {id}")))?;
+            for task_id in self.task_ids_of(p.workspace_id)? {
+                if let Some(mut task) = self.task(task_id)?
+                    && task.project_id == Some(id)
+                {
+                    task.project_id = None;
+                    self.tasks.insert(task_id.bytes(), encode(&task))?;
+                }
             }
-        }
-        self.projects.remove(id.bytes())?;
-        self.durable()?;
-        self.changed(Change::Project {
-            workspace_id: p.workspace_id,
-        });
-        Ok(p)
+            self.projects.remove(id.bytes())?;
+            self.durable()?;
+            self.changed(Change::Project {
+                workspace_id: p.workspace_id,
+            });
+            Ok(p)
+        })
     }
 }

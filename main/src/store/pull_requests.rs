@@ -184,17 +184,18 @@ pub struct PullRequest {
 impl Store {
     /// Stores a new pull request record; `Conflict` when its run has one already.
     pub fn create_pull_request(&self, pr: &PullRequest) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        if self.run_pulls.get(pr.run_id.bytes())?.is_some() {
-            return Err(StoreError::Conflict("a pull request for this run".into()));
-        }
-        self.pull_requests.insert(pr.id.bytes(), encode(pr))?;
-        self.run_pulls.insert(pr.run_id.bytes(), pr.id.bytes())?;
-        self.pull_numbers
-            .insert(number_key(pr.repo_id, pr.number), pr.id.bytes())?;
-        self.durable()?;
-        self.changed(Change::PullRequest(std::sync::Arc::new(pr.clone())));
-        Ok(())
+        self.atomic(|| {
+            if self.run_pulls.get(pr.run_id.bytes())?.is_some() {
+                return Err(StoreError::Conflict("a pull request for this run".into()));
+            }
+            self.pull_requests.insert(pr.id.bytes(), encode(pr))?;
+            self.run_pulls.insert(pr.run_id.bytes(), pr.id.bytes())?;
+            self.pull_numbers
+                .insert(number_key(pr.repo_id, pr.number), pr.id.bytes())?;
+            self.durable()?;
+            self.changed(Change::PullRequest(std::sync::Arc::new(pr.clone())));
+            Ok(())
+        })
     }
 
     /// A pull request record.
@@ -242,32 +243,33 @@ impl Store {
     pub fn update_pull_request(
         &self,
         id: PullRequestId,
-        change: impl FnOnce(&mut PullRequest),
+        mut change: impl FnMut(&mut PullRequest),
     ) -> Result<PullRequest, StoreError> {
-        let _guard = self.lock();
-        let old = self
-            .pull_request(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("pull request {id}")))?;
-        let mut pr = old.clone();
-        change(&mut pr);
-        if pr == old {
-            return Ok(pr);
-        }
-        let quiet = |p: &PullRequest| PullRequest {
-            polled_at: None,
-            updated_at: 0,
-            ..p.clone()
-        };
-        let news = quiet(&pr) != quiet(&old);
-        if news {
-            pr.updated_at = now_ms();
-        }
-        self.pull_requests.insert(pr.id.bytes(), encode(&pr))?;
-        if news {
-            self.durable()?;
-            self.changed(Change::PullRequest(std::sync::Arc::new(pr.clone())));
-        }
-        Ok(pr)
+        self.atomic(|| {
+            let old = self
+                .pull_request(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("pull request {id}")))?;
+            let mut pr = old.clone();
+            change(&mut pr);
+            if pr == old {
+                return Ok(pr);
+            }
+            let quiet = |p: &PullRequest| PullRequest {
+                polled_at: None,
+                updated_at: 0,
+                ..p.clone()
+            };
+            let news = quiet(&pr) != quiet(&old);
+            if news {
+                pr.updated_at = now_ms();
+            }
+            self.pull_requests.insert(pr.id.bytes(), encode(&pr))?;
+            if news {
+                self.durable()?;
+                self.changed(Change::PullRequest(std::sync::Arc::new(pr.clone())));
+            }
+            Ok(pr)
+        })
     }
 
     /// A pull request's conditional-request tags (internal to following it; never in an API answer).

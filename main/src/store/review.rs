@@ -109,24 +109,25 @@ impl Store {
         run: RunId,
         workspace: super::WorkspaceId,
         task: super::TaskId,
-        change: impl FnOnce(&mut Vec<ReviewComment>) -> Result<bool, E>,
+        mut change: impl FnMut(&mut Vec<ReviewComment>) -> Result<bool, E>,
     ) -> Result<Vec<ReviewComment>, E> {
-        let _guard = self.lock();
-        let mut all = self.review_comments(run)?;
-        if change(&mut all)? {
-            for c in &all {
-                self.run_comments
-                    .insert(key(c.run_id, c.id), encode(c))
-                    .map_err(StoreError::from)?;
+        self.atomic(|| {
+            let mut all = self.review_comments(run)?;
+            if change(&mut all)? {
+                for c in &all {
+                    self.run_comments
+                        .insert(key(c.run_id, c.id), encode(c))
+                        .map_err(StoreError::from)?;
+                }
+                self.durable().map_err(StoreError::from)?;
+                self.changed(Change::ReviewComments {
+                    workspace_id: workspace,
+                    task_id: task,
+                    run_id: run,
+                });
             }
-            self.durable().map_err(StoreError::from)?;
-            self.changed(Change::ReviewComments {
-                workspace_id: workspace,
-                task_id: task,
-                run_id: run,
-            });
-        }
-        Ok(all)
+            Ok(all)
+        })
     }
 
     /// Deletes a review comment.

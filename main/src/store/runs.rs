@@ -267,13 +267,14 @@ fn process_key(run: RunId, number: u32) -> [u8; 20] {
 impl Store {
     /// Stores a new run (queued or starting).
     pub fn insert_run(&self, run: &Run) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.write_run(run, None)?;
-        self.task_runs
-            .insert(pair(run.task_id.bytes(), run.id.bytes()), &[])?;
-        self.durable()?;
-        self.changed(Change::Run(std::sync::Arc::new(run.clone())));
-        Ok(())
+        self.atomic(|| {
+            self.write_run(run, None)?;
+            self.task_runs
+                .insert(pair(run.task_id.bytes(), run.id.bytes()), [])?;
+            self.durable()?;
+            self.changed(Change::Run(std::sync::Arc::new(run.clone())));
+            Ok(())
+        })
     }
 
     /// Writes `run` and keeps the queue and session indexes in step with it (`old`: as it was).
@@ -282,7 +283,7 @@ impl Store {
         match (old.map(|o| o.status), run.status) {
             (Some(RunStatus::Queued), RunStatus::Queued) => {}
             (_, RunStatus::Queued) => {
-                self.run_queue.insert(queue_key(run), &[])?;
+                self.run_queue.insert(queue_key(run), [])?;
             }
             (Some(RunStatus::Queued), _) => {
                 self.run_queue.remove(queue_key(run))?;
@@ -354,34 +355,35 @@ impl Store {
     pub fn update_run<E: From<StoreError>>(
         &self,
         id: RunId,
-        change: impl FnOnce(&mut Run) -> Result<(), E>,
+        mut change: impl FnMut(&mut Run) -> Result<(), E>,
     ) -> Result<Run, E> {
-        let _guard = self.lock();
-        let old = self
-            .run(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        let mut run = old.clone();
-        change(&mut run)?;
-        if run == old {
-            return Ok(run);
-        }
-        // Bookkeeping alone (events applied, the running turn's usage) is not news for anyone watching.
-        let shown = |r: &Run| Run {
-            applied_seq: 0,
-            turn_usage: UsageTotals::default(),
-            usage: UsageTotals {
-                turns: r.usage.turns,
-                ..UsageTotals::default()
-            },
-            ..r.clone()
-        };
-        let news = shown(&run) != shown(&old);
-        run.updated_at = now_ms();
-        self.write_run(&run, Some(&old))?;
-        if news {
-            self.changed(Change::Run(std::sync::Arc::new(run.clone())));
-        }
-        Ok(run)
+        self.atomic(|| {
+            let old = self
+                .run(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+            let mut run = old.clone();
+            change(&mut run)?;
+            if run == old {
+                return Ok(run);
+            }
+            // Bookkeeping alone (events applied, the running turn's usage) is not news for anyone watching.
+            let shown = |r: &Run| Run {
+                applied_seq: 0,
+                turn_usage: UsageTotals::default(),
+                usage: UsageTotals {
+                    turns: r.usage.turns,
+                    ..UsageTotals::default()
+                },
+                ..r.clone()
+            };
+            let news = shown(&run) != shown(&old);
+            run.updated_at = now_ms();
+            self.write_run(&run, Some(&old))?;
+            if news {
+                self.changed(Change::Run(std::sync::Arc::new(run.clone())));
+            }
+            Ok(run)
+        })
     }
 
     /// A run's processes, in order.

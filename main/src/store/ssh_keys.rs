@@ -31,26 +31,27 @@ impl Store {
         fingerprint: String,
         comment: String,
     ) -> Result<SshKey, StoreError> {
-        let _guard = self.lock();
-        if self.ssh_keys.contains_key(fingerprint.as_bytes())? {
-            return Err(StoreError::Conflict(format!("SSH key {fingerprint}")));
-        }
-        if self.node_keys.contains_key(fingerprint.as_bytes())? {
-            return Err(StoreError::Conflict(format!(
-                "SSH key {fingerprint} (it is a node's key; a key is either a node's or a person's)"
-            )));
-        }
-        let key = SshKey {
-            id: super::tokens::token_hash(&fingerprint)[..12].to_string(),
-            user,
-            fingerprint: fingerprint.clone(),
-            public_key,
-            comment,
-            added_at: now_ms(),
-        };
-        self.ssh_keys.insert(fingerprint.as_bytes(), encode(&key))?;
-        self.durable()?;
-        Ok(key)
+        self.atomic(|| {
+            if self.ssh_keys.contains_key(fingerprint.as_bytes())? {
+                return Err(StoreError::Conflict(format!("SSH key {fingerprint}")));
+            }
+            if self.node_keys.contains_key(fingerprint.as_bytes())? {
+                return Err(StoreError::Conflict(format!(
+                    "SSH key {fingerprint} (it is a node's key; a key is either a node's or a person's)"
+                )));
+            }
+            let key = SshKey {
+                id: super::tokens::token_hash(&fingerprint)[..12].to_string(),
+                user,
+                fingerprint: fingerprint.clone(),
+                public_key: public_key.clone(),
+                comment: comment.clone(),
+                added_at: now_ms(),
+            };
+            self.ssh_keys.insert(fingerprint.as_bytes(), encode(&key))?;
+            self.durable()?;
+            Ok(key)
+        })
     }
 
     /// The user key with this fingerprint.
@@ -76,13 +77,14 @@ impl Store {
 
     /// Removes one of `user`'s keys by id; `None` if they have no such key.
     pub fn remove_ssh_key(&self, user: UserId, id: &str) -> Result<Option<SshKey>, StoreError> {
-        let _guard = self.lock();
-        let Some(key) = self.ssh_keys_of(user)?.into_iter().find(|k| k.id == id) else {
-            return Ok(None);
-        };
-        self.ssh_keys.remove(key.fingerprint.as_bytes())?;
-        self.durable()?;
-        Ok(Some(key))
+        self.atomic(|| {
+            let Some(key) = self.ssh_keys_of(user)?.into_iter().find(|k| k.id == id) else {
+                return Ok(None);
+            };
+            self.ssh_keys.remove(key.fingerprint.as_bytes())?;
+            self.durable()?;
+            Ok(Some(key))
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! writing and removing a task with every index entry, and the position a placed task gets from its
 //! neighbours. All of it runs under the store's lock, held by the caller.
 
+use super::kv::{KvError, Tree};
 use super::rank::{MAX_KEY_LEN, between, spaced};
 use super::task::{Place, Task, TaskId};
 use super::workspaces::{TaskStatus, WorkspaceId};
@@ -9,12 +10,12 @@ use super::{Store, StoreError, encode};
 
 impl Store {
     /// Adds `delta` to the counter at `key` of `tree` (under the lock the caller holds).
-    pub(super) fn bump(&self, tree: &sled::Tree, key: &[u8], delta: i64) -> Result<(), StoreError> {
-        let n = read_counter(tree, key) as i64 + delta;
+    pub(super) fn bump(&self, tree: &Tree, key: &[u8], delta: i64) -> Result<(), StoreError> {
+        let n = read_counter(tree, key)? as i64 + delta;
         if n <= 0 {
             tree.remove(key)?;
         } else {
-            tree.insert(key, &(n as u64).to_be_bytes())?;
+            tree.insert(key, (n as u64).to_be_bytes())?;
         }
         Ok(())
     }
@@ -200,18 +201,18 @@ impl Store {
         }
         if new.archived {
             self.task_archive
-                .insert(archive_key(new.workspace_id, new.id), &[])?;
+                .insert(archive_key(new.workspace_id, new.id), [])?;
         } else {
             self.task_order.insert(
                 order_key(new.workspace_id, new.status, &new.position, new.id),
-                &[],
+                [],
             )?;
             self.count(new.workspace_id, new.status, 1)?;
         }
         if let Some(parent) = new.parent
             && self
                 .task_children
-                .insert(pair_key(parent, new.id), &[])?
+                .replace(pair_key(parent, new.id), [])?
                 .is_none()
         {
             self.bump(&self.child_counts, parent.bytes(), 1)?;
@@ -305,14 +306,13 @@ pub(super) fn number_key(ws: WorkspaceId, number: u64) -> Vec<u8> {
 }
 
 /// A big-endian counter (0 when absent or malformed).
-pub(super) fn read_counter(tree: &sled::Tree, key: &[u8]) -> usize {
-    tree.get(key)
-        .ok()
-        .flatten()
-        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+pub(super) fn read_counter(tree: &Tree, key: &[u8]) -> Result<usize, KvError> {
+    Ok(tree
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
         .map_or(0, |b| {
             usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX)
-        })
+        }))
 }
 
 /// The task id in the last 16 bytes of an index key.

@@ -167,22 +167,23 @@ impl Store {
         ws: WorkspaceId,
         task: TaskId,
         id: CommentId,
-        change: impl FnOnce(&mut Comment) -> Result<(), E>,
+        mut change: impl FnMut(&mut Comment) -> Result<(), E>,
     ) -> Result<Comment, E> {
-        let _guard = self.lock();
-        let mut comment = self
-            .comment(task, id)?
-            .ok_or_else(|| StoreError::NotFound(format!("comment {id}")))?;
-        change(&mut comment)?;
-        self.task_comments
-            .insert(comment_key(task, id), encode(&comment))
-            .map_err(StoreError::from)?;
-        self.durable().map_err(StoreError::from)?;
-        self.changed(Change::TaskNotes {
-            workspace_id: ws,
-            task_id: task,
-        });
-        Ok(comment)
+        self.atomic(|| {
+            let mut comment = self
+                .comment(task, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("comment {id}")))?;
+            change(&mut comment)?;
+            self.task_comments
+                .insert(comment_key(task, id), encode(&comment))
+                .map_err(StoreError::from)?;
+            self.durable().map_err(StoreError::from)?;
+            self.changed(Change::TaskNotes {
+                workspace_id: ws,
+                task_id: task,
+            });
+            Ok(comment)
+        })
     }
 
     /// Deletes a comment.
@@ -192,16 +193,17 @@ impl Store {
         task: TaskId,
         id: CommentId,
     ) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.task_comments
-            .remove(comment_key(task, id))?
-            .ok_or_else(|| StoreError::NotFound(format!("comment {id}")))?;
-        self.durable()?;
-        self.changed(Change::TaskNotes {
-            workspace_id: ws,
-            task_id: task,
-        });
-        Ok(())
+        self.atomic(|| {
+            self.task_comments
+                .remove(comment_key(task, id))?
+                .ok_or_else(|| StoreError::NotFound(format!("comment {id}")))?;
+            self.durable()?;
+            self.changed(Change::TaskNotes {
+                workspace_id: ws,
+                task_id: task,
+            });
+            Ok(())
+        })
     }
 
     /// A task's activity, oldest first.
@@ -227,7 +229,7 @@ impl Store {
             return Ok(());
         }
         for (at, kind) in kinds {
-            let seq = self.db.generate_id()?;
+            let seq = self.kv.next_id()?;
             let entry = Activity {
                 seq,
                 task_id: task,

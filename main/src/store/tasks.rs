@@ -38,53 +38,55 @@ impl Store {
 
     /// Creates a task from `draft` (its number, position, version and times are set here) at `place`.
     pub fn create_task(&self, mut draft: Task, place: Place) -> Result<Task, StoreError> {
-        let _guard = self.lock();
-        let mut ws = self
-            .workspace(draft.workspace_id)?
-            .ok_or_else(|| StoreError::NotFound(format!("workspace {}", draft.workspace_id)))?;
-        draft.number = self.take_task_number(&mut ws)?;
-        // An import may have used numbers above the counter; never give one twice.
-        while self
-            .task_numbers
-            .contains_key(number_key(draft.workspace_id, draft.number))?
-        {
+        self.atomic(|| {
+            let mut ws = self
+                .workspace(draft.workspace_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("workspace {}", draft.workspace_id)))?;
             draft.number = self.take_task_number(&mut ws)?;
-        }
-        draft.position = self.position_for(draft.workspace_id, draft.status, &place, None)?;
-        let now = now_ms();
-        draft.created_at = now;
-        draft.updated_at = now;
-        draft.version = 1;
-        self.write_task(None, &draft)?;
-        self.durable()?;
-        self.announce_task(&draft, false);
-        Ok(draft)
+            // An import may have used numbers above the counter; never give one twice.
+            while self
+                .task_numbers
+                .contains_key(number_key(draft.workspace_id, draft.number))?
+            {
+                draft.number = self.take_task_number(&mut ws)?;
+            }
+            draft.position = self.position_for(draft.workspace_id, draft.status, &place, None)?;
+            let now = now_ms();
+            draft.created_at = now;
+            draft.updated_at = now;
+            draft.version = 1;
+            self.write_task(None, &draft)?;
+            self.durable()?;
+            self.announce_task(&draft, false);
+            Ok(draft.clone())
+        })
     }
 
     /// Stores tasks as they are (an import: numbers, positions and times kept), without a flush per task;
     /// one flush at the end. The caller has made numbers unique and advanced the workspace's counter.
     pub fn insert_tasks(&self, tasks: &[Task]) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        // Every number is checked before anything is written, so a clash writes nothing.
-        for task in tasks {
-            if self
-                .task_numbers
-                .contains_key(number_key(task.workspace_id, task.number))?
-            {
-                return Err(StoreError::Conflict(format!(
-                    "task number {} in workspace {}",
-                    task.number, task.workspace_id
-                )));
+        self.atomic(|| {
+            // Every number is checked before anything is written, so a clash writes nothing.
+            for task in tasks {
+                if self
+                    .task_numbers
+                    .contains_key(number_key(task.workspace_id, task.number))?
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "task number {} in workspace {}",
+                        task.number, task.workspace_id
+                    )));
+                }
             }
-        }
-        for task in tasks {
-            self.write_task(None, task)?;
-        }
-        self.durable()?;
-        for task in tasks {
-            self.announce_task(task, false);
-        }
-        Ok(())
+            for task in tasks {
+                self.write_task(None, task)?;
+            }
+            self.durable()?;
+            for task in tasks {
+                self.announce_task(task, false);
+            }
+            Ok(())
+        })
     }
 
     /// Changes a task under the store's lock. `expected` is the version the editor saw: when the task has
@@ -94,40 +96,42 @@ impl Store {
         &self,
         id: TaskId,
         expected: Option<u64>,
-        change: impl FnOnce(&mut Task) -> Result<(), E>,
+        mut change: impl FnMut(&mut Task) -> Result<(), E>,
     ) -> Result<(Task, Task), E> {
-        let _guard = self.lock();
-        let old = self
-            .task(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
-        if let Some(v) = expected
-            && v != old.version
-        {
-            return Err(StoreError::Stale(Box::new(old)).into());
-        }
-        let mut new = old.clone();
-        change(&mut new)?;
-        new.id = old.id;
-        new.workspace_id = old.workspace_id;
-        new.number = old.number;
-        if old.archived && !new.archived {
-            // A restored task goes to the top: its old key may have been given to another task since.
-            new.position =
-                self.position_for(new.workspace_id, new.status, &Place::Top, Some(id))?;
-        } else if new.status != old.status && new.position == old.position {
-            // A status change without a place goes to the top of its new column.
-            new.position = self.position_for(new.workspace_id, new.status, &Place::Top, None)?;
-        }
-        new.version = old.version + 1;
-        new.updated_at = now_ms();
-        self.write_task(Some(&old), &new)?;
-        self.durable().map_err(StoreError::from)?;
-        self.announce_task(&new, false);
-        if old.parent != new.parent {
-            // The former parent's subtask count changed too.
-            self.announce_parent(old.parent);
-        }
-        Ok((old, new))
+        self.atomic(|| {
+            let old = self
+                .task(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
+            if let Some(v) = expected
+                && v != old.version
+            {
+                return Err(StoreError::Stale(Box::new(old)).into());
+            }
+            let mut new = old.clone();
+            change(&mut new)?;
+            new.id = old.id;
+            new.workspace_id = old.workspace_id;
+            new.number = old.number;
+            if old.archived && !new.archived {
+                // A restored task goes to the top: its old key may have been given to another task since.
+                new.position =
+                    self.position_for(new.workspace_id, new.status, &Place::Top, Some(id))?;
+            } else if new.status != old.status && new.position == old.position {
+                // A status change without a place goes to the top of its new column.
+                new.position =
+                    self.position_for(new.workspace_id, new.status, &Place::Top, None)?;
+            }
+            new.version = old.version + 1;
+            new.updated_at = now_ms();
+            self.write_task(Some(&old), &new)?;
+            self.durable().map_err(StoreError::from)?;
+            self.announce_task(&new, false);
+            if old.parent != new.parent {
+                // The former parent's subtask count changed too.
+                self.announce_parent(old.parent);
+            }
+            Ok((old, new))
+        })
     }
 
     /// Moves a task to `status` at `place`. Never stale: a move states where, not what it saw.
@@ -137,46 +141,48 @@ impl Store {
         status: TaskStatus,
         place: &Place,
     ) -> Result<(Task, Task), StoreError> {
-        let _guard = self.lock();
-        let old = self
-            .task(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
-        let mut new = old.clone();
-        new.status = status;
-        new.position = self.position_for(old.workspace_id, status, place, Some(id))?;
-        new.version = old.version + 1;
-        new.updated_at = now_ms();
-        self.write_task(Some(&old), &new)?;
-        self.durable()?;
-        self.announce_task(&new, false);
-        Ok((old, new))
+        self.atomic(|| {
+            let old = self
+                .task(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
+            let mut new = old.clone();
+            new.status = status;
+            new.position = self.position_for(old.workspace_id, status, place, Some(id))?;
+            new.version = old.version + 1;
+            new.updated_at = now_ms();
+            self.write_task(Some(&old), &new)?;
+            self.durable()?;
+            self.announce_task(&new, false);
+            Ok((old, new))
+        })
     }
 
     /// Deletes a task with its comments and activity; its subtasks lose their parent.
     pub fn delete_task(&self, id: TaskId) -> Result<Task, StoreError> {
-        let _guard = self.lock();
-        let task = self
-            .task(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
-        let children: Vec<TaskId> = self
-            .task_children
-            .scan_prefix(id.bytes())
-            .keys()
-            .filter_map(|k| k.ok().and_then(|k| tail_id(&k)))
-            .collect();
-        for child in children {
-            if let Some(old) = self.task(child)? {
-                let mut new = old.clone();
-                new.parent = None;
-                new.version += 1;
-                self.write_task(Some(&old), &new)?;
-                self.announce_task(&new, false);
+        self.atomic(|| {
+            let task = self
+                .task(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
+            let children: Vec<TaskId> = self
+                .task_children
+                .scan_prefix(id.bytes())
+                .keys()
+                .filter_map(|k| k.ok().and_then(|k| tail_id(&k)))
+                .collect();
+            for child in children {
+                if let Some(old) = self.task(child)? {
+                    let mut new = old.clone();
+                    new.parent = None;
+                    new.version += 1;
+                    self.write_task(Some(&old), &new)?;
+                    self.announce_task(&new, false);
+                }
             }
-        }
-        self.remove_task_records(id)?;
-        self.durable()?;
-        self.announce_task(&task, true);
-        Ok(task)
+            self.remove_task_records(id)?;
+            self.durable()?;
+            self.announce_task(&task, true);
+            Ok(task)
+        })
     }
 
     /// One page of a status column, in order, after `cursor`.
@@ -213,7 +219,7 @@ impl Store {
     /// How many tasks a status column holds (not archived): a counter kept with the order index, so a
     /// board of any size answers it in one read.
     pub fn column_len(&self, ws: WorkspaceId, status: TaskStatus) -> usize {
-        read_counter(&self.column_counts, &column_prefix(ws, status))
+        read_counter(&self.column_counts, &column_prefix(ws, status)).unwrap_or(0)
     }
 
     /// A workspace's archived tasks.
@@ -245,7 +251,7 @@ impl Store {
 
     /// How many subtasks a task has (a counter kept with `task_children`: one read).
     pub fn subtask_count(&self, id: TaskId) -> usize {
-        read_counter(&self.child_counts, id.bytes())
+        read_counter(&self.child_counts, id.bytes()).unwrap_or(0)
     }
 
     /// A task's subtasks.

@@ -70,20 +70,21 @@ impl Store {
     /// Uses a token once: returns its record if it existed and had not expired. A token is deleted with its
     /// last use, and when found expired.
     pub fn consume_node_token(&self, token: &str) -> Result<Option<NodeToken>, StoreError> {
-        let _guard = self.lock();
-        let key = token_hash(token);
-        let Some(bytes) = self.node_tokens.get(&key)? else {
-            return Ok(None);
-        };
-        let mut record: NodeToken = decode("node_tokens", &bytes)?;
-        if record.uses_left <= 1 || record.expires_at <= now_ms() {
-            self.node_tokens.remove(&key)?;
-        } else {
-            record.uses_left -= 1;
-            self.node_tokens.insert(&key, encode(&record))?;
-        }
-        self.durable()?;
-        Ok((record.expires_at > now_ms()).then_some(record))
+        self.atomic(|| {
+            let key = token_hash(token);
+            let Some(bytes) = self.node_tokens.get(&key)? else {
+                return Ok(None);
+            };
+            let mut record: NodeToken = decode("node_tokens", &bytes)?;
+            if record.uses_left <= 1 || record.expires_at <= now_ms() {
+                self.node_tokens.remove(&key)?;
+            } else {
+                record.uses_left -= 1;
+                self.node_tokens.insert(&key, encode(&record))?;
+            }
+            self.durable()?;
+            Ok((record.expires_at > now_ms()).then_some(record))
+        })
     }
 
     /// Every live token (expired ones are dropped on the way), newest first.
@@ -105,17 +106,18 @@ impl Store {
 
     /// Revokes a token by its public id; `None` if there is none.
     pub fn revoke_node_token(&self, id: &str) -> Result<Option<NodeToken>, StoreError> {
-        let _guard = self.lock();
-        for item in self.node_tokens.iter() {
-            let (k, v) = item?;
-            let t: NodeToken = decode("node_tokens", &v)?;
-            if t.id == id {
-                self.node_tokens.remove(k)?;
-                self.durable()?;
-                return Ok(Some(t));
+        self.atomic(|| {
+            for item in self.node_tokens.iter() {
+                let (k, v) = item?;
+                let t: NodeToken = decode("node_tokens", &v)?;
+                if t.id == id {
+                    self.node_tokens.remove(k)?;
+                    self.durable()?;
+                    return Ok(Some(t));
+                }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
 }
 

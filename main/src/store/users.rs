@@ -94,39 +94,44 @@ pub struct User {
     pub email: Option<String>,
 }
 
+/// `meta` key naming the creator: written with the first user, guarded by every registration.
+const CREATOR_KEY: &str = "creator";
+
 impl Store {
     /// Creates a user. The very first user becomes `creator`, everyone after that `pending`.
     pub fn create_user(&self, username: &str, password_hash: String) -> Result<User, StoreError> {
-        let _guard = self.lock();
-        if self.usernames.contains_key(username)? {
-            return Err(StoreError::Conflict(format!("user {username}")));
-        }
-        let role = if self.users.is_empty() {
-            Role::Creator
-        } else {
-            Role::Pending
-        };
-        let user = User {
-            id: UserId::new(),
-            username: username.to_string(),
-            password_hash,
-            role,
-            created_at: now_ms(),
-            disabled: false,
-            name: None,
-            email: None,
-        };
-        self.users.insert(user.id.0.as_bytes(), encode(&user))?;
-        self.usernames
-            .insert(username, user.id.0.as_bytes().to_vec())?;
-        self.durable()?;
-        self.changed(super::Change::User(user.id));
-        Ok(user)
+        self.atomic(|| {
+            if self.usernames.contains_key(username)? {
+                return Err(StoreError::Conflict(format!("user {username}")));
+            }
+            // The first user becomes the creator once: two registrations at the same moment (on two mains)
+            // both read this key absent, and only one of their writes lands; the other runs again.
+            let first = self.meta.get(CREATOR_KEY)?.is_none() && self.users.is_empty()?;
+            let role = if first { Role::Creator } else { Role::Pending };
+            let user = User {
+                id: UserId::new(),
+                username: username.to_string(),
+                password_hash: password_hash.clone(),
+                role,
+                created_at: now_ms(),
+                disabled: false,
+                name: None,
+                email: None,
+            };
+            if first {
+                self.meta.insert(CREATOR_KEY, user.id.0.as_bytes())?;
+            }
+            self.users.insert(user.id.0.as_bytes(), encode(&user))?;
+            self.usernames.insert(username, user.id.0.as_bytes())?;
+            self.durable()?;
+            self.changed(super::Change::User(user.id));
+            Ok(user)
+        })
     }
 
     /// True when no user exists yet (the UI then offers creator registration).
-    pub fn has_users(&self) -> bool {
-        !self.users.is_empty()
+    pub fn has_users(&self) -> Result<bool, StoreError> {
+        Ok(!self.users.is_empty()?)
     }
 
     /// A user by id.
@@ -170,7 +175,7 @@ impl Store {
 
     /// Replaces a user's password hash.
     pub fn set_password_hash(&self, id: UserId, hash: String) -> Result<User, StoreError> {
-        self.update_user(id, |u| u.password_hash = hash)
+        self.update_user(id, |u| u.password_hash = hash.clone())
     }
 
     /// Changes a user's role.
@@ -181,21 +186,26 @@ impl Store {
     /// Sets the name and email a user's commits are authored with.
     pub fn set_profile(&self, id: UserId, name: String, email: String) -> Result<User, StoreError> {
         self.update_user(id, |u| {
-            u.name = Some(name);
-            u.email = Some(email);
+            u.name = Some(name.clone());
+            u.email = Some(email.clone());
         })
     }
 
-    fn update_user(&self, id: UserId, change: impl FnOnce(&mut User)) -> Result<User, StoreError> {
-        let _guard = self.lock();
-        let mut user = self
-            .user(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
-        change(&mut user);
-        self.users.insert(id.0.as_bytes(), encode(&user))?;
-        self.durable()?;
-        self.changed(super::Change::User(id));
-        Ok(user)
+    fn update_user(
+        &self,
+        id: UserId,
+        mut change: impl FnMut(&mut User),
+    ) -> Result<User, StoreError> {
+        self.atomic(|| {
+            let mut user = self
+                .user(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+            change(&mut user);
+            self.users.insert(id.0.as_bytes(), encode(&user))?;
+            self.durable()?;
+            self.changed(super::Change::User(id));
+            Ok(user)
+        })
     }
 }
 
@@ -207,7 +217,7 @@ mod tests {
     #[test]
     fn first_user_is_creator() {
         let (store, dir) = crate::store::temp();
-        assert!(!store.has_users());
+        assert!(!store.has_users().unwrap());
         let a = store.create_user("alice", "h".into()).unwrap();
         let b = store.create_user("bob", "h".into()).unwrap();
         assert_eq!(a.role, Role::Creator);

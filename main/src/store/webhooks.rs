@@ -127,16 +127,17 @@ fn pair_key(a: &[u8; 16], b: &[u8]) -> Vec<u8> {
 impl Store {
     /// Creates a webhook.
     pub fn put_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.webhooks.insert(hook.id.bytes(), encode(hook))?;
-        self.ws_webhooks
-            .insert(pair_key(hook.workspace_id.bytes(), hook.id.bytes()), &[])?;
-        self.durable()?;
-        self.changed(Change::Webhook {
-            workspace_id: hook.workspace_id,
-            webhook_id: hook.id,
-        });
-        Ok(())
+        self.atomic(|| {
+            self.webhooks.insert(hook.id.bytes(), encode(hook))?;
+            self.ws_webhooks
+                .insert(pair_key(hook.workspace_id.bytes(), hook.id.bytes()), [])?;
+            self.durable()?;
+            self.changed(Change::Webhook {
+                workspace_id: hook.workspace_id,
+                webhook_id: hook.id,
+            });
+            Ok(())
+        })
     }
 
     /// Changes a webhook under the store's lock; "not found" once it was deleted (a change racing a delete
@@ -144,22 +145,23 @@ impl Store {
     pub fn update_webhook<E: From<StoreError>>(
         &self,
         id: WebhookId,
-        change: impl FnOnce(&mut Webhook) -> Result<(), E>,
+        mut change: impl FnMut(&mut Webhook) -> Result<(), E>,
     ) -> Result<Webhook, E> {
-        let _guard = self.lock();
-        let mut hook = self
-            .webhook(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("webhook {id}")))?;
-        change(&mut hook)?;
-        self.webhooks
-            .insert(id.bytes(), encode(&hook))
-            .map_err(StoreError::from)?;
-        self.durable().map_err(StoreError::from)?;
-        self.changed(Change::Webhook {
-            workspace_id: hook.workspace_id,
-            webhook_id: id,
-        });
-        Ok(hook)
+        self.atomic(|| {
+            let mut hook = self
+                .webhook(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("webhook {id}")))?;
+            change(&mut hook)?;
+            self.webhooks
+                .insert(id.bytes(), encode(&hook))
+                .map_err(StoreError::from)?;
+            self.durable().map_err(StoreError::from)?;
+            self.changed(Change::Webhook {
+                workspace_id: hook.workspace_id,
+                webhook_id: id,
+            });
+            Ok(hook)
+        })
     }
 
     /// A webhook by id.
@@ -192,16 +194,17 @@ impl Store {
 
     /// Deletes a webhook with its deliveries; returns it.
     pub fn delete_webhook(&self, id: WebhookId) -> Result<Option<Webhook>, StoreError> {
-        let _guard = self.lock();
-        let hook = self.remove_webhook_records(id)?;
-        self.durable()?;
-        if let Some(hook) = &hook {
-            self.changed(Change::Webhook {
-                workspace_id: hook.workspace_id,
-                webhook_id: id,
-            });
-        }
-        Ok(hook)
+        self.atomic(|| {
+            let hook = self.remove_webhook_records(id)?;
+            self.durable()?;
+            if let Some(hook) = &hook {
+                self.changed(Change::Webhook {
+                    workspace_id: hook.workspace_id,
+                    webhook_id: id,
+                });
+            }
+            Ok(hook)
+        })
     }
 
     /// Removes a webhook and its deliveries from every tree; the caller holds the lock and flushes.
@@ -248,35 +251,36 @@ impl Store {
         event: &str,
         payload: serde_json::Value,
     ) -> Result<WebhookDelivery, StoreError> {
-        let _guard = self.lock();
-        if self.webhooks.get(webhook.id.bytes())?.is_none() {
-            return Err(StoreError::NotFound(format!("webhook {}", webhook.id)));
-        }
-        let now = now_ms();
-        let d = WebhookDelivery {
-            id: self.db.generate_id()?,
-            webhook_id: webhook.id,
-            workspace_id: webhook.workspace_id,
-            event: event.to_string(),
-            payload,
-            state: DeliveryState::Pending,
-            attempts: 0,
-            created_at: now,
-            next_attempt_at: Some(now),
-            last_response: None,
-        };
-        let log = pair_key(webhook.id.bytes(), &d.id.to_be_bytes());
-        self.hook_deliveries
-            .insert(d.id.to_be_bytes(), encode(&d))?;
-        self.hook_log.insert(&log, &[])?;
-        self.hook_pending.insert(&log, &[])?;
-        self.hook_due.insert(due_key(now, d.id), &[])?;
-        self.durable()?;
-        self.changed(Change::Webhook {
-            workspace_id: webhook.workspace_id,
-            webhook_id: webhook.id,
-        });
-        Ok(d)
+        self.atomic(|| {
+            if self.webhooks.get(webhook.id.bytes())?.is_none() {
+                return Err(StoreError::NotFound(format!("webhook {}", webhook.id)));
+            }
+            let now = now_ms();
+            let d = WebhookDelivery {
+                id: self.kv.next_id()?,
+                webhook_id: webhook.id,
+                workspace_id: webhook.workspace_id,
+                event: event.to_string(),
+                payload: payload.clone(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                created_at: now,
+                next_attempt_at: Some(now),
+                last_response: None,
+            };
+            let log = pair_key(webhook.id.bytes(), &d.id.to_be_bytes());
+            self.hook_deliveries
+                .insert(d.id.to_be_bytes(), encode(&d))?;
+            self.hook_log.insert(&log, [])?;
+            self.hook_pending.insert(&log, [])?;
+            self.hook_due.insert(due_key(now, d.id), [])?;
+            self.durable()?;
+            self.changed(Change::Webhook {
+                workspace_id: webhook.workspace_id,
+                webhook_id: webhook.id,
+            });
+            Ok(d)
+        })
     }
 
     /// A delivery by id.
@@ -309,15 +313,15 @@ impl Store {
                 }
                 // Maybe a stale index entry (its delivery finished, was rescheduled or went with its
                 // webhook): checked again under the lock, which every change of a delivery holds.
-                _ => {
-                    let _guard = self.lock();
+                _ => self.atomic(|| {
                     let current = self.delivery(id)?;
                     if !current.is_some_and(|d| {
                         d.state == DeliveryState::Pending && d.next_attempt_at == Some(at)
                     }) {
                         self.hook_due.remove(&key)?;
                     }
-                }
+                    Ok::<_, StoreError>(())
+                })?,
             }
         }
         Ok((out, None))
@@ -328,40 +332,41 @@ impl Store {
     pub fn update_delivery(
         &self,
         id: u64,
-        f: impl FnOnce(&mut WebhookDelivery),
+        mut f: impl FnMut(&mut WebhookDelivery),
     ) -> Result<Option<WebhookDelivery>, StoreError> {
-        let _guard = self.lock();
-        let Some(mut d) = self.delivery(id)? else {
-            return Ok(None);
-        };
-        let due_before = d.next_attempt_at;
-        f(&mut d);
-        if d.state != DeliveryState::Pending {
-            d.next_attempt_at = None;
-        }
-        // The record first, then its index entries: a reader that finds an entry finds the record it names.
-        self.hook_deliveries.insert(id.to_be_bytes(), encode(&d))?;
-        let log = pair_key(d.webhook_id.bytes(), &id.to_be_bytes());
-        if d.state == DeliveryState::Pending {
-            self.hook_pending.insert(&log, &[])?;
-        } else {
-            self.hook_pending.remove(&log)?;
-        }
-        if let Some(at) = due_before
-            && d.next_attempt_at != Some(at)
-        {
-            self.hook_due.remove(due_key(at, id))?;
-        }
-        if let Some(at) = d.next_attempt_at {
-            self.hook_due.insert(due_key(at, id), &[])?;
-        }
-        // Not flushed: an outcome lost to a crash only means the delivery is tried once more, which
-        // receivers tell by its id (deliveries are at least once). Queueing one is flushed.
-        self.changed(Change::Webhook {
-            workspace_id: d.workspace_id,
-            webhook_id: d.webhook_id,
-        });
-        Ok(Some(d))
+        self.atomic(|| {
+            let Some(mut d) = self.delivery(id)? else {
+                return Ok(None);
+            };
+            let due_before = d.next_attempt_at;
+            f(&mut d);
+            if d.state != DeliveryState::Pending {
+                d.next_attempt_at = None;
+            }
+            // The record first, then its index entries: a reader that finds an entry finds the record it names.
+            self.hook_deliveries.insert(id.to_be_bytes(), encode(&d))?;
+            let log = pair_key(d.webhook_id.bytes(), &id.to_be_bytes());
+            if d.state == DeliveryState::Pending {
+                self.hook_pending.insert(&log, [])?;
+            } else {
+                self.hook_pending.remove(&log)?;
+            }
+            if let Some(at) = due_before
+                && d.next_attempt_at != Some(at)
+            {
+                self.hook_due.remove(due_key(at, id))?;
+            }
+            if let Some(at) = d.next_attempt_at {
+                self.hook_due.insert(due_key(at, id), [])?;
+            }
+            // Not flushed: an outcome lost to a crash only means the delivery is tried once more, which
+            // receivers tell by its id (deliveries are at least once). Queueing one is flushed.
+            self.changed(Change::Webhook {
+                workspace_id: d.workspace_id,
+                webhook_id: d.webhook_id,
+            });
+            Ok(Some(d))
+        })
     }
 
     /// A webhook's deliveries, newest first, at most `limit`; and how many are pending.
@@ -390,17 +395,20 @@ impl Store {
         let mut gone = 0;
         for item in self.hook_deliveries.iter() {
             let (k, _) = item?;
-            let _guard = self.lock();
-            let Some(v) = self.hook_deliveries.get(&k)? else {
-                continue;
-            };
-            let d: WebhookDelivery = decode("hook_deliveries", &v)?;
-            if d.state != DeliveryState::Pending && d.created_at < before {
-                self.hook_deliveries.remove(&k)?;
-                self.hook_log
-                    .remove(pair_key(d.webhook_id.bytes(), &d.id.to_be_bytes()))?;
-                gone += 1;
-            }
+            let removed = self.atomic(|| {
+                let Some(v) = self.hook_deliveries.get(&k)? else {
+                    return Ok::<_, StoreError>(false);
+                };
+                let d: WebhookDelivery = decode("hook_deliveries", &v)?;
+                if d.state != DeliveryState::Pending && d.created_at < before {
+                    self.hook_deliveries.remove(&k)?;
+                    self.hook_log
+                        .remove(pair_key(d.webhook_id.bytes(), &d.id.to_be_bytes()))?;
+                    return Ok(true);
+                }
+                Ok(false)
+            })?;
+            gone += usize::from(removed);
         }
         Ok(gone)
     }

@@ -293,31 +293,32 @@ impl Store {
         key_prefix: String,
         owner: UserId,
     ) -> Result<Workspace, StoreError> {
-        let _guard = self.lock();
-        if self.key_prefixes.contains_key(key_prefix.as_bytes())? {
-            return Err(StoreError::Conflict(format!("key prefix {key_prefix}")));
-        }
-        let now = now_ms();
-        let ws = Workspace {
-            id: WorkspaceId::new(),
-            name,
-            settings: WorkspaceSettings::new(key_prefix),
-            members: vec![Member {
-                user_id: owner,
-                role: WorkspaceRole::Owner,
-                added_at: now,
-            }],
-            next_number: 1,
-            created_by: owner,
-            created_at: now,
-            updated_at: now,
-        };
-        self.key_prefixes
-            .insert(ws.settings.key_prefix.as_bytes(), ws.id.bytes())?;
-        self.workspaces.insert(ws.id.bytes(), encode(&ws))?;
-        self.durable()?;
-        self.announce_workspace(&ws, false);
-        Ok(ws)
+        self.atomic(|| {
+            if self.key_prefixes.contains_key(key_prefix.as_bytes())? {
+                return Err(StoreError::Conflict(format!("key prefix {key_prefix}")));
+            }
+            let now = now_ms();
+            let ws = Workspace {
+                id: WorkspaceId::new(),
+                name: name.clone(),
+                settings: WorkspaceSettings::new(key_prefix.clone()),
+                members: vec![Member {
+                    user_id: owner,
+                    role: WorkspaceRole::Owner,
+                    added_at: now,
+                }],
+                next_number: 1,
+                created_by: owner,
+                created_at: now,
+                updated_at: now,
+            };
+            self.key_prefixes
+                .insert(ws.settings.key_prefix.as_bytes(), ws.id.bytes())?;
+            self.workspaces.insert(ws.id.bytes(), encode(&ws))?;
+            self.durable()?;
+            self.announce_workspace(&ws, false);
+            Ok(ws)
+        })
     }
 
     /// A workspace by id.
@@ -353,24 +354,25 @@ impl Store {
     pub fn update_workspace<E: From<StoreError>>(
         &self,
         id: WorkspaceId,
-        change: impl FnOnce(&mut Workspace) -> Result<(), E>,
+        mut change: impl FnMut(&mut Workspace) -> Result<(), E>,
     ) -> Result<Workspace, E> {
-        let _guard = self.lock();
-        let mut ws = self
-            .workspace(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))?;
-        let old_prefix = ws.settings.key_prefix.clone();
-        change(&mut ws)?;
-        ws.updated_at = now_ms();
-        if ws.settings.key_prefix != old_prefix {
-            self.move_prefix(id, &old_prefix, &ws.settings.key_prefix)?;
-        }
-        self.workspaces
-            .insert(id.bytes(), encode(&ws))
-            .map_err(StoreError::from)?;
-        self.durable().map_err(StoreError::from)?;
-        self.announce_workspace(&ws, false);
-        Ok(ws)
+        self.atomic(|| {
+            let mut ws = self
+                .workspace(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))?;
+            let old_prefix = ws.settings.key_prefix.clone();
+            change(&mut ws)?;
+            ws.updated_at = now_ms();
+            if ws.settings.key_prefix != old_prefix {
+                self.move_prefix(id, &old_prefix, &ws.settings.key_prefix)?;
+            }
+            self.workspaces
+                .insert(id.bytes(), encode(&ws))
+                .map_err(StoreError::from)?;
+            self.durable().map_err(StoreError::from)?;
+            self.announce_workspace(&ws, false);
+            Ok(ws)
+        })
     }
 
     fn announce_workspace(&self, ws: &Workspace, removed: bool) {
@@ -403,28 +405,29 @@ impl Store {
 
     /// Deletes a workspace and everything in it: projects, tasks, comments, activity, templates.
     pub fn delete_workspace(&self, id: WorkspaceId) -> Result<Workspace, StoreError> {
-        let _guard = self.lock();
-        let ws = self
-            .workspace(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))?;
-        for task in self.task_ids_of(id)? {
-            self.remove_task_records(task)?;
-        }
-        for project in self.projects_of(id)? {
-            self.projects.remove(project.id.bytes())?;
-        }
-        self.remove_webhooks_of(id)?;
-        for tree in [&self.prompt_templates, &self.column_counts] {
-            for key in tree.scan_prefix(id.bytes()).keys() {
-                tree.remove(key?)?;
+        self.atomic(|| {
+            let ws = self
+                .workspace(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))?;
+            for task in self.task_ids_of(id)? {
+                self.remove_task_records(task)?;
             }
-        }
-        self.key_prefixes
-            .remove(ws.settings.key_prefix.as_bytes())?;
-        self.workspaces.remove(id.bytes())?;
-        self.durable()?;
-        self.announce_workspace(&ws, true);
-        Ok(ws)
+            for project in self.projects_of(id)? {
+                self.projects.remove(project.id.bytes())?;
+            }
+            self.remove_webhooks_of(id)?;
+            for tree in [&self.prompt_templates, &self.column_counts] {
+                for key in tree.scan_prefix(id.bytes()).keys() {
+                    tree.remove(key?)?;
+                }
+            }
+            self.key_prefixes
+                .remove(ws.settings.key_prefix.as_bytes())?;
+            self.workspaces.remove(id.bytes())?;
+            self.durable()?;
+            self.announce_workspace(&ws, true);
+            Ok(ws)
+        })
     }
 
     /// A workspace's prompt templates, by name.
@@ -452,7 +455,7 @@ impl Store {
                     body,
                     updated_at: now_ms(),
                 };
-                self.prompt_templates.insert(key, encode(&t))?
+                self.prompt_templates.replace(key, encode(&t))?
             }
             None => self.prompt_templates.remove(key)?,
         };

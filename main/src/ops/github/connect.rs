@@ -396,9 +396,9 @@ pub async fn refresh(state: &AppState, user: UserId) -> Result<GithubConnection,
             if (c.github_user_id, c.created_at) != (grant, since) {
                 return; // reconnected meanwhile: the new connection stays
             }
-            c.access_token = access;
+            c.access_token = access.clone();
             if refresh.is_some() {
-                c.refresh_token = refresh;
+                c.refresh_token = refresh.clone();
                 c.refresh_expires_at = tokens
                     .refresh_token_expires_in
                     .map(|s| now + s.saturating_mul(1000));

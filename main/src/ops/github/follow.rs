@@ -70,7 +70,7 @@ pub async fn run(state: AppState) {
 
 fn note(state: &AppState, id: PullRequestId, why: Option<String>) -> Result<(), OpError> {
     state.store.update_pull_request(id, |p| {
-        p.note = why;
+        p.note = why.clone();
         p.polled_at = Some(now_ms());
     })?;
     Ok(())
@@ -262,7 +262,7 @@ fn merged(state: &AppState, pr: &PullRequest, commit: String) -> Result<(), OpEr
     };
     let run = state.store.update_run(pr.run_id, |r| {
         if r.merged.is_none() {
-            r.merged = Some(info);
+            r.merged = Some(info.clone());
         }
         if !r.status.is_active() {
             r.status = RunStatus::Merged;

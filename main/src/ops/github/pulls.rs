@@ -120,7 +120,7 @@ pub async fn push(state: &AppState, actor: &Actor, who: &User, id: &str) -> Resu
         at: now_ms(),
     };
     let run = state.store.update_run(run.id, |r| {
-        r.pushed = Some(info);
+        r.pushed = Some(info.clone());
         Ok::<_, OpError>(())
     })?;
     if state.store.pull_request_of_run(run.id)?.is_some() {

@@ -115,7 +115,7 @@ pub async fn send_review(
         p.sent_review = sent_review;
         p.sent_comment = sent_comment;
         if checks_sent {
-            p.sent_checks_sha = Some(head);
+            p.sent_checks_sha = Some(head.clone());
         }
         p.rounds += 1;
     })?;

@@ -167,7 +167,7 @@ async fn deliver(state: &AppState, id: u64) {
     let give_up = !hook.enabled || opened.is_err();
     let r = state.store.update_delivery(id, |d| {
         d.attempts += 1;
-        d.last_response = Some(response);
+        d.last_response = Some(response.clone());
         if ok {
             d.state = DeliveryState::Delivered;
         } else if give_up || d.attempts >= cfg.webhook_attempts {

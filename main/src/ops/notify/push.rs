@@ -318,7 +318,7 @@ async fn deliver(
 fn record(state: &AppState, sub: &PushSubscription, outcome: Result<(), String>) {
     let r = state
         .store
-        .update_push_subscription(sub.id, |s| match outcome {
+        .update_push_subscription(sub.id, |s| match outcome.clone() {
             Ok(()) => {
                 s.last_ok_at = Some(now_ms());
                 s.last_error = None;

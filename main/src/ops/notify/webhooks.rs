@@ -361,20 +361,20 @@ pub fn update(
         None => None,
     };
     let hook = state.store.update_webhook(hook.id, |h| {
-        if let Some(name) = name {
+        if let Some(name) = name.clone() {
             h.name = name;
         }
-        if let Some((sealed, hint)) = url {
+        if let Some((sealed, hint)) = url.clone() {
             h.url = sealed;
             h.url_hint = hint;
         }
-        if let Some(events) = patch.events {
+        if let Some(events) = patch.events.clone() {
             h.events = events;
         }
         if let Some(enabled) = patch.enabled {
             h.enabled = enabled;
         }
-        if let Some(secret) = secret {
+        if let Some(secret) = secret.clone() {
             h.secret = secret;
         }
         Ok::<_, OpError>(())

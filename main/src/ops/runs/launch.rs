@@ -191,7 +191,7 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
                 sessions::Launched::Unknown(_) => None,
             };
             Ok(state.store.update_run(id, |r| {
-                if let Some(p) = prepared {
+                if let Some(p) = prepared.clone() {
                     r.prepared.get_or_insert(*p);
                 }
                 if r.status == RunStatus::Starting {
@@ -204,7 +204,7 @@ pub async fn try_start(state: &AppState, id: RunId) -> Result<Run, OpError> {
         Err(OpError::NodeOffline(message)) => Ok(state.store.update_run(id, |r| {
             r.status = RunStatus::Queued;
             r.session_id = None;
-            r.status_message = Some(message);
+            r.status_message = Some(message.clone());
             Ok::<_, OpError>(())
         })?),
         Err(e) => fail(state, id, e.to_string()),
@@ -217,7 +217,7 @@ fn fail(state: &AppState, id: RunId, why: String) -> Result<Run, OpError> {
     let run = state.store.update_run(id, |r| {
         before = r.status;
         r.status = RunStatus::Failed;
-        r.status_message = Some(why);
+        r.status_message = Some(why.clone());
         Ok::<_, OpError>(())
     })?;
     crate::ops::notify::events::run_moved(state, before, &run);

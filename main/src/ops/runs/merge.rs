@@ -143,7 +143,7 @@ pub async fn merge(
     let run = state.store.update_run(run.id, |r| {
         r.status = RunStatus::Merged;
         r.status_message = None;
-        r.merged = Some(info);
+        r.merged = Some(info.clone());
         Ok::<_, OpError>(())
     })?;
     state.store.audit(

@@ -75,7 +75,7 @@ pub async fn kick(state: &AppState) {
             match state.store.update_run(run.id, |r| {
                 if r.status == RunStatus::Queued {
                     r.status = RunStatus::Failed;
-                    r.status_message = Some(why);
+                    r.status_message = Some(why.clone());
                 }
                 Ok::<_, crate::store::StoreError>(())
             }) {

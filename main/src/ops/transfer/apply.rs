@@ -145,7 +145,7 @@ fn add_members(
     }
     if !added.is_empty() {
         state.store.update_workspace(access.ws.id, |ws| {
-            for m in added {
+            for m in added.clone() {
                 if ws.role_of(m.user_id).is_none() {
                     ws.members.push(m);
                 }

@@ -1,0 +1,570 @@
+//! The PostgreSQL backend: one database several mains share.
+//!
+//! **Schema.** Every tree lives in one table, `kv (tree text COLLATE "C", k bytea, v bytea, PRIMARY KEY (tree,
+//! k))`; `bytea` compares bytewise, so a range read comes back in sled's order. Ids come from the sequence
+//! `kv_ids`. The schema is brought up to date by `MIGRATIONS`, applied in order in one transaction that holds
+//! an advisory lock (so two mains starting together do not both apply them) and recorded in `vb_migrations`;
+//! a database that records a migration this binary does not know was written by a newer vibebridge, and is
+//! refused.
+//!
+//! **Why SERIALIZABLE.** A [`Batch`] lands only when its guards hold. Its commit reads the guarded keys and
+//! writes in one `SERIALIZABLE` transaction, so PostgreSQL itself fails the commit (SQLSTATE 40001, reported
+//! as [`KvError::Conflict`]) when another main changed or created a guarded key between that read and the
+//! commit, including a key that was absent when read, which no row lock could cover.
+//!
+//! **The sync bridge.** The store is synchronous and is called from runtime workers, current-thread runtimes
+//! and plain threads alike, so [`PgKv`] owns its own two-thread tokio runtime (`vb-postgres`) and connection
+//! pool. A call spawns its future there and waits for the answer on a channel, through
+//! [`off_worker`](super::unit::off_worker), which moves a multi-thread worker's other tasks elsewhere while it
+//! waits. The caller's runtime is never blocked on from inside (`block_on`), so any caller works. Every
+//! statement is bounded, by the server's `statement_timeout` and a client-side timeout, so a hung server
+//! yields an error rather than a hang.
+
+#[path = "pg_tls.rs"]
+mod pg_tls;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::ops::Bound;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use deadpool_postgres::{
+    Client, Hook, HookError, Pool, PoolError, Runtime, TimeoutType, Transaction,
+};
+use futures::FutureExt;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSqlOwned, ToSql};
+use tokio_postgres::{IsolationLevel, Row};
+
+pub use pg_tls::{TlsMode, mask_url};
+
+use super::{Batch, Bytes, KvError, Span};
+
+/// The schema's migrations, `(version, name, sql)`, in order. Append only; never edit one that shipped.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "kv", include_str!("migrations/0001_kv.sql"))];
+/// The advisory lock key migrations hold ("VBmigrat").
+const MIGRATION_LOCK: i64 = 0x5642_6d69_6772_6174;
+/// How long one operation may take, server- and client-side.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Set on every new connection: no statement runs longer than an operation may.
+const SESSION_SETUP: &str = "SET statement_timeout = '30s'";
+/// How long migrations may take (waiting for another main's included).
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// Rows per statement of a large commit (all within its one transaction).
+const CHUNK: usize = 5_000;
+/// What a PostgreSQL URL looks like, for error messages.
+const URL_SHAPE: &str = "postgres://user:password@host:5432/dbname";
+
+const GET: &str = "SELECT v FROM kv WHERE tree = $1 AND k = $2";
+const GUARDS: &str =
+    "SELECT tree, k, v FROM kv WHERE (tree, k) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))";
+const DELETES: &str =
+    "DELETE FROM kv WHERE (tree, k) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))";
+const PUTS: &str = "INSERT INTO kv (tree, k, v) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
+                    ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v";
+/// `FOR UPDATE`: a concurrent swap of the same key waits, then returns this one's value.
+const SWAP_PUT: &str = "WITH old AS (SELECT v FROM kv WHERE tree = $1 AND k = $2 FOR UPDATE), \
+                        up AS (INSERT INTO kv (tree, k, v) VALUES ($1, $2, $3) \
+                        ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v) SELECT v FROM old";
+const SWAP_DELETE: &str = "DELETE FROM kv WHERE tree = $1 AND k = $2 RETURNING v";
+/// The same two under the lead's fence: nothing is written unless `meta/leader_epoch` still holds this main's
+/// epoch ($4). `FOR SHARE` makes a concurrent takeover's epoch bump wait for this write, or this write wait for
+/// the bump and then find the epoch changed. The first column says whether the fence held.
+const FENCED_SWAP_PUT: &str = "WITH fence AS (SELECT 1 FROM kv WHERE tree = 'meta' AND k = '\\x6c65616465725f65706f6368' \
+                               AND v = $4 FOR SHARE), \
+                               old AS (SELECT v FROM kv WHERE tree = $1 AND k = $2 AND EXISTS (SELECT 1 FROM fence) \
+                               FOR UPDATE), \
+                               up AS (INSERT INTO kv (tree, k, v) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM fence) \
+                               ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v) \
+                               SELECT EXISTS (SELECT 1 FROM fence), (SELECT v FROM old)";
+const FENCED_SWAP_DELETE: &str = "WITH fence AS (SELECT 1 FROM kv WHERE tree = 'meta' AND k = '\\x6c65616465725f65706f6368' \
+                                  AND v = $3 FOR SHARE), \
+                                  del AS (DELETE FROM kv WHERE tree = $1 AND k = $2 AND EXISTS (SELECT 1 FROM fence) \
+                                  RETURNING v) \
+                                  SELECT EXISTS (SELECT 1 FROM fence), (SELECT v FROM del)";
+/// The key of the lead's epoch in `meta` (big-endian u64), the fencing token every write of the active main
+/// carries once it leads.
+pub const EPOCH_KEY: &[u8] = b"leader_epoch";
+/// The sequence's next value is `last_value`, plus one once it has been used; it only ever moves up.
+const ADVANCE_IDS: &str = "SELECT setval('kv_ids', $1) FROM kv_ids \
+                           WHERE $1 >= last_value + CASE WHEN is_called THEN 1 ELSE 0 END";
+
+/// A statement parameter, owned so it can travel to the database runtime.
+type Param = Box<dyn ToSql + Send + Sync>;
+/// One row of a commit's statements: tree, key and, for a put, value.
+type Entry<'a> = (&'static str, &'a [u8], Option<&'a [u8]>);
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct PgOptions {
+    /// `postgres://user:password@host:5432/dbname` (or libpq's `key=value` form).
+    pub url: String,
+    /// Connections kept open at most.
+    pub pool_size: usize,
+    /// Whether and how the connection is encrypted (it overrides an `sslmode` in the URL).
+    pub tls: TlsMode,
+    /// PEM file of the CA(s) that sign the server's certificate (`verify-full`; default: the system's roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+impl fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &mask_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// Why an operation's future failed, before it becomes a [`KvError`].
+enum Failure {
+    Db(tokio_postgres::Error),
+    Conflict,
+    Fenced,
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Failure {
+        Failure::Db(e)
+    }
+}
+
+/// The PostgreSQL backend: a connection pool and the runtime its connections live on.
+pub struct PgKv {
+    pool: Pool,
+    handle: tokio::runtime::Handle,
+    /// `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// The URL without its password.
+    masked: Arc<str>,
+    /// The lead's epoch this main writes under, once it leads (see [`PgKv::set_epoch`]).
+    epoch: std::sync::RwLock<Option<u64>>,
+}
+
+impl PgKv {
+    /// Connects (failing when the server cannot be reached) and brings the schema up to date.
+    pub fn connect(opts: &PgOptions) -> anyhow::Result<PgKv> {
+        let pool = Pool::builder(pg_tls::manager(opts)?)
+            .max_size(opts.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(QUERY_TIMEOUT))
+            .create_timeout(Some(opts.connect_timeout.max(Duration::from_secs(1)) * 2))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(SESSION_SETUP)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .context("setting up the PostgreSQL connection pool")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vb-postgres")
+            .enable_all()
+            .build()
+            .context("starting the PostgreSQL client runtime")?;
+        let kv = PgKv {
+            pool,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            masked: mask_url(&opts.url).into(),
+            epoch: std::sync::RwLock::new(None),
+        };
+        let pool = kv.pool.clone();
+        let client = kv.block_on_db(async move { pool.get().await }).map_err(|e| {
+            let at = &kv.masked;
+            anyhow!(
+                "could not connect to PostgreSQL at {at}: {}; is it running, and does database.url name it?",
+                pool_error(&e)
+            )
+        })?;
+        // The timer is made on the database runtime: `timeout` needs one where it is called.
+        let applied = kv
+            .block_on_db(
+                async move { tokio::time::timeout(MIGRATION_TIMEOUT, migrate(client)).await },
+            )
+            .unwrap_or_else(|_| Err(anyhow!("no answer within {}s", MIGRATION_TIMEOUT.as_secs())))
+            .with_context(|| {
+                format!("bringing the PostgreSQL schema at {} up to date", kv.masked)
+            })?;
+        for (version, name) in applied {
+            tracing::info!(db = %kv.masked, "applied PostgreSQL migration {version} ({name})");
+        }
+        Ok(kv)
+    }
+
+    /// One key's value.
+    pub fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<Bytes>, KvError> {
+        let rows = self.query(GET, vec![Box::new(tree), Box::new(key.to_vec())])?;
+        rows.first().map(|row| column(row, 0)).transpose()
+    }
+
+    /// Up to `limit` entries of `span` in key order (`reverse`: from the top).
+    pub fn range(
+        &self,
+        tree: &'static str,
+        span: &Span,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, KvError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from("SELECT k, v FROM kv WHERE tree = $1");
+        let mut params: Vec<Param> = vec![Box::new(tree)];
+        for (bound, inclusive, exclusive) in [(&span.lo, ">=", ">"), (&span.hi, "<=", "<")] {
+            let (op, key) = match bound {
+                Bound::Included(key) => (inclusive, key),
+                Bound::Excluded(key) => (exclusive, key),
+                Bound::Unbounded => continue,
+            };
+            params.push(Box::new(key.clone()));
+            sql.push_str(&format!(" AND k {op} ${}", params.len()));
+        }
+        params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let order = if reverse { "DESC" } else { "ASC" };
+        sql.push_str(&format!(" ORDER BY k {order} LIMIT ${}", params.len()));
+        let rows = self.query(sql, params)?;
+        rows.iter()
+            .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
+            .collect()
+    }
+
+    /// Applies `batch` in one SERIALIZABLE transaction when every guard holds; [`KvError::Conflict`] when one
+    /// does not, or when a concurrent transaction makes the commit fail.
+    pub fn commit(&self, batch: &Batch) -> Result<(), KvError> {
+        if batch.guards.is_empty() && batch.writes.is_empty() {
+            return Ok(());
+        }
+        let mut guards = batch.guards.clone();
+        let fence = self.fence();
+        guards.extend(fence.clone());
+        // One write per key, the last winning; sorted, so concurrent commits lock rows in the same order.
+        let writes: BTreeMap<(&'static str, Bytes), Option<Bytes>> = batch
+            .writes
+            .iter()
+            .map(|w| ((w.tree, w.key.clone()), w.value.clone()))
+            .collect();
+        self.run(move |mut c| async move {
+            let isolation = IsolationLevel::Serializable;
+            let tx = c
+                .build_transaction()
+                .isolation_level(isolation)
+                .start()
+                .await?;
+            let keys: Vec<_> = guards
+                .iter()
+                .map(|g| (g.tree, g.key.as_slice(), None))
+                .collect();
+            let mut found = HashMap::new();
+            for row in chunked(&tx, GUARDS, &keys).await? {
+                let key: (String, Bytes) = (row.try_get(0)?, row.try_get(1)?);
+                found.insert(key, row.try_get::<_, Bytes>(2)?);
+            }
+            let holds = |g: &super::Guard| {
+                found.get(&(g.tree.to_owned(), g.key.clone())) == g.expect.as_ref()
+            };
+            if let Some(fence) = &fence
+                && !holds(fence)
+            {
+                tx.rollback().await?;
+                return Err(Failure::Fenced);
+            }
+            if !guards.iter().all(holds) {
+                tx.rollback().await?;
+                return Err(Failure::Conflict);
+            }
+            let rows = |put: bool| -> Vec<_> {
+                let rows = writes.iter().filter(|(_, v)| v.is_some() == put);
+                rows.map(|((tree, key), v)| (*tree, key.as_slice(), v.as_deref()))
+                    .collect()
+            };
+            chunked(&tx, DELETES, &rows(false)).await?;
+            chunked(&tx, PUTS, &rows(true)).await?;
+            Ok(tx.commit().await?)
+        })
+    }
+
+    /// Puts (`Some`) or deletes (`None`) one key without a guard, returning what it held, in one statement.
+    pub fn swap(
+        &self,
+        tree: &'static str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<Option<Bytes>, KvError> {
+        let mut params: Vec<Param> = vec![Box::new(tree), Box::new(key.to_vec())];
+        let epoch = *self.epoch.read().unwrap_or_else(|e| e.into_inner());
+        let sql = match (value, epoch) {
+            (Some(value), None) => {
+                params.push(Box::new(value.to_vec()));
+                SWAP_PUT
+            }
+            (None, None) => SWAP_DELETE,
+            (Some(value), Some(_)) => {
+                params.push(Box::new(value.to_vec()));
+                FENCED_SWAP_PUT
+            }
+            (None, Some(_)) => FENCED_SWAP_DELETE,
+        };
+        let Some(epoch) = epoch else {
+            let rows = self.query(sql, params)?;
+            return rows.first().map(|row| column(row, 0)).transpose();
+        };
+        params.push(Box::new(epoch.to_be_bytes().to_vec()));
+        let rows = self.query(sql, params)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| KvError::Postgres("no row from a fenced write".into()))?;
+        if !column::<bool>(row, 0)? {
+            return Err(KvError::Fenced);
+        }
+        column(row, 1)
+    }
+
+    /// A new id from the `kv_ids` sequence, larger than every id it gave before.
+    pub fn next_id(&self) -> Result<u64, KvError> {
+        let id: i64 = self.query_one("SELECT nextval('kv_ids')", vec![])?;
+        u64::try_from(id).map_err(|_| KvError::Postgres(format!("kv_ids gave a negative id {id}")))
+    }
+
+    /// From now on every write carries the lead's `epoch` as a fencing token (`None`: no fence): it lands
+    /// only while `meta/leader_epoch` holds that epoch, so a main that lost the lead cannot write once another
+    /// took it ([`KvError::Fenced`]).
+    pub fn set_epoch(&self, epoch: Option<u64>) {
+        *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch;
+    }
+
+    fn fence(&self) -> Option<super::Guard> {
+        let epoch = (*self.epoch.read().unwrap_or_else(|e| e.into_inner()))?;
+        Some(super::Guard {
+            tree: "meta",
+            key: EPOCH_KEY.to_vec(),
+            expect: Some(epoch.to_be_bytes().to_vec()),
+        })
+    }
+
+    /// Moves the id sequence so that [`next_id`](Self::next_id) gives more than `at_least` (never lowers it).
+    pub fn advance_ids(&self, at_least: u64) -> Result<(), KvError> {
+        let at_least = i64::try_from(at_least)
+            .map_err(|_| KvError::Postgres(format!("id {at_least} is beyond a bigint")))?;
+        self.query(ADVANCE_IDS, vec![Box::new(at_least)]).map(drop)
+    }
+
+    /// Whether no tree holds anything.
+    pub fn is_empty(&self) -> Result<bool, KvError> {
+        self.query_one("SELECT NOT EXISTS (SELECT 1 FROM kv)", vec![])
+    }
+
+    /// The database's URL without its password, for logs and `/health`.
+    pub fn describe(&self) -> String {
+        self.masked.to_string()
+    }
+
+    /// The connection pool (for modules that need a connection of their own, such as leader election).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The runtime the pool's connections live on; futures that use them must run there.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Runs `fut` on the database runtime and waits for its output, from any thread (see the module doc). A
+    /// panic inside `fut` resumes in the caller.
+    pub fn block_on_db<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(AssertUnwindSafe(fut).catch_unwind().await);
+        });
+        match super::unit::off_worker(|| rx.recv()) {
+            Ok(Ok(output)) => output,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the PostgreSQL client runtime stopped while a call waited on it"),
+        }
+    }
+
+    /// Runs `work` with a pooled connection, bounded by [`QUERY_TIMEOUT`].
+    fn run<T, F>(&self, work: impl FnOnce(Client) -> F + Send + 'static) -> Result<T, KvError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, Failure>> + Send + 'static,
+    {
+        let (pool, masked) = (self.pool.clone(), self.masked.clone());
+        self.block_on_db(async move {
+            let client = pool.get().await.map_err(|e| {
+                KvError::Postgres(format!(
+                    "could not reach PostgreSQL at {masked}: {}",
+                    pool_error(&e)
+                ))
+            })?;
+            match tokio::time::timeout(QUERY_TIMEOUT, work(client)).await {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(Failure::Conflict)) => Err(KvError::Conflict),
+                Ok(Err(Failure::Fenced)) => Err(KvError::Fenced),
+                Ok(Err(Failure::Db(e))) if is_conflict(&e) => Err(KvError::Conflict),
+                Ok(Err(Failure::Db(e))) => Err(KvError::Postgres(error_text(&e))),
+                Err(_) => {
+                    let secs = QUERY_TIMEOUT.as_secs();
+                    Err(KvError::Postgres(format!(
+                        "{masked} did not answer within {secs}s"
+                    )))
+                }
+            }
+        })
+    }
+
+    /// Runs one statement (prepared once per connection) and returns its rows.
+    fn query(&self, sql: impl Into<String>, params: Vec<Param>) -> Result<Vec<Row>, KvError> {
+        let sql = sql.into();
+        self.run(move |c| async move {
+            let st = c.prepare_cached(&sql).await?;
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as _).collect();
+            Ok(c.query(&st, &params).await?)
+        })
+    }
+
+    /// The first column of the one row a statement returns.
+    fn query_one<T: FromSqlOwned>(&self, sql: &str, params: Vec<Param>) -> Result<T, KvError> {
+        let rows = self.query(sql, params)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| KvError::Postgres(format!("no row from {sql}")))?;
+        column(row, 0)
+    }
+}
+
+impl Drop for PgKv {
+    fn drop(&mut self) {
+        self.pool.close();
+        // Not a plain drop: dropping a runtime inside another runtime's async context panics.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Applies the migrations this database lacks, under the migration lock; the ones applied.
+async fn migrate(mut client: Client) -> anyhow::Result<Vec<(i32, &'static str)>> {
+    let fail = |e: tokio_postgres::Error| anyhow!(error_text(&e));
+    let tx = client.transaction().await.map_err(fail)?;
+    let setup = format!(
+        "SET LOCAL statement_timeout = {}; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); \
+         CREATE TABLE IF NOT EXISTS vb_migrations (version int PRIMARY KEY, name text NOT NULL, \
+         applied_at timestamptz NOT NULL DEFAULT now())",
+        MIGRATION_TIMEOUT.as_millis()
+    );
+    tx.batch_execute(&setup).await.map_err(fail)?;
+    let rows = tx
+        .query("SELECT version FROM vb_migrations", &[])
+        .await
+        .map_err(fail)?;
+    let done: Vec<i32> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+    if let Some(newest) = done.iter().copied().filter(|v| *v > known).max() {
+        bail!(
+            "the database has schema version {newest}, newer than this vibebridge knows ({known}): \
+             run a newer vibebridge"
+        );
+    }
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| !done.contains(&m.0)) {
+        let record = "INSERT INTO vb_migrations (version, name) VALUES ($1, $2)";
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| anyhow!("migration {version} ({name}): {}", error_text(&e)))?;
+        tx.execute(record, &[&version, &name]).await.map_err(fail)?;
+        applied.push((version, name));
+    }
+    tx.commit().await.map_err(fail)?;
+    Ok(applied)
+}
+
+/// Runs `sql` over `rows` (tree, key and, for puts, value) passed as unnest arrays, [`CHUNK`] rows at a time.
+async fn chunked(
+    tx: &Transaction<'_>,
+    sql: &str,
+    rows: &[Entry<'_>],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let mut out = Vec::new();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let st = tx.prepare_cached(sql).await?;
+    for chunk in rows.chunks(CHUNK) {
+        let trees: Vec<&str> = chunk.iter().map(|r| r.0).collect();
+        let keys: Vec<&[u8]> = chunk.iter().map(|r| r.1).collect();
+        let values: Vec<&[u8]> = chunk.iter().filter_map(|r| r.2).collect();
+        let params: [&(dyn ToSql + Sync); 3] = [&trees, &keys, &values];
+        out.extend(tx.query(&st, &params[..st.params().len()]).await?);
+    }
+    Ok(out)
+}
+
+/// Column `i` of `row`.
+fn column<T: FromSqlOwned>(row: &Row, i: usize) -> Result<T, KvError> {
+    row.try_get(i)
+        .map_err(|e| KvError::Postgres(error_text(&e)))
+}
+
+/// Serialization failures, deadlocks and unique violations: another writer got there first.
+fn is_conflict(e: &tokio_postgres::Error) -> bool {
+    let conflicts = [
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::UNIQUE_VIOLATION,
+    ];
+    e.code().is_some_and(|code| conflicts.contains(code))
+}
+
+/// A driver error as one line: the server's message, detail and hint, or the chain of causes.
+fn error_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        for (label, part) in [("detail", db.detail()), ("hint", db.hint())] {
+            if let Some(part) = part {
+                text.push_str(&format!("; {label}: {part}"));
+            }
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Why no pooled connection could be had.
+fn pool_error(e: &PoolError) -> String {
+    match e {
+        PoolError::Backend(e) | PoolError::PostCreateHook(HookError::Backend(e)) => error_text(e),
+        PoolError::Timeout(TimeoutType::Wait) => {
+            let secs = QUERY_TIMEOUT.as_secs();
+            format!("every pooled connection stayed busy for {secs}s")
+        }
+        PoolError::Timeout(_) => "connecting timed out".to_owned(),
+        other => other.to_string(),
+    }
+}
