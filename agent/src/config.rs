@@ -167,6 +167,9 @@ pub struct NodeSection {
     pub name: Option<String>,
     /// `host:port` of main's SSH endpoint.
     pub main_addr: String,
+    /// More mains sharing one database (an active main and standbys), `host:port` each: when a link to one
+    /// fails, the next is tried, in turn, with the usual backoff.
+    pub main_addrs: Vec<String>,
     /// Main's host key fingerprint (`SHA256:…`); without it the first key seen is trusted and kept.
     pub main_host_key: Option<String>,
     /// Token for the first connection (enrolment); unused once main knows the node's key.
@@ -343,6 +346,17 @@ impl Default for ReconnectConfig {
 }
 
 impl NodeConfig {
+    /// Every main address to try, `node.main_addr` first, each once.
+    pub fn mains(&self) -> Vec<String> {
+        let mut all = vec![self.node.main_addr.clone()];
+        for a in &self.node.main_addrs {
+            if !all.contains(a) {
+                all.push(a.clone());
+            }
+        }
+        all
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
         vibebridge_tunnel::config::load_file(path, NodeConfig::validate)
@@ -361,6 +375,11 @@ impl NodeConfig {
                 self.node.main_addr,
                 self.node.main_addr
             );
+        }
+        for (i, a) in self.node.main_addrs.iter().enumerate() {
+            if !a.contains(':') {
+                bail!("node.main_addrs[{i}] {a:?} has no port; add it, e.g. \"{a}:2222\"");
+            }
         }
         if let Some(fp) = &self.node.main_host_key
             && !fp.starts_with("SHA256:")

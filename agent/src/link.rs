@@ -62,8 +62,10 @@ pub async fn run(
     shutdown: CancellationToken,
     services: crate::streams::Services,
 ) {
-    let dial = Dial {
-        addr: config.node.main_addr.clone(),
+    let mains = config.mains();
+    let mut turn = 0usize;
+    let mut dial = Dial {
+        addr: mains[0].clone(),
         node_id: identity.node_id.clone(),
         key: identity.key.clone(),
         register_token: config
@@ -87,6 +89,7 @@ pub async fn run(
     };
     loop {
         set(LinkState::Connecting, None);
+        dial.addr = mains[turn % mains.len()].clone();
         let delay = match client::connect(&dial).await {
             Ok(conn) => {
                 if conn.enrolled {
@@ -134,7 +137,10 @@ pub async fn run(
                 }
             }
         };
-        tracing::debug!(?delay, "next attempt");
+        // The next attempt goes to the next main (a standby that took over answers there); with one main
+        // this is the same address again.
+        turn = turn.wrapping_add(1);
+        tracing::debug!(?delay, next = %mains[turn % mains.len()], "next attempt");
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}

@@ -27,9 +27,10 @@ enum Command {
         /// Config file (see `print-config`).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Main's SSH address, host:port (node.main_addr).
+        /// Main's SSH address, host:port (node.main_addr); repeat it for the standby mains sharing its
+        /// database (node.main_addrs).
         #[arg(long = "main")]
-        main_addr: Option<String>,
+        main_addr: Vec<String>,
         /// Main's host key fingerprint, SHA256:… (node.main_host_key).
         #[arg(long)]
         main_host_key: Option<String>,
@@ -105,8 +106,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             vibebridge_tunnel::runtime::init_tracing();
             let mut cfg = load(config.as_ref())?;
-            if let Some(a) = main_addr {
+            let mut given = main_addr.into_iter();
+            if let Some(a) = given.next() {
                 cfg.node.main_addr = a;
+                cfg.node.main_addrs = given.collect();
             }
             if main_host_key.is_some() {
                 cfg.node.main_host_key = main_host_key;

@@ -21,7 +21,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `shutdown`, then lets open requests finish (for at most [`DRAIN`]).
 pub async fn serve(
-    listener: TcpListener,
+    listener: &TcpListener,
     app: Router,
     cfg: &ServerConfig,
     shutdown: CancellationToken,

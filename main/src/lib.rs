@@ -10,9 +10,11 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod github;
+pub mod hostkey;
 pub mod http;
 pub mod hub;
 pub mod import;
+pub mod leader;
 pub mod notify;
 pub mod ops;
 pub mod quota;
@@ -20,6 +22,7 @@ pub mod registry;
 pub mod rotate;
 pub mod secrets;
 pub mod sshd;
+pub mod standby;
 pub mod state;
 pub mod store;
 pub mod web;
@@ -81,8 +84,7 @@ impl Main {
         std::fs::create_dir_all(&config.database.path).with_context(|| {
             format!("creating database.path {}", config.database.path.display())
         })?;
-        let store = Store::open(&config.database.path.join("db"))?;
-        let host_key = keys::load_or_generate(&config.host_key_path())?;
+        let store = config.database.open_store()?;
         // The database holds the JWT secret and password hashes: 0700/0600 whatever the umask.
         keys::secure_state_dir(&config.database.path)?;
         let secret = match &config.auth.jwt_secret {
@@ -95,6 +97,15 @@ impl Main {
             .clone()
             .unwrap_or_else(|| config.ssh.listen.clone());
         let sealer = Arc::new(secrets::Sealer::load(&config.secrets_key_path())?);
+        let host_key = hostkey::load(&config, &store, &sealer)?;
+        let standing = leader::Standing::new(
+            format!(
+                "{} (pid {})",
+                vibebridge_tunnel::runtime::hostname(),
+                std::process::id()
+            ),
+            &store,
+        );
         let notify = Arc::new(notify::Notifier::new(&config, &store, sealer.clone())?);
         let github = Arc::new(github::Github::new(&config, sealer)?);
         let registry = NodeRegistry::default();
@@ -131,6 +142,7 @@ impl Main {
             github,
             notify,
             config: Arc::new(config),
+            standing,
             store,
             jwt: Arc::new(auth::jwt::Jwt::new(&secret)),
             registry,
@@ -186,8 +198,21 @@ impl Main {
         let Main { state, host_key } = self;
         let http_addr = listeners.http.local_addr()?;
         let ssh_addr = listeners.ssh.local_addr()?;
+        // On PostgreSQL: a standby until this main holds the lead; serving ends when it loses it.
+        let outer = shutdown;
+        let Some(lead) = stand_by(&state, &listeners, &outer).await? else {
+            return Ok(());
+        };
+        let shutdown = outer.child_token();
+        if let Some(lead) = &lead {
+            let (lost, serving) = (lead.lost(), shutdown.clone());
+            tokio::spawn(async move {
+                lost.cancelled().await;
+                serving.cancel();
+            });
+        }
         tracing::info!(%http_addr, %ssh_addr, host_key = %state.host_key_fingerprint, "main listening");
-        if !state.store.has_users() {
+        if !state.store.has_users().unwrap_or(true) {
             // On the terminal only, never in the log: whoever reads it may claim this main.
             eprintln!(
                 "\n  No account yet. The first account can be created from this machine, or from elsewhere \
@@ -199,7 +224,7 @@ impl Main {
         let http_shutdown = shutdown.clone();
         let server_cfg = state.config.server.clone();
         let http = tokio::spawn(async move {
-            http::serve(listeners.http, app, &server_cfg, http_shutdown).await;
+            http::serve(&listeners.http, app, &server_cfg, http_shutdown).await;
             Ok::<(), std::io::Error>(())
         });
         tokio::spawn(state.hub.clone().run());
@@ -238,8 +263,46 @@ impl Main {
         state.store.flush()?;
         ssh_result?;
         http_result.context("HTTP server")?;
+        if lead.is_some_and(|l| l.lost().is_cancelled()) && !outer.is_cancelled() {
+            anyhow::bail!(
+                "this main lost the lead (its database lease ran out) and stopped serving; restart it to stand by"
+            );
+        }
         Ok(())
     }
+}
+
+/// On PostgreSQL, serves the standby face (see [`standby`]) until this main wins the lead: `Some(Some(lead))`;
+/// on sled there is nothing to win: `Some(None)`. `None`: shut down while standing by.
+async fn stand_by(
+    state: &AppState,
+    listeners: &Listeners,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Option<leader::Lead>>> {
+    let store::kv::Backend::Postgres(pg) = state.store.backend() else {
+        return Ok(Some(None));
+    };
+    tracing::info!(main = %state.standing.main_id, db = %state.store.describe(), "standing by for the lead");
+    let stop = CancellationToken::new();
+    let face = standby::serve(
+        listeners,
+        state.standing.clone(),
+        &state.config.server,
+        stop.clone(),
+    );
+    let campaign = leader::campaign(
+        pg,
+        &state.store,
+        &state.standing,
+        state.config.database.lease,
+        shutdown,
+    );
+    let (_, lead) = tokio::join!(face, async {
+        let lead = campaign.await;
+        stop.cancel();
+        lead
+    });
+    Ok(lead?.map(Some))
 }
 
 /// Runs main with `config` on `listeners` until `shutdown`.

@@ -60,11 +60,34 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Database tools.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Put a new secrets key first and re-seal every stored GitHub token with it (main must be stopped).
     RotateSecrets {
         /// Config file.
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy a sled database (main stopped) into an empty PostgreSQL database, verified by counts and
+    /// checksums.
+    Copy {
+        /// `sled:PATH`: main's database.path (or its `db` directory).
+        #[arg(long)]
+        from: String,
+        /// `postgres://user:password@host:5432/dbname`; default: $VIBEBRIDGE_DATABASE_URL (keeps the password
+        /// off the command line).
+        #[arg(long)]
+        to: Option<String>,
+        /// PostgreSQL TLS: disable, require or verify-full.
+        #[arg(long, default_value = "disable")]
+        tls: String,
     },
 }
 
@@ -105,6 +128,17 @@ async fn main() -> anyhow::Result<()> {
                     println!("  {k} = \"{v}\"");
                 }
             }
+            Ok(())
+        }
+        Command::Store {
+            command: StoreCommand::Copy { from, to, tls },
+        } => {
+            let to = match to.or_else(|| std::env::var("VIBEBRIDGE_DATABASE_URL").ok()) {
+                Some(url) => url,
+                None => anyhow::bail!("give --to postgres://… or set VIBEBRIDGE_DATABASE_URL"),
+            };
+            let report = vibebridge_main::store::copy::run(&from, &to, &tls)?;
+            print!("{report}");
             Ok(())
         }
         Command::Serve { config } => {

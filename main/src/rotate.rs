@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::config::MainConfig;
 use crate::github::config_context;
+use crate::hostkey::HOST_KEY_META;
 use crate::notify::Notifier;
 use crate::ops::Actor;
 use crate::secrets::{KEY_ENV, Sealer, rotate_key_file};
@@ -62,7 +63,7 @@ pub fn rotate_secrets(config: &MainConfig) -> anyhow::Result<Rotation> {
              run rotate-secrets again"
         );
     }
-    let store = Store::open(&config.database.path.join("db"))?;
+    let store = config.database.open_store()?;
     let key_file = config.secrets_key_path();
     let old = Sealer::load(&key_file)?;
     // Everything must open before anything changes.
@@ -93,9 +94,19 @@ pub fn rotate_secrets(config: &MainConfig) -> anyhow::Result<Rotation> {
         }
     }
     let notify = NotifySecrets::open(&store, &old)?;
+    // The SSH host key the mains on PostgreSQL share.
+    let host_key = store
+        .meta_value(HOST_KEY_META)?
+        .map(|sealed| old.open(HOST_KEY_META, &sealed))
+        .transpose()
+        .context("the shared SSH host key does not open")?;
     let key_id = rotate_key_file(&key_file)?;
     let new = Sealer::load(&key_file)?;
     let mut resealed = notify.reseal(&store, &new)?;
+    if let Some(plain) = host_key {
+        store.set_meta_value(HOST_KEY_META, &new.seal(HOST_KEY_META, &plain)?)?;
+        resealed += 1;
+    }
     for (c, (access, refresh)) in connections.into_iter().zip(plain) {
         let mut c = c;
         c.access_token = new.seal(&GithubConnection::access_context(c.user_id), &access)?;

@@ -13,6 +13,8 @@ use crate::{auth, hub, quota};
 pub struct AppState {
     /// The validated config.
     pub config: Arc<MainConfig>,
+    /// Active or standby, and how this main hears from its database.
+    pub standing: Arc<crate::leader::Standing>,
     /// The database.
     pub store: Store,
     /// Token signing.
@@ -60,8 +62,16 @@ impl AppState {
             .read()
             .map(|a| a.clone())
             .unwrap_or_default();
+        let others: String = self
+            .config
+            .ssh
+            .failover_addrs
+            .iter()
+            .filter(|a| **a != addr)
+            .map(|a| format!(" --main {a}"))
+            .collect();
         format!(
-            "vibebridge-agent run --main {addr} --main-host-key {} --register-token {token} --root \"$PWD\"",
+            "vibebridge-agent run --main {addr}{others} --main-host-key {} --register-token {token} --root \"$PWD\"",
             self.host_key_fingerprint
         )
     }

@@ -37,6 +37,34 @@ pub struct Health {
     pub version: &'static str,
     /// Nodes with a live link now.
     pub nodes_online: usize,
+    /// `active` (serving) or `standby` (another main sharing the database serves): what a load balancer
+    /// routes by.
+    pub role: &'static str,
+    /// This main's name (host name and process id).
+    pub main: String,
+    /// `sled` or `postgres`.
+    pub database: &'static str,
+    /// Milliseconds since the database last answered this main (0 on sled).
+    pub lag_ms: u64,
+}
+
+impl Health {
+    /// What `/health` says for a main of this standing with `nodes_online` links.
+    pub fn of(standing: &crate::leader::Standing, nodes_online: usize) -> Health {
+        Health {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+            nodes_online,
+            role: standing.role().as_str(),
+            main: standing.main_id.clone(),
+            database: if standing.database.starts_with("sled:") {
+                "sled"
+            } else {
+                "postgres"
+            },
+            lag_ms: standing.lag_ms(),
+        }
+    }
 }
 
 /// `GET /auth/status`.

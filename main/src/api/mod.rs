@@ -224,9 +224,5 @@ pub fn router(state: AppState) -> Router {
 
 /// `GET /health`: liveness for load balancers and `curl`; no authentication, no secrets.
 async fn health(State(state): State<AppState>) -> Json<bodies::Health> {
-    Json(bodies::Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
-        nodes_online: state.registry.online(),
-    })
+    Json(bodies::Health::of(&state.standing, state.registry.online()))
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::config::Secret;
 
+use crate::store::Store;
+use crate::store::kv::{Backend, PgOptions, TlsMode};
+
 mod notifications;
 pub use notifications::NotificationsConfig;
 
@@ -182,6 +185,9 @@ pub struct SshConfig {
     pub host_key: Option<PathBuf>,
     /// `host:port` nodes should dial, shown in join commands. Default: the listen address.
     pub public_addr: Option<String>,
+    /// `host:port` of the other mains sharing this main's PostgreSQL (standbys): join commands list them
+    /// after this main's own address, so nodes fail over to whichever main is active.
+    pub failover_addrs: Vec<String>,
     /// Connections that have not finished authenticating, at most; more are closed at once, so idle
     /// or hostile sockets cannot take every slot (each also ends after `tunnel.handshake_timeout`).
     pub max_unauthenticated: usize,
@@ -193,6 +199,7 @@ impl Default for SshConfig {
             listen: "0.0.0.0:2222".into(),
             host_key: None,
             public_addr: None,
+            failover_addrs: Vec::new(),
             max_unauthenticated: 256,
         }
     }
@@ -202,14 +209,67 @@ impl Default for SshConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// Directory of main's sled database (and, by default, its host key).
+    /// Directory of main's sled database (and, by default, its host key and secrets key).
     pub path: PathBuf,
+    /// PostgreSQL instead of sled: `postgres://user:password@host:5432/dbname`. Several mains on one
+    /// database make one active main and standbys. `VIBEBRIDGE_DATABASE_URL` wins over this key (keeps the
+    /// password out of the file). Never printed or logged with its password.
+    pub url: Option<Secret>,
+    /// Connections each main keeps to PostgreSQL.
+    pub pool_size: usize,
+    /// TLS to PostgreSQL: `disable`, `require` (encrypted, certificate not checked) or `verify-full`.
+    pub tls: TlsMode,
+    /// PEM file of the CA that signed PostgreSQL's certificate, for `verify-full` (default: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// How long connecting to PostgreSQL may take.
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub connect_timeout: Duration,
+    /// With PostgreSQL: how long an active main that stops answering keeps the lead before a standby takes
+    /// over (it beats four times a lease, and stops serving itself once a lease passes unanswered).
+    #[serde(with = "vibebridge_tunnel::config::duration")]
+    pub lease: Duration,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             path: PathBuf::from("./data/main"),
+            url: None,
+            pool_size: 16,
+            tls: TlsMode::Disable,
+            ca_file: None,
+            connect_timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The PostgreSQL URL, from `VIBEBRIDGE_DATABASE_URL` or `database.url`; `None`: sled.
+    pub fn postgres_url(&self) -> Option<Secret> {
+        std::env::var("VIBEBRIDGE_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .map(Secret::new)
+            .or_else(|| self.url.clone())
+    }
+
+    /// How to reach PostgreSQL, when a URL is set.
+    pub fn postgres(&self) -> Option<PgOptions> {
+        self.postgres_url().map(|url| PgOptions {
+            url: url.expose().to_string(),
+            pool_size: self.pool_size,
+            tls: self.tls,
+            ca_file: self.ca_file.clone(),
+            connect_timeout: self.connect_timeout,
+        })
+    }
+
+    /// Opens the store this section names: PostgreSQL when a URL is set, sled under `path` otherwise.
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        match self.postgres() {
+            Some(opts) => Store::on(Backend::postgres(&opts)?),
+            None => Store::open(&self.path.join("db")),
         }
     }
 }
@@ -332,6 +392,21 @@ impl MainConfig {
             bail!(
                 "database.path is empty; set it to a directory main may write, e.g. \"/var/lib/vibebridge\""
             );
+        }
+        if let Some(url) = self.database.postgres_url() {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                bail!(
+                    "database.url must be a PostgreSQL URL like \"postgres://user:password@host:5432/dbname\" \
+                     (omit it to keep main's database in sled under database.path)"
+                );
+            }
+        }
+        if self.database.lease < Duration::from_secs(2) {
+            bail!("database.lease must be at least \"2s\": a main beats four times a lease");
+        }
+        if !(1..=1000).contains(&self.database.pool_size) {
+            bail!("database.pool_size must be 1 to 1000 connections");
         }
         if let Some(s) = &self.auth.jwt_secret
             && s.expose().len() < 32

@@ -1,0 +1,62 @@
+//! A standby main's face: until it holds the lead (see [`crate::leader`]), a main sharing PostgreSQL answers
+//! `/health` with `"role": "standby"` (a load balancer sends browsers to the active main by it) and `503
+//! standby` to everything else, and closes SSH connections at once, so a node dialling it moves on to the next
+//! main without waiting for a timeout.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::bodies::Health;
+use crate::config::ServerConfig;
+use crate::leader::Standing;
+use crate::{Listeners, http};
+
+/// Serves the standby face on `listeners` until `stop`.
+pub async fn serve(
+    listeners: &Listeners,
+    standing: Arc<Standing>,
+    cfg: &ServerConfig,
+    stop: CancellationToken,
+) {
+    let app = Router::new()
+        .route("/health", get(health))
+        .fallback(not_here)
+        .with_state(standing);
+    let refuse_ssh = async {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listeners.ssh.accept() => {
+                    // Dropped at once: the node's next attempt goes to the next main.
+                    drop(accepted);
+                }
+            }
+        }
+    };
+    tokio::join!(
+        http::serve(&listeners.http, app, cfg, stop.clone()),
+        refuse_ssh
+    );
+}
+
+async fn health(State(standing): State<Arc<Standing>>) -> axum::Json<Health> {
+    axum::Json(Health::of(&standing, 0))
+}
+
+async fn not_here(State(standing): State<Arc<Standing>>) -> Response {
+    let body = serde_json::json!({
+        "code": "standby",
+        "error": format!(
+            "main {} is a standby: it serves once the active main is gone; use the address that reaches the \
+             active main (its /health says \"role\": \"active\")",
+            standing.main_id
+        ),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
