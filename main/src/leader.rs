@@ -61,8 +61,8 @@ pub struct Standing {
     pub database: String,
     /// When this main last heard from the database (a beat or a lock attempt answered).
     heard: AtomicU64,
-    /// Active (1) or standby (0).
-    active: std::sync::atomic::AtomicBool,
+    /// Active or standby, watchable.
+    role: tokio::sync::watch::Sender<Role>,
     /// The epoch this main leads in (0: none).
     epoch: AtomicU64,
     started: Instant,
@@ -76,7 +76,11 @@ impl Standing {
             main_id,
             database: store.describe(),
             heard: AtomicU64::new(0),
-            active: on_sled.into(),
+            role: tokio::sync::watch::Sender::new(if on_sled {
+                Role::Active
+            } else {
+                Role::Standby
+            }),
             epoch: AtomicU64::new(0),
             started: Instant::now(),
         };
@@ -85,11 +89,14 @@ impl Standing {
 
     /// Active or standby.
     pub fn role(&self) -> Role {
-        if self.active.load(Ordering::SeqCst) {
-            Role::Active
-        } else {
-            Role::Standby
-        }
+        *self.role.borrow()
+    }
+
+    /// Waits until this main is active (tests, and callers that embed main).
+    pub async fn until_active(&self) {
+        let mut rx = self.role.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = rx.wait_for(|r| *r == Role::Active).await;
     }
 
     /// Milliseconds since the database last answered this main (`0` on sled, where it is in-process).
@@ -152,7 +159,7 @@ pub async fn campaign(
                 let epoch = take_epoch(store).await?;
                 pg.set_epoch(Some(epoch));
                 standing.epoch.store(epoch, Ordering::SeqCst);
-                standing.active.store(true, Ordering::SeqCst);
+                standing.role.send_replace(Role::Active);
                 tracing::info!(main = %standing.main_id, epoch, "this main holds the lead: serving");
                 let lost = CancellationToken::new();
                 let beat = tokio::spawn(beat(conn, lease, standing.clone(), lost.clone()));
@@ -240,7 +247,7 @@ async fn beat(
         // then ends the lead before anything else is done).
         tokio::time::sleep(every.min(valid_until.saturating_duration_since(Instant::now()))).await;
     }
-    standing.active.store(false, Ordering::SeqCst);
+    standing.role.send_replace(Role::Standby);
     tracing::error!(main = %standing.main_id, "this main lost the lead (its lease ran out); it stops serving");
     lost.cancel();
     drop(conn);

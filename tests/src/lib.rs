@@ -148,6 +148,10 @@ impl TestMain {
         let fingerprint = main.host_key_fingerprint().to_string();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(main.serve(Listeners { http, ssh }, shutdown.clone()));
+        // On PostgreSQL main stands by until it wins the lead (at once, when it is alone).
+        tokio::time::timeout(WAIT, state.standing.until_active())
+            .await
+            .expect("main did not become active");
         TestMain {
             http: http_addr,
             ssh: ssh_addr,

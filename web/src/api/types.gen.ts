@@ -1054,7 +1054,24 @@ version: string,
 /**
  * Nodes with a live link now.
  */
-nodes_online: number, };
+nodes_online: number, 
+/**
+ * `active` (serving) or `standby` (another main sharing the database serves): what a load balancer
+ * routes by.
+ */
+role: string, 
+/**
+ * This main's name (host name and process id).
+ */
+main: string, 
+/**
+ * `sled` or `postgres`.
+ */
+database: string, 
+/**
+ * Milliseconds since the database last answered this main (0 on sled).
+ */
+lag_ms: number, };
 
 export type AuthStatus = { 
 /**
