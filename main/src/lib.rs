@@ -189,19 +189,41 @@ impl Main {
         Ok(token)
     }
 
-    /// Serves HTTP and SSH until `shutdown` is cancelled, then closes every link and flushes the store.
+    /// Serves HTTP and SSH until `shutdown` is cancelled, then closes every link and flushes the store. On
+    /// PostgreSQL main stands by until it holds the lead, and stands by again (with its state opened anew)
+    /// whenever it loses it: its lease ran out, its database went away.
     pub async fn serve(
         self,
         listeners: Listeners,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let mut main = self;
+        loop {
+            let (config, standing) = (main.state.config.clone(), main.state.standing.clone());
+            if !main.serve_lead(&listeners, &shutdown).await? {
+                return Ok(());
+            }
+            tracing::warn!(main = %standing.main_id, "this main lost the lead and stopped serving; it stands by again");
+            match reopen(&config, &listeners, standing, &shutdown).await {
+                Some(next) => main = next,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Serves while this main holds the lead; `true` when it lost it (rather than being shut down).
+    async fn serve_lead(
+        self,
+        listeners: &Listeners,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<bool> {
         let Main { state, host_key } = self;
         let http_addr = listeners.http.local_addr()?;
         let ssh_addr = listeners.ssh.local_addr()?;
         // On PostgreSQL: a standby until this main holds the lead; serving ends when it loses it.
         let outer = shutdown;
-        let Some(lead) = stand_by(&state, &listeners, &outer).await? else {
-            return Ok(());
+        let Some(lead) = stand_by(&state, listeners, outer).await? else {
+            return Ok(false);
         };
         let shutdown = outer.child_token();
         if let Some(lead) = &lead {
@@ -221,12 +243,7 @@ impl Main {
             );
         }
         let app = api::router(state.clone());
-        let http_shutdown = shutdown.clone();
-        let server_cfg = state.config.server.clone();
-        let http = tokio::spawn(async move {
-            http::serve(&listeners.http, app, &server_cfg, http_shutdown).await;
-            Ok::<(), std::io::Error>(())
-        });
+        let http = http::serve(&listeners.http, app, &state.config.server, shutdown.clone());
         tokio::spawn(state.hub.clone().run());
         // Both end with the hub; main's store is not closed before they have.
         let runs = [
@@ -242,10 +259,13 @@ impl Main {
             hub_shutdown.cancelled().await;
             hub.stop();
         });
-        let ssh = sshd::run(listeners.ssh, state.clone(), host_key, shutdown.clone());
-        let ssh_result = ssh.await;
-        state.registry.disconnect_all();
-        let http_result = http.await.context("HTTP server task")?;
+        let ssh = async {
+            let ended = sshd::run(&listeners.ssh, state.clone(), host_key, shutdown.clone()).await;
+            state.registry.disconnect_all();
+            ended
+        };
+        // Each connection has a task of its own; these two futures only accept.
+        let (ssh_result, ()) = tokio::join!(ssh, http);
         for task in runs {
             let _ = task.await;
         }
@@ -262,14 +282,41 @@ impl Main {
         }
         state.store.flush()?;
         ssh_result?;
-        http_result.context("HTTP server")?;
-        if lead.is_some_and(|l| l.lost().is_cancelled()) && !outer.is_cancelled() {
-            anyhow::bail!(
-                "this main lost the lead (its database lease ran out) and stopped serving; restart it to stand by"
-            );
-        }
-        Ok(())
+        Ok(lead.is_some_and(|l| l.lost().is_cancelled()) && !outer.is_cancelled())
     }
+}
+
+/// Opens main's state anew after it lost the lead, trying again every [`leader::POLL`] while the database is
+/// unreachable, with the standby face up meanwhile. `None`: shut down first.
+async fn reopen(
+    config: &Arc<MainConfig>,
+    listeners: &Listeners,
+    standing: Arc<leader::Standing>,
+    shutdown: &CancellationToken,
+) -> Option<Main> {
+    let stop = CancellationToken::new();
+    let face = standby::serve(listeners, standing, &config.server, stop.clone());
+    let open = async {
+        let mut said = false;
+        let main = loop {
+            let c = (**config).clone();
+            match tokio::task::spawn_blocking(move || Main::open(c)).await {
+                Ok(Ok(main)) => break Some(main),
+                Ok(Err(e)) if !said => {
+                    tracing::warn!("cannot open main's state again: {e:#}; retrying");
+                    said = true;
+                }
+                _ => {}
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break None,
+                _ = tokio::time::sleep(leader::POLL) => {}
+            }
+        };
+        stop.cancel();
+        main
+    };
+    tokio::join!(face, open).1
 }
 
 /// On PostgreSQL, serves the standby face (see [`standby`]) until this main wins the lead: `Some(Some(lead))`;

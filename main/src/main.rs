@@ -60,6 +60,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// What a running main is doing: active or standby, its database and how recently it answered.
+    Status {
+        /// Main's HTTP address.
+        #[arg(long, default_value = "http://127.0.0.1:4457")]
+        url: String,
+    },
     /// Database tools.
     Store {
         #[command(subcommand)]
@@ -130,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Status { url } => status(&url).await,
         Command::Store {
             command: StoreCommand::Copy { from, to, tls },
         } => {
@@ -166,6 +173,39 @@ async fn main() -> anyhow::Result<()> {
             up(data, roots, http, ssh, config).await
         }
     }
+}
+
+/// `vibebridge status`: a main's `/health`, for people.
+async fn status(url: &str) -> anyhow::Result<()> {
+    let url = format!("{}/health", url.trim_end_matches('/'));
+    let health: serde_json::Value = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| {
+            format!("asking {url} (is main running there? give its address with --url)")
+        })?
+        .error_for_status()?
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer with main's health"))?;
+    let field = |k: &str| {
+        health[k]
+            .as_str()
+            .map_or_else(|| health[k].to_string(), str::to_string)
+    };
+    println!("main      {}", field("main"));
+    println!("role      {}", field("role"));
+    println!(
+        "database  {} (answered {} ms ago)",
+        field("database"),
+        field("lag_ms")
+    );
+    println!("version   {}", field("version"));
+    println!("nodes     {} online", field("nodes_online"));
+    Ok(())
 }
 
 /// `vibebridge up`: main plus a local node that dials main's SSH port over loopback like any other node.

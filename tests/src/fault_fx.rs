@@ -105,6 +105,29 @@ impl MainProcess {
         c
     }
 
+    /// Waits until this main serves (`/health` says `active`): at once on sled; on PostgreSQL once it holds
+    /// the lead.
+    pub async fn wait_active(&self) {
+        let api = crate::Api::at(&format!("http://{}", self.http));
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, health) = api.get("/health").await;
+            if status == 200 && health["role"] == "active" {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "main never became active: {health}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The process id (for `kill -STOP`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("main still runs")
+    }
+
     /// `kill -9`: main dies without flushing or closing anything.
     pub async fn kill9(mut self) {
         self.child.kill().await.unwrap();

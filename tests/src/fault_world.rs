@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::browser_fx::{Browser, Transport};
 use crate::fault_fx::{MainProcess, Rng, Tmpfs, agent_counting_store_failures};
 use crate::mock::{CliEnv, MockAnthropic, MockOpenAi};
+use crate::pg::PgCluster;
 use crate::proxy::Proxy;
 use crate::session_driver::{DriveStats, drive, prompt, tick};
 use crate::session_fx::{AgentProcess, node_session, session_history, with_clis};
@@ -76,6 +77,8 @@ pub struct World {
     pub browsers: Vec<Browser>,
     /// Why some fault kinds are left out, if any.
     pub notes: Vec<String>,
+    /// Main's PostgreSQL, in the suite's Postgres mode; stopped after main.
+    _pg: Option<PgCluster>,
     /// Holds every process's state; removed last.
     _dir: TempDir,
 }
@@ -107,6 +110,7 @@ impl World {
     async fn restart_main(&mut self) {
         self.main.take().unwrap().kill9().await;
         let main = MainProcess::start(self.bins.main, &self.main_config, 0).await;
+        main.wait_active().await;
         self.http.retarget(main.http);
         for node in &self.nodes {
             node.link.retarget(main.ssh);
@@ -183,9 +187,14 @@ impl World {
     }
 }
 
-/// Sets up main, two nodes behind their own link proxies, a claude and a codex session on each, and three
-/// browsers (two WebSockets, one set of SSE streams).
+/// Sets up main (on sled), two nodes behind their own link proxies, a claude and a codex session on each,
+/// and three browsers (two WebSockets, one set of SSE streams).
 pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
+    world_on(bins, false).await
+}
+
+/// The same world with main's store on a PostgreSQL cluster of its own when `postgres`.
+pub async fn world_on(bins: Bins, postgres: bool) -> (World, MockAnthropic, MockOpenAi) {
     let dir = TempDir::new("faults");
     let claude = MockAnthropic::start().await;
     let openai = MockOpenAi::start().await;
@@ -199,7 +208,12 @@ pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
     main_config.auth.access_ttl = Duration::from_secs(24 * 3600);
     main_config.auth.refresh_ttl = Duration::from_secs(48 * 3600);
     main_config.server.slow_consumer_timeout = Duration::from_secs(1);
+    let pg = postgres.then(|| PgCluster::start().expect("starting PostgreSQL"));
+    if let Some(pg) = &pg {
+        main_config.database.url = Some(vibebridge_tunnel::config::Secret::new(pg.url()));
+    }
     let main = MainProcess::start(bins.main, &main_config, 2).await;
+    main.wait_active().await;
     let http = Proxy::start(main.http).await;
     let mut api = Api::at(&format!("http://{}", http.addr));
     assert_eq!(
@@ -237,6 +251,7 @@ pub async fn world(bins: Bins) -> (World, MockAnthropic, MockOpenAi) {
     }
     let mut w = World {
         _dir: dir,
+        _pg: pg,
         bins,
         env,
         main_config,

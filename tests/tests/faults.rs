@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde_json::json;
 use vibebridge_tests::fault_fx::{Rng, Tmpfs, agent_counting_store_failures};
-use vibebridge_tests::fault_world::{Bins, RECOVER, world};
+use vibebridge_tests::fault_world::{Bins, RECOVER, world_on};
 use vibebridge_tests::mock::{CliEnv, MockAnthropic};
 use vibebridge_tests::session_driver::{DriveStats, tick};
 use vibebridge_tests::session_fx::{node_session, session_history};
@@ -39,16 +39,30 @@ fn env_u64(name: &str) -> Option<u64> {
 /// session ends in the state its node has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_lose_and_double_nothing() {
+    random_faults(false, 100).await;
+}
+
+/// Proves the same with main's store on PostgreSQL (`VB_FAULTS`, default 40 here): main's `kill -9` and
+/// restarts go through the lead (the new main takes the advisory lock the dead one held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_on_postgres_lose_and_double_nothing() {
+    random_faults(true, 40).await;
+}
+
+async fn random_faults(postgres: bool, default_count: u64) {
     let seed = env_u64("VB_FAULT_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as u64
     });
-    let count = env_u64("VB_FAULTS").unwrap_or(100);
-    eprintln!("fault suite: seed {seed} (replay with VB_FAULT_SEED={seed}), {count} faults");
+    let count = env_u64("VB_FAULTS").unwrap_or(default_count);
+    let store = if postgres { "PostgreSQL" } else { "sled" };
+    eprintln!(
+        "fault suite ({store}): seed {seed} (replay with VB_FAULT_SEED={seed}), {count} faults"
+    );
     let mut rng = Rng::new(seed);
-    let (mut w, _claude, _openai) = world(BINS).await;
+    let (mut w, _claude, _openai) = world_on(BINS, postgres).await;
     for note in &w.notes {
         eprintln!("fault suite: {note}");
     }
@@ -94,7 +108,7 @@ async fn random_faults_lose_and_double_nothing() {
         .map(|b| b.seen.lock().unwrap().connects)
         .sum();
     eprintln!(
-        "fault summary: seed {seed}; {count} faults ({}); {} sessions, {} turns; {checked} events checked on node, \
+        "fault summary ({store}): seed {seed}; {count} faults ({}); {} sessions, {} turns; {checked} events checked on node, \
          main and {} browsers ({connections} browser connections); {} task runs' {processes} processes match their \
          sessions; lost 0, doubled 0, accepted messages lost 0 \
          (of {} accepted; {} presumed lost mid-run and the next sent){}",

@@ -46,6 +46,9 @@ pub struct Health {
     pub database: &'static str,
     /// Milliseconds since the database last answered this main (0 on sled).
     pub lag_ms: u64,
+    /// The lead's epoch while this main is active on PostgreSQL (it grows with every takeover; 0 on sled and
+    /// on a standby).
+    pub epoch: u64,
 }
 
 impl Health {
@@ -63,6 +66,10 @@ impl Health {
                 "postgres"
             },
             lag_ms: standing.lag_ms(),
+            epoch: match standing.role() {
+                crate::leader::Role::Active => standing.epoch(),
+                crate::leader::Role::Standby => 0,
+            },
         }
     }
 }

@@ -304,8 +304,13 @@ impl Ctx<'_> {
         let pending = store.pending_approvals().map_err(OpError::from)?.len();
         let uptime = Duration::from_secs(self.state.started_at.elapsed().as_secs());
         let online = self.state.registry.online();
+        let standing = &self.state.standing;
         let json = json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "main": standing.main_id,
+            "role": standing.role().as_str(),
+            "database": standing.database,
+            "lag_ms": standing.lag_ms(),
             "uptime_secs": uptime.as_secs(),
             "nodes_online": online,
             "nodes_total": nodes.len(),
@@ -315,6 +320,18 @@ impl Ctx<'_> {
         });
         let text = kv(&[
             ("version", env!("CARGO_PKG_VERSION").to_string()),
+            (
+                "main",
+                format!("{} ({})", standing.main_id, standing.role().as_str()),
+            ),
+            (
+                "database",
+                format!(
+                    "{} (answered {} ms ago)",
+                    standing.database,
+                    standing.lag_ms()
+                ),
+            ),
             ("uptime", humantime::format_duration(uptime).to_string()),
             ("nodes", format!("{online} online / {} total", nodes.len())),
             (

@@ -283,8 +283,11 @@ impl Console<'_> {
     /// Reads keys until the admin leaves or the channel closes.
     async fn run(&mut self, mut rd: ChannelReadHalf) {
         let banner = format!(
-            "VibeBridge {} admin console. Type `help` for commands, Tab to complete, Ctrl-D to leave.\n",
-            env!("CARGO_PKG_VERSION")
+            "VibeBridge {} admin console on main {} ({}). Type `help` for commands, Tab to complete, Ctrl-D to \
+             leave.\n",
+            env!("CARGO_PKG_VERSION"),
+            self.ctx.state.standing.main_id,
+            self.ctx.state.standing.role().as_str(),
         );
         self.say(&banner).await;
         self.say(&self.prompt.clone()).await;

@@ -34,7 +34,7 @@ enum Principal {
 
 /// Accepts SSH connections until `shutdown`, then disconnects every link.
 pub async fn run(
-    listener: TcpListener,
+    listener: &TcpListener,
     state: AppState,
     host_key: russh::keys::PrivateKey,
     shutdown: CancellationToken,

@@ -1071,7 +1071,12 @@ database: string,
 /**
  * Milliseconds since the database last answered this main (0 on sled).
  */
-lag_ms: number, };
+lag_ms: number, 
+/**
+ * The lead's epoch while this main is active on PostgreSQL (it grows with every takeover; 0 on sled and
+ * on a standby).
+ */
+epoch: number, };
 
 export type AuthStatus = { 
 /**

@@ -2,12 +2,14 @@
 //! written (an existing database opens as it is). Only one process can open it (sled locks the directory), so
 //! a commit's guards are checked and its writes applied under one process-wide lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use anyhow::Context;
+use sled::Transactional;
+use sled::transaction::TransactionError;
 
 use super::{Batch, Bytes, KvError, Span};
 
@@ -103,18 +105,31 @@ impl SledKv {
                 return Err(KvError::Conflict);
             }
         }
-        let mut per_tree: BTreeMap<&'static str, sled::Batch> = BTreeMap::new();
-        for w in &batch.writes {
-            let b = per_tree.entry(w.tree).or_default();
-            match &w.value {
-                Some(v) => b.insert(w.key.as_slice(), v.as_slice()),
-                None => b.remove(w.key.as_slice()),
-            }
-        }
-        for (tree, b) in per_tree {
-            self.tree(tree)?.apply_batch(b)?;
-        }
-        Ok(())
+        // One sled transaction over every tree written: after a crash all of the batch is there or none of it
+        // (a session's record never claims events that did not reach the disk).
+        let names: BTreeSet<&'static str> = batch.writes.iter().map(|w| w.tree).collect();
+        let names: Vec<&'static str> = names.into_iter().collect();
+        let trees = names
+            .iter()
+            .map(|n| self.tree(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let at = |tree: &str| names.iter().position(|n| *n == tree).unwrap_or(0);
+        trees
+            .as_slice()
+            .transaction(|tx| {
+                for w in &batch.writes {
+                    let t = &tx[at(w.tree)];
+                    match &w.value {
+                        Some(v) => t.insert(w.key.as_slice(), v.as_slice())?,
+                        None => t.remove(w.key.as_slice())?,
+                    };
+                }
+                Ok(())
+            })
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => KvError::Sled(e),
+                TransactionError::Abort(()) => KvError::Conflict,
+            })
     }
 
     pub(super) fn swap(
