@@ -47,7 +47,11 @@ pub fn now_ns() -> u128 {
 
 /// The `helper-main DIR` mode of a benchmark binary: main with `config` (its store at DIR) on fresh loopback
 /// ports in this process; prints `ready HTTP_ADDR`, serves until stdin closes (the benchmark ended).
-pub async fn serve_helper_main(config: vibebridge_main::MainConfig) {
+pub async fn serve_helper_main(mut config: vibebridge_main::MainConfig) {
+    // The benchmark's PostgreSQL, when it measures that backend (see [`spawn_helper_main`]).
+    if let Ok(url) = std::env::var(DATABASE_ENV) {
+        config.database.url = Some(vibebridge_tunnel::config::Secret::new(url));
+    }
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("ready {}", http.local_addr().unwrap());
@@ -65,12 +69,22 @@ pub async fn serve_helper_main(config: vibebridge_main::MainConfig) {
     }
 }
 
-/// Starts this benchmark binary as `helper-main DB_DIR` and waits for its address: the child (ended when
-/// dropped), its pid (for RSS) and `HOST:PORT`.
-pub async fn spawn_helper_main(db: &std::path::Path) -> (tokio::process::Child, u32, String) {
+/// The environment variable that gives a helper main its PostgreSQL URL.
+pub const DATABASE_ENV: &str = "VB_BENCH_DATABASE_URL";
+
+/// Starts this benchmark binary as `helper-main DB_DIR` (on the PostgreSQL at `database` when given) and waits
+/// until it serves: the child (ended when dropped), its pid (for RSS) and `HOST:PORT`.
+pub async fn spawn_helper_main(
+    db: &std::path::Path,
+    database: Option<&str>,
+) -> (tokio::process::Child, u32, String) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let exe = std::env::current_exe().unwrap();
-    let mut child = tokio::process::Command::new(&exe)
+    let mut cmd = tokio::process::Command::new(&exe);
+    if let Some(url) = database {
+        cmd.env(DATABASE_ENV, url);
+    }
+    let mut child = cmd
         .args(["helper-main", db.to_str().unwrap()])
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())
@@ -86,6 +100,11 @@ pub async fn spawn_helper_main(db: &std::path::Path) -> (tokio::process::Child, 
             break a.to_string();
         }
     };
+    // On PostgreSQL it stands by until it holds the lead.
+    let api = crate::Api::at(&format!("http://{addr}"));
+    while api.get("/health").await.1["role"] != "active" {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     (child, pid, addr)
 }
 

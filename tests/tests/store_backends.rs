@@ -54,3 +54,44 @@ fn postgres_store_keeps_its_invariants_under_races() {
     let b = Store::on(pg(&cluster)).unwrap();
     store_suite::store_races(&a, &b);
 }
+
+/// Proves a main that lost the lead cannot write: once another main took the next leader epoch, the old
+/// main's units and single writes are refused as fenced, and nothing of them lands.
+#[test]
+fn postgres_fences_a_main_that_lost_the_lead() {
+    let cluster = PgCluster::start().unwrap();
+    let (old, new) = (
+        Store::on(pg(&cluster)).unwrap(),
+        Store::on(pg(&cluster)).unwrap(),
+    );
+    let lead = |s: &Store| {
+        let epoch = s.bump_leader_epoch().unwrap();
+        let Backend::Postgres(p) = s.backend() else {
+            unreachable!()
+        };
+        p.set_epoch(Some(epoch));
+    };
+    lead(&old);
+    old.create_user("before", "h".into()).unwrap();
+    lead(&new);
+    let fenced = |e: &vibebridge_main::store::StoreError| {
+        matches!(
+            e,
+            vibebridge_main::store::StoreError::Db(vibebridge_main::store::kv::KvError::Fenced)
+        )
+    };
+    let unit = old.create_user("after", "h".into()).unwrap_err();
+    assert!(fenced(&unit), "{unit}");
+    let single = old.set_meta_value("stale", "x").unwrap_err();
+    assert!(
+        matches!(
+            single.downcast_ref::<vibebridge_main::store::kv::KvError>(),
+            Some(vibebridge_main::store::kv::KvError::Fenced)
+        ),
+        "{single}"
+    );
+    assert!(
+        new.user_by_name("after").unwrap().is_none() && new.meta_value("stale").unwrap().is_none()
+    );
+    new.create_user("by-the-new-lead", "h".into()).unwrap();
+}

@@ -142,9 +142,26 @@ pub fn board(
         Some(s) => vec![s],
         None => TaskStatus::ALL.to_vec(),
     };
+    // The columns are read side by side: on PostgreSQL each is a few round trips, which then overlap.
+    let pages = std::thread::scope(|s| {
+        let readers: Vec<_> = statuses
+            .iter()
+            .map(|&status| {
+                let (filter, cursor) = (&filter, cursor.clone());
+                s.spawn(move || page(state, access, filter, status, cursor, limit))
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect::<Vec<_>>()
+    });
     let mut columns = Vec::with_capacity(statuses.len());
-    for status in statuses {
-        let (tasks, next) = page(state, access, &filter, status, cursor.clone(), limit)?;
+    for (status, read) in statuses.into_iter().zip(pages) {
+        let (tasks, next) = read?;
         columns.push(Column {
             status,
             name: access.ws.settings.status_name(status).to_string(),
@@ -176,15 +193,15 @@ fn page(
             if out.len() == limit {
                 // There is at least one more task after the page.
                 let last = cursor.as_ref().map(format_cursor);
-                return Ok((out, last));
+                return Ok((super::tasks::views(state, access, out), last));
             }
             cursor = Some((task.position.clone(), task.id));
             if filter.matches(&access.ws.task_key(task.number), &task) {
-                out.push(view(state, access, task));
+                out.push(task);
             }
         }
         if exhausted {
-            return Ok((out, None));
+            return Ok((super::tasks::views(state, access, out), None));
         }
     }
 }

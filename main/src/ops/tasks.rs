@@ -75,39 +75,61 @@ pub struct PrChip {
 
 /// A view of `task` in `access`'s workspace.
 pub fn view(state: &AppState, access: &Access, task: Task) -> TaskView {
-    let runs = state
-        .store
-        .runs_of_task(task.id)
-        .unwrap_or_default()
+    views(state, access, vec![task])
+        .pop()
+        .unwrap_or_else(|| unreachable!("one view per task"))
+}
+
+/// [`view`] for many tasks at once: their runs, pull requests, issues and subtask counts are read in a few
+/// batched reads whatever the number of tasks (a board page is a handful of round trips on PostgreSQL).
+/// Chips that cannot be read are left out rather than failing the page.
+pub fn views(state: &AppState, access: &Access, tasks: Vec<Task>) -> Vec<TaskView> {
+    let store = &state.store;
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+    let runs: Vec<Vec<_>> = store
+        .runs_of_tasks(&ids, usize::MAX)
+        .unwrap_or_else(|_| vec![Vec::new(); ids.len()])
         .into_iter()
-        .rev()
-        .take(RUN_CHIPS)
-        .map(|r| RunChip {
-            id: r.id,
-            provider: r.provider,
-            status: r.status,
-            pending_approvals: r.pending_approvals,
-            pull_request: state
-                .store
-                .pull_request_of_run(r.id)
-                .ok()
-                .flatten()
-                .map(|p| PrChip {
-                    number: p.number,
-                    url: p.url,
-                    state: p.state,
-                    checks: p.checks.state,
-                    review: p.review,
-                }),
-        })
+        .map(|runs| runs.into_iter().rev().take(RUN_CHIPS).collect())
         .collect();
-    TaskView {
-        issue: state.store.issue_of_task(task.id).ok().flatten(),
-        key: access.ws.task_key(task.number),
-        subtasks: u32::try_from(state.store.subtask_count(task.id)).unwrap_or(u32::MAX),
-        runs,
-        task,
-    }
+    let run_ids: Vec<_> = runs.iter().flatten().map(|r| r.id).collect();
+    let mut prs = store
+        .pull_requests_of_runs(&run_ids)
+        .unwrap_or_else(|_| vec![None; run_ids.len()])
+        .into_iter();
+    let issues = store
+        .issues_of_tasks(&ids)
+        .unwrap_or_else(|_| vec![None; ids.len()]);
+    let subtasks = store
+        .subtask_counts(&ids)
+        .unwrap_or_else(|_| vec![0; ids.len()]);
+    tasks
+        .into_iter()
+        .zip(runs)
+        .zip(issues.into_iter().zip(subtasks))
+        .map(|((task, runs), (issue, subtasks))| TaskView {
+            issue,
+            key: access.ws.task_key(task.number),
+            subtasks: u32::try_from(subtasks).unwrap_or(u32::MAX),
+            runs: runs
+                .into_iter()
+                .map(|r| RunChip {
+                    id: r.id,
+                    provider: r.provider,
+                    status: r.status,
+                    pending_approvals: r.pending_approvals,
+                    pull_request: prs.next().flatten().map(|p| PrChip {
+                        number: p.number,
+                        url: p.url,
+                        state: p.state,
+                        checks: p.checks.state,
+                        review: p.review,
+                    }),
+                })
+                .collect(),
+            task,
+        })
+        .collect()
 }
 
 /// Task `id` (a UUID, or a key such as `WEB-42`) of the workspace, if `who` may see it.

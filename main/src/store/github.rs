@@ -353,6 +353,16 @@ impl Store {
             .transpose()
     }
 
+    /// Each task's issue link, in one read.
+    pub fn issues_of_tasks(&self, tasks: &[TaskId]) -> Result<Vec<Option<IssueLink>>, StoreError> {
+        let keys: Vec<Vec<u8>> = tasks.iter().map(|t| t.bytes().to_vec()).collect();
+        self.issue_links
+            .get_many(&keys)?
+            .into_iter()
+            .map(|v| v.map(|v| decode("issue_links", &v)).transpose())
+            .collect()
+    }
+
     /// The task an issue became.
     pub fn task_of_issue(
         &self,

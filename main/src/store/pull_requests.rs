@@ -206,6 +206,28 @@ impl Store {
             .transpose()
     }
 
+    /// Each run's pull request, in two reads whatever the number of runs.
+    pub fn pull_requests_of_runs(
+        &self,
+        runs: &[RunId],
+    ) -> Result<Vec<Option<PullRequest>>, StoreError> {
+        let keys: Vec<Vec<u8>> = runs.iter().map(|r| r.bytes().to_vec()).collect();
+        let links = self.run_pulls.get_many(&keys)?;
+        let ids: Vec<Vec<u8>> = links.iter().flatten().cloned().collect();
+        let mut prs = self.pull_requests.get_many(&ids)?.into_iter();
+        links
+            .into_iter()
+            .map(|link| match link {
+                Some(_) => prs
+                    .next()
+                    .flatten()
+                    .map(|v| decode("pull_requests", &v))
+                    .transpose(),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     /// A run's pull request.
     pub fn pull_request_of_run(&self, run: RunId) -> Result<Option<PullRequest>, StoreError> {
         match self.run_pulls.get(run.bytes())? {

@@ -329,6 +329,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Each task's runs (at most `limit` each, oldest first), in two reads whatever the number of tasks.
+    pub fn runs_of_tasks(
+        &self,
+        tasks: &[TaskId],
+        limit: usize,
+    ) -> Result<Vec<Vec<Run>>, StoreError> {
+        let prefixes: Vec<Vec<u8>> = tasks.iter().map(|t| t.bytes().to_vec()).collect();
+        let per_task = self.task_runs.scan_prefixes(&prefixes, limit)?;
+        let ids: Vec<Vec<u8>> = per_task
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.get(16..).unwrap_or_default().to_vec())
+            .collect();
+        let mut runs = self.runs.get_many(&ids)?.into_iter();
+        let mut out = Vec::with_capacity(tasks.len());
+        for entries in per_task {
+            let mut mine = Vec::with_capacity(entries.len());
+            for _ in entries {
+                if let Some(v) = runs.next().flatten() {
+                    mine.push(decode("runs", &v)?);
+                }
+            }
+            out.push(mine);
+        }
+        Ok(out)
+    }
+
     /// Runs waiting to start, oldest first.
     pub fn queued_runs(&self) -> Result<Vec<Run>, StoreError> {
         let mut out = Vec::new();

@@ -203,17 +203,34 @@ impl Store {
             }
             None => prefix.clone(),
         };
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for key in self.task_order.range(start..).keys() {
-            let key = key?;
-            if !key.starts_with(&prefix) || out.len() >= limit {
-                break;
-            }
-            if let Some(task) = tail_id(&key).map(|id| self.task(id)).transpose()?.flatten() {
-                out.push(task);
-            }
+        // The page's keys in one read, then its tasks in one read (two round trips on PostgreSQL).
+        let ids: Vec<Vec<u8>> = self
+            .task_order
+            .page_from(&start, &prefix, limit)?
+            .into_iter()
+            .filter_map(|(k, _)| tail_id(&k).map(|id| id.bytes().to_vec()))
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for task in self.tasks.get_many(&ids)?.into_iter().flatten() {
+            out.push(decode("tasks", &task)?);
         }
         Ok(out)
+    }
+
+    /// How many subtasks each task has, in one read.
+    pub fn subtask_counts(&self, ids: &[TaskId]) -> Result<Vec<usize>, StoreError> {
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| id.bytes().to_vec()).collect();
+        Ok(self
+            .child_counts
+            .get_many(&keys)?
+            .into_iter()
+            .map(|v| {
+                v.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                    .map_or(0, |b| {
+                        usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX)
+                    })
+            })
+            .collect())
     }
 
     /// How many tasks a status column holds (not archived): a counter kept with the order index, so a

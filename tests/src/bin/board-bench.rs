@@ -1,6 +1,9 @@
 //! Benchmark of the board: a workspace of 10,000 tasks in 100 projects, with comments, served by main in a
 //! process of its own (this binary as `helper-main`).
 //!
+//! Everything is measured twice in one run, main's store on sled and then on PostgreSQL (a throwaway cluster,
+//! `initdb` + `pg_ctl`), and printed side by side (target: PostgreSQL within 1.5× of sled).
+//!
 //! Prints: the board load (every column's first page of 50) through the API, p50/p99, against reading the
 //! same records straight from the store in the same run (ratio target ≤ 3×, p50 ≤ 50 ms); a move seen by
 //! 100 WebSocket viewers of the workspace, p50/p99 from the request to each viewer's frame (target p99 ≤
@@ -12,7 +15,6 @@
 //! (200 board loads), `VB_BENCH_VIEWERS` (100), `VB_BENCH_MOVES` (100), `VB_BENCH_CREATE_SECS` (5).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ use vibebridge_main::store::{
     Comment, CommentId, Priority, Project, ProjectId, Role, Store, Task, TaskStatus, WorkspaceId,
 };
 use vibebridge_tests::bench::{env_or, percentiles, rss_bytes};
+use vibebridge_tests::pg::PgCluster;
 use vibebridge_tests::{Api, TempDir, WsClient};
 
 const PASSWORD: &str = "benchmark password";
@@ -30,8 +33,7 @@ fn ms(d: Duration) -> String {
 
 /// Seeds the store at `dir`: user `bench` (creator), workspace BENCH, `projects` projects, `tasks` tasks
 /// spread over them and the six columns, `comments` comments per task. Returns the workspace.
-fn seed(dir: &Path, tasks: usize, projects: usize, comments: usize) -> WorkspaceId {
-    let store = Store::open(dir).unwrap();
+fn seed(store: &Store, tasks: usize, projects: usize, comments: usize) -> WorkspaceId {
     let hash = vibebridge_main::auth::password::hash(PASSWORD).unwrap();
     let user = store.create_user("bench", hash).unwrap();
     store.set_role(user.id, Role::Creator).unwrap();
@@ -109,8 +111,7 @@ fn seed(dir: &Path, tasks: usize, projects: usize, comments: usize) -> Workspace
 }
 
 /// The baseline: the board's records (each column's first 50) read straight from the store, `loads` times.
-fn store_loads(dir: &Path, ws: WorkspaceId, loads: usize) -> Vec<Duration> {
-    let store = Store::open(dir).unwrap();
+fn store_loads(store: &Store, ws: WorkspaceId, loads: usize) -> Vec<Duration> {
     (0..loads)
         .map(|_| {
             let t = Instant::now();
@@ -140,27 +141,163 @@ async fn main() {
     if args.get(1).map(String::as_str) == Some("helper-main") {
         return helper_main(&args[2]).await;
     }
-    let tasks: usize = env_or("VB_BENCH_TASKS", 10_000);
-    let projects: usize = env_or("VB_BENCH_PROJECTS", 100);
-    let comments: usize = env_or("VB_BENCH_COMMENTS", 2);
-    let loads: usize = env_or("VB_BENCH_LOADS", 200);
-    let viewers: usize = env_or("VB_BENCH_VIEWERS", 100);
-    let moves: usize = env_or("VB_BENCH_MOVES", 100);
-    let create_secs: u64 = env_or("VB_BENCH_CREATE_SECS", 5);
+    let sizes = Sizes {
+        tasks: env_or("VB_BENCH_TASKS", 10_000),
+        projects: env_or("VB_BENCH_PROJECTS", 100),
+        comments: env_or("VB_BENCH_COMMENTS", 2),
+        loads: env_or("VB_BENCH_LOADS", 200),
+        viewers: env_or("VB_BENCH_VIEWERS", 100),
+        moves: env_or("VB_BENCH_MOVES", 100),
+        create_secs: env_or("VB_BENCH_CREATE_SECS", 5),
+    };
+    let sled = run(None, &sizes).await;
+    let pg = PgCluster::start().expect("starting PostgreSQL (scripts/test.sh installs it)");
+    let postgres = run(Some(&pg.url()), &sizes).await;
 
+    let Sizes {
+        tasks,
+        projects,
+        comments,
+        viewers,
+        ..
+    } = sizes;
+    println!(
+        "board-bench: {tasks} tasks in {projects} projects, {} comments; a board answer is {} KiB",
+        tasks * comments,
+        sled.body_bytes >> 10
+    );
+    println!("| metric | main on sled | main on PostgreSQL | PostgreSQL / sled | target |");
+    println!("|---|---|---|---|---|");
+    let x = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let row = |name: &str, a: Duration, b: Duration, target: &str| {
+        println!(
+            "| {name} | {} | {} | {:.2}× | {target} |",
+            ms(a),
+            ms(b),
+            x(b, a)
+        );
+    };
+    row(
+        "board load, store, p50 (6 columns × 50)",
+        sled.store.0,
+        postgres.store.0,
+        "—",
+    );
+    row(
+        "board load, store, p99",
+        sled.store.1,
+        postgres.store.1,
+        "—",
+    );
+    row(
+        "board load, API, p50 (GET …/board)",
+        sled.api.0,
+        postgres.api.0,
+        "—",
+    );
+    let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
+    row(
+        "board load, API, p99",
+        sled.api.1,
+        postgres.api.1,
+        &format!(
+            "PostgreSQL ≤ 1.5× sled, {}",
+            verdict(x(postgres.api.1, sled.api.1) <= 1.5)
+        ),
+    );
+    row(
+        &format!("move seen by {viewers} WebSocket viewers, p50"),
+        sled.moves.0,
+        postgres.moves.0,
+        "—",
+    );
+    row(
+        &format!("move seen by {viewers} WebSocket viewers, p99"),
+        sled.moves.1,
+        postgres.moves.1,
+        "—",
+    );
+    println!(
+        "| task creates/s (8 clients, API) | {:.0} | {:.0} | {:.2}× | — |",
+        sled.creates,
+        postgres.creates,
+        postgres.creates / sled.creates
+    );
+    println!(
+        "| main RSS, workspace loaded | {} MiB | {} MiB | — | — |",
+        sled.rss_loaded >> 20,
+        postgres.rss_loaded >> 20
+    );
+    println!(
+        "| main RSS, after the creates | {} MiB | {} MiB | — | — |",
+        sled.rss_end >> 20,
+        postgres.rss_end >> 20
+    );
+}
+
+/// How big the workspace is and how much is measured.
+struct Sizes {
+    tasks: usize,
+    projects: usize,
+    comments: usize,
+    loads: usize,
+    viewers: usize,
+    moves: usize,
+    create_secs: u64,
+}
+
+/// One backend's figures: (p50, p99) pairs, creates/s, RSS.
+struct BoardFigures {
+    store: (Duration, Duration),
+    api: (Duration, Duration),
+    moves: (Duration, Duration),
+    creates: f64,
+    rss_loaded: u64,
+    rss_end: u64,
+    body_bytes: usize,
+}
+
+/// Seeds a workspace (in sled, or the PostgreSQL at `database`), then measures it through main in its own
+/// process.
+async fn run(database: Option<&str>, sizes: &Sizes) -> BoardFigures {
+    let &Sizes {
+        tasks,
+        projects,
+        comments,
+        loads,
+        viewers,
+        moves,
+        create_secs,
+    } = sizes;
     let dir = TempDir::new("board-bench");
     let db = dir.path().join("main");
     let started = Instant::now();
-    // Main keeps its sled database in `<database.path>/db`.
-    let ws = seed(&db.join("db"), tasks, projects, comments);
+    let store = match database {
+        Some(url) => Store::on(
+            vibebridge_main::store::kv::Backend::postgres(&vibebridge_main::store::kv::PgOptions {
+                url: url.to_string(),
+                pool_size: 4,
+                tls: Default::default(),
+                ca_file: None,
+                connect_timeout: Duration::from_secs(10),
+            })
+            .unwrap(),
+        )
+        .unwrap(),
+        // Main keeps its sled database in `<database.path>/db`.
+        None => Store::open(&db.join("db")).unwrap(),
+    };
+    let ws = seed(&store, tasks, projects, comments);
     eprintln!(
-        "seeded {tasks} tasks, {projects} projects, {} comments in {:.1} s",
+        "{}: seeded {tasks} tasks, {projects} projects, {} comments in {:.1} s",
+        store.describe(),
         tasks * comments,
         started.elapsed().as_secs_f64()
     );
-    let (store_p50, store_p99) = percentiles(store_loads(&db.join("db"), ws, loads));
+    let store_lat = percentiles(store_loads(&store, ws, loads));
+    drop(store);
 
-    let (child, pid, addr) = vibebridge_tests::bench::spawn_helper_main(&db).await;
+    let (child, pid, addr) = vibebridge_tests::bench::spawn_helper_main(&db, database).await;
     let mut api = Api::at(&format!("http://{addr}"));
     let (status, body) = api.auth(false, "bench", PASSWORD).await;
     assert_eq!(status, 200, "{body}");
@@ -185,7 +322,7 @@ async fn main() {
         let b: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(b["columns"][0]["tasks"].as_array().unwrap().len(), 50);
     }
-    let (api_p50, api_p99) = percentiles(api_lat);
+    let api_lat = percentiles(api_lat);
     let rss_loaded = rss_bytes(pid).unwrap_or(0);
 
     // A move seen by `viewers` WebSockets watching the workspace.
@@ -228,7 +365,7 @@ async fn main() {
         });
         move_lat.extend(futures::future::join_all(waits).await);
     }
-    let (move_p50, move_p99) = percentiles(move_lat);
+    let move_lat = percentiles(move_lat);
     drop(sockets);
 
     // Creates per second, sustained by 8 clients.
@@ -260,42 +397,14 @@ async fn main() {
     let per_sec = created as f64 / t.elapsed().as_secs_f64();
     let rss_end = rss_bytes(pid).unwrap_or(0);
 
-    println!(
-        "board-bench: {tasks} tasks in {projects} projects, {} comments; a board answer is {} KiB",
-        tasks * comments,
-        body_bytes >> 10
-    );
-    println!("{:<44}{:>12}{:>12}{:>10}", "", "p50", "p99", "ratio");
-    println!(
-        "{:<44}{:>12}{:>12}{:>10}",
-        "board load, store (6 columns x 50)",
-        ms(store_p50),
-        ms(store_p99),
-        "1.0x"
-    );
-    println!(
-        "{:<44}{:>12}{:>12}{:>10}",
-        "board load, API (GET …/board)",
-        ms(api_p50),
-        ms(api_p99),
-        format!("{:.1}x", api_p50.as_secs_f64() / store_p50.as_secs_f64())
-    );
-    println!(
-        "{:<44}{:>12}{:>12}",
-        format!("move seen by {viewers} WebSocket viewers"),
-        ms(move_p50),
-        ms(move_p99)
-    );
-    println!("{:<44}{:>12.0}", "task creates/s (8 clients, API)", per_sec);
-    println!(
-        "{:<44}{:>9} MiB",
-        "main RSS, workspace loaded",
-        rss_loaded >> 20
-    );
-    println!(
-        "{:<44}{:>9} MiB",
-        "main RSS, after the creates",
-        rss_end >> 20
-    );
     drop(child);
+    BoardFigures {
+        store: store_lat,
+        api: api_lat,
+        moves: move_lat,
+        creates: per_sec,
+        rss_loaded,
+        rss_end,
+        body_bytes,
+    }
 }

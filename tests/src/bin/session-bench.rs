@@ -2,7 +2,8 @@
 //! fan out) → browser WebSocket frame, with a scripted provider (`fake-claude`) standing in for the CLI.
 //! Baseline in the same run: the same provider's stdout read straight from a pipe.
 //!
-//! Prints event latency p50/p99 with 1 and 100 WebSocket subscribers, and events/s for one session; then
+//! Prints event latency p50/p99 with 1 and 100 WebSocket subscribers, and events/s for one session, with main's
+//! store on sled and then on PostgreSQL (a throwaway cluster, `initdb` + `pg_ctl`) side by side; then
 //! main's memory with stalled followers: main in its own process (this binary as `helper-main`) serving a
 //! session of 300 events of 400 KiB, followed from seq 0 over 100 WebSockets that never read; its RSS is read
 //! while they stall (`server.slow_consumer_timeout` raised so none is cut during the measurement, and
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use vibebridge_tests::bench::{env_or, now_ns, percentiles, rss_bytes};
+use vibebridge_tests::pg::PgCluster;
 use vibebridge_tests::{Api, SseReader, TempDir, TestMain, TestNode, WsClient};
 
 /// The `fake-claude` binary built next to this one.
@@ -212,7 +214,7 @@ async fn followers_rss(followers: usize, count: u64, kib: usize) -> (u64, u64) {
         .unwrap();
     assert!(seeded.status.success(), "seeding failed");
     let id = String::from_utf8(seeded.stdout).unwrap().trim().to_string();
-    let (mut child, pid, addr) = vibebridge_tests::bench::spawn_helper_main(&db).await;
+    let (mut child, pid, addr) = vibebridge_tests::bench::spawn_helper_main(&db, None).await;
     let mut api = Api::at(&format!("http://{addr}"));
     let (status, body) = api.auth(true, "bench", "benchmark password").await;
     assert_eq!(status, 200, "{body}");
@@ -289,7 +291,7 @@ async fn bench(path: bool) {
     );
 }
 
-/// The event path rows: latency with 1 and 100 subscribers, events/s.
+/// The event path rows: latency with 1 and 100 subscribers, events/s; main on sled, then on PostgreSQL.
 async fn event_path() {
     let lat_events = env_or::<u64>("VB_BENCH_LAT_EVENTS", 500);
     let thr_events = env_or::<u64>("VB_BENCH_THR_EVENTS", 20_000);
@@ -299,10 +301,83 @@ async fn event_path() {
     let (pipe_p50, pipe_p99) = percentiles(pipe_lat);
     let (_, pipe_rate) = pipe_run(thr_events, 0).await;
 
+    let sled = measure_path(None, lat_events, thr_events, interval_us).await;
+    let pg = PgCluster::start().expect("starting PostgreSQL (scripts/test.sh installs it)");
+    let postgres = measure_path(Some(&pg.url()), lat_events, thr_events, interval_us).await;
+
+    println!(
+        "\nSession event path: provider stdout → browser WebSocket frame ({lat_events} events 2 ms apart; {thr_events} back to back)\n"
+    );
+    println!(
+        "| metric | pipe (baseline) | main on sled | ratio | main on PostgreSQL | ratio | PostgreSQL / sled | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (i, (subs, p50, p99)) in sled.rows.iter().enumerate() {
+        let (_, pg50, pg99) = postgres.rows[i];
+        let x = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!(
+            "| latency p50, {subs} subscriber(s) | {} | {} | {:.1}× | {} | {:.1}× | {:.2}× | — |",
+            ms(pipe_p50),
+            ms(*p50),
+            x(*p50, pipe_p50),
+            ms(pg50),
+            x(pg50, pipe_p50),
+            x(pg50, *p50)
+        );
+        let target = if *subs == 100 {
+            let ok = *p99 <= Duration::from_millis(10) && x(pg99, *p99) <= 1.5;
+            format!(
+                "≤ 10 ms, PostgreSQL ≤ 1.5× sled, {}",
+                if ok { "PASS" } else { "FAIL" }
+            )
+        } else {
+            "—".into()
+        };
+        println!(
+            "| latency p99, {subs} subscriber(s) | {} | {} | {:.1}× | {} | {:.1}× | {:.2}× | {target} |",
+            ms(pipe_p99),
+            ms(*p99),
+            x(*p99, pipe_p99),
+            ms(pg99),
+            x(pg99, pipe_p99),
+            x(pg99, *p99)
+        );
+    }
+    println!(
+        "| events/s, one session | {:.0} | {:.0} | {:.2}× | {:.0} | {:.2}× | {:.2}× | ≥ 5,000, {} |",
+        pipe_rate,
+        sled.rate,
+        sled.rate / pipe_rate,
+        postgres.rate,
+        postgres.rate / pipe_rate,
+        postgres.rate / sled.rate,
+        if sled.rate >= 5000.0 && postgres.rate >= 5000.0 {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+}
+
+/// What one backend measured: `(subscribers, p50, p99)` rows and events/s.
+struct PathFigures {
+    rows: Vec<(usize, Duration, Duration)>,
+    rate: f64,
+}
+
+/// Main (on the PostgreSQL at `database`, or sled) and one node running the scripted provider: the latency
+/// rounds with 1 and 100 subscribers, then the throughput round.
+async fn measure_path(
+    database: Option<&str>,
+    lat_events: u64,
+    thr_events: u64,
+    interval_us: u64,
+) -> PathFigures {
     let dir = TempDir::new("session-bench");
     // Up to 100 WebSockets of one user: past the default per-user cap of live connections.
     let main = TestMain::start_with(dir.path(), None, |c| {
         c.server.live_connections_per_user = 1000;
+        c.database.url = database.map(vibebridge_tunnel::config::Secret::new);
     })
     .await;
     let mut api = Api::new(&main);
@@ -340,45 +415,9 @@ async fn event_path() {
         rows.push((subs, p50, p99));
     }
     let thr = bench.round(1, thr_events, 0).await;
-    let span = thr[0].1;
-    let rate = thr_events as f64 / span.as_secs_f64();
-
-    println!(
-        "\nSession event path: provider stdout → browser WebSocket frame ({lat_events} events 2 ms apart; {thr_events} back to back)\n"
-    );
-    println!("| metric | pipe (baseline) | VibeBridge | ratio | target |");
-    println!("|---|---|---|---|---|");
-    for (subs, p50, p99) in &rows {
-        println!(
-            "| latency p50, {subs} subscriber(s) | {} | {} | {:.1}× | — |",
-            ms(pipe_p50),
-            ms(*p50),
-            p50.as_secs_f64() / pipe_p50.as_secs_f64()
-        );
-        let target = if *subs == 100 {
-            if *p99 <= Duration::from_millis(10) {
-                "≤ 10 ms, PASS"
-            } else {
-                "≤ 10 ms, FAIL"
-            }
-        } else {
-            "—"
-        };
-        println!(
-            "| latency p99, {subs} subscriber(s) | {} | {} | {:.1}× | {target} |",
-            ms(pipe_p99),
-            ms(*p99),
-            p99.as_secs_f64() / pipe_p99.as_secs_f64()
-        );
-    }
-    println!(
-        "| events/s, one session | {:.0} | {:.0} | {:.2}× | ≥ 5,000, {} |",
-        pipe_rate,
-        rate,
-        rate / pipe_rate,
-        if rate >= 5000.0 { "PASS" } else { "FAIL" }
-    );
+    let rate = thr_events as f64 / thr[0].1.as_secs_f64();
     bench.browsers.shutdown_background();
     node.stop().await;
     main.stop().await;
+    PathFigures { rows, rate }
 }

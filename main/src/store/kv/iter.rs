@@ -44,6 +44,12 @@ impl Iter {
         }
     }
 
+    /// Reads `n` entries in the first round trip (for a caller that knows how many it wants).
+    pub fn first_page(mut self, n: usize) -> Iter {
+        self.page_size = n.clamp(1, LARGEST_PAGE);
+        self
+    }
+
     /// The same entries from the largest key down.
     pub fn rev(mut self) -> Iter {
         self.reverse = !self.reverse;

@@ -157,6 +157,34 @@ impl Backend {
         }
     }
 
+    /// Many keys' values in one read (one round trip on PostgreSQL), in the order asked.
+    pub fn get_many(
+        &self,
+        tree: &'static str,
+        keys: &[Bytes],
+    ) -> Result<Vec<Option<Bytes>>, KvError> {
+        match self {
+            Backend::Sled(db) => keys.iter().map(|k| db.get(tree, k)).collect(),
+            Backend::Postgres(pg) => pg.get_many(tree, keys),
+        }
+    }
+
+    /// The entries under each of `prefixes`, at most `limit` each, in one read (one round trip on PostgreSQL).
+    pub fn scan_prefixes(
+        &self,
+        tree: &'static str,
+        prefixes: &[Bytes],
+        limit: usize,
+    ) -> Result<Vec<Vec<(Bytes, Bytes)>>, KvError> {
+        match self {
+            Backend::Sled(db) => prefixes
+                .iter()
+                .map(|p| db.range(tree, &Span::prefix(p), false, limit))
+                .collect(),
+            Backend::Postgres(pg) => pg.scan_prefixes(tree, prefixes, limit),
+        }
+    }
+
     /// Up to `limit` entries of `span` in key order (`reverse`: from the top).
     pub fn range(
         &self,
@@ -299,6 +327,30 @@ impl Tree {
         Ok(value)
     }
 
+    /// Many keys' values in one read, in the order asked (inside a unit, each is guarded like [`Tree::get`]).
+    pub fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, KvError> {
+        if unit::active(self.kv.id) {
+            return keys.iter().map(|k| self.get(k)).collect();
+        }
+        self.kv.backend.get_many(self.name, keys)
+    }
+
+    /// The entries under each of `prefixes` (at most `limit` each), in key order, in one read. Outside a unit
+    /// only; inside one, each prefix is scanned on its own so the unit's writes are seen.
+    pub fn scan_prefixes(
+        &self,
+        prefixes: &[Bytes],
+        limit: usize,
+    ) -> Result<Vec<Vec<(Bytes, Bytes)>>, KvError> {
+        if unit::active(self.kv.id) {
+            return prefixes
+                .iter()
+                .map(|p| self.scan_prefix(p).take(limit).collect())
+                .collect();
+        }
+        self.kv.backend.scan_prefixes(self.name, prefixes, limit)
+    }
+
     /// Whether a key is present.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, KvError> {
         Ok(self.get(key)?.is_some())
@@ -371,6 +423,23 @@ impl Tree {
             Err(KvError::Conflict) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Up to `limit` entries from `start` (inclusive) while their keys start with `prefix`, in one read.
+    pub fn page_from(
+        &self,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, KvError> {
+        let span = Span {
+            lo: Bound::Included(start.to_vec()),
+            hi: Span::prefix(prefix).hi,
+        };
+        Iter::new(self.kv.clone(), self.name, span)
+            .first_page(limit)
+            .take(limit)
+            .collect()
     }
 
     /// Entries within `range`, in key order (`.rev()` for the other way).

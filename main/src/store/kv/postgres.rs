@@ -45,7 +45,10 @@ pub use pg_tls::{TlsMode, mask_url};
 use super::{Batch, Bytes, KvError, Span};
 
 /// The schema's migrations, `(version, name, sql)`, in order. Append only; never edit one that shipped.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "kv", include_str!("migrations/0001_kv.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "kv", include_str!("migrations/0001_kv.sql")),
+    (2, "commit", include_str!("migrations/0002_commit.sql")),
+];
 /// The advisory lock key migrations hold ("VBmigrat").
 const MIGRATION_LOCK: i64 = 0x5642_6d69_6772_6174;
 /// How long one operation may take, server- and client-side.
@@ -60,6 +63,12 @@ const CHUNK: usize = 5_000;
 const URL_SHAPE: &str = "postgres://user:password@host:5432/dbname";
 
 const GET: &str = "SELECT v FROM kv WHERE tree = $1 AND k = $2";
+const COMMIT: &str = "SELECT vb_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const GET_MANY: &str = "SELECT k, v FROM kv WHERE tree = $1 AND k = ANY($2::bytea[])";
+/// Each prefix (with its end key, NULL: none) read as its own ordered, limited range, in one statement.
+const SCAN_PREFIXES: &str = "SELECT p.i, r.k, r.v FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS p(lo, hi, i) \
+                             CROSS JOIN LATERAL (SELECT k, v FROM kv WHERE tree = $1 AND k >= p.lo \
+                             AND (p.hi IS NULL OR k < p.hi) ORDER BY k LIMIT $4) r ORDER BY p.i, r.k";
 const GUARDS: &str =
     "SELECT tree, k, v FROM kv WHERE (tree, k) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))";
 const DELETES: &str =
@@ -211,6 +220,58 @@ impl PgKv {
         rows.first().map(|row| column(row, 0)).transpose()
     }
 
+    /// Many keys' values in one statement, in the order asked.
+    pub fn get_many(
+        &self,
+        tree: &'static str,
+        keys: &[Bytes],
+    ) -> Result<Vec<Option<Bytes>>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.query(GET_MANY, vec![Box::new(tree), Box::new(keys.to_vec())])?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            found.insert(column::<Bytes>(row, 0)?, column::<Bytes>(row, 1)?);
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    /// The entries under each prefix (at most `limit` each, in key order), in one statement.
+    pub fn scan_prefixes(
+        &self,
+        tree: &'static str,
+        prefixes: &[Bytes],
+        limit: usize,
+    ) -> Result<Vec<Vec<(Bytes, Bytes)>>, KvError> {
+        if prefixes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // An all-0xff prefix has no end key: it reads to the end of the tree.
+        let ends: Vec<Option<Bytes>> = prefixes
+            .iter()
+            .map(|p| match Span::prefix(p).hi {
+                Bound::Excluded(end) => Some(end),
+                _ => None,
+            })
+            .collect();
+        let params: Vec<Param> = vec![
+            Box::new(tree),
+            Box::new(prefixes.to_vec()),
+            Box::new(ends),
+            Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ];
+        let rows = self.query(SCAN_PREFIXES, params)?;
+        let mut out = vec![Vec::new(); prefixes.len()];
+        for row in &rows {
+            let i: i64 = column(row, 0)?;
+            if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| out.get_mut(i)) {
+                slot.push((column(row, 1)?, column(row, 2)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` entries of `span` in key order (`reverse`: from the top).
     pub fn range(
         &self,
@@ -257,6 +318,9 @@ impl PgKv {
             .iter()
             .map(|w| ((w.tree, w.key.clone()), w.value.clone()))
             .collect();
+        if guards.len() + writes.len() <= CHUNK {
+            return self.commit_at_once(&batch.guards, &writes);
+        }
         self.run(move |mut c| async move {
             let isolation = IsolationLevel::Serializable;
             let tx = c
@@ -294,6 +358,56 @@ impl PgKv {
             chunked(&tx, DELETES, &rows(false)).await?;
             chunked(&tx, PUTS, &rows(true)).await?;
             Ok(tx.commit().await?)
+        })
+    }
+
+    /// A batch small enough for one statement: `BEGIN`, `vb_commit(…)` and `COMMIT` sent together, so the
+    /// whole conditional write costs one round trip.
+    fn commit_at_once(
+        &self,
+        guards: &[super::Guard],
+        writes: &BTreeMap<(&'static str, Bytes), Option<Bytes>>,
+    ) -> Result<(), KvError> {
+        let fence = (*self.epoch.read().unwrap_or_else(|e| e.into_inner()))
+            .map(|e| e.to_be_bytes().to_vec());
+        let text = |v: Vec<&'static str>| v.into_iter().map(str::to_owned).collect::<Vec<String>>();
+        let g_tree = text(guards.iter().map(|g| g.tree).collect());
+        let g_key: Vec<Bytes> = guards.iter().map(|g| g.key.clone()).collect();
+        let g_val: Vec<Bytes> = guards
+            .iter()
+            .map(|g| g.expect.clone().unwrap_or_default())
+            .collect();
+        let g_absent: Vec<bool> = guards.iter().map(|g| g.expect.is_none()).collect();
+        let (deletes, puts): (Vec<_>, Vec<_>) = writes.iter().partition(|(_, v)| v.is_none());
+        let d_tree = text(deletes.iter().map(|((t, _), _)| *t).collect());
+        let d_key: Vec<Bytes> = deletes.iter().map(|((_, k), _)| k.clone()).collect();
+        let p_tree = text(puts.iter().map(|((t, _), _)| *t).collect());
+        let p_key: Vec<Bytes> = puts.iter().map(|((_, k), _)| k.clone()).collect();
+        let p_val: Vec<Bytes> = puts
+            .iter()
+            .map(|(_, v)| v.as_ref().cloned().unwrap_or_default())
+            .collect();
+        self.run(move |c| async move {
+            let st = c.prepare_cached(COMMIT).await?;
+            let params: [&(dyn ToSql + Sync); 10] = [
+                &fence, &g_tree, &g_key, &g_val, &g_absent, &d_tree, &d_key, &p_tree, &p_key,
+                &p_val,
+            ];
+            // Pipelined: the three are on the wire before the first answer comes back. A failed statement
+            // aborts the transaction, and the COMMIT after it then rolls back.
+            let (begin, outcome, end) = tokio::join!(
+                c.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+                c.query_one(&st, &params),
+                c.batch_execute("COMMIT"),
+            );
+            begin?;
+            let outcome: i32 = outcome?.try_get(0)?;
+            end?;
+            match outcome {
+                0 => Ok(()),
+                1 => Err(Failure::Conflict),
+                _ => Err(Failure::Fenced),
+            }
         })
     }
 
