@@ -148,7 +148,10 @@ pub fn board(
             .iter()
             .map(|&status| {
                 let (filter, cursor) = (&filter, cursor.clone());
-                s.spawn(move || page(state, access, filter, status, cursor, limit))
+                s.spawn(move || {
+                    let total = state.store.column_len(access.ws.id, status);
+                    page(state, access, filter, status, cursor, limit).map(|p| (p, total))
+                })
             })
             .collect();
         readers
@@ -161,12 +164,12 @@ pub fn board(
     });
     let mut columns = Vec::with_capacity(statuses.len());
     for (status, read) in statuses.into_iter().zip(pages) {
-        let (tasks, next) = read?;
+        let ((tasks, next), total) = read?;
         columns.push(Column {
             status,
             name: access.ws.settings.status_name(status).to_string(),
             tasks,
-            total: u32::try_from(state.store.column_len(access.ws.id, status)).unwrap_or(u32::MAX),
+            total: u32::try_from(total).unwrap_or(u32::MAX),
             next,
         });
     }

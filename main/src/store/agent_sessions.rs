@@ -248,7 +248,13 @@ impl Store {
         let start = event_key(id, after.saturating_add(1));
         let end = event_key(id, u64::MAX);
         let (mut out, mut bytes) = (Vec::new(), 0usize);
-        for item in self.session_events.range(start..=end).take(limit) {
+        // One event first: events may be as large as a tunnel frame, and the page stops at `max_bytes`.
+        for item in self
+            .session_events
+            .range(start..=end)
+            .first_page(1)
+            .take(limit)
+        {
             let (_, v) = item?;
             if !out.is_empty() && bytes.saturating_add(v.len()) > max_bytes {
                 break;

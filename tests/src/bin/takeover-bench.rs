@@ -27,7 +27,9 @@
 //! `test-main`, which this binary starts from its own directory). Needs Debian's `postgresql` (or
 //! `VB_PG_BIN`).
 //! Env: `VB_BENCH_NODES` (1000), `VB_BENCH_STABLE_AFTER` (seconds a link must live to reset its backoff,
-//! the agent's default 60), `VB_BENCH_SKIP` (comma list of `sled`, `postgres`).
+//! the agent's default 60), `VB_BENCH_MAX_UNAUTHENTICATED` (the mains' `ssh.max_unauthenticated`, main's
+//! default 256: connections beyond it that have not finished authenticating are closed at once, so a burst
+//! of 1,000 dials takes several backoff rounds), `VB_BENCH_SKIP` (comma list of `sled`, `postgres`).
 //!
 //! The helper processes are this binary run as `takeover-bench helper-main|helper-nodes …`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -94,7 +96,18 @@ fn main_config(
     c.secrets.key_file = key_file;
     c.main.node_register_tokens = vec![Secret::new(FLEET_TOKEN)];
     c.tunnel = TunnelConfig::default();
+    c.ssh.max_unauthenticated = max_unauthenticated();
     c
+}
+
+/// Main's `ssh.max_unauthenticated`: `VB_BENCH_MAX_UNAUTHENTICATED`, else the product's default.
+fn max_unauthenticated() -> usize {
+    env_or(
+        "VB_BENCH_MAX_UNAUTHENTICATED",
+        vibebridge_main::MainConfig::default()
+            .ssh
+            .max_unauthenticated,
+    )
 }
 
 /// Binds `addr`, retrying for a while (a port just freed by a killed main).
@@ -798,10 +811,21 @@ async fn run_bench(nodes: usize, stable_after: Duration) {
         r.stable_after.as_secs()
     );
     println!(
+        "Mains: production tunnel settings, ssh.max_unauthenticated {} (main's default {}): a dial beyond it is closed at once",
+        max_unauthenticated(),
+        vibebridge_main::MainConfig::default()
+            .ssh
+            .max_unauthenticated
+    );
+    println!("  and retried after the backoff, like a dial to a standby or a dead main.");
+    println!(
         "sled: one main (this binary's helper-main), kill -9, started again at once on the same ports and state."
     );
     println!(
-        "PostgreSQL: mains A and B (test-main processes) on one throwaway cluster, default lease; nodes dial A, then B."
+        "PostgreSQL: mains A and B (test-main processes) on one throwaway cluster, default lease; nodes dial A, then B, in"
+    );
+    println!(
+        "  turn (at first start B is a standby: a node A turned away fails at B too before it tries A again)."
     );
     for (name, run) in [("sled", &sled), ("PostgreSQL", &pg)] {
         let Some(run) = run else { continue };

@@ -1,5 +1,6 @@
 //! Ordered iteration over a tree: the backend is read a page at a time (pages grow, so a loop that stops
-//! after one entry reads little and a full scan takes few round trips), and the writes of an open unit of
+//! after one entry reads little and a full scan takes few round trips, but only up to about [`PAGE_BYTES`]
+//! of entries, so large values are never read far ahead of the loop), and the writes of an open unit of
 //! work are merged in, so a unit reads what it wrote.
 
 use std::collections::VecDeque;
@@ -10,6 +11,8 @@ use super::{Bytes, Kv, KvError, Span, unit};
 
 const FIRST_PAGE: usize = 32;
 const LARGEST_PAGE: usize = 1024;
+/// What a page after the first may hold, about: pages of large values (session events, files) stay small.
+const PAGE_BYTES: usize = 256 << 10;
 
 /// Entries of a tree in key order (or reverse order after [`Iter::rev`]).
 pub struct Iter {
@@ -82,8 +85,10 @@ impl Iter {
                 self.span.lo = after;
             }
         }
+        let bytes: usize = page.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let by_bytes = (PAGE_BYTES / (bytes / page.len().max(1)).max(1)).max(1);
         self.page.extend(page);
-        self.page_size = (self.page_size * 2).min(LARGEST_PAGE);
+        self.page_size = (self.page_size * 2).min(LARGEST_PAGE).min(by_bytes);
         Ok(())
     }
 
