@@ -102,7 +102,10 @@ pub async fn spawn_helper_main(
     };
     // On PostgreSQL it stands by until it holds the lead.
     let api = crate::Api::at(&format!("http://{addr}"));
-    while api.get("/health").await.1["role"] != "active" {
+    while !matches!(
+        api.try_call(reqwest::Method::GET, "/health", None).await,
+        Ok((200, ref h)) if h["role"] == "active"
+    ) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     (child, pid, addr)

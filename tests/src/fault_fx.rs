@@ -111,13 +111,14 @@ impl MainProcess {
         let api = crate::Api::at(&format!("http://{}", self.http));
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let (status, health) = api.get("/health").await;
-            if status == 200 && health["role"] == "active" {
+            // The standby's face closes its connections when main takes the lead: a request may meet that.
+            let health = api.try_call(reqwest::Method::GET, "/health", None).await;
+            if matches!(&health, Ok((200, h)) if h["role"] == "active") {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "main never became active: {health}"
+                "main never became active: {health:?}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -67,7 +67,9 @@ pub struct Write {
     pub value: Option<Bytes>,
 }
 
-/// A conditional write: every write lands, or none does when a guard fails ([`KvError::Conflict`]).
+/// A conditional write: nothing lands when a guard fails ([`KvError::Conflict`]). On PostgreSQL it is one
+/// transaction; on sled the writes are applied in order under the commit lock, and a crash keeps a prefix of
+/// them (sled keeps its writes in order), so writers put a record after what it counts.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     /// Conditions checked in the same transaction as the writes.

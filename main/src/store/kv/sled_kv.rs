@@ -2,14 +2,12 @@
 //! written (an existing database opens as it is). Only one process can open it (sled locks the directory), so
 //! a commit's guards are checked and its writes applied under one process-wide lock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use anyhow::Context;
-use sled::Transactional;
-use sled::transaction::TransactionError;
 
 use super::{Batch, Bytes, KvError, Span};
 
@@ -105,31 +103,16 @@ impl SledKv {
                 return Err(KvError::Conflict);
             }
         }
-        // One sled transaction over every tree written: after a crash all of the batch is there or none of it
-        // (a session's record never claims events that did not reach the disk).
-        let names: BTreeSet<&'static str> = batch.writes.iter().map(|w| w.tree).collect();
-        let names: Vec<&'static str> = names.into_iter().collect();
-        let trees = names
-            .iter()
-            .map(|n| self.tree(n))
-            .collect::<Result<Vec<_>, _>>()?;
-        let at = |tree: &str| names.iter().position(|n| *n == tree).unwrap_or(0);
-        trees
-            .as_slice()
-            .transaction(|tx| {
-                for w in &batch.writes {
-                    let t = &tx[at(w.tree)];
-                    match &w.value {
-                        Some(v) => t.insert(w.key.as_slice(), v.as_slice())?,
-                        None => t.remove(w.key.as_slice())?,
-                    };
-                }
-                Ok(())
-            })
-            .map_err(|e: TransactionError<()>| match e {
-                TransactionError::Storage(e) => KvError::Sled(e),
-                TransactionError::Abort(()) => KvError::Conflict,
-            })
+        // One by one, in the order the unit made them: after a crash sled keeps a prefix of its writes, so
+        // a record written after what it counts never claims what did not reach the disk.
+        for w in &batch.writes {
+            let t = self.tree(w.tree)?;
+            match &w.value {
+                Some(v) => t.insert(w.key.as_slice(), v.as_slice())?,
+                None => t.remove(w.key.as_slice())?,
+            };
+        }
+        Ok(())
     }
 
     pub(super) fn swap(

@@ -28,7 +28,9 @@ type Key = (&'static str, Bytes);
 struct Unit {
     kv: u64,
     reads: BTreeMap<Key, Option<Bytes>>,
-    writes: BTreeMap<Key, Option<Bytes>>,
+    /// Each written key's last value, with the turn of its last write (the order writes reach sled in).
+    writes: BTreeMap<Key, (u64, Option<Bytes>)>,
+    turn: u64,
     after: Vec<Box<dyn FnOnce()>>,
     flush: bool,
 }
@@ -65,7 +67,11 @@ pub fn active(kv: u64) -> bool {
 pub(super) fn read(kv: u64, tree: &'static str, key: &[u8]) -> Option<Option<Bytes>> {
     with_unit(kv, |u| {
         let k = (tree, key.to_vec());
-        u.writes.get(&k).or_else(|| u.reads.get(&k)).cloned()
+        u.writes
+            .get(&k)
+            .map(|(_, v)| v)
+            .or_else(|| u.reads.get(&k))
+            .cloned()
     })
     .flatten()
 }
@@ -82,8 +88,9 @@ pub(super) fn record_read(kv: u64, tree: &'static str, key: &[u8], value: &Optio
 /// Holds a write in the open unit; `false` when none is open (the caller writes through).
 pub(super) fn write(kv: u64, tree: &'static str, key: &[u8], value: Option<&[u8]>) -> bool {
     with_unit(kv, |u| {
+        u.turn += 1;
         u.writes
-            .insert((tree, key.to_vec()), value.map(<[u8]>::to_vec));
+            .insert((tree, key.to_vec()), (u.turn, value.map(<[u8]>::to_vec)));
     })
     .is_some()
 }
@@ -94,7 +101,7 @@ pub(super) fn writes_in(kv: u64, tree: &'static str) -> Vec<(Bytes, Option<Bytes
         u.writes
             .range((tree, Vec::new())..)
             .take_while(|((t, _), _)| *t == tree)
-            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .map(|((_, k), (_, v))| (k.clone(), v.clone()))
             .collect()
     })
     .unwrap_or_default()
@@ -174,11 +181,17 @@ impl Kv {
                     .into_iter()
                     .map(|((tree, key), expect)| Guard { tree, key, expect })
                     .collect(),
-                writes: unit
-                    .writes
-                    .into_iter()
-                    .map(|((tree, key), value)| Write { tree, key, value })
-                    .collect(),
+                // In the order they were made: sled applies them one by one, and a crash keeps a prefix
+                // of them, as it did when the store wrote straight to sled (a session's events before the
+                // record that counts them).
+                writes: {
+                    let mut writes: Vec<_> = unit.writes.into_iter().collect();
+                    writes.sort_by_key(|(_, (turn, _))| *turn);
+                    writes
+                        .into_iter()
+                        .map(|((tree, key), (_, value))| Write { tree, key, value })
+                        .collect()
+                },
             };
             self.backend.commit(&batch)?;
         }
