@@ -295,7 +295,13 @@ async fn reopen(
     shutdown: &CancellationToken,
 ) -> Option<Main> {
     let stop = CancellationToken::new();
-    let face = standby::serve(listeners, standing, &config.server, stop.clone());
+    let face = standby::serve(
+        &listeners.http,
+        &listeners.ssh,
+        standing,
+        &config.server,
+        stop.clone(),
+    );
     let open = async {
         let mut said = false;
         let main = loop {
@@ -332,7 +338,8 @@ async fn stand_by(
     tracing::info!(main = %state.standing.main_id, db = %state.store.describe(), "standing by for the lead");
     let stop = CancellationToken::new();
     let face = standby::serve(
-        listeners,
+        &listeners.http,
+        &listeners.ssh,
         state.standing.clone(),
         &state.config.server,
         stop.clone(),

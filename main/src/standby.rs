@@ -10,16 +10,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::bodies::Health;
 use crate::config::ServerConfig;
+use crate::http;
 use crate::leader::Standing;
-use crate::{Listeners, http};
 
-/// Serves the standby face on `listeners` until `stop`.
+/// Serves the standby face on main's HTTP and SSH listeners until `stop`.
 pub async fn serve(
-    listeners: &Listeners,
+    http: &TcpListener,
+    ssh: &TcpListener,
     standing: Arc<Standing>,
     cfg: &ServerConfig,
     stop: CancellationToken,
@@ -32,17 +34,14 @@ pub async fn serve(
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                accepted = listeners.ssh.accept() => {
+                accepted = ssh.accept() => {
                     // Dropped at once: the node's next attempt goes to the next main.
                     drop(accepted);
                 }
             }
         }
     };
-    tokio::join!(
-        http::serve(&listeners.http, app, cfg, stop.clone()),
-        refuse_ssh
-    );
+    tokio::join!(http::serve(http, app, cfg, stop.clone()), refuse_ssh);
 }
 
 async fn health(State(standing): State<Arc<Standing>>) -> axum::Json<Health> {
