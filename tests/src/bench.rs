@@ -5,6 +5,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use vibebridge_tunnel::client::{Connected, Dial};
+use vibebridge_tunnel::frame::{read_frame, write_frame};
+use vibebridge_tunnel::mux::{self, Mode};
+use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
+
 /// `name` from the environment parsed as a number, else `default` (unset or not a number).
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -178,4 +183,55 @@ pub fn make_repo(repo: &Path, files: usize) {
     for i in 0..10 {
         std::fs::write(repo.join(format!("new{i}.txt")), "untracked\n").unwrap();
     }
+}
+
+/// One simulated node's connected life (tunnel-bench's and takeover-bench's fleets): hello, then a heartbeat every interval until the link ends.
+pub async fn simulated_link(conn: Connected, dial: &Dial) {
+    let cfg = &dial.tunnel;
+    let Connected { session, io, .. } = conn;
+    let (mux, _inbound) = mux::spawn(io, Mode::Client, cfg);
+    let Ok(control) = mux.open(&Open::Control).await else {
+        return;
+    };
+    let (mut rd, mut wr) = tokio::io::split(control);
+    let hello = Hello {
+        protocol_version: protocol::PROTOCOL_VERSION,
+        node_id: dial.node_id.clone().into(),
+        name: dial.node_id.clone(),
+        hostname: "simulated".into(),
+        os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+        labels: vec![],
+        capabilities: vec!["shell".into(), "fs".into(), "git".into()],
+        providers: vec![],
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let max = cfg.max_frame_bytes;
+    if write_frame(&mut wr, &ControlFrame::Hello(hello), max)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // Welcome, then acks, read by their own task so the loop below never cancels a read mid-frame.
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(_)) = read_frame::<ControlFrame, _>(&mut rd, max).await {}
+    });
+    let mut ticker = tokio::time::interval(cfg.heartbeat_interval);
+    ticker.tick().await;
+    let mut seq = 0u64;
+    loop {
+        tokio::select! {
+            _ = mux.closed() => break,
+            _ = ticker.tick() => {
+                seq += 1;
+                if write_frame(&mut wr, &ControlFrame::Heartbeat { seq }, max).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    reader.abort();
+    let _ = session
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
 }

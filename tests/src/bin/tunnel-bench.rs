@@ -32,15 +32,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vibebridge_tests::bench::{env_or, percentiles, rss_bytes};
+use vibebridge_tests::bench::{env_or, percentiles, rss_bytes, simulated_link};
 use vibebridge_tests::{TempDir, TestMain, TestNode};
 use vibebridge_tunnel::TunnelConfig;
 use vibebridge_tunnel::backoff::Backoff;
-use vibebridge_tunnel::client::{self, Connected, Dial, HostKeyPolicy};
+use vibebridge_tunnel::client::{self, Dial, HostKeyPolicy};
 use vibebridge_tunnel::config::Secret;
-use vibebridge_tunnel::frame::{read_frame, write_frame};
-use vibebridge_tunnel::mux::{self, Mode};
-use vibebridge_tunnel::protocol::{self, ControlFrame, Hello, Open};
+use vibebridge_tunnel::protocol::Open;
 
 const MIB: u64 = 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
@@ -556,57 +554,6 @@ async fn helper_nodes(count: usize, main_addr: String, fingerprint: String) {
     }
     println!("started {count}");
     std::future::pending::<()>().await;
-}
-
-/// One simulated node's connected life: hello, then a heartbeat every interval until the link ends.
-async fn simulated_link(conn: Connected, dial: &Dial) {
-    let cfg = &dial.tunnel;
-    let Connected { session, io, .. } = conn;
-    let (mux, _inbound) = mux::spawn(io, Mode::Client, cfg);
-    let Ok(control) = mux.open(&Open::Control).await else {
-        return;
-    };
-    let (mut rd, mut wr) = tokio::io::split(control);
-    let hello = Hello {
-        protocol_version: protocol::PROTOCOL_VERSION,
-        node_id: dial.node_id.clone().into(),
-        name: dial.node_id.clone(),
-        hostname: "simulated".into(),
-        os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
-        labels: vec![],
-        capabilities: vec!["shell".into(), "fs".into(), "git".into()],
-        providers: vec![],
-        agent_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let max = cfg.max_frame_bytes;
-    if write_frame(&mut wr, &ControlFrame::Hello(hello), max)
-        .await
-        .is_err()
-    {
-        return;
-    }
-    // Welcome, then acks, read by their own task so the loop below never cancels a read mid-frame.
-    let reader = tokio::spawn(async move {
-        while let Ok(Some(_)) = read_frame::<ControlFrame, _>(&mut rd, max).await {}
-    });
-    let mut ticker = tokio::time::interval(cfg.heartbeat_interval);
-    ticker.tick().await;
-    let mut seq = 0u64;
-    loop {
-        tokio::select! {
-            _ = mux.closed() => break,
-            _ = ticker.tick() => {
-                seq += 1;
-                if write_frame(&mut wr, &ControlFrame::Heartbeat { seq }, max).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    reader.abort();
-    let _ = session
-        .disconnect(russh::Disconnect::ByApplication, "", "")
-        .await;
 }
 
 /// What the process-level part of the benchmark measured.
