@@ -122,7 +122,7 @@ impl Standing {
 /// The lead, while this main holds it. Dropping it gives the lock up (its connection closes).
 pub struct Lead {
     lost: CancellationToken,
-    _beat: tokio::task::JoinHandle<()>,
+    beat: tokio::task::JoinHandle<()>,
 }
 
 impl Lead {
@@ -134,7 +134,7 @@ impl Lead {
 
 impl Drop for Lead {
     fn drop(&mut self) {
-        self._beat.abort();
+        self.beat.abort();
     }
 }
 
@@ -163,7 +163,7 @@ pub async fn campaign(
                 tracing::info!(main = %standing.main_id, epoch, "this main holds the lead: serving");
                 let lost = CancellationToken::new();
                 let beat = tokio::spawn(beat(conn, lease, standing.clone(), lost.clone()));
-                return Ok(Some(Lead { lost, _beat: beat }));
+                return Ok(Some(Lead { lost, beat }));
             }
             Ok(None) => failures = 0,
             Err(e) => {

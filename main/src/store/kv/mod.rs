@@ -201,7 +201,8 @@ impl Backend {
         }
     }
 
-    /// Applies `batch` when all its guards hold, atomically; [`KvError::Conflict`] otherwise.
+    /// Applies `batch` when all its guards hold (see [`Batch`] for what each backend keeps after a crash);
+    /// [`KvError::Conflict`] otherwise.
     pub fn commit(&self, batch: &Batch) -> Result<(), KvError> {
         match self {
             Backend::Sled(db) => db.commit(batch),
@@ -470,17 +471,17 @@ impl Tree {
 
     /// Whether the tree holds nothing.
     pub fn is_empty(&self) -> Result<bool, KvError> {
-        Ok(self.iter().next().transpose()?.is_none())
+        Ok(self.first()?.is_none())
     }
 
-    /// The entry with the smallest key.
+    /// The entry with the smallest key (one entry read, not a page).
     pub fn first(&self) -> Result<Option<(Bytes, Bytes)>, KvError> {
-        self.iter().next().transpose()
+        self.iter().first_page(1).next().transpose()
     }
 
-    /// The entry with the largest key.
+    /// The entry with the largest key (one entry read, not a page).
     pub fn last(&self) -> Result<Option<(Bytes, Bytes)>, KvError> {
-        self.iter().rev().next().transpose()
+        self.iter().rev().first_page(1).next().transpose()
     }
 }
 

@@ -80,18 +80,19 @@ const SWAP_PUT: &str = "WITH old AS (SELECT v FROM kv WHERE tree = $1 AND k = $2
                         up AS (INSERT INTO kv (tree, k, v) VALUES ($1, $2, $3) \
                         ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v) SELECT v FROM old";
 const SWAP_DELETE: &str = "DELETE FROM kv WHERE tree = $1 AND k = $2 RETURNING v";
-/// The same two under the lead's fence: nothing is written unless `meta/leader_epoch` still holds this main's
-/// epoch ($4). `FOR SHARE` makes a concurrent takeover's epoch bump wait for this write, or this write wait for
-/// the bump and then find the epoch changed. The first column says whether the fence held.
-const FENCED_SWAP_PUT: &str = "WITH fence AS (SELECT 1 FROM kv WHERE tree = 'meta' AND k = '\\x6c65616465725f65706f6368' \
-                               AND v = $4 FOR SHARE), \
+/// The same two under the lead's fence: nothing is written unless `meta/leader_epoch` ([`EPOCH_KEY`], the last
+/// parameter) still holds this main's epoch (the one before it). `FOR SHARE` makes a concurrent takeover's epoch
+/// bump wait for this write, or this write wait for the bump and then find the epoch changed. The first column
+/// says whether the fence held.
+const FENCED_SWAP_PUT: &str = "WITH fence AS (SELECT 1 FROM kv WHERE tree = 'meta' AND k = $5 AND v = $4 \
+                               FOR SHARE), \
                                old AS (SELECT v FROM kv WHERE tree = $1 AND k = $2 AND EXISTS (SELECT 1 FROM fence) \
                                FOR UPDATE), \
                                up AS (INSERT INTO kv (tree, k, v) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM fence) \
                                ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v) \
                                SELECT EXISTS (SELECT 1 FROM fence), (SELECT v FROM old)";
-const FENCED_SWAP_DELETE: &str = "WITH fence AS (SELECT 1 FROM kv WHERE tree = 'meta' AND k = '\\x6c65616465725f65706f6368' \
-                                  AND v = $3 FOR SHARE), \
+const FENCED_SWAP_DELETE: &str = "WITH fence AS (SELECT 1 FROM kv WHERE tree = 'meta' AND k = $4 AND v = $3 \
+                                  FOR SHARE), \
                                   del AS (DELETE FROM kv WHERE tree = $1 AND k = $2 AND EXISTS (SELECT 1 FROM fence) \
                                   RETURNING v) \
                                   SELECT EXISTS (SELECT 1 FROM fence), (SELECT v FROM del)";
@@ -437,6 +438,7 @@ impl PgKv {
             return rows.first().map(|row| column(row, 0)).transpose();
         };
         params.push(Box::new(epoch.to_be_bytes().to_vec()));
+        params.push(Box::new(EPOCH_KEY.to_vec()));
         let rows = self.query(sql, params)?;
         let row = rows
             .first()
