@@ -55,6 +55,11 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Both listeners, borrowed (HTTP, SSH).
+    fn pair(&self) -> (&TcpListener, &TcpListener) {
+        (&self.http, &self.ssh)
+    }
+
     /// Binds both listeners from the config.
     pub async fn bind(config: &MainConfig) -> anyhow::Result<Listeners> {
         let http_addr = format!("{}:{}", config.server.host, config.server.port);
@@ -294,17 +299,9 @@ async fn reopen(
     standing: Arc<leader::Standing>,
     shutdown: &CancellationToken,
 ) -> Option<Main> {
-    let stop = CancellationToken::new();
-    let face = standby::serve(
-        &listeners.http,
-        &listeners.ssh,
-        standing,
-        &config.server,
-        stop.clone(),
-    );
     let open = async {
         let mut said = false;
-        let main = loop {
+        loop {
             let c = (**config).clone();
             match tokio::task::spawn_blocking(move || Main::open(c)).await {
                 Ok(Ok(main)) => break Some(main),
@@ -318,11 +315,9 @@ async fn reopen(
                 _ = shutdown.cancelled() => break None,
                 _ = tokio::time::sleep(leader::POLL) => {}
             }
-        };
-        stop.cancel();
-        main
+        }
     };
-    tokio::join!(face, open).1
+    standby::while_standing_by(listeners.pair(), standing, &config.server, open).await
 }
 
 /// On PostgreSQL, serves the standby face (see [`standby`]) until this main wins the lead: `Some(Some(lead))`;
@@ -336,14 +331,6 @@ async fn stand_by(
         return Ok(Some(None));
     };
     tracing::info!(main = %state.standing.main_id, db = %state.store.describe(), "standing by for the lead");
-    let stop = CancellationToken::new();
-    let face = standby::serve(
-        &listeners.http,
-        &listeners.ssh,
-        state.standing.clone(),
-        &state.config.server,
-        stop.clone(),
-    );
     let campaign = leader::campaign(
         pg,
         &state.store,
@@ -351,11 +338,10 @@ async fn stand_by(
         state.config.database.lease,
         shutdown,
     );
-    let (_, lead) = tokio::join!(face, async {
-        let lead = campaign.await;
-        stop.cancel();
-        lead
-    });
+    let standing = state.standing.clone();
+    let lead =
+        standby::while_standing_by(listeners.pair(), standing, &state.config.server, campaign)
+            .await;
     Ok(lead?.map(Some))
 }
 

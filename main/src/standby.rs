@@ -18,8 +18,26 @@ use crate::config::ServerConfig;
 use crate::http;
 use crate::leader::Standing;
 
+/// Runs `work` (winning the lead, opening main's state again) with the standby face up on main's HTTP and SSH
+/// listeners, and takes the face down when it is done.
+pub async fn while_standing_by<T>(
+    (http, ssh): (&TcpListener, &TcpListener),
+    standing: Arc<Standing>,
+    cfg: &ServerConfig,
+    work: impl Future<Output = T>,
+) -> T {
+    let stop = CancellationToken::new();
+    let face = serve(http, ssh, standing, cfg, stop.clone());
+    let work = async {
+        let done = work.await;
+        stop.cancel();
+        done
+    };
+    tokio::join!(face, work).1
+}
+
 /// Serves the standby face on main's HTTP and SSH listeners until `stop`.
-pub async fn serve(
+async fn serve(
     http: &TcpListener,
     ssh: &TcpListener,
     standing: Arc<Standing>,
