@@ -9,8 +9,8 @@ use std::sync::{Arc, Barrier};
 
 use uuid::Uuid;
 use vibebridge_main::store::kv::{Kv, KvError};
-use vibebridge_main::store::{Role, SessionRecord, Store, StoreError, UsageTotals, UserId};
-use vibebridge_tunnel::session::{EventBody, Provider, SessionEvent, SessionStatus};
+use vibebridge_main::store::{Role, Store, StoreError, UserId};
+use vibebridge_tunnel::session::{EventBody, SessionEvent};
 
 /// Every key-value check, on `a` (and `b`, another handle on the same database).
 pub fn kv_conformance(a: &Arc<Kv>, b: &Arc<Kv>) {
@@ -347,34 +347,8 @@ fn token_spent_once(a: &Store, b: &Store) {
     );
 }
 
-fn session(store: &Store) -> Uuid {
-    let id = Uuid::now_v7();
-    store
-        .insert_agent_session(&SessionRecord {
-            id,
-            owner: UserId(Uuid::now_v7()),
-            node_id: "n1".into(),
-            node_fingerprint: None,
-            path: "/w".into(),
-            provider: Provider::Claude,
-            model: None,
-            permission_mode: None,
-            title: "t".into(),
-            status: SessionStatus::Running,
-            status_message: None,
-            provider_session_id: None,
-            reported_model: None,
-            usage: UsageTotals::default(),
-            last_seq: 0,
-            created_at: 0,
-            updated_at: 0,
-        })
-        .unwrap();
-    id
-}
-
 fn events_stay_contiguous(a: &Store, b: &Store) {
-    let id = session(a);
+    let id = crate::seed::session_on(a, UserId(Uuid::now_v7()), "n1");
     let event = |seq: u64| SessionEvent {
         seq,
         at_ms: seq,
