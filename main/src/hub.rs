@@ -2,10 +2,11 @@
 //! events out to browsers.
 //!
 //! For each session whose CLI may be producing events, one attach task holds a `session_attach` stream to the
-//! node, starting after the last seq main has stored. Events are stored, then published. When the node
-//! says the CLI ended (`End`), the task stops; a new message re-attaches. When the link drops, the task
-//! stops too, and the node coming back online re-attaches every session still live on it, so a tunnel cut
-//! or a main restart loses and doubles nothing.
+//! node, starting after the last seq main has stored. When the node says the CLI ended (`End`), the task
+//! stops; a new message re-attaches. When the link drops, the task stops too, and the node coming back online
+//! re-attaches every session still live on it, so a tunnel cut or a main restart loses and doubles nothing.
+//!
+//! One attach stream's events are stored and published in [`attach`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,13 +18,12 @@ use uuid::Uuid;
 use vibebridge_tunnel::frame::read_frame;
 use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::protocol::Open;
-use vibebridge_tunnel::session::{
-    AttachFrame, LiveSessions, SessionCommand, SessionEvent, SessionReply, SessionStatus,
-};
+use vibebridge_tunnel::session::{LiveSessions, SessionCommand, SessionReply};
 
 use crate::registry::{NodeEvent, NodeLink, NodeRegistry};
 use crate::store::Store;
 
+mod attach;
 mod live;
 
 pub use live::{LiveEvent, PAGE_BYTES};
@@ -274,100 +274,5 @@ impl SessionHub {
                 }
             }
         }.instrument(span));
-    }
-
-    /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
-    async fn attach_once(&self, id: Uuid, node: &str) -> Result<(), String> {
-        let max = self.inner.max_frame_bytes;
-        let store = &self.inner.store;
-        let rec = store
-            .agent_session(&id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "session deleted".to_string())?;
-        if !store
-            .session_node_current(&rec)
-            .map_err(|e| e.to_string())?
-        {
-            // Whatever now answers to this node id is not the machine the session ran on.
-            if rec.status.is_live() {
-                store
-                    .set_session_status(
-                        &id,
-                        SessionStatus::Failed,
-                        Some(format!(
-                            "node {node} was revoked or re-enrolled since this session started there"
-                        )),
-                    )
-                    .map_err(|e| e.to_string())?;
-            }
-            return Err(format!(
-                "node {node} is not the enrolment this session ran on"
-            ));
-        }
-        let mut after = rec.last_seq;
-        let open = Open::SessionAttach {
-            session_id: id.into(),
-            after_seq: after,
-        };
-        let (link, mut stream) = self.open(node, &open).await?;
-        loop {
-            // A stream of a dead link may never end by itself; the link ending ends the attach.
-            let frame = tokio::select! {
-                frame = read_frame::<AttachFrame, _>(&mut stream, max) => {
-                    frame.map_err(|e| format!("attach stream: {e}"))?
-                }
-                () = link.cancelled() => return Err("the node's link ended".into()),
-                () = link.mux.closed() => return Err("the node's link ended".into()),
-            };
-            let ev = match frame {
-                Some(AttachFrame::Event(ev)) => ev,
-                Some(AttachFrame::End) => return Ok(()),
-                Some(AttachFrame::NotFound) => {
-                    tracing::warn!(session = %id, node, "the node has no such session; marking it failed");
-                    self.inner
-                        .store
-                        .set_session_status(
-                            &id,
-                            SessionStatus::Failed,
-                            Some(
-                                "the node has no such session: it never started it (or lost its store)"
-                                    .into(),
-                            ),
-                        )
-                        .map_err(|e| e.to_string())?;
-                    return Ok(());
-                }
-                None => return Err("the node closed the attach stream".into()),
-            };
-            let seq = ev.seq;
-            self.store_event(id, after, ev)?;
-            after = after.max(seq);
-        }
-    }
-
-    /// Stores and publishes one event from the node, `last` being the last seq stored. A hole before it
-    /// (events the node lost) is reported with stand-in error events and the stream goes on: a hole must
-    /// not stop the session's attach.
-    fn store_event(&self, id: Uuid, last: u64, ev: SessionEvent) -> Result<(), String> {
-        let store = &self.inner.store;
-        let seq = ev.seq;
-        if seq > last.saturating_add(1) {
-            tracing::warn!(
-                session = %id,
-                "the node sent seq {seq} after stored seq {last}: events {}..={} were lost; storing \
-                 error events in their place",
-                last + 1,
-                seq - 1
-            );
-            let filled = store
-                .fill_session_hole(&id, last, seq)
-                .map_err(|e| e.to_string())?;
-            self.inner.live.publish(id, &filled);
-        }
-        let fresh = store
-            .apply_session_events(&id, vec![ev])
-            .map_err(|e| format!("storing event {seq}: {e}"))?;
-        self.inner.live.publish(id, &fresh);
-        Ok(())
     }
 }

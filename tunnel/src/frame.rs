@@ -151,6 +151,18 @@ where
     T: DeserializeOwned,
     R: AsyncRead + Unpin,
 {
+    Ok(read_sized_frame(reader, max).await?.map(|(frame, _)| frame))
+}
+
+/// [`read_frame`], with the frame's size in bytes (for a reader that bounds what it holds).
+pub async fn read_sized_frame<T, R>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Option<(T, usize)>, FrameError>
+where
+    T: DeserializeOwned,
+    R: AsyncRead + Unpin,
+{
     let Some(len) = read_len(reader, true).await? else {
         return Ok(None);
     };
@@ -160,7 +172,7 @@ where
     }
     let mut body = vec![0u8; size];
     read_body(reader, &mut body).await?;
-    Ok(Some(serde_json::from_slice(&body)?))
+    Ok(Some((serde_json::from_slice(&body)?, size)))
 }
 
 /// Writes one frame and flushes it (frames are small and latency matters more than batching).

@@ -1,0 +1,266 @@
+//! One attach stream: the node's events of a session, read ahead of the store by a task of their own, stored
+//! in as few units of work as their seqs allow, and published.
+//!
+//! Events are stored, then published, except plain output (messages, tool calls and results, process output:
+//! see [`shown_before_stored`]), which is published while main stores it. The node wrote every event to its
+//! own log before sending it, and an attach resumes after the last seq main stored, so an event shown but not
+//! stored (main died, the database failed) is sent and stored again, never lost; followers track the seq they
+//! showed, so nothing is doubled. This keeps the database's round trip (PostgreSQL's commit) off the path
+//! from the CLI to the browser. Events main indexes wait for their commit.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::AbortOnDropHandle;
+use uuid::Uuid;
+use vibebridge_tunnel::frame::read_sized_frame;
+use vibebridge_tunnel::mux::TunnelStream;
+use vibebridge_tunnel::protocol::Open;
+use vibebridge_tunnel::session::{AttachFrame, EventBody, SessionEvent, SessionStatus};
+
+use super::SessionHub;
+
+/// How many frames, and about how many bytes of them, an attach stream is read ahead of the store.
+const FRAMES_AHEAD: usize = 64;
+const BYTES_AHEAD: usize = 4 << 20;
+/// At most this many events, or about [`BATCH_BYTES`] of them, are stored in one unit of work.
+const BATCH_EVENTS: usize = 256;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// What the attach stream's reader passes on: a frame and its size, the stream's clean end, or why it broke.
+type AttachRead = Result<Option<(AttachFrame, usize)>, String>;
+
+/// Reads an attach stream's frames into `tx` until a frame that is not an event, the end, or an error (each
+/// passed on last). Each frame holds its size's share of [`BYTES_AHEAD`] until the attach loop is done with
+/// it, so what waits in the channel stays near that (a frame larger than all of it waits for the rest).
+async fn read_attach_frames(
+    mut stream: TunnelStream,
+    max: usize,
+    tx: tokio::sync::mpsc::Sender<(AttachRead, OwnedSemaphorePermit)>,
+) {
+    let ahead = Arc::new(Semaphore::new(BYTES_AHEAD));
+    loop {
+        let read = read_sized_frame::<AttachFrame, _>(&mut stream, max)
+            .await
+            .map_err(|e| format!("attach stream: {e}"));
+        let more = matches!(read, Ok(Some((AttachFrame::Event(_), _))));
+        let size = match &read {
+            Ok(Some((_, size))) => (*size).clamp(1, BYTES_AHEAD),
+            _ => 1,
+        };
+        let Ok(share) = ahead.clone().acquire_many_owned(size as u32).await else {
+            return;
+        };
+        if tx.send((read, share)).await.is_err() || !more {
+            return;
+        }
+    }
+}
+
+impl SessionHub {
+    /// Follows one attach stream until `End` (Ok) or until it breaks (Err).
+    pub(super) async fn attach_once(&self, id: Uuid, node: &str) -> Result<(), String> {
+        let max = self.inner.max_frame_bytes;
+        let store = &self.inner.store;
+        let rec = store
+            .agent_session(&id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "session deleted".to_string())?;
+        if !store
+            .session_node_current(&rec)
+            .map_err(|e| e.to_string())?
+        {
+            // Whatever now answers to this node id is not the machine the session ran on.
+            if rec.status.is_live() {
+                store
+                    .set_session_status(
+                        &id,
+                        SessionStatus::Failed,
+                        Some(format!(
+                            "node {node} was revoked or re-enrolled since this session started there"
+                        )),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            return Err(format!(
+                "node {node} is not the enrolment this session ran on"
+            ));
+        }
+        let mut after = rec.last_seq;
+        let open = Open::SessionAttach {
+            session_id: id.into(),
+            after_seq: after,
+        };
+        let (link, stream) = self.open(node, &open).await?;
+        // Frames are read by a task of their own, so every event already waiting is stored in one unit of
+        // work (`read_frame` is not cancel-safe; a channel is).
+        let (tx, mut frames) = tokio::sync::mpsc::channel(FRAMES_AHEAD);
+        let _reader = AbortOnDropHandle::new(tokio::spawn(read_attach_frames(stream, max, tx)));
+        // A frame taken from the channel that did not fit the batch before.
+        let mut held = None;
+        loop {
+            // The byte shares of the frames taken are given back once they are stored.
+            let mut shares = Vec::new();
+            let first = match held.take() {
+                Some(frame) => frame,
+                None => tokio::select! {
+                    frame = frames.recv() => match frame {
+                        Some((frame, share)) => {
+                            shares.push(share);
+                            frame
+                        }
+                        None => Ok(None),
+                    },
+                    () = link.cancelled() => return Err("the node's link ended".into()),
+                    () = link.mux.closed() => return Err("the node's link ended".into()),
+                },
+            };
+            let (mut events, mut bytes, mut next, mut last) =
+                (Vec::new(), 0usize, Some(first), None);
+            while let Some(frame) = next.take() {
+                match frame {
+                    Ok(Some((AttachFrame::Event(ev), size))) => {
+                        if !events.is_empty()
+                            && (events.len() >= BATCH_EVENTS || bytes + size > BATCH_BYTES)
+                        {
+                            held = Some(Ok(Some((AttachFrame::Event(ev), size))));
+                            break;
+                        }
+                        bytes += size;
+                        events.push(ev);
+                        next = frames.try_recv().ok().map(|(frame, share)| {
+                            shares.push(share);
+                            frame
+                        });
+                    }
+                    other => last = Some(other),
+                }
+            }
+            if !events.is_empty() {
+                after = self.store_events(id, after, events).await?;
+            }
+            drop(shares);
+            match last {
+                None | Some(Ok(Some((AttachFrame::Event(_), _)))) => {}
+                Some(Err(e)) => return Err(e),
+                Some(Ok(Some((AttachFrame::End, _)))) => return Ok(()),
+                Some(Ok(Some((AttachFrame::NotFound, _)))) => {
+                    tracing::warn!(session = %id, node, "the node has no such session; marking it failed");
+                    self.inner
+                        .store
+                        .set_session_status(
+                            &id,
+                            SessionStatus::Failed,
+                            Some(
+                                "the node has no such session: it never started it (or lost its store)"
+                                    .into(),
+                            ),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    return Ok(());
+                }
+                Some(Ok(None)) => return Err("the node closed the attach stream".into()),
+            }
+        }
+    }
+
+    /// Stores and publishes events from the node in as few units as their seqs allow, `last` being the last
+    /// seq stored; returns the last seq stored after them. A hole in the seqs starts a new unit.
+    async fn store_events(
+        &self,
+        id: Uuid,
+        mut last: u64,
+        events: Vec<SessionEvent>,
+    ) -> Result<u64, String> {
+        let mut run: Vec<SessionEvent> = Vec::new();
+        for ev in events {
+            let top = run.iter().map(|e| e.seq).fold(last, u64::max);
+            if ev.seq > top.saturating_add(1) && !run.is_empty() {
+                last = self.store_run(id, last, std::mem::take(&mut run)).await?;
+            }
+            run.push(ev);
+        }
+        if !run.is_empty() {
+            last = self.store_run(id, last, run).await?;
+        }
+        Ok(last)
+    }
+
+    /// Stores and publishes contiguous events from the node, `last` being the last seq stored; returns the
+    /// last seq stored after them. A hole before them (events the node lost) is reported with stand-in error
+    /// events and the stream goes on: a hole must not stop the session's attach.
+    async fn store_run(&self, id: Uuid, last: u64, run: Vec<SessionEvent>) -> Result<u64, String> {
+        let store = &self.inner.store;
+        let (Some(first), Some(top)) =
+            (run.first().map(|e| e.seq), run.iter().map(|e| e.seq).max())
+        else {
+            return Ok(last);
+        };
+        let mut stored = last;
+        if first > last.saturating_add(1) {
+            tracing::warn!(
+                session = %id,
+                "the node sent seq {first} after stored seq {last}: events {}..={} were lost; storing \
+                 error events in their place",
+                last + 1,
+                first - 1
+            );
+            let filled = store
+                .fill_session_hole(&id, last, first)
+                .map_err(|e| e.to_string())?;
+            self.inner.live.publish(id, &filled);
+            stored = first - 1;
+        }
+        // The leading plain output is shown while main's copy is being stored (see the module doc).
+        let mut early: Vec<SessionEvent> = Vec::new();
+        for ev in run.iter().filter(|e| e.seq > stored) {
+            let next = early.last().map_or(stored, |e| e.seq) + 1;
+            if ev.seq != next || !shown_before_stored(&ev.body) {
+                break;
+            }
+            early.push(ev.clone());
+        }
+        self.inner.live.publish(id, &early);
+        let shown = early.last().map_or(0, |e| e.seq);
+        if !early.is_empty() {
+            // The followers just woken write their frames first; the commit's CPU comes after them.
+            tokio::task::yield_now().await;
+        }
+        let fresh = store
+            .apply_session_events(&id, run)
+            .map_err(|e| format!("storing events {first}..={top}: {e}"))?;
+        let rest: Vec<SessionEvent> = fresh.into_iter().filter(|e| e.seq > shown).collect();
+        self.inner.live.publish(id, &rest);
+        Ok(last.max(top))
+    }
+}
+
+/// Whether an event may reach browsers before main has stored it: plain output, which main only keeps. Events
+/// main indexes (status, approvals and questions, usage, turns, a run's processes and commits) are shown once
+/// stored, so what they announce exists when a browser acts on it. Every kind is named, so a new one is
+/// decided here.
+fn shown_before_stored(body: &EventBody) -> bool {
+    match body {
+        EventBody::UserMessage { .. }
+        | EventBody::AssistantDelta { .. }
+        | EventBody::AssistantMessage { .. }
+        | EventBody::Thinking { .. }
+        | EventBody::ToolCall { .. }
+        | EventBody::ToolResult { .. }
+        | EventBody::ProcessOutput { .. }
+        | EventBody::Error { .. }
+        | EventBody::Raw { .. } => true,
+        EventBody::Status { .. }
+        | EventBody::ProviderSession { .. }
+        | EventBody::ApprovalRequested { .. }
+        | EventBody::Question { .. }
+        | EventBody::ApprovalResolved { .. }
+        | EventBody::Usage(_)
+        | EventBody::TurnCompleted { .. }
+        | EventBody::RunPrepared(_)
+        | EventBody::ProcessStarted { .. }
+        | EventBody::ProcessEnded { .. }
+        | EventBody::AutoCommitted { .. }
+        | EventBody::AutoCommitFailed { .. } => false,
+    }
+}
