@@ -157,12 +157,17 @@ pub async fn campaign(
         match won {
             Ok(Some(conn)) => {
                 let epoch = take_epoch(store).await?;
-                pg.set_epoch(Some(epoch));
                 standing.epoch.store(epoch, Ordering::SeqCst);
                 standing.role.send_replace(Role::Active);
                 tracing::info!(main = %standing.main_id, epoch, "this main holds the lead: serving");
                 let lost = CancellationToken::new();
-                let beat = tokio::spawn(beat(conn, lease, standing.clone(), lost.clone()));
+                let beat = tokio::spawn(beat(
+                    conn,
+                    lease,
+                    standing.clone(),
+                    lost.clone(),
+                    store.clone(),
+                ));
                 return Ok(Some(Lead { lost, beat }));
             }
             Ok(None) => failures = 0,
@@ -208,13 +213,18 @@ async fn try_lock(
     Ok(row.get::<_, bool>(0).then_some(conn))
 }
 
-/// Bumps the leader epoch: writes the previous leader sends from now on fail their guard.
+/// Bumps the leader epoch (writes the previous leader sends from now on fail their guard) and leads under
+/// it: this main's writes carry it, and its reads come from memory (see `Store::lead`).
 async fn take_epoch(store: &Store) -> anyhow::Result<u64> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || store.bump_leader_epoch())
-        .await
-        .context("epoch task")?
-        .context("taking the leader epoch")
+    tokio::task::spawn_blocking(move || {
+        let epoch = store.bump_leader_epoch()?;
+        store.lead(epoch);
+        Ok::<_, crate::store::StoreError>(epoch)
+    })
+    .await
+    .context("epoch task")?
+    .context("taking the leader epoch")
 }
 
 /// Beats on the lock connection four times a lease; gives the lead up when a lease passes unanswered.
@@ -223,6 +233,7 @@ async fn beat(
     lease: Duration,
     standing: Arc<Standing>,
     lost: CancellationToken,
+    store: Store,
 ) {
     let every = lease / 4;
     let mut valid_until = Instant::now() + lease.saturating_sub(MARGIN);
@@ -249,6 +260,9 @@ async fn beat(
     }
     standing.role.send_replace(Role::Standby);
     tracing::error!(main = %standing.main_id, "this main lost the lead (its lease ran out); it stops serving");
+    // Before the lock is let go: from here on another main may write, unannounced, so memory is no longer
+    // true while this one drains.
+    store.step_down();
     lost.cancel();
     drop(conn);
 }

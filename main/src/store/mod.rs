@@ -79,6 +79,23 @@ pub use workspaces::{
 /// Version of the on-disk layout; a store written by a newer version is refused.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Trees the active main never holds in memory on PostgreSQL: they grow without bound, and are read a page
+/// at a time (a session's events, logs, comments, deliveries).
+pub const UNHELD: &[&str] = &[
+    "audit",
+    "session_events",
+    "task_comments",
+    "task_activity",
+    "task_attachments",
+    "task_files",
+    "run_processes",
+    "run_comments",
+    "usage_records",
+    "gh_deliveries",
+    "hook_deliveries",
+    "hook_log",
+];
+
 /// Every tree the store keeps (what `store copy` moves).
 pub const TREES: &[&str] = &[
     "users",
@@ -239,7 +256,7 @@ impl Store {
 
     /// A store over `backend`, its schema version checked.
     pub fn on(backend: Backend) -> anyhow::Result<Store> {
-        let kv = Kv::new(backend);
+        let kv = Kv::holding_all_but(backend, UNHELD);
         let tree = |name: &'static str| {
             debug_assert!(TREES.contains(&name), "tree {name} is missing from TREES");
             kv.tree(name)
@@ -384,6 +401,17 @@ impl Store {
         })?;
         self.durable()?;
         Ok(epoch)
+    }
+
+    /// This main leads under `epoch` (PostgreSQL): its writes are fenced by it, and it holds the trees it
+    /// reads in memory, all but [`UNHELD`] (see [`kv::Kv::lead`]). Nothing on sled.
+    pub fn lead(&self, epoch: u64) {
+        self.kv.lead(epoch);
+    }
+
+    /// This main no longer leads: it stops reading from memory (another main may write from now on).
+    pub fn step_down(&self) {
+        self.kv.step_down();
     }
 
     /// Flushes everything to disk (on shutdown).

@@ -74,7 +74,6 @@ impl Iter {
     fn fetch(&mut self) -> Result<(), KvError> {
         let page = self
             .kv
-            .backend
             .range(self.tree, &self.span, self.reverse, self.page_size)?;
         self.exhausted = page.len() < self.page_size;
         if let Some((last, _)) = page.last() {

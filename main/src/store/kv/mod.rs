@@ -14,8 +14,10 @@
 //! names, a token spent once, contiguous event seqs) becomes a condition the database enforces.
 
 mod iter;
+mod mirror;
 pub mod postgres;
 mod sled_kv;
+mod tree;
 pub mod unit;
 
 use std::ops::Bound;
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use iter::Iter;
 pub use postgres::{PgOptions, TlsMode};
+pub use tree::Tree;
 
 /// A key or value as stored.
 pub type Bytes = Vec<u8>;
@@ -137,7 +140,7 @@ pub enum Backend {
     /// Embedded sled at a path (one main).
     Sled(sled_kv::SledKv),
     /// PostgreSQL (several mains).
-    Postgres(postgres::PgKv),
+    Postgres(Box<postgres::PgKv>),
 }
 
 impl Backend {
@@ -148,7 +151,7 @@ impl Backend {
 
     /// Connects to PostgreSQL and brings its schema up to date.
     pub fn postgres(opts: &PgOptions) -> anyhow::Result<Backend> {
-        Ok(Backend::Postgres(postgres::PgKv::connect(opts)?))
+        Ok(Backend::Postgres(Box::new(postgres::PgKv::connect(opts)?)))
     }
 
     /// One key's value.
@@ -248,7 +251,8 @@ impl Backend {
     }
 }
 
-/// A backend shared by a store's clones, with the lock that orders this process's units of work.
+/// A backend shared by a store's clones, with the lock that orders this process's units of work, and (on
+/// PostgreSQL, while this main leads) the trees it holds in memory ([`mirror`]).
 pub struct Kv {
     backend: Backend,
     /// Which `Kv` a thread's unit of work belongs to (two stores may be open in one process).
@@ -256,16 +260,30 @@ pub struct Kv {
     /// One unit at a time in this process, so units here never conflict with each other; guards catch the
     /// writers of other processes.
     lock: std::sync::Mutex<()>,
+    /// Held around a write and its landing in memory, so memory takes writes in the database's order.
+    write_order: std::sync::Mutex<()>,
+    /// The lead's memory (off unless this main leads on PostgreSQL).
+    mirror: Arc<mirror::Mirror>,
+    /// Trees never held in memory (they grow without bound).
+    unheld: &'static [&'static str],
 }
 
 impl Kv {
-    /// Wraps a backend.
+    /// Wraps a backend; every tree may be held in memory once this main leads.
     pub fn new(backend: Backend) -> Arc<Kv> {
+        Kv::holding_all_but(backend, &[])
+    }
+
+    /// Wraps a backend whose trees `unheld` are never held in memory (see [`Kv::lead`]).
+    pub fn holding_all_but(backend: Backend, unheld: &'static [&'static str]) -> Arc<Kv> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(Kv {
             backend,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             lock: Default::default(),
+            write_order: Default::default(),
+            mirror: Default::default(),
+            unheld,
         })
     }
 
@@ -276,10 +294,7 @@ impl Kv {
 
     /// A named tree.
     pub fn tree(self: &Arc<Kv>, name: &'static str) -> Tree {
-        Tree {
-            name,
-            kv: self.clone(),
-        }
+        Tree::new(name, self.clone())
     }
 
     /// A new id from the backend's sequence.
@@ -294,6 +309,185 @@ impl Kv {
         }
         flush_off_worker(&self.backend)
     }
+
+    /// This main leads under `epoch` (PostgreSQL; nothing on sled): every write carries it as a fence from
+    /// now on, and the trees it reads are held in memory while it hears other processes' writes (see
+    /// [`mirror`]). When it cannot listen for them, it reads the database as before.
+    pub fn lead(&self, epoch: u64) {
+        let Backend::Postgres(pg) = &self.backend else {
+            return;
+        };
+        pg.set_epoch(Some(epoch));
+        if self.mirror.is_on() {
+            return;
+        }
+        let mirror = Arc::downgrade(&self.mirror);
+        let heard = pg.listen_for_writes(move |still_listening| {
+            if let Some(mirror) = mirror.upgrade() {
+                if still_listening {
+                    mirror.forget();
+                } else {
+                    tracing::warn!(
+                        "stopped hearing other writers of the database; reading it directly"
+                    );
+                    mirror.disable();
+                }
+            }
+        });
+        match heard {
+            Ok(()) => self.mirror.enable(),
+            Err(e) => tracing::warn!(
+                "cannot hear other writers of the database ({e}); reading it directly"
+            ),
+        }
+    }
+
+    /// This main stops leading: memory is dropped and not used again (a new lead opens a new `Kv`).
+    pub fn step_down(&self) {
+        self.mirror.disable();
+    }
+
+    /// Whether `tree` is read from memory now (for tests and benchmarks).
+    pub fn holds(&self, tree: &'static str) -> bool {
+        self.mirror.read(tree, |_| ()).is_some()
+    }
+
+    /// `f` over `tree`'s entries in memory, loading the tree first when it should be held but is not;
+    /// `None`: read the database.
+    fn held<T>(
+        &self,
+        tree: &'static str,
+        f: impl Fn(&std::collections::BTreeMap<Bytes, Bytes>) -> T,
+    ) -> Result<Option<T>, KvError> {
+        if !matches!(self.backend, Backend::Postgres(_)) || self.unheld.contains(&tree) {
+            return Ok(None);
+        }
+        if let Some(out) = self.mirror.read(tree, &f) {
+            return Ok(Some(out));
+        }
+        let Some(ticket) = self.mirror.want(tree) else {
+            return Ok(None);
+        };
+        let (mut entries, mut bytes) = (std::collections::BTreeMap::new(), 0usize);
+        let mut span = Span::all();
+        loop {
+            let page = self.backend.range(tree, &span, false, mirror::LOAD_PAGE)?;
+            let full = page.len() == mirror::LOAD_PAGE;
+            if let Some((last, _)) = page.last() {
+                span.lo = Bound::Excluded(last.clone());
+            }
+            bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            if bytes > mirror::TREE_BUDGET {
+                self.mirror.fill(tree, ticket, None);
+                return Ok(None);
+            }
+            entries.extend(page);
+            if !full {
+                break;
+            }
+        }
+        self.mirror.fill(tree, ticket, Some(entries));
+        Ok(self.mirror.read(tree, &f))
+    }
+
+    fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<Bytes>, KvError> {
+        match self.held(tree, |m| m.get(key).cloned())? {
+            Some(value) => Ok(value),
+            None => self.backend.get(tree, key),
+        }
+    }
+
+    fn get_many(&self, tree: &'static str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, KvError> {
+        match self.held(tree, |m| keys.iter().map(|k| m.get(k).cloned()).collect())? {
+            Some(values) => Ok(values),
+            None => self.backend.get_many(tree, keys),
+        }
+    }
+
+    fn scan_prefixes(
+        &self,
+        tree: &'static str,
+        prefixes: &[Bytes],
+        limit: usize,
+    ) -> Result<Vec<Vec<(Bytes, Bytes)>>, KvError> {
+        let scan = |m: &std::collections::BTreeMap<Bytes, Bytes>| {
+            let scan = |p: &Bytes| mirror::range(m, &Span::prefix(p), false, limit);
+            prefixes.iter().map(scan).collect()
+        };
+        match self.held(tree, scan)? {
+            Some(found) => Ok(found),
+            None => self.backend.scan_prefixes(tree, prefixes, limit),
+        }
+    }
+
+    fn range(
+        &self,
+        tree: &'static str,
+        span: &Span,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, KvError> {
+        match self.held(tree, |m| mirror::range(m, span, reverse, limit))? {
+            Some(found) => Ok(found),
+            None => self.backend.range(tree, span, reverse, limit),
+        }
+    }
+
+    /// Commits `batch`, then lands its writes in memory (in the database's order).
+    fn commit(&self, batch: &Batch) -> Result<(), KvError> {
+        let _order = self.order_writes();
+        let result = self.backend.commit(batch);
+        self.landed(&result, &batch.guards, &batch.writes);
+        result
+    }
+
+    /// Swaps one key, then lands the write in memory.
+    fn swap(
+        &self,
+        tree: &'static str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<Option<Bytes>, KvError> {
+        let _order = self.order_writes();
+        let result = self.backend.swap(tree, key, value);
+        let write = Write {
+            tree,
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+        };
+        self.landed(&result, &[], std::slice::from_ref(&write));
+        result
+    }
+
+    /// On PostgreSQL, the turn of one write and its landing in memory (sled's writes need no turn).
+    fn order_writes(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        matches!(self.backend, Backend::Postgres(_))
+            .then(|| self.write_order.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// What a write's outcome means for memory: landed writes are applied; a refused guard means another
+    /// process changed a guarded tree (it is forgotten, so the unit's next try reads it fresh); a fenced write
+    /// means the lead is gone. Any other failure leaves the outcome unknown: a commit that timed out may still
+    /// land later, fenced and so unannounced, so memory is not used again.
+    fn landed<T>(&self, result: &Result<T, KvError>, guards: &[Guard], writes: &[Write]) {
+        // sled never holds memory of its own.
+        if !matches!(self.backend, Backend::Postgres(_)) {
+            return;
+        }
+        match result {
+            Ok(_) => self.mirror.apply(writes),
+            Err(KvError::Conflict) => self.mirror.forget_trees(guards.iter().map(|g| g.tree)),
+            Err(KvError::Fenced) => self.mirror.disable(),
+            Err(e) => {
+                if self.mirror.is_on() {
+                    tracing::warn!(
+                        "a write's outcome is unknown ({e}); reading the database directly from now on"
+                    );
+                }
+                self.mirror.disable();
+            }
+        }
+    }
 }
 
 /// Flushes without stalling the async runtime: on a multi-thread runtime the flush runs in `block_in_place`,
@@ -303,186 +497,6 @@ fn flush_off_worker(backend: &Backend) -> Result<(), KvError> {
         return Ok(());
     }
     unit::off_worker(|| backend.flush())
-}
-
-/// A named key space of a [`Kv`], read and written like a sled tree. Inside a unit of work on this thread its
-/// reads see the unit's own writes and its writes wait for the unit's commit.
-#[derive(Clone)]
-pub struct Tree {
-    name: &'static str,
-    kv: Arc<Kv>,
-}
-
-impl Tree {
-    /// The tree's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// A key's value.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, KvError> {
-        let key = key.as_ref();
-        if let Some(seen) = unit::read(self.kv.id, self.name, key) {
-            return Ok(seen);
-        }
-        let value = self.kv.backend.get(self.name, key)?;
-        unit::record_read(self.kv.id, self.name, key, &value);
-        Ok(value)
-    }
-
-    /// Many keys' values in one read, in the order asked (inside a unit, each is guarded like [`Tree::get`]).
-    pub fn get_many(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, KvError> {
-        if unit::active(self.kv.id) {
-            return keys.iter().map(|k| self.get(k)).collect();
-        }
-        self.kv.backend.get_many(self.name, keys)
-    }
-
-    /// The entries under each of `prefixes` (at most `limit` each), in key order, in one read. Outside a unit
-    /// only; inside one, each prefix is scanned on its own so the unit's writes are seen.
-    pub fn scan_prefixes(
-        &self,
-        prefixes: &[Bytes],
-        limit: usize,
-    ) -> Result<Vec<Vec<(Bytes, Bytes)>>, KvError> {
-        if unit::active(self.kv.id) {
-            return prefixes
-                .iter()
-                .map(|p| self.scan_prefix(p).take(limit).collect())
-                .collect();
-        }
-        self.kv.backend.scan_prefixes(self.name, prefixes, limit)
-    }
-
-    /// Whether a key is present.
-    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, KvError> {
-        Ok(self.get(key)?.is_some())
-    }
-
-    /// Sets a key. Inside a unit the write waits for its commit and is not guarded (guard what you read).
-    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), KvError> {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        if unit::write(self.kv.id, self.name, key, Some(value)) {
-            return Ok(());
-        }
-        self.kv.backend.swap(self.name, key, Some(value)).map(drop)
-    }
-
-    /// Sets a key and returns what it held (inside a unit, that read is guarded).
-    pub fn replace(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-    ) -> Result<Option<Bytes>, KvError> {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        if unit::active(self.kv.id) {
-            let old = self.get(key)?;
-            unit::write(self.kv.id, self.name, key, Some(value));
-            return Ok(old);
-        }
-        self.kv.backend.swap(self.name, key, Some(value))
-    }
-
-    /// Deletes a key and returns what it held (inside a unit, that read is guarded).
-    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, KvError> {
-        let key = key.as_ref();
-        if unit::active(self.kv.id) {
-            let old = self.get(key)?;
-            unit::write(self.kv.id, self.name, key, None);
-            return Ok(old);
-        }
-        self.kv.backend.swap(self.name, key, None)
-    }
-
-    /// Sets (`Some`) or deletes (`None`) a key only when it holds `old` now; `false` when it did not.
-    pub fn compare_and_swap(
-        &self,
-        key: impl AsRef<[u8]>,
-        old: Option<&[u8]>,
-        new: Option<&[u8]>,
-    ) -> Result<bool, KvError> {
-        let key = key.as_ref();
-        if unit::active(self.kv.id) {
-            if self.get(key)?.as_deref() != old {
-                return Ok(false);
-            }
-            unit::write(self.kv.id, self.name, key, new);
-            return Ok(true);
-        }
-        let batch = Batch {
-            guards: vec![Guard {
-                tree: self.name,
-                key: key.to_vec(),
-                expect: old.map(<[u8]>::to_vec),
-            }],
-            writes: vec![Write {
-                tree: self.name,
-                key: key.to_vec(),
-                value: new.map(<[u8]>::to_vec),
-            }],
-        };
-        match self.kv.backend.commit(&batch) {
-            Ok(()) => Ok(true),
-            Err(KvError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Up to `limit` entries from `start` (inclusive) while their keys start with `prefix`, in one read.
-    pub fn page_from(
-        &self,
-        start: &[u8],
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Bytes, Bytes)>, KvError> {
-        let span = Span {
-            lo: Bound::Included(start.to_vec()),
-            hi: Span::prefix(prefix).hi,
-        };
-        Iter::new(self.kv.clone(), self.name, span)
-            .first_page(limit)
-            .take(limit)
-            .collect()
-    }
-
-    /// Entries within `range`, in key order (`.rev()` for the other way).
-    pub fn range<K: AsRef<[u8]>>(&self, range: impl std::ops::RangeBounds<K>) -> Iter {
-        let own = |b: Bound<&K>| match b {
-            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let span = Span {
-            lo: own(range.start_bound()),
-            hi: own(range.end_bound()),
-        };
-        Iter::new(self.kv.clone(), self.name, span)
-    }
-
-    /// Entries whose key starts with `prefix`, in key order.
-    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
-        Iter::new(self.kv.clone(), self.name, Span::prefix(prefix.as_ref()))
-    }
-
-    /// Every entry, in key order.
-    pub fn iter(&self) -> Iter {
-        Iter::new(self.kv.clone(), self.name, Span::all())
-    }
-
-    /// Whether the tree holds nothing.
-    pub fn is_empty(&self) -> Result<bool, KvError> {
-        Ok(self.first()?.is_none())
-    }
-
-    /// The entry with the smallest key (one entry read, not a page).
-    pub fn first(&self) -> Result<Option<(Bytes, Bytes)>, KvError> {
-        self.iter().first_page(1).next().transpose()
-    }
-
-    /// The entry with the largest key (one entry read, not a page).
-    pub fn last(&self) -> Result<Option<(Bytes, Bytes)>, KvError> {
-        self.iter().rev().first_page(1).next().transpose()
-    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,72 @@ pub enum TlsMode {
 
 /// The pool's connection manager for `opts`: its URL with our timeouts and keepalives, and its TLS.
 pub(super) fn manager(opts: &PgOptions) -> anyhow::Result<Manager> {
+    let (config, tls) = connection(opts)?;
+    let recycling = ManagerConfig {
+        // Fast: a closed connection is noticed without a query; Verified would cost a round trip per checkout.
+        recycling_method: RecyclingMethod::Fast,
+    };
+    Ok(match tls {
+        None => Manager::from_config(config, tokio_postgres::NoTls, recycling),
+        Some(tls) => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+            Manager::from_config(config, tls, recycling)
+        }
+    })
+}
+
+/// A connection of its own, outside the pool, whose notifications are passed to `heard` with `true`; once
+/// it ends (the database went away), `heard` is called once with `false`. Resolves once `LISTEN channel`
+/// is in place. Runs on the database runtime.
+pub(super) async fn listen(
+    opts: &PgOptions,
+    channel: &str,
+    heard: impl Fn(bool) + Send + 'static,
+) -> anyhow::Result<()> {
+    let (config, tls) = connection(opts)?;
+    let (client, driver) = match tls {
+        None => {
+            let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+            (client, tokio::spawn(drive(conn, heard)))
+        }
+        Some(tls) => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+            let (client, conn) = config.connect(tls).await?;
+            (client, tokio::spawn(drive(conn, heard)))
+        }
+    };
+    if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")).await {
+        driver.abort();
+        return Err(anyhow!(super::error_text(&e)));
+    }
+    // The connection lives as long as its client: keep it until the connection ends.
+    tokio::spawn(async move {
+        let _client = client;
+        let _ = driver.await;
+    });
+    Ok(())
+}
+
+/// Polls a connection for its messages until it ends, passing each notification on.
+async fn drive<S, T>(mut conn: tokio_postgres::Connection<S, T>, heard: impl Fn(bool))
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::StreamExt;
+    let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+    while let Some(Ok(message)) = messages.next().await {
+        if matches!(message, tokio_postgres::AsyncMessage::Notification(_)) {
+            heard(true);
+        }
+    }
+    heard(false);
+}
+
+/// The driver's configuration for `opts` (its URL with our timeouts and keepalives) and its TLS.
+pub(super) fn connection(
+    opts: &PgOptions,
+) -> anyhow::Result<(tokio_postgres::Config, Option<ClientConfig>)> {
     let mut config = tokio_postgres::Config::from_str(&opts.url).map_err(|e| {
         let why = super::error_text(&e);
         anyhow!(
@@ -64,17 +130,7 @@ pub(super) fn manager(opts: &PgOptions) -> anyhow::Result<Manager> {
     if config.get_application_name().is_none() {
         config.application_name("vibebridge");
     }
-    let recycling = ManagerConfig {
-        // Fast: a closed connection is noticed without a query; Verified would cost a round trip per checkout.
-        recycling_method: RecyclingMethod::Fast,
-    };
-    Ok(match client_config(opts.tls, opts.ca_file.as_deref())? {
-        None => Manager::from_config(config, tokio_postgres::NoTls, recycling),
-        Some(tls) => {
-            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-            Manager::from_config(config, tls, recycling)
-        }
-    })
+    Ok((config, client_config(opts.tls, opts.ca_file.as_deref())?))
 }
 
 /// The rustls client configuration for `mode` (`None`: no TLS).

@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use deadpool_postgres::Transaction;
+use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::super::{Batch, Bytes, Guard, KvError};
+use super::pg_conn::Link;
 use super::{CHUNK, Failure, Param, PgKv, column};
 
 const COMMIT: &str = "SELECT vb_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
@@ -18,11 +19,16 @@ const DELETES: &str =
     "DELETE FROM kv WHERE (tree, k) IN (SELECT * FROM unnest($1::text[], $2::bytea[]))";
 const PUTS: &str = "INSERT INTO kv (tree, k, v) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
                     ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v";
-/// `FOR UPDATE`: a concurrent swap of the same key waits, then returns this one's value.
+/// `FOR UPDATE`: a concurrent swap of the same key waits, then returns this one's value. Unfenced writes
+/// are announced on `vb_kv` (see migration 3), and return one row: the old value or NULL.
 const SWAP_PUT: &str = "WITH old AS (SELECT v FROM kv WHERE tree = $1 AND k = $2 FOR UPDATE), \
                         up AS (INSERT INTO kv (tree, k, v) VALUES ($1, $2, $3) \
-                        ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v) SELECT v FROM old";
-const SWAP_DELETE: &str = "DELETE FROM kv WHERE tree = $1 AND k = $2 RETURNING v";
+                        ON CONFLICT (tree, k) DO UPDATE SET v = EXCLUDED.v), \
+                        heard AS (SELECT pg_notify('vb_kv', '')) SELECT (SELECT v FROM old) FROM heard";
+const SWAP_DELETE: &str = "WITH del AS (DELETE FROM kv WHERE tree = $1 AND k = $2 RETURNING v), \
+                           heard AS (SELECT pg_notify('vb_kv', '')) SELECT (SELECT v FROM del) FROM heard";
+/// Said by a chunked commit without a fence, before it commits.
+const ANNOUNCE: &str = "SELECT pg_notify('vb_kv', '')";
 /// The same two under the lead's fence: nothing is written unless `meta/leader_epoch` ([`EPOCH_KEY`], the last
 /// parameter) still holds this main's epoch (the one before it). `FOR SHARE` makes a concurrent takeover's epoch
 /// bump wait for this write, or this write wait for the bump and then find the epoch changed. The first column
@@ -81,9 +87,10 @@ impl PgKv {
         if guards.len() + writes.len() <= CHUNK {
             return self.commit_at_once(&batch.guards, &writes);
         }
-        self.run(move |mut c| async move {
+        self.run(async move |c: &mut Link| {
             let isolation = IsolationLevel::Serializable;
             let tx = c
+                .client
                 .build_transaction()
                 .isolation_level(isolation)
                 .start()
@@ -116,6 +123,9 @@ impl PgKv {
             };
             chunked(&tx, DELETES, &rows(false)).await?;
             chunked(&tx, PUTS, &rows(true)).await?;
+            if fence.is_none() {
+                tx.batch_execute(ANNOUNCE).await?;
+            }
             Ok(tx.commit().await?)
         })
     }
@@ -146,7 +156,7 @@ impl PgKv {
             .iter()
             .map(|(_, v)| v.as_ref().cloned().unwrap_or_default())
             .collect();
-        self.run(move |c| async move {
+        self.run(async move |c: &mut Link| {
             let st = c.prepare_cached(COMMIT).await?;
             let params: [&(dyn ToSql + Sync); 10] = [
                 &fence, &g_tree, &g_key, &g_val, &g_absent, &d_tree, &d_key, &p_tree, &p_key,
@@ -154,6 +164,7 @@ impl PgKv {
             ];
             // Pipelined: the three are on the wire before the first answer comes back. A failed statement
             // aborts the transaction, and the COMMIT after it then rolls back.
+            let c = &c.client;
             let (begin, outcome, end) = tokio::join!(
                 c.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE"),
                 c.query_one(&st, &params),
@@ -193,7 +204,10 @@ impl PgKv {
         };
         let Some(epoch) = epoch else {
             let rows = self.query(sql, params)?;
-            return rows.first().map(|row| column(row, 0)).transpose();
+            let row = rows
+                .first()
+                .ok_or_else(|| KvError::Postgres("no row from a write".into()))?;
+            return column(row, 0);
         };
         params.push(Box::new(epoch.to_be_bytes().to_vec()));
         params.push(Box::new(EPOCH_KEY.to_vec()));
@@ -218,7 +232,7 @@ async fn chunked(
     if rows.is_empty() {
         return Ok(out);
     }
-    let st = tx.prepare_cached(sql).await?;
+    let st = tx.prepare(sql).await?;
     for chunk in rows.chunks(CHUNK) {
         let trees: Vec<&str> = chunk.iter().map(|r| r.0).collect();
         let keys: Vec<&[u8]> = chunk.iter().map(|r| r.1).collect();

@@ -20,6 +20,8 @@
 //! statement is bounded, by the server's `statement_timeout` and a client-side timeout, so a hung server
 //! yields an error rather than a hang.
 
+#[path = "pg_conn.rs"]
+mod pg_conn;
 #[path = "pg_tls.rs"]
 mod pg_tls;
 #[path = "pg_write.rs"]
@@ -49,8 +51,11 @@ use super::{Bytes, KvError, Span};
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "kv", include_str!("migrations/0001_kv.sql")),
     (2, "commit", include_str!("migrations/0002_commit.sql")),
+    (3, "announce", include_str!("migrations/0003_announce.sql")),
 ];
 /// The advisory lock key migrations hold ("VBmigrat").
+/// Where writes without the lead's fence are announced (migration 3; see the `mirror` module).
+const WRITES_CHANNEL: &str = "vb_kv";
 const MIGRATION_LOCK: i64 = 0x5642_6d69_6772_6174;
 /// How long one operation may take, server- and client-side.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,8 +121,10 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-/// The PostgreSQL backend: a connection pool and the runtime its connections live on.
+/// The PostgreSQL backend: the store's connections (driven by their callers, see [`pg_conn`]), and a pool
+/// on a runtime of its own for the connections that live on (the lead's lock, listening, migrations).
 pub struct PgKv {
+    direct: pg_conn::Pool,
     pool: Pool,
     handle: tokio::runtime::Handle,
     /// `Some` until dropped.
@@ -126,6 +133,8 @@ pub struct PgKv {
     masked: Arc<str>,
     /// The lead's epoch this main writes under, once it leads (see [`PgKv::set_epoch`]).
     epoch: std::sync::RwLock<Option<u64>>,
+    /// How to connect again (a connection of its own, for [`PgKv::listen_for_writes`]).
+    opts: PgOptions,
 }
 
 impl PgKv {
@@ -154,20 +163,24 @@ impl PgKv {
             .build()
             .context("starting the PostgreSQL client runtime")?;
         let kv = PgKv {
+            direct: pg_conn::Pool::new(opts)?,
             pool,
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             masked: mask_url(&opts.url).into(),
             epoch: std::sync::RwLock::new(None),
+            opts: opts.clone(),
         };
         let pool = kv.pool.clone();
-        let client = kv.block_on_db(async move { pool.get().await }).map_err(|e| {
-            let at = &kv.masked;
-            anyhow!(
-                "could not connect to PostgreSQL at {at}: {}; is it running, and does database.url name it?",
-                pool_error(&e)
-            )
-        })?;
+        let client = kv
+            .block_on_db(async move { pool.get().await })
+            .map_err(|e| {
+                let (at, why) = (&kv.masked, pool_error(&e));
+                anyhow!(
+                    "could not connect to PostgreSQL at {at}: {why}; {}",
+                    connect_hint(&why)
+                )
+            })?;
         // The timer is made on the database runtime: `timeout` needs one where it is called.
         let applied = kv
             .block_on_db(
@@ -290,6 +303,22 @@ impl PgKv {
         self.query_one("SELECT NOT EXISTS (SELECT 1 FROM kv)", vec![])
     }
 
+    /// Listens for the writes made without the lead's fence (by any other process: see the `mirror` module),
+    /// calling `heard(true)` for each, and `heard(false)` once if the listening connection ends. Returns once
+    /// the database is listened to, so nothing written after the return goes unheard.
+    pub fn listen_for_writes(&self, heard: impl Fn(bool) + Send + 'static) -> Result<(), KvError> {
+        let opts = self.opts.clone();
+        let masked = self.masked.clone();
+        self.block_on_db(async move {
+            let listening = pg_tls::listen(&opts, WRITES_CHANNEL, heard);
+            match tokio::time::timeout(QUERY_TIMEOUT, listening).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(KvError::Postgres(format!("listening at {masked}: {e:#}"))),
+                Err(_) => Err(KvError::Postgres(format!("{masked} did not answer LISTEN"))),
+            }
+        })
+    }
+
     /// The database's URL without its password, for logs and `/health`.
     pub fn describe(&self) -> String {
         self.masked.to_string()
@@ -322,43 +351,56 @@ impl PgKv {
         }
     }
 
-    /// Runs `work` with a pooled connection, bounded by [`QUERY_TIMEOUT`].
-    fn run<T, F>(&self, work: impl FnOnce(Client) -> F + Send + 'static) -> Result<T, KvError>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T, Failure>> + Send + 'static,
-    {
-        let (pool, masked) = (self.pool.clone(), self.masked.clone());
-        self.block_on_db(async move {
-            let client = pool.get().await.map_err(|e| {
-                KvError::Postgres(format!(
-                    "could not reach PostgreSQL at {masked}: {}",
-                    pool_error(&e)
-                ))
+    /// Runs `work` on one of the store's connections from the calling thread, bounded by [`QUERY_TIMEOUT`].
+    fn run<T: Send>(
+        &self,
+        work: impl AsyncFnOnce(&mut pg_conn::Link) -> Result<T, Failure> + Send,
+    ) -> Result<T, KvError> {
+        let masked = &self.masked;
+        super::unit::off_runtime(|| {
+            let mut out = self.direct.checkout(QUERY_TIMEOUT).map_err(|lost| {
+                KvError::Postgres(format!("could not reach PostgreSQL at {masked}: {lost}"))
             })?;
-            match tokio::time::timeout(QUERY_TIMEOUT, work(client)).await {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(Failure::Conflict)) => Err(KvError::Conflict),
-                Ok(Err(Failure::Fenced)) => Err(KvError::Fenced),
-                Ok(Err(Failure::Db(e))) if is_conflict(&e) => Err(KvError::Conflict),
-                Ok(Err(Failure::Db(e))) => Err(KvError::Postgres(error_text(&e))),
-                Err(_) => {
+            let Some(conn) = out.conn() else {
+                return Err(KvError::Postgres("no connection was checked out".into()));
+            };
+            let (keep, result) = match conn.drive(QUERY_TIMEOUT, work) {
+                Some(Ok(Ok(output))) => (true, Ok(output)),
+                Some(Ok(Err(Failure::Conflict))) => (true, Err(KvError::Conflict)),
+                Some(Ok(Err(Failure::Fenced))) => (true, Err(KvError::Fenced)),
+                // The server's refusal leaves the connection usable; anything else may not have.
+                Some(Ok(Err(Failure::Db(e)))) => (
+                    e.as_db_error().is_some(),
+                    Err(if is_conflict(&e) {
+                        KvError::Conflict
+                    } else {
+                        KvError::Postgres(error_text(&e))
+                    }),
+                ),
+                Some(Err(_)) => {
                     let secs = QUERY_TIMEOUT.as_secs();
-                    Err(KvError::Postgres(format!(
-                        "{masked} did not answer within {secs}s"
-                    )))
+                    let why = format!("{masked} did not answer within {secs}s");
+                    (false, Err(KvError::Postgres(why)))
                 }
+                None => {
+                    let why = format!("the connection to {masked} was lost");
+                    (false, Err(KvError::Postgres(why)))
+                }
+            };
+            if keep && conn.settle() {
+                out.keep();
             }
+            result
         })
     }
 
     /// Runs one statement (prepared once per connection) and returns its rows.
     fn query(&self, sql: impl Into<String>, params: Vec<Param>) -> Result<Vec<Row>, KvError> {
         let sql = sql.into();
-        self.run(move |c| async move {
+        self.run(async move |c: &mut pg_conn::Link| {
             let st = c.prepare_cached(&sql).await?;
             let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as _).collect();
-            Ok(c.query(&st, &params).await?)
+            Ok(c.client.query(&st, &params).await?)
         })
     }
 
@@ -456,6 +498,16 @@ fn error_text(e: &tokio_postgres::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// What to check when connecting failed for `why`: the certificate for a TLS refusal, the server otherwise.
+fn connect_hint(why: &str) -> &'static str {
+    if why.contains("certificate") || why.contains("TLS") {
+        "check database.tls and database.ca_file against the server's certificate (verify-full checks the \
+         CA and that the certificate names the host in database.url)"
+    } else {
+        "is it running, and does database.url name it?"
+    }
 }
 
 /// Why no pooled connection could be had.

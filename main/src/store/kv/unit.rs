@@ -124,6 +124,21 @@ pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Runs `f`, which blocks on a runtime of its own (a database connection's), from any thread: in
+/// `block_in_place` on a multi-thread runtime's worker (which also leaves that runtime's context), on a
+/// scoped thread inside a current-thread runtime (whose context cannot be left), directly elsewhere.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
+        Err(_) => f(),
+    }
+}
+
 /// Waits a random while, growing with the attempt (up to about 64 ms), before a unit runs again: another
 /// main committing back to back would otherwise win every race against it.
 fn backoff(attempt: usize) {
@@ -193,7 +208,7 @@ impl Kv {
                         .collect()
                 },
             };
-            self.backend.commit(&batch)?;
+            self.commit(&batch)?;
         }
         if unit.flush {
             super::flush_off_worker(&self.backend)?;
