@@ -28,7 +28,8 @@ step "1/5 System packages"
 # postgresql: main's PostgreSQL backend is tested on throwaway clusters each test starts itself (initdb and pg_ctl
 # from Debian's server package, on a free loopback port in a temp directory; tests/src/pg.rs). Debian may also start
 # its own cluster on 5432; the tests do not use it.
-packages=(systemd bubblewrap git openssh-client chromium python3 python3-venv postgresql)
+# openssl: the PostgreSQL TLS tests (tests/tests/store_tls.rs) make their CA and server certificate with the CLI.
+packages=(systemd bubblewrap git openssh-client chromium python3 python3-venv postgresql openssl)
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi

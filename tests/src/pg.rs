@@ -2,9 +2,10 @@
 //! loopback port with its socket in that directory (no network, nothing shared with a system cluster), stopped
 //! (`-m immediate`) and removed when dropped. Debian's server binaries (`/usr/lib/postgresql/<version>/bin`, the
 //! newest; `VB_PG_BIN` overrides) refuse to run as root, so under root they run as the `postgres` user the
-//! package creates, through `runuser`.
+//! package creates, through `runuser`. [`PgCluster::start_with_tls`] also serves TLS with a given certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,6 +19,8 @@ pub struct PgCluster {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// Whether the server was given `server.crt` and `server.key` (in its directory) and serves TLS.
+    tls: bool,
 }
 
 /// Debian's newest server binaries, or `VB_PG_BIN`.
@@ -43,17 +46,40 @@ pub fn server_bin() -> anyhow::Result<PathBuf> {
 impl PgCluster {
     /// Creates and starts a cluster (user `postgres`, trusted on loopback, durability off: it is a test's).
     pub fn start() -> anyhow::Result<PgCluster> {
+        PgCluster::create(None)
+    }
+
+    /// As [`start`](Self::start), and also serving TLS (`ssl = on`) with the PEM certificate (chain) `cert` and
+    /// its key `key`. Both are copied into the cluster's directory, owned by the user the server runs as, mode
+    /// 0600 (the server refuses a key others can read). Clients may still connect without TLS.
+    pub fn start_with_tls(cert: &Path, key: &Path) -> anyhow::Result<PgCluster> {
+        PgCluster::create(Some((cert, key)))
+    }
+
+    fn create(tls: Option<(&Path, &Path)>) -> anyhow::Result<PgCluster> {
         let bin = server_bin()?;
         let dir = TempDir::new("pg");
         let as_postgres = nix::unistd::geteuid().is_root();
         if as_postgres {
             chown_postgres(dir.path())?;
         }
+        if let Some((cert, key)) = tls {
+            for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+                let to = dir.path().join(name);
+                std::fs::copy(from, &to)
+                    .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+                if as_postgres {
+                    chown_postgres(&to)?;
+                }
+            }
+        }
         let mut cluster = PgCluster {
             dir,
             bin,
             port: 0,
             as_postgres,
+            tls: tls.is_some(),
         };
         let data = cluster.data();
         cluster.run(
@@ -127,12 +153,20 @@ impl PgCluster {
 
     fn pg_ctl_start(&self) -> anyhow::Result<()> {
         let data = self.data();
-        let opts = format!(
+        let mut opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off \
              -c full_page_writes=off",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            let dir = self.dir.path();
+            opts.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display()
+            ));
+        }
         let log = self.dir.path().join("server.log");
         self.run(
             "pg_ctl",
@@ -209,7 +243,8 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// Gives `dir` to the `postgres` user (the server refuses a data directory it does not own).
+/// Gives `dir` (or a file) to the `postgres` user (the server refuses a data directory, or a TLS key, it does not
+/// own).
 fn chown_postgres(dir: &Path) -> anyhow::Result<()> {
     let user = nix::unistd::User::from_name("postgres")?
         .context("no `postgres` user: install Debian's `postgresql` (scripts/test.sh does)")?;

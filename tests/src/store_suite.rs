@@ -390,3 +390,144 @@ fn secrets_generated_once(a: &Store, b: &Store) {
         "every main got the same secret: {values:?}"
     );
 }
+
+/// What the lead's memory promises (`lead` leads under `epoch` on PostgreSQL; `other` is another process
+/// writing the same database without the fence, as an admin command would): reads from memory equal the
+/// database's for every read shape, before and after writes of every kind; another process's write is seen
+/// once announced; racing increments are never lost however stale memory was; and a fenced write stops the
+/// use of memory.
+pub fn lead_memory(lead: &Arc<Kv>, other: &Arc<Kv>, epoch: u64) {
+    lead.tree("meta")
+        .insert(
+            vibebridge_main::store::kv::postgres::EPOCH_KEY,
+            epoch.to_be_bytes(),
+        )
+        .unwrap();
+    lead.lead(epoch);
+    let (t, truth) = (lead.tree("held"), other.tree("held"));
+    for i in 0u32..300 {
+        t.insert(i.to_be_bytes(), format!("v{i}")).unwrap();
+    }
+    same_as_database(&t, &truth);
+    assert!(
+        lead.holds("held"),
+        "a tree read by the lead is held in memory"
+    );
+    // Every kind of write, then every kind of read again.
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let key = ((next() % 400) as u32).to_be_bytes();
+        match next() % 5 {
+            0 => t.insert(key, format!("r{round}")).map(drop).unwrap(),
+            1 => t.remove(key).map(drop).unwrap(),
+            2 => t.replace(key, format!("p{round}")).map(drop).unwrap(),
+            3 => {
+                let now = t.get(key).unwrap();
+                assert!(t.compare_and_swap(key, now.as_deref(), None).unwrap());
+            }
+            _ => lead
+                .atomic(
+                    || -> Result<(), KvError> {
+                        let n = t.get(key)?.map_or(0, |v| v.len());
+                        t.insert(key, vec![b'u'; n + 1])?;
+                        t.remove(((next() % 400) as u32).to_be_bytes())?;
+                        Ok(())
+                    },
+                    |e| e,
+                )
+                .unwrap(),
+        }
+        if round % 25 == 0 {
+            same_as_database(&t, &truth);
+        }
+    }
+    same_as_database(&t, &truth);
+    // Another process's write reaches memory once announced (waited for, never slept on).
+    truth.insert("from-admin", "x").unwrap();
+    wait_until(|| t.get("from-admin").unwrap().as_deref() == Some(&b"x"[..]));
+    // Stale memory never costs an increment: the database checks the guards.
+    // (The database's handle first: the final count is read from it.)
+    counters_never_lose_an_increment(other, lead);
+    wait_until(|| {
+        lead.tree("counter").get("n").unwrap() == other.tree("counter").get("n").unwrap()
+    });
+    same_as_database(&t, &truth);
+    // Another main takes the lead: the old one's next write is fenced and it stops using memory.
+    other
+        .tree("meta")
+        .insert(
+            vibebridge_main::store::kv::postgres::EPOCH_KEY,
+            (epoch + 1).to_be_bytes(),
+        )
+        .unwrap();
+    let fenced = lead.atomic(|| t.insert("late", "x"), |e| e).unwrap_err();
+    assert!(matches!(fenced, KvError::Fenced), "{fenced}");
+    assert!(
+        !lead.holds("held"),
+        "a fenced main reads the database again"
+    );
+    assert_eq!(
+        truth.get("late").unwrap(),
+        None,
+        "nothing of the fenced write landed"
+    );
+}
+
+/// Every read shape of `t` (from memory) against `truth` (the same tree read from the database).
+fn same_as_database(
+    t: &vibebridge_main::store::kv::Tree,
+    truth: &vibebridge_main::store::kv::Tree,
+) {
+    let all = |tree: &vibebridge_main::store::kv::Tree| -> Vec<_> {
+        tree.iter().collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(all(t), all(truth), "a full scan");
+    let rev = |tree: &vibebridge_main::store::kv::Tree| -> Vec<_> {
+        tree.range(50u32.to_be_bytes()..=250u32.to_be_bytes())
+            .rev()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(rev(t), rev(truth), "a bounded range, backwards");
+    let prefix = [0u8, 0, 1];
+    assert_eq!(
+        t.page_from(&[0, 0, 1, 10], &prefix, 20).unwrap(),
+        truth.page_from(&[0, 0, 1, 10], &prefix, 20).unwrap(),
+        "a page within a prefix"
+    );
+    let prefixes = vec![vec![0u8, 0, 0], vec![0u8, 0, 1], vec![9u8]];
+    assert_eq!(
+        t.scan_prefixes(&prefixes, 7).unwrap(),
+        truth.scan_prefixes(&prefixes, 7).unwrap(),
+        "prefix scans"
+    );
+    let keys: Vec<Vec<u8>> = (0u32..400)
+        .step_by(13)
+        .map(|i| i.to_be_bytes().to_vec())
+        .collect();
+    assert_eq!(
+        t.get_many(&keys).unwrap(),
+        truth.get_many(&keys).unwrap(),
+        "many keys"
+    );
+    assert_eq!(t.first().unwrap(), truth.first().unwrap());
+    assert_eq!(t.last().unwrap(), truth.last().unwrap());
+}
+
+/// Waits (up to a minute) for `done`, yielding the thread between looks.
+pub fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reached within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

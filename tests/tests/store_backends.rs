@@ -36,6 +36,27 @@ fn postgres_keeps_the_key_value_contract() {
     store_suite::kv_conformance(&a, &b);
 }
 
+/// Proves the lead's memory on PostgreSQL: reads from memory equal the database's through every kind of
+/// write, another process's write is seen once announced, stale memory loses no increment, and a fenced
+/// lead reads the database again.
+#[test]
+fn postgres_lead_memory_stays_true_to_the_database() {
+    let cluster = PgCluster::start().unwrap();
+    let (lead, other) = (Kv::new(pg(&cluster)), Kv::new(pg(&cluster)));
+    store_suite::lead_memory(&lead, &other, 1);
+}
+
+/// Proves the store's invariants hold when one of the racing mains leads and reads from memory: its stale
+/// reads are caught by the database's guards.
+#[test]
+fn postgres_store_keeps_its_invariants_with_a_lead_in_memory() {
+    let cluster = PgCluster::start().unwrap();
+    let a = Store::on(pg(&cluster)).unwrap();
+    let b = Store::on(pg(&cluster)).unwrap();
+    a.lead(a.bump_leader_epoch().unwrap());
+    store_suite::store_races(&b, &a);
+}
+
 /// Proves the store's invariants on sled with racing threads: one creator, unique names, a token spent
 /// once, contiguous events, a secret generated once.
 #[test]
@@ -64,13 +85,7 @@ fn postgres_fences_a_main_that_lost_the_lead() {
         Store::on(pg(&cluster)).unwrap(),
         Store::on(pg(&cluster)).unwrap(),
     );
-    let lead = |s: &Store| {
-        let epoch = s.bump_leader_epoch().unwrap();
-        let Backend::Postgres(p) = s.backend() else {
-            unreachable!()
-        };
-        p.set_epoch(Some(epoch));
-    };
+    let lead = |s: &Store| s.lead(s.bump_leader_epoch().unwrap());
     lead(&old);
     old.create_user("before", "h".into()).unwrap();
     lead(&new);
@@ -94,4 +109,36 @@ fn postgres_fences_a_main_that_lost_the_lead() {
         new.user_by_name("after").unwrap().is_none() && new.meta_value("stale").unwrap().is_none()
     );
     new.create_user("by-the-new-lead", "h".into()).unwrap();
+}
+
+/// Proves the store's pooled connections survive the server closing them while idle (a restart, an
+/// administrator's `pg_terminate_backend`): the next reads and writes find the closed ones at checkout and
+/// connect anew, with no error reaching the caller.
+#[test]
+fn postgres_store_reconnects_after_its_idle_connections_are_closed() {
+    let cluster = PgCluster::start().unwrap();
+    let kv = Kv::new(pg(&cluster));
+    let t = kv.tree("survives");
+    // Several connections in the pool: reads from threads at once.
+    std::thread::scope(|s| {
+        for i in 0..4u8 {
+            let t = t.clone();
+            s.spawn(move || t.insert([i], [i]).unwrap());
+        }
+    });
+    let ours = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vibebridge'";
+    assert_ne!(cluster.psql(ours).unwrap().trim(), "0");
+    cluster
+        .psql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'vibebridge'",
+        )
+        .unwrap();
+    // Waited for, not slept on: the server processes are gone, so their sockets are closed.
+    store_suite::wait_until(|| cluster.psql(ours).unwrap().trim() == "0");
+    for i in 0..4u8 {
+        assert_eq!(t.get([i]).unwrap(), Some(vec![i]));
+    }
+    kv.atomic(|| t.insert("after", "x"), |e| e).unwrap();
+    assert_eq!(t.get("after").unwrap().as_deref(), Some(&b"x"[..]));
 }
