@@ -12,7 +12,8 @@
 //! Run: `cargo run --release -p vibebridge-tests --bin session-bench` (builds `fake-claude` too);
 //! `session-bench --followers` prints only the memory row. Sizes via env: `VB_BENCH_LAT_EVENTS` (default
 //! 500, sent 2 ms apart), `VB_BENCH_THR_EVENTS` (default 20000), `VB_BENCH_FOLLOWERS` (default 100),
-//! `VB_BENCH_FOLLOW_EVENTS` (default 300), `VB_BENCH_FOLLOW_KIB` (default 400).
+//! `VB_BENCH_FOLLOW_EVENTS` (default 300), `VB_BENCH_FOLLOW_KIB` (default 400), `VB_BENCH_ROUNDS` (default 3:
+//! each latency round is run that many times and the median of its p50s and p99s is printed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -296,17 +297,21 @@ async fn event_path() {
     let lat_events = env_or::<u64>("VB_BENCH_LAT_EVENTS", 500);
     let thr_events = env_or::<u64>("VB_BENCH_THR_EVENTS", 20_000);
     let interval_us = 2_000;
+    // Each latency round runs `rounds` times and the median of its percentiles is kept: on a small shared
+    // machine one round's p99 swings by 2× with whatever else ran in those two seconds.
+    let rounds = env_or::<usize>("VB_BENCH_ROUNDS", 3).max(1);
 
     let (pipe_lat, _) = pipe_run(lat_events, interval_us).await;
     let (pipe_p50, pipe_p99) = percentiles(pipe_lat);
     let (_, pipe_rate) = pipe_run(thr_events, 0).await;
 
-    let sled = measure_path(None, lat_events, thr_events, interval_us).await;
+    let sled = measure_path(None, lat_events, thr_events, interval_us, rounds).await;
     let pg = PgCluster::start().expect("starting PostgreSQL (scripts/test.sh installs it)");
-    let postgres = measure_path(Some(&pg.url()), lat_events, thr_events, interval_us).await;
+    let postgres = measure_path(Some(&pg.url()), lat_events, thr_events, interval_us, rounds).await;
 
     println!(
-        "\nSession event path: provider stdout → browser WebSocket frame ({lat_events} events 2 ms apart; {thr_events} back to back)\n"
+        "\nSession event path: provider stdout → browser WebSocket frame ({lat_events} events 2 ms apart, each \
+         latency the median of {rounds} rounds; {thr_events} back to back)\n"
     );
     println!(
         "| metric | pipe (baseline) | main on sled | ratio | main on PostgreSQL | ratio | PostgreSQL / sled | target |"
@@ -366,12 +371,13 @@ struct PathFigures {
 }
 
 /// Main (on the PostgreSQL at `database`, or sled) and one node running the scripted provider: the latency
-/// rounds with 1 and 100 subscribers, then the throughput round.
+/// rounds with 1 and 100 subscribers (each `rounds` times), then the throughput round.
 async fn measure_path(
     database: Option<&str>,
     lat_events: u64,
     thr_events: u64,
     interval_us: u64,
+    rounds: usize,
 ) -> PathFigures {
     let dir = TempDir::new("session-bench");
     // Up to 100 WebSockets of one user: past the default per-user cap of live connections.
@@ -409,10 +415,17 @@ async fn measure_path(
 
     let mut rows = Vec::new();
     for subs in [1usize, 100] {
-        let results = bench.round(subs, lat_events, interval_us).await;
-        let all: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
-        let (p50, p99) = percentiles(all);
-        rows.push((subs, p50, p99));
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let results = bench.round(subs, lat_events, interval_us).await;
+            let all: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
+            let (p50, p99) = percentiles(all);
+            p50s.push(p50);
+            p99s.push(p99);
+        }
+        p50s.sort();
+        p99s.sort();
+        rows.push((subs, p50s[rounds / 2], p99s[rounds / 2]));
     }
     let thr = bench.round(1, thr_events, 0).await;
     let rate = thr_events as f64 / thr[0].1.as_secs_f64();
