@@ -2,13 +2,15 @@
 //! in as few units of work as their seqs allow, and published.
 //!
 //! Events are stored, then published, except plain output (messages, tool calls and results, process output:
-//! see [`shown_before_stored`]), which is published while main stores it. The node wrote every event to its
-//! own log before sending it, and an attach resumes after the last seq main stored, so an event shown but not
-//! stored (main died, the database failed) is sent and stored again, never lost; followers track the seq they
-//! showed, so nothing is doubled. This keeps the database's round trip (PostgreSQL's commit) off the path
-//! from the CLI to the browser. Events main indexes wait for their commit.
+//! see [`shown_before_stored`]), which the reader publishes as it arrives, whatever the store is doing. The
+//! node wrote every event to its own log before sending it, and an attach resumes after the last seq main
+//! stored, so an event shown but not stored (main died, the database failed) is sent and stored again, never
+//! lost; followers track the seq they showed, so nothing is doubled. This keeps the database's round trip
+//! (PostgreSQL's commit, and the one before it still in flight) off the path from the CLI to the browser.
+//! Events main indexes wait for their commit, and so does everything after them: followers see seqs in
+//! order, each once ([`Shown`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
@@ -18,7 +20,7 @@ use vibebridge_tunnel::mux::TunnelStream;
 use vibebridge_tunnel::protocol::Open;
 use vibebridge_tunnel::session::{AttachFrame, EventBody, SessionEvent, SessionStatus};
 
-use super::SessionHub;
+use super::{SessionHub, lock};
 
 /// How many frames, and about how many bytes of them, an attach stream is read ahead of the store.
 const FRAMES_AHEAD: usize = 64;
@@ -30,12 +32,44 @@ const BATCH_BYTES: usize = 4 << 20;
 /// What the attach stream's reader passes on: a frame and its size, the stream's clean end, or why it broke.
 type AttachRead = Result<Option<(AttachFrame, usize)>, String>;
 
+/// The newest seq of one attach's session published to followers. The reader (plain output as it arrives)
+/// and the store loop (the rest, once stored) both publish under it, each only what comes after it, so
+/// followers see the session's events in seq order and each once.
+struct Shown {
+    hub: SessionHub,
+    id: Uuid,
+    seq: Mutex<u64>,
+}
+
+impl Shown {
+    /// Publishes `ev` at once if it is plain output and the next seq to show.
+    fn early(&self, ev: &SessionEvent) {
+        let mut seq = lock(&self.seq);
+        if ev.seq == seq.saturating_add(1) && shown_before_stored(&ev.body) {
+            self.hub.inner.live.publish(self.id, std::slice::from_ref(ev));
+            *seq = ev.seq;
+        }
+    }
+
+    /// Publishes what of `events` (stored, in seq order) has not been shown yet.
+    fn stored(&self, events: &[SessionEvent]) {
+        let mut seq = lock(&self.seq);
+        let rest: Vec<SessionEvent> = events.iter().filter(|e| e.seq > *seq).cloned().collect();
+        self.hub.inner.live.publish(self.id, &rest);
+        if let Some(last) = rest.last() {
+            *seq = last.seq;
+        }
+    }
+}
+
 /// Reads an attach stream's frames into `tx` until a frame that is not an event, the end, or an error (each
-/// passed on last). Each frame holds its size's share of [`BYTES_AHEAD`] until the attach loop is done with
-/// it, so what waits in the channel stays near that (a frame larger than all of it waits for the rest).
+/// passed on last), showing plain output on the way (see [`Shown::early`]). Each frame holds its size's share
+/// of [`BYTES_AHEAD`] until the attach loop is done with it, so what waits in the channel stays near that (a
+/// frame larger than all of it waits for the rest).
 async fn read_attach_frames(
     mut stream: TunnelStream,
     max: usize,
+    shown: Arc<Shown>,
     tx: tokio::sync::mpsc::Sender<(AttachRead, OwnedSemaphorePermit)>,
 ) {
     let ahead = Arc::new(Semaphore::new(BYTES_AHEAD));
@@ -44,6 +78,9 @@ async fn read_attach_frames(
             .await
             .map_err(|e| format!("attach stream: {e}"));
         let more = matches!(read, Ok(Some((AttachFrame::Event(_), _))));
+        if let Ok(Some((AttachFrame::Event(ev), _))) = &read {
+            shown.early(ev);
+        }
         let size = match &read {
             Ok(Some((_, size))) => (*size).clamp(1, BYTES_AHEAD),
             _ => 1,
@@ -92,10 +129,17 @@ impl SessionHub {
             after_seq: after,
         };
         let (link, stream) = self.open(node, &open).await?;
-        // Frames are read by a task of their own, so every event already waiting is stored in one unit of
-        // work (`read_frame` is not cancel-safe; a channel is).
+        let shown = Arc::new(Shown {
+            hub: self.clone(),
+            id,
+            seq: Mutex::new(after),
+        });
+        // Frames are read by a task of their own, so plain output is shown while a commit is in flight and
+        // every event already waiting is stored in one unit of work (`read_frame` is not cancel-safe; a
+        // channel is).
         let (tx, mut frames) = tokio::sync::mpsc::channel(FRAMES_AHEAD);
-        let _reader = AbortOnDropHandle::new(tokio::spawn(read_attach_frames(stream, max, tx)));
+        let reader = read_attach_frames(stream, max, shown.clone(), tx);
+        let _reader = AbortOnDropHandle::new(tokio::spawn(reader));
         // A frame taken from the channel that did not fit the batch before.
         let mut held = None;
         loop {
@@ -137,7 +181,7 @@ impl SessionHub {
                 }
             }
             if !events.is_empty() {
-                after = self.store_events(id, after, events).await?;
+                after = self.store_events(&shown, after, events)?;
             }
             drop(shares);
             match last {
@@ -166,9 +210,9 @@ impl SessionHub {
 
     /// Stores and publishes events from the node in as few units as their seqs allow, `last` being the last
     /// seq stored; returns the last seq stored after them. A hole in the seqs starts a new unit.
-    async fn store_events(
+    fn store_events(
         &self,
-        id: Uuid,
+        shown: &Shown,
         mut last: u64,
         events: Vec<SessionEvent>,
     ) -> Result<u64, String> {
@@ -176,12 +220,12 @@ impl SessionHub {
         for ev in events {
             let top = run.iter().map(|e| e.seq).fold(last, u64::max);
             if ev.seq > top.saturating_add(1) && !run.is_empty() {
-                last = self.store_run(id, last, std::mem::take(&mut run)).await?;
+                last = self.store_run(shown, last, std::mem::take(&mut run))?;
             }
             run.push(ev);
         }
         if !run.is_empty() {
-            last = self.store_run(id, last, run).await?;
+            last = self.store_run(shown, last, run)?;
         }
         Ok(last)
     }
@@ -189,48 +233,30 @@ impl SessionHub {
     /// Stores and publishes contiguous events from the node, `last` being the last seq stored; returns the
     /// last seq stored after them. A hole before them (events the node lost) is reported with stand-in error
     /// events and the stream goes on: a hole must not stop the session's attach.
-    async fn store_run(&self, id: Uuid, last: u64, run: Vec<SessionEvent>) -> Result<u64, String> {
+    fn store_run(&self, shown: &Shown, last: u64, run: Vec<SessionEvent>) -> Result<u64, String> {
         let store = &self.inner.store;
         let (Some(first), Some(top)) =
             (run.first().map(|e| e.seq), run.iter().map(|e| e.seq).max())
         else {
             return Ok(last);
         };
-        let mut stored = last;
         if first > last.saturating_add(1) {
             tracing::warn!(
-                session = %id,
+                session = %shown.id,
                 "the node sent seq {first} after stored seq {last}: events {}..={} were lost; storing \
                  error events in their place",
                 last + 1,
                 first - 1
             );
             let filled = store
-                .fill_session_hole(&id, last, first)
+                .fill_session_hole(&shown.id, last, first)
                 .map_err(|e| e.to_string())?;
-            self.inner.live.publish(id, &filled);
-            stored = first - 1;
-        }
-        // The leading plain output is shown while main's copy is being stored (see the module doc).
-        let mut early: Vec<SessionEvent> = Vec::new();
-        for ev in run.iter().filter(|e| e.seq > stored) {
-            let next = early.last().map_or(stored, |e| e.seq) + 1;
-            if ev.seq != next || !shown_before_stored(&ev.body) {
-                break;
-            }
-            early.push(ev.clone());
-        }
-        self.inner.live.publish(id, &early);
-        let shown = early.last().map_or(0, |e| e.seq);
-        if !early.is_empty() {
-            // The followers just woken write their frames first; the commit's CPU comes after them.
-            tokio::task::yield_now().await;
+            shown.stored(&filled);
         }
         let fresh = store
-            .apply_session_events(&id, run)
+            .apply_session_events(&shown.id, run)
             .map_err(|e| format!("storing events {first}..={top}: {e}"))?;
-        let rest: Vec<SessionEvent> = fresh.into_iter().filter(|e| e.seq > shown).collect();
-        self.inner.live.publish(id, &rest);
+        shown.stored(&fresh);
         Ok(last.max(top))
     }
 }
