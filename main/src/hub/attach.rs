@@ -29,8 +29,54 @@ const BYTES_AHEAD: usize = 4 << 20;
 const BATCH_EVENTS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
 
+/// How long output already shown may wait for more events to be stored with it.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// What the attach stream's reader passes on: a frame and its size, the stream's clean end, or why it broke.
 type AttachRead = Result<Option<(AttachFrame, usize)>, String>;
+
+/// The events gathered for one unit of work, and what ended the gathering.
+#[derive(Default)]
+struct Gathered {
+    events: Vec<SessionEvent>,
+    bytes: usize,
+    /// The byte shares of the frames taken (see [`read_attach_frames`]).
+    shares: Vec<OwnedSemaphorePermit>,
+    /// An event that did not fit: the next unit starts with it.
+    held: Option<AttachRead>,
+    /// What is not an event (the end, an error, the channel closing), handled once the events are stored.
+    last: Option<AttachRead>,
+}
+
+impl Gathered {
+    /// A frame from the reader's channel, its share kept; the channel closed reads as the stream closing.
+    fn received(&mut self, frame: Option<(AttachRead, OwnedSemaphorePermit)>) -> AttachRead {
+        let (frame, share) = frame.unzip();
+        self.shares.extend(share);
+        frame.unwrap_or(Ok(None))
+    }
+
+    /// Takes one frame; false when the unit is complete (full, or the frame is not an event).
+    fn take(&mut self, frame: AttachRead) -> bool {
+        match frame {
+            Ok(Some((AttachFrame::Event(ev), size))) => {
+                if !self.events.is_empty()
+                    && (self.events.len() >= BATCH_EVENTS || self.bytes + size > BATCH_BYTES)
+                {
+                    self.held = Some(Ok(Some((AttachFrame::Event(ev), size))));
+                    return false;
+                }
+                self.bytes += size;
+                self.events.push(ev);
+                true
+            }
+            other => {
+                self.last = Some(other);
+                false
+            }
+        }
+    }
+}
 
 /// The newest seq of one attach's session published to followers. The reader (plain output as it arrives)
 /// and the store loop (the rest, once stored) both publish under it, each only what comes after it, so
@@ -46,9 +92,18 @@ impl Shown {
     fn early(&self, ev: &SessionEvent) {
         let mut seq = lock(&self.seq);
         if ev.seq == seq.saturating_add(1) && shown_before_stored(&ev.body) {
-            self.hub.inner.live.publish(self.id, std::slice::from_ref(ev));
+            self.hub
+                .inner
+                .live
+                .publish(self.id, std::slice::from_ref(ev));
             *seq = ev.seq;
         }
+    }
+
+    /// Whether every one of `events` has been shown.
+    fn covers(&self, events: &[SessionEvent]) -> bool {
+        let seq = *lock(&self.seq);
+        events.iter().all(|e| e.seq <= seq)
     }
 
     /// Publishes what of `events` (stored, in seq order) has not been shown yet.
@@ -143,47 +198,40 @@ impl SessionHub {
         // A frame taken from the channel that did not fit the batch before.
         let mut held = None;
         loop {
-            // The byte shares of the frames taken are given back once they are stored.
-            let mut shares = Vec::new();
+            let mut batch = Gathered::default();
             let first = match held.take() {
                 Some(frame) => frame,
                 None => tokio::select! {
-                    frame = frames.recv() => match frame {
-                        Some((frame, share)) => {
-                            shares.push(share);
-                            frame
-                        }
-                        None => Ok(None),
-                    },
+                    frame = frames.recv() => batch.received(frame),
                     () = link.cancelled() => return Err("the node's link ended".into()),
                     () = link.mux.closed() => return Err("the node's link ended".into()),
                 },
             };
-            let (mut events, mut bytes, mut next, mut last) =
-                (Vec::new(), 0usize, Some(first), None);
-            while let Some(frame) = next.take() {
-                match frame {
-                    Ok(Some((AttachFrame::Event(ev), size))) => {
-                        if !events.is_empty()
-                            && (events.len() >= BATCH_EVENTS || bytes + size > BATCH_BYTES)
-                        {
-                            held = Some(Ok(Some((AttachFrame::Event(ev), size))));
-                            break;
-                        }
-                        bytes += size;
-                        events.push(ev);
-                        next = frames.try_recv().ok().map(|(frame, share)| {
-                            shares.push(share);
-                            frame
-                        });
-                    }
-                    other => last = Some(other),
-                }
+            let mut more = batch.take(first);
+            while more {
+                let Ok(frame) = frames.try_recv() else { break };
+                let frame = batch.received(Some(frame));
+                more = batch.take(frame);
             }
-            if !events.is_empty() {
-                after = self.store_events(&shown, after, events)?;
+            // Output already shown waits a little for what follows it, so a chatty session is stored in a
+            // few units a second rather than one per event (like PostgreSQL's own commit_delay).
+            let until = tokio::time::Instant::now() + LINGER;
+            while more && shown.covers(&batch.events) {
+                let Ok(frame) = tokio::time::timeout_at(until, frames.recv()).await else {
+                    break;
+                };
+                let frame = batch.received(frame);
+                more = batch.take(frame);
             }
-            drop(shares);
+            if !batch.events.is_empty() {
+                // The followers the reader just woke write their frames first; the commit's CPU comes after.
+                tokio::task::yield_now().await;
+                after = self.store_events(&shown, after, std::mem::take(&mut batch.events))?;
+            }
+            held = batch.held;
+            let last = batch.last;
+            // The byte shares of the frames taken are given back now they are stored.
+            drop(batch.shares);
             match last {
                 None | Some(Ok(Some((AttachFrame::Event(_), _)))) => {}
                 Some(Err(e)) => return Err(e),
