@@ -8,7 +8,8 @@
 //! lost; followers track the seq they showed, so nothing is doubled. This keeps the database's round trip
 //! (PostgreSQL's commit, and the one before it still in flight) off the path from the CLI to the browser.
 //! Events main indexes wait for their commit, and so does everything after them: followers see seqs in
-//! order, each once ([`Shown`]).
+//! order, each once ([`Shown`]). Output already shown lingers up to [`LINGER`] for the events that follow it,
+//! so a chatty session is stored in a few commits a second rather than one per event.
 
 use std::sync::{Arc, Mutex};
 
@@ -106,13 +107,19 @@ impl Shown {
         events.iter().all(|e| e.seq <= seq)
     }
 
-    /// Publishes what of `events` (stored, in seq order) has not been shown yet.
+    /// Publishes what of `events` (stored, in seq order) has not been shown yet. When all of them had been
+    /// shown, followers that registered since read them from the store (see `Windows::stored`).
     fn stored(&self, events: &[SessionEvent]) {
         let mut seq = lock(&self.seq);
         let rest: Vec<SessionEvent> = events.iter().filter(|e| e.seq > *seq).cloned().collect();
-        self.hub.inner.live.publish(self.id, &rest);
-        if let Some(last) = rest.last() {
-            *seq = last.seq;
+        let live = &self.hub.inner.live;
+        match (events.first(), events.last(), rest.last()) {
+            (_, _, Some(last)) => {
+                live.publish(self.id, &rest);
+                *seq = last.seq;
+            }
+            (Some(first), Some(top), None) => live.stored(self.id, first.seq, top.seq),
+            _ => {}
         }
     }
 }
@@ -336,5 +343,98 @@ fn shown_before_stored(body: &EventBody) -> bool {
         | EventBody::ProcessEnded { .. }
         | EventBody::AutoCommitted { .. }
         | EventBody::AutoCommitFailed { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use futures::StreamExt;
+    use tokio_util::sync::CancellationToken;
+    use vibebridge_tunnel::session::Provider;
+
+    use super::*;
+    use crate::registry::NodeRegistry;
+    use crate::store::{SessionRecord, Store, UsageTotals, UserId};
+
+    fn said(seq: u64) -> SessionEvent {
+        SessionEvent {
+            seq,
+            at_ms: seq,
+            body: EventBody::AssistantMessage {
+                message_id: format!("m{seq}"),
+                text: format!("text {seq}"),
+            },
+        }
+    }
+
+    /// A browser that starts following after plain output was shown but before it was stored gets it once it
+    /// is stored, without waiting for the session's next event, and then the next event once.
+    #[tokio::test]
+    async fn a_follower_registered_between_show_and_store_gets_the_output_once_stored() {
+        let dir = std::env::temp_dir().join(format!("vb-attach-test-{}", Uuid::now_v7()));
+        let store = Store::open(&dir).unwrap();
+        let id = Uuid::now_v7();
+        store
+            .insert_agent_session(&SessionRecord {
+                id,
+                owner: UserId(Uuid::now_v7()),
+                node_id: "n0".into(),
+                path: "/w".into(),
+                provider: Provider::Claude,
+                model: None,
+                permission_mode: None,
+                title: "t".into(),
+                status: SessionStatus::Idle,
+                status_message: None,
+                provider_session_id: None,
+                reported_model: None,
+                usage: UsageTotals::default(),
+                last_seq: 0,
+                created_at: 0,
+                updated_at: 0,
+                node_fingerprint: None,
+            })
+            .unwrap();
+        let hub = SessionHub::new(
+            store.clone(),
+            NodeRegistry::default(),
+            1 << 20,
+            CancellationToken::new(),
+        );
+        let shown = Shown {
+            hub: hub.clone(),
+            id,
+            seq: Mutex::new(0),
+        };
+        // Shown while nobody follows, so it is in no window.
+        shown.early(&said(1));
+        let (tx, mut got) = tokio::sync::mpsc::unbounded_channel();
+        let mut follow = Box::pin(hub.follow(id, 0));
+        let _follower = AbortOnDropHandle::new(tokio::spawn(async move {
+            while let Some(ev) = follow.next().await {
+                if tx.send(ev.seq).is_err() {
+                    return;
+                }
+            }
+        }));
+        // On this one-thread runtime the follower's first poll runs to its wait: registered, the store read
+        // (nothing stored yet), the window empty.
+        while hub.followers(id) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let fresh = store.apply_session_events(&id, vec![said(1)]).unwrap();
+        shown.stored(&fresh);
+        let first = tokio::time::timeout(std::time::Duration::from_secs(30), got.recv()).await;
+        assert_eq!(
+            first.unwrap(),
+            Some(1),
+            "the stored output reaches the follower"
+        );
+        shown.early(&said(2));
+        assert_eq!(got.recv().await, Some(2), "then the next event, once");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -81,7 +81,7 @@ struct Window {
 enum Next {
     /// The event.
     Event(Arc<LiveEvent>),
-    /// It has left the window (or never entered it): read it from the store.
+    /// It has left the window, or never entered it (or the window is empty): read it from the store.
     Gone,
     /// Not published yet.
     Later,
@@ -141,6 +141,19 @@ impl Windows {
         }
     }
 
+    /// Wakes the followers of `id` unless its window holds every event `first..=top`, which were shown before
+    /// they were stored and now are: a follower that registered after they were shown can read them from the
+    /// store only, and nothing else would wake it until the session's next event.
+    pub(super) fn stored(&self, id: Uuid, first: u64, top: u64) {
+        let map = lock(&self.map);
+        let Some(w) = map.get(&id) else { return };
+        let held = w.recent.front().is_some_and(|f| f.seq <= first)
+            && w.recent.back().is_some_and(|b| b.seq >= top);
+        if !held {
+            w.newest.send_modify(|_| {});
+        }
+    }
+
     fn next(&self, id: Uuid, want: u64) -> Next {
         let map = lock(&self.map);
         let Some(w) = map.get(&id) else {
@@ -152,6 +165,8 @@ impl Windows {
                 w.recent.get(i).cloned().map_or(Next::Gone, Next::Event)
             }
             (Some(front), _) if want < front.seq => Next::Gone,
+            // Nothing published since the window opened: what was published before it is in the store.
+            (None, _) => Next::Gone,
             _ => Next::Later,
         }
     }
