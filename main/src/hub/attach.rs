@@ -43,8 +43,8 @@ struct Gathered {
     bytes: usize,
     /// The byte shares of the frames taken (see [`read_attach_frames`]).
     shares: Vec<OwnedSemaphorePermit>,
-    /// An event that did not fit: the next unit starts with it.
-    held: Option<AttachRead>,
+    /// An event that did not fit, with its byte share: the next unit starts with it.
+    held: Option<(AttachRead, Option<OwnedSemaphorePermit>)>,
     /// What is not an event (the end, an error, the channel closing), handled once the events are stored.
     last: Option<AttachRead>,
 }
@@ -57,14 +57,16 @@ impl Gathered {
         frame.unwrap_or(Ok(None))
     }
 
-    /// Takes one frame; false when the unit is complete (full, or the frame is not an event).
+    /// Takes one frame, just [`received`](Gathered::received); false when the unit is complete (full, or the
+    /// frame is not an event).
     fn take(&mut self, frame: AttachRead) -> bool {
         match frame {
             Ok(Some((AttachFrame::Event(ev), size))) => {
                 if !self.events.is_empty()
                     && (self.events.len() >= BATCH_EVENTS || self.bytes + size > BATCH_BYTES)
                 {
-                    self.held = Some(Ok(Some((AttachFrame::Event(ev), size))));
+                    let share = self.shares.pop();
+                    self.held = Some((Ok(Some((AttachFrame::Event(ev), size))), share));
                     return false;
                 }
                 self.bytes += size;
@@ -207,7 +209,10 @@ impl SessionHub {
         loop {
             let mut batch = Gathered::default();
             let first = match held.take() {
-                Some(frame) => frame,
+                Some((frame, share)) => {
+                    batch.shares.extend(share);
+                    frame
+                }
                 None => tokio::select! {
                     frame = frames.recv() => batch.received(frame),
                     () = link.cancelled() => return Err("the node's link ended".into()),
@@ -220,10 +225,16 @@ impl SessionHub {
                 let frame = batch.received(Some(frame));
                 more = batch.take(frame);
             }
+            // Plain output the reader could not show (it came while an event before it was being stored) is
+            // shown now, before its own commit.
+            for ev in &batch.events {
+                shown.early(ev);
+            }
             // Output already shown waits a little for what follows it, so a chatty session is stored in a
-            // few units a second rather than one per event (like PostgreSQL's own commit_delay).
+            // few units a second rather than one per event (like PostgreSQL's own commit_delay); not when
+            // the reader is short of byte shares to send more.
             let until = tokio::time::Instant::now() + LINGER;
-            while more && shown.covers(&batch.events) {
+            while more && batch.bytes < BYTES_AHEAD / 2 && shown.covers(&batch.events) {
                 let Ok(frame) = tokio::time::timeout_at(until, frames.recv()).await else {
                     break;
                 };

@@ -205,6 +205,9 @@ pub(super) fn follow(
             }
             let windows = f.hub.inner.live.clone();
             let rx = f.rx.get_or_insert_with(|| windows.subscribe(f.id));
+            // Marked seen before the store is read: a wake after this point (an event stored, or published
+            // past one only the store has) makes the wait below return at once.
+            rx.borrow_and_update();
             let mut store_empty = false;
             if !f.caught_up {
                 // Catch up from the store (after registering, so nothing falls between).
@@ -226,7 +229,6 @@ pub(super) fn follow(
                     }
                 }
             }
-            rx.borrow_and_update();
             match windows.next(f.id, f.last + 1) {
                 Next::Event(ev) => {
                     f.last = ev.seq;
