@@ -20,7 +20,7 @@ pub mod run_hooks;
 mod run_start;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
@@ -57,6 +57,23 @@ struct Inner {
     shutdown: CancellationToken,
     drivers: TaskTracker,
     dev: dev_server::DevServers,
+    /// Sessions being started (a run's work tree being prepared, the record not stored yet), and a wake for
+    /// whoever waits on one of them (see [`Sessions::start`]).
+    starting: Mutex<HashSet<Uuid>>,
+    start_ended: tokio::sync::Notify,
+}
+
+/// Marks a session as being started while it lives.
+struct Starting {
+    inner: Arc<Inner>,
+    id: Uuid,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        lock(&self.inner.starting).remove(&self.id);
+        self.inner.start_ended.notify_waiters();
+    }
 }
 
 /// The node's sessions. Cheap to clone.
@@ -84,6 +101,8 @@ impl Sessions {
                 shutdown,
                 drivers: TaskTracker::new(),
                 dev: dev_server::DevServers::default(),
+                starting: Mutex::new(HashSet::new()),
+                start_ended: tokio::sync::Notify::new(),
             }),
         };
         // Sessions whose accepted follow-ups waited behind the turn the restart cut short: they are sent
@@ -176,8 +195,50 @@ impl Sessions {
         }
     }
 
-    /// Starts a new session.
+    /// Starts session `req` ([`Sessions::start_here`]) on a task of the sessions' own, so it runs to its end
+    /// even when main's stream, or the whole link, goes away meanwhile (preparing a run's work tree takes a
+    /// while). An attach that comes in the meantime waits for it (see [`Sessions::attach`]): main, which
+    /// did not hear the answer, finds the session when it attaches again, rather than "no such session".
     pub async fn start(&self, req: StartSession) -> SessionReply {
+        let Ok(id) = Uuid::parse_str(&req.session_id) else {
+            return SessionReply::err(ErrorCode::BadRequest, "session_id must be a UUID");
+        };
+        if !lock(&self.inner.starting).insert(id) {
+            return SessionReply::err(
+                ErrorCode::BadRequest,
+                format!("session {id} is already being started"),
+            );
+        }
+        let starting = Starting {
+            inner: self.inner.clone(),
+            id,
+        };
+        let this = self.clone();
+        let task = self.inner.drivers.spawn(async move {
+            let _starting = starting;
+            this.start_here(req).await
+        });
+        task.await.unwrap_or_else(|e| {
+            SessionReply::err(ErrorCode::Internal, format!("starting the session: {e}"))
+        })
+    }
+
+    /// Returns once session `id` is not being started.
+    async fn wait_started(&self, id: Uuid) {
+        loop {
+            let ended = self.inner.start_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if !lock(&self.inner.starting).contains(&id) {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// Starts session `req`: checks it, prepares its run's work tree, stores it, spawns its CLI and answers
+    /// once its first message is stored.
+    async fn start_here(&self, req: StartSession) -> SessionReply {
         let Ok(id) = Uuid::parse_str(&req.session_id) else {
             return SessionReply::err(ErrorCode::BadRequest, "session_id must be a UUID");
         };
@@ -555,6 +616,10 @@ impl Sessions {
     pub async fn attach(&self, stream: TunnelStream, session_id: &str, after_seq: u64) {
         let max = self.inner.config.tunnel.max_frame_bytes;
         let (mut rd, mut wr) = tokio::io::split(stream);
+        // A session still being started has no record yet: its start decides whether it exists.
+        if let Ok(id) = Uuid::parse_str(session_id) {
+            self.wait_started(id).await;
+        }
         let log = match Uuid::parse_str(session_id).ok().map(|id| self.log_for(id)) {
             Some(Ok(Some(log))) => log,
             _ => {
@@ -645,3 +710,7 @@ async fn run_provider(
         },
     }
 }
+
+#[cfg(test)]
+#[path = "start_tests.rs"]
+mod start_tests;
