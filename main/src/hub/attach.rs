@@ -363,11 +363,10 @@ mod tests {
 
     use futures::StreamExt;
     use tokio_util::sync::CancellationToken;
-    use vibebridge_tunnel::session::Provider;
 
     use super::*;
     use crate::registry::NodeRegistry;
-    use crate::store::{SessionRecord, Store, UsageTotals, UserId};
+    use crate::store::Store;
 
     fn said(seq: u64) -> SessionEvent {
         SessionEvent {
@@ -386,28 +385,7 @@ mod tests {
     async fn a_follower_registered_between_show_and_store_gets_the_output_once_stored() {
         let dir = std::env::temp_dir().join(format!("vb-attach-test-{}", Uuid::now_v7()));
         let store = Store::open(&dir).unwrap();
-        let id = Uuid::now_v7();
-        store
-            .insert_agent_session(&SessionRecord {
-                id,
-                owner: UserId(Uuid::now_v7()),
-                node_id: "n0".into(),
-                path: "/w".into(),
-                provider: Provider::Claude,
-                model: None,
-                permission_mode: None,
-                title: "t".into(),
-                status: SessionStatus::Idle,
-                status_message: None,
-                provider_session_id: None,
-                reported_model: None,
-                usage: UsageTotals::default(),
-                last_seq: 0,
-                created_at: 0,
-                updated_at: 0,
-                node_fingerprint: None,
-            })
-            .unwrap();
+        let id = crate::store::test_session(&store, "n0");
         let hub = SessionHub::new(
             store.clone(),
             NodeRegistry::default(),

@@ -464,6 +464,36 @@ fn session_change(rec: &SessionRecord) -> Change {
     }
 }
 
+/// Stores a fresh session of a new owner on `node` with no events, as main records a started one (for tests);
+/// its id.
+#[cfg(test)]
+pub(crate) fn test_session(store: &Store, node: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    #[allow(clippy::unwrap_used)]
+    store
+        .insert_agent_session(&SessionRecord {
+            id,
+            owner: UserId(Uuid::now_v7()),
+            node_id: node.into(),
+            node_fingerprint: None,
+            path: "/w".into(),
+            provider: Provider::Claude,
+            model: None,
+            permission_mode: None,
+            title: "t".into(),
+            status: SessionStatus::Starting,
+            status_message: None,
+            provider_session_id: None,
+            reported_model: None,
+            usage: super::UsageTotals::default(),
+            last_seq: 0,
+            created_at: 0,
+            updated_at: 0,
+        })
+        .unwrap();
+    id
+}
+
 #[cfg(test)]
 #[path = "agent_sessions_tests.rs"]
 mod tests;

@@ -16,29 +16,7 @@ fn ev(seq: u64, body: EventBody) -> SessionEvent {
 
 /// Stores a fresh session on `node`; its id.
 fn session(store: &Store, node: &str) -> Uuid {
-    let id = Uuid::now_v7();
-    store
-        .insert_agent_session(&SessionRecord {
-            id,
-            owner: UserId(Uuid::now_v7()),
-            node_id: node.into(),
-            node_fingerprint: None,
-            path: "/w".into(),
-            provider: Provider::Claude,
-            model: None,
-            permission_mode: None,
-            title: "t".into(),
-            status: SessionStatus::Starting,
-            status_message: None,
-            provider_session_id: None,
-            reported_model: None,
-            usage: UsageTotals::default(),
-            last_seq: 0,
-            created_at: 0,
-            updated_at: 0,
-        })
-        .unwrap();
-    id
+    test_session(store, node)
 }
 
 fn ask(approval_id: &str) -> EventBody {

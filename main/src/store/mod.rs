@@ -76,6 +76,9 @@ pub use workspaces::{
     Workspace, WorkspaceId, WorkspaceRole, WorkspaceSettings,
 };
 
+#[cfg(test)]
+pub(crate) use agent_sessions::test_session;
+
 /// Version of the on-disk layout; a store written by a newer version is refused.
 pub const SCHEMA_VERSION: u32 = 1;
 
