@@ -8,7 +8,7 @@ pub mod prepare;
 mod refs;
 pub mod script;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use copy::copy_files;
 pub use prepare::prepare;

@@ -5,10 +5,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use vibebridge_tunnel::run::{RunMode, RunSpec};
-use vibebridge_tunnel::session::{Provider, StartSession};
+use vibebridge_tunnel::session::{EventBody, Provider, StartSession};
 
 use super::*;
+use crate::runs::tests::{spec, worktree_mode};
 
 /// Runs git in `dir`, isolated from the machine's configuration; panics unless it succeeds.
 fn git(dir: &Path, home: &Path, args: &[&str]) {
@@ -27,7 +27,7 @@ fn git(dir: &Path, home: &Path, args: &[&str]) {
 }
 
 /// A start whose caller (main's stream) goes away while the run's work tree is being prepared still
-/// prepares it, stores the session and starts its CLI; an attach that came meanwhile would find it.
+/// prepares it, stores the session and sends its first message; an attach that came meanwhile would find it.
 #[tokio::test]
 async fn a_start_runs_to_its_end_when_mains_stream_goes_away() {
     let base = std::env::temp_dir().join(format!("vb-start-{}", Uuid::now_v7()));
@@ -61,23 +61,7 @@ async fn a_start_runs_to_its_end_when_mains_stream_goes_away() {
         model: None,
         permission_mode: None,
         prompt: "hello".into(),
-        run: Some(Box::new(RunSpec {
-            run_id: "run-1".into(),
-            task_key: "ABC-1".into(),
-            task_title: "Fix login".into(),
-            repo: repo.display().to_string(),
-            base_branch: "main".into(),
-            start_point: None,
-            mode: RunMode::Worktree {
-                branch_template: "vb/{key}-{slug}".into(),
-                carry: false,
-            },
-            copy_files: Vec::new(),
-            setup_script: String::new(),
-            cleanup_script: String::new(),
-            dev_script: String::new(),
-            commit_message: None,
-        })),
+        run: Some(Box::new(spec(&repo, worktree_mode(false)))),
     };
     let caller = tokio::spawn({
         let sessions = sessions.clone();
@@ -98,9 +82,26 @@ async fn a_start_runs_to_its_end_when_mains_stream_goes_away() {
         Path::new(&run.prepared.path).join("a.txt").exists(),
         "the run's work tree is prepared"
     );
+    // The start answers once the first message is stored, after the CLI was spawned (which may have ended
+    // since: this one says nothing).
+    let events = sessions
+        .log_for(id)
+        .unwrap()
+        .unwrap()
+        .events_after(0, 16)
+        .unwrap();
     assert!(
-        sessions.live_ids().session_ids.contains(&id.into()),
-        "and its CLI started"
+        matches!(
+            events.first().map(|e| &e.body),
+            Some(EventBody::RunPrepared(_))
+        ),
+        "the run's preparation is in its log: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.body, EventBody::UserMessage { text } if text == "hello")),
+        "and its first message: {events:?}"
     );
     sessions.shutdown().await;
     let _ = std::fs::remove_dir_all(&base);

@@ -110,7 +110,7 @@ impl Drop for Fixture {
 }
 
 /// A run of task `ABC-1` "Fix login" on `repo`, based on `main`, in `mode`.
-pub(super) fn spec(repo: &Path, mode: RunMode) -> RunSpec {
+pub(crate) fn spec(repo: &Path, mode: RunMode) -> RunSpec {
     RunSpec {
         run_id: "run-1".into(),
         task_key: "ABC-1".into(),
@@ -128,7 +128,7 @@ pub(super) fn spec(repo: &Path, mode: RunMode) -> RunSpec {
 }
 
 /// The default worktree mode.
-pub(super) fn worktree_mode(carry: bool) -> RunMode {
+pub(crate) fn worktree_mode(carry: bool) -> RunMode {
     RunMode::Worktree {
         branch_template: "vb/{key}-{slug}".into(),
         carry,
