@@ -91,6 +91,20 @@ try {
   if (manifest.errors.length) throw new Error(`manifest errors: ${JSON.stringify(manifest.errors)}`);
   const registration = registrations.find((r) => !r.isDeleted && r.scopeURL === `${URL}/`);
   if (!registration) throw new Error(`no service worker registration for ${URL}/: ${JSON.stringify(registrations)}`);
+  /** Hands push `payload` to the worker over DevTools until `check` holds. Under load Chromium sometimes drops
+      a push delivered this way to a running, activated worker (seen in CI: nothing shown after 90 s, while the
+      same push delivered again showed at once), so it is delivered again after each 100 looks that did not
+      find it. A push carries its session's tag, so a second delivery replaces the first. */
+  const deliver = async (what, payload, check) => {
+    const push = () => cdp.send("ServiceWorker.deliverPushMessage", { origin: URL, registrationId: registration.registrationId, data: JSON.stringify(payload) });
+    await push();
+    let looks = 0;
+    await until(what, async () => {
+      if (await check()) return true;
+      if (++looks % 100 === 0) await push();
+      return false;
+    });
+  };
 
   // 2. This device subscribes (the test's push service in place of the browser's), as the notifications page
   // would after `pushManager.subscribe`; the page remembers its device.
@@ -113,9 +127,8 @@ try {
 
   // 4. The push the test received, delivered to the worker: a notification with Allow and Deny.
   const ask = JSON.parse(await expectLine("PUSH"));
-  await cdp.send("ServiceWorker.deliverPushMessage", { origin: URL, registrationId: registration.registrationId, data: JSON.stringify(ask) });
   const shown = async () => page.evaluate(async (tag) => (await (await navigator.serviceWorker.ready).getNotifications({ tag })).map((n) => ({ title: n.title, body: n.body, actions: n.actions.map((a) => a.action) })), ask.tag);
-  await until("the notification", async () => (await shown()).length === 1);
+  await deliver("the notification", ask, async () => (await shown()).length === 1);
   const [note] = await shown();
   if (note.title !== ask.title || note.actions.join() !== "allow,deny") throw new Error(`unexpected notification ${JSON.stringify(note)}`);
   console.log(`NOTIFIED ${note.title}`);
@@ -131,8 +144,7 @@ try {
 
   // 6. Main's "answered" push replaces the notification in place: still one for the session.
   const resolved = JSON.parse(await expectLine("PUSH"));
-  await cdp.send("ServiceWorker.deliverPushMessage", { origin: URL, registrationId: registration.registrationId, data: JSON.stringify(resolved) });
-  await until("the notification replaced", async () => {
+  await deliver("the notification replaced", resolved, async () => {
     const all = await shown();
     return all.length === 1 && all[0].title === resolved.title;
   });
