@@ -18,7 +18,6 @@
 //! without bound (session events, the audit log) are never held; the store names them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::RwLock;
 
 use super::{Bytes, Span, Write};
@@ -199,13 +198,7 @@ pub(super) fn range(
     limit: usize,
 ) -> Vec<(Bytes, Bytes)> {
     // BTreeMap::range panics on an empty or inverted range; such a span holds nothing.
-    let empty = match (&span.lo, &span.hi) {
-        (Bound::Included(lo), Bound::Included(hi)) => lo > hi,
-        (Bound::Included(lo) | Bound::Excluded(lo), Bound::Excluded(hi))
-        | (Bound::Excluded(lo), Bound::Included(hi)) => lo >= hi,
-        _ => false,
-    };
-    if empty || limit == 0 {
+    if span.is_empty() || limit == 0 {
         return Vec::new();
     }
     let entries = map.range::<Bytes, _>((span.lo.as_ref(), span.hi.as_ref()));
@@ -281,7 +274,7 @@ mod tests {
                 .map(|(k, _)| k[0])
                 .collect()
         };
-        use Bound::*;
+        use std::ops::Bound::*;
         assert_eq!(keys(Included(vec![2]), Excluded(vec![4]), false, 9), [2, 3]);
         assert_eq!(keys(Excluded(vec![2]), Included(vec![4]), true, 9), [4, 3]);
         assert_eq!(keys(Unbounded, Unbounded, true, 2), [5, 4]);

@@ -107,6 +107,19 @@ impl Span {
         }
     }
 
+    /// Whether no key can lie within it (its start past its end; sled and `BTreeMap::range` panic on such a
+    /// range).
+    pub fn is_empty(&self) -> bool {
+        use Bound::{Excluded, Included};
+        match (&self.lo, &self.hi) {
+            (Included(lo), Included(hi)) => lo > hi,
+            (Included(lo), Excluded(hi))
+            | (Excluded(lo), Included(hi))
+            | (Excluded(lo), Excluded(hi)) => lo >= hi,
+            _ => false,
+        }
+    }
+
     /// Whether `key` is inside.
     pub fn contains(&self, key: &[u8]) -> bool {
         let above = match &self.lo {

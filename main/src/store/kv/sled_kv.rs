@@ -3,7 +3,6 @@
 //! a commit's guards are checked and its writes applied under one process-wide lock.
 
 use std::collections::HashMap;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -79,7 +78,7 @@ impl SledKv {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<(Bytes, Bytes)>, KvError> {
-        if span_is_empty(span) {
+        if span.is_empty() {
             return Ok(Vec::new());
         }
         let t = self.tree(tree)?;
@@ -136,17 +135,5 @@ impl SledKv {
     pub(super) fn flush(&self) -> Result<(), KvError> {
         self.db.flush()?;
         Ok(())
-    }
-}
-
-/// Whether no key can lie within `span` (sled panics on a range whose start is past its end).
-fn span_is_empty(span: &Span) -> bool {
-    use Bound::{Excluded, Included};
-    match (&span.lo, &span.hi) {
-        (Included(lo), Included(hi)) => lo > hi,
-        (Included(lo), Excluded(hi))
-        | (Excluded(lo), Included(hi))
-        | (Excluded(lo), Excluded(hi)) => lo >= hi,
-        _ => false,
     }
 }
