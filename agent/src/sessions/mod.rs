@@ -216,7 +216,7 @@ impl Sessions {
         let this = self.clone();
         let task = self.inner.drivers.spawn(async move {
             let _starting = starting;
-            this.start_here(req).await
+            this.start_here(id, req).await
         });
         task.await.unwrap_or_else(|e| {
             SessionReply::err(ErrorCode::Internal, format!("starting the session: {e}"))
@@ -238,10 +238,7 @@ impl Sessions {
 
     /// Starts session `req`: checks it, prepares its run's work tree, stores it, spawns its CLI and answers
     /// once its first message is stored.
-    async fn start_here(&self, req: StartSession) -> SessionReply {
-        let Ok(id) = Uuid::parse_str(&req.session_id) else {
-            return SessionReply::err(ErrorCode::BadRequest, "session_id must be a UUID");
-        };
+    async fn start_here(&self, id: Uuid, req: StartSession) -> SessionReply {
         if req.prompt.trim().is_empty() {
             return SessionReply::err(ErrorCode::BadRequest, "the first prompt is empty");
         }
@@ -616,11 +613,12 @@ impl Sessions {
     pub async fn attach(&self, stream: TunnelStream, session_id: &str, after_seq: u64) {
         let max = self.inner.config.tunnel.max_frame_bytes;
         let (mut rd, mut wr) = tokio::io::split(stream);
+        let id = Uuid::parse_str(session_id).ok();
         // A session still being started has no record yet: its start decides whether it exists.
-        if let Ok(id) = Uuid::parse_str(session_id) {
+        if let Some(id) = id {
             self.wait_started(id).await;
         }
-        let log = match Uuid::parse_str(session_id).ok().map(|id| self.log_for(id)) {
+        let log = match id.map(|id| self.log_for(id)) {
             Some(Ok(Some(log))) => log,
             _ => {
                 tracing::warn!(session = session_id, "attach for an unknown session");

@@ -283,11 +283,13 @@ impl SessionHub {
         events: Vec<SessionEvent>,
     ) -> Result<u64, String> {
         let mut run: Vec<SessionEvent> = Vec::new();
+        // The highest seq stored or in `run`.
+        let mut top = last;
         for ev in events {
-            let top = run.iter().map(|e| e.seq).fold(last, u64::max);
             if ev.seq > top.saturating_add(1) && !run.is_empty() {
                 last = self.store_run(shown, last, std::mem::take(&mut run))?;
             }
+            top = top.max(ev.seq);
             run.push(ev);
         }
         if !run.is_empty() {
